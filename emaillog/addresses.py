@@ -1,0 +1,92 @@
+"""Email addresses as values: parsing hostile header text and comparing addresses.
+
+Every header is treated as hostile: parsing never raises, control characters are dropped, and an
+address that does not look like ``local@domain`` is not an address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.headerregistry import Address as _HeaderAddress
+from email.utils import getaddresses
+
+# Control characters (C0, DEL, C1) never belong in a display name or an address: they are how
+# header injection is attempted (an encoded CR/LF that a careless writer puts back into a header).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ADDR = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+$|^[^\s@<>]+@localhost$")
+_MAX_ADDRESS = 320  # RFC 5321: 64 for the local part + 1 + 255 for the domain
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A mailbox: an optional display name and an address as written (never normalised here)."""
+
+    name: str | None
+    address: str
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2].lower()
+
+    def key(self, case_sensitive_local: bool = False) -> str:
+        """The form addresses are compared in: domain always lower-case, local part as configured."""
+        return address_key(self.address, case_sensitive_local)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+def address_key(address: str, case_sensitive_local: bool = False) -> str:
+    """Return the comparison key of ``address``: the domain lower-cased (IDNA-decoded to Unicode)."""
+    local, _, domain = address.strip().rpartition("@")
+    if not local:
+        return address.strip().lower()
+    domain = _unicode_domain(domain.lower().rstrip("."))
+    return f"{local if case_sensitive_local else local.lower()}@{domain}"
+
+
+def _unicode_domain(domain: str) -> str:
+    if "xn--" not in domain:
+        return domain
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return domain
+
+
+def clean(text: str | None) -> str | None:
+    """Strip control characters and surrounding space; empty becomes ``None``."""
+    if text is None:
+        return None
+    text = _CONTROL.sub("", text).strip().strip('"').strip()
+    return text or None
+
+
+def make_address(name: str | None, address: str) -> Address | None:
+    """Build an Address from untrusted parts, or ``None`` when ``address`` is not an address."""
+    address = _CONTROL.sub("", address).strip().strip("<>").strip()
+    if len(address) > _MAX_ADDRESS or not _ADDR.match(address):
+        return None
+    name = clean(name)
+    if name is not None and address_key(name) == address_key(address):
+        name = None
+    return Address(name, address)
+
+
+def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
+    """Parse header values (``To``, ``Cc``, …) into addresses, dropping anything that is not one."""
+    found: list[Address] = []
+    seen: set[str] = set()
+    for name, addr in getaddresses([_CONTROL.sub(" ", str(v)) for v in values]):
+        address = make_address(name, addr)
+        if address is not None and address.key() not in seen:
+            seen.add(address.key())
+            found.append(address)
+    return tuple(found)
+
+
+def from_header_address(item: _HeaderAddress) -> Address | None:
+    """Convert an address from ``email.headerregistry`` (policy.default) into ours."""
+    return make_address(item.display_name, item.addr_spec)
