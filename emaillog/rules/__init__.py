@@ -1,0 +1,8 @@
+"""The rule engine: derive facts, run the chain, return a decision with its trace."""
+
+from .chain import DEFAULT_CHAIN, RULES, ChainError, Link, load_chain
+from .decide import decide
+from .model import ContactRef, Decision, DealRef, EmailPlan, Lookup, TraceEntry, UserRef
+
+__all__ = ["DEFAULT_CHAIN", "RULES", "ChainError", "ContactRef", "Decision", "DealRef", "EmailPlan", "Link",
+           "Lookup", "TraceEntry", "UserRef", "decide", "load_chain"]

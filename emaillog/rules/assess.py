@@ -1,0 +1,128 @@
+"""Derive the facts the gate rules judge: route, owner, forwarded originals, recipients, plans.
+
+Each derivation leaves a trace entry, so "why?" shows how the route and the owner were found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..forwards import ForwardedMessage, find_forwards
+from ..message import Attachment, Email
+from ..settings import Settings
+from .attribution import attribute
+from .identity import identity
+from .model import Attribution, EmailPlan, Facts, Lookup, Recipient, Route, TraceEntry, UserRef
+from .recipients import classify, contact_plans
+from .route import detect_route
+
+DEALS_PER_CONTACT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    email: Email
+    settings: Settings
+    lookup: Lookup
+    never_log: frozenset[str]
+
+
+def assess(email: Email, settings: Settings, lookup: Lookup) -> tuple[Facts, tuple[TraceEntry, ...]]:
+    scope = _Scope(email, settings, lookup, lookup.never_log_entries())
+    route, route_entry = detect_route(email, settings)
+    sender_key = settings.key(email.sender.address) if email.sender else ""
+    attribution = attribute(sender_key, lookup)
+    owner_entry = TraceEntry("attribution", attribution.user is not None, attribution.rule,
+                             {"sender": sender_key, "user": attribution.user.email if attribution.user else None})
+    if route == "forward":
+        facts = _forward_facts(scope, attribution)
+    else:
+        facts = _bcc_facts(scope, attribution)
+    return facts, (route_entry, owner_entry)
+
+
+def _bcc_facts(scope: _Scope, attribution: Attribution) -> Facts:
+    email = scope.email
+    recipients = classify(email.to + email.cc, scope.lookup, scope.settings, may_create=True,
+                          never_log=scope.never_log)
+    plans = ()
+    if attribution.user is not None:
+        plans = (_plan(scope, attribution.user, "bcc", recipients, _bcc_original(email)),)
+    return Facts(email, "bcc", attribution, False, None, recipients, plans, scope.settings.max_body_bytes)
+
+
+def _bcc_original(email: Email) -> ForwardedMessage:
+    """The BCC'd email itself, in the same shape as a forwarded original."""
+    return ForwardedMessage(
+        sender=email.sender, to=email.to, cc=email.cc, date=email.date, date_text=None,
+        subject=email.subject, body=email.text, html=email.html, note=None, message_id=email.message_id,
+        in_reply_to=email.in_reply_to, references=email.references, source="bcc", client_hint=None)
+
+
+def _forward_facts(scope: _Scope, attribution: Attribution) -> Facts:
+    originals = find_forwards(scope.email.tree)
+    plans: list[EmailPlan] = []
+    first_sender: Recipient | None = None
+    all_recipients: list[Recipient] = []
+    for original in originals:
+        sender, recipients, outgoing = _original_recipients(scope, original)
+        first_sender = first_sender or sender
+        all_recipients.extend(recipients)
+        if attribution.user is not None:
+            plans.append(_plan(scope, attribution.user, "forward", recipients, original, outgoing))
+    return Facts(scope.email, "forward", attribution, bool(originals), first_sender, tuple(all_recipients),
+                 tuple(plans), scope.settings.max_body_bytes)
+
+
+def _original_recipients(scope: _Scope, original: ForwardedMessage
+                         ) -> tuple[Recipient | None, tuple[Recipient, ...], bool]:
+    """§5: the customer who wrote becomes a contact; people they copied are only associated.
+
+    When the original sender is one of our users, the rep forwarded their own sent email: it is
+    logged as outgoing and its recipients are treated as in §4.
+    """
+    settings, lookup = scope.settings, scope.lookup
+    if original.sender is None:
+        return None, (), False
+    sender_key = settings.key(original.sender.address)
+    if lookup.is_internal(sender_key):
+        recipients = classify(original.to + original.cc, lookup, settings, may_create=True,
+                              never_log=scope.never_log)
+        return None, recipients, True
+    sender = classify([original.sender], lookup, settings, may_create=True, never_log=scope.never_log)[0]
+    others = classify([a for a in original.to + original.cc if settings.key(a.address) != sender_key],
+                      lookup, settings, may_create=False, never_log=scope.never_log)
+    return sender, (sender, *others), False
+
+
+def _plan(scope: _Scope, owner: UserRef, route: Route, recipients: tuple[Recipient, ...],
+          original: ForwardedMessage, outgoing: bool = True) -> EmailPlan:
+    contacts = contact_plans(recipients)
+    deal_ids: dict[int, None] = {}
+    for contact in contacts:
+        if contact.contact_id is not None:
+            for deal in scope.lookup.open_deals(contact.contact_id, DEALS_PER_CONTACT):
+                deal_ids[deal.id] = None
+    kept, left_out = _split_attachments(_attachments_of(scope.email, original),
+                                        scope.settings.max_attachment_bytes)
+    return EmailPlan(
+        identity=identity(original.message_id, original.sender, original.date, original.subject or "",
+                          original.body),
+        route=route, direction="outgoing" if outgoing else "incoming", owner_id=owner.id,
+        message_id=original.message_id, subject=original.subject or "", date=original.date,
+        sender=original.sender, to=original.to, cc=original.cc, text=original.body, html=original.html,
+        note=original.note, in_reply_to=original.in_reply_to, references=original.references,
+        attachments=kept, left_out=left_out, contacts=contacts, deal_ids=tuple(deal_ids))
+
+
+def _attachments_of(email: Email, original: ForwardedMessage) -> tuple[Attachment, ...]:
+    # An attached original carries its own attachments inside it; the outer files belong to the
+    # inline forward (or to the BCC'd email itself).
+    if original.source == "attachment":
+        return ()
+    return email.attachments
+
+
+def _split_attachments(attachments: tuple[Attachment, ...], limit: int
+                       ) -> tuple[tuple[Attachment, ...], tuple[Attachment, ...]]:
+    return (tuple(a for a in attachments if a.size <= limit), tuple(a for a in attachments if a.size > limit))

@@ -1,0 +1,37 @@
+"""decide(): Email → Decision. Pure: it reads the CRM through ``Lookup`` and writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..message import Email, Malformed
+from ..settings import Settings
+from .assess import assess
+from .chain import DEFAULT_CHAIN, RULES, Link
+from .model import Decision, Facts, Lookup, TraceEntry
+
+
+def decide(email: Email | Malformed, settings: Settings, lookup: Lookup,
+           chain: Sequence[Link] = DEFAULT_CHAIN) -> Decision:
+    if isinstance(email, Malformed):
+        entry = TraceEntry("well-formed", True, "malformed", {"detail": email.detail})
+        return Decision("rejected", "malformed", None, None, (), (entry,), email.detail)
+    facts, trace = assess(email, settings, lookup)
+    return run_chain(facts, chain, trace)
+
+
+def run_chain(facts: Facts, chain: Sequence[Link], trace: tuple[TraceEntry, ...]) -> Decision:
+    """Run each rule in order; the first hit decides. Every miss is recorded too."""
+    entries = list(trace)
+    owner = facts.attribution.user
+    for link in chain:
+        hit = RULES[link.rule].check(facts)
+        if hit is None:
+            entries.append(TraceEntry(link.rule, False))
+            continue
+        entries.append(TraceEntry(link.rule, True, hit.reason, {"action": link.action, **hit.data}))
+        outcome = "rejected" if link.action == "reject" else "skipped"
+        return Decision(outcome, hit.reason, facts.route, owner, (), tuple(entries), hit.detail)
+    plans = tuple(plan for plan in facts.plans if plan.contacts)
+    entries.append(TraceEntry("log", True, None, {"emails": len(plans)}))
+    return Decision("logged", None, facts.route, owner, plans, tuple(entries))

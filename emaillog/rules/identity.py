@@ -1,0 +1,26 @@
+"""SPEC §9: what makes two deliveries the same email."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+
+from ..addresses import Address
+
+_WS = re.compile(r"\s+")
+_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|i|r)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+
+
+def identity(message_id: str | None, sender: Address | None, date: datetime | None, subject: str,
+             body: str) -> str:
+    """The Message-ID when there is one, else a fingerprint of sender, date, subject and body."""
+    if message_id:
+        return "mid:" + message_id.strip("<> ")
+    parts = [
+        sender.key() if sender else "",
+        date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M%z") if date else "",
+        _WS.sub(" ", _PREFIX.sub("", subject)).strip().lower(),
+        _WS.sub(" ", body).strip().lower()[:20000],
+    ]
+    return "fp:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

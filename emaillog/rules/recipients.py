@@ -1,0 +1,53 @@
+"""SPEC §4, §6, §7: which addresses become contacts, which are only associated, which are left out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..addresses import Address
+from ..domains import company_domain, within
+from ..settings import Settings
+from .model import ContactPlan, Lookup, Recipient
+
+
+def exclusion(key: str, lookup: Lookup, settings: Settings, never_log: frozenset[str]) -> str | None:
+    """Why an address can never be a contact, or None when it may be one."""
+    domain = key.rpartition("@")[2]
+    if key in settings.logging_addresses:
+        return "logging-address"
+    if any(within(domain, d) for d in settings.company_domains):
+        return "company-domain"
+    if key in never_log or any(within(domain, entry) for entry in never_log if "@" not in entry):
+        return "never-log"
+    if lookup.is_internal(key):
+        return "user"
+    return None
+
+
+def classify(addresses: Iterable[Address], lookup: Lookup, settings: Settings, *, may_create: bool,
+             never_log: frozenset[str]) -> tuple[Recipient, ...]:
+    found: list[Recipient] = []
+    seen: set[str] = set()
+    for address in addresses:
+        key = settings.key(address.address)
+        if key in seen:
+            continue
+        seen.add(key)
+        excluded = exclusion(key, lookup, settings, never_log)
+        contact = None if excluded else lookup.contact(key)
+        found.append(Recipient(address, key, excluded, contact, may_create))
+    return tuple(found)
+
+
+def contact_plans(recipients: Iterable[Recipient]) -> tuple[ContactPlan, ...]:
+    """The contacts an email is logged on: existing ones, and new ones where creating is allowed."""
+    plans = []
+    for r in recipients:
+        if not r.logged_on:
+            continue
+        if r.contact is not None:
+            plans.append(ContactPlan(r.key, r.contact.name, r.contact.id, r.contact.company_domain))
+        else:
+            domain = company_domain(r.key.rpartition("@")[2])
+            plans.append(ContactPlan(r.key, r.address.name, None, domain))
+    return tuple(plans)

@@ -1,0 +1,228 @@
+"""Settings: one frozen value built from the environment and an env file, validated all at once.
+
+The names and defaults are part of the product's interface; ``config/emaillog.env`` documents each
+one (a test keeps it in step with the table below). The real environment wins over the env file,
+and every problem is reported together so an admin fixes them in one go.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from dotenv import dotenv_values
+
+from .addresses import address_key, make_address
+
+SECURITY_MODES = ("ssl", "starttls", "none")
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+
+
+class SettingsError(Exception):
+    """Raised with every problem found in the settings; ``str()`` is the message for the admin."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("bad settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    security: str
+    user: str
+    password: str = field(repr=False)
+    verify_tls: bool = True
+    ca_file: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the daemon and the command line need, read once at start-up."""
+
+    imap: ImapSettings | None  # None: no mailbox configured, the demo mailbox is used
+    intake_folder: str
+    processed_folder: str
+    error_folder: str
+    data_dir: Path
+    database_url: str
+    bcc_address: str
+    forward_address: str
+    company_domains: frozenset[str]
+    poll_seconds: int
+    batch_size: int
+    account: str
+    mailbox_name: str
+    case_sensitive_local_part: bool
+    create_companies: bool
+    max_body_bytes: int
+    max_attachment_bytes: int
+    max_message_bytes: int
+    max_attempts: int = 3
+
+    @property
+    def logging_addresses(self) -> frozenset[str]:
+        return frozenset({self.key(self.bcc_address), self.key(self.forward_address)})
+
+    def key(self, address: str) -> str:
+        return address_key(address, self.case_sensitive_local_part)
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Reads raw values and collects problems instead of stopping at the first one."""
+
+    values: Mapping[str, str | None]
+    problems: list[str]
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.values.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def secret(self, name: str) -> str:
+        # Order documented in README: $CREDENTIALS_DIRECTORY (systemd LoadCredential), NAME_FILE, NAME.
+        cred_dir = self.values.get("CREDENTIALS_DIRECTORY")
+        cred_name = name.removeprefix("EMAILLOG_").lower().replace("_", "-")
+        for path in ((Path(cred_dir) / cred_name) if cred_dir else None, self.text(name + "_FILE") or None):
+            if path and Path(path).is_file():
+                return Path(path).read_text().strip()
+        return self.text(name)
+
+    def number(self, name: str, default: int, minimum: int = 1) -> int:
+        raw = self.text(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}: {raw!r} is not a whole number")
+            return default
+        if value < minimum:
+            self.problems.append(f"{name}: {value} is below the minimum of {minimum}")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in allowed:
+            self.problems.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name, "yes" if default else "no").lower()
+        if raw in ("1", "yes", "true", "on"):
+            return True
+        if raw in ("0", "no", "false", "off"):
+            return False
+        self.problems.append(f"{name}: {raw!r} is not yes or no")
+        return default
+
+    def address(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if make_address(None, value) is None:
+            self.problems.append(f"{name}: {value!r} is not an email address")
+        return value
+
+    def domains(self, name: str) -> frozenset[str]:
+        found = set()
+        for item in self.text(name).split(","):
+            item = item.strip().lower().lstrip("@")
+            if not item:
+                continue
+            if "." not in item or any(c.isspace() or c in "@/<>" for c in item):
+                self.problems.append(f"{name}: {item!r} is not a domain")
+            found.add(item)
+        return frozenset(found)
+
+
+def _imap(r: _Reader) -> ImapSettings | None:
+    host = r.text("EMAILLOG_IMAP_HOST")
+    if not host:
+        return None
+    security = r.choice("EMAILLOG_IMAP_SECURITY", "ssl", SECURITY_MODES)
+    user = r.text("EMAILLOG_IMAP_USER")
+    password = r.secret("EMAILLOG_IMAP_PASSWORD")
+    if not user:
+        r.problems.append("EMAILLOG_IMAP_USER: required when EMAILLOG_IMAP_HOST is set")
+    if not password:
+        r.problems.append("EMAILLOG_IMAP_PASSWORD: required when EMAILLOG_IMAP_HOST is set")
+    return ImapSettings(
+        host=host,
+        port=r.number("EMAILLOG_IMAP_PORT", DEFAULT_PORTS.get(security, 993)),
+        security=security,
+        user=user,
+        password=password,
+        verify_tls=r.flag("EMAILLOG_IMAP_VERIFY_TLS", True),
+        ca_file=r.text("EMAILLOG_IMAP_CA_FILE") or None,
+        timeout=float(r.number("EMAILLOG_IMAP_TIMEOUT", 60)),
+    )
+
+
+def _folders(r: _Reader) -> tuple[str, str, str]:
+    names = (
+        r.text("EMAILLOG_INTAKE_FOLDER", "INBOX"),
+        r.text("EMAILLOG_PROCESSED_FOLDER", "Processed"),
+        r.text("EMAILLOG_ERROR_FOLDER", "Error"),
+    )
+    if len({n.lower() for n in names}) != 3:
+        r.problems.append("EMAILLOG_INTAKE_FOLDER, _PROCESSED_FOLDER and _ERROR_FOLDER must all differ")
+    return names
+
+
+def _build(r: _Reader) -> Settings:
+    data_dir = Path(r.text("EMAILLOG_DATA_DIR", "data")).expanduser().absolute()
+    intake, processed, error = _folders(r)
+    mb = 1024 * 1024
+    return Settings(
+        imap=_imap(r),
+        intake_folder=intake,
+        processed_folder=processed,
+        error_folder=error,
+        data_dir=data_dir,
+        database_url=_database_url(r, data_dir),
+        bcc_address=r.address("EMAILLOG_BCC_ADDRESS", "log@emaillog.invalid"),
+        forward_address=r.address("EMAILLOG_FORWARD_ADDRESS", "log+fwd@emaillog.invalid"),
+        company_domains=r.domains("EMAILLOG_COMPANY_DOMAINS"),
+        poll_seconds=r.number("EMAILLOG_POLL_SECONDS", 60),
+        batch_size=r.number("EMAILLOG_BATCH_SIZE", 200),
+        account=r.text("EMAILLOG_ACCOUNT", "default"),
+        mailbox_name=r.text("EMAILLOG_MAILBOX_NAME", "default"),
+        case_sensitive_local_part=r.flag("EMAILLOG_CASE_SENSITIVE_LOCAL_PART", False),
+        create_companies=r.flag("EMAILLOG_CREATE_COMPANIES", True),
+        max_body_bytes=r.number("EMAILLOG_MAX_BODY_MB", 2) * mb,
+        max_attachment_bytes=r.number("EMAILLOG_MAX_ATTACHMENT_MB", 50) * mb,
+        max_message_bytes=r.number("EMAILLOG_MAX_MESSAGE_MB", 200) * mb,
+    )
+
+
+def _database_url(r: _Reader, data_dir: Path) -> str:
+    url = r.text("EMAILLOG_DATABASE_URL", f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        r.problems.append(f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://")
+    return url
+
+
+def read_values(env_file: Path | None, environ: Mapping[str, str]) -> dict[str, str | None]:
+    """Merge the env file under the real environment (the environment wins, as python-dotenv does)."""
+    values: dict[str, str | None] = {}
+    if env_file is not None:
+        values.update(dotenv_values(env_file))
+    values.update(environ)
+    return values
+
+
+def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings or raise SettingsError naming every problem."""
+    problems: list[str] = []
+    if env_file is not None and not env_file.is_file():
+        problems.append(f"--env-file: {env_file} does not exist or is not a file")
+        env_file = None
+    reader = _Reader(read_values(env_file, os.environ if environ is None else environ), problems)
+    settings = _build(reader)
+    if problems:
+        raise SettingsError(problems)
+    return settings

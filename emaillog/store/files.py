@@ -1,0 +1,44 @@
+"""Attachments as content-addressed files under the data dir, durable before the commit.
+
+A file is named by the SHA-256 of its bytes, written to a temporary name, fsynced, renamed into
+place and its directory fsynced: after a crash the database never points at a missing or partial
+file, and the same file logged twice is stored once. No name from the message is ever used.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def attachment_path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256
+
+
+def store_file(root: Path, sha256: str, data: bytes) -> Path:
+    """Write ``data`` under its hash unless it is already there; return the path."""
+    path = attachment_path(root, sha256)
+    if path.exists() and path.stat().st_size == len(data):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
