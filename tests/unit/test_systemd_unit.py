@@ -74,7 +74,7 @@ def test_required_setting(key: str, value: str) -> None:
 
 def test_secrets_come_as_credentials() -> None:
     credentials = {value.split(":")[0] for value in directives(UNIT.read_text())["LoadCredential"]}
-    assert credentials == {"imap-password", "smtp-password"}
+    assert credentials == {"imap-password", "smtp-password", "pgpass"}
 
 
 @needs_analyze
