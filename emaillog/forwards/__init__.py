@@ -1,0 +1,6 @@
+"""Finding and reading forwarded messages: attached message/rfc822 parts and inline blocks."""
+
+from emaillog.forwards.inline import parse_inline
+from emaillog.forwards.model import ForwardedMessage
+
+__all__ = ["ForwardedMessage", "parse_inline"]
