@@ -1,0 +1,69 @@
+"""Forward as attachment: an attached message/rfc822 part carries the original's real headers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+
+from emaillog.addresses import parse_addresses
+from emaillog.forwards.htmltext import html_to_text
+from emaillog.forwards.model import ForwardedMessage
+from emaillog.forwards.parts import PART_ERRORS, body_of
+
+
+def from_attachment(inner: EmailMessage, note: str | None) -> ForwardedMessage | None:
+    """The attached message as a ForwardedMessage; None when its headers cannot be read at all."""
+    try:
+        return _read(inner, note)
+    except PART_ERRORS:
+        return None
+
+
+def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
+    text = body_of(inner, "plain")
+    html = body_of(inner, "html")
+    if text is None and html is not None:
+        text = html_to_text(html)
+    senders = parse_addresses(_all(inner, "From"))
+    date_text = _header(inner, "Date")
+    return ForwardedMessage(
+        sender=senders[0] if senders else None,
+        to=parse_addresses(_all(inner, "To")),
+        cc=parse_addresses(_all(inner, "Cc")),
+        date=_date(date_text),
+        date_text=date_text,
+        subject=_header(inner, "Subject"),
+        body=(text or "").strip(),
+        html=html,
+        note=note,
+        message_id=_header(inner, "Message-ID"),
+        in_reply_to=_header(inner, "In-Reply-To"),
+        references=tuple((_header(inner, "References") or "").split()),
+        source="attachment",
+        client_hint=None,
+        sender_name=senders[0].name if senders else None,
+    )
+
+
+def _all(msg: EmailMessage, name: str) -> list[str]:
+    try:
+        return [str(value) for value in msg.get_all(name, [])]
+    except PART_ERRORS:
+        return []
+
+
+def _header(msg: EmailMessage, name: str) -> str | None:
+    values = _all(msg, name)
+    return values[0].strip() or None if values else None
+
+
+def _date(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = parsedate_to_datetime(text)
+    except PART_ERRORS:
+        return None
+    # RFC 5322 §3.3: "-0000" means the zone is unknown; like every other unwritten zone, UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

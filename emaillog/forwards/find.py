@@ -1,0 +1,61 @@
+"""Finding the forwarded message(s) in a whole message (SPEC §5 (a) attached, (b) inline)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from email.message import Message
+
+from emaillog.forwards.attached import from_attachment
+from emaillog.forwards.htmltext import html_to_text
+from emaillog.forwards.inline import parse_inline
+from emaillog.forwards.model import ForwardedMessage
+from emaillog.forwards.parts import PART_ERRORS, attached_messages, body_of
+
+_QUICK_LOOK = 64 * 1024
+
+
+def find_forwards(msg: Message) -> tuple[ForwardedMessage, ...]:
+    """Every attached message, else the top-most inline block (text, then HTML); () when none."""
+    text = body_of(msg, "plain")
+    note = text.strip() or None if text else None
+    attached = tuple(
+        found for inner in attached_messages(msg) if (found := from_attachment(inner, note)) is not None
+    )
+    if attached:
+        return attached
+    subject = _subject(msg)
+    found = parse_inline(text, subject) if text else None
+    if found is None:
+        found = _from_html(msg, subject)
+    return () if found is None else (found,)
+
+
+def looks_forwarded(msg: Message) -> bool:
+    """Cheap structural check for route detection: an attached message or a forward header block."""
+    if next(attached_messages(msg), None) is not None:
+        return True
+    subject = _subject(msg)
+    text = body_of(msg, "plain")
+    if text and parse_inline(text[:_QUICK_LOOK], subject) is not None:
+        return True
+    html = body_of(msg, "html")
+    if not html:
+        return False
+    return parse_inline(html_to_text(html[: _QUICK_LOOK * 4]), subject) is not None
+
+
+def _from_html(msg: Message, subject: str | None) -> ForwardedMessage | None:
+    # Outlook desktop often sends HTML only, or a text part that is empty or base64 noise.
+    html = body_of(msg, "html")
+    if not html:
+        return None
+    found = parse_inline(html_to_text(html), subject)
+    return None if found is None else replace(found, source="inline-html", html=html)
+
+
+def _subject(msg: Message) -> str | None:
+    try:
+        value = msg.get("Subject")
+    except PART_ERRORS:
+        return None
+    return None if value is None else str(value)

@@ -1,0 +1,72 @@
+"""Reading MIME parts safely: decoded text whatever the declared charset, bounded walks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email.errors import MessageError
+from email.message import EmailMessage, Message
+
+_MAX_DEPTH = 50  # SPEC §8: deeper nesting is hostile
+_MAX_PARTS = 1000
+_MAX_PART_BYTES = 4 * 1024 * 1024  # a text part beyond this is cut; the reader only needs its start
+PART_ERRORS = (MessageError, LookupError, UnicodeError, ValueError, TypeError, AttributeError, IndexError)
+
+
+def attached_messages(msg: Message) -> Iterator[EmailMessage]:
+    """Attached message/rfc822 parts, without descending into them (their history is theirs)."""
+    count = 0
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    while stack and count < _MAX_PARTS:
+        part, depth = stack.pop(0)
+        count += 1
+        if part is not msg and part.get_content_type() == "message/rfc822":
+            inner = _inner(part)
+            if inner is not None:
+                yield inner
+            continue
+        if part.is_multipart() and depth < _MAX_DEPTH:
+            payload = part.get_payload()
+            stack.extend((child, depth + 1) for child in payload if isinstance(child, Message))
+
+
+def _inner(part: Message) -> EmailMessage | None:
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], EmailMessage):
+        return payload[0]
+    return None
+
+
+def body_of(msg: Message, subtype: str) -> str | None:
+    """The message's own text/<subtype> body (attachments excluded), decoded; None when absent."""
+    if not isinstance(msg, EmailMessage):
+        return None
+    try:
+        part = msg.get_body(preferencelist=(subtype,))
+    except PART_ERRORS:
+        return None
+    if part is None or part.get_content_type() != f"text/{subtype}":
+        return None
+    return decoded(part)
+
+
+def decoded(part: Message) -> str | None:
+    """Text of ``part``: its declared charset first, then a guess (wrong labels are common)."""
+    try:
+        raw = part.get_payload(decode=True)
+    except PART_ERRORS:
+        return None
+    if not isinstance(raw, bytes):
+        return None
+    raw = raw[:_MAX_PART_BYTES]
+    charset = part.get_content_charset() or "us-ascii"
+    try:
+        return raw.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        return _guess(raw)
+
+
+def _guess(raw: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    return str(best) if best is not None else raw.decode("utf-8", "replace")
