@@ -61,6 +61,7 @@ class Settings:
     max_body_bytes: int
     max_attachment_bytes: int
     max_message_bytes: int
+    chain_file: Path | None = None
     max_attempts: int = 3
 
     @property
@@ -196,6 +197,7 @@ def _build(r: _Reader) -> Settings:
         max_body_bytes=r.number("EMAILLOG_MAX_BODY_MB", 2) * mb,
         max_attachment_bytes=r.number("EMAILLOG_MAX_ATTACHMENT_MB", 50) * mb,
         max_message_bytes=r.number("EMAILLOG_MAX_MESSAGE_MB", 200) * mb,
+        chain_file=Path(r.text("EMAILLOG_CHAIN_FILE")) if r.text("EMAILLOG_CHAIN_FILE") else None,
     )
 
 

@@ -59,7 +59,7 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, int]
 
 
 def write_outcome(account_id: int, key: LedgerKey, sha256: str | None, message_id: str | None,
-                  decision: Decision, folder: str, email_id: int | None, note: str | None = None) -> None:
+                  decision: Decision, folder: str | None, email_id: int | None, note: str | None = None) -> None:
     trace = [entry.as_json() for entry in decision.trace]
     if note:
         trace.append(TraceEntry("store", True, note, {"email_id": email_id}).as_json())

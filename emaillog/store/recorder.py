@@ -39,7 +39,7 @@ class Result:
     sha256: str | None
     message_id: str | None
     decision: Decision
-    folder: str
+    folder: str | None  # None: stays in the intake folder for another attempt
 
 
 @dataclass(frozen=True, slots=True)

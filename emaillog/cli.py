@@ -1,0 +1,208 @@
+"""The admin command line: ``emaillog COMMAND …`` (also ``python -m emaillog``).
+
+Every command reads the same settings as the daemon. A mistake the admin can correct gets one
+line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import admin, views
+from .runner import EXIT_CONFIG, EXIT_USAGE, run, setup_logging
+from .settings import Settings, SettingsError, load
+from .store import Store, open_store
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T09:30:00Z)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _print_json(data: Any) -> int:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _store(settings: Settings) -> Store:
+    return open_store(settings)
+
+
+# -- handlers: each takes the parsed arguments and the settings, returns an exit code ---------------
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    return run(settings, once=args.once, dry_run=args.dry_run)
+
+
+def _users_add(args: argparse.Namespace, settings: Settings) -> int:
+    admin.add_user(_store(settings), settings, args.email, args.name, not args.inactive, not args.no_logging)
+    return 0
+
+
+def _users_connect(args: argparse.Namespace, settings: Settings) -> int:
+    admin.connect_address(_store(settings), settings, args.email, args.address, args.at)
+    return 0
+
+
+def _users_alias(args: argparse.Namespace, settings: Settings) -> int:
+    admin.add_alias(_store(settings), settings, args.email, args.address)
+    return 0
+
+
+def _team_inbox_add(args: argparse.Namespace, settings: Settings) -> int:
+    admin.add_team_inbox(_store(settings), settings, args.address, args.connected_by, args.at)
+    return 0
+
+
+def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
+    print(admin.add_never_log(_store(settings), settings, args.value))
+    return 0
+
+
+def _never_log_remove(args: argparse.Namespace, settings: Settings) -> int:
+    if not admin.remove_never_log(_store(settings), settings, args.value):
+        print(f"emaillog: {args.value} is not on the never-log list", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _never_log_list(args: argparse.Namespace, settings: Settings) -> int:
+    entries = admin.list_never_log(_store(settings))
+    if args.json:
+        return _print_json(entries)
+    print("\n".join(entries))
+    return 0
+
+
+def _companies_add(args: argparse.Namespace, settings: Settings) -> int:
+    admin.add_company(_store(settings), args.domain, args.name)
+    return 0
+
+
+def _deals_add(args: argparse.Namespace, settings: Settings) -> int:
+    admin.add_deal(_store(settings), settings, args.name, args.contact, args.closed, args.created)
+    return 0
+
+
+def _listing(view: Callable[[Store], list[dict[str, Any]]], columns: Sequence[str]) -> Handler:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        rows = view(_store(settings))
+        if args.json:
+            return _print_json(rows)
+        for row in rows:
+            print("  ".join(f"{c}={row.get(c)}" for c in columns))
+        return 0
+    return handler
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+def _add(parent: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _group(parent: Any, name: str, help_text: str) -> Any:
+    parser = parent.add_parser(name, help=help_text, description=help_text)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+
+def _users(commands: Any) -> None:
+    users = _group(commands, "users", "CRM users and their addresses")
+    p = _add(users, "add", _users_add, "add or update a user")
+    p.add_argument("email")
+    p.add_argument("--name")
+    p.add_argument("--inactive", action="store_true", help="the user is deactivated")
+    p.add_argument("--no-logging", action="store_true", help="the user's seat may not log email")
+    p = _add(users, "connect", _users_connect, "connect a personal address to a user")
+    p.add_argument("email")
+    p.add_argument("address")
+    p.add_argument("--at", type=_iso_time, help="when it was connected (ISO 8601; default now)")
+    p = _add(users, "alias", _users_alias, "add an alias to a user")
+    p.add_argument("email")
+    p.add_argument("address")
+    inboxes = _group(commands, "team-inboxes", "shared addresses connected by a user")
+    p = _add(inboxes, "add", _team_inbox_add, "add or re-connect a team inbox")
+    p.add_argument("address")
+    p.add_argument("--connected-by", required=True, metavar="EMAIL")
+    p.add_argument("--at", type=_iso_time)
+
+
+def _crm(commands: Any) -> None:
+    never = _group(commands, "never-log", "addresses and domains never logged (SPEC §6)")
+    _add(never, "add", _never_log_add, "add an address or a domain").add_argument("value")
+    _add(never, "remove", _never_log_remove, "remove an entry").add_argument("value")
+    _add(never, "list", _never_log_list, "list the entries").add_argument("--json", action="store_true")
+    companies = _group(commands, "companies", "companies")
+    p = _add(companies, "add", _companies_add, "add a company by domain")
+    p.add_argument("domain")
+    p.add_argument("--name")
+    deals = _group(commands, "deals", "deals")
+    p = _add(deals, "add", _deals_add, "add a deal; missing contacts are created")
+    p.add_argument("name")
+    p.add_argument("--contact", action="append", required=True, metavar="EMAIL")
+    p.add_argument("--closed", action="store_true")
+    p.add_argument("--created", type=_iso_time)
+
+
+def _listings(commands: Any) -> None:
+    for group, view, columns in (
+        ("contacts", views.contacts, ("id", "addresses", "name", "company")),
+        ("emails", views.emails, ("id", "route", "direction", "owner", "subject", "contacts")),
+        ("ledger", views.ledger, ("id", "uid", "message_id", "outcome", "reason", "folder")),
+    ):
+        sub = _group(commands, group, f"list {group}")
+        _add(sub, "list", _listing(view, columns), f"list {group}").add_argument("--json", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emaillog", description="Log BCC'd and forwarded email into the CRM.")
+    parser.add_argument("--env-file", type=Path, metavar="PATH", help="settings file (default: ./.env if present)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _add(commands, "run", _run, "run the daemon (the same as python daemon.py)")
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--dry-run", action="store_true", help="report decisions; write, move and send nothing")
+    _users(commands)
+    _crm(commands)
+    _listings(commands)
+    return parser
+
+
+def default_env_file(given: Path | None) -> Path | None:
+    if given is not None:
+        return given
+    return Path(".env") if Path(".env").is_file() else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        settings = load(default_env_file(args.env_file))
+    except SettingsError as exc:
+        print(f"emaillog: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        code: int = args.handler(args, settings)
+    except admin.AdminError as exc:
+        print(f"emaillog: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

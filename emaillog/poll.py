@@ -1,0 +1,163 @@
+"""One pass over one mailbox: fetch → parse → decide → record → dispose, in batches.
+
+Order per batch (SPEC §10): count an attempt, decide, record every result in one transaction,
+then move. A crash anywhere loses nothing and doubles nothing: on the next pass a message whose
+ledger row is final is only moved, never decided again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from .mailbox import Mailbox
+from .message import parse
+from .limits import Limits
+from .rules import DEFAULT_CHAIN, Decision, Link, TraceEntry, decide
+from .settings import Settings
+from .store import Store
+from .store.ledger import FINAL_OUTCOMES, LedgerKey, begin_attempts, mark_disposed, rows_for
+from .store.models import Ledger
+from .store.recorder import Result
+
+log = logging.getLogger("emaillog.pass")
+
+
+@dataclass
+class PassReport:
+    """Counts of one pass, for the log line, ``status`` and systemd's STATUS."""
+
+    seen: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    moved: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    decisions: list[tuple[int, Decision]] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing new"
+        return f"{self.seen} seen: {parts}; {self.moved} moved in {self.seconds:.2f}s"
+
+
+@dataclass(frozen=True)
+class Pass:
+    settings: Settings
+    mailbox: Mailbox
+    store: Store
+    chain: Sequence[Link] = DEFAULT_CHAIN
+    dry_run: bool = False
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_message_bytes=self.settings.max_message_bytes)
+
+    def run(self) -> PassReport:
+        started = time.monotonic()
+        report = PassReport()
+        s = self.settings
+        if not self.dry_run:
+            self.mailbox.ensure_folders([s.processed_folder, s.error_folder])
+        uidvalidity = self.mailbox.select(s.intake_folder).uidvalidity
+        uids = self.mailbox.uids()
+        rows = rows_for(s.mailbox_name, uidvalidity, uids)
+        report.seen = len(uids)
+        todo = self._finish_interrupted(uidvalidity, uids, rows, report)
+        for batch in self._batches(todo, rows):
+            self._process(uidvalidity, batch, report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _batches(self, uids: list[int], rows: dict[int, Ledger]) -> Iterator[list[int]]:
+        """Fresh messages in full batches; ones that were attempted before, one at a time.
+
+        A message that crashed a batch is isolated on the next pass, so it alone uses up its
+        attempts while the messages that shared its batch go through.
+        """
+        retried = [u for u in uids if u in rows and rows[u].attempts > 0]
+        fresh = [u for u in uids if u not in rows or rows[u].attempts == 0]
+        size = self.settings.batch_size
+        for start in range(0, len(fresh), size):
+            yield fresh[start:start + size]
+        for uid in retried:
+            yield [uid]
+
+    def _finish_interrupted(self, uidvalidity: int, uids: list[int], rows: dict[int, Ledger],
+                            report: PassReport) -> list[int]:
+        """Move messages that were recorded but not moved (a crash between commit and move)."""
+        done = [u for u in uids if u in rows and rows[u].outcome in FINAL_OUTCOMES and rows[u].folder]
+        if done and not self.dry_run:
+            by_folder: dict[str, list[int]] = {}
+            for uid in done:
+                by_folder.setdefault(rows[uid].folder, []).append(uid)
+            self._move(uidvalidity, by_folder, report)
+            report.resumed += len(done)
+        done_set = set(done)
+        return [u for u in uids if u not in done_set]
+
+    def _process(self, uidvalidity: int, batch: list[int], report: PassReport) -> None:
+        s = self.settings
+        raw = self.mailbox.fetch(batch)
+        keys = {uid: LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in raw}
+        attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys.values())
+        results = [self._decide(keys[uid], raw[uid], attempts.get(uid, 1)) for uid in batch if uid in raw]
+        if self.dry_run:
+            report.decisions.extend((r.key.uid, r.decision) for r in results)
+            for r in results:
+                report.count(r.decision.outcome)
+            return
+        self.store.recorder.record(results)
+        by_folder: dict[str, list[int]] = {}
+        for r in results:
+            report.count(r.decision.outcome)
+            if r.folder is not None:
+                by_folder.setdefault(r.folder, []).append(r.key.uid)
+        self._move(uidvalidity, by_folder, report)
+
+    def _decide(self, key: LedgerKey, raw: bytes, attempt: int) -> Result:
+        started = time.monotonic()
+        s = self.settings
+        sha256, message_id = hashlib.sha256(raw).hexdigest(), None
+        if attempt > s.max_attempts:
+            decision = _given_up(attempt - 1)
+        else:
+            decision, message_id = self._safe_decide(raw, attempt)
+        folder = None if decision.outcome == "failed" else (
+            s.error_folder if decision.folder_kind == "error" else s.processed_folder)
+        _log_line(key, message_id, decision, time.monotonic() - started)
+        return Result(key, sha256, message_id, decision, folder)
+
+    def _safe_decide(self, raw: bytes, attempt: int) -> tuple[Decision, str | None]:
+        try:
+            email = parse(raw, self.limits)
+            return decide(email, self.settings, self.store.lookup, self.chain), email.message_id
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+            log.exception("processing crashed (attempt %d of %d)", attempt, self.settings.max_attempts)
+            if attempt >= self.settings.max_attempts:
+                return _given_up(attempt, type(exc).__name__), None
+            entry = TraceEntry("process", True, "crashed", {"error": type(exc).__name__, "attempt": attempt})
+            return Decision("failed", "processing-error", None, None, (), (entry,),
+                            f"processing failed with {type(exc).__name__}; it will be retried"), None
+
+    def _move(self, uidvalidity: int, by_folder: dict[str, list[int]], report: PassReport) -> None:
+        for folder, uids in by_folder.items():
+            self.mailbox.move(uids, folder)
+            mark_disposed(self.settings.mailbox_name, uidvalidity, uids)
+            report.moved += len(uids)
+
+
+def _given_up(attempts: int, error: str | None = None) -> Decision:
+    detail = f"processing failed {attempts} times" + (f" ({error})" if error else "")
+    entry = TraceEntry("attempts", True, "processing-failed", {"attempts": attempts, "error": error})
+    return Decision("rejected", "processing-failed", None, None, (), (entry,), detail)
+
+
+def _log_line(key: LedgerKey, message_id: str | None, decision: Decision, seconds: float) -> None:
+    log.info("uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f", key.uid, message_id,
+             decision.route, decision.owner.email if decision.owner else None, decision.outcome,
+             decision.reason, seconds * 1000)
