@@ -1,0 +1,179 @@
+"""A BCC'd email logged end to end through a real Dovecot, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from support import World, make_world, message
+
+from emaillog import admin, views
+from emaillog.devmail import ImapAccount
+from emaillog.store.models import Ledger
+
+REP = "rita@acme.example"
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
+    w = make_world(tmp_path, database_url, imap_account)
+    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
+    return w
+
+
+def emails(w: World) -> list[dict]:
+    return views.emails(w.store)
+
+
+def test_new_recipient_becomes_contact_with_company_and_message_is_processed(world: World) -> None:
+    world.deliver(message(to=["Carl Customer <carl@mail.globex.co.uk>"]))
+    report = world.run_pass()
+    assert report.outcomes == {"logged": 1}
+    [email] = emails(world)
+    assert (email["route"], email["direction"], email["owner"]) == ("bcc", "outgoing", REP)
+    assert email["contacts"] == ["carl@mail.globex.co.uk"] and email["companies"] == ["globex.co.uk"]
+    [contact] = views.contacts(world.store)
+    assert contact == {"id": contact["id"], "addresses": ["carl@mail.globex.co.uk"], "name": "Carl Customer",
+                       "company": "globex.co.uk"}
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 1, "Error": 0}
+    [row] = views.ledger(world.store)
+    assert (row["outcome"], row["folder"], row["disposed"]) == ("logged", "Processed", True)
+
+
+def test_to_and_cc_make_two_contacts(world: World) -> None:
+    world.deliver(message(to=["carl@globex.example"], cc=["Dana <dana@initech.example>"]))
+    world.run_pass()
+    assert sorted(c["addresses"][0] for c in views.contacts(world.store)) == ["carl@globex.example",
+                                                                              "dana@initech.example"]
+    assert emails(world)[0]["contacts"] == ["carl@globex.example", "dana@initech.example"]
+
+
+def test_bcc_line_recipient_is_neither_created_nor_logged_on(world: World) -> None:
+    admin.ensure_contact(world.store, world.settings, "existing@initech.example")
+    world.deliver(message(to=["carl@globex.example"], bcc=["existing@initech.example", "new@hooli.example"]))
+    world.run_pass()
+    assert emails(world)[0]["contacts"] == ["carl@globex.example"]
+    assert sorted(a for c in views.contacts(world.store) for a in c["addresses"]) == [
+        "carl@globex.example", "existing@initech.example"]
+
+
+def test_internal_user_and_never_log_recipients_are_left_out(world: World) -> None:
+    admin.add_user(world.store, world.settings, "other@partner.example", None, True, True)
+    admin.add_never_log(world.store, world.settings, "secret.example")
+    world.deliver(message(to=["colleague@acme.example", "other@partner.example", "x@sub.secret.example",
+                              "carl@globex.example"]))
+    world.run_pass()
+    assert emails(world)[0]["contacts"] == ["carl@globex.example"]
+    assert [c["addresses"] for c in views.contacts(world.store)] == [["carl@globex.example"]]
+
+
+def test_only_internal_recipients_is_skipped_and_processed(world: World) -> None:
+    admin.add_never_log(world.store, world.settings, "carl@globex.example")
+    world.deliver(message(to=["colleague@acme.example", "carl@globex.example"]))
+    report = world.run_pass()
+    assert report.outcomes == {"skipped": 1} and emails(world) == []
+    [row] = views.ledger(world.store)
+    assert (row["outcome"], row["reason"], row["folder"]) == ("skipped", "no-recipients", "Processed")
+    assert world.folder_counts()["Processed"] == 1
+
+
+def test_free_mail_recipient_gets_no_company(world: World) -> None:
+    world.deliver(message(to=["someone@gmail.com"]))
+    world.run_pass()
+    assert views.contacts(world.store)[0]["company"] is None
+    assert emails(world)[0]["companies"] == []
+
+
+def test_five_most_recent_open_deals(world: World) -> None:
+    for n in range(7):
+        admin.add_deal(world.store, world.settings, f"deal {n}", ["carl@globex.example"], closed=n in (5, 6),
+                       created=datetime(2026, 1, 1 + n, tzinfo=UTC))
+    world.deliver(message(to=["carl@globex.example"]))
+    world.run_pass()
+    assert emails(world)[0]["deals"] == ["deal 4", "deal 3", "deal 2", "deal 1", "deal 0"]
+    admin.add_deal(world.store, world.settings, "deal 7", ["carl@globex.example"], False,
+                   datetime(2026, 2, 1, tzinfo=UTC))
+    world.deliver(message(to=["carl@globex.example"], message_id="<m2@acme.example>"))
+    world.run_pass()
+    assert emails(world)[1]["deals"] == ["deal 7", "deal 4", "deal 3", "deal 2", "deal 1"]
+
+
+def test_sender_not_a_user_goes_to_error_with_reason(world: World) -> None:
+    world.deliver(message(sender="stranger@elsewhere.example"))
+    report = world.run_pass()
+    assert report.outcomes == {"rejected": 1} and emails(world) == []
+    [row] = views.ledger(world.store)
+    assert (row["outcome"], row["reason"], row["folder"]) == ("rejected", "sender-not-a-user", "Error")
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 0, "Error": 1}
+
+
+def test_inactive_and_read_only_users_are_not_permitted(world: World) -> None:
+    admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
+    admin.add_user(world.store, world.settings, "viewer@acme.example", None, active=True, may_log=False)
+    world.deliver(message(sender="gone@acme.example"), message(sender="viewer@acme.example", message_id="<m2@x>"))
+    world.run_pass()
+    assert [(r["outcome"], r["reason"]) for r in views.ledger(world.store)] == [
+        ("rejected", "sender-not-permitted")] * 2
+
+
+def test_same_message_twice_is_one_email_and_two_ledger_rows(world: World) -> None:
+    raw = message(to=["carl@globex.example"])
+    world.deliver(raw)
+    world.run_pass()
+    # A second rep BCC'd the same email to a new colleague: the later delivery adds associations.
+    admin.add_user(world.store, world.settings, "sam@acme.example", None, True, True)
+    world.deliver(raw.replace(b"From: Rita Rep <rita@acme.example>", b"From: sam@acme.example")
+                  .replace(b"To: carl@globex.example", b"To: carl@globex.example, dora@hooli.example"))
+    world.run_pass()
+    [email] = emails(world)
+    assert email["contacts"] == ["carl@globex.example", "dora@hooli.example"]
+    rows = views.ledger(world.store)
+    assert [(r["outcome"], r["reason"]) for r in rows] == [("logged", None), ("logged", "duplicate")]
+    assert rows[0]["email_id"] == rows[1]["email_id"] == email["id"]
+    assert world.folder_counts()["Processed"] == 2
+
+
+def test_crash_between_commit_and_move_is_moved_next_pass_without_logging_again(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.deliver(message(to=["carl@globex.example"]))
+
+    def crash(*args: object) -> None:
+        raise ConnectionResetError("cut between the commit and the move")
+
+    monkeypatch.setattr("emaillog.mailbox.ImapMailbox.move", crash)
+    with pytest.raises(ConnectionResetError):
+        world.run_pass()
+    monkeypatch.undo()
+    assert world.folder_counts()["INBOX"] == 1 and len(emails(world)) == 1
+    report = world.run_pass()
+    assert report.resumed == 1 and report.outcomes == {}
+    assert len(emails(world)) == 1 and Ledger.select().count() == 1
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 1, "Error": 0}
+
+
+def test_seen_flag_set_by_a_person_does_not_hide_mail(world: World) -> None:
+    world.deliver(message())
+    client = world.client()
+    client.select_folder("INBOX")
+    client.add_flags(client.search(), [b"\\Seen"])
+    client.logout()
+    assert world.run_pass().outcomes == {"logged": 1}
+
+
+def test_fetching_never_sets_seen(world: World) -> None:
+    world.deliver(message(sender="stranger@elsewhere.example"))
+    world.run_pass()
+    client = world.client()
+    client.select_folder("Error")
+    flags = client.get_flags(client.search())
+    client.logout()
+    assert all(b"\\Seen" not in f for f in flags.values())
+
+
+def test_dry_run_changes_nothing(world: World) -> None:
+    world.deliver(message())
+    report = world.run_pass(dry_run=True)
+    assert [d.outcome for _, d in report.decisions] == ["logged"]
+    assert emails(world) == [] and views.ledger(world.store) == []
+    assert world.folder_counts()["INBOX"] == 1

@@ -1,0 +1,112 @@
+"""Helpers shared by the tests: settings for a temp dir, messages built like real clients send
+them, and a small "world" that delivers into a real Dovecot mailbox and runs passes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from imapclient import IMAPClient
+
+from emaillog.devmail import ImapAccount
+from emaillog.mailbox import ImapMailbox
+from emaillog.poll import Pass, PassReport
+from emaillog.settings import Settings, load
+from emaillog.store import Store, open_store
+
+COMPANY = "acme.example"
+BCC = "log@" + COMPANY
+FWD = "log+fwd@" + COMPANY
+
+
+def make_settings(tmp_path: Path, database_url: str | None = None, account: ImapAccount | None = None,
+                  **env: str) -> Settings:
+    values = {
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        "EMAILLOG_BCC_ADDRESS": BCC,
+        "EMAILLOG_FORWARD_ADDRESS": FWD,
+        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
+    }
+    if database_url:
+        values["EMAILLOG_DATABASE_URL"] = database_url
+    if account is not None:
+        values.update(EMAILLOG_IMAP_HOST=account.host, EMAILLOG_IMAP_PORT=str(account.port),
+                      EMAILLOG_IMAP_SECURITY="none", EMAILLOG_IMAP_USER=account.user,
+                      EMAILLOG_IMAP_PASSWORD=account.password)
+    values.update(env)
+    return load(None, values)
+
+
+def message(sender: str = "Rita Rep <rita@acme.example>", to: Sequence[str] = ("Carl Customer <carl@globex.example>",),
+            cc: Sequence[str] = (), bcc: Sequence[str] = (), subject: str = "Proposal",
+            body: str = "Hello, here is our proposal.", message_id: str | None = "<m1@acme.example>",
+            delivered_to: str | None = BCC, date: datetime | None = None, headers: dict[str, str] | None = None,
+            attachments: Sequence[tuple[str, bytes]] = ()) -> bytes:
+    msg = EmailMessage()
+    if delivered_to:
+        msg["Delivered-To"] = delivered_to
+    msg["From"] = sender
+    if to:
+        msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    if bcc:
+        msg["Bcc"] = ", ".join(bcc)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or datetime(2026, 11, 20, 10, 30, tzinfo=UTC))
+    if message_id:
+        msg["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    for filename, data in attachments:
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
+    return bytes(msg)
+
+
+@dataclass
+class World:
+    """One test's mailbox, database and settings."""
+
+    settings: Settings
+    store: Store
+    account: ImapAccount
+
+    def client(self) -> IMAPClient:
+        client = IMAPClient(self.account.host, port=self.account.port, ssl=False)
+        client.login(self.account.user, self.account.password)
+        return client
+
+    def deliver(self, *raws: bytes, folder: str = "INBOX") -> None:
+        client = self.client()
+        try:
+            for raw in raws:
+                client.append(folder, raw)
+        finally:
+            client.logout()
+
+    def run_pass(self, **kwargs: Any) -> PassReport:
+        mailbox = ImapMailbox(self.settings.imap)  # type: ignore[arg-type]
+        try:
+            return Pass(self.settings, mailbox, self.store, **kwargs).run()
+        finally:
+            mailbox.close()
+
+    def folder_counts(self) -> dict[str, int]:
+        client = self.client()
+        try:
+            names = [self.settings.intake_folder, self.settings.processed_folder, self.settings.error_folder]
+            return {n: (client.folder_status(n, [b"MESSAGES"])[b"MESSAGES"] if client.folder_exists(n) else 0)
+                    for n in names}
+        finally:
+            client.logout()
+
+
+def make_world(tmp_path: Path, database_url: str, account: ImapAccount, **env: str) -> World:
+    settings = make_settings(tmp_path, database_url, account, **env)
+    return World(settings, open_store(settings), account)
