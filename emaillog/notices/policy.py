@@ -1,0 +1,176 @@
+"""When a notice must never be sent (SPEC §11): no backscatter, no loops, no floods.
+
+A notice goes to whoever sent the message, and that address is only as trustworthy as the message. So
+it is never sent to an automatic sender (it would answer a robot, maybe another bounce: a loop), to a
+list (thousands of people), to ourselves, or to an address the message may have forged (backscatter,
+RFC 3834 §2 and RFC 5321 §6.2). Each rule is a small function; the first that objects names the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from emaillog.addresses import Address, address_key
+from emaillog.notices.reasons import reason_for
+from emaillog.senderauth import AuthVerdict
+
+DEFAULT_DAILY_LIMIT = 10
+
+# RFC 5321 §4.5.5 / RFC 3464 §2: bounces come from the null path; these local parts are the robots
+# that send them (and postmaster, which RFC 5321 §4.5.1 reserves for people reading bounces).
+_DAEMON_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster"})
+_LIST_HEADERS = ("list-id", "list-unsubscribe")  # RFC 2919, RFC 2369
+_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeFacts:
+    """What the policy needs to know about the message and the would-be notice.
+
+    ``envelope_sender`` is the Return-Path as delivered (``""`` or ``"<>"`` for the null path, ``None``
+    when the server recorded none). ``authentication`` is the §12 verdict, ``None`` when no
+    authserv-id is configured. ``headers`` are (name, value) pairs of the original, in any order.
+    """
+
+    reason: str
+    recipient: Address | None
+    envelope_sender: str | None
+    from_address: Address | None
+    headers: Sequence[tuple[str, str]]
+    sender_is_user: bool
+    authentication: AuthVerdict | None
+    logging_addresses: Collection[str]
+    own_domains: Collection[str]
+    sent_today: int
+    daily_limit: int = DEFAULT_DAILY_LIMIT
+    case_sensitive_local: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionVerdict:
+    allowed: bool
+    reason: str
+
+    @classmethod
+    def allow(cls) -> SuppressionVerdict:
+        return cls(True, "allowed")
+
+
+Rule = Callable[[NoticeFacts], str | None]
+
+
+def notice_allowed(facts: NoticeFacts) -> SuppressionVerdict:
+    """``allowed``, or the first suppression reason (``suppressed-…``) that applies."""
+    for rule in RULES:
+        objection = rule(facts)
+        if objection is not None:
+            return SuppressionVerdict(False, objection)
+    return SuppressionVerdict.allow()
+
+
+def _silent_reason(facts: NoticeFacts) -> str | None:
+    return None if reason_for(facts.reason).notifies else "suppressed-silent-reason"
+
+
+def _no_recipient(facts: NoticeFacts) -> str | None:
+    return "suppressed-no-recipient" if facts.recipient is None else None
+
+
+def _null_envelope(facts: NoticeFacts) -> str | None:
+    sender = facts.envelope_sender
+    if sender is None:
+        return None
+    if sender.strip().strip("<>").strip() == "" or _is_daemon(sender):
+        return "suppressed-null-sender"
+    return None
+
+
+def _daemon_from(facts: NoticeFacts) -> str | None:
+    sender = facts.from_address
+    if sender is None or _is_daemon(sender.address):
+        return "suppressed-daemon-sender"
+    recipient = facts.recipient
+    return "suppressed-daemon-sender" if recipient is not None and _is_daemon(recipient.address) else None
+
+
+def _auto_submitted(facts: NoticeFacts) -> str | None:
+    # RFC 3834 §5.1: any value but "no" (parameters and comments aside) marks automatic mail.
+    for value in _values(facts, "auto-submitted"):
+        keyword = value.split(";", 1)[0].split("(", 1)[0].strip().lower()
+        if keyword != "no":
+            return "suppressed-auto-submitted"
+    return None
+
+
+def _list_mail(facts: NoticeFacts) -> str | None:
+    names = {name.strip().lower() for name, _ in facts.headers}
+    return "suppressed-list-mail" if names.intersection(_LIST_HEADERS) else None
+
+
+def _bulk_precedence(facts: NoticeFacts) -> str | None:
+    # Precedence is not standard (RFC 3834 §3.1.8 only notes it), but list servers still set it.
+    found = {v.strip().lower() for v in _values(facts, "precedence")}
+    return "suppressed-precedence" if found & _BULK_PRECEDENCE else None
+
+
+def _to_logging_address(facts: NoticeFacts) -> str | None:
+    ours = {address_key(a, facts.case_sensitive_local) for a in facts.logging_addresses}
+    involved = (facts.recipient, facts.from_address)
+    if any(a is not None and a.key(facts.case_sensitive_local) in ours for a in involved):
+        return "suppressed-logging-address"
+    return None
+
+
+def _failed_authentication(facts: NoticeFacts) -> str | None:
+    verdict = facts.authentication
+    return "suppressed-unauthenticated" if verdict is not None and not verdict.passed else None
+
+
+def _not_a_user(facts: NoticeFacts) -> str | None:
+    # A stranger gets no notice: the address may be forged. A colleague at one of our own domains may,
+    # but only when the receiving server vouched for the From domain (SPEC §11).
+    if facts.sender_is_user:
+        return None
+    recipient = facts.recipient
+    own = recipient is not None and _at_own_domain(recipient.domain, facts.own_domains)
+    vouched = facts.authentication is not None and facts.authentication.passed
+    return None if own and vouched else "suppressed-not-a-user"
+
+
+def _daily_limit(facts: NoticeFacts) -> str | None:
+    return "suppressed-daily-limit" if facts.sent_today >= facts.daily_limit else None
+
+
+RULES: tuple[Rule, ...] = (
+    _silent_reason,
+    _no_recipient,
+    _null_envelope,
+    _daemon_from,
+    _auto_submitted,
+    _list_mail,
+    _bulk_precedence,
+    _to_logging_address,
+    _failed_authentication,
+    _not_a_user,
+    _daily_limit,
+)
+
+
+def _values(facts: NoticeFacts, name: str) -> list[str]:
+    return [value for key, value in facts.headers if key.strip().lower() == name]
+
+
+def _is_daemon(address: str) -> bool:
+    local = address.strip().strip("<>").rpartition("@")[0] or address.strip().strip("<>")
+    return local.strip('"').lower() in _DAEMON_LOCAL_PARTS
+
+
+def _at_own_domain(domain: str, own_domains: Collection[str]) -> bool:
+    """``domain`` is one of ``own_domains`` or a subdomain of one (as the never-log list treats them)."""
+    domain = domain.lower().rstrip(".")
+    for own in own_domains:
+        own = own.lower().strip().rstrip(".")
+        if own and (domain == own or domain.endswith("." + own)):
+            return True
+    return False

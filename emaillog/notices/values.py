@@ -1,0 +1,103 @@
+"""The values a notice template may use, each made safe for one line of plain text.
+
+Always present: ``$title $reason $status $subject $sender $recipient $logging_address $arrival
+$message_id $original_note``. From the request's details, with a readable default when absent:
+``$attachments`` (one line per left-out file: name and size), ``$limit``, ``$body_size``, ``$detail``,
+``$attempts``, ``$original_sender``. Any other detail whose key is an identifier is passed through as
+text; integers under keys ending in ``size`` or ``limit`` are shown as sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+from emaillog.addresses import Address
+from emaillog.notices.reasons import Reason
+from emaillog.notices.text import human_size, one_line
+
+_DEFAULTS: Mapping[str, str] = {
+    "attachments": "  - (the file names were not recorded)",
+    "limit": "the configured limit",
+    "body_size": "over the limit",
+    "detail": "its structure is damaged or beyond the limits",
+    "attempts": "several",
+    "original_sender": "the original sender",
+}
+_MAX_LISTED = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the builder knows about the original, already validated by the request."""
+
+    reason: Reason
+    subject: str
+    recipient: Address
+    logging_address: str
+    arrival: datetime
+    message_id: str | None
+    whole_original: bool
+    details: Mapping[str, object]
+
+
+def template_values(facts: Facts) -> dict[str, str]:
+    values = dict(_DEFAULTS)
+    values.update(_base_values(facts))
+    values.update(_detail_values(facts.details))
+    return values
+
+
+def _base_values(facts: Facts) -> dict[str, str]:
+    return {
+        "title": facts.reason.title,
+        "reason": facts.reason.code,
+        "status": facts.reason.status,
+        "subject": facts.subject,
+        "sender": one_line(facts.recipient.address, 320),
+        "recipient": one_line(str(facts.recipient), 400),
+        "logging_address": one_line(facts.logging_address, 320),
+        "arrival": format_datetime(facts.arrival),
+        "message_id": facts.message_id or "(none)",
+        "original_note": (
+            "The original message is attached below."
+            if facts.whole_original
+            else "The original message headers are attached below."
+        ),
+    }
+
+
+def _detail_values(details: Mapping[str, object]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in details.items():
+        if key.isidentifier():
+            values[key] = _render(key, value)
+    return values
+
+
+def _render(key: str, value: object) -> str:
+    if key == "attachments" and isinstance(value, Sequence) and not isinstance(value, str):
+        return attachment_lines(value)
+    if isinstance(value, int) and not isinstance(value, bool) and key.endswith(("size", "limit")):
+        return human_size(value)
+    return one_line(str(value), 500)
+
+
+def attachment_lines(items: Sequence[object]) -> str:
+    """``  - name (size)`` per file; file names are hostile text, so each is flattened and bounded."""
+    lines = [_attachment_line(item) for item in items[:_MAX_LISTED]]
+    if len(items) > _MAX_LISTED:
+        lines.append(f"  - … and {len(items) - _MAX_LISTED} more")
+    return "\n".join(lines) or _DEFAULTS["attachments"]
+
+
+def _attachment_line(item: object) -> str:
+    if isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2:
+        name, size = item
+        shown = one_line(str(name), 120) or "(unnamed)"
+        if isinstance(size, int):
+            return f"  - {shown} ({human_size(size)})"
+        return f"  - {shown}"
+    return f"  - {one_line(str(item), 120)}"
