@@ -34,7 +34,7 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         date=_date(date_text),
         date_text=date_text,
         subject=_header(inner, "Subject"),
-        body=(text or "").strip(),
+        body=(text or "").replace("\r\n", "\n").strip(),
         html=html,
         note=note,
         message_id=_header(inner, "Message-ID"),

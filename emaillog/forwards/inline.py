@@ -93,12 +93,18 @@ def _dashed(line: str, index: int) -> _Start | None:
     return _Start(index, "dashed", rest, _dashed_client(line, phrase, rest))
 
 
-def _dashed_client(line: str, phrase: str, glued: str) -> str:
+def _dashed_client(line: str, phrase: str, glued: str) -> str | None:
+    # The number of dashes tells the clients apart as well as the words do.
+    original = "original message" in phrase
     if glued:
         return "yahoo"
-    if "original message" in phrase:
-        return "outlook" if line.startswith("-----O") else "ionos"
-    return "thunderbird" if line.startswith("-------- ") else "gmail"
+    if re.match(r"-----[^\s-]", line):
+        return "outlook"
+    if line.startswith("-------- "):
+        return "samsung-mail" if original else "thunderbird"
+    if line.startswith("---------- "):
+        return "ionos" if original else "gmail"
+    return "windows-live-mail" if line.startswith("----- ") else None
 
 
 def _intro(line: str, index: int) -> _Start | None:
@@ -114,7 +120,12 @@ def _read(lines: list[str], start: _Start) -> Block | None:
     if start.kind == "wrote":
         return read_wrote_line(lines, start.index)
     first = start.index if start.kind == "headers" else start.index + 1
-    return read_block(lines, first, start.glued)
+    block = read_block(lines, first, start.glued)
+    # Outlook's rule and bare "From:" lines also occur in ordinary text; without a sender address
+    # they are not taken for a forward.
+    if block is not None and block.sender is None and start.kind in ("headers", "underscores"):
+        return None
+    return block
 
 
 def _message(lines: list[str], start: _Start, block: Block, subject: str | None) -> ForwardedMessage:
