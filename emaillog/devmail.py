@@ -1,7 +1,7 @@
 """A throwaway, real Dovecot IMAP server for the test suite and the demo mode.
 
 Everything it needs lives under one directory: its own ``dovecot.conf``, the runtime sockets
-(``base_dir``), the state, the log, a passwd-file with the users, and one maildir per user. Nothing
+(``base_dir``), the state, the log, one passwd-file per user, and one maildir per user. Nothing
 of the machine's own Dovecot (``/etc/dovecot``, the system service) is read or touched.
 
 It runs both as root (CI) and as an ordinary user (a developer's laptop). The two differ in who the
@@ -150,7 +150,8 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
 mail_location = maildir:{root}/mail/%u
-# IDLE clients should hear about new mail within a second, not after the 30 s default.
+# IDLE clients should hear about new mail within a second, not after the 30 s default check, and a
+# keep-alive ("* OK Still here") every second exercises the clients' handling of untagged noise.
 mailbox_idle_check_interval = 1 secs
 imap_idle_notify_interval = 1 secs
 namespace inbox {{
