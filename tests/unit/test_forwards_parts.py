@@ -1,0 +1,120 @@
+"""Dates, subjects, address lists and hostile input of the forward reader."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emaillog.forwards import parse_inline
+from emaillog.forwards.dates import parse_date
+from emaillog.forwards.people import parse_people
+from emaillog.forwards.subjects import Kind, classify, strip_forward_prefixes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mo., 25. Jan. 2021 um 16:23 Uhr", datetime(2021, 1, 25, 16, 23, tzinfo=UTC)),
+        ("25 января 2021 г., в 16:23", datetime(2021, 1, 25, 16, 23, tzinfo=UTC)),
+        ("2021年1月25日(月) 16:23", datetime(2021, 1, 25, 16, 23, tzinfo=UTC)),
+        ("lundi 25 janvier 2021 à 16:23", datetime(2021, 1, 25, 16, 23, tzinfo=UTC)),
+        ("Monday, January 25, 2021 4:23 PM", datetime(2021, 1, 25, 16, 23, tzinfo=UTC)),
+        ("mar, 26 oct 2021 a las 9:31", datetime(2021, 10, 26, 9, 31, tzinfo=UTC)),
+        ("sri, 27. lis 2021. u 09:31", datetime(2021, 10, 27, 9, 31, tzinfo=UTC)),
+        ("śr., 27 lis 2021 o 09:31", datetime(2021, 11, 27, 9, 31, tzinfo=UTC)),
+        ("02/10/2023 4:52 PM EST", datetime(2023, 2, 10, 16, 52, tzinfo=timezone(timedelta(hours=-5)))),
+        (
+            "tirsdag den 2. november 2021 09.26.50 CET",
+            datetime(2021, 11, 2, 9, 26, 50, tzinfo=timezone(timedelta(hours=1))),
+        ),
+        ("2021. okt. 27., Sze, 9:31", datetime(2021, 10, 27, 9, 31, tzinfo=UTC)),
+        (
+            "26 Ekim 2021 14:25:08 GMT+3",
+            datetime(2021, 10, 26, 14, 25, 8, tzinfo=timezone(timedelta(hours=3))),
+        ),
+        (
+            "Wed, 3 Nov 2021 15:51:30 +0100",
+            datetime(2021, 11, 3, 15, 51, 30, tzinfo=timezone(timedelta(hours=1))),
+        ),
+    ],
+)
+def test_dates_in_many_languages(text: str, expected: datetime) -> None:
+    got = parse_date(text)
+    assert got == expected
+    assert got is not None and got.utcoffset() == expected.utcoffset()
+
+
+def test_unreadable_date_is_none() -> None:
+    assert parse_date("") is None
+    assert parse_date("no date here at all") is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "kind", "stripped"),
+    [
+        ("Fwd: Offer", Kind.FORWARD, "Offer"),
+        ("FW: Fwd: Offer", Kind.FORWARD, "Offer"),
+        ("WG: Angebot", Kind.FORWARD, "Angebot"),
+        ("TR: Devis", Kind.FORWARD, "Devis"),
+        ("RV: Oferta", Kind.FORWARD, "Oferta"),
+        ("I: Offerta", Kind.FORWARD, "Offerta"),
+        ("Doorst: Offerte", Kind.FORWARD, "Offerte"),
+        ("VS: Tilbud", Kind.FORWARD, "Tilbud"),
+        ("ENC: Proposta", Kind.FORWARD, "Proposta"),
+        ("Redir.: Ofertă", Kind.FORWARD, "Ofertă"),
+        ("Re: Offer", Kind.REPLY, "Re: Offer"),
+        ("AW: Angebot", Kind.REPLY, "AW: Angebot"),
+        ("Offer", Kind.PLAIN, "Offer"),
+    ],
+)
+def test_subject_prefixes(subject: str, kind: Kind, stripped: str) -> None:
+    assert classify(subject) is kind
+    assert strip_forward_prefixes(subject) == stripped
+
+
+def test_address_lists_as_clients_write_them() -> None:
+    found, names = parse_people("Bessie, Berry <b@acme.com>, s@globex.corp <s@globex.corp>; x@y.org")
+    assert [(a.name, a.address) for a in found] == [
+        ("Bessie, Berry", "b@acme.com"),
+        (None, "s@globex.corp"),
+        (None, "x@y.org"),
+    ]
+    assert names == ()
+    found, _ = parse_people("John Doe [mailto:john@acme.com]")
+    assert [(a.name, a.address) for a in found] == [("John Doe", "john@acme.com")]
+    assert parse_people("Bessie Berry") == ((), ("Bessie Berry",))
+
+
+def test_name_only_sender_is_kept_apart() -> None:
+    text = (
+        "-----Original Message-----\nFrom: John Doe\nSent: 23 July 2022 07:53\n"
+        "To: Bessie Berry\nSubject: Hi\n\nBody"
+    )
+    fwd = parse_inline(text, "FW: Hi")
+    assert fwd is not None
+    assert fwd.sender is None and fwd.sender_name == "John Doe" and fwd.to_names == ("Bessie Berry",)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=2000))
+def test_never_raises_on_any_text(text: str) -> None:
+    parse_inline(text, text[:50])
+    parse_date(text)
+
+
+def test_hostile_input_stays_bounded() -> None:
+    nasty = [
+        "-" * 200_000 + " Forwarded message " + "-" * 200_000,
+        ("From: " + "<" * 50_000 + "a@b.c" + ">" * 50_000 + "\n") * 3,
+        "> " * 100_000 + "Begin forwarded message:",
+        "From: a@b.c\nDate: " + "1" * 100_000 + "\n",
+        ("x@y.z, " * 30_000),
+    ]
+    began = time.perf_counter()
+    for text in nasty:
+        parse_inline(text, "Fwd: x")
+    assert time.perf_counter() - began < 10  # generous: catastrophic backtracking would take minutes
