@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SCAN = re.compile(rb'(?im)^--([^\r\n]{1,200})$|boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))')
+_SCAN = re.compile(rb'(?im)^--([^\r\n]{1,200})\r?$|boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))')
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 

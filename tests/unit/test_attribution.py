@@ -1,0 +1,96 @@
+"""SPEC §2: attribution rules 0–4, one by one, against a real (SQLite) CRM."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from support import make_settings, message
+
+from emaillog import admin
+from emaillog.limits import Limits
+from emaillog.message import parse
+from emaillog.rules import decide
+from emaillog.settings import Settings
+from emaillog.store import Store, open_store
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> tuple[Store, Settings]:
+    settings = make_settings(tmp_path)
+    return open_store(settings), settings
+
+
+def owner_of(crm: tuple[Store, Settings], sender: str) -> tuple[str | None, str | None, str]:
+    store, settings = crm
+    email = parse(message(sender=sender), Limits())
+    decision = decide(email, settings, store.lookup)
+    attribution = next(e for e in decision.trace if e.rule == "attribution")
+    return decision.owner.email if decision.owner else None, decision.reason, str(attribution.reason)
+
+
+def users(crm: tuple[Store, Settings], *emails: str) -> None:
+    for email in emails:
+        admin.add_user(crm[0], crm[1], email, None, True, True)
+
+
+def at(day: int) -> datetime:
+    return datetime(2026, 1, day, tzinfo=UTC)
+
+
+def test_rule_0_team_inbox_belongs_to_the_user_who_connected_it(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example")
+    admin.connect_address(crm[0], crm[1], "ben@acme.example", "sales@acme.example", at(1))
+    admin.add_team_inbox(crm[0], crm[1], "sales@acme.example", "ann@acme.example", at(2))
+    assert owner_of(crm, "sales@acme.example") == ("ann@acme.example", None, "team-inbox")
+
+
+def test_rule_1_one_connected_address_wins_over_a_login(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example", "shared@acme.example")
+    admin.connect_address(crm[0], crm[1], "ann@acme.example", "shared@acme.example", at(1))
+    assert owner_of(crm, "Shared <SHARED@ACME.EXAMPLE>") == ("ann@acme.example", None, "connected")
+
+
+def test_rule_2_login_email(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example")
+    assert owner_of(crm, "ann@Acme.Example") == ("ann@acme.example", None, "login")
+
+
+def test_rule_3_one_alias(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example")
+    admin.add_alias(crm[0], crm[1], "ben@acme.example", "b.smith@acme.example")
+    assert owner_of(crm, "b.smith@acme.example") == ("ben@acme.example", None, "alias")
+
+
+def test_rule_2_login_wins_over_an_alias(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example")
+    admin.add_alias(crm[0], crm[1], "ben@acme.example", "ann@acme.example")
+    assert owner_of(crm, "ann@acme.example") == ("ann@acme.example", None, "login")
+
+
+def test_rule_4_several_connected_the_earliest_connection_wins(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example", "cat@acme.example")
+    admin.connect_address(crm[0], crm[1], "ann@acme.example", "desk@acme.example", at(5))
+    admin.connect_address(crm[0], crm[1], "ben@acme.example", "desk@acme.example", at(2))
+    admin.connect_address(crm[0], crm[1], "cat@acme.example", "desk@acme.example", at(9))
+    assert owner_of(crm, "desk@acme.example") == ("ben@acme.example", None, "connected-earliest")
+
+
+def test_several_aliases_and_no_other_match_is_not_a_user(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example")
+    admin.add_alias(crm[0], crm[1], "ann@acme.example", "team@acme.example")
+    admin.add_alias(crm[0], crm[1], "ben@acme.example", "team@acme.example")
+    assert owner_of(crm, "team@acme.example") == (None, "sender-not-a-user", "none")
+
+
+def test_unknown_sender_is_rejected(crm: tuple[Store, Settings]) -> None:
+    assert owner_of(crm, "nobody@elsewhere.example") == (None, "sender-not-a-user", "none")
+
+
+def test_case_sensitive_local_part_when_configured(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, EMAILLOG_CASE_SENSITIVE_LOCAL_PART="yes")
+    store = open_store(settings)
+    admin.add_user(store, settings, "Ann@acme.example", None, True, True)
+    assert owner_of((store, settings), "Ann@ACME.example")[0] == "Ann@acme.example"
+    assert owner_of((store, settings), "ann@acme.example")[0] is None

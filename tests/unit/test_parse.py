@@ -1,0 +1,88 @@
+"""Parsing raw bytes: hostile headers, limits before parsing, bodies, attachments."""
+
+from __future__ import annotations
+
+from support import message
+
+from emaillog.addresses import parse_addresses
+from emaillog.domains import company_domain
+from emaillog.limits import Limits, check_structure
+from emaillog.message import Email, Malformed, parse, safe_filename
+
+
+def test_reads_the_fields_the_rules_need() -> None:
+    email = parse(message(cc=["Dana <dana@initech.example>"], bcc=["b@hooli.example"],
+                          attachments=[("offer.pdf", b"%PDF-1.4")]), Limits())
+    assert isinstance(email, Email)
+    assert email.sender is not None and email.sender.address == "rita@acme.example"
+    assert [a.address for a in email.cc] == ["dana@initech.example"]
+    assert [a.address for a in email.bcc] == ["b@hooli.example"]
+    assert email.delivered_to == ("log@acme.example",)
+    assert email.message_id == "<m1@acme.example>" and email.date is not None and email.date.tzinfo
+    assert [(a.filename, a.size) for a in email.attachments] == [("offer.pdf", 8)]
+
+
+def test_two_from_headers_are_malformed() -> None:
+    raw = message().replace(b"From:", b"From: a@x.example\r\nFrom:", 1)
+    result = parse(raw, Limits())
+    assert isinstance(result, Malformed) and "more than one From" in result.detail
+
+
+def test_missing_from_is_malformed() -> None:
+    raw = b"To: a@example.com\r\nSubject: x\r\n\r\nbody\r\n"
+    result = parse(raw, Limits())
+    assert isinstance(result, Malformed) and "no readable From" in result.detail
+
+
+def test_limits_are_checked_before_parsing() -> None:
+    assert check_structure(b"x" * 101, Limits(max_message_bytes=100)) is not None
+    assert "header section" in check_structure(b"X: " + b"a" * 2000, Limits(max_header_bytes=1000)).detail  # type: ignore[union-attr]
+
+
+def nested(depth: int) -> bytes:
+    head = b"From: a@b.example\r\n"
+    parts = b""
+    for n in range(depth):
+        parts += b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+    parts += b"Content-Type: text/plain\r\n\r\nx\r\n"
+    for n in reversed(range(depth)):
+        parts += b"--b%d--\r\n" % n
+    return head + parts
+
+
+def test_nesting_limit() -> None:
+    assert check_structure(nested(50), Limits()) is None
+    problem = check_structure(nested(51), Limits())
+    assert problem is not None and "nested" in problem.detail
+
+
+def test_part_limit() -> None:
+    body = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(1001))
+    raw = b'From: a@b.example\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + b"--b--\r\n"
+    problem = check_structure(raw, Limits())
+    assert problem is not None and "parts" in problem.detail
+    assert check_structure(raw, Limits(max_parts=2000)) is None
+
+
+def test_header_injection_is_not_an_address() -> None:
+    found = parse_addresses(["=?utf-8?q?x=0D=0ABcc:_victim@example.com?= <a@b.example>"])
+    assert all("\n" not in (a.name or "") + a.address for a in found)
+
+
+def test_attachment_names_cannot_be_paths() -> None:
+    assert safe_filename("../../etc/passwd", "text/plain") == "passwd"
+    assert safe_filename("a\x00b\r\n.txt", "text/plain") == "a_b__.txt"
+    assert safe_filename(None, "message/rfc822") == "attachment.eml"
+
+
+def test_company_domain_is_registrable_and_not_free_mail() -> None:
+    assert company_domain("mail.acme.co.uk") == "acme.co.uk"
+    assert company_domain("gmail.com") is None and company_domain("yahoo.co.uk") is None
+
+
+def test_html_is_sanitised_and_text_derived_when_missing() -> None:
+    raw = (b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n"
+           b"<p>Hi<script>alert(1)</script><img src='http://t.example/p.gif'></p>")
+    email = parse(raw, Limits())
+    assert isinstance(email, Email) and email.html is not None
+    assert "script" not in email.html and "t.example" not in email.html and email.text == "Hi"

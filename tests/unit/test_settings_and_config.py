@@ -1,0 +1,88 @@
+"""Settings: names as documented, the environment wins, every problem reported at once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emaillog.rules import DEFAULT_CHAIN, ChainError, load_chain
+from emaillog.settings import SettingsError, load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults() -> None:
+    s = load(None, {})
+    assert s.imap is None and s.intake_folder == "INBOX" and s.processed_folder == "Processed"
+    assert s.error_folder == "Error" and s.poll_seconds == 60
+    assert s.database_url == f"sqlite:///{Path('data').absolute() / 'emaillog.sqlite3'}"
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(None, {"EMAILLOG_IMAP_HOST": "imap.example.com", "EMAILLOG_IMAP_SECURITY": "tls",
+                    "EMAILLOG_POLL_SECONDS": "soon", "EMAILLOG_BCC_ADDRESS": "not-an-address",
+                    "EMAILLOG_COMPANY_DOMAINS": "acme.example, bad domain",
+                    "EMAILLOG_DATABASE_URL": "mysql://x"})
+    text = str(caught.value)
+    for name in ("EMAILLOG_IMAP_SECURITY", "EMAILLOG_POLL_SECONDS", "EMAILLOG_BCC_ADDRESS",
+                 "EMAILLOG_COMPANY_DOMAINS", "EMAILLOG_DATABASE_URL", "EMAILLOG_IMAP_USER",
+                 "EMAILLOG_IMAP_PASSWORD"):
+        assert name in text
+
+
+def test_environment_wins_over_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text("EMAILLOG_POLL_SECONDS=30\nEMAILLOG_INTAKE_FOLDER=Log\n")
+    s = load(env_file, {"EMAILLOG_POLL_SECONDS": "15"})
+    assert (s.poll_seconds, s.intake_folder) == (15, "Log")
+
+
+def test_secret_from_credentials_directory_then_file_then_variable(tmp_path: Path) -> None:
+    base = {"EMAILLOG_IMAP_HOST": "h", "EMAILLOG_IMAP_USER": "u", "EMAILLOG_IMAP_PASSWORD": "from-var"}
+    assert load(None, base).imap.password == "from-var"  # type: ignore[union-attr]
+    (tmp_path / "pw").write_text("from-file\n")
+    assert load(None, {**base, "EMAILLOG_IMAP_PASSWORD_FILE": str(tmp_path / "pw")}).imap.password == "from-file"  # type: ignore[union-attr]
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "imap-password").write_text("from-cred")
+    env = {**base, "EMAILLOG_IMAP_PASSWORD_FILE": str(tmp_path / "pw"), "CREDENTIALS_DIRECTORY": str(creds)}
+    assert load(None, env).imap.password == "from-cred"  # type: ignore[union-attr]
+
+
+def test_tls_is_verified_by_default() -> None:
+    s = load(None, {"EMAILLOG_IMAP_HOST": "h", "EMAILLOG_IMAP_USER": "u", "EMAILLOG_IMAP_PASSWORD": "p"})
+    assert s.imap is not None and s.imap.verify_tls and s.imap.port == 993
+
+
+def test_config_file_documents_every_setting() -> None:
+    names = set(re.findall(r'"(EMAILLOG_[A-Z_]+)"', (ROOT / "emaillog" / "settings.py").read_text()))
+    documented = (ROOT / "config" / "emaillog.env").read_text()
+    assert names and not {n for n in names if n not in documented}
+
+
+def test_shipped_chain_file_is_the_default_chain() -> None:
+    assert load_chain(ROOT / "config" / "chain.toml") == DEFAULT_CHAIN
+
+
+def test_unknown_or_repeated_rule_fails(tmp_path: Path) -> None:
+    path = tmp_path / "chain.toml"
+    path.write_text('[[link]]\nrule = "sender-not-a-usr"\naction = "reject"\n')
+    with pytest.raises(ChainError, match="unknown rule"):
+        load_chain(path)
+    path.write_text('[[link]]\nrule = "never-log"\naction = "skip"\n' * 2)
+    with pytest.raises(ChainError, match="twice"):
+        load_chain(path)
+
+
+def test_bad_setting_exits_78_with_one_message(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "EMAILLOG_POLL_SECONDS": "0", "EMAILLOG_IMAP_SECURITY": "x",
+           "EMAILLOG_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, str(ROOT / "daemon.py"), "--once"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 78
+    assert "EMAILLOG_POLL_SECONDS" in done.stderr and "Traceback" not in done.stderr
