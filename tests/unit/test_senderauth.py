@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emaillog.senderauth import TRUST_TOPMOST, check_authentication, parse_header
+from emaillog.senderauth import TRUST_TOPMOST, AuthVerdict, check_authentication, parse_header
 
 # Microsoft 365 / Exchange Online (EOP): no authserv-id, trailing ";" and vendor results (compauth).
 M365 = (
@@ -33,7 +33,9 @@ FAILING = (
 )
 
 
-def check(headers: list[str], trusted: tuple[str, ...] = ("mail.example.net",), domain: str = "example.com"):
+def check(
+    headers: list[str], trusted: tuple[str, ...] = ("mail.example.net",), domain: str = "example.com"
+) -> AuthVerdict:
     return check_authentication(headers, domain, trusted)
 
 
