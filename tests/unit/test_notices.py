@@ -11,7 +11,7 @@ import dataclasses
 import os
 from datetime import UTC, datetime
 from email import message_from_bytes
-from email.message import EmailMessage, Message
+from email.message import EmailMessage, Message, MIMEPart
 from email.policy import default
 from pathlib import Path
 
@@ -89,14 +89,14 @@ def parse(data: bytes) -> EmailMessage:
     return parsed
 
 
-def parts(message: Message) -> list[EmailMessage]:
+def parts(message: Message) -> list[MIMEPart]:
     payload = message.get_payload()
-    assert isinstance(payload, list) and all(isinstance(p, EmailMessage) for p in payload)
-    return [p for p in payload if isinstance(p, EmailMessage)]
+    assert isinstance(payload, list) and all(isinstance(p, MIMEPart) for p in payload)
+    return [p for p in payload if isinstance(p, MIMEPart)]
 
 
 def text_of(message: Message) -> str:
-    content = text_of(message)
+    content = parts(message)[0].get_content()
     assert isinstance(content, str)
     return content
 
