@@ -15,6 +15,7 @@ from peewee import OperationalError
 
 from .mailbox import ImapMailbox, LoginRefused, MailboxError
 from .poll import Pass, PassReport
+from .sdnotify import Notifier
 from .rules import ChainError, Link, load_chain
 from .settings import Settings
 from .store import Store, open_store
@@ -96,16 +97,24 @@ def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, onc
 
 
 def _schedule(runner: Runner) -> int:
+    notifier = Notifier.from_environ()
     scheduler = BlockingScheduler()
     scheduler.add_job(runner.scheduled_pass, "interval", seconds=runner.settings.poll_seconds,
                       max_instances=1, coalesce=True, id="pass")
+    interval = notifier.watchdog_interval()
+    if interval:
+        # Ping at half the watchdog interval, as sd_watchdog_enabled(3) advises.
+        scheduler.add_job(notifier.watchdog, "interval", seconds=max(interval / 2, 1.0), id="watchdog")
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: finishing the pass in hand, then stopping", signum)
+        notifier.stopping()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("polling every %ds", runner.settings.poll_seconds)
+    notifier.ready()
+    notifier.status(f"polling every {runner.settings.poll_seconds}s")
     scheduler.start()
     return EXIT_OK
