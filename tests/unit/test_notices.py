@@ -271,10 +271,13 @@ def test_original_one_byte_over_the_limit_gets_headers_only() -> None:
 
 
 def test_default_small_limit_is_64_kb() -> None:
-    assert NoticeRequest.__dataclass_fields__["small_original_limit"].default == 64 * 1024
-    big = ORIGINAL + b"x" * 80 + b"\r\n" * 1000 + b"y" * 70 * 1024
-    req = dataclasses.replace(request(), original_raw=big, small_original_limit=64 * 1024)
-    assert original_of(build_notice(req)).get_content_type() == "text/rfc822-headers"
+    line = b"x" * 98 + b"\r\n"
+    body = line * ((64 * 1024 - len(ORIGINAL)) // len(line))
+    fits = dataclasses.replace(request(), original_raw=ORIGINAL + body)
+    over = dataclasses.replace(request(), original_raw=ORIGINAL + body + line)
+    assert len(fits.original_raw) <= 64 * 1024 < len(over.original_raw)
+    assert original_of(build_notice(fits)).get_content_type() == "message/rfc822"
+    assert original_of(build_notice(over)).get_content_type() == "text/rfc822-headers"
 
 
 def test_header_only_original_is_cut_at_the_limit_on_a_line_end() -> None:
