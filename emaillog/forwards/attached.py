@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -10,6 +11,10 @@ from emaillog.addresses import parse_addresses
 from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
+from emaillog.message import Attachment
+from emaillog.message import _attachments as message_attachments  # until message.py exposes it
+
+_MSGID = re.compile(r"<[^<>\s]{1,900}>")
 
 
 def from_attachment(inner: EmailMessage, note: str | None) -> ForwardedMessage | None:
@@ -37,13 +42,29 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         body=(text or "").replace("\r\n", "\n").strip(),
         html=html,
         note=note,
-        message_id=_header(inner, "Message-ID"),
-        in_reply_to=_header(inner, "In-Reply-To"),
-        references=tuple((_header(inner, "References") or "").split()),
+        message_id=_msgid(_header(inner, "Message-ID")),
+        in_reply_to=_msgid(_header(inner, "In-Reply-To")),
+        references=tuple(_MSGID.findall(_header(inner, "References") or ""))[-50:],
         source="attachment",
         client_hint=None,
         sender_name=senders[0].name if senders else None,
+        attachments=_files(inner),
     )
+
+
+def _files(inner: EmailMessage) -> tuple[Attachment, ...]:
+    try:
+        return tuple(message_attachments(inner))
+    except PART_ERRORS:
+        return ()
+
+
+def _msgid(value: str | None) -> str | None:
+    """The <id> itself; header comments and folding around it are not part of the identity."""
+    if value is None:
+        return None
+    found = _MSGID.search(value)
+    return found.group(0) if found else value
 
 
 def _all(msg: EmailMessage, name: str) -> list[str]:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from email.message import Message
 
 from emaillog.forwards.attached import from_attachment
+from emaillog.forwards.htmlcut import original_html
 from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.inline import parse_inline
 from emaillog.forwards.model import ForwardedMessage
@@ -27,21 +28,28 @@ def find_forwards(msg: Message) -> tuple[ForwardedMessage, ...]:
     found = parse_inline(text, subject) if text else None
     if found is None:
         found = _from_html(msg, subject)
+    elif (html := body_of(msg, "html")) is not None:
+        found = replace(found, html=original_html(html))
     return () if found is None else (found,)
 
 
 def looks_forwarded(msg: Message) -> bool:
     """Cheap structural check for route detection: an attached message or a forward header block."""
+    return forward_structure(msg) is not None
+
+
+def forward_structure(msg: Message) -> str | None:
+    """What makes ``msg`` a forward: "attached-message", "inline-text", "inline-html", or None."""
     if next(attached_messages(msg), None) is not None:
-        return True
+        return "attached-message"
     subject = _subject(msg)
     text = body_of(msg, "plain")
     if text and parse_inline(text[:_QUICK_LOOK], subject) is not None:
-        return True
+        return "inline-text"
     html = body_of(msg, "html")
-    if not html:
-        return False
-    return parse_inline(html_to_text(html[: _QUICK_LOOK * 4]), subject) is not None
+    if html and parse_inline(html_to_text(html[: _QUICK_LOOK * 4]), subject) is not None:
+        return "inline-html"
+    return None
 
 
 def _from_html(msg: Message, subject: str | None) -> ForwardedMessage | None:
@@ -50,7 +58,7 @@ def _from_html(msg: Message, subject: str | None) -> ForwardedMessage | None:
     if not html:
         return None
     found = parse_inline(html_to_text(html), subject)
-    return None if found is None else replace(found, source="inline-html", html=html)
+    return None if found is None else replace(found, source="inline-html", html=original_html(html))
 
 
 def _subject(msg: Message) -> str | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from emaillog.addresses import Address
+from emaillog.message import Attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +31,6 @@ class ForwardedMessage:
     # but it is still what the rep saw, so it is kept beside the address fields rather than lost.
     sender_name: str | None = None
     to_names: tuple[str, ...] = ()
+    # An attached original's own files (its parts, not the outer forward's). An inline original's
+    # files are the outer message's attachments: the rules take them from there.
+    attachments: tuple[Attachment, ...] = ()

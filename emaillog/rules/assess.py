@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..forwards import ForwardedMessage, find_forwards
+from ..htmltext import sanitise_html
 from ..message import Attachment, Email
 from ..settings import Settings
 from .attribution import attribute
@@ -32,20 +33,20 @@ def assess(email: Email, settings: Settings, lookup: Lookup) -> tuple[Facts, tup
     route, route_entry = detect_route(email, settings)
     sender_key = settings.key(email.sender.address) if email.sender else ""
     attribution = attribute(sender_key, lookup)
+    owner = attribution.user.email if attribution.user else None
     owner_entry = TraceEntry("attribution", attribution.user is not None, attribution.rule,
-                             {"sender": sender_key, "user": attribution.user.email if attribution.user else None})
+                             {"sender": sender_key, "user": owner})
     if route == "forward":
-        facts = _forward_facts(scope, attribution)
-    else:
-        facts = _bcc_facts(scope, attribution)
-    return facts, (route_entry, owner_entry)
+        facts, forward_entry = _forward_facts(scope, attribution)
+        return facts, (route_entry, owner_entry, forward_entry)
+    return _bcc_facts(scope, attribution), (route_entry, owner_entry)
 
 
 def _bcc_facts(scope: _Scope, attribution: Attribution) -> Facts:
     email = scope.email
     recipients = classify(email.to + email.cc, scope.lookup, scope.settings, may_create=True,
                           never_log=scope.never_log)
-    plans = ()
+    plans: tuple[EmailPlan, ...] = ()
     if attribution.user is not None:
         plans = (_plan(scope, attribution.user, "bcc", recipients, _bcc_original(email)),)
     return Facts(email, "bcc", attribution, False, None, recipients, plans, scope.settings.max_body_bytes)
@@ -59,19 +60,33 @@ def _bcc_original(email: Email) -> ForwardedMessage:
         in_reply_to=email.in_reply_to, references=email.references, source="bcc", client_hint=None)
 
 
-def _forward_facts(scope: _Scope, attribution: Attribution) -> Facts:
+def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, TraceEntry]:
+    """One plan per forwarded original; an original whose sender is never-log gets none (§6).
+
+    ``original_sender`` is the first sender that may be logged on, else the first one at all, so
+    the never-log rule skips the message only when every original came from a listed sender.
+    """
     originals = find_forwards(scope.email.tree)
     plans: list[EmailPlan] = []
-    first_sender: Recipient | None = None
+    senders: list[Recipient] = []
     all_recipients: list[Recipient] = []
     for original in originals:
         sender, recipients, outgoing = _original_recipients(scope, original)
-        first_sender = first_sender or sender
+        if sender is not None:
+            senders.append(sender)
         all_recipients.extend(recipients)
+        if sender is not None and sender.excluded == "never-log":
+            continue
         if attribution.user is not None:
             plans.append(_plan(scope, attribution.user, "forward", recipients, original, outgoing))
-    return Facts(scope.email, "forward", attribution, bool(originals), first_sender, tuple(all_recipients),
-                 tuple(plans), scope.settings.max_body_bytes)
+    first_sender = next((s for s in senders if s.excluded != "never-log"), senders[0] if senders else None)
+    facts = Facts(scope.email, "forward", attribution, bool(originals), first_sender, tuple(all_recipients),
+                  tuple(plans), scope.settings.max_body_bytes)
+    entry = TraceEntry("forwards", bool(originals), f"{len(originals)} forwarded message(s)", {
+        "found": [{"source": o.source, "client": o.client_hint,
+                   "sender": o.sender.address if o.sender else None,
+                   "date": o.date.isoformat() if o.date else None} for o in originals]})
+    return facts, entry
 
 
 def _original_recipients(scope: _Scope, original: ForwardedMessage
@@ -110,16 +125,23 @@ def _plan(scope: _Scope, owner: UserRef, route: Route, recipients: tuple[Recipie
                           original.body),
         route=route, direction="outgoing" if outgoing else "incoming", owner_id=owner.id,
         message_id=original.message_id, subject=original.subject or "", date=original.date,
-        sender=original.sender, to=original.to, cc=original.cc, text=original.body, html=original.html,
+        sender=original.sender, to=original.to, cc=original.cc, text=original.body, html=_safe_html(original),
         note=original.note, in_reply_to=original.in_reply_to, references=original.references,
         attachments=kept, left_out=left_out, contacts=contacts, deal_ids=tuple(deal_ids))
 
 
+def _safe_html(original: ForwardedMessage) -> str | None:
+    # The BCC'd email's HTML was made safe when it was parsed; a forwarded original's was not.
+    if original.html is None or original.source == "bcc":
+        return original.html
+    return sanitise_html(original.html)
+
+
 def _attachments_of(email: Email, original: ForwardedMessage) -> tuple[Attachment, ...]:
-    # An attached original carries its own attachments inside it; the outer files belong to the
-    # inline forward (or to the BCC'd email itself).
+    # An attached original carries its own files inside it; the outer files belong to an inline
+    # original (the client re-attaches them to the forward) or to the BCC'd email itself.
     if original.source == "attachment":
-        return ()
+        return original.attachments
     return email.attachments
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from ..addresses import Address
 
+_MSGID = re.compile(r"<([^<>\s]{1,900})>")
 _WS = re.compile(r"\s+")
 _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|i|r)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 
@@ -15,8 +16,9 @@ _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|i|r)\s*(?:\[\d+\
 def identity(message_id: str | None, sender: Address | None, date: datetime | None, subject: str,
              body: str) -> str:
     """The Message-ID when there is one, else a fingerprint of sender, date, subject and body."""
-    if message_id:
-        return "mid:" + message_id.strip("<> ")
+    if message_id and message_id.strip("<> \t\r\n"):
+        found = _MSGID.search(message_id)
+        return "mid:" + (found.group(1) if found else message_id.strip("<> \t\r\n"))
     parts = [
         sender.key() if sender else "",
         date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M%z") if date else "",

@@ -1,32 +1,101 @@
 """SPEC §3: did the message come through the BCC address or the forwarding address?
 
-The receiving server's delivery headers are the best evidence, then the forwarding address in To or
-Cc; when both logging addresses are the same address, the message's structure decides.
+The receiving server's delivery headers are the best evidence, then the logging addresses visible
+in To or Cc; when both logging addresses are the same address (or nothing names either), the
+message's structure decides: an attached message/rfc822 or a forwarded-message header block.
+Whatever decided is written into the trace entry ``route``.
 """
 
 from __future__ import annotations
 
-from ..forwards import looks_forwarded
-from ..message import Email
+from email.errors import MessageError
+from typing import Any
+
+from ..addresses import parse_addresses
+from ..forwards import forward_structure
+from ..message import DELIVERY_HEADERS, Email
 from ..settings import Settings
 from .model import Route, TraceEntry
+
+_HEADER_ERRORS = (MessageError, LookupError, UnicodeError, ValueError, TypeError, AttributeError, IndexError)
+_SUBADDRESS_DELIMITERS = "+-"
+_STRUCTURE = {
+    "attached-message": "an attached message/rfc822 part",
+    "inline-text": "a forwarded-message header block in the text body",
+    "inline-html": "a forwarded-message header block in the HTML body",
+}
 
 
 def detect_route(email: Email, settings: Settings) -> tuple[Route, TraceEntry]:
     bcc, fwd = settings.key(settings.bcc_address), settings.key(settings.forward_address)
     if bcc != fwd:
-        delivered = {settings.key(a) for a in email.delivered_to}
-        if fwd in delivered and bcc not in delivered:
-            return "forward", _entry("forward", "delivery header names the forwarding address")
-        if bcc in delivered and fwd not in delivered:
-            return "bcc", _entry("bcc", "delivery header names the BCC address")
+        found = _by_delivery_headers(email, settings, bcc, fwd)
+        if found is not None:
+            return found
         visible = {settings.key(a.address) for a in email.to + email.cc}
-        if fwd in visible:
-            return "forward", _entry("forward", "the forwarding address is in To/Cc")
-    if looks_forwarded(email.tree):
-        return "forward", _entry("forward", "the body holds a forwarded message")
-    return "bcc", _entry("bcc", "no forwarding evidence")
+        if fwd in visible and bcc not in visible:
+            return _entry("forward", "the forwarding address is in To/Cc", address=fwd)
+        if bcc in visible and fwd not in visible:
+            return _entry("bcc", "the BCC address is in To/Cc", address=bcc)
+        why = "no delivery header or To/Cc names one logging address"
+    else:
+        why = "the BCC and forwarding addresses are the same"
+    structure = forward_structure(email.tree)
+    if structure is not None:
+        return _entry("forward", f"{why}; the message holds {_STRUCTURE[structure]}", structure=structure)
+    return _entry("bcc", f"{why}; no attached message and no forwarded-message header block",
+                  structure=None)
 
 
-def _entry(route: Route, evidence: str) -> TraceEntry:
-    return TraceEntry("route", True, route, {"evidence": evidence})
+def _by_delivery_headers(email: Email, settings: Settings, bcc: str, fwd: str
+                         ) -> tuple[Route, TraceEntry] | None:
+    """The route from Delivered-To and its kin, top-most (most recent) header first."""
+    named = [(header, key) for header, key in delivery_addresses(email, settings) if key in (bcc, fwd)]
+    if not named:
+        return None
+    keys = {key for _, key in named}
+    if keys == {fwd}:
+        header, key = named[0]
+        return _entry("forward", f"{header} names the forwarding address", header=header, address=key)
+    if keys == {bcc}:
+        header, key = named[0]
+        return _entry("bcc", f"{header} names the BCC address", header=header, address=key)
+    # Both are named. When one is a sub-address of the other (log+fwd@ and log@), the server wrote
+    # the plain one after stripping the extension: the more specific address is what was sent to.
+    if is_subaddress(fwd, bcc):
+        header = next(h for h, k in named if k == fwd)
+        return _entry("forward", f"{header} names the forwarding address, a sub-address of the BCC address",
+                      header=header, address=fwd)
+    if is_subaddress(bcc, fwd):
+        header = next(h for h, k in named if k == bcc)
+        return _entry("bcc", f"{header} names the BCC address, a sub-address of the forwarding address",
+                      header=header, address=bcc)
+    header, key = named[0]
+    route: Route = "forward" if key == fwd else "bcc"
+    return _entry(route, f"{header} (the top-most delivery header naming a logging address) names "
+                  f"the {'forwarding' if route == 'forward' else 'BCC'} address", header=header, address=key)
+
+
+def delivery_addresses(email: Email, settings: Settings) -> list[tuple[str, str]]:
+    """(header name, address key) for each address in the top-level delivery headers, in order."""
+    found: list[tuple[str, str]] = []
+    try:
+        items = email.tree.raw_items()
+        for name, value in items:
+            if name.lower() in DELIVERY_HEADERS:
+                found.extend((name, settings.key(a.address)) for a in parse_addresses([str(value)]))
+    except _HEADER_ERRORS:
+        return [("Delivered-To", settings.key(a)) for a in email.delivered_to]
+    return found
+
+
+def is_subaddress(longer: str, shorter: str) -> bool:
+    """``log+fwd@acme.com`` is a sub-address of ``log@acme.com`` (delimiter + or -)."""
+    local, _, domain = longer.rpartition("@")
+    base, _, base_domain = shorter.rpartition("@")
+    return (domain == base_domain and len(local) > len(base) + 1 and local.startswith(base)
+            and local[len(base)] in _SUBADDRESS_DELIMITERS)
+
+
+def _entry(route: Route, evidence: str, **data: Any) -> tuple[Route, TraceEntry]:
+    return route, TraceEntry("route", True, route, {"evidence": evidence, **data})

@@ -1,0 +1,425 @@
+"""SPEC §3 route detection and §5/§9 forward records, through decide() against a real (SQLite) CRM."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import BCC, FWD, make_settings, message
+
+from emaillog import admin
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
+from emaillog.rules import Decision, EmailPlan, decide
+from emaillog.rules.identity import identity
+from emaillog.rules.route import detect_route, is_subaddress
+from emaillog.settings import Settings
+from emaillog.store import Store, open_store
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "forwards"
+REP = "rep@ourco.example"
+REP_FROM = b"From: Rep Smith <rep@ourco.example>"
+
+Crm = tuple[Store, Settings]
+
+
+def fixture(name: str, delivered_to: str | None = FWD, sender: str | None = None) -> bytes:
+    """A fixture as the mailbox receives it: the server's Delivered-To on top, the rep as sender."""
+    raw = (DATA / name).read_bytes()
+    if sender is not None:
+        raw = raw.replace(REP_FROM, f"From: {sender}".encode(), 1)
+    return (f"Delivered-To: {delivered_to}\r\n".encode() + raw) if delivered_to else raw
+
+
+def inline_forward(original_from: str = "Carl Customer <carl@globex.example>",
+                   to: str = "Rep Smith <rep@ourco.example>", cc: str | None = None,
+                   subject: str = "Re: Proposal", body: str = "Looks good, let's sign.",
+                   note: str = "FYI", sender: str = "Rep Smith <rep@ourco.example>",
+                   message_id: str = "<fwd-1@ourco.example>", delivered_to: str | None = FWD,
+                   attachments: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+    """A Gmail-style inline forward."""
+    block = (f"{note}\n\n---------- Forwarded message ---------\nFrom: {original_from}\n"
+             f"Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: {subject}\nTo: {to}\n")
+    if cc:
+        block += f"Cc: {cc}\n"
+    return message(sender=sender, to=[FWD], subject=f"Fwd: {subject}", body=block + f"\n\n{body}\n",
+                   message_id=message_id, delivered_to=delivered_to, attachments=attachments)
+
+
+def original_message(sender: str = "Carl Customer <carl@globex.example>", to: str = "rep@ourco.example",
+                     cc: str | None = None, subject: str = "Re: Proposal",
+                     message_id: str = "<orig-1@globex.example>",
+                     files: tuple[tuple[str, bytes], ...] = ()) -> EmailMessage:
+    inner = EmailMessage()
+    inner["From"] = sender
+    inner["To"] = to
+    if cc:
+        inner["Cc"] = cc
+    inner["Subject"] = subject
+    inner["Date"] = "Fri, 20 Nov 2026 09:15:42 +0100"
+    inner["Message-ID"] = message_id
+    inner.set_content("Looks good, let's sign.\n")
+    for filename, data in files:
+        inner.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
+    return inner
+
+
+def attached_forward(*inners: EmailMessage, note: str = "Please log.", sender: str = "rep@ourco.example",
+                     delivered_to: str | None = FWD) -> bytes:
+    outer = EmailMessage()
+    if delivered_to:
+        outer["Delivered-To"] = delivered_to
+    outer["From"] = sender
+    outer["To"] = FWD
+    outer["Subject"] = "FW: Proposal"
+    outer["Date"] = "Fri, 20 Nov 2026 11:00:00 +0100"
+    outer["Message-ID"] = "<outer-att@ourco.example>"
+    outer.set_content(note + "\n")
+    for inner in inners:
+        outer.add_attachment(inner, filename="original.eml")
+    return outer.as_bytes(policy=SMTP)
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Crm:
+    settings = make_settings(tmp_path)
+    store = open_store(settings)
+    admin.add_user(store, settings, REP, "Rep Smith", active=True, may_log=True)
+    return store, settings
+
+
+def run(crm: Crm, raw: bytes) -> Decision:
+    return decide(parse(raw, Limits()), crm[1], crm[0].lookup)
+
+
+def route_of(settings: Settings, raw: bytes) -> tuple[str, dict[str, Any]]:
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    route, entry = detect_route(email, settings)
+    assert entry.rule == "route" and entry.reason == route
+    return route, dict(entry.data)
+
+
+def only_plan(decision: Decision) -> EmailPlan:
+    assert (decision.outcome, decision.reason) == ("logged", None), decision.trace
+    [plan] = decision.plans
+    return plan
+
+
+def keys(plan: EmailPlan) -> list[str]:
+    return [c.key for c in plan.contacts]
+
+
+# §3: the route ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("header", ["Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
+                                    "X-Delivered-To", "X-Rcpt-To"])
+def test_a_delivery_header_naming_the_forwarding_address_means_forward(tmp_path: Path, header: str) -> None:
+    raw = f"{header}: <{FWD}>\r\n".encode() + fixture("samsung_mail_en.eml", delivered_to=None)
+    assert route_of(make_settings(tmp_path), raw) == ("forward", {
+        "evidence": f"{header} names the forwarding address", "header": header, "address": FWD})
+
+
+def test_a_delivery_header_naming_the_bcc_address_means_bcc_even_when_the_body_is_a_forward(
+        tmp_path: Path) -> None:
+    # A rep forwarding a customer's mail to a colleague, with the BCC address on the Bcc line.
+    raw = fixture("samsung_mail_en.eml", delivered_to=BCC)
+    route, data = route_of(make_settings(tmp_path), raw)
+    assert (route, data["header"], data["address"]) == ("bcc", "Delivered-To", BCC)
+
+
+def test_the_delivery_header_beats_a_logging_address_in_to(tmp_path: Path) -> None:
+    raw = message(to=[FWD], delivered_to=BCC)
+    assert route_of(make_settings(tmp_path), raw)[0] == "bcc"
+
+
+def test_plus_address_and_its_stripped_form_both_named_the_forwarding_address_wins(tmp_path: Path) -> None:
+    # Postfix: X-Original-To keeps log+fwd@, the final Delivered-To has the extension stripped.
+    raw = (f"Delivered-To: {BCC}\r\nX-Original-To: {FWD}\r\n".encode()
+           + fixture("samsung_mail_en.eml", delivered_to=None))
+    route, data = route_of(make_settings(tmp_path), raw)
+    assert (route, data["header"], data["address"]) == ("forward", "X-Original-To", FWD)
+    assert "sub-address" in data["evidence"]
+
+
+@pytest.mark.parametrize(("top", "route"), [("fwd@acme.example", "forward"), (BCC, "bcc")])
+def test_unrelated_addresses_both_named_the_top_most_delivery_header_wins(tmp_path: Path, top: str,
+                                                                          route: str) -> None:
+    settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS="fwd@acme.example")
+    other = BCC if top != BCC else "fwd@acme.example"
+    raw = f"Delivered-To: {top}\r\nDelivered-To: {other}\r\n".encode() + message(delivered_to=None)
+    found, data = route_of(settings, raw)
+    assert (found, data["address"]) == (route, top) and "top-most" in data["evidence"]
+
+
+def test_other_delivery_addresses_are_not_evidence_the_forwarding_address_in_to_is(tmp_path: Path) -> None:
+    raw = message(to=["Log <LOG+FWD@ACME.EXAMPLE>"], delivered_to="mailbox-owner@acme.example")
+    assert route_of(make_settings(tmp_path), raw) == ("forward", {
+        "evidence": "the forwarding address is in To/Cc", "address": FWD})
+
+
+def test_the_bcc_address_in_cc_means_bcc_even_for_a_forwarded_body(tmp_path: Path) -> None:
+    visible = f"To: carl@globex.example\nCc: {BCC}".encode()
+    raw = inline_forward(delivered_to=None).replace(f"To: {FWD}".encode(), visible, 1)
+    assert route_of(make_settings(tmp_path), raw)[0] == "bcc"
+
+
+def test_with_no_evidence_at_all_the_structure_decides(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    raw = fixture("outlook_forward_as_attachment.eml", delivered_to=None).replace(
+        b"To: log@crm.ourco.example", b"To: someone@ourco.example")
+    route, data = route_of(settings, raw)
+    assert (route, data["structure"]) == ("forward", "attached-message")
+    assert data["evidence"].startswith("no delivery header or To/Cc names one logging address")
+    assert route_of(settings, message(to=["carl@globex.example"], delivered_to=None)) == ("bcc", {
+        "evidence": "no delivery header or To/Cc names one logging address; no attached message and no "
+                    "forwarded-message header block", "structure": None})
+
+
+@pytest.mark.parametrize(("name", "structure"), [
+    ("outlook_forward_as_attachment.eml", "attached-message"),
+    ("thunderbird_forward_as_attachment.eml", "attached-message"),
+    ("samsung_mail_en.eml", "inline-text"),
+    ("gmail_android_de.eml", "inline-text"),
+    ("outlook_html_only_base64_pl.eml", "inline-html"),
+    ("outlook_2016_html_bordered_de.eml", "inline-html"),
+])
+def test_same_address_for_both_the_structure_decides_forward(tmp_path: Path, name: str,
+                                                            structure: str) -> None:
+    settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS=BCC)
+    route, data = route_of(settings, fixture(name, delivered_to=BCC))
+    assert (route, data["structure"]) == ("forward", structure)
+    assert data["evidence"].startswith("the BCC and forwarding addresses are the same; the message holds")
+
+
+@pytest.mark.parametrize("name", ["not_forward_reply.eml", "not_forward_plain_note.eml",
+                                  "not_forward_outlook_reply.eml"])
+def test_same_address_for_both_no_forward_structure_means_bcc(tmp_path: Path, name: str) -> None:
+    settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS=BCC)
+    route, data = route_of(settings, fixture(name, delivered_to=BCC))
+    assert (route, data["structure"]) == ("bcc", None)
+    assert route_of(settings, message())[0] == "bcc"
+
+
+def test_the_route_and_its_evidence_are_in_the_decision_trace(crm: Crm) -> None:
+    decision = run(crm, fixture("samsung_mail_en.eml"))
+    entry = next(e for e in decision.trace if e.rule == "route")
+    assert (decision.route, entry.reason, entry.data["header"]) == ("forward", "forward", "Delivered-To")
+    found = next(e for e in decision.trace if e.rule == "forwards")
+    assert found.data["found"] == [{"source": "inline-text", "client": "samsung-mail",
+                                    "sender": "john.doe@acme.com", "date": "2021-01-25T16:23:00+01:00"}]
+
+
+def test_sub_addresses() -> None:
+    assert is_subaddress("log+fwd@acme.example", "log@acme.example")
+    assert is_subaddress("log-fwd@acme.example", "log@acme.example")
+    assert not is_subaddress("logfwd@acme.example", "log@acme.example")
+    assert not is_subaddress("log+fwd@other.example", "log@acme.example")
+    assert not is_subaddress("log@acme.example", "log@acme.example")
+
+
+# §5: the records -------------------------------------------------------------------------------------
+
+def tz(hours: int) -> timezone:
+    return timezone(timedelta(hours=hours))
+
+
+JAN_25 = datetime(2021, 1, 25, 16, 23)
+J_UTC, J_P1 = JAN_25.replace(tzinfo=UTC), JAN_25.replace(tzinfo=tz(1))
+# fixture: (original sender, its company, original subject, original date)
+FIXTURES = {
+    "samsung_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1),
+    "gmail_android_de.eml": ("john.doe@acme.com", "acme.com", "Angebot für 40 Lizenzen", J_UTC),
+    "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_UTC),
+    "gmail_pl_iso8859_2.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta", J_UTC),
+    "apple_mail_iphone_es.eml": ("john.doe@acme.com", "acme.com", "Presupuesto", J_P1),
+    "apple_mail_ipad_ja_iso2022jp.eml": ("taro.yamada@acme.co.jp", "acme.co.jp", "見積もり",
+                                         JAN_25.replace(tzinfo=tz(9))),
+    "windows_live_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_UTC),
+    "outlook_html_only_base64_pl.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta na 40 licencji",
+                                        J_UTC),
+    "outlook_desktop_html_divrplyfwdmsg_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
+                                                  J_UTC),
+    "outlook_2016_html_bordered_de.eml": ("heinz.mueller@kunde.de", "kunde.de", "Angebot", J_UTC),
+    "outlook_base64_text_ru_cp1251.eml": ("ivan.petrov@firma.ru", "firma.ru", "Счёт на 40 лицензий",
+                                          J_UTC),
+    "thunderbird_quoted_printable_fr.eml": ("francois.dupont@client.fr", "client.fr",
+                                            "Devis pour 40 licences — révisé", J_P1),
+    "nested_forward_gmail_en.eml": ("john.doe@acme.com", "acme.com", "Fwd: Quote for 40 licences",
+                                    J_UTC),
+    "outlook_forward_as_attachment.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
+                                          J_P1),
+    "thunderbird_forward_as_attachment.eml": ("francois@client.fr", "client.fr", "Devis",
+                                              J_P1),
+    "outlook_attachment_with_files.eml": ("carla@initech.example", "initech.example", "RE: Signed order",
+                                          datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1))),
+    "gmail_web_html_with_attachment_en.eml": ("gina@globex.example", "globex.example", "Specification",
+                                              datetime(2021, 1, 25, 16, 23, tzinfo=UTC)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_each_client_logs_the_original_on_the_senders_record(crm: Crm, name: str) -> None:
+    sender, company, subject, date = FIXTURES[name]
+    decision = run(crm, fixture(name))
+    plan = only_plan(decision)
+    assert (decision.route, plan.route, plan.direction) == ("forward", "forward", "incoming")
+    assert decision.owner is not None and plan.owner_id == decision.owner.id and decision.owner.email == REP
+    assert plan.sender is not None and plan.sender.address == sender
+    assert (plan.subject, plan.date) == (subject, date)
+    # Only the customer who wrote is created; the people on the original's To/Cc are not.
+    assert [(c.key, c.contact_id, c.company_domain) for c in plan.contacts] == [(sender, None, company)]
+    assert plan.text.strip() and plan.note != plan.text
+
+
+def test_the_forwarders_note_is_kept_apart_from_the_body(crm: Crm) -> None:
+    plan = only_plan(run(crm, fixture("samsung_mail_en.eml")))
+    assert plan.note == "FYI\n\nSent from my Galaxy"
+    assert plan.text.startswith("Hello Bessie,") and "FYI" not in plan.text and "Galaxy" not in plan.text
+    plan = only_plan(run(crm, fixture("outlook_forward_as_attachment.eml")))
+    assert plan.note == "Please log this one." and "Please log" not in plan.text
+
+
+def test_the_original_html_excludes_the_note_and_header_block_and_is_made_safe(crm: Crm) -> None:
+    plan = only_plan(run(crm, fixture("outlook_2016_html_bordered_de.eml")))
+    assert plan.html is not None and "Guten Tag, anbei unser Angebot" in plan.html
+    for leaked in ("Bitte erfassen", "Gesendet", "<script", "tracker.example"):
+        assert leaked not in plan.html
+    plan = only_plan(run(crm, fixture("gmail_web_html_with_attachment_en.eml")))
+    assert plan.html is not None and "the specification is attached" in plan.html
+    assert "Forwarded message" not in plan.html and "Specs from Globex" not in plan.html
+    plan = only_plan(run(crm, fixture("outlook_desktop_html_divrplyfwdmsg_en.eml")))
+    assert plan.html is not None and "Hello Bessie" in plan.html and "See below" not in plan.html
+
+
+def test_original_sender_is_not_created_when_internal(crm: Crm) -> None:
+    # A colleague who is not a user: company domain, never a contact; nothing else to log on.
+    decision = run(crm, inline_forward(original_from="Colin <colin@acme.example>"))
+    assert (decision.outcome, decision.reason) == ("skipped", "no-recipients")
+
+
+def test_never_log_original_sender_is_skipped(crm: Crm) -> None:
+    admin.add_never_log(crm[0], crm[1], "globex.example")
+    admin.ensure_contact(crm[0], crm[1], "dana@initech.example")
+    decision = run(crm, inline_forward(cc="dana@initech.example"))
+    assert (decision.outcome, decision.reason, decision.folder_kind) == ("skipped", "never-log", "processed")
+    assert decision.plans == ()
+
+
+def test_a_never_log_sender_among_several_attached_messages_skips_only_that_one(crm: Crm) -> None:
+    admin.add_never_log(crm[0], crm[1], "globex.example")
+    plan = only_plan(run(crm, fixture("two_attached_messages.eml")))
+    assert plan.subject == "First" and keys(plan) == ["john.doe@acme.com"]
+
+
+def test_ccd_recipients_are_never_created_existing_ones_are_associated(crm: Crm) -> None:
+    existing = admin.ensure_contact(crm[0], crm[1], "dana@initech.example", "Dana")
+    plan = only_plan(run(crm, inline_forward(
+        to="Rep Smith <rep@ourco.example>, Ed <ed@hooli.example>",
+        cc="Dana <dana@initech.example>, Fred <fred@hooli.example>")))
+    assert [(c.key, c.contact_id) for c in plan.contacts] == [("carl@globex.example", None),
+                                                             ("dana@initech.example", existing)]
+
+
+def test_a_rep_forwarding_their_own_sent_email_logs_it_outgoing_with_the_bcc_rules(crm: Crm) -> None:
+    admin.add_user(crm[0], crm[1], "sam@acme.example", "Sam", True, True)
+    plan = only_plan(run(crm, inline_forward(
+        original_from="Sam <sam@acme.example>", to="Carl <carl@globex.example>, colin@acme.example",
+        cc="Dana <dana@initech.example>", subject="Proposal")))
+    assert (plan.direction, plan.sender and plan.sender.address) == ("outgoing", "sam@acme.example")
+    assert plan.owner_id == run(crm, inline_forward()).owner.id  # type: ignore[union-attr]
+    assert [(c.key, c.contact_id) for c in plan.contacts] == [("carl@globex.example", None),
+                                                             ("dana@initech.example", None)]
+
+
+def test_the_owner_is_the_forwarder_not_the_original_sender(crm: Crm) -> None:
+    admin.add_user(crm[0], crm[1], "sam@acme.example", "Sam", True, True)
+    decision = run(crm, inline_forward(sender="Sam <sam@acme.example>"))
+    assert decision.owner is not None and decision.owner.email == "sam@acme.example"
+    assert only_plan(decision).sender.address == "carl@globex.example"  # type: ignore[union-attr]
+
+
+def test_several_attached_messages_are_each_logged(crm: Crm) -> None:
+    decision = run(crm, fixture("two_attached_messages.eml"))
+    first, second = decision.plans
+    assert (first.subject, second.subject) == ("First", "Second")
+    assert (keys(first), keys(second)) == (["john.doe@acme.com"], ["jane.roe@globex.example"])
+    assert first.identity != second.identity
+    assert first.note == second.note == "Both of these, please."
+
+
+def test_a_nested_forward_logs_only_the_top_most_message(crm: Crm) -> None:
+    plan = only_plan(run(crm, fixture("nested_forward_gmail_en.eml")))
+    assert plan.sender is not None and plan.sender.address == "john.doe@acme.com"
+    assert "From: Old Sender <old@legacy.example>" in plan.text
+    assert keys(plan) == ["john.doe@acme.com"]
+
+
+def test_the_same_inline_original_forwarded_twice_has_one_identity(crm: Crm) -> None:
+    admin.add_user(crm[0], crm[1], "sam@acme.example", "Sam", True, True)
+    first = only_plan(run(crm, inline_forward()))
+    second = only_plan(run(crm, inline_forward(sender="sam@acme.example", note="Logging this too",
+                                               message_id="<fwd-2@ourco.example>")))
+    assert first.message_id is None and first.identity.startswith("fp:")
+    assert first.identity == second.identity
+    other = only_plan(run(crm, inline_forward(body="Looks good, but not yet.")))
+    assert other.identity != first.identity
+
+
+def test_a_bccd_email_later_forwarded_as_attachment_has_the_same_identity(crm: Crm) -> None:
+    bcc = only_plan(run(crm, message(sender="rep@ourco.example", to=["carl@globex.example"],
+                                     message_id="<sent-1@ourco.example>")))
+    inner = original_message(sender="rep@ourco.example", to="carl@globex.example",
+                             message_id=" <sent-1@ourco.example> (Outlook)")
+    forwarded = only_plan(run(crm, attached_forward(inner)))
+    assert forwarded.direction == "outgoing"
+    assert bcc.identity == forwarded.identity == "mid:sent-1@ourco.example"
+    assert forwarded.message_id == "<sent-1@ourco.example>"
+
+
+def test_message_id_identity_ignores_comments_and_spacing() -> None:
+    assert identity(" <a@b> (c)", None, None, "", "") == identity("<a@b>", None, None, "", "") == "mid:a@b"
+
+
+def test_an_unrecognised_forward_is_rejected(crm: Crm) -> None:
+    decision = run(crm, fixture("not_forward_plain_note.eml"))
+    assert (decision.route, decision.outcome) == ("forward", "rejected")
+    assert decision.reason == "forward-not-recognised"
+    assert decision.folder_kind == "error"
+
+
+def test_a_forward_from_a_non_user_is_rejected(crm: Crm) -> None:
+    decision = run(crm, fixture("samsung_mail_en.eml", sender="Stranger <stranger@elsewhere.example>"))
+    assert (decision.route, decision.outcome, decision.reason) == ("forward", "rejected", "sender-not-a-user")
+
+
+# Attachments -----------------------------------------------------------------------------------------
+
+def test_an_attached_originals_own_files_are_logged_not_the_eml(crm: Crm) -> None:
+    plan = only_plan(run(crm, fixture("outlook_attachment_with_files.eml")))
+    assert [(a.filename, a.content_type) for a in plan.attachments] == [
+        ("order.pdf", "application/pdf"), ("logo.png", "image/png")]
+    assert plan.attachments[0].data.startswith(b"%PDF-1.4") and plan.left_out == ()
+
+
+def test_an_inline_originals_files_are_the_forwards_attachments(crm: Crm) -> None:
+    plan = only_plan(run(crm, fixture("gmail_web_html_with_attachment_en.eml")))
+    assert [(a.filename, a.size) for a in plan.attachments] == [("spec.pdf", 1516)]
+
+
+def test_each_attached_original_keeps_its_own_files_and_the_size_limit_applies(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, EMAILLOG_MAX_ATTACHMENT_MB="1")
+    store = open_store(settings)
+    admin.add_user(store, settings, REP, None, True, True)
+    big = original_message(files=(("big.pdf", b"x" * (1024 * 1024 + 1)), ("../../small.pdf", b"y")))
+    other = original_message(sender="dana@initech.example", message_id="<orig-2@initech.example>",
+                             files=(("other.pdf", b"z"),))
+    decision = decide(parse(attached_forward(big, other), Limits()), settings, store.lookup)
+    first, second = decision.plans
+    assert [a.filename for a in first.attachments] == ["small.pdf"]
+    assert [a.filename for a in first.left_out] == ["big.pdf"]
+    assert [a.filename for a in second.attachments] == ["other.pdf"] and second.left_out == ()
