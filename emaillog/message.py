@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser, BytesParser
 from email.utils import parsedate_to_datetime
 
 from .addresses import Address, clean, parse_addresses
@@ -56,6 +57,8 @@ class Email:
     auto_submitted: str | None
     is_list_mail: bool
     authentication_results: tuple[str, ...]
+    return_path: str | None  # the envelope sender as delivered; "" for the null path (a bounce)
+    headers: tuple[tuple[str, str], ...]  # every header as it arrived, for the notice policy
     body_bytes: int
     sha256: str
     tree: EmailMessage  # the parsed message, for the forward reader
@@ -67,11 +70,20 @@ class Email:
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    """A message that cannot be processed as mail; ``detail`` says why (no body text in it)."""
+    """A message that cannot be processed as mail; ``detail`` says why (no body text in it).
+
+    The header fields are read leniently when the header section itself is readable, so the rep
+    can still be told (and a forged or robotic sender still recognised).
+    """
 
     detail: str
     sha256: str
     message_id: str | None = None
+    sender: Address | None = None
+    subject: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    return_path: str | None = None
+    authentication_results: tuple[str, ...] = ()
 
 
 def parse(raw: bytes, limits: Limits) -> Email | Malformed:
@@ -79,22 +91,49 @@ def parse(raw: bytes, limits: Limits) -> Email | Malformed:
     digest = hashlib.sha256(raw).hexdigest()
     problem = check_structure(raw, limits)
     if problem is not None:
-        return Malformed(problem.detail, digest)
+        return malformed(raw, problem.detail, digest, limits)
     try:
         tree = BytesParser(policy=policy.default).parsebytes(raw)
     except (RecursionError, MemoryError, ValueError, LookupError) as exc:
-        return Malformed(f"the MIME structure could not be parsed ({type(exc).__name__})", digest)
+        return malformed(raw, f"the MIME structure could not be parsed ({type(exc).__name__})", digest, limits)
     assert isinstance(tree, EmailMessage)
     return _read(tree, digest)
+
+
+def malformed(raw: bytes, detail: str, digest: str, limits: Limits) -> Malformed:
+    """A Malformed value with whatever the header section tells, read without the body."""
+    end = raw.find(b"\r\n\r\n", 0, limits.max_header_bytes)
+    if end < 0:
+        end = raw.find(b"\n\n", 0, limits.max_header_bytes)
+    if end < 0:
+        return Malformed(detail, digest)
+    head = BytesHeaderParser(policy=policy.compat32).parsebytes(raw[:end + 2])
+    senders = parse_addresses(_all(head, "from"))
+    return Malformed(
+        detail, digest, _first_msgid(_header(head, "message-id")),
+        sender=senders[0] if len(senders) == 1 and len(_all(head, "from")) == 1 else None,
+        subject=clean(_decoded(_header(head, "subject"))) or "",
+        headers=tuple((str(k), str(v)) for k, v in head.raw_items()),
+        return_path=_return_path(_header(head, "return-path")),
+        authentication_results=tuple(_all(head, "authentication-results")))
+
+
+def _decoded(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return value
 
 
 def _read(tree: EmailMessage, digest: str) -> Email | Malformed:
     message_id = _first_msgid(_header(tree, "message-id"))
     senders = parse_addresses(_all(tree, "from"))
     if len(_all(tree, "from")) > 1 or len(senders) > 1:
-        return Malformed("the message has more than one From", digest, message_id)
+        return _malformed_tree(tree, "the message has more than one From", digest, None)
     if not senders:
-        return Malformed("the message has no readable From address", digest, message_id)
+        return _malformed_tree(tree, "the message has no readable From address", digest, None)
     text, html = _bodies(tree)
     return Email(
         message_id=message_id,
@@ -113,10 +152,18 @@ def _read(tree: EmailMessage, digest: str) -> Email | Malformed:
         auto_submitted=clean(_header(tree, "auto-submitted")),
         is_list_mail=_is_list_mail(tree),
         authentication_results=tuple(_all(tree, "authentication-results")),
+        return_path=_return_path(_header(tree, "return-path")),
+        headers=tuple((str(k), str(v)) for k, v in tree.raw_items()),
         body_bytes=len(text.encode()) + len((html or "").encode()),
         sha256=digest,
         tree=tree,
     )
+
+
+def _malformed_tree(tree: EmailMessage, detail: str, digest: str, sender: Address | None) -> Malformed:
+    return Malformed(detail, digest, _first_msgid(_header(tree, "message-id")), sender,
+                     clean(_header(tree, "subject")) or "", tuple((str(k), str(v)) for k, v in tree.raw_items()),
+                     _return_path(_header(tree, "return-path")), tuple(_all(tree, "authentication-results")))
 
 
 def _header(msg: Message, name: str) -> str | None:
@@ -157,6 +204,12 @@ def _date(value: str | None) -> datetime | None:
         return None
     # A date without a zone ("-0000" or none) is taken as UTC so every stored date is comparable.
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _return_path(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.strip().strip("<>").strip()
 
 
 def _is_list_mail(msg: Message) -> bool:
@@ -220,10 +273,6 @@ def safe_filename(name: str | None, content_type: str) -> str:
     if not name:
         name = "attachment." + ("eml" if content_type == "message/rfc822" else "bin")
     return name[:200]
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 __all__ = ["Attachment", "Email", "Limits", "Malformed", "StructureProblem", "decode_text", "parse"]

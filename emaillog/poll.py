@@ -11,10 +11,13 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .mailbox import Mailbox
-from .message import parse
+from .message import Email, Malformed, malformed, parse
+from .notices.mailer import deliver_due
+from .notices.plan import NoticePlanner
+from .rules.attribution import attribute
 from .limits import Limits
 from .rules import DEFAULT_CHAIN, Decision, Link, TraceEntry, decide
 from .settings import Settings
@@ -70,8 +73,16 @@ class Pass:
         todo = self._finish_interrupted(uidvalidity, uids, rows, report)
         for batch in self._batches(todo, rows):
             self._process(uidvalidity, batch, report)
+        self._send_notices()
         report.seconds = time.monotonic() - started
         return report
+
+    def _send_notices(self) -> None:
+        """Send what the outbox holds; a relay outage only leaves notices queued (SPEC §11)."""
+        notices = self.settings.notices
+        if notices is None or notices.smtp is None or self.dry_run:
+            return
+        deliver_due(self.store.account_id, notices.smtp)
 
     def _batches(self, uids: list[int], rows: dict[int, Ledger]) -> Iterator[list[int]]:
         """Fresh messages in full batches; ones that were attempted before, one at a time.
@@ -105,7 +116,9 @@ class Pass:
         raw = self.mailbox.fetch(batch)
         keys = {uid: LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in raw}
         attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys.values())
-        results = [self._decide(keys[uid], raw[uid], attempts.get(uid, 1)) for uid in batch if uid in raw]
+        planner = NoticePlanner(s, self.store.account_id,
+                                lambda key: attribute(key, self.store.lookup).user is not None)
+        results = [self._decide(keys[uid], raw[uid], attempts.get(uid, 1), planner) for uid in batch if uid in raw]
         if self.dry_run:
             report.decisions.extend((r.key.uid, r.decision) for r in results)
             for r in results:
@@ -119,23 +132,32 @@ class Pass:
                 by_folder.setdefault(r.folder, []).append(r.key.uid)
         self._move(uidvalidity, by_folder, report)
 
-    def _decide(self, key: LedgerKey, raw: bytes, attempt: int) -> Result:
+    def _decide(self, key: LedgerKey, raw: bytes, attempt: int, planner: NoticePlanner) -> Result:
         started = time.monotonic()
         s = self.settings
-        sha256, message_id = hashlib.sha256(raw).hexdigest(), None
+        sha256 = hashlib.sha256(raw).hexdigest()
         if attempt > s.max_attempts:
-            decision = _given_up(attempt - 1)
+            decision, email = _given_up(attempt - 1), None
         else:
-            decision, message_id = self._safe_decide(raw, attempt)
+            decision, email = self._safe_decide(raw, attempt)
+        if email is None:
+            email = malformed(raw, decision.detail or "", sha256, self.limits)
         folder = None if decision.outcome == "failed" else (
             s.error_folder if decision.folder_kind == "error" else s.processed_folder)
-        _log_line(key, message_id, decision, time.monotonic() - started)
-        return Result(key, sha256, message_id, decision, folder)
+        notice = None
+        if not self.dry_run and decision.outcome != "failed":
+            verdict = planner.plan(email, raw, decision, f"{s.account}|{key}")
+            notice = verdict.notice
+            if verdict.why != "no-notice":
+                decision = replace(decision, trace=(*decision.trace, TraceEntry("notice", notice is not None,
+                                                                                 verdict.why)))
+        _log_line(key, email.message_id, decision, time.monotonic() - started)
+        return Result(key, sha256, email.message_id, decision, folder, notice)
 
-    def _safe_decide(self, raw: bytes, attempt: int) -> tuple[Decision, str | None]:
+    def _safe_decide(self, raw: bytes, attempt: int) -> tuple[Decision, Email | Malformed | None]:
         try:
             email = parse(raw, self.limits)
-            return decide(email, self.settings, self.store.lookup, self.chain), email.message_id
+            return decide(email, self.settings, self.store.lookup, self.chain), email
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
             log.exception("processing crashed (attempt %d of %d)", attempt, self.settings.max_attempts)
             if attempt >= self.settings.max_attempts:

@@ -8,6 +8,7 @@ and every problem is reported together so an admin fixes them in one go.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,33 @@ class ImapSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     timeout: float = 60.0
+    # password | xoauth2; with xoauth2 the token comes from a command or an OAuth2 provider (oauth.py).
+    auth: str = "password"
+    token_command: str | None = None
+    oauth2: OAuth2Settings | None = None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    user: str | None
+    password: str | None = field(repr=False)
+    verify_tls: bool = True
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    """Where delivery-failure notices go out (SPEC §11); ``smtp`` None means notices are off."""
+
+    smtp: SmtpSettings | None
+    sender: str
+    hostname: str
+    daily_limit: int
+    on_skipped: bool
+    templates_dir: Path | None
 
 
 @dataclass(frozen=True)
@@ -62,7 +90,10 @@ class Settings:
     max_attachment_bytes: int
     max_message_bytes: int
     chain_file: Path | None = None
+    notices: NoticeSettings | None = None
+    trusted_authserv_ids: frozenset[str] = frozenset()
     max_attempts: int = 3
+    ops: OpsSettings = field(default_factory=lambda: OpsSettings())
 
     @property
     def logging_addresses(self) -> frozenset[str]:
@@ -147,9 +178,10 @@ def _imap(r: _Reader) -> ImapSettings | None:
     security = r.choice("EMAILLOG_IMAP_SECURITY", "ssl", SECURITY_MODES)
     user = r.text("EMAILLOG_IMAP_USER")
     password = r.secret("EMAILLOG_IMAP_PASSWORD")
+    auth = r.choice("EMAILLOG_IMAP_AUTH", "password", AUTH_MODES)
     if not user:
         r.problems.append("EMAILLOG_IMAP_USER: required when EMAILLOG_IMAP_HOST is set")
-    if not password:
+    if not password and auth == "password":
         r.problems.append("EMAILLOG_IMAP_PASSWORD: required when EMAILLOG_IMAP_HOST is set")
     return ImapSettings(
         host=host,
@@ -160,7 +192,41 @@ def _imap(r: _Reader) -> ImapSettings | None:
         verify_tls=r.flag("EMAILLOG_IMAP_VERIFY_TLS", True),
         ca_file=r.text("EMAILLOG_IMAP_CA_FILE") or None,
         timeout=float(r.number("EMAILLOG_IMAP_TIMEOUT", 60)),
+        auth=auth,
+        **_token_source(r, auth),
     )
+
+
+def _smtp(r: _Reader) -> SmtpSettings | None:
+    host = r.text("EMAILLOG_SMTP_HOST")
+    if not host:
+        return None
+    security = r.choice("EMAILLOG_SMTP_SECURITY", "starttls", SECURITY_MODES)
+    return SmtpSettings(
+        host=host,
+        port=r.number("EMAILLOG_SMTP_PORT", {"ssl": 465, "starttls": 587, "none": 25}.get(security, 587)),
+        security=security,
+        user=r.text("EMAILLOG_SMTP_USER") or None,
+        password=r.secret("EMAILLOG_SMTP_PASSWORD") or None,
+        verify_tls=r.flag("EMAILLOG_SMTP_VERIFY_TLS", True),
+    )
+
+
+def _notices(r: _Reader, bcc_address: str) -> NoticeSettings:
+    domain = bcc_address.rpartition("@")[2] or "localhost"
+    templates = r.text("EMAILLOG_NOTICE_TEMPLATES_DIR")
+    return NoticeSettings(
+        smtp=_smtp(r),
+        sender=r.address("EMAILLOG_NOTICE_FROM", f"mailer-daemon@{domain}"),
+        hostname=r.text("EMAILLOG_HOSTNAME", socket.getfqdn() or "localhost"),
+        daily_limit=r.number("EMAILLOG_NOTICE_DAILY_LIMIT", 10, minimum=0),
+        on_skipped=r.flag("EMAILLOG_NOTICE_ON_SKIPPED", False),
+        templates_dir=Path(templates) if templates else None,
+    )
+
+
+def _authserv_ids(r: _Reader) -> frozenset[str]:
+    return frozenset(i.strip().lower() for i in r.text("EMAILLOG_TRUSTED_AUTHSERV_IDS").split(",") if i.strip())
 
 
 def _folders(r: _Reader) -> tuple[str, str, str]:
@@ -178,6 +244,7 @@ def _build(r: _Reader) -> Settings:
     data_dir = Path(r.text("EMAILLOG_DATA_DIR", "data")).expanduser().absolute()
     intake, processed, error = _folders(r)
     mb = 1024 * 1024
+    bcc_address = r.address("EMAILLOG_BCC_ADDRESS", "log@emaillog.invalid")
     return Settings(
         imap=_imap(r),
         intake_folder=intake,
@@ -185,7 +252,7 @@ def _build(r: _Reader) -> Settings:
         error_folder=error,
         data_dir=data_dir,
         database_url=_database_url(r, data_dir),
-        bcc_address=r.address("EMAILLOG_BCC_ADDRESS", "log@emaillog.invalid"),
+        bcc_address=bcc_address,
         forward_address=r.address("EMAILLOG_FORWARD_ADDRESS", "log+fwd@emaillog.invalid"),
         company_domains=r.domains("EMAILLOG_COMPANY_DOMAINS"),
         poll_seconds=r.number("EMAILLOG_POLL_SECONDS", 60),
@@ -198,6 +265,9 @@ def _build(r: _Reader) -> Settings:
         max_attachment_bytes=r.number("EMAILLOG_MAX_ATTACHMENT_MB", 50) * mb,
         max_message_bytes=r.number("EMAILLOG_MAX_MESSAGE_MB", 200) * mb,
         chain_file=Path(r.text("EMAILLOG_CHAIN_FILE")) if r.text("EMAILLOG_CHAIN_FILE") else None,
+        notices=_notices(r, bcc_address),
+        trusted_authserv_ids=_authserv_ids(r),
+        ops=_ops(r),
     )
 
 
@@ -228,3 +298,85 @@ def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None)
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+# -- running it: IDLE, reconnects, logs, metrics, OAuth2 (issue 5) ----------------------------------
+
+AUTH_MODES = ("password", "xoauth2")
+OAUTH2_PROVIDERS = ("microsoft", "google")
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class OAuth2Settings:
+    """An OAuth2 client that fetches IMAP access tokens itself (Microsoft 365 or Google Workspace)."""
+
+    provider: str
+    client_id: str
+    client_secret: str = field(repr=False, default="")
+    tenant: str = ""
+    service_account_file: str = ""
+    refresh_token: str = field(repr=False, default="")
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """How the daemon waits for mail, reconnects, logs and reports."""
+
+    idle: bool = True
+    idle_renew_seconds: int = 1440
+    reconcile_seconds: int = 300
+    reconnect_min_seconds: float = 1.0
+    reconnect_max_seconds: float = 300.0
+    log_format: str = "text"
+    metrics_port: int | None = None
+
+
+def _ops(r: _Reader) -> OpsSettings:
+    # RFC 2177: servers may drop a client idle for 30 minutes, so IDLE is re-issued well before.
+    renew = r.number("EMAILLOG_IDLE_RENEW_SECONDS", 1440, minimum=10)
+    if renew > 1500:
+        r.problems.append(f"EMAILLOG_IDLE_RENEW_SECONDS: {renew} is above 1500 (servers drop idle clients at 30 min)")
+    reconcile = r.number("EMAILLOG_RECONCILE_SECONDS", 300, minimum=1)
+    if reconcile > 300:
+        r.problems.append(f"EMAILLOG_RECONCILE_SECONDS: {reconcile} is above 300")
+    low = r.number("EMAILLOG_RECONNECT_MIN_SECONDS", 1)
+    high = r.number("EMAILLOG_RECONNECT_MAX_SECONDS", 300)
+    if high < low:
+        r.problems.append("EMAILLOG_RECONNECT_MAX_SECONDS must not be below EMAILLOG_RECONNECT_MIN_SECONDS")
+    port = r.number("EMAILLOG_METRICS_PORT", 0, minimum=0)
+    if port > 65535:
+        r.problems.append(f"EMAILLOG_METRICS_PORT: {port} is not a TCP port")
+    return OpsSettings(
+        idle=r.flag("EMAILLOG_IMAP_IDLE", True),
+        idle_renew_seconds=renew,
+        reconcile_seconds=reconcile,
+        reconnect_min_seconds=float(low),
+        reconnect_max_seconds=float(high),
+        log_format=r.choice("EMAILLOG_LOG_FORMAT", "text", LOG_FORMATS),
+        metrics_port=port or None,
+    )
+
+
+def _token_source(r: _Reader, auth: str) -> dict[str, object]:
+    command = r.text("EMAILLOG_IMAP_TOKEN_COMMAND") or None
+    provider = r.text("EMAILLOG_OAUTH2_PROVIDER").lower()
+    oauth2 = None
+    if provider:
+        if provider not in OAUTH2_PROVIDERS:
+            r.problems.append(f"EMAILLOG_OAUTH2_PROVIDER: {provider!r} is not one of {', '.join(OAUTH2_PROVIDERS)}")
+        oauth2 = OAuth2Settings(
+            provider=provider,
+            client_id=r.text("EMAILLOG_OAUTH2_CLIENT_ID"),
+            client_secret=r.secret("EMAILLOG_OAUTH2_CLIENT_SECRET"),
+            tenant=r.text("EMAILLOG_OAUTH2_TENANT"),
+            service_account_file=r.text("EMAILLOG_OAUTH2_SERVICE_ACCOUNT_FILE"),
+            refresh_token=r.secret("EMAILLOG_OAUTH2_REFRESH_TOKEN"),
+            scope=r.text("EMAILLOG_OAUTH2_SCOPE"),
+        )
+    if auth == "xoauth2" and not command and oauth2 is None:
+        r.problems.append("EMAILLOG_IMAP_AUTH=xoauth2 needs EMAILLOG_IMAP_TOKEN_COMMAND or EMAILLOG_OAUTH2_PROVIDER")
+    if auth == "xoauth2" and command and oauth2 is not None:
+        r.problems.append("EMAILLOG_IMAP_TOKEN_COMMAND and EMAILLOG_OAUTH2_PROVIDER: set one, not both")
+    return {"token_command": command, "oauth2": oauth2}

@@ -20,6 +20,7 @@ from .never_log_sender import NeverLogSender
 from .nothing_to_log import NothingToLog
 from .sender_not_a_user import SenderNotAUser
 from .sender_not_permitted import SenderNotPermitted
+from .unauthenticated import Unauthenticated
 
 Action = Literal["reject", "skip"]
 ACTIONS: tuple[Action, ...] = ("reject", "skip")
@@ -33,7 +34,7 @@ class Rule(Protocol):
 
 RULES: dict[str, Rule] = {
     rule.name: rule
-    for rule in (BodyTooLarge(), SenderNotAUser(), SenderNotPermitted(), ForwardNotRecognised(),
+    for rule in (Unauthenticated(), BodyTooLarge(), SenderNotAUser(), SenderNotPermitted(), ForwardNotRecognised(),
                  NeverLogSender(), NothingToLog())
 }
 
@@ -45,6 +46,7 @@ class Link:
 
 
 DEFAULT_CHAIN: tuple[Link, ...] = (
+    Link("unauthenticated", "reject"),
     Link("body-too-large", "reject"),
     Link("sender-not-a-user", "reject"),
     Link("sender-not-permitted", "reject"),

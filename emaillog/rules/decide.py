@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..message import Email, Malformed
+from ..senderauth import check_authentication
 from ..settings import Settings
 from .assess import assess
 from .chain import DEFAULT_CHAIN, RULES, Link
@@ -17,7 +19,19 @@ def decide(email: Email | Malformed, settings: Settings, lookup: Lookup,
         entry = TraceEntry("well-formed", True, "malformed", {"detail": email.detail})
         return Decision("rejected", "malformed", None, None, (), (entry,), email.detail)
     facts, trace = assess(email, settings, lookup)
+    if settings.trusted_authserv_ids:
+        facts, entry = _authenticate(facts, settings)
+        trace = (*trace, entry)
     return run_chain(facts, chain, trace)
+
+
+def _authenticate(facts: Facts, settings: Settings) -> tuple[Facts, TraceEntry]:
+    """SPEC §12: judge the receiving server's Authentication-Results for the From domain."""
+    sender = facts.email.sender
+    verdict = check_authentication(facts.email.authentication_results, sender.domain if sender else "",
+                                   settings.trusted_authserv_ids)
+    entry = TraceEntry("authentication", verdict.passed, verdict.reason, dict(verdict.evidence))
+    return replace(facts, authentication=verdict), entry
 
 
 def run_chain(facts: Facts, chain: Sequence[Link], trace: tuple[TraceEntry, ...]) -> Decision:

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from ..addresses import Address
 from ..message import Attachment, Email
+from ..senderauth import AuthVerdict
 
 Route = Literal["bcc", "forward"]
 Direction = Literal["outgoing", "incoming"]
@@ -133,6 +134,7 @@ class Facts:
     recipients: tuple[Recipient, ...]
     plans: tuple[EmailPlan, ...]
     max_body_bytes: int
+    authentication: AuthVerdict | None = None  # None: no trusted authserv-id is configured
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     db = open_database(settings.database_url, migrate=migrate)
     account_id = account_id_for(settings.account)
     return Store(db, account_id, CrmLookup(account_id),
-                 Recorder(db, account_id, settings.attachments_dir, settings.create_companies))
+                 Recorder(db, account_id, settings.account, settings.attachments_dir, settings.create_companies))
 
 
 def account_id_for(name: str) -> int:

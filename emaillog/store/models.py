@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from peewee import (
     BigIntegerField,
+    BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
@@ -218,3 +219,23 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion, Account, User, UserAddress, TeamInbox, Company, Contact, ContactAddress, Deal,
     DealContact, NeverLog, LoggedEmail, Attachment, EmailContact, EmailCompany, EmailDeal, Ledger,
 )
+
+
+class Outbox(BaseModel):
+    """A notice waiting for the SMTP relay (SPEC §11): an outage never blocks logging."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    ledger_key = CharField(max_length=400)
+    reason = CharField(max_length=64)
+    recipient = CharField(max_length=320, index=True)
+    message_id = CharField(max_length=400)
+    raw = BlobField()
+    status = CharField(max_length=16, default="pending")  # pending | sent | failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("ledger_key", "reason"), True),)

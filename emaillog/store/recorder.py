@@ -11,13 +11,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peewee import Database
 
 from ..addresses import Address
 from ..rules.model import ContactPlan, Decision, EmailPlan
+
+if TYPE_CHECKING:
+    from ..notices.plan import PlannedNotice
 from .files import store_file
 from .ledger import LedgerKey, write_outcome
+from .outbox import enqueue
 from .models import (
     Attachment,
     Company,
@@ -40,6 +45,7 @@ class Result:
     message_id: str | None
     decision: Decision
     folder: str | None  # None: stays in the intake folder for another attempt
+    notice: PlannedNotice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +56,11 @@ class Recorded:
 
 
 class Recorder:
-    def __init__(self, db: Database, account_id: int, attachments_dir: Path, create_companies: bool) -> None:
+    def __init__(self, db: Database, account_id: int, account_name: str, attachments_dir: Path,
+                 create_companies: bool) -> None:
         self.db = db
         self.account_id = account_id
+        self.account_name = account_name
         self.attachments_dir = attachments_dir
         self.create_companies = create_companies
 
@@ -70,6 +78,10 @@ class Recorder:
         duplicate = bool(stored) and all(dup for _, dup in stored)
         write_outcome(self.account_id, result.key, result.sha256, result.message_id, result.decision,
                       result.folder, stored[0][0] if stored else None, "duplicate" if duplicate else None)
+        notice = result.notice
+        if notice is not None:
+            enqueue(self.account_id, f"{self.account_name}|{result.key}", notice.reason, notice.recipient.address,
+                    notice.message_id, notice.raw)
         return Recorded(result.key, tuple(i for i, _ in stored), duplicate)
 
     def _store_plan(self, plan: EmailPlan) -> tuple[int, bool]:

@@ -6,16 +6,20 @@ from collections.abc import Callable
 
 from peewee import Database
 
-from .models import ALL_MODELS, SchemaVersion
+from .models import ALL_MODELS, Outbox, SchemaVersion
 
 
 def _v1_initial(db: Database) -> None:
     db.create_tables(ALL_MODELS, safe=True)
 
 
+def _v2_outbox(db: Database) -> None:
+    db.create_tables([Outbox], safe=True)
+
+
 # Append, never edit: each function takes the schema from version N-1 to N (playhouse.migrate for
 # column changes). The number of entries is the current schema version.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial,)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_outbox)
 CURRENT_VERSION = len(MIGRATIONS)
 
 
