@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import admin, views
+from . import admin, errors, views
 from .runner import EXIT_CONFIG, EXIT_USAGE, run, setup_logging
 from .settings import Settings, SettingsError, load
 from .store import Store, open_store
@@ -43,7 +43,35 @@ def _store(settings: Settings) -> Store:
 # -- handlers: each takes the parsed arguments and the settings, returns an exit code ---------------
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    return run(settings, once=args.once, dry_run=args.dry_run)
+    # SIGHUP reads the same env file (and environment) again.
+    return run(settings, once=args.once, dry_run=args.dry_run,
+               reload_settings=lambda: load(default_env_file(args.env_file)))
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from . import status
+
+    data = status.gather(settings, _store(settings), probe=not args.no_imap)
+    if args.json:
+        return _print_json(data)
+    print(status.render(data))
+    return 0
+
+
+def _check(args: argparse.Namespace, env_file: Any) -> int:
+    from .check import run_check
+
+    return run_check(env_file, create_folders=args.create_folders, as_json=args.json)
+
+
+def _ops(commands: Any) -> None:
+    p = _add(commands, "check", _check, "check the set-up step by step: settings, IMAP, folders, database, SMTP")
+    p.add_argument("--create-folders", action="store_true", help="create missing Processed/Error folders")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(own_settings=True)
+    p = _add(commands, "status", _status, "last pass, messages by outcome, Error folder, outbox, login state")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-imap", action="store_true", help="do not log in to count the Error folder")
 
 
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -168,6 +196,61 @@ def _listings(commands: Any) -> None:
         _add(sub, "list", _listing(view, columns), f"list {group}").add_argument("--json", action="store_true")
 
 
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    row = errors.find_row(_store(settings), args.which, as_uid=args.uid)
+    if args.json:
+        return _print_json({**views.ledger_row(row), "trace": json.loads(row.trace_json or "[]")})
+    print("\n".join(errors.explain(row)))
+    return 0
+
+
+def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [views.ledger_row(r) for r in errors.error_rows(_store(settings), settings)]
+    if args.json:
+        return _print_json(rows)
+    for row in rows:
+        print(f"#{row['id']}  uid={row['uid']}  {row['reason']}  {row['owner'] or '-'}  {row['message_id'] or '-'}")
+        if row["detail"]:
+            print(f"      {row['detail']}")
+    return 0
+
+
+def _errors_retry(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    if args.all:
+        rows = errors.error_rows(store, settings)
+    elif args.id is None:
+        raise admin.AdminError("give a ledger id (see: emaillog errors list) or --all")
+    else:
+        rows = [errors.find_row(store, args.id)]
+    if settings.imap is None:
+        raise admin.AdminError("no mailbox is configured (EMAILLOG_IMAP_HOST)")
+    report = errors.retry(store, settings, rows, _progress if sys.stderr.isatty() else None)
+    print(f"moved back to {settings.intake_folder}: {len(report.moved)}; not found in "
+          f"{settings.error_folder}: {len(report.missing)}")
+    if report.moved and not args.no_pass:
+        return run(settings, once=True, dry_run=False)
+    return 0 if not report.missing else 1
+
+
+def _progress(done: int, total: int) -> None:
+    sys.stderr.write(f"\r{done}/{total}")
+    sys.stderr.write("\n" if done == total else "")
+
+
+def _why(commands: Any) -> None:
+    p = _add(commands, "explain", _explain, "show the rule trace of one message: why was it logged or not?")
+    p.add_argument("which", metavar="LEDGER-ID-or-UID", help="a ledger id, or uid:NUMBER for an IMAP UID")
+    p.add_argument("--uid", action="store_true", help="read the number as a UID")
+    p.add_argument("--json", action="store_true")
+    group = _group(commands, "errors", "messages in the Error folder")
+    _add(group, "list", _errors_list, "list them with their reasons").add_argument("--json", action="store_true")
+    p = _add(group, "retry", _errors_retry, "put messages back through the pipeline after fixing the cause")
+    p.add_argument("id", nargs="?", metavar="ID")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--no-pass", action="store_true", help="only move them back; the daemon picks them up")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emaillog", description="Log BCC'd and forwarded email into the CRM.")
     parser.add_argument("--env-file", type=Path, metavar="PATH", help="settings file (default: ./.env if present)")
@@ -177,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="report decisions; write, move and send nothing")
     _users(commands)
     _crm(commands)
+    _ops(commands)
     _listings(commands)
+    _why(commands)
     return parser
 
 
@@ -191,14 +276,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging()
+    if getattr(args, "own_settings", False):
+        # check reports bad settings as its first step rather than stopping before it starts.
+        code: int = args.handler(args, default_env_file(args.env_file))
+        return code
     try:
         settings = load(default_env_file(args.env_file))
     except SettingsError as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        code: int = args.handler(args, settings)
-    except admin.AdminError as exc:
+        code = args.handler(args, settings)
+    except (admin.AdminError, errors.NotFound) as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return code

@@ -1,0 +1,112 @@
+""""Why?" and "try again": the rule trace of one message, and the Error folder put back through.
+
+``explain`` reads the ledger only. ``retry`` finds the message in the Error folder (by Message-ID,
+confirmed by the SHA-256 of its bytes), moves it back to the intake folder, and notes it in the
+ledger; the next pass treats it as new mail — after the admin fixed the cause (added the user, …).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .mailbox import ImapMailbox
+from .settings import Settings
+from .store import Store
+from .store.models import Ledger, utcnow
+
+
+class NotFound(LookupError):
+    """No ledger row or no message matches what the admin asked for."""
+
+
+def find_row(store: Store, value: str, *, as_uid: bool = False) -> Ledger:
+    """A ledger id, or (``uid:N`` / ``as_uid``) the most recent row for that UID."""
+    text = value.strip()
+    if text.startswith("uid:"):
+        as_uid, text = True, text[4:]
+    if not text.isdigit():
+        raise NotFound(f"{value!r} is neither a ledger id nor a UID (use a number, or uid:NUMBER)")
+    query = Ledger.select().where(Ledger.account == store.account_id)
+    row = None if as_uid else query.where(Ledger.id == int(text)).first()
+    if row is None:
+        row = query.where(Ledger.uid == int(text)).order_by(Ledger.id.desc()).first()
+    if row is None:
+        raise NotFound(f"no ledger row with the id or UID {text}")
+    return row
+
+
+def explain(row: Ledger) -> list[str]:
+    """The ledger row and its trace as lines of text: rule, hit or miss, reason, data."""
+    lines = [f"ledger #{row.id}: {row.mailbox} UIDVALIDITY {row.uidvalidity} UID {row.uid}",
+             f"  message-id: {row.message_id or '(none)'}",
+             f"  outcome:    {row.outcome}" + (f" ({row.reason})" if row.reason else ""),
+             f"  folder:     {row.folder or '(still in the intake folder)'}   attempts: {row.attempts}"]
+    if row.detail:
+        lines.append(f"  why:        {row.detail}")
+    lines.append("  trace:")
+    for step in json.loads(row.trace_json or "[]"):
+        mark = "HIT" if step.get("hit") else "miss"
+        reason = f" ({step['reason']})" if step.get("reason") and step["reason"] != step["rule"] else ""
+        data = f"  {json.dumps(step['data'], ensure_ascii=False, default=str)}" if step.get("data") else ""
+        lines.append(f"    {mark:<4} {step['rule']}{reason}{data}")
+    return lines
+
+
+def error_rows(store: Store, settings: Settings) -> list[Ledger]:
+    """Messages that sit in the Error folder, as the ledger knows them."""
+    return list(Ledger.select().where((Ledger.account == store.account_id) & (Ledger.folder == settings.error_folder)
+                                      & (Ledger.mailbox == settings.mailbox_name)).order_by(Ledger.id))
+
+
+@dataclass
+class RetryReport:
+    moved: list[int]
+    missing: list[int]
+
+
+def retry(store: Store, settings: Settings, rows: Iterable[Ledger],
+          progress: Callable[[int, int], None] | None = None) -> RetryReport:
+    """Move each message back to the intake folder; the ledger row keeps its history."""
+    assert settings.imap is not None
+    wanted = list(rows)
+    mailbox = ImapMailbox(settings.imap)
+    report = RetryReport([], [])
+    try:
+        mailbox.select(settings.error_folder)
+        for number, row in enumerate(wanted, start=1):
+            uid = _locate(mailbox, row)
+            if uid is None:
+                report.missing.append(row.id)
+            else:
+                mailbox.move([uid], settings.intake_folder)
+                _note_retry(row, settings)
+                report.moved.append(row.id)
+            if progress:
+                progress(number, len(wanted))
+    finally:
+        mailbox.close()
+    return report
+
+
+def _locate(mailbox: ImapMailbox, row: Ledger) -> int | None:
+    """The Error-folder UID whose bytes hash to the ledger's SHA-256."""
+    criteria: list[Any] = ["HEADER", "Message-ID", row.message_id] if row.message_id else ["ALL"]
+    candidates = sorted(int(u) for u in mailbox.client.search(criteria))
+    for start in range(0, len(candidates), 100):
+        fetched = mailbox.fetch(candidates[start:start + 100])
+        for uid, raw in fetched.items():
+            if hashlib.sha256(raw).hexdigest() == row.sha256:
+                return uid
+    return None
+
+
+def _note_retry(row: Ledger, settings: Settings) -> None:
+    trace = json.loads(row.trace_json or "[]")
+    trace.append({"rule": "retry", "hit": True, "reason": "moved back to the intake folder by an admin",
+                  "data": {"at": utcnow().isoformat()}})
+    row.folder, row.trace_json, row.updated_at = settings.intake_folder, json.dumps(trace), utcnow()
+    row.save()

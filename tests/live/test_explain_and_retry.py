@@ -1,0 +1,72 @@
+""""Why?" and "try again" from the command line, against Dovecot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support import BCC, COMPANY, FWD, message
+
+from emaillog.cli import main
+from emaillog.devmail import ImapAccount
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database_url: str, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]):
+    env = {"EMAILLOG_DATA_DIR": str(tmp_path / "data"), "EMAILLOG_DATABASE_URL": database_url,
+           "EMAILLOG_BCC_ADDRESS": BCC, "EMAILLOG_FORWARD_ADDRESS": FWD, "EMAILLOG_COMPANY_DOMAINS": COMPANY,
+           "EMAILLOG_IMAP_HOST": imap_account.host, "EMAILLOG_IMAP_PORT": str(imap_account.port),
+           "EMAILLOG_IMAP_SECURITY": "none", "EMAILLOG_IMAP_USER": imap_account.user,
+           "EMAILLOG_IMAP_PASSWORD": imap_account.password}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def deliver(account: ImapAccount, raw: bytes) -> None:
+    from imapclient import IMAPClient
+    client = IMAPClient(account.host, port=account.port, ssl=False)
+    client.login(account.user, account.password)
+    client.append("INBOX", raw)
+    client.logout()
+
+
+def test_explain_errors_list_and_retry_after_the_admin_fixed_the_cause(cli, imap_account: ImapAccount) -> None:
+    deliver(imap_account, message(sender="newrep@acme.example"))
+    assert cli("run", "--once")[0] == 0
+    code, out, _ = cli("errors", "list", "--json")
+    [row] = json.loads(out)
+    assert (row["reason"], row["folder"]) == ("sender-not-a-user", "Error")
+    code, out, _ = cli("explain", str(row["id"]))
+    assert code == 0 and "HIT  sender-not-a-user" in out and "miss" in out and "attribution" in out
+    code, out, _ = cli("explain", f"uid:{row['uid']}", "--json")
+    assert json.loads(out)["trace"][-1]["rule"] == "sender-not-a-user"
+    # The admin adds the rep, then puts the message back through the pipeline.
+    assert cli("users", "add", "newrep@acme.example")[0] == 0
+    code, out, _ = cli("errors", "retry", str(row["id"]))
+    assert code == 0 and "moved back to INBOX: 1" in out
+    code, out, _ = cli("emails", "list", "--json")
+    assert [e["owner"] for e in json.loads(out)] == ["newrep@acme.example"]
+    code, out, _ = cli("errors", "list", "--json")
+    assert json.loads(out) == []
+    code, out, _ = cli("ledger", "list", "--json")
+    assert [r["outcome"] for r in json.loads(out)] == ["rejected", "logged"]
+
+
+def test_retry_all_and_bad_input(cli, imap_account: ImapAccount) -> None:
+    for n in range(3):
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=f"<{n}@x>"))
+    cli("run", "--once")
+    code, _, err = cli("explain", "999")
+    assert code == 2 and "no ledger row" in err and "Traceback" not in err
+    code, out, _ = cli("errors", "retry", "--all", "--no-pass")
+    assert code == 0 and "moved back to INBOX: 3" in out
