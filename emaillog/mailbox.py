@@ -8,13 +8,15 @@ not by flags (SPEC §10). Messages leave the intake folder with one MOVE per bat
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from .oauth import TokenError, TokenSource
+from .oauth import token_source as _token_source_for
 from .settings import ImapSettings
 
 
@@ -36,7 +38,9 @@ class Mailbox(Protocol):
     def ensure_folders(self, names: Iterable[str]) -> None: ...
     def select(self, folder: str) -> FolderState: ...
     def uids(self, *, deleted: bool = False) -> list[int]: ...
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]: ...
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]: ...
+    def sections(self, uid: int) -> SectionReader: ...
     def move(self, uids: Sequence[int], folder: str) -> None: ...
     def expunge(self, uids: Sequence[int]) -> None: ...
     def close(self) -> None: ...
@@ -52,11 +56,18 @@ def tls_context(settings: ImapSettings) -> ssl.SSLContext:
 
 
 class ImapMailbox:
-    def __init__(self, settings: ImapSettings) -> None:
+    def __init__(self, settings: ImapSettings, tokens: TokenSource | None = None) -> None:
         self.settings = settings
+        # XOAUTH2 logins ask this for a token; the daemon passes one source in so that its cached
+        # token survives reconnects.
+        self.tokens = tokens if tokens is not None else _token_source(settings)
         self.client = self._connect()
         self.capabilities: frozenset[bytes] = frozenset()
-        self._login()
+        try:
+            self._login()
+        except MailboxError:
+            self.client.shutdown()
+            raise
 
     def _connect(self) -> IMAPClient:
         s = self.settings
@@ -75,12 +86,41 @@ class ImapMailbox:
 
     def _login(self) -> None:
         try:
-            self.client.login(self.settings.user, self.settings.password)
+            if self.tokens is not None:
+                self.client.oauth2_login(self.settings.user, self._token())
+            else:
+                self.client.login(self.settings.user, self.settings.password)
         except IMAPClientError as exc:
+            if self.tokens is not None:
+                # A refused token may have been revoked early: the next attempt fetches a new one.
+                self.tokens.invalidate()
             raise LoginRefused(f"{self.settings.host} refused the login of {self.settings.user}: "
                                f"{_words(exc)}") from exc
+        except OSError as exc:
+            raise MailboxError(f"{self.settings.host}: connection lost during login: {exc}") from exc
         # Dovecot (and others) announce MOVE and UIDPLUS only after authentication.
         self.capabilities = frozenset(self.client.capabilities())
+
+    def _token(self) -> str:
+        assert self.tokens is not None
+        try:
+            return self.tokens.token()
+        except TokenError as exc:
+            raise MailboxError(f"no access token for {self.settings.user}: {exc}") from exc
+
+    # -- IMAP IDLE (RFC 2177): the daemon's main loop waits here for new mail -------------------
+
+    def idle_start(self) -> None:
+        """Enter IDLE on the selected folder; the server then pushes EXISTS when mail arrives."""
+        self.client.idle()
+
+    def idle_wait(self, seconds: float) -> list[Any]:
+        """Untagged responses pushed within ``seconds`` (an empty list when none came)."""
+        return list(self.client.idle_check(timeout=seconds))
+
+    def idle_end(self) -> None:
+        """Leave IDLE (DONE); commands can be sent again. Raises if the connection is gone."""
+        self.client.idle_done()
 
     def has(self, capability: str) -> bool:
         return capability.encode() in self.capabilities
@@ -100,11 +140,21 @@ class ImapMailbox:
     def uids(self, *, deleted: bool = False) -> list[int]:
         return sorted(int(u) for u in self.client.search(["DELETED" if deleted else "UNDELETED"]))
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """RFC822.SIZE of each message: decides which are read whole and which are streamed."""
+        if not uids:
+            return {}
+        return {int(uid): int(data[b"RFC822.SIZE"]) for uid, data in self.client.fetch(list(uids), ["RFC822.SIZE"]).items()
+                if b"RFC822.SIZE" in data}
+
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
         if not uids:
             return {}
         response = self.client.fetch(list(uids), ["BODY.PEEK[]"])
         return {int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items() if b"BODY[]" in data}
+
+    def sections(self, uid: int) -> SectionReader:
+        return SectionReader(self, uid)
 
     def move(self, uids: Sequence[int], folder: str) -> None:
         if not uids:
@@ -132,6 +182,42 @@ class ImapMailbox:
             self.client.shutdown()
 
 
+def _token_source(settings: ImapSettings) -> TokenSource | None:
+    try:
+        return _token_source_for(settings)
+    except TokenError as exc:
+        raise MailboxError(str(exc)) from exc
+
+
 def _words(exc: Exception) -> str:
     text = str(exc)
     return text[2:-1] if text.startswith("b'") else text
+
+
+class SectionReader:
+    """Fetches parts of one large message by section, in bounded chunks (RFC 3501 partial fetch)."""
+
+    def __init__(self, mailbox: ImapMailbox, uid: int) -> None:
+        self.client = mailbox.client
+        self.uid = uid
+
+    def structure(self) -> tuple[bytes, Any]:
+        data = self.client.fetch([self.uid], ["BODYSTRUCTURE", "BODY.PEEK[HEADER]"])[self.uid]
+        return bytes(data[b"BODY[HEADER]"]), data[b"BODYSTRUCTURE"]
+
+    def section(self, section: str) -> bytes:
+        item = f"BODY[{section}]"
+        data = self.client.fetch([self.uid], [f"BODY.PEEK[{section}]"])[self.uid]
+        return bytes(data.get(item.encode(), b"") or b"")
+
+    def chunks(self, section: str, chunk: int) -> Iterator[bytes]:
+        """The section's bytes, ``chunk`` octets at a time; section "" is the whole message."""
+        offset = 0
+        while True:
+            data = self.client.fetch([self.uid], [f"BODY.PEEK[{section}]<{offset}.{chunk}>"])[self.uid]
+            piece = bytes(next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b"")
+            if piece:
+                yield piece
+            if len(piece) < chunk:
+                return
+            offset += len(piece)

@@ -16,6 +16,7 @@ from email.message import EmailMessage, Message
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 from .addresses import Address, clean, parse_addresses
 from .htmltext import html_to_text, sanitise_html
@@ -30,11 +31,14 @@ _MSGID = re.compile(r"<[^<>\s]{1,900}>")
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """A decoded attachment: in memory (``data``) or, for a streamed large one, in a temp file."""
+
     filename: str
     content_type: str
     size: int
     sha256: str
-    data: bytes
+    data: bytes = b""
+    path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
+from .largemail import read_large
 from .mailbox import Mailbox
 from .message import Email, Malformed, malformed, parse
 from .notices.mailer import deliver_due
@@ -27,6 +30,26 @@ from .store.models import Ledger
 from .store.recorder import Result
 
 log = logging.getLogger("emaillog.pass")
+
+# Messages over this are never held whole in memory: they are read by sections (largemail.py).
+STREAM_OVER = 8 * 1024 * 1024
+# One fetch (and one batch) holds at most about this many bytes of small messages.
+BATCH_BYTES = 64 * 1024 * 1024
+
+
+def batches_by_size(uids: list[int], sizes: dict[int, int], count: int, budget: int) -> Iterator[list[int]]:
+    """Consecutive batches of at most ``count`` messages and (but for a single large one) ``budget`` bytes."""
+    batch: list[int] = []
+    used = 0
+    for uid in uids:
+        size = min(sizes[uid], STREAM_OVER)
+        if batch and (len(batch) >= count or used + size > budget):
+            yield batch
+            batch, used = [], 0
+        batch.append(uid)
+        used += size
+    if batch:
+        yield batch
 
 
 @dataclass
@@ -57,6 +80,10 @@ class Pass:
     dry_run: bool = False
 
     @property
+    def tmp_dir(self) -> Path:
+        return self.settings.data_dir / "tmp" / str(os.getpid())
+
+    @property
     def limits(self) -> Limits:
         return Limits(max_message_bytes=self.settings.max_message_bytes)
 
@@ -71,8 +98,9 @@ class Pass:
         rows = rows_for(s.mailbox_name, uidvalidity, uids)
         report.seen = len(uids)
         todo = self._finish_interrupted(uidvalidity, uids, rows, report)
-        for batch in self._batches(todo, rows):
-            self._process(uidvalidity, batch, report)
+        sizes = self.mailbox.sizes(todo)
+        for batch in self._batches([u for u in todo if u in sizes], rows, sizes):
+            self._process(uidvalidity, batch, sizes, report)
         self._send_notices()
         report.seconds = time.monotonic() - started
         return report
@@ -84,19 +112,17 @@ class Pass:
             return
         deliver_due(self.store.account_id, notices.smtp)
 
-    def _batches(self, uids: list[int], rows: dict[int, Ledger]) -> Iterator[list[int]]:
-        """Fresh messages in full batches; ones that were attempted before, one at a time.
+    def _batches(self, uids: list[int], rows: dict[int, Ledger], sizes: dict[int, int]) -> Iterator[list[int]]:
+        """Fresh messages in batches bounded by count and bytes; ones attempted before, one at a time.
 
         A message that crashed a batch is isolated on the next pass, so it alone uses up its
         attempts while the messages that shared its batch go through.
         """
-        retried = [u for u in uids if u in rows and rows[u].attempts > 0]
         fresh = [u for u in uids if u not in rows or rows[u].attempts == 0]
-        size = self.settings.batch_size
-        for start in range(0, len(fresh), size):
-            yield fresh[start:start + size]
-        for uid in retried:
-            yield [uid]
+        yield from batches_by_size(fresh, sizes, self.settings.batch_size, BATCH_BYTES)
+        for uid in uids:
+            if uid in rows and rows[uid].attempts > 0:
+                yield [uid]
 
     def _finish_interrupted(self, uidvalidity: int, uids: list[int], rows: dict[int, Ledger],
                             report: PassReport) -> list[int]:
@@ -111,9 +137,10 @@ class Pass:
         done_set = set(done)
         return [u for u in uids if u not in done_set]
 
-    def _process(self, uidvalidity: int, batch: list[int], report: PassReport) -> None:
+    def _process(self, uidvalidity: int, batch: list[int], sizes: dict[int, int], report: PassReport) -> None:
         s = self.settings
-        raw = self.mailbox.fetch(batch)
+        raw: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
+        raw.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
         keys = {uid: LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in raw}
         attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys.values())
         planner = NoticePlanner(s, self.store.account_id,
@@ -132,14 +159,20 @@ class Pass:
                 by_folder.setdefault(r.folder, []).append(r.key.uid)
         self._move(uidvalidity, by_folder, report)
 
-    def _decide(self, key: LedgerKey, raw: bytes, attempt: int, planner: NoticePlanner) -> Result:
+    def _decide(self, key: LedgerKey, raw: bytes | None, attempt: int, planner: NoticePlanner) -> Result:
         started = time.monotonic()
         s = self.settings
-        sha256 = hashlib.sha256(raw).hexdigest()
+        email: Email | Malformed | None = None
+        if raw is None:
+            # Too large to hold: read by sections, attachments streamed to disk (SPEC §8).
+            large = read_large(self.mailbox.sections(key.uid), self.limits, s.max_body_bytes, self.tmp_dir)
+            raw, sha256, email = large.header, large.sha256, large.email
+        else:
+            sha256 = hashlib.sha256(raw).hexdigest()
         if attempt > s.max_attempts:
             decision, email = _given_up(attempt - 1), None
         else:
-            decision, email = self._safe_decide(raw, attempt)
+            decision, email = self._safe_decide(raw, attempt, email)
         if email is None:
             email = malformed(raw, decision.detail or "", sha256, self.limits)
         folder = None if decision.outcome == "failed" else (
@@ -154,9 +187,10 @@ class Pass:
         _log_line(key, email.message_id, decision, time.monotonic() - started)
         return Result(key, sha256, email.message_id, decision, folder, notice)
 
-    def _safe_decide(self, raw: bytes, attempt: int) -> tuple[Decision, Email | Malformed | None]:
+    def _safe_decide(self, raw: bytes, attempt: int, parsed: Email | Malformed | None
+                     ) -> tuple[Decision, Email | Malformed | None]:
         try:
-            email = parse(raw, self.limits)
+            email = parsed or parse(raw, self.limits)
             return decide(email, self.settings, self.store.lookup, self.chain), email
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
             log.exception("processing crashed (attempt %d of %d)", attempt, self.settings.max_attempts)

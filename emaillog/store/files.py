@@ -16,12 +16,20 @@ def attachment_path(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
 
-def store_file(root: Path, sha256: str, data: bytes) -> Path:
-    """Write ``data`` under its hash unless it is already there; return the path."""
+def store_file(root: Path, sha256: str, data: bytes, source: Path | None = None) -> Path:
+    """Write ``data`` (or move the fsynced temp file ``source``) under its hash; return the path."""
     path = attachment_path(root, sha256)
-    if path.exists() and path.stat().st_size == len(data):
+    size = source.stat().st_size if source is not None else len(data)
+    if path.exists() and path.stat().st_size == size:
+        if source is not None:
+            source.unlink(missing_ok=True)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        # The streamed file was written and fsynced in the data dir's tmp/: a rename is enough.
+        os.replace(source, path)
+        _fsync_dir(path.parent)
+        return path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -69,7 +69,7 @@ class Recorder:
         for result in results:
             for plan in result.decision.plans:
                 for attachment in plan.attachments:
-                    store_file(self.attachments_dir, attachment.sha256, attachment.data)
+                    store_file(self.attachments_dir, attachment.sha256, attachment.data, attachment.path)
         with self.db.atomic():
             return [self._record_one(result) for result in results]
 

@@ -1,0 +1,153 @@
+"""Reading a large message without holding it in memory (SPEC §8: memory stays bounded).
+
+The server parses the MIME structure (BODYSTRUCTURE). We fetch the header and the body text
+sections, rebuild a small "skeleton" message from them (so the rest of the pipeline parses it as
+any other message), and stream every attachment section to a temp file in chunks, decoding and
+hashing as it arrives. The SHA-256 of the raw message is computed by streaming it too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import quopri
+import re
+import tempfile
+from dataclasses import dataclass, replace
+from itertools import islice
+from pathlib import Path
+
+from .limits import Limits
+from .mailbox import SectionReader
+from .message import Attachment, Email, Malformed, malformed, parse, safe_filename
+from .structure import MAX_LEAVES, Leaf, leaves
+
+CHUNK = 1024 * 1024
+# message/rfc822 parts up to this size are kept in the skeleton so forwards-as-attachment work.
+MAX_INLINE_MESSAGE = 8 * 1024 * 1024
+_MIME_HEADER = re.compile(rb"^(content-type|content-transfer-encoding)[ \t]*:.*(?:\r?\n[ \t].*)*\r?\n?",
+                          re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class LargeRead:
+    email: Email | Malformed
+    header: bytes  # the original's header section: what a notice about it carries
+    sha256: str
+
+
+def read_large(reader: SectionReader, limits: Limits, max_body_bytes: int, tmp_dir: Path) -> LargeRead:
+    sha256 = _hash_raw(reader)
+    header, structure = reader.structure()
+    found = list(islice(leaves(structure), min(MAX_LEAVES, limits.max_parts) + 1))
+    if len(found) > limits.max_parts:
+        detail = f"the message has more than {limits.max_parts} MIME parts"
+        return LargeRead(malformed(header, detail, sha256, limits), header, sha256)
+    texts = [leaf for leaf in found if leaf.is_body_text]
+    text_size = sum(leaf.size for leaf in texts)
+    # Encoded size over twice the limit cannot decode to under it (base64 grows by a third).
+    too_big = text_size > 2 * max_body_bytes
+    kept = [] if too_big else texts
+    kept += [leaf for leaf in found if leaf.content_type == "message/rfc822" and leaf.size <= MAX_INLINE_MESSAGE]
+    email = parse(_skeleton(reader, header, kept), limits)
+    if isinstance(email, Malformed):
+        return LargeRead(replace(email, sha256=sha256), header, sha256)
+    streamed = tuple(_stream(reader, leaf, tmp_dir) for leaf in found if leaf not in kept and leaf not in texts)
+    body_bytes = max(email.body_bytes, text_size) if too_big else email.body_bytes
+    email = replace(email, attachments=email.attachments + streamed, sha256=sha256, body_bytes=body_bytes)
+    return LargeRead(email, header, sha256)
+
+
+def _hash_raw(reader: SectionReader) -> str:
+    digest = hashlib.sha256()
+    for piece in reader.chunks("", CHUNK):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+def _skeleton(reader: SectionReader, header: bytes, parts: list[Leaf]) -> bytes:
+    """A small message with the original's header and only the parts the rules read."""
+    boundary = b"=_emaillog_" + binascii.hexlify(os.urandom(12))
+    head = _MIME_HEADER.sub(b"", header.rstrip(b"\r\n") + b"\r\n")
+    out = [head, b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n']
+    for leaf in parts:
+        out += [b"--" + boundary + b"\r\n", reader.section(f"{leaf.section}.MIME").rstrip(b"\r\n") + b"\r\n\r\n",
+                reader.section(leaf.section), b"\r\n"]
+    out.append(b"--" + boundary + b"--\r\n")
+    return b"".join(out)
+
+
+def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
+    """Decode one section to a temp file in chunks, hashing as it goes; fsynced before it is used."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    decoder = _decoder(leaf.encoding)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
+    with os.fdopen(fd, "wb") as out:
+        for piece in [*reader.chunks(leaf.section, CHUNK), None]:
+            data = decoder.feed(piece) if piece is not None else decoder.finish()
+            digest.update(data)
+            size += len(data)
+            out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return Attachment(filename=safe_filename(leaf.filename, leaf.content_type), content_type=leaf.content_type,
+                      size=size, sha256=digest.hexdigest(), path=Path(name))
+
+
+class _Identity:
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def finish(self) -> bytes:
+        return b""
+
+
+class _Base64:
+    """Incremental base64: whitespace dropped, a remainder of under four characters carried over."""
+
+    def __init__(self) -> None:
+        self.rest = b""
+
+    def feed(self, data: bytes) -> bytes:
+        data = self.rest + data.translate(None, b" \t\r\n")
+        cut = len(data) - len(data) % 4
+        self.rest = data[cut:]
+        return _b64(data[:cut])
+
+    def finish(self) -> bytes:
+        return _b64(self.rest + b"=" * (-len(self.rest) % 4)) if self.rest else b""
+
+
+def _b64(data: bytes) -> bytes:
+    try:
+        return base64.b64decode(data)
+    except binascii.Error:
+        # Junk inside an attachment costs that attachment's bytes, not the whole message.
+        return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/]", b"", data)[: len(data) // 4 * 4] or b"")
+
+
+class _QuotedPrintable:
+    """Incremental quoted-printable: decoded a whole line at a time."""
+
+    def __init__(self) -> None:
+        self.rest = b""
+
+    def feed(self, data: bytes) -> bytes:
+        data = self.rest + data
+        cut = data.rfind(b"\n") + 1
+        self.rest = data[cut:]
+        return quopri.decodestring(data[:cut])
+
+    def finish(self) -> bytes:
+        return quopri.decodestring(self.rest)
+
+
+def _decoder(encoding: str) -> _Identity | _Base64 | _QuotedPrintable:
+    if encoding == "base64":
+        return _Base64()
+    if encoding == "quoted-printable":
+        return _QuotedPrintable()
+    return _Identity()

@@ -1,0 +1,86 @@
+"""The server's own MIME parse (IMAP BODYSTRUCTURE, RFC 3501 §7.4.2) as a flat list of leaves.
+
+For a large message we let the server do the MIME work: the leaves say which sections are text to
+read and which are attachments to stream to disk, without the message ever being held in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from email.utils import decode_rfc2231
+from typing import Any
+from urllib.parse import unquote
+
+MAX_LEAVES = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    section: str  # "1", "1.2", "2.1" … as BODY[section] wants it
+    content_type: str  # lower-case type/subtype
+    params: dict[str, str]
+    encoding: str  # lower-case Content-Transfer-Encoding
+    size: int  # encoded octets
+    disposition: str | None
+    filename: str | None
+    inside_message: bool  # part of an attached message/rfc822
+
+    @property
+    def is_body_text(self) -> bool:
+        return (self.content_type in ("text/plain", "text/html") and self.disposition != "attachment"
+                and not self.inside_message)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _params(value: Any) -> dict[str, str]:
+    if not isinstance(value, (tuple, list)):
+        return {}
+    items = [_text(v) for v in value]
+    return {items[i].lower(): items[i + 1] for i in range(0, len(items) - 1, 2)}
+
+
+def _disposition(value: Any) -> tuple[str | None, dict[str, str]]:
+    if not isinstance(value, (tuple, list)) or not value:
+        return None, {}
+    return _text(value[0]).lower(), _params(value[1] if len(value) > 1 else None)
+
+
+def leaves(body: Sequence[Any], section: str = "", inside_message: bool = False) -> Iterator[Leaf]:
+    """Walk a BODYSTRUCTURE depth-first, yielding every non-multipart part with its section."""
+    if isinstance(body[0], list):
+        for number, part in enumerate(body[0], start=1):
+            yield from leaves(part, f"{section}.{number}" if section else str(number), inside_message)
+        return
+    yield _leaf(body, section or "1", inside_message)
+
+
+def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
+    content_type = f"{_text(body[0])}/{_text(body[1])}".lower()
+    extension = 8 if content_type.startswith("text/") else 7
+    if content_type == "message/rfc822":
+        extension = 10
+    disposition, disp_params = _disposition(body[extension + 1] if len(body) > extension + 1 else None)
+    params = _params(body[2])
+    return Leaf(section=section, content_type=content_type, params=params, encoding=_text(body[5]).lower(),
+                size=int(body[6] or 0), disposition=disposition,
+                filename=_filename(disp_params) or _filename(params, "name"), inside_message=inside_message)
+
+
+def _filename(params: dict[str, str], name: str = "filename") -> str | None:
+    """A parameter value, decoding the RFC 2231 form (``filename*=utf-8''…``) when that is what came."""
+    if name in params:
+        return params[name]
+    encoded = params.get(name + "*")
+    if encoded is None:
+        return None
+    charset, _, text = decode_rfc2231(encoded)
+    try:
+        return unquote(text, encoding=charset or "utf-8", errors="replace")
+    except LookupError:
+        return unquote(text)
