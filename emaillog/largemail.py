@@ -15,6 +15,7 @@ import os
 import quopri
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -86,8 +87,7 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
     decoder = _decoder(leaf.encoding)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
     with os.fdopen(fd, "wb") as out:
-        for piece in [*reader.chunks(leaf.section, CHUNK), None]:
-            data = decoder.feed(piece) if piece is not None else decoder.finish()
+        for data in _decoded(reader.chunks(leaf.section, CHUNK), decoder):
             digest.update(data)
             size += len(data)
             out.write(data)
@@ -95,6 +95,12 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
         os.fsync(out.fileno())
     return Attachment(filename=safe_filename(leaf.filename, leaf.content_type), content_type=leaf.content_type,
                       size=size, sha256=digest.hexdigest(), path=Path(name))
+
+
+def _decoded(chunks: Iterator[bytes], decoder: _Identity | _Base64 | _QuotedPrintable) -> Iterator[bytes]:
+    for piece in chunks:
+        yield decoder.feed(piece)
+    yield decoder.finish()
 
 
 class _Identity:
