@@ -88,6 +88,21 @@ def _greets(host: str, port: int) -> bool:
         return False
 
 
+def _end_group(pgid: int) -> None:
+    """SIGTERM what is left of the process group the master led (its session, see start())."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + _STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(_POLL)
+
+
 def _user_name(uid: int) -> str:
     return pwd.getpwuid(uid).pw_name
 
@@ -279,6 +294,9 @@ class DevDovecot:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=_STOP_TIMEOUT)
+        # An imap process serving a client can outlive its master (seen with IDLE): end the clients
+        # too, as a real server restart does, so that they see the connection drop.
+        _end_group(process.pid)
 
     def restart(self) -> None:
         self.stop()

@@ -27,6 +27,7 @@ COMMAND_TOKEN_LIFETIME = 3000.0
 COMMAND_TIMEOUT = 60.0
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 GOOGLE_SCOPE = "https://mail.google.com/"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an address, not a secret
 
 
 class TokenError(Exception):
@@ -114,7 +115,8 @@ class MicrosoftToken(_CachingSource):
         try:
             import msal
         except ImportError as exc:
-            raise TokenError("EMAILLOG_OAUTH2_PROVIDER=microsoft needs msal: pip install 'emaillog[microsoft]'") from exc
+            raise TokenError("EMAILLOG_OAUTH2_PROVIDER=microsoft needs msal: "
+                             "pip install 'emaillog[microsoft]'") from exc
         self._scope = oauth.scope or MICROSOFT_SCOPE
         self._app = msal.ConfidentialClientApplication(
             oauth.client_id, authority=f"https://login.microsoftonline.com/{oauth.tenant}",
@@ -123,7 +125,7 @@ class MicrosoftToken(_CachingSource):
     def _fetch(self) -> tuple[str, float]:
         try:
             result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self._scope])
-        except Exception as exc:  # noqa: BLE001 - msal raises many kinds for network trouble
+        except Exception as exc:
             raise TokenError(f"Microsoft token request failed: {exc}") from exc
         if "access_token" not in result:
             raise TokenError(f"Microsoft refused the token request: {result.get('error')}: "
@@ -139,7 +141,8 @@ class GoogleToken(_CachingSource):
         try:
             from google.oauth2 import credentials, service_account
         except ImportError as exc:
-            raise TokenError("EMAILLOG_OAUTH2_PROVIDER=google needs google-auth: pip install 'emaillog[google]'") from exc
+            raise TokenError("EMAILLOG_OAUTH2_PROVIDER=google needs google-auth: "
+                             "pip install 'emaillog[google]'") from exc
         scope = oauth.scope or GOOGLE_SCOPE
         if oauth.service_account_file:
             self._creds: Any = service_account.Credentials.from_service_account_file(
@@ -147,7 +150,7 @@ class GoogleToken(_CachingSource):
         else:
             self._creds = credentials.Credentials(
                 None, refresh_token=oauth.refresh_token, client_id=oauth.client_id,
-                client_secret=oauth.client_secret, token_uri="https://oauth2.googleapis.com/token", scopes=[scope])
+                client_secret=oauth.client_secret, token_uri=GOOGLE_TOKEN_URI, scopes=[scope])
 
     def _fetch(self) -> tuple[str, float]:
         from google.auth.exceptions import GoogleAuthError

@@ -1,24 +1,26 @@
-"""Running passes: once, or on a schedule with APScheduler, with signals and exit codes (SPEC §13)."""
+"""Running the daemon: one pass (``--once``, ``--dry-run``) or the long-running loop (SPEC §13).
+
+The loop itself (IDLE, APScheduler, signals, reconnects) is ``watch.Daemon``; this module builds it,
+maps start-up failures to exit codes and keeps the one-shot path.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
 from peewee import OperationalError
 
+from .logsetup import setup_logging as _setup_logging
 from .mailbox import ImapMailbox, LoginRefused, MailboxError
 from .poll import Pass, PassReport
-from .sdnotify import Notifier
 from .rules import ChainError, Link, load_chain
+from .sdnotify import Notifier
 from .settings import Settings
 from .store import Store, open_store
+from .watch import CONNECTION_ERRORS, Daemon
 
 log = logging.getLogger("emaillog")
 
@@ -27,6 +29,8 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_LOGIN, EXIT_CONFIG = 0
 
 @dataclass
 class Runner:
+    """One pass on a fresh connection: ``--once``, ``--dry-run``."""
+
     settings: Settings
     store: Store
     chain: tuple[Link, ...]
@@ -42,33 +46,27 @@ class Runner:
         log.info("pass done: %s", report.summary())
         return report
 
-    def scheduled_pass(self) -> None:
-        """A pass inside the scheduler: trouble is logged and retried on the next tick."""
-        try:
-            self.one_pass()
-        except (MailboxError, OSError, OperationalError) as exc:
-            log.warning("pass failed, will retry: %s", exc)
+
+def setup_logging(log_format: str = "text") -> None:
+    """Logging on stderr; no timestamps under journald (kept here: cli imports it from runner)."""
+    _setup_logging(log_format)
 
 
-def setup_logging() -> None:
-    # journald stamps each line itself; a terminal or a file wants the time.
-    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else \
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stderr)
-
-
-def run(settings: Settings, *, once: bool, dry_run: bool) -> int:
+def run(settings: Settings, *, once: bool, dry_run: bool,
+        reload_settings: Callable[[], Settings] | None = None) -> int:
     """Run the daemon (or one pass); returns the process exit code."""
+    setup_logging(settings.ops.log_format)
     try:
         chain = load_chain(settings.chain_file)
     except ChainError as exc:
         log.error("bad rule chain: %s", exc)
         return EXIT_CONFIG
     with ExitStack() as cleanup:
-        return _run(settings, chain, cleanup, once=once, dry_run=dry_run)
+        return _run(settings, chain, cleanup, once=once, dry_run=dry_run, reload_settings=reload_settings)
 
 
-def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, once: bool, dry_run: bool) -> int:
+def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, once: bool, dry_run: bool,
+         reload_settings: Callable[[], Settings] | None) -> int:
     if settings.imap is None:
         from .demo import DemoUnavailable, seed_crm, start_demo
 
@@ -80,9 +78,15 @@ def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, onc
         cleanup.callback(server.stop)
         store = open_store(settings)
         seed_crm(store, settings)
+        reload_settings = None  # the demo's settings are made here, not read from a file
     else:
         store = open_store(settings)
-    runner = Runner(settings, store, chain, dry_run)
+    if once or dry_run:
+        return _one_shot(Runner(settings, store, chain, dry_run))
+    return _daemon(Daemon(settings, store, chain, Notifier.from_environ(), reload_settings))
+
+
+def _one_shot(runner: Runner) -> int:
     try:
         runner.one_pass()
     except LoginRefused as exc:
@@ -91,30 +95,23 @@ def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, onc
     except (MailboxError, OSError) as exc:
         log.error("mailbox unavailable: %s", exc)
         return EXIT_TEMPFAIL
-    if once or dry_run:
-        return EXIT_OK
-    return _schedule(runner)
-
-
-def _schedule(runner: Runner) -> int:
-    notifier = Notifier.from_environ()
-    scheduler = BlockingScheduler()
-    scheduler.add_job(runner.scheduled_pass, "interval", seconds=runner.settings.poll_seconds,
-                      max_instances=1, coalesce=True, id="pass")
-    interval = notifier.watchdog_interval()
-    if interval:
-        # Ping at half the watchdog interval, as sd_watchdog_enabled(3) advises.
-        scheduler.add_job(notifier.watchdog, "interval", seconds=max(interval / 2, 1.0), id="watchdog")
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: finishing the pass in hand, then stopping", signum)
-        notifier.stopping()
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("polling every %ds", runner.settings.poll_seconds)
-    notifier.ready()
-    notifier.status(f"polling every {runner.settings.poll_seconds}s")
-    scheduler.start()
+    except OperationalError as exc:
+        log.error("database unavailable: %s", exc)
+        return EXIT_TEMPFAIL
     return EXIT_OK
+
+
+def _daemon(daemon: Daemon) -> int:
+    try:
+        daemon.start()
+    except LoginRefused as exc:
+        # Refused at start-up: a wrong password or token will not fix itself (no restart on 77).
+        log.error("%s", exc)
+        return EXIT_LOGIN
+    except CONNECTION_ERRORS as exc:
+        log.error("mailbox unavailable: %s", exc)
+        return EXIT_TEMPFAIL
+    except OperationalError as exc:
+        log.error("database unavailable: %s", exc)
+        return EXIT_TEMPFAIL
+    return daemon.run()

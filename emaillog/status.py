@@ -1,0 +1,194 @@
+"""``emaillog status``: how each mailbox is doing, and the state file the daemon keeps for it.
+
+The daemon writes ``DATA_DIR/state/<mailbox>.json`` (replaced atomically) after every pass and every
+change of its IMAP login state; ``status`` reads it, adds the ledger's counts by outcome over 24 hours
+and 7 days, the outbox backlog, and asks the IMAP server itself for the Error folder's size (which
+also shows whether a login works right now).
+
+A file rather than a table: the state changes every few seconds under IDLE and is of interest only on
+the machine the daemon runs on; writing it costs no database round trip and cannot fail a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from peewee import fn
+
+from .settings import Settings
+
+log = logging.getLogger("emaillog.status")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class StateFile:
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+    _warned: bool = False
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> StateFile:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", settings.mailbox_name)
+        return cls(settings.data_dir / "state" / f"{safe}.json")
+
+    def read(self) -> dict[str, Any]:
+        try:
+            loaded = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def update(self, **values: Any) -> None:
+        if not self.data:
+            self.data = self.read()
+        self.data.update(values, pid=os.getpid(), updated_at=_now_iso())
+        self._write()
+
+    def pass_done(self, report: Any) -> None:
+        now = _now_iso()
+        self.update(last_pass_at=now, last_success_at=now, last_error=None, last_summary=report.summary(),
+                    last_outcomes=dict(report.outcomes), last_seconds=round(report.seconds, 3))
+
+    def _write(self) -> None:
+        # Advisory: a full disk or a read-only directory must not stop mail from being logged.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data, indent=1, default=str))
+            tmp.replace(self.path)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("cannot write the state file %s (%s); status will be incomplete", self.path, exc)
+
+
+def _pid_running(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def outcome_counts(account_id: int, mailbox: str, since: timedelta) -> dict[str, int]:
+    from .store.models import Ledger
+
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - since
+    query = (Ledger.select(Ledger.outcome, fn.COUNT(Ledger.id).alias("n"))
+             .where((Ledger.account == account_id) & (Ledger.mailbox == mailbox)
+                    & (Ledger.updated_at >= cutoff))
+             .group_by(Ledger.outcome))
+    return {row.outcome: int(row.n) for row in query}
+
+
+def _last_ledger_time(account_id: int, mailbox: str) -> str | None:
+    from .store.models import Ledger
+
+    latest = (Ledger.select(fn.MAX(Ledger.updated_at))
+              .where((Ledger.account == account_id) & (Ledger.mailbox == mailbox)).scalar())
+    if latest is None:
+        return None
+    return latest.isoformat(timespec="seconds") if isinstance(latest, datetime) else str(latest)
+
+
+def _mailboxes(account_id: int, configured: str) -> list[str]:
+    from .store.models import Ledger
+
+    query = Ledger.select(Ledger.mailbox).where(Ledger.account == account_id).distinct()
+    names = {row.mailbox for row in query}
+    return [configured, *sorted(names - {configured})]
+
+
+def outbox_backlog(db: Any, account_id: int) -> int | None:
+    """Notices waiting for the relay, or None when this database has no outbox yet."""
+    if not db.table_exists("outbox"):
+        return None
+    cursor = db.execute_sql("SELECT COUNT(*) FROM outbox WHERE account_id = %s AND status = 'pending'"
+                            .replace("%s", db.param), (account_id,))
+    return int(cursor.fetchone()[0])
+
+
+def probe_imap(settings: Settings) -> dict[str, Any]:
+    """Log in now and count the Error folder: the current login state, as the server sees it."""
+    from .mailbox import ImapMailbox, LoginRefused, MailboxError
+
+    if settings.imap is None:
+        return {"login": "not configured (demo mailbox)", "error_folder_messages": None}
+    try:
+        mailbox = ImapMailbox(settings.imap)
+    except LoginRefused as exc:
+        return {"login": "refused", "login_detail": str(exc), "error_folder_messages": None}
+    except (MailboxError, OSError) as exc:
+        return {"login": "unreachable", "login_detail": str(exc), "error_folder_messages": None}
+    try:
+        client = mailbox.client
+        count = (client.folder_status(settings.error_folder, [b"MESSAGES"])[b"MESSAGES"]
+                 if client.folder_exists(settings.error_folder) else 0)
+        return {"login": "ok", "error_folder_messages": int(count)}
+    finally:
+        mailbox.close()
+
+
+def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, Any]:
+    """Everything ``status`` shows, as one JSON-ready value."""
+    daemon = StateFile.for_settings(settings).read()
+    daemon["running"] = _pid_running(daemon.get("pid")) and daemon.get("login_state") != "stopped"
+    mailboxes = []
+    for name in _mailboxes(store.account_id, settings.mailbox_name):
+        entry: dict[str, Any] = {
+            "mailbox": name,
+            "last_ledger_update": _last_ledger_time(store.account_id, name),
+            "outcomes_24h": outcome_counts(store.account_id, name, timedelta(hours=24)),
+            "outcomes_7d": outcome_counts(store.account_id, name, timedelta(days=7)),
+        }
+        if name == settings.mailbox_name:
+            entry["daemon"] = daemon
+            entry["last_successful_pass"] = daemon.get("last_success_at")
+            entry["error_folder"] = settings.error_folder
+            entry.update(probe_imap(settings) if probe else {})
+        mailboxes.append(entry)
+    return {"account": settings.account, "checked_at": _now_iso(), "mailboxes": mailboxes,
+            "outbox_pending": outbox_backlog(store.db, store.account_id)}
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [f"account {data['account']} (at {data['checked_at']})"]
+    for m in data["mailboxes"]:
+        lines.append(f"mailbox {m['mailbox']}")
+        if "daemon" in m:
+            d = m["daemon"]
+            lines.append(f"  daemon: {'running' if d.get('running') else 'not running'}"
+                         f" (pid {d.get('pid', '-')}), IMAP {d.get('login_state', 'unknown')}"
+                         + (f": {d['login_detail']}" if d.get("login_detail") else ""))
+            lines.append(f"  last successful pass: {m.get('last_successful_pass') or 'never'}"
+                         + (f" ({d['last_summary']})" if d.get("last_summary") else ""))
+            if d.get("last_error"):
+                lines.append(f"  last error: {d['last_error']}")
+            lines.append(f"  login now: {m.get('login', 'not checked')}"
+                         + (f" ({m['login_detail']})" if m.get("login_detail") else ""))
+            size = m.get("error_folder_messages")
+            lines.append(f"  {m['error_folder']} folder: {'?' if size is None else size} messages")
+        lines.append(f"  last ledger update: {m['last_ledger_update'] or 'never'}")
+        for label in ("24h", "7d"):
+            counts = m[f"outcomes_{label}"]
+            text = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+            lines.append(f"  messages, last {label}: {text}")
+    backlog = data["outbox_pending"]
+    lines.append(f"outbox: {'no outbox table' if backlog is None else f'{backlog} notices waiting'}")
+    return "\n".join(lines)
+

@@ -1,0 +1,426 @@
+"""The daemon's main loop: one IMAP connection, IDLE (or polling), signals, reconnects (issue 5).
+
+How the parts share the work:
+
+- The **main thread** owns the IMAP connection and the database connection, and it alone runs
+  passes, so passes are serialised without a lock. It waits in IMAP IDLE on the intake folder (or,
+  without IDLE, on a queue) in slices of ``SLICE`` seconds, and pings the systemd watchdog between
+  slices and between batches: a hung loop stops the pings and gets the process restarted.
+- **APScheduler** (a BackgroundScheduler thread) is the clock for periodic work: its job only
+  *asks* for a pass (a reconciliation every EMAILLOG_RECONCILE_SECONDS with IDLE, a poll every
+  EMAILLOG_POLL_SECONDS without). It never touches a connection.
+- **Signal handlers** only put a word on the same queue (``queue.SimpleQueue.put`` is safe to call
+  from a signal handler): SIGTERM/SIGINT stop, SIGHUP reload, SIGUSR1 pass now.
+
+Every exit from IDLE is followed by a full pass, which is also the reconciliation: a pass compares
+the whole intake folder with the ledger, so mail whose EXISTS was missed is found then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import imaplib
+import logging
+import queue
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from imapclient.exceptions import IMAPClientError
+from peewee import InterfaceError, OperationalError
+
+from .mailbox import ImapMailbox, LoginRefused, MailboxError
+from .metrics import Metrics, serve
+from .oauth import TokenSource, token_source
+from .poll import Pass, PassReport
+from .rules import ChainError, Link, load_chain
+from .sdnotify import Notifier
+from .settings import Settings, SettingsError
+from .status import StateFile
+from .store import Store, open_store
+
+log = logging.getLogger("emaillog")
+
+# Longest wait between two looks at the queue (signals, scheduler) and two watchdog pings.
+SLICE = 0.5
+# After a pass that found new mail, look again at once (mail that came during it) up to this often.
+MAX_FOLLOW_UPS = 5
+# Errors that mean the connection is gone or unusable: reconnect with backoff.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (MailboxError, IMAPClientError, imaplib.IMAP4.error,
+                                                      OSError, EOFError)
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+class ConnectionLost(MailboxError):
+    """The server said BYE, or the socket reached end of file, while we waited in IDLE."""
+
+
+class Backoff:
+    """Exponential backoff with jitter: doubling delays between ``low`` and ``high``, each drawn
+    from its upper half so that many daemons cut off together do not come back together."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high, self.failures = low, high, 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.high, self.low * (2 ** self.failures))
+        self.failures += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class _StoppableMailbox:
+    """The mailbox as a pass sees it: fetches nothing once a stop was asked for (the batch in hand
+    was fetched already and is recorded and moved), and each fetch or move pings the watchdog."""
+
+    def __init__(self, inner: ImapMailbox, stopping: Callable[[], bool], alive: Callable[[], None]) -> None:
+        self._inner, self._stopping, self._alive = inner, stopping, alive
+
+    def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
+        self._alive()
+        if self._stopping():
+            return {}
+        return self._inner.fetch(uids)
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        self._alive()
+        self._inner.move(uids, folder)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class Daemon:
+    """The long-running daemon for one mailbox."""
+
+    def __init__(self, settings: Settings, store: Store, chain: tuple[Link, ...], notifier: Notifier,
+                 reload_settings: Callable[[], Settings] | None = None) -> None:
+        self.settings, self.store, self.chain, self.notifier = settings, store, chain, notifier
+        self.reload_settings = reload_settings
+        self.requests: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.stopping = False
+        self.mailbox: ImapMailbox | None = None
+        self.tokens: TokenSource | None = None
+        self.metrics = Metrics()
+        self.state = StateFile.for_settings(settings)
+        ops = settings.ops
+        self.backoff = Backoff(ops.reconnect_min_seconds, ops.reconnect_max_seconds)
+        self.scheduler = BackgroundScheduler()
+        self._last_ping = 0.0
+        self._last_report: PassReport | None = None
+        self._last_pass_at = ""
+        self._metrics_server: Any = None
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect and run the first pass. Raises LoginRefused (exit 77) or MailboxError (75)."""
+        self._install_signals()
+        self.tokens = self._new_token_source()
+        self._connect()
+        self._passes({"start"})
+
+    def run(self) -> int:
+        """The main loop, until a stop is asked for; returns the exit code (0)."""
+        if self.settings.ops.metrics_port:
+            self._metrics_server = serve(self.metrics, self.settings.ops.metrics_port)
+        self._schedule()
+        self.scheduler.start()
+        self.notifier.ready()
+        self._status()
+        try:
+            while not self.stopping:
+                self._step()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _shutdown(self) -> None:
+        log.info("stopping: logging out")
+        self.notifier.stopping()
+        self.scheduler.shutdown(wait=False)
+        self._drop_connection(logout=True)
+        self.state.update(login_state="stopped", login_detail=None)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        log.info("stopped")
+
+    def _install_signals(self) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            # Nothing but a flag and a queue put here: a handler runs between two bytecodes of the
+            # main thread, which may be holding any lock (logging's included).
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                self.stopping = True
+            words = {int(signal.SIGHUP): "reload", int(signal.SIGUSR1): "pass:signal"}
+            self.requests.put(words.get(signum, "stop"))
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, on_signal)
+
+    def _schedule(self) -> None:
+        uses_idle = self._uses_idle()
+        seconds = self.settings.ops.reconcile_seconds if uses_idle else self.settings.poll_seconds
+        reason = "pass:reconcile" if uses_idle else "pass:poll"
+        if self.scheduler.get_job("pass"):
+            self.scheduler.remove_job("pass")
+        self.scheduler.add_job(self.requests.put, "interval", args=[reason], seconds=seconds, id="pass",
+                               max_instances=1, coalesce=True)
+        log.info("%s every %ds", "IDLE, with a reconciliation" if uses_idle else "polling", seconds)
+
+    # -- one turn of the loop --------------------------------------------------------------------
+
+    def _step(self) -> None:
+        self.alive()
+        try:
+            if self.mailbox is None:
+                self._reconnect()
+                return
+            reasons = self._wait_idle() if self._uses_idle() else self._wait_queue()
+            reasons = self._handle_control(reasons)
+            if reasons and not self.stopping:
+                self._passes(reasons)
+        except CONNECTION_ERRORS as exc:
+            self._lost(exc)
+        except DATABASE_ERRORS as exc:
+            self._database_trouble(exc)
+
+    def _wait_queue(self) -> set[str]:
+        try:
+            first = self.requests.get(timeout=SLICE)
+        except queue.Empty:
+            return set()
+        return {first} | self._drain()
+
+    def _drain(self) -> set[str]:
+        found = set()
+        while True:
+            try:
+                found.add(self.requests.get_nowait())
+            except queue.Empty:
+                return found
+
+    def _wait_idle(self) -> set[str]:
+        """Wait in IDLE until mail arrives, a request comes, or IDLE is due to be renewed."""
+        assert self.mailbox is not None
+        mailbox = self.mailbox
+        mailbox.idle_start()
+        started = time.monotonic()
+        reasons: set[str] = set()
+        while not reasons and not self.stopping:
+            self.alive()
+            reasons = self._idle_slice(mailbox, started)
+        # On a lost connection the slice raised and this is skipped: the connection is dropped.
+        mailbox.idle_end()
+        # Every exit from IDLE is followed by a full pass (the reconciliation the issue asks for).
+        return reasons | {"pass:idle-exit"}
+
+    def _idle_slice(self, mailbox: ImapMailbox, started: float) -> set[str]:
+        before = time.monotonic()
+        responses = mailbox.idle_wait(SLICE)
+        if any(r and r[0] == b"BYE" for r in responses):
+            raise ConnectionLost(f"{self.settings.imap.host if self.settings.imap else '?'} said BYE")
+        reasons = self._drain()
+        if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+            reasons.add("pass:exists")
+        if not responses and time.monotonic() - before < SLICE / 2:
+            # poll() said readable but no line came: end of file, or half a line. Ending IDLE tells
+            # which (DONE fails on a closed connection) and the pass that follows costs little.
+            reasons.add("pass:wake")
+        if time.monotonic() - started >= self.settings.ops.idle_renew_seconds:
+            reasons.add("pass:idle-renew")
+        if self._token_expiring():
+            reasons.add("relogin")
+        return reasons
+
+    def _handle_control(self, reasons: set[str]) -> set[str]:
+        if "reload" in reasons:
+            self._reload()
+        if "relogin" in reasons:
+            log.info("access token about to expire: logging in again")
+            self._drop_connection(logout=True)
+            self._connect()
+        passes = {r for r in reasons if r.startswith("pass:")}
+        return passes | ({"pass:reload"} if "reload" in reasons else set())
+
+    # -- passes ------------------------------------------------------------------------------------
+
+    def _passes(self, reasons: set[str]) -> None:
+        log.debug("pass for %s", ", ".join(sorted(reasons)))
+        for _ in range(MAX_FOLLOW_UPS):
+            report = self.one_pass()
+            # A pass that decided nothing has reconciled the folder; one that did may have missed
+            # mail that arrived while it ran (its EXISTS went to a command's response, not to IDLE).
+            if not report.outcomes or self.stopping:
+                return
+
+    def one_pass(self) -> PassReport:
+        assert self.mailbox is not None
+        mailbox = _StoppableMailbox(self.mailbox, lambda: self.stopping, self.alive)
+        try:
+            report = Pass(self.settings, mailbox, self.store, self.chain).run()
+        except BaseException:
+            self.metrics.pass_failed()
+            raise
+        log.info("pass done: %s", report.summary())
+        self._last_report = report
+        self._last_pass_at = time.strftime("%H:%M:%S")
+        self.metrics.pass_done(report.outcomes, report.seconds)
+        self.state.pass_done(report)
+        self._status()
+        return report
+
+    # -- connection ----------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        assert self.settings.imap is not None
+        self._set_login("connecting", None)
+        try:
+            self.mailbox = ImapMailbox(self.settings.imap, self.tokens)
+        except LoginRefused as exc:
+            self._set_login("refused", str(exc))
+            raise
+        except CONNECTION_ERRORS as exc:
+            self._set_login("unreachable", str(exc))
+            raise
+        self._set_login("logged-in", None)
+        self.metrics.connection(True)
+        # IDLE waits on the selected folder: select the intake folder now (a pass does it again).
+        self.mailbox.select(self.settings.intake_folder)
+
+    def _reconnect(self) -> None:
+        delay = self.backoff.next_delay()
+        log.info("reconnecting in %.1fs", delay)
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stopping:
+            self.alive()
+            try:
+                word = self.requests.get(timeout=min(SLICE, max(deadline - time.monotonic(), 0.01)))
+            except queue.Empty:
+                continue
+            if word == "reload":
+                self._reload()
+            if word == "pass:signal":
+                break  # SIGUSR1: try now
+        if self.stopping:
+            return
+        try:
+            self._connect()
+        except CONNECTION_ERRORS as exc:
+            log.warning("reconnect failed: %s", exc)
+            return
+        log.info("reconnected to %s", self.settings.imap.host if self.settings.imap else "?")
+        self.metrics.connection(True, reconnect=True)
+        self.backoff.reset()
+        self._passes({"pass:reconnect"})
+
+    def _lost(self, exc: BaseException) -> None:
+        if self.stopping:
+            log.info("connection closed while stopping: %s", exc)
+            self._drop_connection(logout=False)
+            return
+        log.warning("mailbox connection lost: %s", exc or type(exc).__name__)
+        self._set_login("disconnected", str(exc) or type(exc).__name__)
+        self.metrics.connection(False)
+        self._drop_connection(logout=False)
+
+    def _database_trouble(self, exc: BaseException) -> None:
+        log.warning("database trouble, will retry: %s", exc)
+        self.metrics.pass_failed()
+        self.state.update(last_error=f"database: {exc}")
+        # The connection may be mid-IDLE or mid-command; start clean on both sides after a pause.
+        self._drop_connection(logout=True)
+        with contextlib.suppress(*DATABASE_ERRORS):
+            self.store.db.close()
+
+    def _drop_connection(self, *, logout: bool) -> None:
+        mailbox, self.mailbox = self.mailbox, None
+        if mailbox is None:
+            return
+        try:
+            if logout:
+                mailbox.close()
+            else:
+                mailbox.client.shutdown()
+        except (MailboxError, IMAPClientError, imaplib.IMAP4.error, OSError, EOFError, ValueError):
+            pass
+
+    def _uses_idle(self) -> bool:
+        return self.settings.ops.idle and self.mailbox is not None and self.mailbox.has("IDLE")
+
+    def _new_token_source(self) -> TokenSource | None:
+        assert self.settings.imap is not None
+        try:
+            return token_source(self.settings.imap)
+        except Exception as exc:
+            raise MailboxError(str(exc)) from exc
+
+    def _token_expiring(self) -> bool:
+        expires = self.tokens.expires_at if self.tokens is not None else None
+        return expires is not None and expires - time.time() < 120
+
+    # -- reload ------------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        log.info("SIGHUP: reloading the settings")
+        self.notifier.reloading()
+        try:
+            new = self._load_new()
+        except (SettingsError, ChainError) as exc:
+            log.error("reload failed, keeping the old settings: %s", exc)
+        else:
+            self._apply(new)
+        self.notifier.ready()
+        self._status()
+
+    def _load_new(self) -> tuple[Settings, tuple[Link, ...]]:
+        if self.reload_settings is None:
+            raise SettingsError(["no settings source to reload from"])
+        settings = self.reload_settings()
+        if settings.imap is None:
+            raise SettingsError(["EMAILLOG_IMAP_HOST: cannot switch to the demo mailbox while running"])
+        return settings, load_chain(settings.chain_file)
+
+    def _apply(self, new: tuple[Settings, tuple[Link, ...]]) -> None:
+        settings, chain = new
+        old = self.settings
+        changed = [f.name for f in dataclasses.fields(Settings)
+                   if getattr(old, f.name) != getattr(settings, f.name)]
+        self.settings, self.chain = settings, chain
+        if old.database_url != settings.database_url or old.account != settings.account:
+            self.store = open_store(settings)
+        if old.imap != settings.imap or old.intake_folder != settings.intake_folder:
+            self.tokens = self._new_token_source()
+            self._drop_connection(logout=True)
+            self.backoff.reset()
+        ops = settings.ops
+        self.backoff.low, self.backoff.high = ops.reconnect_min_seconds, ops.reconnect_max_seconds
+        self.state = StateFile.for_settings(settings)
+        self._schedule()
+        log.info("settings reloaded; changed: %s", ", ".join(changed) or "nothing")
+
+    # -- systemd and status --------------------------------------------------------------------------
+
+    def alive(self) -> None:
+        """Ping the watchdog (at most once a second): called only from the main thread's work."""
+        now = time.monotonic()
+        if now - self._last_ping >= 1.0:
+            self._last_ping = now
+            self.notifier.watchdog()
+
+    def _set_login(self, state: str, detail: str | None) -> None:
+        self.state.update(login_state=state, login_detail=detail)
+        if state != "logged-in" and state != "connecting":
+            self.notifier.status(f"IMAP {state}: {detail}")
+
+    def _status(self) -> None:
+        report = self._last_report
+        mode = "IDLE" if self._uses_idle() else f"polling every {self.settings.poll_seconds}s"
+        last = f"last pass {self._last_pass_at}: {report.summary()}" if report else "no pass yet"
+        self.notifier.status(f"{mode}; {last}")

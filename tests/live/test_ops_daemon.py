@@ -1,0 +1,317 @@
+"""The daemon as a real subprocess (python daemon.py) against a real Dovecot: IDLE, polling, SIGTERM
+mid-pass, SIGHUP, SIGUSR1, reconnects, refused logins, JSON logs and metrics (issue 5).
+
+A datagram socket stands in for systemd's NOTIFY_SOCKET; the daemon's log goes to a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from support import World, make_world, message
+
+from emaillog import admin, status
+from emaillog.devmail import DevDovecot, ImapAccount, free_port
+from emaillog.mailbox import ImapMailbox
+from emaillog.poll import Pass
+from emaillog.status import StateFile
+from emaillog.store.models import Ledger, LoggedEmail
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def env_text(account: ImapAccount, data_dir: Path, **extra: str) -> str:
+    values = {
+        "EMAILLOG_IMAP_HOST": account.host, "EMAILLOG_IMAP_PORT": str(account.port),
+        "EMAILLOG_IMAP_SECURITY": "none", "EMAILLOG_IMAP_USER": account.user,
+        "EMAILLOG_IMAP_PASSWORD": account.password, "EMAILLOG_DATA_DIR": str(data_dir),
+        "EMAILLOG_BCC_ADDRESS": "log@acme.example", "EMAILLOG_FORWARD_ADDRESS": "log+fwd@acme.example",
+        "EMAILLOG_COMPANY_DOMAINS": "acme.example", "EMAILLOG_RECONNECT_MIN_SECONDS": "1",
+        "EMAILLOG_RECONNECT_MAX_SECONDS": "2", "EMAILLOG_IMAP_TIMEOUT": "5",
+    }
+    values.update(extra)
+    return "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class DaemonProcess:
+    def __init__(self, tmp_path: Path, env_file: Path, watchdog_usec: int | None = None) -> None:
+        self.log_path = tmp_path / "daemon.log"
+        self.notify_path = tmp_path / "notify.sock"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.notify.settimeout(0.2)
+        self.messages: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": str(self.notify_path),
+               "PYTHONUNBUFFERED": "1"}
+        if watchdog_usec:
+            env["WATCHDOG_USEC"] = str(watchdog_usec)
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "daemon.py"), "--env-file", str(env_file)],
+                                     env=env, cwd=tmp_path, stdout=self._log, stderr=subprocess.STDOUT)
+        self._reader = threading.Thread(target=self._drain_loop, daemon=True)
+        self._reader.start()
+
+    def _drain_loop(self) -> None:
+        while not self._closed:
+            self._drain_notify()
+
+    def _drain_notify(self) -> None:
+        # Read as systemd does, all the time: an unread AF_UNIX datagram queue holds only about ten
+        # messages, after which the daemon's next sd_notify would block.
+        while True:
+            try:
+                data = self.notify.recv(4096)
+            except (TimeoutError, OSError):
+                return
+            with self._lock:
+                self.messages.append(data.decode())
+
+    def read_notify(self) -> list[str]:
+        with self._lock:
+            return list(self.messages)
+
+    def saw(self, text: str) -> bool:
+        return any(text in m for m in self.read_notify())
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        wait_until(lambda: self.saw("READY=1") or self.proc.poll() is not None, timeout, "READY=1")
+        assert self.proc.poll() is None, self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        time.sleep(0.3)  # the reader thread picks up STOPPING=1
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+        self._closed = True
+        self._reader.join(timeout=2)
+        self.notify.close()
+
+
+# -- the tests ------------------------------------------------------------------------------------
+
+REP = "rita@acme.example"
+
+
+@pytest.fixture
+def world(tmp_path: Path, imap_account: ImapAccount) -> World:
+    w = make_world(tmp_path, f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}", imap_account)
+    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
+    return w
+
+
+def start(tmp_path: Path, account: ImapAccount, watchdog_usec: int | None = None,
+          **extra: str) -> DaemonProcess:
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text(env_text(account, tmp_path / "data", **extra))
+    return DaemonProcess(tmp_path, env_file, watchdog_usec)
+
+
+def ledger_rows(outcome: str | None = None) -> int:
+    query = Ledger.select()
+    if outcome:
+        query = query.where(Ledger.outcome == outcome)
+    return int(query.count())
+
+
+def test_idle_logs_new_mail_at_once_and_pings_the_watchdog(tmp_path: Path, world: World) -> None:
+    # Polling and reconciliation are far away: only IDLE can pick the message up this soon.
+    daemon = start(tmp_path, world.account, watchdog_usec=2_000_000, EMAILLOG_POLL_SECONDS="3600")
+    try:
+        daemon.wait_ready()
+        world.deliver(message(to=["carl@globex.example"], message_id="<idle-1@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 1, 10, "the message to be logged through IDLE")
+        wait_until(lambda: world.folder_counts()["Processed"] == 1, 5, "the move")
+        wait_until(lambda: daemon.saw("WATCHDOG=1"), 5, "a watchdog ping")
+        assert daemon.saw("STATUS=IDLE; last pass")
+        assert "IDLE, with a reconciliation every 300s" in daemon.log()
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    assert daemon.saw("STOPPING=1")
+
+
+def test_polls_when_idle_is_off(tmp_path: Path, world: World) -> None:
+    daemon = start(tmp_path, world.account, EMAILLOG_IMAP_IDLE="no", EMAILLOG_POLL_SECONDS="1")
+    try:
+        daemon.wait_ready()
+        world.deliver(message(message_id="<poll-1@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 1, 10, "the poll to log the message")
+        assert "polling every 1s" in daemon.log()
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_sigterm_mid_pass_loses_nothing_and_doubles_nothing(tmp_path: Path, world: World,
+                                                             dovecot: DevDovecot) -> None:
+    total = 300
+    raws = [message(to=[f"c{i}@globex.example"], message_id=f"<bulk-{i}@acme.example>")
+            for i in range(total)]
+    dovecot.seed_maildir(world.account.user, "INBOX", raws)
+    daemon = start(tmp_path, world.account, EMAILLOG_BATCH_SIZE="10", EMAILLOG_POLL_SECONDS="3600")
+    try:
+        wait_until(lambda: ledger_rows() > 0, 30, "the first batch")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=30) == 0
+    finally:
+        daemon.close()
+    log = daemon.log()
+    assert "Traceback" not in log and "stopped" in log
+    counts = world.folder_counts()
+    # Stopped mid-pass: some left for the next run, and what was recorded was also moved.
+    assert 0 < counts["INBOX"] < total
+    assert sum(counts.values()) == total
+    rows = list(Ledger.select())
+    assert all(r.outcome == "logged" and r.disposed for r in rows)
+    assert len(rows) == counts["Processed"]
+    # The next run finishes the rest: every message in exactly one folder, one ledger row each.
+    Pass(world.settings, *_mailbox(world), world.store).run()
+    assert world.folder_counts() == {"INBOX": 0, "Processed": total, "Error": 0}
+    assert Ledger.select().count() == total
+    assert Ledger.select(Ledger.uid).distinct().count() == total
+    assert LoggedEmail.select().count() == total
+
+
+def _mailbox(world: World) -> tuple[ImapMailbox]:
+    assert world.settings.imap is not None
+    return (ImapMailbox(world.settings.imap),)
+
+
+def test_sighup_reloads_settings_and_sigusr1_runs_a_pass(tmp_path: Path, world: World) -> None:
+    daemon = start(tmp_path, world.account, EMAILLOG_IMAP_IDLE="no", EMAILLOG_POLL_SECONDS="3600")
+    env_file = tmp_path / "emaillog.env"
+    try:
+        daemon.wait_ready()
+        env_file.write_text(env_text(world.account, tmp_path / "data", EMAILLOG_IMAP_IDLE="no",
+                                     EMAILLOG_POLL_SECONDS="3600", EMAILLOG_PROCESSED_FOLDER="Done"))
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "settings reloaded; changed: processed_folder" in daemon.log(), 10, "the reload")
+        assert daemon.saw("RELOADING=1")
+        world.deliver(message(message_id="<hup-1@acme.example>"))
+        daemon.signal(signal.SIGUSR1)
+        wait_until(lambda: ledger_rows("logged") == 1, 10, "SIGUSR1's pass")
+        assert Ledger.get().folder == "Done"
+        # A bad reload keeps the old settings and says why.
+        env_file.write_text(env_text(world.account, tmp_path / "data", EMAILLOG_POLL_SECONDS="0"))
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed, keeping the old settings" in daemon.log(), 10, "the failed reload")
+        assert "EMAILLOG_POLL_SECONDS" in daemon.log()
+        world.deliver(message(message_id="<hup-2@acme.example>"))
+        daemon.signal(signal.SIGUSR1)
+        wait_until(lambda: ledger_rows("logged") == 2, 10, "the second pass")
+        assert {r.folder for r in Ledger.select()} == {"Done"}
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_login_refused_at_start_exits_77_with_the_servers_words(tmp_path: Path, world: World) -> None:
+    daemon = start(tmp_path, world.account, EMAILLOG_IMAP_PASSWORD="wrong")
+    try:
+        assert daemon.proc.wait(timeout=30) == 77
+    finally:
+        daemon.close()
+    assert "refused the login" in daemon.log() and "Authentication failed" in daemon.log()
+
+
+@pytest.fixture
+def own_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevDovecot]:
+    root = Path(tempfile.mkdtemp(prefix="emaillog-ops-dovecot-"))
+    root.chmod(0o755)
+    server = DevDovecot(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_reconnects_after_dovecot_restarts_and_shows_a_refused_login(tmp_path: Path,
+                                                                    own_dovecot: DevDovecot) -> None:
+    account = own_dovecot.add_user("restart", "secret1")
+    w = make_world(tmp_path, f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}", account)
+    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
+    daemon = start(tmp_path, account, EMAILLOG_POLL_SECONDS="3600")
+    try:
+        daemon.wait_ready()
+        w.deliver(message(message_id="<r-1@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 1, 10, "the first message")
+        own_dovecot.restart()
+        w.deliver(message(message_id="<r-2@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 2, 20, "the message after the restart")
+        assert "mailbox connection lost" in daemon.log() and "reconnected" in daemon.log()
+        # The password changes under the running daemon: it retries and status says so.
+        own_dovecot.add_user("restart", "secret2")
+        own_dovecot.restart()
+        state = StateFile.for_settings(w.settings)
+        wait_until(lambda: state.read().get("login_state") == "refused", 20, "the refused login in the state")
+        assert daemon.proc.poll() is None
+        shown = status.gather(w.settings, w.store, probe=False)["mailboxes"][0]["daemon"]
+        assert shown["running"] and "Authentication failed" in shown["login_detail"]
+        own_dovecot.add_user("restart", "secret1")
+        wait_until(lambda: state.read().get("login_state") == "logged-in", 20, "the login to come back")
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+def test_json_logs_and_metrics(tmp_path: Path, world: World) -> None:
+    port = free_port()
+    daemon = start(tmp_path, world.account, EMAILLOG_LOG_FORMAT="json", EMAILLOG_METRICS_PORT=str(port))
+    try:
+        daemon.wait_ready()
+        world.deliver(message(message_id="<json-1@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 1, 10, "the message")
+        wait_until(lambda: 'outcome="logged"} 1' in _get(port), 5, "the metrics")
+        text = _get(port)
+        assert "emaillog_imap_logged_in 1" in text and "emaillog_last_pass_timestamp_seconds" in text
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    lines = [json.loads(line) for line in daemon.log().splitlines() if line.startswith("{")]
+    [per_message] = [entry for entry in lines if entry.get("outcome")]
+    assert per_message["outcome"] == "logged" and per_message["message_id"] == "<json-1@acme.example>"
+    assert "time" in per_message and per_message["level"] == "info"
+
+
+def _get(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
