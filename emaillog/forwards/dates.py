@@ -59,6 +59,23 @@ def parse_date(text: str, languages: frozenset[str] = frozenset()) -> datetime |
     return _rfc_date(text) or _fast_date(text, languages) or _slow_date(text)
 
 
+def zone_written(text: str | None) -> bool:
+    """Whether a written date names its zone; when it does not, ``parse_date`` assumed UTC.
+
+    The rules then read the digits in the zone of the forward's own Date header: the forwarder's
+    client wrote both, so that zone is the best knowledge there is (off by at most a DST change).
+    """
+    if not text:
+        return False
+    text = text[:_MAX_DATE].strip()
+    if _rfc_date(text) is not None:
+        try:
+            return parsedate_to_datetime(text).tzinfo is not None  # "-0000" is "zone unknown"
+        except (TypeError, ValueError, IndexError):
+            return False
+    return _take_zone(text.lower().replace("\xa0", " "))[0] is not None
+
+
 def _rfc_date(text: str) -> datetime | None:
     # RFC 5322 dates ("Wed, 3 Nov 2021 15:51:30 +0100") come from Thunderbird and MailMate.
     if not re.match(r"^(?:[A-Za-z]{3},\s*)?\d{1,2} [A-Za-z]{3} \d{4} \d{1,2}:\d{2}", text):

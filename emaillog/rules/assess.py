@@ -5,9 +5,9 @@ Each derivation leaves a trace entry, so "why?" shows how the route and the owne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..forwards import ForwardedMessage, find_forwards
+from ..forwards import ForwardedMessage, find_forwards, zone_written
 from ..htmltext import sanitise_html
 from ..message import Attachment, Email
 from ..settings import Settings
@@ -66,7 +66,7 @@ def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, Trac
     ``original_sender`` is the first sender that may be logged on, else the first one at all, so
     the never-log rule skips the message only when every original came from a listed sender.
     """
-    originals = find_forwards(scope.email.tree)
+    originals = tuple(_in_forwarders_zone(scope.email, o) for o in find_forwards(scope.email.tree))
     plans: list[EmailPlan] = []
     senders: list[Recipient] = []
     all_recipients: list[Recipient] = []
@@ -85,8 +85,22 @@ def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, Trac
     entry = TraceEntry("forwards", bool(originals), f"{len(originals)} forwarded message(s)", {
         "found": [{"source": o.source, "client": o.client_hint,
                    "sender": o.sender.address if o.sender else None,
-                   "date": o.date.isoformat() if o.date else None} for o in originals]})
+                   "date": o.date.isoformat() if o.date else None, "date_text": o.date_text}
+                  for o in originals]})
     return facts, entry
+
+
+def _in_forwarders_zone(email: Email, original: ForwardedMessage) -> ForwardedMessage:
+    """An inline date written without a zone is read in the zone of the forward's own Date.
+
+    Gmail, Outlook and Apple Mail write the original's date in the forwarder's local time and
+    leave the zone out; the forwarder's client stamped the forward itself in that same zone.
+    """
+    date = original.date
+    if (date is None or email.date is None or original.source == "attachment"
+            or zone_written(original.date_text)):
+        return original
+    return replace(original, date=date.replace(tzinfo=email.date.tzinfo))
 
 
 def _original_recipients(scope: _Scope, original: ForwardedMessage

@@ -66,30 +66,29 @@ def tz(hours: int) -> timezone:
     return timezone(timedelta(hours=hours))
 
 
-J_UTC = datetime(2021, 1, 25, 16, 23, tzinfo=UTC)
 J_P1 = datetime(2021, 1, 25, 16, 23, tzinfo=tz(1))
 # fixture: (original sender, company, original subject, original date, the forwarder's note)
 CLIENTS = {
     "samsung_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1,
                             "FYI\n\nSent from my Galaxy"),
-    "gmail_android_de.eml": ("john.doe@acme.com", "acme.com", "Angebot für 40 Lizenzen", J_UTC, None),
-    "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_UTC,
+    "gmail_android_de.eml": ("john.doe@acme.com", "acme.com", "Angebot für 40 Lizenzen", J_P1, None),
+    "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_P1,
                          "Voir ci-dessous."),
-    "gmail_web_html_with_attachment_en.eml": ("gina@globex.example", "globex.example", "Specification", J_UTC,
+    "gmail_web_html_with_attachment_en.eml": ("gina@globex.example", "globex.example", "Specification", J_P1,
                                               "Specs from Globex."),
-    "gmail_pl_iso8859_2.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta", J_UTC, None),
+    "gmail_pl_iso8859_2.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta", J_P1, None),
     "apple_mail_iphone_es.eml": ("john.doe@acme.com", "acme.com", "Presupuesto", J_P1,
                                  "Mira esto\n\nEnviado desde mi iPhone"),
     "apple_mail_ipad_ja_iso2022jp.eml": ("taro.yamada@acme.co.jp", "acme.co.jp", "見積もり",
                                          datetime(2021, 1, 25, 16, 23, tzinfo=tz(9)), "iPadから送信"),
-    "windows_live_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_UTC, None),
-    "outlook_html_only_base64_pl.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta na 40 licencji", J_UTC,
+    "windows_live_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1, None),
+    "outlook_html_only_base64_pl.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta na 40 licencji", J_P1,
                                         "Proszę zalogować."),
     "outlook_desktop_html_divrplyfwdmsg_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
-                                                  J_UTC, "See below"),
-    "outlook_2016_html_bordered_de.eml": ("heinz.mueller@kunde.de", "kunde.de", "Angebot", J_UTC,
+                                                  J_P1, "See below"),
+    "outlook_2016_html_bordered_de.eml": ("heinz.mueller@kunde.de", "kunde.de", "Angebot", J_P1,
                                           "Bitte erfassen."),
-    "outlook_base64_text_ru_cp1251.eml": ("ivan.petrov@firma.ru", "firma.ru", "Счёт на 40 лицензий", J_UTC,
+    "outlook_base64_text_ru_cp1251.eml": ("ivan.petrov@firma.ru", "firma.ru", "Счёт на 40 лицензий", J_P1,
                                           "Для CRM"),
     "outlook_forward_as_attachment.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1,
                                           "Please log this one."),
@@ -99,7 +98,7 @@ CLIENTS = {
     "thunderbird_forward_as_attachment.eml": ("francois@client.fr", "client.fr", "Devis", J_P1, None),
     "thunderbird_quoted_printable_fr.eml": ("francois.dupont@client.fr", "client.fr",
                                             "Devis pour 40 licences — révisé", J_P1, None),
-    "nested_forward_gmail_en.eml": ("john.doe@acme.com", "acme.com", "Fwd: Quote for 40 licences", J_UTC,
+    "nested_forward_gmail_en.eml": ("john.doe@acme.com", "acme.com", "Fwd: Quote for 40 licences", J_P1,
                                     "Top one is the latest."),
 }
 

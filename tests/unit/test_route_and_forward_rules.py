@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -12,6 +12,7 @@ import pytest
 from support import BCC, FWD, make_settings, message
 
 from emaillog import admin
+from emaillog.forwards import zone_written
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.rules import Decision, EmailPlan, decide
@@ -211,7 +212,8 @@ def test_the_route_and_its_evidence_are_in_the_decision_trace(crm: Crm) -> None:
     assert (decision.route, entry.reason, entry.data["header"]) == ("forward", "forward", "Delivered-To")
     found = next(e for e in decision.trace if e.rule == "forwards")
     assert found.data["found"] == [{"source": "inline-text", "client": "samsung-mail",
-                                    "sender": "john.doe@acme.com", "date": "2021-01-25T16:23:00+01:00"}]
+                                    "sender": "john.doe@acme.com", "date": "2021-01-25T16:23:00+01:00",
+                                    "date_text": "25/01/2021 16:23 (GMT+01:00)"}]
 
 
 def test_sub_addresses() -> None:
@@ -229,28 +231,28 @@ def tz(hours: int) -> timezone:
 
 
 JAN_25 = datetime(2021, 1, 25, 16, 23)
-J_UTC, J_P1 = JAN_25.replace(tzinfo=UTC), JAN_25.replace(tzinfo=tz(1))
+J_P1 = JAN_25.replace(tzinfo=tz(1))
 # fixture: (original sender, its company, original subject, original date)
 FIXTURES = {
     "samsung_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1),
-    "gmail_android_de.eml": ("john.doe@acme.com", "acme.com", "Angebot für 40 Lizenzen", J_UTC),
-    "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_UTC),
-    "gmail_pl_iso8859_2.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta", J_UTC),
+    "gmail_android_de.eml": ("john.doe@acme.com", "acme.com", "Angebot für 40 Lizenzen", J_P1),
+    "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_P1),
+    "gmail_pl_iso8859_2.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta", J_P1),
     "apple_mail_iphone_es.eml": ("john.doe@acme.com", "acme.com", "Presupuesto", J_P1),
     "apple_mail_ipad_ja_iso2022jp.eml": ("taro.yamada@acme.co.jp", "acme.co.jp", "見積もり",
                                          JAN_25.replace(tzinfo=tz(9))),
-    "windows_live_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_UTC),
+    "windows_live_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1),
     "outlook_html_only_base64_pl.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta na 40 licencji",
-                                        J_UTC),
+                                        J_P1),
     "outlook_desktop_html_divrplyfwdmsg_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
-                                                  J_UTC),
-    "outlook_2016_html_bordered_de.eml": ("heinz.mueller@kunde.de", "kunde.de", "Angebot", J_UTC),
+                                                  J_P1),
+    "outlook_2016_html_bordered_de.eml": ("heinz.mueller@kunde.de", "kunde.de", "Angebot", J_P1),
     "outlook_base64_text_ru_cp1251.eml": ("ivan.petrov@firma.ru", "firma.ru", "Счёт на 40 лицензий",
-                                          J_UTC),
+                                          J_P1),
     "thunderbird_quoted_printable_fr.eml": ("francois.dupont@client.fr", "client.fr",
                                             "Devis pour 40 licences — révisé", J_P1),
     "nested_forward_gmail_en.eml": ("john.doe@acme.com", "acme.com", "Fwd: Quote for 40 licences",
-                                    J_UTC),
+                                    J_P1),
     "outlook_forward_as_attachment.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
                                           J_P1),
     "thunderbird_forward_as_attachment.eml": ("francois@client.fr", "client.fr", "Devis",
@@ -258,7 +260,7 @@ FIXTURES = {
     "outlook_attachment_with_files.eml": ("carla@initech.example", "initech.example", "RE: Signed order",
                                           datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1))),
     "gmail_web_html_with_attachment_en.eml": ("gina@globex.example", "globex.example", "Specification",
-                                              datetime(2021, 1, 25, 16, 23, tzinfo=UTC)),
+                                              J_P1),
 }
 
 
@@ -274,6 +276,25 @@ def test_each_client_logs_the_original_on_the_senders_record(crm: Crm, name: str
     # Only the customer who wrote is created; the people on the original's To/Cc are not.
     assert [(c.key, c.contact_id, c.company_domain) for c in plan.contacts] == [(sender, None, company)]
     assert plan.text.strip() and plan.note != plan.text
+
+
+def test_an_inline_date_without_a_zone_is_read_in_the_forwards_own_zone(crm: Crm) -> None:
+    # Gmail wrote "Mon, Jan 25, 2021 at 4:23 PM" in the forwarder's local time, no zone; the
+    # forward itself was stamped -0500 by the same client.
+    raw = fixture("gmail_web_html_with_attachment_en.eml").replace(b"+0100", b"-0500", 1)
+    assert only_plan(run(crm, raw)).date == datetime(2021, 1, 25, 16, 23, tzinfo=tz(-5))
+    # A written zone is kept (Samsung's "(GMT+01:00)"); an attached original has its real Date.
+    samsung = fixture("samsung_mail_en.eml").replace(b"+0100", b"-0500", 1)
+    assert only_plan(run(crm, samsung)).date == datetime(2021, 1, 25, 16, 23, tzinfo=tz(1))
+    attached = fixture("outlook_attachment_with_files.eml").replace(b"+0100", b"-0500", 1)
+    assert only_plan(run(crm, attached)).date == datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1))
+
+
+def test_zone_written() -> None:
+    assert zone_written("25/01/2021 16:23 (GMT+01:00)") and zone_written("Wed, 3 Nov 2021 15:51:30 +0100")
+    assert zone_written("Monday, January 25, 2021 4:23 PM EST")
+    assert not zone_written("Mon, Jan 25, 2021 at 4:23 PM") and not zone_written("Mo., 25. Jan. 2021, 16:23")
+    assert not zone_written("Wed, 3 Nov 2021 15:51:30 -0000") and not zone_written(None)
 
 
 def test_the_forwarders_note_is_kept_apart_from_the_body(crm: Crm) -> None:
