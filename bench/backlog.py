@@ -59,7 +59,7 @@ COMPANY = "acme.example"
 BCC = "log@" + COMPANY
 FWD = "log+fwd@" + COMPANY
 IMAP_USER = "bench"
-IMAP_PASSWORD = "bench-password"  # noqa: S105 - a throwaway local Dovecot user
+IMAP_PASSWORD = "bench-password"
 FLOOR_BATCH = 200
 MB = 1_000_000
 
@@ -351,7 +351,7 @@ def run_drain(env: dict[str, str], workdir: Path) -> Drain:
     started = time.perf_counter()
     with log_path.open("wb") as log:
         # cwd=workdir: no ./.env of the checkout is read; the settings are exactly those above.
-        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--drain-child"],  # noqa: S603
+        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--drain-child"],
                                    cwd=workdir, env=child_env, stdout=subprocess.PIPE, stderr=log)
         try:
             out = process.stdout.read() if process.stdout else b""
