@@ -80,11 +80,14 @@ def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, Trac
         if attribution.user is not None:
             plans.append(_plan(scope, attribution.user, "forward", recipients, original, outgoing))
     first_sender = next((s for s in senders if s.excluded != "never-log"), senders[0] if senders else None)
-    facts = Facts(scope.email, "forward", attribution, bool(originals), first_sender, tuple(all_recipients),
+    # An original whose sender has no address (Outlook can write "From: John Doe" alone) cannot be
+    # put on anyone's record: as unrecognised, the rep is told to forward it as an attachment.
+    readable = any(o.sender is not None for o in originals)
+    facts = Facts(scope.email, "forward", attribution, readable, first_sender, tuple(all_recipients),
                   tuple(plans), scope.settings.max_body_bytes)
-    entry = TraceEntry("forwards", bool(originals), f"{len(originals)} forwarded message(s)", {
+    entry = TraceEntry("forwards", readable, f"{len(originals)} forwarded message(s)", {
         "found": [{"source": o.source, "client": o.client_hint,
-                   "sender": o.sender.address if o.sender else None,
+                   "sender": o.sender.address if o.sender else None, "sender_name": o.sender_name,
                    "date": o.date.isoformat() if o.date else None, "date_text": o.date_text}
                   for o in originals]})
     return facts, entry

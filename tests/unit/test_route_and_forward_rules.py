@@ -212,7 +212,8 @@ def test_the_route_and_its_evidence_are_in_the_decision_trace(crm: Crm) -> None:
     assert (decision.route, entry.reason, entry.data["header"]) == ("forward", "forward", "Delivered-To")
     found = next(e for e in decision.trace if e.rule == "forwards")
     assert found.data["found"] == [{"source": "inline-text", "client": "samsung-mail",
-                                    "sender": "john.doe@acme.com", "date": "2021-01-25T16:23:00+01:00",
+                                    "sender": "john.doe@acme.com", "sender_name": "John Doe",
+                                    "date": "2021-01-25T16:23:00+01:00",
                                     "date_text": "25/01/2021 16:23 (GMT+01:00)"}]
 
 
@@ -411,6 +412,14 @@ def test_an_unrecognised_forward_is_rejected(crm: Crm) -> None:
     assert (decision.route, decision.outcome) == ("forward", "rejected")
     assert decision.reason == "forward-not-recognised"
     assert decision.folder_kind == "error"
+
+
+def test_an_original_sender_without_an_address_is_not_recognised(crm: Crm) -> None:
+    decision = run(crm, inline_forward(original_from="John Doe"))
+    assert (decision.outcome, decision.reason) == ("rejected", "forward-not-recognised")
+    found = next(e for e in decision.trace if e.rule == "forwards")
+    assert (found.hit, found.data["found"][0]["sender"], found.data["found"][0]["sender_name"]) == (
+        False, None, "John Doe")
 
 
 def test_a_forward_from_a_non_user_is_rejected(crm: Crm) -> None:
