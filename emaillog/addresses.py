@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.headerregistry import Address as _HeaderAddress
+from email.header import decode_header, make_header
 from email.utils import getaddresses
 
 # Control characters (C0, DEL, C1) never belong in a display name or an address: they are how
@@ -80,11 +81,21 @@ def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
     found: list[Address] = []
     seen: set[str] = set()
     for name, addr in getaddresses([_CONTROL.sub(" ", str(v)) for v in values]):
-        address = make_address(name, addr)
+        address = make_address(_decode_name(name), addr)
         if address is not None and address.key() not in seen:
             seen.add(address.key())
             found.append(address)
     return tuple(found)
+
+
+def _decode_name(name: str) -> str:
+    """A display name with RFC 2047 encoded words decoded (the raw header keeps them encoded)."""
+    if "=?" not in name:
+        return name
+    try:
+        return str(make_header(decode_header(name)))
+    except (ValueError, LookupError, UnicodeError, AssertionError):
+        return name
 
 
 def from_header_address(item: _HeaderAddress) -> Address | None:

@@ -1,32 +1,36 @@
-"""Parsing raw RFC 822 bytes into an ``Email`` value (stdlib ``email``, ``policy.default``).
+"""Parsing raw RFC 822 bytes into an ``Email`` value.
 
-Everything read here comes from strangers: header values are cleaned, limits are checked before the
-expensive work, and a message we cannot read becomes a ``Malformed`` value with a reason rather
-than an exception.
+Everything read here comes from strangers: header values are cleaned, limits are enforced while
+the MIME structure is walked, and a message we cannot read becomes a ``Malformed`` value with a
+reason rather than an exception. The hot path uses the walker in ``mime.py`` (headers parsed by the
+stdlib, bodies split by boundary search); the stdlib's full ``policy.default`` tree is built only
+when something asks for ``Email.tree`` (the forward reader).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.message import EmailMessage, Message
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser, BytesParser
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from .addresses import Address, clean, parse_addresses
 from .htmltext import html_to_text, sanitise_html
-from .limits import Limits, StructureProblem, check_structure
+from .limits import Limits, StructureProblem
+from .mime import Part, Walked, walk
 
 # Headers a receiving server writes to say which address it delivered to (RFC 9228 Delivered-To,
 # Postfix X-Original-To, Exim Envelope-To, and the common X- variants).
 DELIVERY_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "x-delivered-to",
                     "x-rcpt-to", "x-forwarded-to")
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
+_BODY_TYPES = ("text/plain", "text/html")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,23 @@ class Attachment:
     sha256: str
     data: bytes = b""
     path: Path | None = None
+
+
+class LazyTree:
+    """The stdlib's ``policy.default`` parse of a message, made on first use and kept."""
+
+    __slots__ = ("_raw", "_tree")
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+        self._tree: EmailMessage | None = None
+
+    def get(self) -> EmailMessage:
+        if self._tree is None:
+            tree = BytesParser(policy=policy.default).parsebytes(self._raw)
+            assert isinstance(tree, EmailMessage)
+            self._tree = tree
+        return self._tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +83,19 @@ class Email:
     is_list_mail: bool
     authentication_results: tuple[str, ...]
     return_path: str | None  # the envelope sender as delivered; "" for the null path (a bounce)
-    headers: tuple[tuple[str, str], ...]  # every header as it arrived, for the notice policy
+    headers: tuple[tuple[str, str], ...]  # every top-level header as it arrived, in order
     body_bytes: int
     sha256: str
-    tree: EmailMessage  # the parsed message, for the forward reader
+    lazy_tree: LazyTree = field(repr=False, compare=False)
 
     @property
     def sender(self) -> Address | None:
         return self.senders[0] if len(self.senders) == 1 else None
+
+    @property
+    def tree(self) -> EmailMessage:
+        """The full stdlib parse (policy.default), built on first use: only forwards need it."""
+        return self.lazy_tree.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,108 +116,160 @@ class Malformed:
     authentication_results: tuple[str, ...] = ()
 
 
-def parse(raw: bytes, limits: Limits) -> Email | Malformed:
-    """Parse one message; structure limits are checked before the parser sees the bytes."""
-    digest = hashlib.sha256(raw).hexdigest()
-    problem = check_structure(raw, limits)
-    if problem is not None:
-        return malformed(raw, problem.detail, digest, limits)
+class Fields:
+    """Top-level header values by lower-case name, decoded from the raw bytes once."""
+
+    def __init__(self, header: Message) -> None:
+        self.items = tuple((str(k), _text(v)) for k, v in header.raw_items())
+        self._by_name: dict[str, list[str]] = {}
+        for name, value in self.items:
+            self._by_name.setdefault(name.lower(), []).append(value)
+
+    def all(self, name: str) -> list[str]:
+        return self._by_name.get(name, [])
+
+    def first(self, name: str) -> str | None:
+        values = self._by_name.get(name)
+        return values[0] if values else None
+
+    def decoded(self, name: str) -> str | None:
+        """A text header with its RFC 2047 encoded words decoded (Subject, Auto-Submitted …)."""
+        return decode_words(self.first(name))
+
+
+def _text(value: object) -> str:
+    """A raw header value as text; 8-bit bytes (RFC 6532 UTF-8 headers) are read as UTF-8."""
+    text = str(value)
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def decode_words(value: str | None) -> str | None:
+    if value is None or "=?" not in value:
+        return value
     try:
-        tree = BytesParser(policy=policy.default).parsebytes(raw)
-    except (RecursionError, MemoryError, ValueError, LookupError) as exc:
-        return malformed(raw, f"the MIME structure could not be parsed ({type(exc).__name__})", digest, limits)
-    assert isinstance(tree, EmailMessage)
-    return _read(tree, digest)
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError, AssertionError):
+        return value
+
+
+def parse(raw: bytes, limits: Limits) -> Email | Malformed:
+    """Parse one message; structure limits are enforced while walking it."""
+    digest = hashlib.sha256(raw).hexdigest()
+    walked = walk(raw, limits)
+    if isinstance(walked, StructureProblem):
+        return malformed(raw, walked.detail, digest, limits)
+    return _read(walked, Fields(walked.header), raw, digest)
 
 
 def malformed(raw: bytes, detail: str, digest: str, limits: Limits) -> Malformed:
     """A Malformed value with whatever the header section tells, read without the body."""
-    end = raw.find(b"\r\n\r\n", 0, limits.max_header_bytes)
-    if end < 0:
-        end = raw.find(b"\n\n", 0, limits.max_header_bytes)
-    if end < 0:
+    from .mime import HEADER_PARSER, split_header
+
+    end, _ = split_header(raw)
+    if end > limits.max_header_bytes:
         return Malformed(detail, digest)
-    head = BytesHeaderParser(policy=policy.compat32).parsebytes(raw[:end + 2])
-    senders = parse_addresses(_all(head, "from"))
+    return _malformed(Fields(HEADER_PARSER.parsebytes(raw[:end])), detail, digest)
+
+
+def _malformed(fields: Fields, detail: str, digest: str) -> Malformed:
+    senders = parse_addresses(fields.all("from"))
     return Malformed(
-        detail, digest, _first_msgid(_header(head, "message-id")),
-        sender=senders[0] if len(senders) == 1 and len(_all(head, "from")) == 1 else None,
-        subject=clean(_decoded(_header(head, "subject"))) or "",
-        headers=tuple((str(k), str(v)) for k, v in head.raw_items()),
-        return_path=_return_path(_header(head, "return-path")),
-        authentication_results=tuple(_all(head, "authentication-results")))
+        detail, digest, _first_msgid(fields.first("message-id")),
+        sender=senders[0] if len(senders) == 1 and len(fields.all("from")) == 1 else None,
+        subject=clean(fields.decoded("subject")) or "", headers=fields.items,
+        return_path=_return_path(fields.first("return-path")),
+        authentication_results=tuple(fields.all("authentication-results")))
 
 
-def _decoded(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
-        return value
-
-
-def _read(tree: EmailMessage, digest: str) -> Email | Malformed:
-    message_id = _first_msgid(_header(tree, "message-id"))
-    senders = parse_addresses(_all(tree, "from"))
-    if len(_all(tree, "from")) > 1 or len(senders) > 1:
-        return _malformed_tree(tree, "the message has more than one From", digest, None)
+def _read(walked: Walked, fields: Fields, raw: bytes, digest: str) -> Email | Malformed:
+    senders = parse_addresses(fields.all("from"))
+    if len(fields.all("from")) > 1 or len(senders) > 1:
+        return _malformed(fields, "the message has more than one From", digest)
     if not senders:
-        return _malformed_tree(tree, "the message has no readable From address", digest, None)
-    text, html = _bodies(tree)
+        return _malformed(fields, "the message has no readable From address", digest)
+    text, html, attachments = _contents(walked.parts)
     return Email(
-        message_id=message_id,
-        subject=clean(_header(tree, "subject")) or "",
-        date=_date(_header(tree, "date")),
+        message_id=_first_msgid(fields.first("message-id")),
+        subject=clean(fields.decoded("subject")) or "",
+        date=_date(fields.first("date")),
         senders=senders,
-        to=parse_addresses(_all(tree, "to")),
-        cc=parse_addresses(_all(tree, "cc")),
-        bcc=parse_addresses(_all(tree, "bcc")),
-        delivered_to=tuple(a.address for h in DELIVERY_HEADERS for a in parse_addresses(_all(tree, h))),
-        in_reply_to=_first_msgid(_header(tree, "in-reply-to")),
-        references=tuple(_MSGID.findall(_header(tree, "references") or ""))[-50:],
+        to=parse_addresses(fields.all("to")),
+        cc=parse_addresses(fields.all("cc")),
+        bcc=parse_addresses(fields.all("bcc")),
+        delivered_to=tuple(a.address for h in DELIVERY_HEADERS for a in parse_addresses(fields.all(h))),
+        in_reply_to=_first_msgid(fields.first("in-reply-to")),
+        references=tuple(_MSGID.findall(fields.first("references") or ""))[-50:],
         text=text,
         html=sanitise_html(html) if html else None,
-        attachments=tuple(_attachments(tree)),
-        auto_submitted=clean(_header(tree, "auto-submitted")),
-        is_list_mail=_is_list_mail(tree),
-        authentication_results=tuple(_all(tree, "authentication-results")),
-        return_path=_return_path(_header(tree, "return-path")),
-        headers=tuple((str(k), str(v)) for k, v in tree.raw_items()),
+        attachments=attachments,
+        auto_submitted=clean(fields.first("auto-submitted")),
+        is_list_mail=_is_list_mail(fields),
+        authentication_results=tuple(fields.all("authentication-results")),
+        return_path=_return_path(fields.first("return-path")),
+        headers=fields.items,
         body_bytes=len(text.encode()) + len((html or "").encode()),
         sha256=digest,
-        tree=tree,
+        lazy_tree=LazyTree(raw),
     )
 
 
-def _malformed_tree(tree: EmailMessage, detail: str, digest: str, sender: Address | None) -> Malformed:
-    return Malformed(detail, digest, _first_msgid(_header(tree, "message-id")), sender,
-                     clean(_header(tree, "subject")) or "", tuple((str(k), str(v)) for k, v in tree.raw_items()),
-                     _return_path(_header(tree, "return-path")), tuple(_all(tree, "authentication-results")))
+def _contents(parts: tuple[Part, ...]) -> tuple[str, str | None, tuple[Attachment, ...]]:
+    """The body text and HTML (the message's own, not an attached one's) and the attachments.
+
+    Several inline text parts (Apple Mail splits a body around an inline image) are joined.
+    """
+    texts: list[str] = []
+    html: str | None = None
+    attachments: list[Attachment] = []
+    for part in parts:
+        kind = part.content_type
+        if kind in _BODY_TYPES and not part.is_attachment and not _named(part):
+            if kind == "text/plain":
+                texts.append(part.text())
+            elif html is None:
+                html = part.text()
+            continue
+        attachments.append(_attachment(part))
+    text = "\n".join(texts)
+    if not text and html:
+        text = html_to_text(html)
+    return text, html, tuple(attachments)
 
 
-def _header(msg: Message, name: str) -> str | None:
-    """One header's value as text, or None; a header the stdlib cannot decode is read raw."""
+def _named(part: Part) -> bool:
+    return bool(part.header.get_param("filename", header="content-disposition") or part.header.get_param("name"))
+
+
+def _attachment(part: Part) -> Attachment:
+    data = part.decoded() if part.content_type != "message/rfc822" else bytes(part.body)
+    return Attachment(filename=safe_filename(_filename(part), part.content_type), content_type=part.content_type,
+                      size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
+
+
+def _filename(part: Part) -> str | None:
     try:
-        value = msg.get(name)
-    except (ValueError, LookupError, IndexError, TypeError):
-        return _raw_header(msg, name)
-    return None if value is None else str(value)
+        name = part.header.get_filename()
+    except (ValueError, LookupError, UnicodeError, TypeError):
+        return None
+    return decode_words(_text(name)) if name else None
 
 
-def _all(msg: Message, name: str) -> list[str]:
-    try:
-        return [str(v) for v in msg.get_all(name, [])]
-    except (ValueError, LookupError, IndexError, TypeError):
-        value = _raw_header(msg, name)
-        return [value] if value else []
+def stdlib_attachments(tree: Message) -> tuple[Attachment, ...]:
+    """The attachments of a stdlib-parsed message (an attached original, read by the forward reader)."""
+    found = []
+    for part in tree.iter_attachments() if isinstance(tree, EmailMessage) else ():
+        data = part.get_payload(decode=True)
+        if isinstance(part.get_payload(), list) or not isinstance(data, bytes):
+            data = part.as_bytes() if part.get_content_type() == "message/rfc822" else b""
+        found.append(Attachment(filename=safe_filename(part.get_filename(), part.get_content_type()),
+                                content_type=part.get_content_type(), size=len(data),
+                                sha256=hashlib.sha256(data).hexdigest(), data=data))
+    return tuple(found)
 
 
-def _raw_header(msg: Message, name: str) -> str | None:
-    for key, value in msg.raw_items():
-        if key.lower() == name:
-            return str(value)
-    return None
+_attachments = stdlib_attachments  # the name the forward reader imports
 
 
 def _first_msgid(value: str | None) -> str | None:
@@ -216,29 +294,14 @@ def _return_path(value: str | None) -> str | None:
     return value.strip().strip("<>").strip()
 
 
-def _is_list_mail(msg: Message) -> bool:
-    precedence = (_header(msg, "precedence") or "").strip().lower()
-    return bool(_header(msg, "list-id") or _header(msg, "list-unsubscribe")) or precedence in (
+def _is_list_mail(fields: Fields) -> bool:
+    precedence = (fields.first("precedence") or "").strip().lower()
+    return bool(fields.first("list-id") or fields.first("list-unsubscribe")) or precedence in (
         "bulk", "list", "junk")
 
 
-def _bodies(tree: EmailMessage) -> tuple[str, str | None]:
-    """The top-level text and HTML bodies (not those of attached messages)."""
-    text = _content(tree.get_body(preferencelist=("plain",)))
-    html = _content(tree.get_body(preferencelist=("html",)))
-    if not text and html:
-        text = html_to_text(html)
-    return text or "", html
-
-
-def _content(part: Message | None) -> str | None:
-    if part is None:
-        return None
-    return decode_text(part)
-
-
 def decode_text(part: Message) -> str:
-    """A text part's content; unknown or wrong charsets degrade to replacement characters."""
+    """A stdlib part's text content; unknown or wrong charsets degrade to replacement characters."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
@@ -247,22 +310,6 @@ def decode_text(part: Message) -> str:
         return payload.decode(charset, errors="replace")
     except LookupError:
         return payload.decode("utf-8", errors="replace")
-
-
-def _attachments(tree: EmailMessage) -> list[Attachment]:
-    found = []
-    for part in tree.iter_attachments():
-        data = part.get_payload(decode=True)
-        if isinstance(part.get_payload(), list) or not isinstance(data, bytes):
-            data = part.as_bytes() if part.get_content_type() == "message/rfc822" else b""
-        found.append(Attachment(
-            filename=safe_filename(part.get_filename(), part.get_content_type()),
-            content_type=part.get_content_type(),
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            data=data,
-        ))
-    return found
 
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")

@@ -7,27 +7,23 @@ ledger row is final is only moved, never decided again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .largemail import read_large
-from .mailbox import Mailbox
-from .message import Email, Malformed, malformed, parse
-from .notices.mailer import deliver_due
-from .notices.plan import NoticePlanner
-from .rules.attribution import attribute
+from .batch import BatchContext, process
 from .limits import Limits
-from .rules import DEFAULT_CHAIN, Decision, Link, TraceEntry, decide
+from .mailbox import Mailbox
+from .notices.mailer import deliver_due
+from .rules import DEFAULT_CHAIN, Decision, Link
 from .settings import Settings
 from .store import Store
 from .store.ledger import FINAL_OUTCOMES, LedgerKey, begin_attempts, mark_disposed, rows_for
+from .store.lookup import SnapshotLookup
 from .store.models import Ledger
-from .store.recorder import Result
 
 log = logging.getLogger("emaillog.pass")
 
@@ -139,81 +135,27 @@ class Pass:
 
     def _process(self, uidvalidity: int, batch: list[int], sizes: dict[int, int], report: PassReport) -> None:
         s = self.settings
-        raw: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
-        raw.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
-        keys = {uid: LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in raw}
-        attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys.values())
-        planner = NoticePlanner(s, self.store.account_id,
-                                lambda key: attribute(key, self.store.lookup).user is not None)
-        results = [self._decide(keys[uid], raw[uid], attempts.get(uid, 1), planner) for uid in batch if uid in raw]
+        raws: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
+        raws.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
+        keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
+        attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
+        context = BatchContext(s, self.mailbox, SnapshotLookup(self.store.account_id), self.chain, self.limits,
+                               self.tmp_dir, self.store.account_id, self.dry_run)
+        results = process(context, keys, raws, attempts)
+        for r in results:
+            report.count(r.decision.outcome)
         if self.dry_run:
             report.decisions.extend((r.key.uid, r.decision) for r in results)
-            for r in results:
-                report.count(r.decision.outcome)
             return
         self.store.recorder.record(results)
         by_folder: dict[str, list[int]] = {}
         for r in results:
-            report.count(r.decision.outcome)
             if r.folder is not None:
                 by_folder.setdefault(r.folder, []).append(r.key.uid)
         self._move(uidvalidity, by_folder, report)
-
-    def _decide(self, key: LedgerKey, raw: bytes | None, attempt: int, planner: NoticePlanner) -> Result:
-        started = time.monotonic()
-        s = self.settings
-        email: Email | Malformed | None = None
-        if raw is None:
-            # Too large to hold: read by sections, attachments streamed to disk (SPEC §8).
-            large = read_large(self.mailbox.sections(key.uid), self.limits, s.max_body_bytes, self.tmp_dir)
-            raw, sha256, email = large.header, large.sha256, large.email
-        else:
-            sha256 = hashlib.sha256(raw).hexdigest()
-        if attempt > s.max_attempts:
-            decision, email = _given_up(attempt - 1), None
-        else:
-            decision, email = self._safe_decide(raw, attempt, email)
-        if email is None:
-            email = malformed(raw, decision.detail or "", sha256, self.limits)
-        folder = None if decision.outcome == "failed" else (
-            s.error_folder if decision.folder_kind == "error" else s.processed_folder)
-        notice = None
-        if not self.dry_run and decision.outcome != "failed":
-            verdict = planner.plan(email, raw, decision, f"{s.account}|{key}")
-            notice = verdict.notice
-            if verdict.why != "no-notice":
-                decision = replace(decision, trace=(*decision.trace, TraceEntry("notice", notice is not None,
-                                                                                 verdict.why)))
-        _log_line(key, email.message_id, decision, time.monotonic() - started)
-        return Result(key, sha256, email.message_id, decision, folder, notice)
-
-    def _safe_decide(self, raw: bytes, attempt: int, parsed: Email | Malformed | None
-                     ) -> tuple[Decision, Email | Malformed | None]:
-        try:
-            email = parsed or parse(raw, self.limits)
-            return decide(email, self.settings, self.store.lookup, self.chain), email
-        except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
-            log.exception("processing crashed (attempt %d of %d)", attempt, self.settings.max_attempts)
-            if attempt >= self.settings.max_attempts:
-                return _given_up(attempt, type(exc).__name__), None
-            entry = TraceEntry("process", True, "crashed", {"error": type(exc).__name__, "attempt": attempt})
-            return Decision("failed", "processing-error", None, None, (), (entry,),
-                            f"processing failed with {type(exc).__name__}; it will be retried"), None
 
     def _move(self, uidvalidity: int, by_folder: dict[str, list[int]], report: PassReport) -> None:
         for folder, uids in by_folder.items():
             self.mailbox.move(uids, folder)
             mark_disposed(self.settings.mailbox_name, uidvalidity, uids)
             report.moved += len(uids)
-
-
-def _given_up(attempts: int, error: str | None = None) -> Decision:
-    detail = f"processing failed {attempts} times" + (f" ({error})" if error else "")
-    entry = TraceEntry("attempts", True, "processing-failed", {"attempts": attempts, "error": error})
-    return Decision("rejected", "processing-failed", None, None, (), (entry,), detail)
-
-
-def _log_line(key: LedgerKey, message_id: str | None, decision: Decision, seconds: float) -> None:
-    log.info("uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f", key.uid, message_id,
-             decision.route, decision.owner.email if decision.owner else None, decision.outcome,
-             decision.reason, seconds * 1000)

@@ -79,13 +79,10 @@ def _by_delivery_headers(email: Email, settings: Settings, bcc: str, fwd: str
 def delivery_addresses(email: Email, settings: Settings) -> list[tuple[str, str]]:
     """(header name, address key) for each address in the top-level delivery headers, in order."""
     found: list[tuple[str, str]] = []
-    try:
-        items = email.tree.raw_items()
-        for name, value in items:
-            if name.lower() in DELIVERY_HEADERS:
-                found.extend((name, settings.key(a.address)) for a in parse_addresses([str(value)]))
-    except _HEADER_ERRORS:
-        return [("Delivered-To", settings.key(a)) for a in email.delivered_to]
+    # email.headers keeps every header in arrival order without the cost of a full parse.
+    for name, value in email.headers:
+        if name.lower() in DELIVERY_HEADERS:
+            found.extend((name, settings.key(a.address)) for a in parse_addresses([value]))
     return found
 
 

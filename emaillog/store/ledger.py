@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..rules.model import Decision, TraceEntry
+from peewee import EXCLUDED
+
 from .models import Ledger, utcnow
 
 FINAL_OUTCOMES = ("logged", "skipped", "rejected")
@@ -58,21 +60,44 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, int]
     return {uid: row.attempts for uid, row in current.items()}
 
 
-def write_outcome(account_id: int, key: LedgerKey, sha256: str | None, message_id: str | None,
-                  decision: Decision, folder: str | None, email_id: int | None, note: str | None = None) -> None:
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the recorder writes into one ledger row."""
+
+    key: LedgerKey
+    sha256: str | None
+    message_id: str | None
+    decision: Decision
+    folder: str | None
+    email_id: int | None
+    note: str | None = None  # "duplicate": the email was logged before
+
+
+_OUTCOME_COLUMNS = ("sha256", "message_id", "outcome", "reason", "detail", "route", "owner", "trace_json", "folder",
+                    "email", "updated_at")
+
+
+def write_outcomes(account_id: int, outcomes: Sequence[Outcome]) -> None:
+    """Upsert the ledger rows of a batch in one statement per 200 rows."""
+    rows = [_row(account_id, o) for o in outcomes]
+    update = {getattr(Ledger, name): EXCLUDED[Ledger._meta.fields[name].column_name] for name in _OUTCOME_COLUMNS}
+    for start in range(0, len(rows), 200):
+        (Ledger.insert_many(rows[start:start + 200])
+         .on_conflict(conflict_target=[Ledger.mailbox, Ledger.uidvalidity, Ledger.uid], update=update)
+         .execute())
+
+
+def _row(account_id: int, o: Outcome) -> dict[str, object]:
+    decision = o.decision
     trace = [entry.as_json() for entry in decision.trace]
-    if note:
-        trace.append(TraceEntry("store", True, note, {"email_id": email_id}).as_json())
-    values = dict(
-        sha256=sha256, message_id=(message_id or "")[:1000] or None, outcome=decision.outcome,
-        reason=note if note and decision.outcome == "logged" else decision.reason,
+    if o.note:
+        trace.append(TraceEntry("store", True, o.note, {"email_id": o.email_id}).as_json())
+    return dict(
+        account=account_id, mailbox=o.key.mailbox, uidvalidity=o.key.uidvalidity, uid=o.key.uid, attempts=1,
+        sha256=o.sha256, message_id=(o.message_id or "")[:1000] or None, outcome=decision.outcome,
+        reason=o.note if o.note and decision.outcome == "logged" else decision.reason,
         detail=decision.detail, route=decision.route, owner=decision.owner.email if decision.owner else None,
-        trace_json=json.dumps(trace, default=str), folder=folder, email=email_id, updated_at=utcnow())
-    (Ledger.insert(account=account_id, mailbox=key.mailbox, uidvalidity=key.uidvalidity, uid=key.uid,
-                   attempts=1, **values)
-     .on_conflict(conflict_target=[Ledger.mailbox, Ledger.uidvalidity, Ledger.uid],
-                  update={getattr(Ledger, name): value for name, value in values.items()})
-     .execute())
+        trace_json=json.dumps(trace, default=str), folder=o.folder, email=o.email_id, updated_at=utcnow())
 
 
 def mark_disposed(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:

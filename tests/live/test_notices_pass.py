@@ -179,7 +179,7 @@ def test_processing_failed_after_three_attempts_gets_a_notice(world: World, smtp
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("parser bug")
 
-    monkeypatch.setattr("emaillog.poll.decide", crash)
+    monkeypatch.setattr("emaillog.batch.decide", crash)
     world.deliver(message())
     for _ in range(3):
         world.run_pass()

@@ -6,7 +6,8 @@ from support import message
 
 from emaillog.addresses import parse_addresses
 from emaillog.domains import company_domain
-from emaillog.limits import Limits, check_structure
+from emaillog.limits import Limits
+from emaillog.mime import check_structure
 from emaillog.message import Email, Malformed, parse, safe_filename
 
 

@@ -1,0 +1,151 @@
+"""One batch of fetched messages turned into results: parse all, prefetch, decide each, plan notices.
+
+Parsing the whole batch first lets the CRM lookups be answered from one snapshot and one prefetch
+query instead of a dozen queries per message. A message that crashes parsing or deciding becomes a
+``failed`` result (retried alone later, SPEC §10) and never stops the others; network and server
+errors are not the message's fault and propagate, leaving the batch for the next pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from imapclient.exceptions import IMAPClientError
+
+from .largemail import read_large
+from .limits import Limits
+from .mailbox import Mailbox, MailboxError
+from .message import Email, Malformed, malformed, parse
+from .notices.plan import NoticePlanner
+from .rules import Decision, Link, TraceEntry, decide
+from .rules.attribution import attribute
+from .settings import Settings
+from .store.ledger import LedgerKey
+from .store.lookup import SnapshotLookup
+from .store.recorder import Result
+
+log = logging.getLogger("emaillog.pass")
+_NOT_THE_MESSAGES_FAULT = (OSError, IMAPClientError, MailboxError)
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    key: LedgerKey
+    raw: bytes  # the message, or only its header when it was too large to hold (what a notice carries)
+    sha256: str
+    email: Email | Malformed | None  # None: parsing crashed, or the message was given up
+    crash: str | None
+    attempt: int
+    started: float
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    settings: Settings
+    mailbox: Mailbox
+    lookup: SnapshotLookup
+    chain: Sequence[Link]
+    limits: Limits
+    tmp_dir: Path
+    account_id: int
+    dry_run: bool
+
+
+def process(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
+            attempts: dict[int, int]) -> list[Result]:
+    loaded = [_load(ctx, key, raws[key.uid], attempts.get(key.uid, 1)) for key in keys]
+    ctx.lookup.prefetch(_addresses(ctx.settings, loaded))
+    planner = NoticePlanner(ctx.settings, ctx.account_id, lambda k: attribute(k, ctx.lookup).user is not None)
+    return [_result(ctx, item, planner) for item in loaded]
+
+
+def _load(ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int) -> Loaded:
+    started = time.monotonic()
+    if raw is None:
+        # Too large to hold: read by sections, attachments streamed to disk (SPEC §8).
+        return _load_large(ctx, key, attempt, started)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    if attempt > ctx.settings.max_attempts:
+        return Loaded(key, raw, sha256, None, None, attempt, started)
+    try:
+        return Loaded(key, raw, sha256, parse(raw, ctx.limits), None, attempt, started)
+    except Exception as exc:
+        log.exception("parsing uid %s crashed (attempt %d)", key.uid, attempt)
+        return Loaded(key, raw, sha256, None, type(exc).__name__, attempt, started)
+
+
+def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float) -> Loaded:
+    try:
+        large = read_large(ctx.mailbox.sections(key.uid), ctx.limits, ctx.settings.max_body_bytes, ctx.tmp_dir)
+    except _NOT_THE_MESSAGES_FAULT:
+        raise
+    except Exception as exc:
+        log.exception("reading large uid %s crashed (attempt %d)", key.uid, attempt)
+        return Loaded(key, b"", "", None, type(exc).__name__, attempt, started)
+    email = large.email if attempt <= ctx.settings.max_attempts else None
+    return Loaded(key, large.header, large.sha256, email, None, attempt, started)
+
+
+def _addresses(settings: Settings, loaded: list[Loaded]) -> set[str]:
+    keys: set[str] = set()
+    for item in loaded:
+        if isinstance(item.email, Email):
+            keys.update(settings.key(a.address) for a in item.email.to + item.email.cc + item.email.senders)
+    return keys
+
+
+def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
+    decision = _decision(ctx, item)
+    s = ctx.settings
+    email = item.email if item.email is not None else malformed(item.raw, decision.detail or "", item.sha256,
+                                                                ctx.limits)
+    folder = None if decision.outcome == "failed" else (
+        s.error_folder if decision.folder_kind == "error" else s.processed_folder)
+    notice = None
+    if not ctx.dry_run and decision.outcome != "failed":
+        verdict = planner.plan(email, item.raw, decision, f"{s.account}|{item.key}")
+        notice = verdict.notice
+        if verdict.why != "no-notice":
+            decision = replace(decision, trace=(*decision.trace, TraceEntry("notice", notice is not None,
+                                                                             verdict.why)))
+    _log_line(item.key, email.message_id, decision, time.monotonic() - item.started)
+    return Result(item.key, item.sha256 or None, email.message_id, decision, folder, notice)
+
+
+def _decision(ctx: BatchContext, item: Loaded) -> Decision:
+    max_attempts = ctx.settings.max_attempts
+    if item.attempt > max_attempts:
+        return given_up(item.attempt - 1)
+    if item.crash is not None:
+        return _crashed(item.crash, item.attempt, max_attempts)
+    assert item.email is not None
+    try:
+        return decide(item.email, ctx.settings, ctx.lookup, ctx.chain)
+    except Exception as exc:
+        log.exception("deciding uid %s crashed (attempt %d)", item.key.uid, item.attempt)
+        return _crashed(type(exc).__name__, item.attempt, max_attempts)
+
+
+def _crashed(error: str, attempt: int, max_attempts: int) -> Decision:
+    if attempt >= max_attempts:
+        return given_up(attempt, error)
+    entry = TraceEntry("process", True, "crashed", {"error": error, "attempt": attempt})
+    return Decision("failed", "processing-error", None, None, (), (entry,),
+                    f"processing failed with {error}; it will be retried")
+
+
+def given_up(attempts: int, error: str | None = None) -> Decision:
+    detail = f"processing failed {attempts} times" + (f" ({error})" if error else "")
+    entry = TraceEntry("attempts", True, "processing-failed", {"attempts": attempts, "error": error})
+    return Decision("rejected", "processing-failed", None, None, (), (entry,), detail)
+
+
+def _log_line(key: LedgerKey, message_id: str | None, decision: Decision, seconds: float) -> None:
+    log.info("uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f", key.uid, message_id,
+             decision.route, decision.owner.email if decision.owner else None, decision.outcome,
+             decision.reason, seconds * 1000)
