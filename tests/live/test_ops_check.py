@@ -1,0 +1,285 @@
+"""`emaillog check` against real servers: all green, then failing at each step with a clear message."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from imapclient import IMAPClient
+from smtp_sink import SmtpSink
+
+from emaillog.check import run_check
+from emaillog.devmail import ImapAccount, free_port
+from emaillog.store.db import open_database
+from emaillog.store.models import SchemaVersion
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_env(tmp_path: Path, account: ImapAccount, **extra: str) -> Path:
+    values = {
+        "EMAILLOG_IMAP_HOST": account.host,
+        "EMAILLOG_IMAP_PORT": str(account.port),
+        "EMAILLOG_IMAP_SECURITY": "none",
+        "EMAILLOG_IMAP_USER": account.user,
+        "EMAILLOG_IMAP_PASSWORD": account.password,
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        "EMAILLOG_IMAP_TIMEOUT": "5",
+        "EMAILLOG_TRUSTED_AUTHSERV_IDS": "mx.acme.example",
+    }
+    values.update(extra)
+    path = tmp_path / "emaillog.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+def check(env_file: Path, capsys: pytest.CaptureFixture[str], **kwargs: bool) -> tuple[int, dict[str, dict]]:
+    code = run_check(env_file, as_json=True, **kwargs)
+    steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
+    return code, steps
+
+
+def test_all_steps_pass_and_folders_can_be_created(
+    tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = write_env(
+        tmp_path,
+        imap_account,
+        EMAILLOG_SMTP_HOST=smtp_sink.host,
+        EMAILLOG_SMTP_PORT=str(smtp_sink.port),
+        EMAILLOG_SMTP_SECURITY="none",
+    )
+    code, steps = check(env, capsys)
+    assert code == 78
+    assert "run `emaillog check --create-folders`" in steps["Processed and Error folders"]["detail"]
+    code, steps = check(env, capsys, create_folders=True)
+    assert steps["Processed and Error folders"]["detail"] == "created Processed, Error"
+    # The database has not been created yet: the daemon upgrades it at start.
+    assert steps["database"]["result"] == "warn" and "upgrades it" in steps["database"]["detail"]
+    assert code == 0
+    open_database(f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}").close()
+    code, steps = check(env, capsys)
+    assert code == 0
+    assert {name: s["result"] for name, s in steps.items()} == {
+        "settings": "ok",
+        "DNS": "ok",
+        "connect and TLS": "ok",
+        "login": "ok",
+        "capabilities": "ok",
+        "intake folder": "ok",
+        "Processed and Error folders": "ok",
+        "database": "ok",
+        "SMTP relay": "ok",
+        "sender authentication": "ok",
+    }
+    assert steps["capabilities"]["detail"] == "MOVE, UIDPLUS and IDLE"
+
+
+def test_bad_settings(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_POLL_SECONDS="0"), capsys)
+    assert code == 78 and "EMAILLOG_POLL_SECONDS: 0 is below the minimum" in steps["settings"]["detail"]
+
+
+def test_unknown_host(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_HOST="no-such-host.invalid"), capsys)
+    assert code == 75 and steps["DNS"]["detail"].startswith("cannot resolve no-such-host.invalid")
+    assert steps["login"]["result"] == "skip"
+
+
+def test_nothing_listening(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_PORT=str(free_port())), capsys)
+    assert code == 75 and "cannot connect to 127.0.0.1" in steps["connect and TLS"]["detail"]
+
+
+def test_tls_to_a_plain_port(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_SECURITY="ssl"), capsys)
+    assert (
+        code == 75
+        and "is EMAILLOG_IMAP_SECURITY=ssl right for this port?" in steps["connect and TLS"]["detail"]
+    )
+
+
+@pytest.fixture
+def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
+    """A TLS server with a self-signed certificate (nobody's CA)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"* OK ready\r\n")
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_untrusted_certificate(
+    tmp_path: Path, imap_account: ImapAccount, untrusted_tls_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = write_env(
+        tmp_path, imap_account, EMAILLOG_IMAP_SECURITY="ssl", EMAILLOG_IMAP_PORT=str(untrusted_tls_port)
+    )
+    code, steps = check(env, capsys)
+    detail = steps["connect and TLS"]["detail"]
+    assert code == 78 and "certificate of 127.0.0.1 is not trusted" in detail and "self-signed" in detail
+
+
+def test_login_refused(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_PASSWORD="wrong"), capsys)
+    assert code == 77 and "Authentication failed" in steps["login"]["detail"]
+
+
+def test_missing_intake_folder(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_INTAKE_FOLDER="Nope"), capsys)
+    assert code == 78 and steps["intake folder"]["detail"] == "Nope does not exist (EMAILLOG_INTAKE_FOLDER)"
+
+
+def _with_folders(account: ImapAccount) -> None:
+    client = IMAPClient(account.host, account.port, ssl=False)
+    client.login(account.user, account.password)
+    for name in ("Processed", "Error"):
+        client.create_folder(name)
+    client.logout()
+
+
+def test_database_unreachable(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _with_folders(imap_account)
+    url = f"postgresql://emaillog:secret@127.0.0.1:{free_port()}/emaillog"
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url), capsys)
+    detail = steps["database"]["detail"]
+    assert (
+        code == 75
+        and detail.startswith("cannot use postgresql://emaillog@127.0.0.1")
+        and "secret" not in detail
+    )
+
+
+def test_database_newer_than_the_program(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _with_folders(imap_account)
+    db = open_database(f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}")
+    SchemaVersion.create(version=99)
+    db.close()
+    code, steps = check(write_env(tmp_path, imap_account), capsys)
+    assert code == 78 and "at schema 99, newer than this emaillog" in steps["database"]["detail"]
+
+
+def test_smtp_relay_unreachable(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _with_folders(imap_account)
+    env = write_env(
+        tmp_path,
+        imap_account,
+        EMAILLOG_SMTP_HOST="127.0.0.1",
+        EMAILLOG_SMTP_PORT=str(free_port()),
+        EMAILLOG_SMTP_SECURITY="none",
+    )
+    code, steps = check(env, capsys)
+    assert code == 75 and steps["SMTP relay"]["detail"].startswith("cannot reach the relay 127.0.0.1:")
+
+
+@pytest.fixture
+def refusing_relay() -> Iterator[int]:
+    port = free_port()
+
+    def refuse(server: object, session: object, envelope: object, mechanism: str, data: object) -> AuthResult:
+        return AuthResult(success=False, handled=False)
+
+    controller = Controller(
+        object(),
+        hostname="127.0.0.1",
+        port=port,
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],
+        authenticator=refuse,
+    )
+    controller.start()
+    yield port
+    controller.stop()
+
+
+def test_smtp_login_refused(
+    tmp_path: Path, imap_account: ImapAccount, refusing_relay: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _with_folders(imap_account)
+    env = write_env(
+        tmp_path,
+        imap_account,
+        EMAILLOG_SMTP_HOST="127.0.0.1",
+        EMAILLOG_SMTP_PORT=str(refusing_relay),
+        EMAILLOG_SMTP_SECURITY="none",
+        EMAILLOG_SMTP_USER="crm",
+        EMAILLOG_SMTP_PASSWORD="bad",
+    )
+    code, steps = check(env, capsys)
+    assert code == 77 and "refused the login of crm: 535" in steps["SMTP relay"]["detail"], [
+        (s["step"], s["detail"]) for s in steps.values() if s["result"] == "FAIL"
+    ]
+
+
+def test_warns_without_sender_authentication_through_the_cli(
+    tmp_path: Path, imap_account: ImapAccount
+) -> None:
+    _with_folders(imap_account)
+    env = write_env(tmp_path, imap_account, EMAILLOG_TRUSTED_AUTHSERV_IDS="")
+    done = subprocess.run(
+        [sys.executable, "-m", "emaillog", "--env-file", str(env), "check"],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warn  sender authentication: EMAILLOG_TRUSTED_AUTHSERV_IDS is not set" in done.stdout
+    assert "ok    login: logged in as" in done.stdout
