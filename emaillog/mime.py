@@ -83,15 +83,18 @@ class Walked:
     parts: tuple[Part, ...]
 
 
-def split_header(data: bytes, start: int = 0) -> tuple[int, int]:
-    """(end of header, start of body) of the entity starting at ``start``."""
-    crlf = data.find(b"\r\n\r\n", start)
-    lf = data.find(b"\n\n", start)
-    if crlf >= 0 and (lf < 0 or crlf <= lf):
-        return crlf + 2, crlf + 4
+def split_header(data: bytes, start: int = 0, end: int | None = None) -> tuple[int, int]:
+    """(end of header, start of body) of the entity in ``data[start:end]``."""
+    end = len(data) if end is None else end
+    crlf = data.find(b"\r\n\r\n", start, end)
+    # Only look for a bare-LF blank line before the CRLF one: scanning the rest of a large CRLF
+    # message for "\n\n" that is never there was the walker's largest cost.
+    lf = data.find(b"\n\n", start, crlf if crlf >= 0 else end)
     if lf >= 0:
         return lf + 1, lf + 2
-    return len(data), len(data)
+    if crlf >= 0:
+        return crlf + 2, crlf + 4
+    return end, end
 
 
 def walk(raw: bytes, limits: Limits) -> Walked | StructureProblem:
@@ -129,8 +132,7 @@ class _Walker:
         return None
 
     def child(self, start: int, end: int, depth: int) -> StructureProblem | None:
-        header_end, body_start = split_header(self.raw, start)
-        header_end, body_start = min(header_end, end), min(body_start, end)
+        header_end, body_start = split_header(self.raw, start, end)
         if header_end - start > self.limits.max_header_bytes:
             return StructureProblem(f"a part's header section is over {_mb(self.limits.max_header_bytes)}")
         header = HEADER_PARSER.parsebytes(self.raw[start:header_end])

@@ -100,6 +100,7 @@ class _BatchWriter:
 
     def write(self) -> None:
         self._load_existing()
+        self._create_emails()
         outcomes = [self._result(result) for result in self.results]
         self._insert_links()
         write_outcomes(self.r.account_id, outcomes)
@@ -141,36 +142,62 @@ class _BatchWriter:
                        stored[0][0] if stored else None, "duplicate" if duplicate else None)
 
     def _plan(self, plan: EmailPlan) -> tuple[int, bool]:
-        duplicate = plan.identity in self.emails
-        email_id = self.emails[plan.identity] if duplicate else self._create_email(plan)
+        email_id = self.emails[plan.identity]
         for contact in plan.contacts:
             contact_id, company_id = self._contact(contact)
             self.links[EmailContact].add((email_id, contact_id))
             if company_id is not None:
                 self.links[EmailCompany].add((email_id, company_id))
         self.links[EmailDeal].update((email_id, deal_id) for deal_id in plan.deal_ids)
-        return email_id, duplicate
+        return email_id, plan.identity in self.existing
 
-    def _create_email(self, plan: EmailPlan) -> int:
-        parent = next((self.threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in self.threads),
-                      None)
-        email_id = int(LoggedEmail.insert(
+    def _create_emails(self) -> None:
+        """Insert the batch's new emails in one statement each 200, then their attachments."""
+        new: dict[str, EmailPlan] = {}
+        for plan in self.plans:
+            if plan.identity not in self.emails:
+                new.setdefault(plan.identity, plan)
+        rows = [self._email_row(plan) for plan in new.values()]
+        for start in range(0, len(rows), 200):
+            query = LoggedEmail.insert_many(rows[start:start + 200]).returning(LoggedEmail.identity, LoggedEmail.id)
+            self.emails.update({identity: email_id for identity, email_id in query.tuples().execute()})
+        self._thread_within_batch(list(new.values()))
+        files = [dict(email=self.emails[plan.identity], filename=a.filename, content_type=a.content_type,
+                      size=a.size, sha256=a.sha256, logged=logged)
+                 for plan in new.values() for logged, group in ((True, plan.attachments), (False, plan.left_out))
+                 for a in group]
+        for start in range(0, len(files), CHUNK):
+            Attachment.insert_many(files[start:start + CHUNK]).execute()
+
+    def _email_row(self, plan: EmailPlan) -> dict[str, object]:
+        return dict(
             account=self.r.account_id, identity=plan.identity, route=plan.route, direction=plan.direction,
             owner=plan.owner_id, message_id=plan.message_id, subject=plan.subject[:10000],
             date=to_utc_naive(plan.date), from_address=plan.sender.address if plan.sender else None,
             from_name=plan.sender.name if plan.sender else None, to_json=_addresses_json(plan.to),
             cc_json=_addresses_json(plan.cc), text_body=plan.text, html_body=plan.html, note=plan.note,
             in_reply_to=plan.in_reply_to, references_json=json.dumps(list(plan.references)),
-            thread_parent=parent).execute())
-        self.emails[plan.identity] = email_id
-        if plan.message_id:
-            self.threads[plan.message_id] = email_id
-        rows = [dict(email=email_id, filename=a.filename, content_type=a.content_type, size=a.size, sha256=a.sha256,
-                     logged=logged) for logged, files in ((True, plan.attachments), (False, plan.left_out))
-                for a in files]
-        if rows:
-            Attachment.insert_many(rows).execute()
-        return email_id
+            thread_parent=self._parent(plan))
+
+    def _parent(self, plan: EmailPlan) -> int | None:
+        """SPEC §9: the most recent logged email this one answers."""
+        return next((self.threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in self.threads),
+                    None)
+
+    def _thread_within_batch(self, created: list[EmailPlan]) -> None:
+        """Replies whose parent arrived in the same batch are linked once both have ids."""
+        known = dict(self.threads)
+        self.threads.update({p.message_id: self.emails[p.identity] for p in created if p.message_id})
+        for plan in created:
+            if self._parent_in(plan, known) is None:
+                parent = self._parent(plan)
+                if parent is not None and parent != self.emails[plan.identity]:
+                    LoggedEmail.update(thread_parent=parent).where(
+                        LoggedEmail.id == self.emails[plan.identity]).execute()
+
+    @staticmethod
+    def _parent_in(plan: EmailPlan, threads: dict[str, int]) -> int | None:
+        return next((threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in threads), None)
 
     def _contact(self, plan: ContactPlan) -> tuple[int, int | None]:
         """The contact's id and its primary company's id, creating what is missing (SPEC §7)."""
