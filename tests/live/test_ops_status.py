@@ -1,0 +1,83 @@
+"""`emaillog status` over a real mailbox and database: outcomes by period, Error folder, outbox, login."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from support import World, make_world, message
+
+from emaillog import admin
+from emaillog.cli import main
+from emaillog.devmail import ImapAccount
+from emaillog.poll import PassReport
+from emaillog.status import StateFile
+from emaillog.store.models import Ledger
+from emaillog.store.outbox import enqueue
+
+REP = "rita@acme.example"
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
+    w = make_world(tmp_path, database_url, imap_account)
+    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
+    return w
+
+
+def env_file(w: World, tmp_path: Path) -> Path:
+    imap = w.settings.imap
+    assert imap is not None
+    path = tmp_path / "status.env"
+    path.write_text(
+        f"EMAILLOG_IMAP_HOST={imap.host}\nEMAILLOG_IMAP_PORT={imap.port}\nEMAILLOG_IMAP_SECURITY=none\n"
+        f"EMAILLOG_IMAP_USER={imap.user}\nEMAILLOG_IMAP_PASSWORD={imap.password}\n"
+        f"EMAILLOG_DATA_DIR={w.settings.data_dir}\nEMAILLOG_DATABASE_URL={w.settings.database_url}\n"
+        "EMAILLOG_BCC_ADDRESS=log@acme.example\nEMAILLOG_FORWARD_ADDRESS=log+fwd@acme.example\n"
+    )
+    return path
+
+
+def test_status_counts_outcomes_error_folder_and_outbox(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.deliver(
+        message(message_id="<s-1@acme.example>"),
+        message(sender="stranger@elsewhere.example", message_id="<s-2@acme.example>"),
+    )
+    world.run_pass()
+    # One ledger row from eight days ago counts for neither period.
+    old = Ledger.get(Ledger.message_id == "<s-1@acme.example>")
+    Ledger.create(account=old.account, mailbox="default", uidvalidity=1, uid=999, outcome="logged",
+                  updated_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=8))
+    enqueue(world.store.account_id, "default/1/1", "sender-not-a-user", REP, "<n1@acme.example>", b"x")
+    state = StateFile.for_settings(world.settings)
+    state.pass_done(PassReport(seen=2, outcomes={"logged": 1}))
+    # As a daemon that has since stopped left it (this process wrote it, and is running).
+    state.path.write_text(json.dumps({**state.read(), "pid": -1, "login_state": "stopped"}))
+
+    assert main(["--env-file", str(env_file(world, tmp_path)), "status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [mailbox] = data["mailboxes"]
+    assert mailbox["outcomes_24h"] == {"logged": 1, "rejected": 1} == mailbox["outcomes_7d"]
+    assert mailbox["error_folder_messages"] == 1 and mailbox["login"] == "ok"
+    assert mailbox["last_successful_pass"] is not None and mailbox["daemon"]["last_outcomes"] == {"logged": 1}
+    assert data["outbox_pending"] == 1
+
+    assert main(["--env-file", str(env_file(world, tmp_path)), "status"]) == 0
+    text = capsys.readouterr().out
+    assert "messages, last 24h: logged 1, rejected 1" in text
+    assert "Error folder: 1 messages" in text and "outbox: 1 notices waiting" in text
+    assert "login now: ok" in text and "daemon: not running" in text
+
+
+def test_status_shows_a_refused_login(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = env_file(world, tmp_path)
+    path.write_text(path.read_text().replace(f"EMAILLOG_IMAP_PASSWORD={world.account.password}",
+                                             "EMAILLOG_IMAP_PASSWORD=wrong"))
+    assert main(["--env-file", str(path), "status", "--json"]) == 0
+    [mailbox] = json.loads(capsys.readouterr().out)["mailboxes"]
+    assert mailbox["login"] == "refused" and "Authentication failed" in mailbox["login_detail"]
+    assert mailbox["error_folder_messages"] is None
