@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
@@ -54,6 +54,8 @@ class BatchContext:
     tmp_dir: Path
     account_id: int
     dry_run: bool
+    # RFC822.SIZE of the batch's messages: one over the maximum is refused without being fetched.
+    sizes: dict[int, int] = field(default_factory=dict)
 
 
 def process(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
@@ -80,6 +82,9 @@ def _load(ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int) ->
 
 
 def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float) -> Loaded:
+    size = ctx.sizes.get(key.uid, 0)
+    if size > ctx.limits.max_message_bytes:
+        return _over_maximum(ctx, key, size, attempt, started)
     try:
         large = read_large(ctx.mailbox.sections(key.uid), ctx.limits, ctx.settings.max_body_bytes, ctx.tmp_dir)
     except _NOT_THE_MESSAGES_FAULT:
@@ -89,6 +94,14 @@ def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float)
         return Loaded(key, b"", "", None, type(exc).__name__, attempt, started)
     email = large.email if attempt <= ctx.settings.max_attempts else None
     return Loaded(key, large.header, large.sha256, email, None, attempt, started)
+
+
+def _over_maximum(ctx: BatchContext, key: LedgerKey, size: int, attempt: int, started: float) -> Loaded:
+    """SPEC §8: a message over the maximum is ``malformed``; only its header is fetched (for the notice)."""
+    header = ctx.mailbox.sections(key.uid).section("HEADER")
+    detail = (f"the message is {size / 1048576:.1f} MB, over the limit of "
+              f"{ctx.limits.max_message_bytes / 1048576:.1f} MB")
+    return Loaded(key, header, "", malformed(header, detail, "", ctx.limits), None, attempt, started)
 
 
 def _addresses(settings: Settings, loaded: list[Loaded]) -> set[str]:

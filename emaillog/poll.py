@@ -140,7 +140,7 @@ class Pass:
         keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
         attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
         context = BatchContext(s, self.mailbox, SnapshotLookup(self.store.account_id), self.chain, self.limits,
-                               self.tmp_dir, self.store.account_id, self.dry_run)
+                               self.tmp_dir, self.store.account_id, self.dry_run, sizes=sizes)
         results = process(context, keys, raws, attempts)
         for r in results:
             report.count(r.decision.outcome)
