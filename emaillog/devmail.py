@@ -194,6 +194,22 @@ service imap-login {{
 {_privilege_settings(mail_uid, mail_gid)}"""
 
 
+def _oauth2_text(url: str) -> str:
+    return (f"introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\n"
+            "active_attribute = active\nactive_value = true\n")
+
+
+def _with_oauth2(text: str, oauth2_conf: Path) -> str:
+    """The configuration with XOAUTH2/OAUTHBEARER served by the oauth2 passdb, PLAIN/LOGIN by the files."""
+    mechanisms = "auth_mechanisms = plain login"
+    text = text.replace(mechanisms + "\n", mechanisms + " xoauth2 oauthbearer\n")
+    plain = "passdb {\n  driver = passwd-file\n"
+    assert plain in text
+    return text.replace(plain, (
+        f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {oauth2_conf}\n}}\n"
+        f"{plain}  mechanisms = plain login\n"))
+
+
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
@@ -251,8 +267,12 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
 class DevDovecot:
     """A Dovecot master process with its own configuration under ``root``."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None,
+                 oauth2_introspection_url: str | None = None) -> None:
         self.root = Path(root).resolve()
+        # With a URL, XOAUTH2 and OAUTHBEARER logins are accepted too: Dovecot's oauth2 passdb POSTs the
+        # token there (RFC 7662 introspection) and expects {"active": true, "username": USER}.
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.host = "127.0.0.1"
         self.port = port if port is not None else free_port(self.host)
         self.config_path = self.root / "dovecot.conf"
@@ -355,7 +375,12 @@ class DevDovecot:
 
     def _config(self) -> str:
         uid, gid = mail_owner(self.root)
-        return _config_text(self.root, self.port, uid, gid)
+        text = _config_text(self.root, self.port, uid, gid)
+        if self.oauth2_introspection_url is None:
+            return text
+        oauth2_conf = self.root / "dovecot-oauth2.conf.ext"
+        oauth2_conf.write_text(_oauth2_text(self.oauth2_introspection_url))
+        return _with_oauth2(text, oauth2_conf)
 
     def _prepare_tree(self) -> None:
         for sub in ("run", "state", "mail", "users"):
