@@ -20,8 +20,9 @@ from imapclient.exceptions import IMAPClientError
 from .largemail import read_large
 from .limits import Limits
 from .mailbox import Mailbox, MailboxError
-from .message import Email, Malformed, malformed, parse
+from .message import Email, Malformed, malformed
 from .notices.plan import NoticePlanner
+from .parallel import InlineParser, MessageParser, Parsed
 from .rules import Decision, Link, TraceEntry, decide
 from .rules.attribution import attribute
 from .settings import Settings
@@ -54,31 +55,36 @@ class BatchContext:
     tmp_dir: Path
     account_id: int
     dry_run: bool
+    parser: MessageParser = field(default_factory=InlineParser)
     # RFC822.SIZE of the batch's messages: one over the maximum is refused without being fetched.
     sizes: dict[int, int] = field(default_factory=dict)
 
 
 def process(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
             attempts: dict[int, int]) -> list[Result]:
-    loaded = [_load(ctx, key, raws[key.uid], attempts.get(key.uid, 1)) for key in keys]
+    parsed = _parse_small(ctx, keys, raws, attempts)
+    loaded = [_load(ctx, key, raws[key.uid], attempts.get(key.uid, 1), parsed.get(key.uid)) for key in keys]
     ctx.lookup.prefetch(_addresses(ctx.settings, loaded))
     planner = NoticePlanner(ctx.settings, ctx.account_id, lambda k: attribute(k, ctx.lookup).user is not None)
     return [_result(ctx, item, planner) for item in loaded]
 
 
-def _load(ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int) -> Loaded:
+def _parse_small(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
+                 attempts: dict[int, int]) -> dict[int, Parsed]:
+    """Parse every message held in memory at once: on all cores when the batch is big enough."""
+    uids = [k.uid for k in keys if raws[k.uid] is not None and attempts.get(k.uid, 1) <= ctx.settings.max_attempts]
+    blobs = [raw for uid in uids if (raw := raws[uid]) is not None]
+    return dict(zip(uids, ctx.parser.parse_many(blobs, ctx.limits, ctx.tmp_dir), strict=True))
+
+
+def _load(ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int, parsed: Parsed | None) -> Loaded:
     started = time.monotonic()
     if raw is None:
         # Too large to hold: read by sections, attachments streamed to disk (SPEC §8).
         return _load_large(ctx, key, attempt, started)
-    sha256 = hashlib.sha256(raw).hexdigest()
-    if attempt > ctx.settings.max_attempts:
-        return Loaded(key, raw, sha256, None, None, attempt, started)
-    try:
-        return Loaded(key, raw, sha256, parse(raw, ctx.limits), None, attempt, started)
-    except Exception as exc:
-        log.exception("parsing uid %s crashed (attempt %d)", key.uid, attempt)
-        return Loaded(key, raw, sha256, None, type(exc).__name__, attempt, started)
+    if parsed is None:  # given up: not parsed again
+        return Loaded(key, raw, hashlib.sha256(raw).hexdigest(), None, None, attempt, started)
+    return Loaded(key, raw, parsed.sha256, parsed.email, parsed.crash, attempt, started)
 
 
 def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float) -> Loaded:

@@ -7,6 +7,7 @@ not by flags (SPEC §10). Messages leave the intake folder with one MOVE per bat
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from imapclient.exceptions import IMAPClientError
 from .oauth import TokenError, TokenSource
 from .oauth import token_source as _token_source_for
 from .settings import ImapSettings
+
+
+_SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
 
 class MailboxError(Exception):
@@ -144,8 +148,19 @@ class ImapMailbox:
         """RFC822.SIZE of each message: decides which are read whole and which are streamed."""
         if not uids:
             return {}
-        return {int(uid): int(data[b"RFC822.SIZE"]) for uid, data in self.client.fetch(list(uids), ["RFC822.SIZE"]).items()
-                if b"RFC822.SIZE" in data}
+        # imaplib directly and a regex: imapclient's general response parser took a third of a
+        # millisecond per line here, for a reply whose shape is fixed.
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), 5000):
+            chunk = ",".join(str(u) for u in uids[start:start + 5000])
+            typ, lines = self.client._imap.uid("FETCH", chunk, "(UID RFC822.SIZE)")
+            if typ != "OK":
+                raise MailboxError(f"FETCH RFC822.SIZE failed: {lines!r}"[:300])
+            for line in lines:
+                found = _SIZE_LINE.search(line if isinstance(line, bytes) else b"")
+                if found:
+                    sizes[int(found["uid"])] = int(found["size"])
+        return sizes
 
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
         if not uids:

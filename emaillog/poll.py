@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .batch import BatchContext, process
+from .parallel import InlineParser, MessageParser
 from .limits import Limits
 from .mailbox import Mailbox
 from .notices.mailer import deliver_due
@@ -74,6 +75,7 @@ class Pass:
     store: Store
     chain: Sequence[Link] = DEFAULT_CHAIN
     dry_run: bool = False
+    parser: MessageParser = field(default_factory=InlineParser)
 
     @property
     def tmp_dir(self) -> Path:

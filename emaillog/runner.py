@@ -15,6 +15,7 @@ from peewee import OperationalError
 
 from .logsetup import setup_logging as _setup_logging
 from .mailbox import ImapMailbox, LoginRefused, MailboxError
+from .parallel import ParallelParser
 from .poll import Pass, PassReport
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
@@ -39,9 +40,11 @@ class Runner:
     def one_pass(self) -> PassReport:
         assert self.settings.imap is not None
         mailbox = ImapMailbox(self.settings.imap)
+        parser = ParallelParser()
         try:
-            report = Pass(self.settings, mailbox, self.store, self.chain, self.dry_run).run()
+            report = Pass(self.settings, mailbox, self.store, self.chain, self.dry_run, parser).run()
         finally:
+            parser.close()
             mailbox.close()
         log.info("pass done: %s", report.summary())
         return report

@@ -11,8 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..rules.model import Decision, TraceEntry
-from peewee import EXCLUDED
-
+from .bulk import insert_rows
 from .models import Ledger, utcnow
 
 FINAL_OUTCOMES = ("logged", "skipped", "rejected")
@@ -77,14 +76,16 @@ _OUTCOME_COLUMNS = ("sha256", "message_id", "outcome", "reason", "detail", "rout
                     "email", "updated_at")
 
 
+# Written only when the row is new (it normally exists already: begin_attempts made it).
+_KEY_COLUMNS = ("account", "mailbox", "uidvalidity", "uid", "attempts", "disposed", "first_seen")
+
+
 def write_outcomes(account_id: int, outcomes: Sequence[Outcome]) -> None:
-    """Upsert the ledger rows of a batch in one statement per 200 rows."""
-    rows = [_row(account_id, o) for o in outcomes]
-    update = {getattr(Ledger, name): EXCLUDED[Ledger._meta.fields[name].column_name] for name in _OUTCOME_COLUMNS}
-    for start in range(0, len(rows), 200):
-        (Ledger.insert_many(rows[start:start + 200])
-         .on_conflict(conflict_target=[Ledger.mailbox, Ledger.uidvalidity, Ledger.uid], update=update)
-         .execute())
+    """Upsert the ledger rows of a batch (executemany: see store/bulk.py)."""
+    fields = _KEY_COLUMNS + _OUTCOME_COLUMNS
+    rows = [tuple(row[name] for name in fields) for row in (_row(account_id, o) for o in outcomes)]
+    insert_rows(Ledger._meta.database, Ledger, fields, rows, conflict=("mailbox", "uidvalidity", "uid"),
+                update=_OUTCOME_COLUMNS)
 
 
 def _row(account_id: int, o: Outcome) -> dict[str, object]:
@@ -94,6 +95,7 @@ def _row(account_id: int, o: Outcome) -> dict[str, object]:
         trace.append(TraceEntry("store", True, o.note, {"email_id": o.email_id}).as_json())
     return dict(
         account=account_id, mailbox=o.key.mailbox, uidvalidity=o.key.uidvalidity, uid=o.key.uid, attempts=1,
+        disposed=False, first_seen=utcnow(),
         sha256=o.sha256, message_id=(o.message_id or "")[:1000] or None, outcome=decision.outcome,
         reason=o.note if o.note and decision.outcome == "logged" else decision.reason,
         detail=decision.detail, route=decision.route, owner=decision.owner.email if decision.owner else None,

@@ -10,6 +10,7 @@ associations are inserted together: a statement per row was most of the database
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from peewee import Database, Model
 
 from ..addresses import Address
 from ..rules.model import ContactPlan, Decision, EmailPlan
+from .bulk import insert_returning, insert_rows
 from .files import store_file
 from .ledger import LedgerKey, Outcome, write_outcomes
 from .models import (
@@ -31,6 +33,7 @@ from .models import (
     EmailDeal,
     LoggedEmail,
     to_utc_naive,
+    utcnow,
 )
 from .outbox import enqueue
 
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
 
 CHUNK = 500
+_EMAIL_FIELDS = ("account", "identity", "route", "direction", "owner", "message_id", "subject", "date",
+                 "from_address", "from_name", "to_json", "cc_json", "text_body", "html_body", "note", "in_reply_to",
+                 "references_json", "thread_parent", "created_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +74,10 @@ class Recorder:
 
     def record(self, results: Sequence[Result]) -> None:
         """Write files first (fsynced), then every row of the batch in one transaction."""
-        for result in results:
-            for plan in result.decision.plans:
-                for attachment in plan.attachments:
-                    store_file(self.attachments_dir, attachment.sha256, attachment.data, attachment.path)
+        files = {a.sha256: a for result in results for plan in result.decision.plans for a in plan.attachments}
+        # fsync waits on the disk and releases the GIL: several at once share the journal's commits.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda a: store_file(self.attachments_dir, a.sha256, a.data, a.path), files.values()))
         with self.db.atomic():
             _BatchWriter(self, results).write()
 
@@ -157,27 +163,23 @@ class _BatchWriter:
         for plan in self.plans:
             if plan.identity not in self.emails:
                 new.setdefault(plan.identity, plan)
-        rows = [self._email_row(plan) for plan in new.values()]
-        for start in range(0, len(rows), 200):
-            query = LoggedEmail.insert_many(rows[start:start + 200]).returning(LoggedEmail.identity, LoggedEmail.id)
-            self.emails.update({identity: email_id for identity, email_id in query.tuples().execute()})
+        db = self.r.db
+        for plan in new.values():
+            (email_id,) = insert_returning(db, LoggedEmail, _EMAIL_FIELDS, self._email_row(plan), ("id",))
+            self.emails[plan.identity] = int(email_id)  # type: ignore[call-overload]
         self._thread_within_batch(list(new.values()))
-        files = [dict(email=self.emails[plan.identity], filename=a.filename, content_type=a.content_type,
-                      size=a.size, sha256=a.sha256, logged=logged)
+        files = [(self.emails[plan.identity], a.filename, a.content_type, a.size, a.sha256, logged)
                  for plan in new.values() for logged, group in ((True, plan.attachments), (False, plan.left_out))
                  for a in group]
-        for start in range(0, len(files), CHUNK):
-            Attachment.insert_many(files[start:start + CHUNK]).execute()
+        insert_rows(db, Attachment, ("email", "filename", "content_type", "size", "sha256", "logged"), files)
 
-    def _email_row(self, plan: EmailPlan) -> dict[str, object]:
-        return dict(
-            account=self.r.account_id, identity=plan.identity, route=plan.route, direction=plan.direction,
-            owner=plan.owner_id, message_id=plan.message_id, subject=plan.subject[:10000],
-            date=to_utc_naive(plan.date), from_address=plan.sender.address if plan.sender else None,
-            from_name=plan.sender.name if plan.sender else None, to_json=_addresses_json(plan.to),
-            cc_json=_addresses_json(plan.cc), text_body=plan.text, html_body=plan.html, note=plan.note,
-            in_reply_to=plan.in_reply_to, references_json=json.dumps(list(plan.references)),
-            thread_parent=self._parent(plan))
+    def _email_row(self, plan: EmailPlan) -> tuple[object, ...]:
+        sender = plan.sender
+        return (self.r.account_id, plan.identity, plan.route, plan.direction, plan.owner_id, plan.message_id,
+                plan.subject[:10000], to_utc_naive(plan.date), sender.address if sender else None,
+                sender.name if sender else None, _addresses_json(plan.to), _addresses_json(plan.cc), plan.text,
+                plan.html, plan.note, plan.in_reply_to, json.dumps(list(plan.references)), self._parent(plan),
+                utcnow())
 
     def _parent(self, plan: EmailPlan) -> int | None:
         """SPEC §9: the most recent logged email this one answers."""
@@ -222,12 +224,8 @@ class _BatchWriter:
 
     def _insert_links(self) -> None:
         for model, pairs in self.links.items():
-            if not pairs:
-                continue
-            columns = [field for field in model._meta.sorted_fields if field.name != "id"]
-            rows = sorted(pairs)
-            for start in range(0, len(rows), CHUNK):
-                model.insert_many(rows[start:start + CHUNK], fields=columns).on_conflict_ignore().execute()
+            fields = tuple(f.name for f in model._meta.sorted_fields if f.name != "id")
+            insert_rows(self.r.db, model, fields, sorted(pairs), conflict=fields)
 
 
 def _addresses_json(addresses: Sequence[Address]) -> str:

@@ -1,0 +1,128 @@
+"""Parsing a batch on every core while the main process keeps the IMAP and database work.
+
+Parsing, hashing and base64-decoding attachments are CPU work that needs no shared state, so a
+process pool does them: the raw bytes go to a worker, which spools large attachments to fsynced temp
+files and returns the ``Email`` without them. Only the main process talks to IMAP and the database.
+A worker that dies (a message that crashes the interpreter itself) costs its chunk one attempt;
+those messages are then retried one at a time (SPEC §10), so a poison message isolates itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from .limits import Limits
+from .message import Attachment, Email, LazyTree, Malformed, parse
+
+log = logging.getLogger("emaillog.parse")
+
+# Attachments over this go to a temp file in the worker rather than back through the pipe.
+SPOOL_OVER = 64 * 1024
+# Below this many bytes in a batch, the pipe costs more than a second core saves.
+PARALLEL_OVER = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    sha256: str
+    email: Email | Malformed | None  # None: parsing crashed
+    crash: str | None = None
+
+
+class MessageParser(Protocol):
+    def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]: ...
+    def close(self) -> None: ...
+
+
+def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None) -> Parsed:
+    sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        email = parse(raw, limits)
+        if isinstance(email, Email) and spool_dir is not None:
+            email = replace(email, attachments=tuple(_spool(a, spool_dir) for a in email.attachments))
+        return Parsed(sha256, email)
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+        log.exception("parsing crashed")
+        return Parsed(sha256, None, type(exc).__name__)
+
+
+def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
+    """Write a large attachment to an fsynced temp file (the recorder renames it into place)."""
+    if attachment.size <= SPOOL_OVER or attachment.path is not None:
+        return attachment
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="part-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(attachment.data)
+        out.flush()
+        os.fsync(out.fileno())
+    return replace(attachment, data=b"", path=Path(name))
+
+
+def _parse_chunk(raws: list[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
+    return [parse_one(raw, limits, spool_dir) for raw in raws]
+
+
+class InlineParser:
+    """Parse in this process (one-shot commands, small batches, tests)."""
+
+    def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
+        return [_with_tree(parse_one(raw, limits, None), raw) for raw in raws]
+
+    def close(self) -> None:
+        pass
+
+
+class ParallelParser:
+    """A pool of worker processes, one per core, created on first use and kept."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
+        if self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER:
+            return InlineParser().parse_many(raws, limits, spool_dir)
+        chunks = _split(list(raws), self.workers * 2)
+        try:
+            pool = self._get_pool()
+            results = [r for chunk in pool.map(_parse_chunk, chunks, [limits] * len(chunks),
+                                               [spool_dir] * len(chunks)) for r in chunk]
+        except BrokenProcessPool:
+            log.error("a parser process died; the batch is counted as one failed attempt")
+            self.close()
+            return [Parsed(hashlib.sha256(raw).hexdigest(), None, "WorkerDied") for raw in raws]
+        return [_with_tree(parsed, raw) for parsed, raw in zip(results, raws, strict=True)]
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # fork: the workers start with every module already imported (spawn costs a second each).
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        return self._pool
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _split(items: list[bytes], parts: int) -> list[list[bytes]]:
+    size = max(1, -(-len(items) // parts))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _with_tree(parsed: Parsed, raw: bytes) -> Parsed:
+    """The lazy stdlib tree stays in this process: it is rebuilt from the raw bytes we still hold."""
+    if isinstance(parsed.email, Email):
+        return replace(parsed, email=replace(parsed.email, lazy_tree=LazyTree(raw)))
+    return parsed
