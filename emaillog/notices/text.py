@@ -21,7 +21,8 @@ def one_line(text: str, limit: int = 200) -> str:
 def decoded_subject(raw: str, limit: int = 200) -> str:
     """Decode RFC 2047 encoded words in a raw Subject, then flatten it with :func:`one_line`."""
     try:
-        decoded = str(default.header_factory("subject", raw))
+        # Bounded: the stdlib's encoded-word parser is quadratic in the number of words.
+        decoded = str(default.header_factory("subject", raw[: limit * 64]))
     except (HeaderParseError, ValueError, LookupError, IndexError):
         decoded = raw
     return one_line(decoded, limit)
