@@ -72,6 +72,10 @@ class LazyTree:
         self._raw = raw
         self._tree: EmailMessage | None = None
 
+    def __reduce__(self) -> tuple[type[LazyTree], tuple[bytes]]:
+        # Never shipped between processes: the receiver rebuilds it from the raw bytes it holds.
+        return LazyTree, (b"",)
+
     def get(self) -> EmailMessage:
         if self._tree is None:
             tree = BytesParser(policy=BOUNDED_DEFAULT).parsebytes(self._raw)
