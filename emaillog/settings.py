@@ -7,7 +7,10 @@ and every problem is reported together so an admin fixes them in one go.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+import tomllib
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,6 +94,9 @@ class Settings:
     max_message_bytes: int
     chain_file: Path | None = None
     notices: NoticeSettings | None = None
+    # Several mailboxes (EMAILLOG_MAILBOXES_FILE): each a complete Settings of its own; empty means
+    # this one Settings is the only mailbox.
+    mailboxes: tuple[Settings, ...] = ()
     trusted_authserv_ids: frozenset[str] = frozenset()
     max_attempts: int = 3
     ops: OpsSettings = field(default_factory=lambda: OpsSettings())
@@ -101,6 +107,9 @@ class Settings:
 
     def key(self, address: str) -> str:
         return address_key(address, self.case_sensitive_local_part)
+
+    def all_mailboxes(self) -> tuple[Settings, ...]:
+        return self.mailboxes or (self,)
 
     @property
     def attachments_dir(self) -> Path:
@@ -113,6 +122,7 @@ class _Reader:
 
     values: Mapping[str, str | None]
     problems: list[str]
+    credential_prefix: str = ""  # per-mailbox secrets: $CREDENTIALS_DIRECTORY/<mailbox>-imap-password
 
     def text(self, name: str, default: str = "") -> str:
         value = self.values.get(name)
@@ -121,7 +131,7 @@ class _Reader:
     def secret(self, name: str) -> str:
         # Order documented in README: $CREDENTIALS_DIRECTORY (systemd LoadCredential), NAME_FILE, NAME.
         cred_dir = self.values.get("CREDENTIALS_DIRECTORY")
-        cred_name = name.removeprefix("EMAILLOG_").lower().replace("_", "-")
+        cred_name = self.credential_prefix + name.removeprefix("EMAILLOG_").lower().replace("_", "-")
         for path in ((Path(cred_dir) / cred_name) if cred_dir else None, self.text(name + "_FILE") or None):
             if path and Path(path).is_file():
                 return Path(path).read_text().strip()
@@ -293,10 +303,53 @@ def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None)
     if env_file is not None and not env_file.is_file():
         problems.append(f"--env-file: {env_file} does not exist or is not a file")
         env_file = None
-    reader = _Reader(read_values(env_file, os.environ if environ is None else environ), problems)
+    values = read_values(env_file, os.environ if environ is None else environ)
+    reader = _Reader(values, problems)
     settings = _build(reader)
+    mailboxes_file = reader.text("EMAILLOG_MAILBOXES_FILE")
+    if mailboxes_file:
+        settings = dataclasses.replace(settings, mailboxes=_mailboxes(Path(mailboxes_file), values, problems))
     if problems:
         raise SettingsError(problems)
+    return settings
+
+
+# What a [mailbox.NAME] table may set: everything about one mailbox and its company, nothing shared
+# by the deployment (database, data dir, SMTP relay, logging).
+MAILBOX_SCOPED = ("EMAILLOG_IMAP_", "EMAILLOG_INTAKE_FOLDER", "EMAILLOG_PROCESSED_FOLDER", "EMAILLOG_ERROR_FOLDER",
+                  "EMAILLOG_BCC_ADDRESS", "EMAILLOG_FORWARD_ADDRESS", "EMAILLOG_COMPANY_DOMAINS", "EMAILLOG_ACCOUNT",
+                  "EMAILLOG_NOTICE_FROM", "EMAILLOG_TRUSTED_AUTHSERV_IDS", "EMAILLOG_CREATE_COMPANIES",
+                  "EMAILLOG_CASE_SENSITIVE_LOCAL_PART", "EMAILLOG_POLL_SECONDS")
+_MAILBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _mailboxes(path: Path, base: Mapping[str, str | None], problems: list[str]) -> tuple[Settings, ...]:
+    """Each [mailbox.NAME] table of the file: the shared settings with that mailbox's own on top."""
+    try:
+        tables = tomllib.loads(path.read_text()).get("mailbox", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        problems.append(f"EMAILLOG_MAILBOXES_FILE: {path}: {exc}")
+        return ()
+    if not isinstance(tables, dict) or not tables:
+        problems.append(f"EMAILLOG_MAILBOXES_FILE: {path} declares no [mailbox.NAME] table")
+        return ()
+    return tuple(_mailbox(name, table, base, problems) for name, table in tables.items())
+
+
+def _mailbox(name: str, table: object, base: Mapping[str, str | None], problems: list[str]) -> Settings:
+    found: list[str] = []
+    if not _MAILBOX_NAME.match(name):
+        found.append("the name must be lower-case letters, digits, - or _")
+    table = table if isinstance(table, dict) else {}
+    for key in table:
+        if not any(key == scope or (scope.endswith("_") and key.startswith(scope)) for scope in MAILBOX_SCOPED):
+            found.append(f"{key} cannot be set per mailbox")
+    # A mailbox is its own account (tenant) unless the table names one: two mailboxes of one company
+    # may share an account, two companies never do by accident.
+    values = {**base, "EMAILLOG_ACCOUNT": name, **{str(k): str(v) for k, v in table.items()},
+              "EMAILLOG_MAILBOX_NAME": name}
+    settings = _build(_Reader(values, found, credential_prefix=f"{name}-"))
+    problems.extend(f"mailbox {name}: {problem}" for problem in found)
     return settings
 
 

@@ -1,0 +1,129 @@
+"""Leases: each mailbox is worked by exactly one process at a time (SPEC §14).
+
+On PostgreSQL a lease is a session advisory lock held on a connection of its own: when the process
+dies — even by ``kill -9`` — the server sees the socket close and frees the lock at once, so
+another worker takes the mailbox over on its next attempt (every few seconds). With SQLite all
+workers share one machine, and an ``flock`` on a file per mailbox does the same job.
+
+A lease is an optimisation of work, not the guarantee of exactly-once: the ledger, the unique
+keys and MOVE already make a double pass harmless. It keeps two workers from racing for nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import IO, Protocol
+from urllib.parse import unquote, urlparse
+
+log = logging.getLogger("emaillog.lease")
+
+
+class Leases(Protocol):
+    def acquire(self, mailbox: str) -> bool: ...
+    def alive(self) -> bool: ...
+    def release_all(self) -> None: ...
+
+
+def lock_key(mailbox: str) -> int:
+    """A stable signed 64-bit key for pg_try_advisory_lock."""
+    return int.from_bytes(hashlib.sha256(f"emaillog-mailbox:{mailbox}".encode()).digest()[:8], "big", signed=True)
+
+
+class AdvisoryLeases:
+    """PostgreSQL session advisory locks on a dedicated connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.held: set[str] = set()
+        self._conn = None
+
+    def _connection(self):  # type: ignore[no-untyped-def]
+        import psycopg2
+
+        if self._conn is None or self._conn.closed:
+            parts = urlparse(self.url)
+            self._conn = psycopg2.connect(
+                dbname=parts.path.lstrip("/"), user=unquote(parts.username or "") or None,
+                password=unquote(parts.password or "") or None, host=parts.hostname, port=parts.port,
+                connect_timeout=10, application_name="emaillog-lease")
+            self._conn.autocommit = True
+            self.held.clear()  # a new session holds nothing
+        return self._conn
+
+    def acquire(self, mailbox: str) -> bool:
+        if mailbox in self.held and self.alive():
+            return True
+        self.alive()  # a lost session forgets what it held before a new one is opened
+        with self._connection().cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(mailbox),))
+            row = cursor.fetchone()
+        if row and row[0]:
+            self.held.add(mailbox)
+            log.info("lease taken: mailbox %s", mailbox)
+            return True
+        return False
+
+    def alive(self) -> bool:
+        """The session still exists, so its locks are still ours."""
+        if self._conn is None or self._conn.closed:
+            self.held.clear()
+            return False
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means the session (and its locks) is gone
+            self.held.clear()
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            return False
+
+    def release_all(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()  # closing the session frees every lock it held
+        self._conn = None
+        self.held.clear()
+
+
+class FileLeases:
+    """flock on <data dir>/leases/<mailbox>.lock: freed by the kernel when the process dies."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files: dict[str, IO[bytes]] = {}
+
+    def acquire(self, mailbox: str) -> bool:
+        if mailbox in self.files:
+            return True
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle = open(self.directory / f"{mailbox}.lock", "ab")  # noqa: SIM115 - held while the lease is
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n".encode())
+        handle.flush()
+        self.files[mailbox] = handle
+        log.info("lease taken: mailbox %s", mailbox)
+        return True
+
+    def alive(self) -> bool:
+        return True
+
+    def release_all(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+        self.files.clear()
+
+
+def leases_for(database_url: str, data_dir: Path) -> Leases:
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return AdvisoryLeases(database_url)
+    return FileLeases(data_dir / "leases")

@@ -1,0 +1,77 @@
+"""Leases: one process per mailbox; a process killed with -9 frees its mailboxes at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emaillog.lease import AdvisoryLeases, FileLeases, leases_for
+
+HOLDER = """
+import sys, time
+from emaillog.lease import leases_for
+from pathlib import Path
+leases = leases_for(sys.argv[1], Path(sys.argv[2]))
+assert leases.acquire("acme")
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def hold_in_child(url: str, data_dir: Path) -> subprocess.Popen[str]:
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, url, str(data_dir)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    return child
+
+
+def wait_until(condition, timeout: float = 30.0) -> float:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout, "condition not met in time"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_one_holder_at_a_time_and_kill_9_frees_it(database_url: str, tmp_path: Path) -> None:
+    child = hold_in_child(database_url, tmp_path)
+    leases = leases_for(database_url, tmp_path)
+    try:
+        assert not leases.acquire("acme")
+        assert leases.acquire("globex")  # another mailbox is free
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        waited = wait_until(lambda: leases.acquire("acme"))
+        assert waited < 30
+        assert leases.alive()
+    finally:
+        leases.release_all()
+        if child.poll() is None:
+            child.kill()
+
+
+def test_kinds(tmp_path: Path) -> None:
+    assert isinstance(leases_for("sqlite:///x", tmp_path), FileLeases)
+    assert isinstance(leases_for("postgresql://u@h/db", tmp_path), AdvisoryLeases)
+
+
+def test_losing_the_session_loses_the_leases(postgres, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = postgres.create_database("lease_session")
+    try:
+        leases = AdvisoryLeases(url)
+        assert leases.acquire("acme")
+        assert leases._conn is not None
+        leases._conn.close()  # the server side of the session is gone
+        assert not leases.alive() and leases.held == set()
+        assert leases.acquire("acme")  # a new session can take it again
+        leases.release_all()
+    finally:
+        postgres.drop_database("lease_session")
+
+
+pytestmark = pytest.mark.live

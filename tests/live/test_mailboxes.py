@@ -1,0 +1,107 @@
+"""Several mailboxes in one deployment: each its own account, and no query crosses accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+from support import message
+
+from emaillog import admin, views
+from emaillog.devmail import DevDovecot, ImapAccount
+from emaillog.mailbox import ImapMailbox
+from emaillog.poll import Pass
+from emaillog.settings import Settings, SettingsError, load
+from emaillog.store import open_store
+
+
+def mailboxes_file(tmp_path: Path, accounts: dict[str, ImapAccount]) -> Path:
+    lines = []
+    for name, account in accounts.items():
+        lines += [f"[mailbox.{name}]", f'EMAILLOG_IMAP_HOST = "{account.host}"',
+                  f'EMAILLOG_IMAP_PORT = "{account.port}"', 'EMAILLOG_IMAP_SECURITY = "none"',
+                  f'EMAILLOG_IMAP_USER = "{account.user}"', f'EMAILLOG_IMAP_PASSWORD = "{account.password}"',
+                  f'EMAILLOG_BCC_ADDRESS = "log@{name}.example"', f'EMAILLOG_COMPANY_DOMAINS = "{name}.example"', ""]
+    path = tmp_path / "mailboxes.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, database_url: str, dovecot: DevDovecot) -> Settings:
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
+    return load(None, {"EMAILLOG_DATA_DIR": str(tmp_path / "data"), "EMAILLOG_DATABASE_URL": database_url,
+                       "EMAILLOG_MAILBOXES_FILE": str(mailboxes_file(tmp_path, accounts))})
+
+
+def deliver(settings: Settings, *raws: bytes) -> None:
+    imap = settings.imap
+    assert imap is not None
+    client = IMAPClient(imap.host, port=imap.port, ssl=False)
+    client.login(imap.user, imap.password)
+    for raw in raws:
+        client.append("INBOX", raw)
+    client.logout()
+
+
+def run_pass(settings: Settings) -> None:
+    assert settings.imap is not None
+    mailbox = ImapMailbox(settings.imap)
+    try:
+        Pass(settings, mailbox, open_store(settings)).run()
+    finally:
+        mailbox.close()
+
+
+def test_accounts_never_see_each_other(deployment: Settings) -> None:
+    acme, globex = deployment.all_mailboxes()
+    assert (acme.mailbox_name, acme.account, globex.account) == ("acme", "acme", "globex")
+    # The same rep address and the same customer exist in both tenants, each its own record.
+    for box in (acme, globex):
+        admin.add_user(open_store(box), box, "rep@shared.example", None, True, True)
+        admin.add_deal(open_store(box), box, f"{box.account} deal", ["carl@customer.example"], False, None)
+    admin.add_user(open_store(acme), acme, "only-acme@acme.example", None, True, True)
+    deliver(acme, message(sender="rep@shared.example", to=["carl@customer.example"], message_id="<same@x>"),
+            message(sender="only-acme@acme.example", to=["dana@other.example"], message_id="<a2@x>"))
+    deliver(globex, message(sender="rep@shared.example", to=["carl@customer.example"], message_id="<same@x>"),
+            message(sender="only-acme@acme.example", to=["erin@other.example"], message_id="<g2@x>"))
+    for box in (acme, globex):
+        run_pass(box)
+    acme_store, globex_store = open_store(acme), open_store(globex)
+    acme_emails, globex_emails = views.emails(acme_store), views.emails(globex_store)
+    # One real email logged in each tenant: the same Message-ID is not a duplicate across accounts.
+    assert [e["message_id"] for e in acme_emails] == ["<same@x>", "<a2@x>"]
+    assert [e["message_id"] for e in globex_emails] == ["<same@x>"]
+    assert acme_emails[0]["deals"] == ["acme deal"] and globex_emails[0]["deals"] == ["globex deal"]
+    assert {c["addresses"][0] for c in views.contacts(acme_store)} == {"carl@customer.example", "dana@other.example"}
+    assert {c["addresses"][0] for c in views.contacts(globex_store)} == {"carl@customer.example"}
+    # A user of acme is a stranger to globex.
+    assert [(r["outcome"], r["reason"]) for r in views.ledger(globex_store)] == [
+        ("logged", None), ("rejected", "sender-not-a-user")]
+    assert {r["mailbox"] for r in views.ledger(acme_store)} == {"acme"}
+    assert admin.list_never_log(acme_store) == admin.list_never_log(globex_store) == []
+
+
+def test_mailbox_table_may_not_set_shared_settings(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('[mailbox.acme]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\nEMAILLOG_IMAP_PASSWORD = "p"\n'
+                    'EMAILLOG_DATABASE_URL = "sqlite:///x"\n[mailbox."Bad Name"]\n')
+    with pytest.raises(SettingsError) as caught:
+        load(None, {"EMAILLOG_MAILBOXES_FILE": str(path)})
+    text = str(caught.value)
+    assert "mailbox acme: EMAILLOG_DATABASE_URL cannot be set per mailbox" in text
+    assert "mailbox Bad Name: the name must be" in text
+
+
+def test_per_mailbox_secret_from_credentials_directory(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "acme-imap-password").write_text("acme-secret")
+    (creds / "imap-password").write_text("shared-secret")
+    path = tmp_path / "m.toml"
+    path.write_text('[mailbox.acme]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\n'
+                    '[mailbox.globex]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\nEMAILLOG_IMAP_PASSWORD = "g"\n')
+    acme, globex = load(None, {"EMAILLOG_MAILBOXES_FILE": str(path), "CREDENTIALS_DIRECTORY": str(creds)}).mailboxes
+    assert acme.imap is not None and acme.imap.password == "acme-secret"
+    assert globex.imap is not None and globex.imap.password == "g"
