@@ -74,8 +74,20 @@ def _block(policy: EmailPolicy[EmailMessage], *fields: tuple[str, str]) -> MIMEP
 def original_part(raw: bytes, small_limit: int, policy: EmailPolicy[EmailMessage]) -> MIMEPart:
     """The whole original when it is small and safe to carry, else its header section."""
     if len(raw) <= small_limit and _fits_smtp(raw) and _nesting_is_shallow(raw):
-        return _whole_original(raw, policy)
+        whole = _whole_original(raw, policy)
+        if _serialises(whole):
+            return whole
     return _original_headers(raw, small_limit, policy)
+
+
+def _serialises(part: MIMEPart) -> bool:
+    # Some broken originals parse but cannot be written back (an 8-bit byte in a multipart preamble
+    # comes back as U+FFFD, which the bytes generator refuses): then only the headers are carried.
+    try:
+        part.as_bytes()
+    except (UnicodeError, ValueError, LookupError, TypeError):
+        return False
+    return True
 
 
 def _fits_smtp(raw: bytes) -> bool:
