@@ -12,7 +12,7 @@ from email.utils import format_datetime, make_msgid
 from datetime import UTC, datetime, timedelta
 
 from .admin import add_deal, add_user, connect_address
-from .devmail import DevDovecot, dovecot_available
+from .devmail import DevDovecot, DevDovecotError, dovecot_available
 from .settings import ImapSettings, Settings
 from .store import Store
 from .store.models import Deal
@@ -45,7 +45,10 @@ def start_demo(settings: Settings) -> tuple[DevDovecot, Settings]:
         password_file.write_text(secrets.token_urlsafe(16))
     password = password_file.read_text().strip()
     server = DevDovecot(root / "dovecot")
-    server.start()
+    try:
+        server.start()
+    except DevDovecotError as exc:
+        raise DemoUnavailable(f"the demo mailbox could not start: {exc}") from exc
     server.add_user("log", password)
     if first_run:
         server.seed_maildir("log", "INBOX", sample_messages())

@@ -49,7 +49,7 @@ class AdvisoryLeases:
             self._conn = psycopg2.connect(
                 dbname=parts.path.lstrip("/"), user=unquote(parts.username or "") or None,
                 password=unquote(parts.password or "") or None, host=parts.hostname, port=parts.port,
-                connect_timeout=10, application_name="emaillog-lease")
+                connect_timeout=10, application_name=f"emaillog-lease-{os.getpid()}")
             self._conn.autocommit = True
             self.held.clear()  # a new session holds nothing
         return self._conn

@@ -20,7 +20,9 @@ from .poll import Pass, PassReport
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import Settings
-from .store import Store, open_store
+from .fleet import Fleet
+from .lease import leases_for
+from .store import Store, open_store, store_for
 from .watch import CONNECTION_ERRORS, Daemon
 
 log = logging.getLogger("emaillog")
@@ -70,7 +72,7 @@ def run(settings: Settings, *, once: bool, dry_run: bool,
 
 def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, once: bool, dry_run: bool,
          reload_settings: Callable[[], Settings] | None) -> int:
-    if settings.imap is None:
+    if settings.imap is None and not settings.mailboxes:
         from .demo import DemoUnavailable, seed_crm, start_demo
 
         try:
@@ -84,9 +86,29 @@ def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, onc
         reload_settings = None  # the demo's settings are made here, not read from a file
     else:
         store = open_store(settings)
+    if settings.mailboxes or settings.database_url.startswith(("postgresql://", "postgres://")):
+        # Several mailboxes, or several processes sharing a PostgreSQL: work only under leases.
+        if once or dry_run:
+            return _fleet_once(settings, store, chain, dry_run)
+        return Fleet(settings, chain, store.db, Notifier.from_environ()).run()
     if once or dry_run:
         return _one_shot(Runner(settings, store, chain, dry_run))
     return _daemon(Daemon(settings, store, chain, Notifier.from_environ(), reload_settings))
+
+
+def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_run: bool) -> int:
+    """One pass over every mailbox whose lease is free; the worst exit code wins."""
+    leases = leases_for(settings.database_url, settings.data_dir)
+    codes = [EXIT_OK]
+    try:
+        for mailbox in settings.all_mailboxes():
+            if not leases.acquire(mailbox.mailbox_name):
+                log.info("mailbox %s is worked by another process: skipped", mailbox.mailbox_name)
+                continue
+            codes.append(_one_shot(Runner(mailbox, store_for(store.db, mailbox), chain, dry_run)))
+    finally:
+        leases.release_all()
+    return max(codes)
 
 
 def _one_shot(runner: Runner) -> int:

@@ -48,8 +48,9 @@ log = logging.getLogger("emaillog")
 
 # Longest wait between two looks at the queue (signals, scheduler) and two watchdog pings.
 SLICE = 0.5
-# After a pass that found new mail, look again at once (mail that came during it) up to this often.
-MAX_FOLLOW_UPS = 5
+# After a pass, mail that arrived while it ran is passed over at once, up to this many times in a row
+# (then IDLE or the queue gets a look, so signals are never starved).
+MAX_FOLLOW_UPS = 20
 # Errors that mean the connection is gone or unusable: reconnect with backoff.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (MailboxError, IMAPClientError, imaplib.IMAP4.error,
                                                       OSError, EOFError)
@@ -82,6 +83,13 @@ class _StoppableMailbox:
 
     def __init__(self, inner: ImapMailbox, stopping: Callable[[], bool], alive: Callable[[], None]) -> None:
         self._inner, self._stopping, self._alive = inner, stopping, alive
+        self.highest_uid: int | None = None
+
+    def uids(self, *, deleted: bool = False) -> list[int]:
+        found = self._inner.uids(deleted=deleted)
+        if not deleted:
+            self.highest_uid = max(found, default=0)
+        return found
 
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
         self._alive()
@@ -116,20 +124,28 @@ class Daemon:
         self._last_ping = 0.0
         self._last_report: PassReport | None = None
         self._last_pass_at = ""
+        self._highest_uid: int | None = None
         self._metrics_server: Any = None
+        self.owns_process = True
 
     # -- start and stop ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Connect and run the first pass. Raises LoginRefused (exit 77) or MailboxError (75)."""
-        self._install_signals()
+    def start(self, *, install_signals: bool = True) -> None:
+        """Connect and run the first pass. Raises LoginRefused (exit 77) or MailboxError (75).
+
+        Under a fleet (several mailboxes, fleet.py) the daemon runs in a thread: the fleet owns the
+        signals and the metrics endpoint, and stops the daemon through ``stopping``.
+        """
+        self.owns_process = install_signals
+        if install_signals:
+            self._install_signals()
         self.tokens = self._new_token_source()
         self._connect()
         self._passes({"start"})
 
     def run(self) -> int:
         """The main loop, until a stop is asked for; returns the exit code (0)."""
-        if self.settings.ops.metrics_port:
+        if self.settings.ops.metrics_port and self.owns_process:
             self._metrics_server = serve(self.metrics, self.settings.ops.metrics_port)
         self._schedule()
         self.scheduler.start()
@@ -210,6 +226,8 @@ class Daemon:
         """Wait in IDLE until mail arrives, a request comes, or IDLE is due to be renewed."""
         assert self.mailbox is not None
         mailbox = self.mailbox
+        if self._mail_arrived_since_pass():
+            return {"pass:arrived"}
         mailbox.idle_start()
         started = time.monotonic()
         reasons: set[str] = set()
@@ -253,12 +271,23 @@ class Daemon:
 
     def _passes(self, reasons: set[str]) -> None:
         log.debug("pass for %s", ", ".join(sorted(reasons)))
+        self.one_pass()
         for _ in range(MAX_FOLLOW_UPS):
-            report = self.one_pass()
-            # A pass that decided nothing has reconciled the folder; one that did may have missed
-            # mail that arrived while it ran (its EXISTS went to a command's response, not to IDLE).
-            if not report.outcomes or self.stopping:
+            if self.stopping or not self._mail_arrived_since_pass():
                 return
+            self.one_pass()
+
+    def _mail_arrived_since_pass(self) -> bool:
+        """Whether the intake folder holds a UID above the last pass's highest.
+
+        Mail that arrives while a pass runs is announced (EXISTS) in the response to one of the pass's
+        own commands, where nobody looks, and not again in the IDLE that follows: without this look it
+        would wait for the next reconciliation. Anything announced after this SEARCH comes in IDLE.
+        """
+        if self.mailbox is None or self._highest_uid is None:
+            return False
+        found = self.mailbox.client.search(["UID", f"{self._highest_uid + 1}:*"])
+        return any(int(uid) > self._highest_uid for uid in found)
 
     def one_pass(self) -> PassReport:
         assert self.mailbox is not None
@@ -269,6 +298,7 @@ class Daemon:
             self.metrics.pass_failed()
             raise
         log.info("pass done: %s", report.summary())
+        self._highest_uid = mailbox.highest_uid
         self._last_report = report
         self._last_pass_at = time.strftime("%H:%M:%S")
         self.metrics.pass_done(report.outcomes, report.seconds)

@@ -24,7 +24,11 @@ class Store:
 
 
 def open_store(settings: Settings, *, migrate: bool = True) -> Store:
-    db = open_database(settings.database_url, migrate=migrate)
+    return store_for(open_database(settings.database_url, migrate=migrate), settings)
+
+
+def store_for(db: Database, settings: Settings) -> Store:
+    """The store of ``settings``' account on an already open database (one per mailbox in a fleet)."""
     account_id = account_id_for(settings.account)
     return Store(db, account_id, CrmLookup(account_id),
                  Recorder(db, account_id, settings.account, settings.attachments_dir, settings.create_companies))
