@@ -7,6 +7,7 @@ ledger row is final is only moved, never decided again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -14,19 +15,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imapclient.exceptions import IMAPClientError
+from peewee import InterfaceError, OperationalError
+
 from .batch import BatchContext, process
 from .parallel import InlineParser, MessageParser
 from .limits import Limits
-from .mailbox import Mailbox
+from .mailbox import Mailbox, MailboxError
 from .notices.mailer import deliver_due
 from .rules import DEFAULT_CHAIN, Decision, Link
 from .settings import Settings
 from .store import Store
-from .store.ledger import FINAL_OUTCOMES, LedgerKey, begin_attempts, mark_disposed, rows_for
+from .store.ledger import (FINAL_OUTCOMES, LedgerKey, begin_attempts, give_back_attempts, mark_disposed,
+                           rows_for)
 from .store.lookup import SnapshotLookup
 from .store.models import Ledger
 
 log = logging.getLogger("emaillog.pass")
+# Failures that say nothing about the messages in hand: an attempt they interrupt is given back.
+NOT_THE_MESSAGES_FAULT = (OSError, IMAPClientError, MailboxError, OperationalError, InterfaceError)
 
 # Messages over this are never held whole in memory: they are read by sections (largemail.py).
 STREAM_OVER = 8 * 1024 * 1024
@@ -143,13 +150,22 @@ class Pass:
         attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
         context = BatchContext(s, self.mailbox, SnapshotLookup(self.store.account_id), self.chain, self.limits,
                                self.tmp_dir, self.store.account_id, self.dry_run, sizes=sizes)
-        results = process(context, keys, raws, attempts)
+        try:
+            results = process(context, keys, raws, attempts)
+            if not self.dry_run:
+                self.store.recorder.record(results)
+        except NOT_THE_MESSAGES_FAULT:
+            # The database, the disk or the connection failed: the messages stay for the next pass
+            # without losing an attempt (SPEC §10). Best effort: the database may be what failed.
+            if not self.dry_run:
+                with contextlib.suppress(OperationalError, InterfaceError):
+                    give_back_attempts(keys)
+            raise
         for r in results:
             report.count(r.decision.outcome)
         if self.dry_run:
             report.decisions.extend((r.key.uid, r.decision) for r in results)
             return
-        self.store.recorder.record(results)
         by_folder: dict[str, list[int]] = {}
         for r in results:
             if r.folder is not None:

@@ -59,6 +59,22 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, int]
     return {uid: row.attempts for uid, row in current.items()}
 
 
+def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
+    """Undo ``begin_attempts`` for a batch that failed for a reason that was not the messages' own.
+
+    A database, disk or network failure after the count says nothing about the messages; counting
+    it would send innocent messages to Error as ``processing-failed`` after a few such failures.
+    """
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        first = chunk[0]
+        (Ledger.update(attempts=Ledger.attempts - 1)
+         .where((Ledger.mailbox == first.mailbox) & (Ledger.uidvalidity == first.uidvalidity)
+                & Ledger.uid.in_([k.uid for k in chunk]) & (Ledger.attempts > 0)
+                & Ledger.outcome.in_(("pending", "failed")))
+         .execute())
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What the recorder writes into one ledger row."""
