@@ -15,11 +15,11 @@ from typing import Any, Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+from imapclient.imapclient import _parse_untagged_response
 
 from .oauth import TokenError, TokenSource
 from .oauth import token_source as _token_source_for
 from .settings import ImapSettings
-
 
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
@@ -120,7 +120,26 @@ class ImapMailbox:
 
     def idle_wait(self, seconds: float) -> list[Any]:
         """Untagged responses pushed within ``seconds`` (an empty list when none came)."""
+        # imaplib reads through a buffered file: an EXISTS that arrived in the same packet as the
+        # "+ idling" continuation (or an earlier keep-alive) already sits in that buffer, where
+        # idle_check's poll() on the socket cannot see it. Read it now rather than at the next packet.
+        buffered = self._idle_buffered()
+        if buffered:
+            return buffered
         return list(self.client.idle_check(timeout=seconds))
+
+    def _idle_buffered(self) -> list[Any]:
+        sock = self.client.socket()
+        reader = self.client._imap.file  # imapclient pinned: imaplib's buffered reader
+        found: list[Any] = []
+        sock.setblocking(False)
+        try:
+            while _has_buffered_line(reader):
+                found.append(_parse_untagged_response(self.client._imap._get_line()))
+        finally:
+            sock.setblocking(True)
+            self.client._set_read_timeout()
+        return found
 
     def idle_end(self) -> None:
         """Leave IDLE (DONE); commands can be sent again. Raises if the connection is gone."""
@@ -195,6 +214,14 @@ class ImapMailbox:
             self.client.logout()
         except (OSError, IMAPClientError):
             self.client.shutdown()
+
+
+def _has_buffered_line(reader: Any) -> bool:
+    """Whether a whole line waits in the reader's buffer (the socket must be non-blocking)."""
+    try:
+        return b"\n" in reader.peek(1)
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
 
 
 def _token_source(settings: ImapSettings) -> TokenSource | None:
