@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, Protocol
 
 from .settings import ImapSettings, OAuth2Settings
@@ -145,10 +146,12 @@ class GoogleToken(_CachingSource):
                              "pip install 'emaillog[google]'") from exc
         scope = oauth.scope or GOOGLE_SCOPE
         if oauth.service_account_file:
-            self._creds: Any = service_account.Credentials.from_service_account_file(
+            accounts: Any = service_account.Credentials  # google-auth is only partly typed
+            self._creds: Any = accounts.from_service_account_file(
                 oauth.service_account_file, scopes=[scope], subject=user)
         else:
-            self._creds = credentials.Credentials(
+            user_credentials: Any = credentials.Credentials
+            self._creds = user_credentials(
                 None, refresh_token=oauth.refresh_token, client_id=oauth.client_id,
                 client_secret=oauth.client_secret, token_uri=GOOGLE_TOKEN_URI, scopes=[scope])
 
@@ -160,8 +163,8 @@ class GoogleToken(_CachingSource):
             self._creds.refresh(Request())
         except (GoogleAuthError, OSError) as exc:
             raise TokenError(f"Google token request failed: {exc}") from exc
-        expiry = self._creds.expiry
-        lifetime = (expiry.timestamp() - time.time()) if expiry else 3600.0
+        expiry = self._creds.expiry  # google-auth keeps it as naive UTC
+        lifetime = (expiry.replace(tzinfo=UTC).timestamp() - time.time()) if expiry else 3600.0
         return str(self._creds.token), lifetime
 
 

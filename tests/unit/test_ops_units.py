@@ -1,0 +1,241 @@
+"""The daemon's small parts: backoff, log formats, access tokens, operational settings, metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emaillog import oauth
+from emaillog.logsetup import JsonFormatter, setup_logging
+from emaillog.metrics import Metrics
+from emaillog.oauth import CommandToken, TokenError
+from emaillog.settings import SettingsError, load
+from emaillog.watch import Backoff
+
+IMAP = {"EMAILLOG_IMAP_HOST": "imap.example.com", "EMAILLOG_IMAP_USER": "log@example.com"}
+
+
+def test_backoff_doubles_with_jitter_up_to_the_ceiling_and_resets() -> None:
+    backoff = Backoff(1, 8)
+    delays = [backoff.next_delay() for _ in range(6)]
+    for delay, ceiling in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    backoff.reset()
+    assert backoff.next_delay() <= 1
+
+
+def record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("emaillog.pass", logging.INFO, __file__, 1, message, (), None)
+
+
+def test_json_log_lines_carry_the_per_message_fields() -> None:
+    line = "uid=7 message_id=<a@b> route=bcc owner=rita@acme.example outcome=logged reason=None ms=3.1"
+    data = json.loads(JsonFormatter().format(record(line)))
+    assert data["uid"] == "7" and data["message_id"] == "<a@b>" and data["outcome"] == "logged"
+    assert data["reason"] is None and data["level"] == "info" and "time" in data
+
+
+def test_no_timestamps_under_journald(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        setup_logging("text")
+        logging.getLogger("emaillog").info("hello")
+        assert stream.getvalue() == "INFO emaillog: hello\n"
+        setup_logging("json")
+        logging.getLogger("emaillog").info("outcome=logged")
+        data = json.loads(stream.getvalue().splitlines()[-1])
+        assert "time" not in data and data["outcome"] == "logged"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def test_token_command_output_plain_or_json_and_refreshed_before_expiry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    out.write_text('{"access_token": "tok-1", "expires_in": 3600}\n')
+    source = CommandToken(f"cat {out}")
+    assert source.token() == "tok-1"
+    assert source.expires_at is not None and source.expires_at > time.time() + 3500
+    out.write_text("tok-2\n")
+    assert source.token() == "tok-1"  # still cached
+    later = time.time() + 3600 - oauth.REFRESH_MARGIN + 1
+    monkeypatch.setattr(oauth.time, "time", lambda: later)
+    assert source.token() == "tok-2"  # fetched anew within the refresh margin
+    source.invalidate()
+    out.write_text("tok-3\n")
+    assert source.token() == "tok-3"
+
+
+def test_token_command_failures_say_why_without_the_output(tmp_path: Path) -> None:
+    with pytest.raises(TokenError, match="exited with 3: no token today"):
+        CommandToken(
+            f"{sys.executable} -c \"import sys; sys.stderr.write('no token today'); sys.exit(3)\""
+        ).token()
+    with pytest.raises(TokenError, match="printed no token"):
+        CommandToken("echo two words").token()
+    with pytest.raises(TokenError, match="could not run"):
+        CommandToken(str(tmp_path / "missing-program")).token()
+
+
+def test_xoauth2_settings_need_a_token_source_but_no_password() -> None:
+    with pytest.raises(SettingsError, match="needs EMAILLOG_IMAP_TOKEN_COMMAND or EMAILLOG_OAUTH2_PROVIDER"):
+        load(None, {**IMAP, "EMAILLOG_IMAP_AUTH": "xoauth2"})
+    s = load(None, {**IMAP, "EMAILLOG_IMAP_AUTH": "xoauth2", "EMAILLOG_IMAP_TOKEN_COMMAND": "get-token"})
+    assert s.imap is not None and s.imap.auth == "xoauth2" and s.imap.token_command == "get-token"
+    s = load(
+        None,
+        {
+            **IMAP,
+            "EMAILLOG_IMAP_AUTH": "xoauth2",
+            "EMAILLOG_OAUTH2_PROVIDER": "microsoft",
+            "EMAILLOG_OAUTH2_TENANT": "t",
+            "EMAILLOG_OAUTH2_CLIENT_ID": "c",
+            "EMAILLOG_OAUTH2_CLIENT_SECRET": "s3cret",
+        },
+    )
+    assert s.imap is not None and s.imap.oauth2 is not None and "s3cret" not in repr(s)
+
+
+def test_operational_settings_are_checked_together() -> None:
+    with pytest.raises(SettingsError) as bad:
+        load(
+            None,
+            {
+                "EMAILLOG_IDLE_RENEW_SECONDS": "1800",
+                "EMAILLOG_RECONCILE_SECONDS": "600",
+                "EMAILLOG_LOG_FORMAT": "xml",
+                "EMAILLOG_METRICS_PORT": "70000",
+                "EMAILLOG_RECONNECT_MIN_SECONDS": "10",
+                "EMAILLOG_RECONNECT_MAX_SECONDS": "5",
+            },
+        )
+    text = str(bad.value)
+    for name in ("IDLE_RENEW_SECONDS", "RECONCILE_SECONDS", "LOG_FORMAT", "METRICS_PORT", "RECONNECT_MAX"):
+        assert f"EMAILLOG_{name}" in text
+    ops = load(None, {}).ops
+    assert (ops.idle, ops.idle_renew_seconds, ops.reconcile_seconds, ops.metrics_port) == (
+        True,
+        1440,
+        300,
+        None,
+    )
+
+
+def test_metrics_text_format() -> None:
+    metrics = Metrics()
+    metrics.pass_done({"logged": 2, "rejected": 1}, 0.25)
+    metrics.connection(True)
+    text = metrics.render()
+    assert 'emaillog_messages_total{outcome="logged"} 2' in text
+    assert "emaillog_pass_duration_seconds_count 1" in text and "emaillog_imap_logged_in 1" in text
+
+
+def test_microsoft_client_credentials_through_msal(monkeypatch: pytest.MonkeyPatch) -> None:
+    msal = pytest.importorskip("msal")
+    asked: list[list[str]] = []
+
+    def acquire(self: object, scopes: list[str]) -> dict[str, object]:
+        asked.append(scopes)
+        return {"access_token": f"ms-{len(asked)}", "expires_in": 3599, "token_type": "Bearer"}
+
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "acquire_token_for_client", acquire)
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "__init__", lambda self, *a, **k: None)
+    s = load(
+        None,
+        {
+            **IMAP,
+            "EMAILLOG_IMAP_AUTH": "xoauth2",
+            "EMAILLOG_OAUTH2_PROVIDER": "microsoft",
+            "EMAILLOG_OAUTH2_TENANT": "contoso.onmicrosoft.com",
+            "EMAILLOG_OAUTH2_CLIENT_ID": "app",
+            "EMAILLOG_OAUTH2_CLIENT_SECRET": "secret",
+        },
+    )
+    assert s.imap is not None
+    source = oauth.token_source(s.imap)
+    assert isinstance(source, oauth.MicrosoftToken)
+    assert source.token() == "ms-1" and source.token() == "ms-1"
+    assert asked == [["https://outlook.office365.com/.default"]]
+
+
+def test_microsoft_refusal_is_a_token_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    msal = pytest.importorskip("msal")
+    monkeypatch.setattr(msal.ConfidentialClientApplication, "__init__", lambda self, *a, **k: None)
+    monkeypatch.setattr(
+        msal.ConfidentialClientApplication,
+        "acquire_token_for_client",
+        lambda self, scopes: {"error": "invalid_client", "error_description": "AADSTS7000215: bad"},
+    )
+    s = load(
+        None,
+        {
+            **IMAP,
+            "EMAILLOG_IMAP_AUTH": "xoauth2",
+            "EMAILLOG_OAUTH2_PROVIDER": "microsoft",
+            "EMAILLOG_OAUTH2_TENANT": "t",
+            "EMAILLOG_OAUTH2_CLIENT_ID": "app",
+        },
+    )
+    assert s.imap is not None
+    with pytest.raises(TokenError, match="invalid_client"):
+        oauth.token_source(s.imap).token()  # type: ignore[union-attr]
+
+
+def test_google_service_account_with_delegation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("google.oauth2.service_account")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    key_file = tmp_path / "sa.json"
+    key_file.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "client_email": "sa@p.iam.gserviceaccount.com",
+                "private_key": pem,
+                "private_key_id": "1",
+                "token_uri": oauth.GOOGLE_TOKEN_URI,
+                "client_id": "1",
+                "project_id": "p",
+            }
+        )
+    )
+
+    def refresh(self: service_account.Credentials, request: object) -> None:
+        import datetime
+
+        assert self._subject == "log@example.com" and self._scopes == ["https://mail.google.com/"]
+        self.token = "g-token"
+        self.expiry = datetime.datetime.utcnow() + datetime.timedelta(seconds=3600)
+
+    monkeypatch.setattr(service_account.Credentials, "refresh", refresh)
+    s = load(
+        None,
+        {
+            **IMAP,
+            "EMAILLOG_IMAP_AUTH": "xoauth2",
+            "EMAILLOG_OAUTH2_PROVIDER": "google",
+            "EMAILLOG_OAUTH2_SERVICE_ACCOUNT_FILE": str(key_file),
+        },
+    )
+    assert s.imap is not None
+    source = oauth.token_source(s.imap)
+    assert source is not None and source.token() == "g-token"
+    assert source.expires_at is not None and source.expires_at > time.time() + 3500
