@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .limits import Limits
 from .mailbox import Mailbox, MailboxError
 from .message import Email, Malformed, malformed
 from .notices.plan import NoticePlanner
-from .parallel import InlineParser, MessageParser, Parsed
+from .parallel import MessageParser, Parsed
 from .rules import Decision, Link, TraceEntry, decide
 from .rules.attribution import attribute
 from .settings import Settings
@@ -55,29 +55,32 @@ class BatchContext:
     tmp_dir: Path
     account_id: int
     dry_run: bool
-    parser: MessageParser = field(default_factory=InlineParser)
     # RFC822.SIZE of the batch's messages: one over the maximum is refused without being fetched.
     sizes: dict[int, int] = field(default_factory=dict)
 
 
 def process(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
-            attempts: dict[int, int]) -> list[Result]:
-    parsed = _parse_small(ctx, keys, raws, attempts)
+            attempts: dict[int, int], parsed: dict[int, Parsed]) -> list[Result]:
+    """Decide every message of a batch whose small messages were parsed already (``start_parsing``)."""
     loaded = [_load(ctx, key, raws[key.uid], attempts.get(key.uid, 1), parsed.get(key.uid)) for key in keys]
     ctx.lookup.prefetch(_addresses(ctx.settings, loaded))
     planner = NoticePlanner(ctx.settings, ctx.account_id, lambda k: attribute(k, ctx.lookup).user is not None)
     return [_result(ctx, item, planner) for item in loaded]
 
 
-def _parse_small(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
-                 attempts: dict[int, int]) -> dict[int, Parsed]:
-    """Parse every message held in memory at once: on all cores when the batch is big enough."""
-    uids = [k.uid for k in keys if raws[k.uid] is not None and attempts.get(k.uid, 1) <= ctx.settings.max_attempts]
+def start_parsing(parser: MessageParser, settings: Settings, limits: Limits, tmp_dir: Path,
+                  keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
+                  attempts: dict[int, int]) -> Callable[[], dict[int, Parsed]]:
+    """Start parsing every message held in memory (on all cores when the batch is big enough)."""
+    limit = settings.max_attempts
+    uids = [k.uid for k in keys if raws[k.uid] is not None and attempts.get(k.uid, 1) <= limit]
     blobs = [raw for uid in uids if (raw := raws[uid]) is not None]
-    return dict(zip(uids, ctx.parser.parse_many(blobs, ctx.limits, ctx.tmp_dir), strict=True))
+    pending = parser.submit(blobs, limits, tmp_dir)
+    return lambda: dict(zip(uids, pending(), strict=True))
 
 
-def _load(ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int, parsed: Parsed | None) -> Loaded:
+def _load(ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int,
+          parsed: Parsed | None) -> Loaded:
     started = time.monotonic()
     if raw is None:
         # Too large to hold: read by sections, attachments streamed to disk (SPEC §8).

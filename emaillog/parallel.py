@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -39,8 +39,12 @@ class Parsed:
     crash: str | None = None
 
 
+Pending = Callable[[], list[Parsed]]
+
+
 class MessageParser(Protocol):
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]: ...
+    def submit(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> Pending: ...
     def close(self) -> None: ...
 
 
@@ -51,7 +55,7 @@ def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None) -> Parsed:
         if isinstance(email, Email) and spool_dir is not None:
             email = replace(email, attachments=tuple(_spool(a, spool_dir) for a in email.attachments))
         return Parsed(sha256, email)
-    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the others
+    except Exception as exc:
         log.exception("parsing crashed")
         return Parsed(sha256, None, type(exc).__name__)
 
@@ -79,6 +83,9 @@ class InlineParser:
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
         return [_with_tree(parse_one(raw, limits, None), raw) for raw in raws]
 
+    def submit(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> Pending:
+        return lambda: self.parse_many(raws, limits, spool_dir)
+
     def close(self) -> None:
         pass
 
@@ -91,18 +98,34 @@ class ParallelParser:
         self._pool: ProcessPoolExecutor | None = None
 
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
+        return self.submit(raws, limits, spool_dir)()
+
+    def submit(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> Pending:
+        """Start parsing on the pool; the returned function waits for the results.
+
+        The caller fetches the next batch and records the previous one meanwhile: IMAP and the
+        database on this core, parsing on the others.
+        """
         if self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER:
-            return InlineParser().parse_many(raws, limits, spool_dir)
+            return InlineParser().submit(raws, limits, spool_dir)
         chunks = _split(list(raws), self.workers * 2)
         try:
-            pool = self._get_pool()
-            results = [r for chunk in pool.map(_parse_chunk, chunks, [limits] * len(chunks),
-                                               [spool_dir] * len(chunks)) for r in chunk]
+            futures = [self._get_pool().submit(_parse_chunk, chunk, limits, spool_dir) for chunk in chunks]
         except BrokenProcessPool:
-            log.error("a parser process died; the batch is counted as one failed attempt")
-            self.close()
-            return [Parsed(hashlib.sha256(raw).hexdigest(), None, "WorkerDied") for raw in raws]
-        return [_with_tree(parsed, raw) for parsed, raw in zip(results, raws, strict=True)]
+            return lambda: self._died(raws)
+
+        def wait() -> list[Parsed]:
+            try:
+                results = [r for future in futures for r in future.result()]
+            except BrokenProcessPool:
+                return self._died(raws)
+            return [_with_tree(parsed, raw) for parsed, raw in zip(results, raws, strict=True)]
+        return wait
+
+    def _died(self, raws: Sequence[bytes]) -> list[Parsed]:
+        log.error("a parser process died; its batch is counted as one failed attempt")
+        self.close()
+        return [Parsed(hashlib.sha256(raw).hexdigest(), None, "WorkerDied") for raw in raws]
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -11,23 +11,29 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from .batch import BatchContext, process
-from .parallel import InlineParser, MessageParser
+from .batch import BatchContext, process, start_parsing
 from .limits import Limits
 from .mailbox import Mailbox, MailboxError
 from .notices.mailer import deliver_due
+from .parallel import InlineParser, MessageParser, Parsed
 from .rules import DEFAULT_CHAIN, Decision, Link
 from .settings import Settings
 from .store import Store
-from .store.ledger import (FINAL_OUTCOMES, LedgerKey, begin_attempts, give_back_attempts, mark_disposed,
-                           rows_for)
+from .store.ledger import (
+    FINAL_OUTCOMES,
+    LedgerKey,
+    begin_attempts,
+    give_back_attempts,
+    mark_disposed,
+    rows_for,
+)
 from .store.lookup import SnapshotLookup
 from .store.models import Ledger
 
@@ -76,6 +82,16 @@ class PassReport:
 
 
 @dataclass(frozen=True)
+class _Fetched:
+    """A batch fetched, its attempts counted, and its parsing under way."""
+
+    keys: list[LedgerKey]
+    raws: dict[int, bytes | None]
+    attempts: dict[int, int]
+    parsing: Callable[[], dict[int, Parsed]]
+
+
+@dataclass(frozen=True)
 class Pass:
     settings: Settings
     mailbox: Mailbox
@@ -104,8 +120,8 @@ class Pass:
         report.seen = len(uids)
         todo = self._finish_interrupted(uidvalidity, uids, rows, report)
         sizes = self.mailbox.sizes(todo)
-        for batch in self._batches([u for u in todo if u in sizes], rows, sizes):
-            self._process(uidvalidity, batch, sizes, report)
+        self._pipeline(uidvalidity, list(self._batches([u for u in todo if u in sizes], rows, sizes)), sizes,
+                       report)
         self._send_notices()
         report.seconds = time.monotonic() - started
         return report
@@ -142,25 +158,43 @@ class Pass:
         done_set = set(done)
         return [u for u in uids if u not in done_set]
 
-    def _process(self, uidvalidity: int, batch: list[int], sizes: dict[int, int], report: PassReport) -> None:
+    def _pipeline(self, uidvalidity: int, batches: list[list[int]], sizes: dict[int, int],
+                  report: PassReport) -> None:
+        """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N."""
+        pending: _Fetched | None = None
+        try:
+            for batch in batches:
+                fetched = self._fetch(uidvalidity, batch, sizes)
+                if pending is not None:
+                    self._finish(uidvalidity, pending, sizes, report)
+                pending = fetched
+            if pending is not None:
+                self._finish(uidvalidity, pending, sizes, report)
+                pending = None
+        except NOT_THE_MESSAGES_FAULT:
+            # The database, the disk or the connection failed: the messages stay for the next pass
+            # without losing an attempt (SPEC §10). Best effort: the database may be what failed.
+            if pending is not None and not self.dry_run:
+                with contextlib.suppress(OperationalError, InterfaceError):
+                    give_back_attempts(pending.keys)
+            raise
+
+    def _fetch(self, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> _Fetched:
         s = self.settings
         raws: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
         raws.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
         keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
         attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
-        context = BatchContext(s, self.mailbox, SnapshotLookup(self.store.account_id), self.chain, self.limits,
-                               self.tmp_dir, self.store.account_id, self.dry_run, sizes=sizes)
-        try:
-            results = process(context, keys, raws, attempts)
-            if not self.dry_run:
-                self.store.recorder.record(results)
-        except NOT_THE_MESSAGES_FAULT:
-            # The database, the disk or the connection failed: the messages stay for the next pass
-            # without losing an attempt (SPEC §10). Best effort: the database may be what failed.
-            if not self.dry_run:
-                with contextlib.suppress(OperationalError, InterfaceError):
-                    give_back_attempts(keys)
-            raise
+        parsing = start_parsing(self.parser, s, self.limits, self.tmp_dir, keys, raws, attempts)
+        return _Fetched(keys, raws, attempts, parsing)
+
+    def _finish(self, uidvalidity: int, fetched: _Fetched, sizes: dict[int, int], report: PassReport) -> None:
+        """Decide, record in one transaction, then move: the order SPEC §10 asks for."""
+        context = BatchContext(self.settings, self.mailbox, SnapshotLookup(self.store.account_id), self.chain,
+                               self.limits, self.tmp_dir, self.store.account_id, self.dry_run, sizes=sizes)
+        results = process(context, fetched.keys, fetched.raws, fetched.attempts, fetched.parsing())
+        if not self.dry_run:
+            self.store.recorder.record(results)
         for r in results:
             report.count(r.decision.outcome)
         if self.dry_run:
