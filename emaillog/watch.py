@@ -208,6 +208,8 @@ class Daemon:
             self._database_trouble(exc)
 
     def _wait_queue(self) -> set[str]:
+        if self._token_expiring():
+            return {"relogin"}
         try:
             first = self.requests.get(timeout=SLICE)
         except queue.Empty:
