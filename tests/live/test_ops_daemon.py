@@ -136,6 +136,14 @@ def world(tmp_path: Path, imap_account: ImapAccount) -> World:
     return w
 
 
+@pytest.fixture
+def both_worlds(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
+    """The world on SQLite, then on PostgreSQL (the daemon is given the same database URL)."""
+    w = make_world(tmp_path, database_url, imap_account)
+    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
+    return w
+
+
 def start(tmp_path: Path, account: ImapAccount, watchdog_usec: int | None = None,
           **extra: str) -> DaemonProcess:
     env_file = tmp_path / "emaillog.env"
@@ -179,13 +187,15 @@ def test_polls_when_idle_is_off(tmp_path: Path, world: World) -> None:
         daemon.close()
 
 
-def test_sigterm_mid_pass_loses_nothing_and_doubles_nothing(tmp_path: Path, world: World,
+def test_sigterm_mid_pass_loses_nothing_and_doubles_nothing(tmp_path: Path, both_worlds: World,
                                                              dovecot: DevDovecot) -> None:
+    world = both_worlds
     total = 300
     raws = [message(to=[f"c{i}@globex.example"], message_id=f"<bulk-{i}@acme.example>")
             for i in range(total)]
     dovecot.seed_maildir(world.account.user, "INBOX", raws)
-    daemon = start(tmp_path, world.account, EMAILLOG_BATCH_SIZE="10", EMAILLOG_POLL_SECONDS="3600")
+    daemon = start(tmp_path, world.account, EMAILLOG_BATCH_SIZE="10", EMAILLOG_POLL_SECONDS="3600",
+                   EMAILLOG_DATABASE_URL=world.settings.database_url)
     try:
         wait_until(lambda: ledger_rows() > 0, 30, "the first batch")
         daemon.signal(signal.SIGTERM)
