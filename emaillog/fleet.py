@@ -18,6 +18,7 @@ from types import FrameType
 from peewee import Database
 
 from .lease import Leases, leases_for
+from .parallel import ParallelParser
 from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings
@@ -44,6 +45,7 @@ class Fleet:
     db: Database
     notifier: Notifier
     leases: Leases = field(init=False)
+    parser: ParallelParser = field(default_factory=ParallelParser)  # shared by the mailbox threads
     workers: dict[str, _Worker] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -87,7 +89,7 @@ class Fleet:
                 return False
         if not self.leases.acquire(name):
             return False
-        daemon = Daemon(mailbox, store_for(self.db, mailbox), self.chain, Notifier(None))
+        daemon = Daemon(mailbox, store_for(self.db, mailbox), self.chain, Notifier(None), parser=self.parser)
         thread = threading.Thread(target=_work, args=(daemon,), name=f"mailbox-{name}", daemon=True)
         self.workers[name] = _Worker(daemon, thread)
         thread.start()
@@ -118,6 +120,7 @@ class Fleet:
         log.info("stopping %d mailbox(es)", len(self.workers))
         self.notifier.stopping()
         self._stop_workers()
+        self.parser.close()
         self.leases.release_all()
 
 

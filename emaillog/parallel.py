@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -96,6 +97,7 @@ class ParallelParser:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # a fleet's mailbox threads share one pool
 
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
         return self.submit(raws, limits, spool_dir)()
@@ -128,13 +130,15 @@ class ParallelParser:
         return [Parsed(hashlib.sha256(raw).hexdigest(), None, "WorkerDied") for raw in raws]
 
     def _get_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # fork: the workers start with every module already imported (spawn costs a second each).
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                # fork: the workers start with every module already imported (spawn costs a second each).
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+            return self._pool
 
     def close(self) -> None:
-        pool, self._pool = self._pool, None
+        with self._lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 

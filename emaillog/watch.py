@@ -37,6 +37,7 @@ from peewee import InterfaceError, OperationalError
 from .mailbox import ImapMailbox, LoginRefused, MailboxError
 from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
+from .parallel import MessageParser, ParallelParser
 from .poll import Pass, PassReport
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
@@ -109,8 +110,10 @@ class Daemon:
     """The long-running daemon for one mailbox."""
 
     def __init__(self, settings: Settings, store: Store, chain: tuple[Link, ...], notifier: Notifier,
-                 reload_settings: Callable[[], Settings] | None = None) -> None:
+                 reload_settings: Callable[[], Settings] | None = None, parser: MessageParser | None = None) -> None:
         self.settings, self.store, self.chain, self.notifier = settings, store, chain, notifier
+        # Parsing runs on a pool of worker processes (parallel.py), kept for the daemon's life.
+        self.parser = parser if parser is not None else ParallelParser()
         self.reload_settings = reload_settings
         self.requests: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.stopping = False
@@ -163,6 +166,8 @@ class Daemon:
         self.notifier.stopping()
         self.scheduler.shutdown(wait=False)
         self._drop_connection(logout=True)
+        if self.owns_process:
+            self.parser.close()
         self.state.update(login_state="stopped", login_detail=None)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
@@ -295,7 +300,7 @@ class Daemon:
         assert self.mailbox is not None
         mailbox = _StoppableMailbox(self.mailbox, lambda: self.stopping, self.alive)
         try:
-            report = Pass(self.settings, mailbox, self.store, self.chain).run()
+            report = Pass(self.settings, mailbox, self.store, self.chain, parser=self.parser).run()
         except BaseException:
             self.metrics.pass_failed()
             raise

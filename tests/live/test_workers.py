@@ -115,4 +115,6 @@ def test_three_workers_six_mailboxes_one_killed(tmp_path: Path, dovecot: DevDove
         assert sorted(logged) == sorted(f"<{box.mailbox_name}-{n}@acme.example>" for n in range(PER_MAILBOX))
         rows = views.ledger(store)
         assert len(rows) == PER_MAILBOX and {r["outcome"] for r in rows} == {"logged"}
-        assert all(r["folder"] == "Processed" and r["disposed"] for r in rows)
+        # (``disposed`` may still be false for a message whose MOVE ran just before the kill: the
+        # folder counts above are what says where each message is.)
+        assert all(r["folder"] == "Processed" for r in rows)
