@@ -388,7 +388,7 @@ class OpsSettings:
 
 def _ops(r: _Reader) -> OpsSettings:
     # RFC 2177: servers may drop a client idle for 30 minutes, so IDLE is re-issued well before.
-    renew = r.number("EMAILLOG_IDLE_RENEW_SECONDS", 1440, minimum=10)
+    renew = r.number("EMAILLOG_IDLE_RENEW_SECONDS", 1440, minimum=1)
     if renew > 1500:
         r.problems.append(f"EMAILLOG_IDLE_RENEW_SECONDS: {renew} is above 1500 (servers drop idle clients at 30 min)")
     reconcile = r.number("EMAILLOG_RECONCILE_SECONDS", 300, minimum=1)

@@ -325,3 +325,16 @@ def test_json_logs_and_metrics(tmp_path: Path, world: World) -> None:
 def _get(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
+
+
+@pytest.mark.parametrize("timer", ["EMAILLOG_IDLE_RENEW_SECONDS", "EMAILLOG_RECONCILE_SECONDS"])
+def test_idle_is_renewed_and_the_folder_reconciled_on_time(tmp_path: Path, world: World, timer: str) -> None:
+    # With nothing arriving, only the timer under test ends IDLE; every end is followed by a full pass.
+    daemon = start(tmp_path, world.account, EMAILLOG_POLL_SECONDS="3600", **{timer: "1"})
+    try:
+        daemon.wait_ready()
+        first = daemon.log().count("pass done")
+        wait_until(lambda: daemon.log().count("pass done") >= first + 3, 15, f"passes driven by {timer}")
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
