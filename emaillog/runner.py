@@ -67,7 +67,13 @@ def run(settings: Settings, *, once: bool, dry_run: bool,
         log.error("bad rule chain: %s", exc)
         return EXIT_CONFIG
     with ExitStack() as cleanup:
-        return _run(settings, chain, cleanup, once=once, dry_run=dry_run, reload_settings=reload_settings)
+        try:
+            return _run(settings, chain, cleanup, once=once, dry_run=dry_run, reload_settings=reload_settings)
+        except OperationalError as exc:
+            # The database unreachable at start-up (or left unhandled below) is a temporary failure,
+            # to be retried (SPEC §13: 75), not a crash with a traceback (1).
+            log.error("database unavailable: %s", exc)
+            return EXIT_TEMPFAIL
 
 
 def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, once: bool, dry_run: bool,
