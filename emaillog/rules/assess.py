@@ -12,7 +12,7 @@ from ..htmltext import sanitise_html
 from ..message import Attachment, Email
 from ..settings import Settings
 from .attribution import attribute
-from .identity import identity
+from .identity import fingerprint, identity
 from .model import Attribution, EmailPlan, Facts, Lookup, Recipient, Route, TraceEntry, UserRef
 from .recipients import classify, contact_plans
 from .route import detect_route
@@ -140,6 +140,7 @@ def _plan(scope: _Scope, owner: UserRef, route: Route, recipients: tuple[Recipie
     return EmailPlan(
         identity=identity(original.message_id, original.sender, original.date, original.subject or "",
                           original.body),
+        fingerprint=fingerprint(original.sender, original.date, original.subject or "", original.body),
         route=route, direction="outgoing" if outgoing else "incoming", owner_id=owner.id,
         message_id=original.message_id, subject=original.subject or "", date=original.date,
         sender=original.sender, to=original.to, cc=original.cc, text=original.body, html=_safe_html(original),

@@ -10,6 +10,7 @@ from ..addresses import Address
 
 _MSGID = re.compile(r"<([^<>\s]{1,900})>")
 _WS = re.compile(r"\s+")
+_NOT_WORD = re.compile(r"[\W_]+")
 _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|i|r)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 
 
@@ -19,10 +20,20 @@ def identity(message_id: str | None, sender: Address | None, date: datetime | No
     if message_id and message_id.strip("<> \t\r\n"):
         found = _MSGID.search(message_id)
         return "mid:" + (found.group(1) if found else message_id.strip("<> \t\r\n"))
+    return fingerprint(sender, date, subject, body)
+
+
+def fingerprint(sender: Address | None, date: datetime | None, subject: str, body: str) -> str:
+    """What an email is when its Message-ID is not known (an inline forward): sender, the minute it
+    was sent, subject without reply/forward prefixes, and the start of the body's letters and digits.
+
+    Only letters and digits count, so the same email read from a BCC'd copy and from a forward's
+    quoted text (rewrapped lines, different spacing and punctuation marks of quoting) still matches.
+    """
     parts = [
         sender.key() if sender else "",
-        date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M%z") if date else "",
+        date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if date else "",
         _WS.sub(" ", _PREFIX.sub("", subject)).strip().lower(),
-        _WS.sub(" ", body).strip().lower()[:20000],
+        _NOT_WORD.sub("", body.lower())[:2000],
     ]
     return "fp:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

@@ -98,6 +98,7 @@ class EmailPlan:
     """One email to be stored, exactly as it will be written."""
 
     identity: str
+    fingerprint: str  # matches a copy of the same email known by the other kind of identity (SPEC §9)
     route: Route
     direction: Direction
     owner_id: int

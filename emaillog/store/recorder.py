@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
 
 CHUNK = 500
-_EMAIL_FIELDS = ("account", "identity", "route", "direction", "owner", "message_id", "subject", "date",
+_EMAIL_FIELDS = ("account", "identity", "fingerprint", "route", "direction", "owner", "message_id", "subject", "date",
                  "from_address", "from_name", "to_json", "cc_json", "text_body", "html_body", "note", "in_reply_to",
                  "references_json", "thread_parent", "created_at")
 
@@ -123,6 +123,7 @@ class _BatchWriter:
             query = LoggedEmail.select(LoggedEmail.identity, LoggedEmail.id).where(
                 (LoggedEmail.account == account) & LoggedEmail.identity.in_(chunk)).tuples()
             self.emails.update(dict(query))
+        self._match_fingerprints()
         self.existing = set(self.emails)
         keys = sorted({c.key for plan in self.plans for c in plan.contacts})
         for chunk in _chunks(keys):
@@ -131,6 +132,24 @@ class _BatchWriter:
                      .tuples())
             self.contacts.update({address: (cid, company) for address, cid, company in query})
         self._load_threads()
+
+    def _match_fingerprints(self) -> None:
+        """SPEC §9: a BCC'd email later forwarded inline (no Message-ID on one side) is one email.
+
+        A fingerprint only joins two copies when one of them is known by its fingerprint alone, so
+        two emails with different Message-IDs are never merged.
+        """
+        unmatched = [p for p in self.plans if p.identity not in self.emails]
+        prints = sorted({p.fingerprint for p in unmatched})
+        found: dict[str, tuple[int, str]] = {}
+        for chunk in _chunks(prints):
+            query = LoggedEmail.select(LoggedEmail.fingerprint, LoggedEmail.id, LoggedEmail.identity).where(
+                (LoggedEmail.account == self.r.account_id) & LoggedEmail.fingerprint.in_(chunk)).tuples()
+            found.update({fp: (email_id, ident) for fp, email_id, ident in query})
+        for plan in unmatched:
+            match = found.get(plan.fingerprint)
+            if match and (plan.identity.startswith("fp:") or match[1].startswith("fp:")):
+                self.emails[plan.identity] = match[0]
 
     def _load_threads(self) -> None:
         wanted = sorted({m for p in self.plans for m in (p.in_reply_to, *p.references[-20:]) if m})
@@ -175,7 +194,7 @@ class _BatchWriter:
 
     def _email_row(self, plan: EmailPlan) -> tuple[object, ...]:
         sender = plan.sender
-        return (self.r.account_id, plan.identity, plan.route, plan.direction, plan.owner_id, plan.message_id,
+        return (self.r.account_id, plan.identity, plan.fingerprint, plan.route, plan.direction, plan.owner_id, plan.message_id,
                 plan.subject[:10000], to_utc_naive(plan.date), sender.address if sender else None,
                 sender.name if sender else None, _addresses_json(plan.to), _addresses_json(plan.cc), plan.text,
                 plan.html, plan.note, plan.in_reply_to, json.dumps(list(plan.references)), self._parent(plan),

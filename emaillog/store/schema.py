@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from peewee import Database
+from peewee import Database, Field
+from playhouse.migrate import SchemaMigrator, migrate
 
-from .models import ALL_MODELS, Outbox, SchemaVersion
+from .models import ALL_MODELS, LoggedEmail, Outbox, SchemaVersion
 
 
 def _v1_initial(db: Database) -> None:
-    db.create_tables(ALL_MODELS, safe=True)
+    # The tables as version 1 had them: later columns are added by their own migration below.
+    with _without(LoggedEmail.fingerprint):
+        db.create_tables(ALL_MODELS, safe=True)
 
 
 def _v2_outbox(db: Database) -> None:
     db.create_tables([Outbox], safe=True)
 
 
+def _v3_fingerprint(db: Database) -> None:
+    migrator = SchemaMigrator.from_database(db)
+    # add_column also creates the field's index (index=True on the model).
+    migrate(migrator.add_column(LoggedEmail._meta.table_name, "fingerprint", LoggedEmail.fingerprint))
+
+
+@contextmanager
+def _without(field: Field) -> Iterator[None]:
+    """Create a model's table as it was before ``field`` existed."""
+    model = field.model
+    model._meta.remove_field(field.name)
+    try:
+        yield
+    finally:
+        model._meta.add_field(field.name, field)
+
+
 # Append, never edit: each function takes the schema from version N-1 to N (playhouse.migrate for
 # column changes). The number of entries is the current schema version.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_outbox)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_outbox, _v3_fingerprint)
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,60 @@
+"""SPEC §9 across identities, and schema upgrades that apply themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import FWD, World, make_world, message
+
+from emaillog import admin, views
+from emaillog.devmail import ImapAccount
+from emaillog.store import schema
+from emaillog.store.db import open_database
+from emaillog.store.models import LoggedEmail, SchemaVersion
+
+REP = "rita@acme.example"
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
+    w = make_world(tmp_path, database_url, imap_account)
+    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
+    return w
+
+
+def test_bccd_email_later_forwarded_inline_is_one_email(world: World) -> None:
+    # Carl wrote to Rita; Rita BCC'd her reply… here: Carl's email reached the log by BCC from a
+    # colleague's copy (Message-ID known), then Rita forwarded it inline (no Message-ID).
+    admin.add_user(world.store, world.settings, "sam@acme.example", None, True, True)
+    body = "Hello Rita,\nwhat would 50 seats cost us?\nCarl"
+    world.deliver(message(sender="sam@acme.example", to=["Carl <carl@globex.example>"], subject="Seats",
+                          body=body, message_id="<seats-1@acme.example>"))
+    world.run_pass()
+    forward = ("FYI\n\n---------- Forwarded message ---------\nFrom: Sam <sam@acme.example>\n"
+               "Date: Fri, Nov 20, 2026 at 10:30 AM\nSubject: Seats\nTo: Carl <carl@globex.example>\n\n"
+               "Hello Rita,\nwhat would 50 seats  cost us?\nCarl\n")
+    world.deliver(message(delivered_to=FWD, subject="Fwd: Seats", body=forward, message_id="<fwd-9@acme.example>"))
+    world.run_pass()
+    [email] = views.emails(world.store)
+    assert email["message_id"] == "<seats-1@acme.example>"
+    assert [(r["outcome"], r["reason"]) for r in views.ledger(world.store)] == [("logged", None),
+                                                                               ("logged", "duplicate")]
+
+
+def test_two_emails_with_different_message_ids_are_never_merged(world: World) -> None:
+    world.deliver(message(message_id="<one@acme.example>"), message(message_id="<two@acme.example>"))
+    world.run_pass()
+    assert len(views.emails(world.store)) == 2
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    db = open_database(url, migrate=False)
+    schema.MIGRATIONS[0](db)
+    SchemaVersion.create(version=1)
+    columns = {c.name for c in db.get_columns(LoggedEmail._meta.table_name)}
+    assert "fingerprint" not in columns and schema.current_version(db) == 1
+    assert schema.upgrade(db) == schema.CURRENT_VERSION == schema.current_version(db)
+    assert "fingerprint" in {c.name for c in db.get_columns(LoggedEmail._meta.table_name)}
+    assert db.table_exists("outbox")
