@@ -9,6 +9,7 @@ that depend on it are skipped, the independent ones still run. The exit code is 
 
 from __future__ import annotations
 
+import imaplib
 import ipaddress
 import json
 import smtplib
@@ -87,11 +88,10 @@ class Checker:
             return [*steps, Step("login", FAIL, str(exc), EXIT_TEMPFAIL)]
         steps.append(Step("login", OK, f"logged in as {imap.user} ({imap.auth})"))
         try:
-            steps += [
-                self.capabilities(mailbox),
-                self._guard("intake folder", lambda: self.intake(mailbox)),
-                self._guard("Processed and Error folders", lambda: self.folders(mailbox)),
-            ]
+            # The intake folder last: after a [READ-ONLY] SELECT, imaplib refuses every further command.
+            capabilities = self.capabilities(mailbox)
+            folders = self._guard("Processed and Error folders", lambda: self.folders(mailbox))
+            steps += [capabilities, self._guard("intake folder", lambda: self.intake(mailbox)), folders]
         finally:
             mailbox.close()
         return steps
@@ -169,7 +169,11 @@ class Checker:
         folder = self.settings.intake_folder
         if not mailbox.client.folder_exists(folder):
             raise StepFailed(f"{folder} does not exist (EMAILLOG_INTAKE_FOLDER)", EXIT_CONFIG)
-        info = mailbox.client.select_folder(folder)
+        try:
+            info = mailbox.client.select_folder(folder)
+        except imaplib.IMAP4.readonly:
+            # imaplib raises this itself when SELECT answers [READ-ONLY].
+            info = {b"READ-ONLY": [b""]}
         if b"READ-ONLY" in info:
             raise StepFailed(
                 f"{folder} is read-only for {mailbox.settings.user}: messages could never be "

@@ -268,8 +268,10 @@ class DevDovecot:
     """A Dovecot master process with its own configuration under ``root``."""
 
     def __init__(self, root: Path, port: int | None = None,
-                 oauth2_introspection_url: str | None = None) -> None:
+                 oauth2_introspection_url: str | None = None, read_only_folders: Iterable[str] = ()) -> None:
         self.root = Path(root).resolve()
+        # Folders every user may read but not change (Dovecot's acl plugin): SELECT answers [READ-ONLY].
+        self.read_only_folders = tuple(read_only_folders)
         # With a URL, XOAUTH2 and OAUTHBEARER logins are accepted too: Dovecot's oauth2 passdb POSTs the
         # token there (RFC 7662 introspection) and expects {"active": true, "username": USER}.
         self.oauth2_introspection_url = oauth2_introspection_url
@@ -376,6 +378,10 @@ class DevDovecot:
     def _config(self) -> str:
         uid, gid = mail_owner(self.root)
         text = _config_text(self.root, self.port, uid, gid)
+        if self.read_only_folders:
+            acl_file = self.root / "dovecot-acl"
+            acl_file.write_text("".join(f"{name} owner lr\n" for name in self.read_only_folders))
+            text += f"mail_plugins = $mail_plugins acl\nplugin {{\n  acl = vfile:{acl_file}\n}}\n"
         if self.oauth2_introspection_url is None:
             return text
         oauth2_conf = self.root / "dovecot-oauth2.conf.ext"

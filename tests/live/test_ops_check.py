@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from imapclient import IMAPClient
 from smtp_sink import SmtpSink
 
 from emaillog.check import run_check
-from emaillog.devmail import ImapAccount, free_port
+from emaillog.devmail import DevDovecot, ImapAccount, free_port
 from emaillog.store.db import open_database
 from emaillog.store.models import SchemaVersion
 
@@ -283,3 +285,20 @@ def test_warns_without_sender_authentication_through_the_cli(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "warn  sender authentication: EMAILLOG_TRUSTED_AUTHSERV_IDS is not set" in done.stdout
     assert "ok    login: logged in as" in done.stdout
+
+
+def test_read_only_intake_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(tempfile.mkdtemp(prefix="emaillog-acl-dovecot-"))
+    root.chmod(0o755)
+    server = DevDovecot(root, read_only_folders=["Shared"])
+    server.start()
+    try:
+        account = server.add_user("acl", "acl-password")
+        server.seed_maildir("acl", "Shared", [b"Subject: x\r\n\r\nhello\r\n"])
+        _with_folders(account)
+        code, steps = check(write_env(tmp_path, account, EMAILLOG_INTAKE_FOLDER="Shared"), capsys)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    assert code == 78
+    assert steps["intake folder"]["detail"].startswith("Shared is read-only for acl: messages could never be moved")
