@@ -301,4 +301,4 @@ def test_read_only_intake_folder(tmp_path: Path, capsys: pytest.CaptureFixture[s
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     assert code == 78
-    assert steps["intake folder"]["detail"].startswith("Shared is read-only for acl: messages could never be moved")
+    assert steps["intake folder"]["detail"].startswith("Shared is read-only for acl: messages could never")
