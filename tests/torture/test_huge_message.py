@@ -54,8 +54,8 @@ class RecordingMailbox(ImapMailbox):
         self.client.fetch = fetch  # type: ignore[method-assign]
 
 
-def test_300_mb_message_is_malformed_without_being_fetched(tmp_path: Path, database_url: str,
-                                                         dovecot: DevDovecot, imap_account: ImapAccount) -> None:
+def test_300_mb_message_is_malformed_without_being_fetched(
+        tmp_path: Path, database_url: str, dovecot: DevDovecot, imap_account: ImapAccount) -> None:
     world = make_world(tmp_path, database_url, imap_account)
     admin.add_user(world.store, world.settings, REP, "Rita Rep", active=True, may_log=True)
     dovecot.seed_maildir(imap_account.user, "INBOX", [])

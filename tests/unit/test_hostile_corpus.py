@@ -184,7 +184,8 @@ def assert_safe_html(html: str | None) -> None:
         assert bad not in lowered, (bad, html)
 
 
-def record_and_check_files(name: str, email: Email | Malformed, decision: object, crm: tuple[Store, Settings]) -> None:
+def record_and_check_files(name: str, email: Email | Malformed, decision: object,
+                           crm: tuple[Store, Settings]) -> None:
     """Record the result as a pass would; every file written is under the attachments dir."""
     store, settings = crm
     planner = NoticePlanner(settings, store.account_id, lambda key: False)
@@ -210,7 +211,8 @@ def test_encoded_newlines_never_become_headers_of_a_notice(name: str, crm: tuple
     raw = (CORPUS / f"{name}.eml").read_bytes()
     email = parse(raw, Limits())
     decision = decide(email, settings, store.lookup)
-    verdict = NoticePlanner(settings, store.account_id, lambda key: False).plan(email, raw, decision, "default|x/1/1")
+    planner = NoticePlanner(settings, store.account_id, lambda key: False)
+    verdict = planner.plan(email, raw, decision, "default|x/1/1")
     assert verdict.notice is not None, verdict.why
     notice = message_from_bytes(verdict.notice.raw, policy=policy.default)
     assert notice["Bcc"] is None and notice["X-Injected"] is None
@@ -237,7 +239,8 @@ def test_attachment_names_are_shown_safe(crm: tuple[Store, Settings]) -> None:
 
 
 @pytest.mark.parametrize("name", [n for n in corpus() if n.startswith("cpython-")])
-def test_cpython_message_from_a_user_still_has_a_defined_outcome(name: str, crm: tuple[Store, Settings]) -> None:
+def test_cpython_message_from_a_user_still_has_a_defined_outcome(name: str,
+                                                                 crm: tuple[Store, Settings]) -> None:
     store, settings = crm
     raw = (CORPUS / f"{name}.eml").read_bytes()
     first = parse(raw, Limits())

@@ -10,7 +10,6 @@ quadratic); header values are now decoded from at most 32 KB (message.MAX_DECODE
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from support import make_settings
@@ -35,7 +34,8 @@ def many_parts(count: int) -> bytes:
 
 
 def nested(depth: int) -> bytes:
-    opening = b"".join(b"Content-Type: multipart/mixed; boundary=d%d\r\n\r\n--d%d\r\n" % (i, i) for i in range(depth))
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=d%d\r\n\r\n--d%d\r\n" % (i, i)
+                       for i in range(depth))
     closing = b"".join(b"\r\n--d%d--\r\n" % i for i in reversed(range(depth)))
     return HEAD + opening + TEXT + closing
 
@@ -51,38 +51,42 @@ def folded_header(size: int) -> bytes:
 
 
 def encoded_words(size: int) -> bytes:
-    return HEAD.replace(b"Subject: hostile", b"Subject: " + b" ".join([b"=?utf-8?q?x=0D=0A?="] * (size // 20))) + TEXT
+    words = b" ".join([b"=?utf-8?q?x=0D=0A?="] * (size // 20))
+    return HEAD.replace(b"Subject: hostile", b"Subject: " + words) + TEXT
 
 
 def forwarded_encoded_words(size: int) -> bytes:
     """Sent to the forwarding address: the forward reader and the notice read the Subject too."""
-    return encoded_words(size).replace(b"Delivered-To: log@acme.example", b"Delivered-To: log+fwd@acme.example")
+    return encoded_words(size).replace(b"Delivered-To: log@", b"Delivered-To: log+fwd@")
 
 
 def attached_original_encoded_words(size: int) -> bytes:
-    inner = (b"From: Carl <carl@globex.example>\r\nTo: rita@acme.example\r\nMessage-ID: <o@globex.example>\r\n"
-             b"Date: Thu, 19 Nov 2026 09:00:00 +0000\r\nSubject: " + b" ".join([b"=?utf-8?b?QUFB?="] * (size // 17))
-             + b"\r\n\r\nThe original.\r\n")
+    words = b" ".join([b"=?utf-8?b?QUFB?="] * (size // 17))
+    inner = (b"From: Carl <carl@globex.example>\r\nTo: rita@acme.example\r\n"
+             b"Message-ID: <o@globex.example>\r\nDate: Thu, 19 Nov 2026 09:00:00 +0000\r\n"
+             b"Subject: " + words + b"\r\n\r\nThe original.\r\n")
     return (HEAD.replace(b"Delivered-To: log@acme.example", b"Delivered-To: log+fwd@acme.example")
             + b"Content-Type: multipart/mixed; boundary=f\r\n\r\n--f\r\n" + TEXT
             + b"--f\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--f--\r\n")
 
 
 def nested_parts_in_parts(breadth: int) -> bytes:
-    inner = b"Content-Type: multipart/mixed; boundary=i\r\n\r\n" + b"".join(b"--i\r\n" + TEXT for _ in range(breadth)) + \
-        b"--i--\r\n"
+    inner = (b"Content-Type: multipart/mixed; boundary=i\r\n\r\n"
+             + b"".join(b"--i\r\n" + TEXT for _ in range(breadth)) + b"--i--\r\n")
     return HEAD + b"Content-Type: multipart/mixed; boundary=o\r\n\r\n" + b"".join(
         b"--o\r\n" + inner for _ in range(breadth)) + b"--o--\r\n"
 
 
-MB = 1024 * 1024
+KB, MB = 1024, 1024 * 1024
 CASES = {
     "10000-parts": (lambda: many_parts(10_000), "malformed", "more than 1000 MIME parts"),
-    "forward-encoded-words-900-kb": (lambda: forwarded_encoded_words(900 * 1024), "forward-not-recognised", None),
-    "attached-original-encoded-words-900-kb": (lambda: attached_original_encoded_words(900 * 1024), "logged", None),
+    "forward-encoded-words-900-kb": (lambda: forwarded_encoded_words(900 * KB), "forward-not-recognised",
+                                     None),
+    "attached-original-encoded-words-900-kb": (lambda: attached_original_encoded_words(900 * KB), "logged",
+                                               None),
     "nesting-1000-deep": (lambda: nested(1000), "malformed", "nested more than 50 deep"),
     "header-5-mb": (lambda: big_header(5 * MB), "malformed", "header section is over 1.0 MB"),
-    "one-header-folded-over-5-mb": (lambda: folded_header(5 * MB), "malformed", "header section is over 1.0 MB"),
+    "one-header-folded-over-5-mb": (lambda: folded_header(5 * MB), "malformed", "header section is over 1.0"),
     "encoded-words-900-kb": (lambda: encoded_words(900 * 1024), "logged", None),
     "100-by-100-parts": (lambda: nested_parts_in_parts(100), "malformed", "more than 1000 MIME parts"),
     "1000-parts-at-the-limit": (lambda: many_parts(1000), "logged", None),
