@@ -4,6 +4,7 @@ entries, companies and deals. Each function takes one account's store and plain 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from .addresses import make_address
 from .domains import company_domain
@@ -27,7 +28,7 @@ def _user(store: Store, settings: Settings, email: str) -> User:
     user = User.get_or_none((User.account == store.account_id) & (User.email == _key(settings, email)))
     if user is None:
         raise AdminError(f"no user with the login email {email} (add it with: emaillog users add {email})")
-    return user
+    return cast(User, user)
 
 
 def add_user(store: Store, settings: Settings, email: str, name: str | None, active: bool, may_log: bool) -> User:
@@ -38,7 +39,7 @@ def add_user(store: Store, settings: Settings, email: str, name: str | None, act
         if not created:
             user.name, user.active, user.may_log = name or user.name, active, may_log
             user.save()
-    return user
+    return cast(User, user)
 
 
 def connect_address(store: Store, settings: Settings, email: str, address: str, at: datetime | None) -> None:

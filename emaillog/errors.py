@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .mailbox import ImapMailbox
 from .settings import Settings
@@ -36,7 +36,7 @@ def find_row(store: Store, value: str, *, as_uid: bool = False) -> Ledger:
         row = query.where(Ledger.uid == int(text)).order_by(Ledger.id.desc()).first()
     if row is None:
         raise NotFound(f"no ledger row with the id or UID {text}")
-    return row
+    return cast(Ledger, row)
 
 
 def explain(row: Ledger) -> list[str]:

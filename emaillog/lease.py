@@ -16,7 +16,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 log = logging.getLogger("emaillog.lease")
@@ -39,9 +39,9 @@ class AdvisoryLeases:
     def __init__(self, url: str) -> None:
         self.url = url
         self.held: set[str] = set()
-        self._conn = None
+        self._conn: Any = None
 
-    def _connection(self):  # type: ignore[no-untyped-def]
+    def _connection(self) -> Any:
         import psycopg2
 
         if self._conn is None or self._conn.closed:

@@ -10,7 +10,7 @@ from ..senderauth import check_authentication
 from ..settings import Settings
 from .assess import assess
 from .chain import DEFAULT_CHAIN, RULES, Link
-from .model import Decision, Facts, Lookup, TraceEntry
+from .model import Decision, Facts, Lookup, Outcome, TraceEntry
 
 
 def decide(email: Email | Malformed, settings: Settings, lookup: Lookup,
@@ -44,7 +44,7 @@ def run_chain(facts: Facts, chain: Sequence[Link], trace: tuple[TraceEntry, ...]
             entries.append(TraceEntry(link.rule, False))
             continue
         entries.append(TraceEntry(link.rule, True, hit.reason, {"action": link.action, **hit.data}))
-        outcome = "rejected" if link.action == "reject" else "skipped"
+        outcome: Outcome = "rejected" if link.action == "reject" else "skipped"
         return Decision(outcome, hit.reason, facts.route, owner, (), tuple(entries), hit.detail)
     plans = tuple(plan for plan in facts.plans if plan.contacts)
     entries.append(TraceEntry("log", True, None, {"emails": len(plans)}))

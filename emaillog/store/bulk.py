@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
-from peewee import Database, Model
+from peewee import Database
 
 
-def _names(model: type[Model], fields: Sequence[str]) -> list[str]:
+def _names(model: Any, fields: Sequence[str]) -> list[str]:
     return [model._meta.fields[name].column_name for name in fields]
 
 
 @cache
-def insert_sql(model: type[Model], fields: tuple[str, ...], param: str, conflict: tuple[str, ...] = (),
+def insert_sql(model: Any, fields: tuple[str, ...], param: str, conflict: tuple[str, ...] = (),
                update: tuple[str, ...] = (), returning: tuple[str, ...] = ()) -> str:
     columns = ", ".join(f'"{c}"' for c in _names(model, fields))
     values = ", ".join([param] * len(fields))
@@ -35,7 +36,7 @@ def insert_sql(model: type[Model], fields: tuple[str, ...], param: str, conflict
     return sql
 
 
-def insert_rows(db: Database, model: type[Model], fields: tuple[str, ...], rows: Sequence[tuple[object, ...]],
+def insert_rows(db: Database, model: Any, fields: tuple[str, ...], rows: Sequence[tuple[object, ...]],
                 *, conflict: tuple[str, ...] = (), update: tuple[str, ...] = ()) -> None:
     """INSERT every row (executemany); with ``conflict``, existing rows are skipped or updated."""
     if not rows:
@@ -45,7 +46,7 @@ def insert_rows(db: Database, model: type[Model], fields: tuple[str, ...], rows:
     cursor.executemany(sql, [tuple(_adapt(db, v) for v in row) for row in rows])
 
 
-def insert_returning(db: Database, model: type[Model], fields: tuple[str, ...], row: tuple[object, ...],
+def insert_returning(db: Database, model: Any, fields: tuple[str, ...], row: tuple[object, ...],
                      returning: tuple[str, ...]) -> tuple[object, ...]:
     sql = insert_sql(model, fields, db.param, returning=returning)
     cursor = db.execute_sql(sql, tuple(_adapt(db, v) for v in row))

@@ -45,6 +45,7 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, int]
     still uses up an attempt, so it cannot loop forever.
     """
     now = utcnow()
+    keys = list(keys)
     rows = [dict(account=account_id, mailbox=k.mailbox, uidvalidity=k.uidvalidity, uid=k.uid, attempts=1,
                  first_seen=now, updated_at=now) for k in keys]
     if not rows:
@@ -54,8 +55,7 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, int]
          .on_conflict(conflict_target=[Ledger.mailbox, Ledger.uidvalidity, Ledger.uid],
                       update={Ledger.attempts: Ledger.attempts + 1, Ledger.updated_at: now})
          .execute())
-    first = rows[0]
-    current = rows_for(first["mailbox"], first["uidvalidity"], [r["uid"] for r in rows])
+    current = rows_for(keys[0].mailbox, keys[0].uidvalidity, [k.uid for k in keys])
     return {uid: row.attempts for uid, row in current.items()}
 
 

@@ -54,7 +54,7 @@ class CrmLookup:
     def is_internal(self, key: str) -> bool:
         """Any address of any user, or a team inbox: never a contact (SPEC §4)."""
         account = self.account_id
-        return (User.select().where((User.account == account) & (User.email == key)).exists()
+        return bool(User.select().where((User.account == account) & (User.email == key)).exists()
                 or UserAddress.select().where((UserAddress.account == account)
                                               & (UserAddress.address == key)).exists()
                 or TeamInbox.select().where((TeamInbox.account == account)

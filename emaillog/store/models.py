@@ -33,7 +33,7 @@ def to_utc_naive(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-class BaseModel(Model):
+class BaseModel(Model):  # type: ignore[misc]  # peewee ships no type information
     class Meta:
         database = database_proxy
         legacy_table_names = False
