@@ -233,6 +233,8 @@ class Config:
     first_wave: int = 100  # seeded before the daemon starts; the rest arrive in waves, one per round
     fault_rounds: int = 9  # rounds of faults other than kill -9 (each kind at least once)
     round_seconds: float = 1.5  # a fault comes at a random moment up to this long after a wave
+    # SQLite held locked for up to this long; over the daemon's busy_timeout (30 s), writes fail.
+    sqlite_lock_seconds: float = 4.0
     max_seconds: float = 600.0  # the chaos phase ends after this long even if rounds are left
     settle_seconds: float = 180.0
     verbose: bool = False
@@ -256,6 +258,7 @@ class Report:
     expunged: int = 0
     moved_back: int = 0
     poison: list[tuple[str | None, str | None, int, str | None]] = field(default_factory=list)
+    fault_errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     log_tail: str = ""
 
@@ -279,6 +282,7 @@ class Report:
             f"expunged by the other client: {self.expunged}; moved back into the intake: {self.moved_back}",
             f"notices received: {self.notices_sent} (same-Message-ID resends: {self.notices_resent})",
             f"daemon exits other than by kill -9 (code: count): {exits or 'none'}",
+            f"chaos steps the server broke off (then repaired): {dict(self.fault_errors) or 'none'}",
             f"seconds:    {self.seconds:.1f}",
         ])
 
@@ -521,8 +525,36 @@ class Torture:
     def _fault(self, kind: str) -> None:
         self._say(kind)
         action = getattr(self, "_" + kind.replace("-", "_"))
-        if action() is not False:
+        try:
+            done = action()
+        except Exception as exc:  # the server may refuse a step while others run
+            # Counted (the fault happened, if only in part), said, and the folders put right.
+            self._say(f"{kind} did not finish: {exc!r}")
+            self.report.fault_errors[kind] += 1
+            self._repair()
+            done = True
+        if done is not False:
             self.report.faults[kind] += 1
+
+    def _repair(self) -> None:
+        """After a chaos step broke off: the intake folder exists, and nothing is left in Hold."""
+        for attempt in range(30):
+            try:
+                with self.imap() as client:
+                    if not client.folder_exists(INTAKE):
+                        client.create_folder(INTAKE)
+                    if client.folder_exists("Hold"):
+                        client.select_folder("Hold")
+                        uids = client.search(["ALL"])
+                        if uids:
+                            client.move(uids, INTAKE)
+                        client.close_folder()
+                        client.delete_folder("Hold")
+                return
+            except Exception:  # Dovecot may be restarting
+                if attempt == 29:
+                    raise
+                time.sleep(0.5)
 
     def _dovecot_restart(self) -> None:
         self.dovecot.restart()
@@ -532,6 +564,8 @@ class Torture:
 
     def _database_down(self) -> None:
         seconds = self.rng.uniform(1.0, 4.0)
+        if self.cluster is None and self.config.sqlite_lock_seconds > 4.0 and self.rng.random() < 0.5:
+            seconds = self.rng.uniform(4.0, self.config.sqlite_lock_seconds)
         if self.cluster is not None:
             pg_stop(self.cluster)
             self._pause(seconds)
