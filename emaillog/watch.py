@@ -110,7 +110,8 @@ class Daemon:
     """The long-running daemon for one mailbox."""
 
     def __init__(self, settings: Settings, store: Store, chain: tuple[Link, ...], notifier: Notifier,
-                 reload_settings: Callable[[], Settings] | None = None, parser: MessageParser | None = None) -> None:
+                 reload_settings: Callable[[], Settings] | None = None,
+                 parser: MessageParser | None = None) -> None:
         self.settings, self.store, self.chain, self.notifier = settings, store, chain, notifier
         # Parsing runs on a pool of worker processes (parallel.py), kept for the daemon's life.
         self.parser = parser if parser is not None else ParallelParser()
@@ -134,7 +135,10 @@ class Daemon:
     # -- start and stop ------------------------------------------------------------------------
 
     def start(self, *, install_signals: bool = True) -> None:
-        """Connect and run the first pass. Raises LoginRefused (exit 77) or MailboxError (75).
+        """Connect and log in. Raises LoginRefused (exit 77) or MailboxError (75).
+
+        The first pass runs in ``run()``, after READY=1: a large backlog must not hold up start-up
+        (and TimeoutStartSec=) when the mailbox and the login are known to work.
 
         Under a fleet (several mailboxes, fleet.py) the daemon runs in a thread: the fleet owns the
         signals and the metrics endpoint, and stops the daemon through ``stopping``.
@@ -144,7 +148,6 @@ class Daemon:
             self._install_signals()
         self.tokens = self._new_token_source()
         self._connect()
-        self._passes({"start"})
 
     def run(self) -> int:
         """The main loop, until a stop is asked for; returns the exit code (0)."""
@@ -155,8 +158,9 @@ class Daemon:
         self.notifier.ready()
         self._status()
         try:
+            self._guarded(lambda: self._passes({"pass:start"}))
             while not self.stopping:
-                self._step()
+                self._guarded(self._step)
         finally:
             self._shutdown()
         return 0
@@ -197,20 +201,24 @@ class Daemon:
 
     # -- one turn of the loop --------------------------------------------------------------------
 
-    def _step(self) -> None:
-        self.alive()
+    def _guarded(self, work: Callable[[], None]) -> None:
+        """Run one piece of the loop; trouble with the mailbox or the database is retried, not fatal."""
         try:
-            if self.mailbox is None:
-                self._reconnect()
-                return
-            reasons = self._wait_idle() if self._uses_idle() else self._wait_queue()
-            reasons = self._handle_control(reasons)
-            if reasons and not self.stopping:
-                self._passes(reasons)
+            work()
         except CONNECTION_ERRORS as exc:
             self._lost(exc)
         except DATABASE_ERRORS as exc:
             self._database_trouble(exc)
+
+    def _step(self) -> None:
+        self.alive()
+        if self.mailbox is None:
+            self._reconnect()
+            return
+        reasons = self._wait_idle() if self._uses_idle() else self._wait_queue()
+        reasons = self._handle_control(reasons)
+        if reasons and not self.stopping:
+            self._passes(reasons)
 
     def _wait_queue(self) -> set[str]:
         if self._token_expiring():
