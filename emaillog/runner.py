@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from peewee import OperationalError
 
+from .fleet import Fleet
+from .lease import leases_for
 from .logsetup import setup_logging as _setup_logging
 from .mailbox import ImapMailbox, LoginRefused, MailboxError
 from .parallel import ParallelParser
@@ -20,10 +22,8 @@ from .poll import Pass, PassReport
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import Settings
-from .fleet import Fleet
-from .lease import leases_for
 from .store import Store, open_store, store_for
-from .watch import CONNECTION_ERRORS, Daemon
+from .watch import CONNECTION_ERRORS, Daemon, IntakeReadOnly
 
 log = logging.getLogger("emaillog")
 
@@ -139,6 +139,9 @@ def _daemon(daemon: Daemon) -> int:
         # Refused at start-up: a wrong password or token will not fix itself (no restart on 77).
         log.error("%s", exc)
         return EXIT_LOGIN
+    except IntakeReadOnly as exc:
+        log.error("%s", exc)
+        return EXIT_CONFIG
     except CONNECTION_ERRORS as exc:
         log.error("mailbox unavailable: %s", exc)
         return EXIT_TEMPFAIL

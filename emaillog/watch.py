@@ -58,6 +58,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (MailboxError, IMAPClientEr
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
+class IntakeReadOnly(MailboxError):
+    """The intake folder can be read but not changed: a configuration problem, not a network one."""
+
+
 class ConnectionLost(MailboxError):
     """The server said BYE, or the socket reached end of file, while we waited in IDLE."""
 
@@ -337,7 +341,13 @@ class Daemon:
         self._set_login("logged-in", None)
         self.metrics.connection(True)
         # IDLE waits on the selected folder: select the intake folder now (a pass does it again).
-        self.mailbox.select(self.settings.intake_folder)
+        try:
+            self.mailbox.select(self.settings.intake_folder)
+        except imaplib.IMAP4.readonly as exc:
+            # imaplib raises this itself on [READ-ONLY]; retrying cannot help (exit 78 at start-up).
+            self._drop_connection(logout=False)
+            raise IntakeReadOnly(f"the intake folder {self.settings.intake_folder} is read-only for "
+                                 f"{self.settings.imap.user}: messages could never be moved out") from exc
 
     def _reconnect(self) -> None:
         delay = self.backoff.next_delay()

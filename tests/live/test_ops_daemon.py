@@ -338,3 +338,22 @@ def test_idle_is_renewed_and_the_folder_reconciled_on_time(tmp_path: Path, world
         assert daemon.stop() == 0
     finally:
         daemon.close()
+
+
+def test_read_only_intake_folder_exits_78(tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="emaillog-acl-dovecot-"))
+    root.chmod(0o755)
+    server = DevDovecot(root, read_only_folders=["Shared"])
+    server.start()
+    try:
+        account = server.add_user("acl", "acl-password")
+        server.seed_maildir("acl", "Shared", [message()])
+        daemon = start(tmp_path, account, EMAILLOG_INTAKE_FOLDER="Shared")
+        try:
+            assert daemon.proc.wait(timeout=30) == 78
+        finally:
+            daemon.close()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    assert "the intake folder Shared is read-only for acl" in daemon.log()
