@@ -20,6 +20,7 @@ from emaillog.settings import Settings, load
 from emaillog.store import Store, open_store
 
 COMPANY = "acme.example"
+REP = "rita@acme.example"  # the CRM user most tests send as
 BCC = "log@" + COMPANY
 FWD = "log+fwd@" + COMPANY
 
@@ -107,6 +108,12 @@ class World:
             client.logout()
 
 
-def make_world(tmp_path: Path, database_url: str, account: ImapAccount, **env: str) -> World:
+def make_world(tmp_path: Path, database_url: str, account: ImapAccount, rep: str | None = REP, **env: str) -> World:
+    """A mailbox, a database and settings; ``rep`` (a CRM user who may log) is added unless None."""
     settings = make_settings(tmp_path, database_url, account, **env)
-    return World(settings, open_store(settings), account)
+    world = World(settings, open_store(settings), account)
+    if rep is not None:
+        from emaillog import admin
+
+        admin.add_user(world.store, settings, rep, "Rita Rep", active=True, may_log=True)
+    return world

@@ -6,20 +6,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support import World, make_world, message
+from support import REP, World, make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
 from emaillog.store.models import Ledger
 
-REP = "rita@acme.example"
-
-
 @pytest.fixture
 def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
-    w = make_world(tmp_path, database_url, imap_account)
-    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
-    return w
+    return make_world(tmp_path, database_url, imap_account)
 
 
 def emails(w: World) -> list[dict]:

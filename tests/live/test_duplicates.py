@@ -13,14 +13,9 @@ from emaillog.store import schema
 from emaillog.store.db import open_database
 from emaillog.store.models import LoggedEmail, SchemaVersion
 
-REP = "rita@acme.example"
-
-
 @pytest.fixture
 def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
-    w = make_world(tmp_path, database_url, imap_account)
-    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
-    return w
+    return make_world(tmp_path, database_url, imap_account)
 
 
 def test_bccd_email_later_forwarded_inline_is_one_email(world: World) -> None:

@@ -7,23 +7,18 @@ import os
 from pathlib import Path
 
 import pytest
-from support import FWD, World, make_world, message
+from support import REP, FWD, World, make_world, message
 
-from emaillog import admin, views
+from emaillog import views
 from emaillog.devmail import ImapAccount
 from emaillog.store.files import attachment_path
-
-REP = "rita@acme.example"
-
 
 @pytest.fixture
 def world(tmp_path: Path, database_url: str, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch) -> World:
     # Every message counts as large here, so the streaming path is the one under test.
     monkeypatch.setattr("emaillog.poll.STREAM_OVER", 1000)
     monkeypatch.setattr("emaillog.largemail.CHUNK", 4096)
-    w = make_world(tmp_path, database_url, imap_account)
-    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
-    return w
+    return make_world(tmp_path, database_url, imap_account)
 
 
 def test_streamed_attachments_are_decoded_hashed_and_stored(world: World) -> None:
@@ -46,7 +41,6 @@ def test_large_body_text_is_refused_without_being_read(tmp_path: Path, database_
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("emaillog.poll.STREAM_OVER", 1000)
     w = make_world(tmp_path, database_url, imap_account, EMAILLOG_MAX_BODY_MB="1")
-    admin.add_user(w.store, w.settings, REP, None, True, True)
     w.deliver(message(body="y" * (3 * 1024 * 1024)))
     w.run_pass()
     assert [(r["outcome"], r["reason"]) for r in views.ledger(w.store)] == [("rejected", "body-too-large")]
