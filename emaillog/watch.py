@@ -380,7 +380,11 @@ class Daemon:
             log.info("connection closed while stopping: %s", exc)
             self._drop_connection(logout=False)
             return
-        log.warning("mailbox connection lost: %s", exc or type(exc).__name__)
+        # OSError covers sockets and local files alike (an unwritable attachments directory): say which
+        # it looks like; either way the connection is dropped and rebuilt after a backoff, to start clean.
+        local = isinstance(exc, OSError) and getattr(exc, "filename", None) is not None
+        what = "pass failed on a local file" if local else "mailbox connection lost"
+        log.warning("%s: %s; reconnecting", what, exc or type(exc).__name__)
         self._set_login("disconnected", str(exc) or type(exc).__name__)
         self.metrics.connection(False)
         self._drop_connection(logout=False)
