@@ -162,6 +162,7 @@ class Pass:
                   report: PassReport) -> None:
         """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N."""
         pending: _Fetched | None = None
+        fetched: _Fetched | None = None
         try:
             for batch in batches:
                 fetched = self._fetch(uidvalidity, batch, sizes)
@@ -170,13 +171,16 @@ class Pass:
                 pending = fetched
             if pending is not None:
                 self._finish(uidvalidity, pending, sizes, report)
-                pending = None
+                pending = fetched = None
         except NOT_THE_MESSAGES_FAULT:
             # The database, the disk or the connection failed: the messages stay for the next pass
-            # without losing an attempt (SPEC §10). Best effort: the database may be what failed.
-            if pending is not None and not self.dry_run:
+            # without losing an attempt (SPEC §10) — both the batch being finished and the one already
+            # fetched (and counted) behind it. Best effort: the database may be what failed.
+            if not self.dry_run:
+                in_flight = {id(f): f for f in (pending, fetched) if f is not None}
                 with contextlib.suppress(OperationalError, InterfaceError):
-                    give_back_attempts(pending.keys)
+                    for item in in_flight.values():
+                        give_back_attempts(item.keys)
             raise
 
     def _fetch(self, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> _Fetched:
