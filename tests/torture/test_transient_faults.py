@@ -7,23 +7,20 @@ import os
 from pathlib import Path
 
 import pytest
-from support import World, make_world, message
+from support import make_world, message
 
-from emaillog import admin, views
+from emaillog import views
 from emaillog.devmail import ImapAccount
 from emaillog.store.models import Ledger
 
 REP = "rita@acme.example"
 
 
-@pytest.fixture
-def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
-    w = make_world(tmp_path, database_url, imap_account)
-    admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
-    return w
-
-
-def test_an_unusable_attachments_dir_costs_no_attempts(world: World) -> None:
+@pytest.mark.parametrize("batch_size", ["200", "1"])
+def test_an_unusable_attachments_dir_costs_no_attempts(tmp_path: Path, database_url: str,
+                                                       imap_account: ImapAccount, batch_size: str) -> None:
+    # Batches of one: the next batch is already fetched (and counted) when the first one fails.
+    world = make_world(tmp_path, database_url, imap_account, EMAILLOG_BATCH_SIZE=batch_size)
     world.deliver(*(message(message_id=f"<a{i}@acme.example>", attachments=[(f"f{i}.bin", os.urandom(500))])
                     for i in range(3)))
     target = world.settings.attachments_dir
