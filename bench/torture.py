@@ -62,10 +62,13 @@ def main(argv: list[str]) -> int:
             torture.close()
     print()
     print(report.summary())
-    for problem in report.problems[:50]:
-        print("  problem:", problem)
-    if len(report.problems) > 50:
-        print(f"  … and {len(report.problems) - 50} more")
+    for name in ("lost", "doubled", "misplaced", "wrong_outcome", "ledger_problems", "notice_problems",
+                 "file_problems", "copied_by_race"):
+        found = getattr(report, name)
+        for problem in found[:15]:
+            print(f"  {name}: {problem}")
+        if len(found) > 15:
+            print(f"  … and {len(found) - 15} more {name}")
     return 0 if not report.problems else 1
 
 
