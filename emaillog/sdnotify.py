@@ -98,7 +98,8 @@ class Notifier:
             return
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.sendto(message.encode(), self._address)
+                # Never block the daemon on a reader that is not reading: drop the datagram instead.
+                sock.sendto(message.encode(), socket.MSG_DONTWAIT, self._address)
         except OSError as exc:
             self._warn_once(exc)
 
