@@ -33,6 +33,7 @@ from .store.ledger import (
     give_back_attempts,
     mark_disposed,
     rows_for,
+    settle_vanished,
 )
 from .store.lookup import SnapshotLookup
 from .store.models import Ledger
@@ -119,6 +120,8 @@ class Pass:
         rows = rows_for(s.mailbox_name, uidvalidity, uids)
         report.seen = len(uids)
         todo = self._finish_interrupted(uidvalidity, uids, rows, report)
+        if not self.dry_run:
+            settle_vanished(s.mailbox_name, uidvalidity, set(uids))
         sizes = self.mailbox.sizes(todo)
         self._pipeline(uidvalidity, list(self._batches([u for u in todo if u in sizes], rows, sizes)), sizes,
                        report)

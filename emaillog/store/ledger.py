@@ -118,6 +118,19 @@ def _row(account_id: int, o: Outcome) -> dict[str, object]:
         trace_json=json.dumps(trace, default=str), folder=o.folder, email=o.email_id, updated_at=utcnow())
 
 
+def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
+    """Mark disposed the final rows whose message already left the intake folder.
+
+    A crash (or a lost database) between a MOVE and its ``mark_disposed`` leaves such rows; the
+    message itself is already where the row says. Returns how many rows were settled.
+    """
+    rows = (Ledger.select(Ledger.uid).where((Ledger.mailbox == mailbox) & (Ledger.uidvalidity == uidvalidity)
+                                            & ~Ledger.disposed & Ledger.outcome.in_(FINAL_OUTCOMES)).tuples())
+    gone = [uid for (uid,) in rows if uid not in in_intake]
+    mark_disposed(mailbox, uidvalidity, gone)
+    return len(gone)
+
+
 def mark_disposed(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
     for start in range(0, len(uids), 500):
         (Ledger.update(disposed=True, updated_at=utcnow())

@@ -172,3 +172,20 @@ def test_dry_run_changes_nothing(world: World) -> None:
     assert [d.outcome for _, d in report.decisions] == ["logged"]
     assert emails(world) == [] and views.ledger(world.store) == []
     assert world.folder_counts()["INBOX"] == 1
+
+
+def test_a_move_without_its_ledger_update_is_settled_next_pass(world: World,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    world.deliver(message(to=["carl@globex.example"]))
+
+    def lost(*args: object) -> None:
+        raise ConnectionResetError("the database went away right after the MOVE")
+
+    monkeypatch.setattr("emaillog.poll.mark_disposed", lost)
+    with pytest.raises(ConnectionResetError):
+        world.run_pass()
+    monkeypatch.undo()
+    assert world.folder_counts()["Processed"] == 1 and views.ledger(world.store)[0]["disposed"] is False
+    world.run_pass()
+    [row] = views.ledger(world.store)
+    assert row["disposed"] is True and len(emails(world)) == 1
