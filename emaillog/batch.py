@@ -57,6 +57,7 @@ class BatchContext:
     dry_run: bool
     # RFC822.SIZE of the batch's messages: one over the maximum is refused without being fetched.
     sizes: dict[int, int] = field(default_factory=dict)
+    ledger_ids: dict[int, int] = field(default_factory=dict)
 
 
 def process(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
@@ -135,7 +136,8 @@ def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
         if verdict.why != "no-notice":
             decision = replace(decision, trace=(*decision.trace, TraceEntry("notice", notice is not None,
                                                                              verdict.why)))
-    _log_line(item.key, email.message_id, decision, time.monotonic() - item.started)
+    _log_line(ctx.ledger_ids.get(item.key.uid), item.key, email.message_id, decision,
+              time.monotonic() - item.started)
     return Result(item.key, item.sha256 or None, email.message_id, decision, folder, notice)
 
 
@@ -167,7 +169,8 @@ def given_up(attempts: int, error: str | None = None) -> Decision:
     return Decision("rejected", "processing-failed", None, None, (), (entry,), detail)
 
 
-def _log_line(key: LedgerKey, message_id: str | None, decision: Decision, seconds: float) -> None:
-    log.info("uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f", key.uid, message_id,
-             decision.route, decision.owner.email if decision.owner else None, decision.outcome,
-             decision.reason, seconds * 1000)
+def _log_line(ledger_id: int | None, key: LedgerKey, message_id: str | None, decision: Decision,
+              seconds: float) -> None:
+    log.info("ledger=%s uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f", ledger_id,
+             key.uid, message_id, decision.route, decision.owner.email if decision.owner else None,
+             decision.outcome, decision.reason, seconds * 1000)

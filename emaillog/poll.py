@@ -100,6 +100,7 @@ class Pass:
     chain: Sequence[Link] = DEFAULT_CHAIN
     dry_run: bool = False
     parser: MessageParser = field(default_factory=InlineParser)
+    _ledger_ids: dict[int, int] = field(default_factory=dict)  # UID -> ledger row id, for the log lines
 
     @property
     def tmp_dir(self) -> Path:
@@ -191,14 +192,17 @@ class Pass:
         raws: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
         raws.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
         keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
-        attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
+        started = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
+        attempts = {uid: a.number for uid, a in started.items()}
+        self._ledger_ids.update({uid: a.ledger_id for uid, a in started.items()})
         parsing = start_parsing(self.parser, s, self.limits, self.tmp_dir, keys, raws, attempts)
         return _Fetched(keys, raws, attempts, parsing)
 
     def _finish(self, uidvalidity: int, fetched: _Fetched, sizes: dict[int, int], report: PassReport) -> None:
         """Decide, record in one transaction, then move: the order SPEC §10 asks for."""
         context = BatchContext(self.settings, self.mailbox, SnapshotLookup(self.store.account_id), self.chain,
-                               self.limits, self.tmp_dir, self.store.account_id, self.dry_run, sizes=sizes)
+                               self.limits, self.tmp_dir, self.store.account_id, self.dry_run, sizes=sizes,
+                               ledger_ids=self._ledger_ids)
         results = process(context, fetched.keys, fetched.raws, fetched.attempts, fetched.parsing())
         if not self.dry_run:
             self.store.recorder.record(results)

@@ -38,8 +38,14 @@ def rows_for(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> dict[int, L
     return found
 
 
-def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, int]:
-    """Count an attempt for each message before it is processed; return the new counts.
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    ledger_id: int
+    number: int  # 1 for the first attempt
+
+
+def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Attempt]:
+    """Count an attempt for each message before it is processed; return each UID's row and count.
 
     Counting first (as Mailman's switchboard does) means a message that crashes the process
     still uses up an attempt, so it cannot loop forever.
@@ -56,7 +62,7 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, int]
                       update={Ledger.attempts: Ledger.attempts + 1, Ledger.updated_at: now})
          .execute())
     current = rows_for(keys[0].mailbox, keys[0].uidvalidity, [k.uid for k in keys])
-    return {uid: row.attempts for uid, row in current.items()}
+    return {uid: Attempt(row.id, row.attempts) for uid, row in current.items()}
 
 
 def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
