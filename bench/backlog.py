@@ -71,13 +71,142 @@ HISTORY_LEDGER_ROWS = 1_000_000
 HISTORY_CONTACTS = 100_000
 HISTORY_COMPANIES = 5_000
 
-USERS = [("Rita Rep", "rita"), ("Sam Seller", "sam"), ("Tina Trader", "tina"), ("Uma Upsell", "uma"),
-         ("Victor Vendor", "victor")]
-FIRST = ["Carl", "Dana", "Eve", "Frank", "Grace", "Hugo", "Ines", "Jon", "Kim", "Lena", "Mark", "Nora",
-         "Otto", "Paula", "Quinn", "Rosa", "Stan", "Tara", "Ugo", "Vera", "Walt", "Xena", "Yann", "Zoe"]
-LAST = ["Miller", "Novak", "Okafor", "Petit", "Quist", "Rossi", "Sato", "Tanaka", "Ueda", "Vogel", "Weber",
-        "Xu", "Young", "Zimmer", "Andersen", "Brandt", "Costa", "Dubois", "Eriksen", "Fischer"]
-WORDS = ["proposal", "pricing", "licence", "renewal", "contract", "meeting", "quarter", "budget", "team", "seats", "onboarding", "support", "invoice", "discount", "timeline", "integration", "security", "review", "legal", "signature", "pilot", "rollout", "training", "feature", "roadmap", "question", "follow", "up", "thanks", "regards", "call", "Friday", "Monday", "next", "week", "attached", "deck", "numbers", "forecast", "scope", "phase", "milestone", "approval", "procurement", "vendor", "terms", "net", "thirty", "annual", "monthly", "users", "admins", "migration", "data", "export", "import", "dashboard", "report", "the", "a", "of", "to", "and", "for", "with", "on", "in", "we", "you", "our", "your", "this", "that", "will", "can", "please", "let", "me", "know"]
+USERS = [
+    ("Rita Rep", "rita"),
+    ("Sam Seller", "sam"),
+    ("Tina Trader", "tina"),
+    ("Uma Upsell", "uma"),
+    ("Victor Vendor", "victor"),
+]
+FIRST = [
+    "Carl",
+    "Dana",
+    "Eve",
+    "Frank",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kim",
+    "Lena",
+    "Mark",
+    "Nora",
+    "Otto",
+    "Paula",
+    "Quinn",
+    "Rosa",
+    "Stan",
+    "Tara",
+    "Ugo",
+    "Vera",
+    "Walt",
+    "Xena",
+    "Yann",
+    "Zoe",
+]
+LAST = [
+    "Miller",
+    "Novak",
+    "Okafor",
+    "Petit",
+    "Quist",
+    "Rossi",
+    "Sato",
+    "Tanaka",
+    "Ueda",
+    "Vogel",
+    "Weber",
+    "Xu",
+    "Young",
+    "Zimmer",
+    "Andersen",
+    "Brandt",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+]
+WORDS = [
+    "proposal",
+    "pricing",
+    "licence",
+    "renewal",
+    "contract",
+    "meeting",
+    "quarter",
+    "budget",
+    "team",
+    "seats",
+    "onboarding",
+    "support",
+    "invoice",
+    "discount",
+    "timeline",
+    "integration",
+    "security",
+    "review",
+    "legal",
+    "signature",
+    "pilot",
+    "rollout",
+    "training",
+    "feature",
+    "roadmap",
+    "question",
+    "follow",
+    "up",
+    "thanks",
+    "regards",
+    "call",
+    "Friday",
+    "Monday",
+    "next",
+    "week",
+    "attached",
+    "deck",
+    "numbers",
+    "forecast",
+    "scope",
+    "phase",
+    "milestone",
+    "approval",
+    "procurement",
+    "vendor",
+    "terms",
+    "net",
+    "thirty",
+    "annual",
+    "monthly",
+    "users",
+    "admins",
+    "migration",
+    "data",
+    "export",
+    "import",
+    "dashboard",
+    "report",
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "for",
+    "with",
+    "on",
+    "in",
+    "we",
+    "you",
+    "our",
+    "your",
+    "this",
+    "that",
+    "will",
+    "can",
+    "please",
+    "let",
+    "me",
+    "know",
+]
 
 
 # -- the backlog ---------------------------------------------------------------------------------------
@@ -96,10 +225,15 @@ class Generator:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         rng = self.rng
-        self.lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(9, 14))).capitalize() + "."
-                      for _ in range(3000)]
-        domains = [f"{rng.choice(['globex', 'initech', 'umbrella', 'hooli', 'vandelay', 'stark'])}{i}."
-                   f"{rng.choice(['example', 'example.com', 'example.org'])}" for i in range(50)]
+        self.lines = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(9, 14))).capitalize() + "."
+            for _ in range(3000)
+        ]
+        domains = [
+            f"{rng.choice(['globex', 'initech', 'umbrella', 'hooli', 'vandelay', 'stark'])}{i}."
+            f"{rng.choice(['example', 'example.com', 'example.org'])}"
+            for i in range(50)
+        ]
         self.customers: list[str] = []
         seen: set[str] = set()
         while len(self.customers) < 300:
@@ -123,22 +257,42 @@ class Generator:
         """A multipart/alternative body of about ``size`` bytes (text 40%, HTML 60%)."""
         text = self._paragraphs(int(size * 0.4))
         html_lines = self._paragraphs(int(size * 0.5))
-        html = "".join(f"<p style=\"margin:0 0 8px 0;font-family:Arial\">{line}</p>\n" for line in html_lines)
-        return (f"--{boundary}\nContent-Type: text/plain; charset=\"UTF-8\"\nContent-Transfer-Encoding: 7bit\n\n"
-                + "\n".join(text) + "\n\n"
-                f"--{boundary}\nContent-Type: text/html; charset=\"UTF-8\"\nContent-Transfer-Encoding: 7bit\n\n"
-                f"<html><head><meta charset=\"utf-8\"></head><body><div dir=\"ltr\">\n{html}</div></body></html>\n\n"
-                f"--{boundary}--\n")
+        html = "".join(f'<p style="margin:0 0 8px 0;font-family:Arial">{line}</p>\n' for line in html_lines)
+        return (
+            f'--{boundary}\nContent-Type: text/plain; charset="UTF-8"\nContent-Transfer-Encoding: 7bit\n\n'
+            + "\n".join(text)
+            + "\n\n"
+            f'--{boundary}\nContent-Type: text/html; charset="UTF-8"\nContent-Transfer-Encoding: 7bit\n\n'
+            f'<html><head><meta charset="utf-8"></head><body><div dir="ltr">\n{html}</div></body></html>\n\n'
+            f"--{boundary}--\n"
+        )
 
-    def _headers(self, i: int, sender: str, to: list[str], cc: list[str], delivered_to: str, subject: str,
-                 content_type: str) -> str:
+    def _headers(
+        self,
+        i: int,
+        sender: str,
+        to: list[str],
+        cc: list[str],
+        delivered_to: str,
+        subject: str,
+        content_type: str,
+    ) -> str:
         date = format_datetime(self.base_date + timedelta(seconds=37 * i))
-        lines = [f"Return-Path: <{sender.split('<')[1].rstrip('>')}>", f"Delivered-To: {delivered_to}",
-                 f"From: {sender}", f"To: {', '.join(to)}"]
+        lines = [
+            f"Return-Path: <{sender.split('<')[1].rstrip('>')}>",
+            f"Delivered-To: {delivered_to}",
+            f"From: {sender}",
+            f"To: {', '.join(to)}",
+        ]
         if cc:
             lines.append(f"Cc: {', '.join(cc)}")
-        lines += [f"Subject: {subject}", f"Date: {date}", f"Message-ID: <bench-{i}-{self.rng.getrandbits(48):x}@{COMPANY}>",
-                  "MIME-Version: 1.0", f"Content-Type: {content_type}"]
+        lines += [
+            f"Subject: {subject}",
+            f"Date: {date}",
+            f"Message-ID: <bench-{i}-{self.rng.getrandbits(48):x}@{COMPANY}>",
+            "MIME-Version: 1.0",
+            f"Content-Type: {content_type}",
+        ]
         return "\n".join(lines) + "\n\n"
 
     def message(self, i: int) -> tuple[str, bytes]:
@@ -157,14 +311,16 @@ class Generator:
             size = rng.randint(100_000, 1_000_000)
             payload = base64.encodebytes(rng.randbytes(size)).decode("ascii")
             filename = f"{rng.choice(['quote', 'deck', 'contract', 'report'])}-{i}.{rng.choice(['pdf', 'xlsx', 'zip'])}"
-            body = (f"--{mixed}\nContent-Type: multipart/alternative; boundary=\"{alt}\"\n\n"
-                    + self._alternative(alt, rng.randint(2_000, 8_000))
-                    + f"\n--{mixed}\nContent-Type: application/octet-stream; name=\"{filename}\"\n"
-                    f"Content-Disposition: attachment; filename=\"{filename}\"\n"
-                    f"Content-Transfer-Encoding: base64\n\n{payload}\n--{mixed}--\n")
-            head = self._headers(i, sender, to, cc, BCC, subject, f"multipart/mixed; boundary=\"{mixed}\"")
+            body = (
+                f'--{mixed}\nContent-Type: multipart/alternative; boundary="{alt}"\n\n'
+                + self._alternative(alt, rng.randint(2_000, 8_000))
+                + f'\n--{mixed}\nContent-Type: application/octet-stream; name="{filename}"\n'
+                f'Content-Disposition: attachment; filename="{filename}"\n'
+                f"Content-Transfer-Encoding: base64\n\n{payload}\n--{mixed}--\n"
+            )
+            head = self._headers(i, sender, to, cc, BCC, subject, f'multipart/mixed; boundary="{mixed}"')
             return "attachment", (head + body).encode("ascii")
-        head = self._headers(i, sender, to, cc, BCC, subject, f"multipart/alternative; boundary=\"{alt}\"")
+        head = self._headers(i, sender, to, cc, BCC, subject, f'multipart/alternative; boundary="{alt}"')
         return "alternative", (head + self._alternative(alt, rng.randint(5_000, 30_000))).encode("ascii")
 
     def _forward(self, i: int, sender: str, subject: str) -> bytes:
@@ -175,19 +331,27 @@ class Generator:
         gmail_when = when.strftime("%a, %b %d, %Y at %I:%M %p").replace(" 0", " ")
         note = rng.choice(self.lines)
         original = self._paragraphs(rng.randint(1_000, 6_000))
-        block = ("---------- Forwarded message ---------\n"
-                 f"From: {customer}\nDate: {gmail_when}\nSubject: Re: {subject}\nTo: {sender}\n\n")
+        block = (
+            "---------- Forwarded message ---------\n"
+            f"From: {customer}\nDate: {gmail_when}\nSubject: Re: {subject}\nTo: {sender}\n\n"
+        )
         text = f"{note}\n\n{block}" + "\n".join(original) + "\n"
         html_block = block.replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>\n")
-        html = (f"<html><body><div dir=\"ltr\">{note}<br><br><div class=\"gmail_quote\"><div dir=\"ltr\" "
-                f"class=\"gmail_attr\">{html_block}</div><br><br>"
-                + "".join(f"<div>{line}</div>\n" for line in original) + "</div></div></body></html>\n")
+        html = (
+            f'<html><body><div dir="ltr">{note}<br><br><div class="gmail_quote"><div dir="ltr" '
+            f'class="gmail_attr">{html_block}</div><br><br>'
+            + "".join(f"<div>{line}</div>\n" for line in original)
+            + "</div></div></body></html>\n"
+        )
         alt = f"fwd-{i}-{rng.getrandbits(32):x}"
-        head = self._headers(i, sender, [FWD], [], FWD, f"Fwd: Re: {subject}",
-                             f"multipart/alternative; boundary=\"{alt}\"")
-        body = (f"--{alt}\nContent-Type: text/plain; charset=\"UTF-8\"\nContent-Transfer-Encoding: 7bit\n\n{text}\n"
-                f"--{alt}\nContent-Type: text/html; charset=\"UTF-8\"\nContent-Transfer-Encoding: 7bit\n\n{html}\n"
-                f"--{alt}--\n")
+        head = self._headers(
+            i, sender, [FWD], [], FWD, f"Fwd: Re: {subject}", f'multipart/alternative; boundary="{alt}"'
+        )
+        body = (
+            f'--{alt}\nContent-Type: text/plain; charset="UTF-8"\nContent-Transfer-Encoding: 7bit\n\n{text}\n'
+            f'--{alt}\nContent-Type: text/html; charset="UTF-8"\nContent-Transfer-Encoding: 7bit\n\n{html}\n'
+            f"--{alt}--\n"
+        )
         return (head + body).encode("ascii")
 
 
@@ -237,7 +401,7 @@ def measure_floor(account: Any) -> Floor:
         uids = sorted(client.search(["ALL"]))
         count = size = 0
         for start in range(0, len(uids), FLOOR_BATCH):
-            response = client.fetch(uids[start:start + FLOOR_BATCH], ["BODY.PEEK[]"])
+            response = client.fetch(uids[start : start + FLOOR_BATCH], ["BODY.PEEK[]"])
             for data in response.values():
                 count += 1
                 size += len(data[b"BODY[]"])
@@ -328,8 +492,17 @@ def drain_child() -> int:
     report = Runner(settings, store, chain, False).one_pass()
     seconds = time.perf_counter() - started
     store.db.close()
-    print(json.dumps({"seconds": seconds, "seen": report.seen, "moved": report.moved,
-                      "outcomes": report.outcomes, "hwm_kb": _vm_hwm_kb()}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "seen": report.seen,
+                "moved": report.moved,
+                "outcomes": report.outcomes,
+                "hwm_kb": _vm_hwm_kb(),
+            }
+        )
+    )
     return 0
 
 
@@ -351,8 +524,13 @@ def run_drain(env: dict[str, str], workdir: Path) -> Drain:
     started = time.perf_counter()
     with log_path.open("wb") as log:
         # cwd=workdir: no ./.env of the checkout is read; the settings are exactly those above.
-        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--drain-child"],
-                                   cwd=workdir, env=child_env, stdout=subprocess.PIPE, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--drain-child"],
+            cwd=workdir,
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
         try:
             out = process.stdout.read() if process.stdout else b""
             process.wait()
@@ -365,8 +543,9 @@ def run_drain(env: dict[str, str], workdir: Path) -> Drain:
         tail = log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"the drain exited with {process.returncode}; log tail:\n{tail}")
     result = json.loads(out.decode().strip().splitlines()[-1])
-    return Drain(result["seconds"], wall, result["seen"], result["moved"], result["outcomes"],
-                 result["hwm_kb"] / 1024)
+    return Drain(
+        result["seconds"], wall, result["seen"], result["moved"], result["outcomes"], result["hwm_kb"] / 1024
+    )
 
 
 # -- databases ----------------------------------------------------------------------------------------------
@@ -417,6 +596,7 @@ class Backends:
             def cleanup() -> None:
                 self.pg.drop_database(name)
                 shutil.rmtree(run_dir, ignore_errors=True)
+
         if not history:
             prepare_crm(env)
         return env, run_dir, cleanup
@@ -463,33 +643,82 @@ def insert_history(env: dict[str, str]) -> None:
     now = utcnow()
     old = now - timedelta(days=400)
     chunk = 2000 if settings.database_url.startswith("sqlite") else 5000
-    ledger_fields = [Ledger.account, Ledger.mailbox, Ledger.uidvalidity, Ledger.uid, Ledger.sha256,
-                     Ledger.message_id, Ledger.outcome, Ledger.route, Ledger.owner, Ledger.trace_json,
-                     Ledger.folder, Ledger.attempts, Ledger.disposed, Ledger.first_seen, Ledger.updated_at]
+    ledger_fields = [
+        Ledger.account,
+        Ledger.mailbox,
+        Ledger.uidvalidity,
+        Ledger.uid,
+        Ledger.sha256,
+        Ledger.message_id,
+        Ledger.outcome,
+        Ledger.route,
+        Ledger.owner,
+        Ledger.trace_json,
+        Ledger.folder,
+        Ledger.attempts,
+        Ledger.disposed,
+        Ledger.first_seen,
+        Ledger.updated_at,
+    ]
     try:
         with db.atomic():
-            companies = [dict(account=account, domain=f"hist{i}.example", name=f"History {i}", created_at=old)
-                         for i in range(HISTORY_COMPANIES)]
+            companies = [
+                dict(account=account, domain=f"hist{i}.example", name=f"History {i}", created_at=old)
+                for i in range(HISTORY_COMPANIES)
+            ]
             for rows in chunked(companies, chunk):
                 Company.insert_many(rows).execute()
-            company_ids = [c.id for c in Company.select(Company.id).where(
-                (Company.account == account) & Company.domain.startswith("hist")).order_by(Company.id)]
-            contacts = [dict(account=account, name=f"History Contact {i}", company=company_ids[i % len(company_ids)],
-                             created_at=old) for i in range(HISTORY_CONTACTS)]
+            company_ids = [
+                c.id
+                for c in Company.select(Company.id)
+                .where((Company.account == account) & Company.domain.startswith("hist"))
+                .order_by(Company.id)
+            ]
+            contacts = [
+                dict(
+                    account=account,
+                    name=f"History Contact {i}",
+                    company=company_ids[i % len(company_ids)],
+                    created_at=old,
+                )
+                for i in range(HISTORY_CONTACTS)
+            ]
             for rows in chunked(contacts, chunk):
                 Contact.insert_many(rows).execute()
-            contact_ids = [c.id for c in Contact.select(Contact.id).where(
-                (Contact.account == account) & Contact.name.startswith("History Contact")).order_by(Contact.id)]
-            addresses = [dict(account=account, contact=cid, address=f"contact{n}@hist{n % HISTORY_COMPANIES}.example")
-                         for n, cid in enumerate(contact_ids)]
+            contact_ids = [
+                c.id
+                for c in Contact.select(Contact.id)
+                .where((Contact.account == account) & Contact.name.startswith("History Contact"))
+                .order_by(Contact.id)
+            ]
+            addresses = [
+                dict(account=account, contact=cid, address=f"contact{n}@hist{n % HISTORY_COMPANIES}.example")
+                for n, cid in enumerate(contact_ids)
+            ]
             for rows in chunked(addresses, chunk):
                 ContactAddress.insert_many(rows).execute()
         for start in range(0, HISTORY_LEDGER_ROWS, 100_000):
             with db.atomic():
-                rows_iter = ((account, "history", 1_600_000_000, uid, f"{rng.getrandbits(256):064x}",
-                              f"<hist-{uid}@hist.example>", "logged", "bcc", f"rita@{COMPANY}", "[]", "Processed",
-                              1, True, old, old)
-                             for uid in range(start + 1, min(start + 100_000, HISTORY_LEDGER_ROWS) + 1))
+                rows_iter = (
+                    (
+                        account,
+                        "history",
+                        1_600_000_000,
+                        uid,
+                        f"{rng.getrandbits(256):064x}",
+                        f"<hist-{uid}@hist.example>",
+                        "logged",
+                        "bcc",
+                        f"rita@{COMPANY}",
+                        "[]",
+                        "Processed",
+                        1,
+                        True,
+                        old,
+                        old,
+                    )
+                    for uid in range(start + 1, min(start + 100_000, HISTORY_LEDGER_ROWS) + 1)
+                )
                 for rows in chunked(rows_iter, chunk):
                     Ledger.insert_many(rows, fields=ledger_fields).execute()
         if settings.database_url.startswith("sqlite"):
@@ -512,15 +741,18 @@ def check(value: float, target: float, higher: bool = True) -> str:
     return "ok" if ok else "BELOW" if higher else "ABOVE"
 
 
-def run_rounds(args: argparse.Namespace, backends: list[str], account: Any, backlog: Backlog,
-               dbs: Backends) -> dict[str, list[tuple[Floor, Drain]]]:
+def run_rounds(
+    args: argparse.Namespace, backends: list[str], account: Any, backlog: Backlog, dbs: Backends
+) -> dict[str, list[tuple[Floor, Drain]]]:
     """A then B per round, backend (and empty/history database); prints one line per B."""
     results: dict[str, list[tuple[Floor, Drain]]] = {}
-    print(f"{'round':<6}{'run':<22}{'floor':>14}{'MB/s':>9}{'emaillog':>16}{'ratio':>8}{'RSS MB':>9}"
-          f"{'wall s':>8}  outcomes")
+    print(
+        f"{'round':<6}{'run':<22}{'floor':>14}{'MB/s':>9}{'emaillog':>16}{'ratio':>8}{'RSS MB':>9}"
+        f"{'wall s':>8}  outcomes"
+    )
     for round_no in range(1, args.rounds + 1):
         for backend in backends:
-            for history in ([False, True] if args.history else [False]):
+            for history in [False, True] if args.history else [False]:
                 label = f"{backend}{' +history' if history else ''}"
                 floor = measure_floor(account)
                 if floor.messages != backlog.messages:
@@ -534,14 +766,18 @@ def run_rounds(args: argparse.Namespace, backends: list[str], account: Any, back
                 measure_floor(account)  # untimed warm-up: moved messages are read cold once
                 results.setdefault(label, []).append((floor, drain))
                 outcomes = " ".join(f"{k}={v}" for k, v in sorted(drain.outcomes.items()))
-                print(f"{round_no:<6}{label:<22}{fmt_rate(floor.rate):>14}{floor.bytes / MB / floor.seconds:9.1f}"
-                      f"{fmt_rate(drain.rate):>16}{drain.rate / floor.rate:8.3f}{drain.maxrss_mb:9.1f}"
-                      f"{drain.wall:8.1f}  {outcomes}", flush=True)
+                print(
+                    f"{round_no:<6}{label:<22}{fmt_rate(floor.rate):>14}{floor.bytes / MB / floor.seconds:9.1f}"
+                    f"{fmt_rate(drain.rate):>16}{drain.rate / floor.rate:8.3f}{drain.maxrss_mb:9.1f}"
+                    f"{drain.wall:8.1f}  {outcomes}",
+                    flush=True,
+                )
     return results
 
 
-def print_summary(args: argparse.Namespace, backends: list[str],
-                  results: dict[str, list[tuple[Floor, Drain]]]) -> None:
+def print_summary(
+    args: argparse.Namespace, backends: list[str], results: dict[str, list[tuple[Floor, Drain]]]
+) -> None:
     print("\nsummary (median over rounds; ratio = emaillog / the floor measured just before it)")
     for backend in backends:
         runs = results[backend]
@@ -549,17 +785,22 @@ def print_summary(args: argparse.Namespace, backends: list[str],
         rate = statistics.median(d.rate for _, d in runs)
         floor_rate = statistics.median(f.rate for f, _ in runs)
         rss = max(d.maxrss_mb for _, d in runs)
-        print(f"  {backend:<11} emaillog {rate:8.1f} msg/s   floor {floor_rate:8.1f} msg/s   "
-              f"ratio {ratio:.3f} (target >= {TARGET_RATIO[backend]}: {check(ratio, TARGET_RATIO[backend])})   "
-              f"peak RSS {rss:.0f} MB (target <= {TARGET_RSS_MB}: {check(rss, TARGET_RSS_MB, higher=False)})")
+        print(
+            f"  {backend:<11} emaillog {rate:8.1f} msg/s   floor {floor_rate:8.1f} msg/s   "
+            f"ratio {ratio:.3f} (target >= {TARGET_RATIO[backend]}: {check(ratio, TARGET_RATIO[backend])})   "
+            f"peak RSS {rss:.0f} MB (target <= {TARGET_RSS_MB}: {check(rss, TARGET_RSS_MB, higher=False)})"
+        )
         if args.history:
             hist = results[f"{backend} +history"]
             raw = statistics.median(h.rate / e.rate for (_, e), (_, h) in zip(runs, hist, strict=True))
-            normalised = statistics.median((h.rate / hf.rate) / (e.rate / ef.rate)
-                                           for (ef, e), (hf, h) in zip(runs, hist, strict=True))
-            print(f"  {backend:<11} with history: {statistics.median(h.rate for _, h in hist):8.1f} msg/s, "
-                  f"ratio to empty {raw:.3f} (floor-normalised {normalised:.3f}; target >= {TARGET_HISTORY}: "
-                  f"{check(raw, TARGET_HISTORY)})   peak RSS {max(h.maxrss_mb for _, h in hist):.0f} MB")
+            normalised = statistics.median(
+                (h.rate / hf.rate) / (e.rate / ef.rate) for (ef, e), (hf, h) in zip(runs, hist, strict=True)
+            )
+            print(
+                f"  {backend:<11} with history: {statistics.median(h.rate for _, h in hist):8.1f} msg/s, "
+                f"ratio to empty {raw:.3f} (floor-normalised {normalised:.3f}; target >= {TARGET_HISTORY}: "
+                f"{check(raw, TARGET_HISTORY)})   peak RSS {max(h.maxrss_mb for _, h in hist):.0f} MB"
+            )
 
 
 def main(argv: list[str]) -> int:
@@ -567,8 +808,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--messages", type=int, default=10_000, help="backlog size (default 10,000)")
     parser.add_argument("--rounds", type=int, default=2, help="A B rounds per backend (default 2)")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    parser.add_argument("--history", action="store_true",
-                        help="also drain onto 1,000,000 ledger rows and 100,000 contacts; print the ratio")
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="also drain onto 1,000,000 ledger rows and 100,000 contacts; print the ratio",
+    )
     parser.add_argument("--quick", action="store_true", help="1,000 messages, 1 round (a fast check)")
     parser.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     parser.add_argument("--drain-child", action="store_true", help=argparse.SUPPRESS)
@@ -598,16 +842,22 @@ def main(argv: list[str]) -> int:
         seeded = time.perf_counter() - started
         measure_floor(account)  # untimed warm-up: Dovecot builds its index cache on the first read
         kinds = ", ".join(f"{backlog.kinds.get(k, 0)} {k}" for k in ("alternative", "attachment", "forward"))
-        print(f"backlog: {backlog.messages} messages, {backlog.bytes / MB:.1f} MB ({kinds}); seed {args.seed}; "
-              f"seeded in {seeded:.1f}s")
-        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; rounds {args.rounds}; "
-              f"backends {','.join(backends)}{'; history' if args.history else ''}")
+        print(
+            f"backlog: {backlog.messages} messages, {backlog.bytes / MB:.1f} MB ({kinds}); seed {args.seed}; "
+            f"seeded in {seeded:.1f}s"
+        )
+        print(
+            f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; rounds {args.rounds}; "
+            f"backends {','.join(backends)}{'; history' if args.history else ''}"
+        )
         dbs = Backends(workdir, backends, account)
         if args.history:
             for backend in backends:
                 seconds = dbs.build_history(backend)
-                print(f"history template ({backend}): {HISTORY_LEDGER_ROWS} ledger rows, {HISTORY_CONTACTS} "
-                      f"contacts, {HISTORY_COMPANIES} companies inserted in {seconds:.1f}s")
+                print(
+                    f"history template ({backend}): {HISTORY_LEDGER_ROWS} ledger rows, {HISTORY_CONTACTS} "
+                    f"contacts, {HISTORY_COMPANIES} companies inserted in {seconds:.1f}s"
+                )
         print()
         results = run_rounds(args, backends, account, backlog, dbs)
         print_summary(args, backends, results)

@@ -131,8 +131,10 @@ def score(loaded: list[tuple[str, dict[str, Any], str, str | None]]) -> None:
                 fields[field] += 1
             else:
                 ok = False
-                failures.append(f"{name}: {assertion['path']} expected {assertion['expected']!r}, "
-                                f"got {view.get(assertion['path'])!r}")
+                failures.append(
+                    f"{name}: {assertion['path']} expected {assertion['expected']!r}, "
+                    f"got {view.get(assertion['path'])!r}"
+                )
         client, locale = _client_locale(name)
         by_client_total[client] += 1
         by_locale_total[locale] += 1

@@ -46,8 +46,9 @@ def big_message(megabytes: int) -> bytes:
     msg["From"], msg["To"], msg["Subject"] = "rita@acme.example", "carl@globex.example", "Specs"
     msg["Message-ID"], msg["Delivered-To"] = "<big@acme.example>", "log@acme.example"
     msg.set_content("The specs are attached.")
-    msg.add_attachment(os.urandom(megabytes * 1024 * 1024), maintype="application", subtype="zip",
-                       filename="specs.zip")
+    msg.add_attachment(
+        os.urandom(megabytes * 1024 * 1024), maintype="application", subtype="zip", filename="specs.zip"
+    )
     return bytes(msg)
 
 
@@ -72,8 +73,13 @@ else:
 def child_run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one child process."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *argv[1:]], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_WRAPPER, *argv[1:]],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     peaks = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_KB ")]
     if done.returncode != 0 or not peaks:
@@ -90,14 +96,27 @@ def measure(kind: str, megabytes: int) -> tuple[float, float]:
         account = server.add_user("bench", "bench")
         server.seed_maildir("bench", "INBOX", [big_message(megabytes)])
         if kind == "baseline":
-            return child_run([sys.executable, "-c", BASELINE, account.host, str(account.port), "bench", "bench"])
-        env = {**os.environ, "EMAILLOG_DATA_DIR": str(root / "data"), "EMAILLOG_IMAP_HOST": account.host,
-               "EMAILLOG_IMAP_PORT": str(account.port), "EMAILLOG_IMAP_SECURITY": "none",
-               "EMAILLOG_IMAP_USER": "bench", "EMAILLOG_IMAP_PASSWORD": "bench",
-               "EMAILLOG_BCC_ADDRESS": "log@acme.example", "EMAILLOG_COMPANY_DOMAINS": "acme.example",
-               "EMAILLOG_MAX_ATTACHMENT_MB": str(megabytes + 10)}
-        subprocess.run([sys.executable, "-m", "emaillog", "users", "add", "rita@acme.example"], env=env,
-                       check=True, cwd=root)
+            return child_run(
+                [sys.executable, "-c", BASELINE, account.host, str(account.port), "bench", "bench"]
+            )
+        env = {
+            **os.environ,
+            "EMAILLOG_DATA_DIR": str(root / "data"),
+            "EMAILLOG_IMAP_HOST": account.host,
+            "EMAILLOG_IMAP_PORT": str(account.port),
+            "EMAILLOG_IMAP_SECURITY": "none",
+            "EMAILLOG_IMAP_USER": "bench",
+            "EMAILLOG_IMAP_PASSWORD": "bench",
+            "EMAILLOG_BCC_ADDRESS": "log@acme.example",
+            "EMAILLOG_COMPANY_DOMAINS": "acme.example",
+            "EMAILLOG_MAX_ATTACHMENT_MB": str(megabytes + 10),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "emaillog", "users", "add", "rita@acme.example"],
+            env=env,
+            check=True,
+            cwd=root,
+        )
         return child_run([sys.executable, str(ROOT / "daemon.py"), "--once"], env={**env, "PWD": str(root)})
     finally:
         server.stop()
@@ -114,8 +133,10 @@ def main() -> None:
     print(f"message with a {args.mb} MB attachment ({args.mb * 1.37:.0f} MB encoded)")
     print(f"  baseline (imapclient whole fetch + stdlib parse): {base[0]:6.2f} s  peak RSS {base[1]:6.1f} MB")
     print(f"  emaillog --once (sections, streamed to disk):     {ours[0]:6.2f} s  peak RSS {ours[1]:6.1f} MB")
-    print(f"  emaillog / baseline: time {ours[0] / base[0]:.2f}x, memory {ours[1] / base[1]:.2f}x;"
-          f" target peak RSS < 100 MB: {'met' if ours[1] < 100 else 'NOT met'}")
+    print(
+        f"  emaillog / baseline: time {ours[0] / base[0]:.2f}x, memory {ours[1] / base[1]:.2f}x;"
+        f" target peak RSS < 100 MB: {'met' if ours[1] < 100 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.headerregistry import Address as _HeaderAddress
 from email.header import decode_header, make_header
+from email.headerregistry import Address as _HeaderAddress
 from email.utils import getaddresses
 
 # Control characters (C0, DEL, C1) never belong in a display name or an address: they are how

@@ -10,8 +10,19 @@ from .addresses import make_address
 from .domains import company_domain
 from .settings import Settings
 from .store import Store
-from .store.models import Company, Contact, ContactAddress, Deal, DealContact, NeverLog, TeamInbox, User, UserAddress, utcnow
-from .store.models import to_utc_naive
+from .store.models import (
+    Company,
+    Contact,
+    ContactAddress,
+    Deal,
+    DealContact,
+    NeverLog,
+    TeamInbox,
+    User,
+    UserAddress,
+    to_utc_naive,
+    utcnow,
+)
 
 
 class AdminError(Exception):
@@ -31,11 +42,14 @@ def _user(store: Store, settings: Settings, email: str) -> User:
     return cast(User, user)
 
 
-def add_user(store: Store, settings: Settings, email: str, name: str | None, active: bool, may_log: bool) -> User:
+def add_user(
+    store: Store, settings: Settings, email: str, name: str | None, active: bool, may_log: bool
+) -> User:
     key = _key(settings, email)
     with store.db.atomic():
-        user, created = User.get_or_create(account=store.account_id, email=key,
-                                           defaults=dict(name=name, active=active, may_log=may_log))
+        user, created = User.get_or_create(
+            account=store.account_id, email=key, defaults=dict(name=name, active=active, may_log=may_log)
+        )
         if not created:
             user.name, user.active, user.may_log = name or user.name, active, may_log
             user.save()
@@ -50,27 +64,38 @@ def add_alias(store: Store, settings: Settings, email: str, address: str) -> Non
     _user_address(store, settings, email, address, "alias", None)
 
 
-def _user_address(store: Store, settings: Settings, email: str, address: str, kind: str,
-                  at: datetime | None) -> None:
+def _user_address(
+    store: Store, settings: Settings, email: str, address: str, kind: str, at: datetime | None
+) -> None:
     user = _user(store, settings, email)
     key = _key(settings, address)
     with store.db.atomic():
         row, created = UserAddress.get_or_create(
-            account=store.account_id, user=user, address=key, kind=kind,
-            defaults=dict(connected_at=to_utc_naive(at) or utcnow()))
+            account=store.account_id,
+            user=user,
+            address=key,
+            kind=kind,
+            defaults=dict(connected_at=to_utc_naive(at) or utcnow()),
+        )
         if not created and at is not None:
             row.connected_at = to_utc_naive(at)
             row.save()
 
 
-def add_team_inbox(store: Store, settings: Settings, address: str, connected_by: str, at: datetime | None) -> None:
+def add_team_inbox(
+    store: Store, settings: Settings, address: str, connected_by: str, at: datetime | None
+) -> None:
     user = _user(store, settings, connected_by)
     key = _key(settings, address)
     with store.db.atomic():
         inbox = TeamInbox.get_or_none((TeamInbox.account == store.account_id) & (TeamInbox.address == key))
         if inbox is None:
-            TeamInbox.create(account=store.account_id, address=key, connected_by=user,
-                             connected_at=to_utc_naive(at) or utcnow())
+            TeamInbox.create(
+                account=store.account_id,
+                address=key,
+                connected_by=user,
+                connected_at=to_utc_naive(at) or utcnow(),
+            )
         else:
             inbox.connected_by, inbox.connected_at = user, to_utc_naive(at) or utcnow()
             inbox.save()
@@ -95,13 +120,17 @@ def add_never_log(store: Store, settings: Settings, value: str) -> str:
 
 def remove_never_log(store: Store, settings: Settings, value: str) -> bool:
     entry = never_log_value(settings, value)
-    deleted = NeverLog.delete().where((NeverLog.account == store.account_id) & (NeverLog.value == entry)).execute()
+    deleted = (
+        NeverLog.delete().where((NeverLog.account == store.account_id) & (NeverLog.value == entry)).execute()
+    )
     return bool(deleted)
 
 
 def list_never_log(store: Store) -> list[str]:
-    return [row.value for row in NeverLog.select().where(NeverLog.account == store.account_id)
-            .order_by(NeverLog.value)]
+    return [
+        row.value
+        for row in NeverLog.select().where(NeverLog.account == store.account_id).order_by(NeverLog.value)
+    ]
 
 
 def add_company(store: Store, domain: str, name: str | None) -> None:
@@ -109,8 +138,9 @@ def add_company(store: Store, domain: str, name: str | None) -> None:
     if "." not in domain or any(c.isspace() or c in "@/<>" for c in domain):
         raise AdminError(f"{domain!r} is not a domain")
     with store.db.atomic():
-        company, created = Company.get_or_create(account=store.account_id, domain=domain,
-                                                 defaults=dict(name=name or domain))
+        company, created = Company.get_or_create(
+            account=store.account_id, domain=domain, defaults=dict(name=name or domain)
+        )
         if not created and name:
             company.name = name
             company.save()
@@ -119,7 +149,9 @@ def add_company(store: Store, domain: str, name: str | None) -> None:
 def ensure_contact(store: Store, settings: Settings, address: str, name: str | None = None) -> int:
     """The contact with ``address``, created (with its company, SPEC §7) when missing."""
     key = _key(settings, address)
-    row = ContactAddress.get_or_none((ContactAddress.account == store.account_id) & (ContactAddress.address == key))
+    row = ContactAddress.get_or_none(
+        (ContactAddress.account == store.account_id) & (ContactAddress.address == key)
+    )
     if row is not None:
         return int(row.contact_id)
     domain = company_domain(key.rpartition("@")[2])
@@ -129,11 +161,18 @@ def ensure_contact(store: Store, settings: Settings, address: str, name: str | N
     return int(contact.id)
 
 
-def add_deal(store: Store, settings: Settings, name: str, contacts: list[str], closed: bool,
-             created: datetime | None) -> int:
+def add_deal(
+    store: Store, settings: Settings, name: str, contacts: list[str], closed: bool, created: datetime | None
+) -> int:
     with store.db.atomic():
-        deal = Deal.create(account=store.account_id, name=name, is_open=not closed,
-                           created_at=to_utc_naive(created) or utcnow())
+        deal = Deal.create(
+            account=store.account_id,
+            name=name,
+            is_open=not closed,
+            created_at=to_utc_naive(created) or utcnow(),
+        )
         for address in contacts:
-            DealContact.insert(deal=deal, contact=ensure_contact(store, settings, address)).on_conflict_ignore().execute()
+            DealContact.insert(
+                deal=deal, contact=ensure_contact(store, settings, address)
+            ).on_conflict_ignore().execute()
     return int(deal.id)

@@ -26,7 +26,9 @@ def _iso_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T09:30:00Z)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T09:30:00Z)"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -42,10 +44,15 @@ def _store(settings: Settings) -> Store:
 
 # -- handlers: each takes the parsed arguments and the settings, returns an exit code ---------------
 
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     # SIGHUP reads the same env file (and environment) again.
-    return run(settings, once=args.once, dry_run=args.dry_run,
-               reload_settings=lambda: load(default_env_file(args.env_file)))
+    return run(
+        settings,
+        once=args.once,
+        dry_run=args.dry_run,
+        reload_settings=lambda: load(default_env_file(args.env_file)),
+    )
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -65,7 +72,9 @@ def _check(args: argparse.Namespace, env_file: Any) -> int:
 
 
 def _ops(commands: Any) -> None:
-    p = _add(commands, "check", _check, "check the set-up step by step: settings, IMAP, folders, database, SMTP")
+    p = _add(
+        commands, "check", _check, "check the set-up step by step: settings, IMAP, folders, database, SMTP"
+    )
     p.add_argument("--create-folders", action="store_true", help="create missing Processed/Error folders")
     p.add_argument("--json", action="store_true")
     p.set_defaults(own_settings=True)
@@ -132,10 +141,12 @@ def _listing(view: Callable[[Store], list[dict[str, Any]]], columns: Sequence[st
         for row in rows:
             print("  ".join(f"{c}={row.get(c)}" for c in columns))
         return 0
+
     return handler
 
 
 # -- the parser ---------------------------------------------------------------------------------
+
 
 def _add(parent: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
@@ -193,7 +204,9 @@ def _listings(commands: Any) -> None:
         ("ledger", views.ledger, ("id", "uid", "message_id", "outcome", "reason", "folder")),
     ):
         sub = _group(commands, group, f"list {group}")
-        _add(sub, "list", _listing(view, columns), f"list {group}").add_argument("--json", action="store_true")
+        _add(sub, "list", _listing(view, columns), f"list {group}").add_argument(
+            "--json", action="store_true"
+        )
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -209,7 +222,10 @@ def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         return _print_json(rows)
     for row in rows:
-        print(f"#{row['id']}  uid={row['uid']}  {row['reason']}  {row['owner'] or '-'}  {row['message_id'] or '-'}")
+        print(
+            f"#{row['id']}  uid={row['uid']}  {row['reason']}  {row['owner'] or '-'}  "
+            f"{row['message_id'] or '-'}"
+        )
         if row["detail"]:
             print(f"      {row['detail']}")
     return 0
@@ -226,8 +242,10 @@ def _errors_retry(args: argparse.Namespace, settings: Settings) -> int:
     if settings.imap is None:
         raise admin.AdminError("no mailbox is configured (EMAILLOG_IMAP_HOST)")
     report = errors.retry(store, settings, rows, _progress if sys.stderr.isatty() else None)
-    print(f"moved back to {settings.intake_folder}: {len(report.moved)}; not found in "
-          f"{settings.error_folder}: {len(report.missing)}")
+    print(
+        f"moved back to {settings.intake_folder}: {len(report.moved)}; not found in "
+        f"{settings.error_folder}: {len(report.missing)}"
+    )
     if report.moved and not args.no_pass:
         return run(settings, once=True, dry_run=False)
     return 0 if not report.missing else 1
@@ -244,7 +262,9 @@ def _why(commands: Any) -> None:
     p.add_argument("--uid", action="store_true", help="read the number as a UID")
     p.add_argument("--json", action="store_true")
     group = _group(commands, "errors", "messages in the Error folder")
-    _add(group, "list", _errors_list, "list them with their reasons").add_argument("--json", action="store_true")
+    _add(group, "list", _errors_list, "list them with their reasons").add_argument(
+        "--json", action="store_true"
+    )
     p = _add(group, "retry", _errors_retry, "put messages back through the pipeline after fixing the cause")
     p.add_argument("id", nargs="?", metavar="ID")
     p.add_argument("--all", action="store_true")
@@ -252,8 +272,12 @@ def _why(commands: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emaillog", description="Log BCC'd and forwarded email into the CRM.")
-    parser.add_argument("--env-file", type=Path, metavar="PATH", help="settings file (default: ./.env if present)")
+    parser = argparse.ArgumentParser(
+        prog="emaillog", description="Log BCC'd and forwarded email into the CRM."
+    )
+    parser.add_argument(
+        "--env-file", type=Path, metavar="PATH", help="settings file (default: ./.env if present)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _add(commands, "run", _run, "run the daemon (the same as python daemon.py)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime, timedelta
 
 from .admin import add_deal, add_user, connect_address
 from .devmail import DevDovecot, DevDovecotError, dovecot_available
@@ -28,15 +28,22 @@ class DemoUnavailable(RuntimeError):
 
 def demo_settings(settings: Settings, server: DevDovecot, password: str) -> Settings:
     imap = ImapSettings(host=server.host, port=server.port, security="none", user="log", password=password)
-    return dataclasses.replace(settings, imap=imap, bcc_address="log@" + DOMAIN,
-                               forward_address="log+fwd@" + DOMAIN, company_domains=frozenset({DOMAIN}))
+    return dataclasses.replace(
+        settings,
+        imap=imap,
+        bcc_address="log@" + DOMAIN,
+        forward_address="log+fwd@" + DOMAIN,
+        company_domains=frozenset({DOMAIN}),
+    )
 
 
 def start_demo(settings: Settings) -> tuple[DevDovecot, Settings]:
     """Start the demo Dovecot; seed it the first time. Returns the server and the settings to use."""
     if not dovecot_available():
-        raise DemoUnavailable("no mailbox is configured (EMAILLOG_IMAP_HOST) and Dovecot is not installed "
-                              "for the demo mailbox: run scripts/bootstrap, or configure a mailbox")
+        raise DemoUnavailable(
+            "no mailbox is configured (EMAILLOG_IMAP_HOST) and Dovecot is not installed "
+            "for the demo mailbox: run scripts/bootstrap, or configure a mailbox"
+        )
     root = settings.data_dir / "demo-mailbox"
     root.mkdir(parents=True, exist_ok=True)
     password_file = root / "password"
@@ -66,8 +73,9 @@ def seed_crm(store: Store, settings: Settings) -> None:
         add_deal(store, settings, "Globex renewal 2027", ["jane@globex.example"], False, None)
 
 
-def _message(sender: str, to: list[str], subject: str, body: str, cc: list[str] | None = None,
-             age_days: int = 0) -> bytes:
+def _message(
+    sender: str, to: list[str], subject: str, body: str, cc: list[str] | None = None, age_days: int = 0
+) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, ", ".join(to), subject
     if cc:
@@ -81,21 +89,43 @@ def _message(sender: str, to: list[str], subject: str, body: str, cc: list[str] 
 
 def sample_messages() -> list[bytes]:
     alice, bob = REPS[0][0], REPS[1][0]
-    forward = _message(bob, ["log+fwd@" + DOMAIN], "Fwd: Question about pricing",
-                       "FYI, logging this.\n\n---------- Forwarded message ---------\n"
-                       "From: Carol Customer <carol@initech.example>\nDate: Mon, 23 Nov 2026 at 09:15\n"
-                       "Subject: Question about pricing\nTo: Bob Rep <bob@demo-company.example>\n\n"
-                       "Hi Bob, what would 50 seats cost?\nCarol\n")
+    forward = _message(
+        bob,
+        ["log+fwd@" + DOMAIN],
+        "Fwd: Question about pricing",
+        "FYI, logging this.\n\n---------- Forwarded message ---------\n"
+        "From: Carol Customer <carol@initech.example>\nDate: Mon, 23 Nov 2026 at 09:15\n"
+        "Subject: Question about pricing\nTo: Bob Rep <bob@demo-company.example>\n\n"
+        "Hi Bob, what would 50 seats cost?\nCarol\n",
+    )
     forward = forward.replace(b"Delivered-To: log@", b"Delivered-To: log+fwd@")
     return [
-        _message(f"Alice Rep <{alice}>", ["Jane Smith <jane@globex.example>"], "Our proposal",
-                 "Hi Jane,\n\nplease find our proposal below.\n\nAlice", age_days=2),
-        _message(f"Alice Rep <{alice}>", ["Jane Smith <jane@globex.example>"], "Re: Our proposal",
-                 "Hi Jane, following up on the proposal.\n\nAlice",
-                 cc=["Tom Jones <tom@globex.example>", bob], age_days=1),
-        _message(f"Bob Rep <{bob}>", ["sam.personal@gmail.com"], "Lunch next week?",
-                 "Hi Sam, lunch next week?\nBob"),
-        _message("Mallory <mallory@elsewhere.example>", ["someone@globex.example"], "Not a rep",
-                 "This sender is not a CRM user, so the message goes to the Error folder."),
+        _message(
+            f"Alice Rep <{alice}>",
+            ["Jane Smith <jane@globex.example>"],
+            "Our proposal",
+            "Hi Jane,\n\nplease find our proposal below.\n\nAlice",
+            age_days=2,
+        ),
+        _message(
+            f"Alice Rep <{alice}>",
+            ["Jane Smith <jane@globex.example>"],
+            "Re: Our proposal",
+            "Hi Jane, following up on the proposal.\n\nAlice",
+            cc=["Tom Jones <tom@globex.example>", bob],
+            age_days=1,
+        ),
+        _message(
+            f"Bob Rep <{bob}>",
+            ["sam.personal@gmail.com"],
+            "Lunch next week?",
+            "Hi Sam, lunch next week?\nBob",
+        ),
+        _message(
+            "Mallory <mallory@elsewhere.example>",
+            ["someone@globex.example"],
+            "Not a rep",
+            "This sender is not a CRM user, so the message goes to the Error folder.",
+        ),
         forward,
     ]

@@ -195,8 +195,10 @@ service imap-login {{
 
 
 def _oauth2_text(url: str) -> str:
-    return (f"introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\n"
-            "active_attribute = active\nactive_value = true\n")
+    return (
+        f"introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\n"
+        "active_attribute = active\nactive_value = true\n"
+    )
 
 
 def _with_oauth2(text: str, oauth2_conf: Path) -> str:
@@ -205,9 +207,13 @@ def _with_oauth2(text: str, oauth2_conf: Path) -> str:
     text = text.replace(mechanisms + "\n", mechanisms + " xoauth2 oauthbearer\n")
     plain = "passdb {\n  driver = passwd-file\n"
     assert plain in text
-    return text.replace(plain, (
-        f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {oauth2_conf}\n}}\n"
-        f"{plain}  mechanisms = plain login\n"))
+    return text.replace(
+        plain,
+        (
+            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {oauth2_conf}\n}}\n"
+            f"{plain}  mechanisms = plain login\n"
+        ),
+    )
 
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
@@ -267,8 +273,13 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
 class DevDovecot:
     """A Dovecot master process with its own configuration under ``root``."""
 
-    def __init__(self, root: Path, port: int | None = None,
-                 oauth2_introspection_url: str | None = None, read_only_folders: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        oauth2_introspection_url: str | None = None,
+        read_only_folders: Iterable[str] = (),
+    ) -> None:
         self.root = Path(root).resolve()
         # Folders every user may read but not change (Dovecot's acl plugin): SELECT answers [READ-ONLY].
         self.read_only_folders = tuple(read_only_folders)

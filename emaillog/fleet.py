@@ -74,8 +74,10 @@ class Fleet:
                 break
         held = sorted(n for n, w in self.workers.items() if w.thread.is_alive())
         self.notifier.watchdog()
-        self.notifier.status(f"working {len(held)} of {len(self.settings.all_mailboxes())} mailboxes: "
-                             + (", ".join(held) or "none"))
+        self.notifier.status(
+            f"working {len(held)} of {len(self.settings.all_mailboxes())} mailboxes: "
+            + (", ".join(held) or "none")
+        )
 
     def _claim(self, mailbox: Settings) -> bool:
         """Start working ``mailbox`` if its lease is free; True when a new worker started."""
@@ -130,4 +132,6 @@ def _work(daemon: Daemon) -> None:
         daemon.start(install_signals=False)
         daemon.run()
     except Exception:
-        log.exception("mailbox %s stopped on an error; it will be started again", daemon.settings.mailbox_name)
+        log.exception(
+            "mailbox %s stopped on an error; it will be started again", daemon.settings.mailbox_name
+        )

@@ -22,8 +22,12 @@ def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 def sanitise_html(html: str) -> str:
     """Return HTML that is safe to show inside the CRM (no script, no remote images, no handlers)."""
-    return nh3.clean(html[:_MAX_HTML], url_schemes=_URL_SCHEMES, attribute_filter=_keep_attribute,
-                     link_rel="noopener noreferrer nofollow")
+    return nh3.clean(
+        html[:_MAX_HTML],
+        url_schemes=_URL_SCHEMES,
+        attribute_filter=_keep_attribute,
+        link_rel="noopener noreferrer nofollow",
+    )
 
 
 def html_to_text(html: str) -> str:

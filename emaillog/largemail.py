@@ -28,8 +28,10 @@ from .structure import MAX_LEAVES, Leaf, leaves
 CHUNK = 1024 * 1024
 # message/rfc822 parts up to this size are kept in the skeleton so forwards-as-attachment work.
 MAX_INLINE_MESSAGE = 8 * 1024 * 1024
-_MIME_HEADER = re.compile(rb"^(content-type|content-transfer-encoding)[ \t]*:.*(?:\r?\n[ \t].*)*\r?\n?",
-                          re.IGNORECASE | re.MULTILINE)
+_MIME_HEADER = re.compile(
+    rb"^(content-type|content-transfer-encoding)[ \t]*:.*(?:\r?\n[ \t].*)*\r?\n?",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +53,15 @@ def read_large(reader: SectionReader, limits: Limits, max_body_bytes: int, tmp_d
     # Encoded size over twice the limit cannot decode to under it (base64 grows by a third).
     too_big = text_size > 2 * max_body_bytes
     kept = [] if too_big else texts
-    kept += [leaf for leaf in found if leaf.content_type == "message/rfc822" and leaf.size <= MAX_INLINE_MESSAGE]
+    kept += [
+        leaf for leaf in found if leaf.content_type == "message/rfc822" and leaf.size <= MAX_INLINE_MESSAGE
+    ]
     email = parse(_skeleton(reader, header, kept), limits)
     if isinstance(email, Malformed):
         return LargeRead(replace(email, sha256=sha256), header, sha256)
-    streamed = tuple(_stream(reader, leaf, tmp_dir) for leaf in found if leaf not in kept and leaf not in texts)
+    streamed = tuple(
+        _stream(reader, leaf, tmp_dir) for leaf in found if leaf not in kept and leaf not in texts
+    )
     body_bytes = max(email.body_bytes, text_size) if too_big else email.body_bytes
     email = replace(email, attachments=email.attachments + streamed, sha256=sha256, body_bytes=body_bytes)
     return LargeRead(email, header, sha256)
@@ -74,8 +80,12 @@ def _skeleton(reader: SectionReader, header: bytes, parts: list[Leaf]) -> bytes:
     head = _MIME_HEADER.sub(b"", header.rstrip(b"\r\n") + b"\r\n")
     out = [head, b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n']
     for leaf in parts:
-        out += [b"--" + boundary + b"\r\n", reader.section(f"{leaf.section}.MIME").rstrip(b"\r\n") + b"\r\n\r\n",
-                reader.section(leaf.section), b"\r\n"]
+        out += [
+            b"--" + boundary + b"\r\n",
+            reader.section(f"{leaf.section}.MIME").rstrip(b"\r\n") + b"\r\n\r\n",
+            reader.section(leaf.section),
+            b"\r\n",
+        ]
     out.append(b"--" + boundary + b"--\r\n")
     return b"".join(out)
 
@@ -93,8 +103,13 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
             out.write(data)
         out.flush()
         os.fsync(out.fileno())
-    return Attachment(filename=safe_filename(leaf.filename, leaf.content_type), content_type=leaf.content_type,
-                      size=size, sha256=digest.hexdigest(), path=Path(name))
+    return Attachment(
+        filename=safe_filename(leaf.filename, leaf.content_type),
+        content_type=leaf.content_type,
+        size=size,
+        sha256=digest.hexdigest(),
+        path=Path(name),
+    )
 
 
 def _decoded(chunks: Iterator[bytes], decoder: _Identity | _Base64 | _QuotedPrintable) -> Iterator[bytes]:

@@ -30,7 +30,9 @@ class Leases(Protocol):
 
 def lock_key(mailbox: str) -> int:
     """A stable signed 64-bit key for pg_try_advisory_lock."""
-    return int.from_bytes(hashlib.sha256(f"emaillog-mailbox:{mailbox}".encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha256(f"emaillog-mailbox:{mailbox}".encode()).digest()[:8], "big", signed=True
+    )
 
 
 class AdvisoryLeases:
@@ -47,9 +49,14 @@ class AdvisoryLeases:
         if self._conn is None or self._conn.closed:
             parts = urlparse(self.url)
             self._conn = psycopg2.connect(
-                dbname=parts.path.lstrip("/"), user=unquote(parts.username or "") or None,
-                password=unquote(parts.password or "") or None, host=parts.hostname, port=parts.port,
-                connect_timeout=10, application_name=f"emaillog-lease-{os.getpid()}")
+                dbname=parts.path.lstrip("/"),
+                user=unquote(parts.username or "") or None,
+                password=unquote(parts.password or "") or None,
+                host=parts.hostname,
+                port=parts.port,
+                connect_timeout=10,
+                application_name=f"emaillog-lease-{os.getpid()}",
+            )
             self._conn.autocommit = True
             self.held.clear()  # a new session holds nothing
         return self._conn

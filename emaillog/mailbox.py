@@ -98,8 +98,9 @@ class ImapMailbox:
             if self.tokens is not None:
                 # A refused token may have been revoked early: the next attempt fetches a new one.
                 self.tokens.invalidate()
-            raise LoginRefused(f"{self.settings.host} refused the login of {self.settings.user}: "
-                               f"{_words(exc)}") from exc
+            raise LoginRefused(
+                f"{self.settings.host} refused the login of {self.settings.user}: {_words(exc)}"
+            ) from exc
         except OSError as exc:
             raise MailboxError(f"{self.settings.host}: connection lost during login: {exc}") from exc
         # Dovecot (and others) announce MOVE and UIDPLUS only after authentication.
@@ -171,7 +172,7 @@ class ImapMailbox:
         # millisecond per line here, for a reply whose shape is fixed.
         sizes: dict[int, int] = {}
         for start in range(0, len(uids), 5000):
-            chunk = ",".join(str(u) for u in uids[start:start + 5000])
+            chunk = ",".join(str(u) for u in uids[start : start + 5000])
             typ, lines = self.client._imap.uid("FETCH", chunk, "(UID RFC822.SIZE)")
             if typ != "OK":
                 raise MailboxError(f"FETCH RFC822.SIZE failed: {lines!r}"[:300])

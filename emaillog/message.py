@@ -13,7 +13,6 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -28,8 +27,15 @@ from .mime import Part, Walked, walk
 
 # Headers a receiving server writes to say which address it delivered to (RFC 9228 Delivered-To,
 # Postfix X-Original-To, Exim Envelope-To, and the common X- variants).
-DELIVERY_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "x-delivered-to",
-                    "x-rcpt-to", "x-forwarded-to")
+DELIVERY_HEADERS = (
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "x-envelope-to",
+    "x-delivered-to",
+    "x-rcpt-to",
+    "x-forwarded-to",
+)
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
 _BODY_TYPES = ("text/plain", "text/html")
 
@@ -198,11 +204,15 @@ def malformed(raw: bytes, detail: str, digest: str, limits: Limits) -> Malformed
 def _malformed(fields: Fields, detail: str, digest: str) -> Malformed:
     senders = parse_addresses(fields.all("from"))
     return Malformed(
-        detail, digest, _first_msgid(fields.first("message-id")),
+        detail,
+        digest,
+        _first_msgid(fields.first("message-id")),
         sender=senders[0] if len(senders) == 1 and len(fields.all("from")) == 1 else None,
-        subject=clean(fields.decoded("subject")) or "", headers=fields.items,
+        subject=clean(fields.decoded("subject")) or "",
+        headers=fields.items,
         return_path=_return_path(fields.first("return-path")),
-        authentication_results=tuple(fields.all("authentication-results")))
+        authentication_results=tuple(fields.all("authentication-results")),
+    )
 
 
 def _read(walked: Walked, fields: Fields, raw: bytes, digest: str) -> Email | Malformed:
@@ -261,13 +271,20 @@ def _contents(parts: tuple[Part, ...]) -> tuple[str, str | None, tuple[Attachmen
 
 
 def _named(part: Part) -> bool:
-    return bool(part.header.get_param("filename", header="content-disposition") or part.header.get_param("name"))
+    return bool(
+        part.header.get_param("filename", header="content-disposition") or part.header.get_param("name")
+    )
 
 
 def _attachment(part: Part) -> Attachment:
     data = part.decoded() if part.content_type != "message/rfc822" else bytes(part.body)
-    return Attachment(filename=safe_filename(_filename(part), part.content_type), content_type=part.content_type,
-                      size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
+    return Attachment(
+        filename=safe_filename(_filename(part), part.content_type),
+        content_type=part.content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+    )
 
 
 def _filename(part: Part) -> str | None:
@@ -285,9 +302,15 @@ def stdlib_attachments(tree: Message) -> tuple[Attachment, ...]:
         data = part.get_payload(decode=True)
         if isinstance(part.get_payload(), list) or not isinstance(data, bytes):
             data = part.as_bytes() if part.get_content_type() == "message/rfc822" else b""
-        found.append(Attachment(filename=safe_filename(part.get_filename(), part.get_content_type()),
-                                content_type=part.get_content_type(), size=len(data),
-                                sha256=hashlib.sha256(data).hexdigest(), data=data))
+        found.append(
+            Attachment(
+                filename=safe_filename(part.get_filename(), part.get_content_type()),
+                content_type=part.get_content_type(),
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                data=data,
+            )
+        )
     return tuple(found)
 
 
@@ -319,7 +342,10 @@ def _return_path(value: str | None) -> str | None:
 def _is_list_mail(fields: Fields) -> bool:
     precedence = (fields.first("precedence") or "").strip().lower()
     return bool(fields.first("list-id") or fields.first("list-unsubscribe")) or precedence in (
-        "bulk", "list", "junk")
+        "bulk",
+        "list",
+        "junk",
+    )
 
 
 def decode_text(part: Message) -> str:

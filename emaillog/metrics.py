@@ -46,10 +46,13 @@ class Metrics:
 
     def render(self) -> str:
         with self._lock:
-            lines = ["# HELP emaillog_messages_total Messages processed, by outcome.",
-                     "# TYPE emaillog_messages_total counter"]
-            lines += [f'emaillog_messages_total{{outcome="{k}"}} {v}'
-                      for k, v in sorted(self.outcomes.items())]
+            lines = [
+                "# HELP emaillog_messages_total Messages processed, by outcome.",
+                "# TYPE emaillog_messages_total counter",
+            ]
+            lines += [
+                f'emaillog_messages_total{{outcome="{k}"}} {v}' for k, v in sorted(self.outcomes.items())
+            ]
             lines += [
                 "# HELP emaillog_passes_total Passes over the intake folder.",
                 "# TYPE emaillog_passes_total counter",
@@ -68,9 +71,11 @@ class Metrics:
                 "# TYPE emaillog_last_pass_timestamp_seconds gauge",
                 f"emaillog_last_pass_timestamp_seconds {self.last_pass_time:.3f}",
                 "# HELP emaillog_imap_logged_in Whether the IMAP connection is logged in.",
-                "# TYPE emaillog_imap_logged_in gauge", f"emaillog_imap_logged_in {self.logged_in}",
+                "# TYPE emaillog_imap_logged_in gauge",
+                f"emaillog_imap_logged_in {self.logged_in}",
                 "# HELP emaillog_reconnects_total Reconnections to the IMAP server.",
-                "# TYPE emaillog_reconnects_total counter", f"emaillog_reconnects_total {self.reconnects}",
+                "# TYPE emaillog_reconnects_total counter",
+                f"emaillog_reconnects_total {self.reconnects}",
             ]
         return "\n".join(lines) + "\n"
 

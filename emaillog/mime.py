@@ -100,7 +100,9 @@ def split_header(data: bytes, start: int = 0, end: int | None = None) -> tuple[i
 def walk(raw: bytes, limits: Limits) -> Walked | StructureProblem:
     """Split a message into its leaves, enforcing the part and depth limits."""
     if len(raw) > limits.max_message_bytes:
-        return StructureProblem(f"the message is {_mb(len(raw))}, over the limit of {_mb(limits.max_message_bytes)}")
+        return StructureProblem(
+            f"the message is {_mb(len(raw))}, over the limit of {_mb(limits.max_message_bytes)}"
+        )
     header_end, body_start = split_header(raw)
     if header_end > limits.max_header_bytes:
         return StructureProblem(f"the header section is over {_mb(limits.max_header_bytes)}")
@@ -158,7 +160,7 @@ def _children(data: bytes, delimiter: bytes, start: int, end: int) -> Iterator[t
         following = _delimiter_at(data, delimiter, line_end + 1, end)
         part_end = following if following >= 0 else end
         # The line break before a delimiter belongs to the delimiter, not to the part.
-        body_end = part_end - 2 if data[part_end - 2:part_end] == b"\r\n" else part_end - 1
+        body_end = part_end - 2 if data[part_end - 2 : part_end] == b"\r\n" else part_end - 1
         yield line_end + 1, max(body_end, line_end + 1)
         position = following
 

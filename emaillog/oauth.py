@@ -86,8 +86,13 @@ class CommandToken(_CachingSource):
 
     def _fetch(self) -> tuple[str, float]:
         try:
-            done = subprocess.run(shlex.split(self.command), capture_output=True, text=True,  # noqa: S603
-                                  timeout=COMMAND_TIMEOUT, check=False)
+            done = subprocess.run(  # noqa: S603 - the admin's own configured command, no shell
+                shlex.split(self.command),
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_TIMEOUT,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise TokenError(f"the token command could not run: {exc}") from exc
         if done.returncode != 0:
@@ -116,12 +121,15 @@ class MicrosoftToken(_CachingSource):
         try:
             import msal
         except ImportError as exc:
-            raise TokenError("EMAILLOG_OAUTH2_PROVIDER=microsoft needs msal: "
-                             "pip install 'emaillog[microsoft]'") from exc
+            raise TokenError(
+                "EMAILLOG_OAUTH2_PROVIDER=microsoft needs msal: pip install 'emaillog[microsoft]'"
+            ) from exc
         self._scope = oauth.scope or MICROSOFT_SCOPE
         self._app = msal.ConfidentialClientApplication(
-            oauth.client_id, authority=f"https://login.microsoftonline.com/{oauth.tenant}",
-            client_credential=oauth.client_secret)
+            oauth.client_id,
+            authority=f"https://login.microsoftonline.com/{oauth.tenant}",
+            client_credential=oauth.client_secret,
+        )
 
     def _fetch(self) -> tuple[str, float]:
         try:
@@ -129,8 +137,10 @@ class MicrosoftToken(_CachingSource):
         except Exception as exc:
             raise TokenError(f"Microsoft token request failed: {exc}") from exc
         if "access_token" not in result:
-            raise TokenError(f"Microsoft refused the token request: {result.get('error')}: "
-                             f"{result.get('error_description', '').splitlines()[0:1]}")
+            raise TokenError(
+                f"Microsoft refused the token request: {result.get('error')}: "
+                f"{result.get('error_description', '').splitlines()[0:1]}"
+            )
         return str(result["access_token"]), float(result.get("expires_in", 3600))
 
 
@@ -142,18 +152,25 @@ class GoogleToken(_CachingSource):
         try:
             from google.oauth2 import credentials, service_account
         except ImportError as exc:
-            raise TokenError("EMAILLOG_OAUTH2_PROVIDER=google needs google-auth: "
-                             "pip install 'emaillog[google]'") from exc
+            raise TokenError(
+                "EMAILLOG_OAUTH2_PROVIDER=google needs google-auth: pip install 'emaillog[google]'"
+            ) from exc
         scope = oauth.scope or GOOGLE_SCOPE
         if oauth.service_account_file:
             accounts: Any = service_account.Credentials  # google-auth is only partly typed
             self._creds: Any = accounts.from_service_account_file(
-                oauth.service_account_file, scopes=[scope], subject=user)
+                oauth.service_account_file, scopes=[scope], subject=user
+            )
         else:
             user_credentials: Any = credentials.Credentials
             self._creds = user_credentials(
-                None, refresh_token=oauth.refresh_token, client_id=oauth.client_id,
-                client_secret=oauth.client_secret, token_uri=GOOGLE_TOKEN_URI, scopes=[scope])
+                None,
+                refresh_token=oauth.refresh_token,
+                client_id=oauth.client_id,
+                client_secret=oauth.client_secret,
+                token_uri=GOOGLE_TOKEN_URI,
+                scopes=[scope],
+            )
 
     def _fetch(self) -> tuple[str, float]:
         from google.auth.exceptions import GoogleAuthError

@@ -122,6 +122,7 @@ class ParallelParser:
             except BrokenProcessPool:
                 return self._died(raws)
             return [_with_tree(parsed, raw) for parsed, raw in zip(results, raws, strict=True)]
+
         return wait
 
     def _died(self, raws: Sequence[bytes]) -> list[Parsed]:
@@ -145,7 +146,7 @@ class ParallelParser:
 
 def _split(items: list[bytes], parts: int) -> list[list[bytes]]:
     size = max(1, -(-len(items) // parts))
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _with_tree(parsed: Parsed, raw: bytes) -> Parsed:

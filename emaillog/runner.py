@@ -57,8 +57,9 @@ def setup_logging(log_format: str = "text") -> None:
     _setup_logging(log_format)
 
 
-def run(settings: Settings, *, once: bool, dry_run: bool,
-        reload_settings: Callable[[], Settings] | None = None) -> int:
+def run(
+    settings: Settings, *, once: bool, dry_run: bool, reload_settings: Callable[[], Settings] | None = None
+) -> int:
     """Run the daemon (or one pass); returns the process exit code."""
     setup_logging(settings.ops.log_format)
     try:
@@ -76,8 +77,15 @@ def run(settings: Settings, *, once: bool, dry_run: bool,
             return EXIT_TEMPFAIL
 
 
-def _run(settings: Settings, chain: tuple[Link, ...], cleanup: ExitStack, *, once: bool, dry_run: bool,
-         reload_settings: Callable[[], Settings] | None) -> int:
+def _run(
+    settings: Settings,
+    chain: tuple[Link, ...],
+    cleanup: ExitStack,
+    *,
+    once: bool,
+    dry_run: bool,
+    reload_settings: Callable[[], Settings] | None,
+) -> int:
     if settings.imap is None and not settings.mailboxes:
         from .demo import DemoUnavailable, seed_crm, start_demo
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 import socket
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from dotenv import dotenv_values
 
 from .addresses import address_key, make_address
@@ -189,6 +190,7 @@ def _imap(r: _Reader) -> ImapSettings | None:
     user = r.text("EMAILLOG_IMAP_USER")
     password = r.secret("EMAILLOG_IMAP_PASSWORD")
     auth = r.choice("EMAILLOG_IMAP_AUTH", "password", AUTH_MODES)
+    token_command, oauth2 = _token_source(r, auth)
     if not user:
         r.problems.append("EMAILLOG_IMAP_USER: required when EMAILLOG_IMAP_HOST is set")
     if not password and auth == "password":
@@ -203,7 +205,8 @@ def _imap(r: _Reader) -> ImapSettings | None:
         ca_file=r.text("EMAILLOG_IMAP_CA_FILE") or None,
         timeout=float(r.number("EMAILLOG_IMAP_TIMEOUT", 60)),
         auth=auth,
-        **_token_source(r, auth),
+        token_command=token_command,
+        oauth2=oauth2,
     )
 
 
@@ -236,7 +239,9 @@ def _notices(r: _Reader, bcc_address: str) -> NoticeSettings:
 
 
 def _authserv_ids(r: _Reader) -> frozenset[str]:
-    return frozenset(i.strip().lower() for i in r.text("EMAILLOG_TRUSTED_AUTHSERV_IDS").split(",") if i.strip())
+    return frozenset(
+        i.strip().lower() for i in r.text("EMAILLOG_TRUSTED_AUTHSERV_IDS").split(",") if i.strip()
+    )
 
 
 def _folders(r: _Reader) -> tuple[str, str, str]:
@@ -284,7 +289,9 @@ def _build(r: _Reader) -> Settings:
 def _database_url(r: _Reader, data_dir: Path) -> str:
     url = r.text("EMAILLOG_DATABASE_URL", f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        r.problems.append(f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://")
+        r.problems.append(
+            f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://"
+        )
     return url
 
 
@@ -316,10 +323,21 @@ def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None)
 
 # What a [mailbox.NAME] table may set: everything about one mailbox and its company, nothing shared
 # by the deployment (database, data dir, SMTP relay, logging).
-MAILBOX_SCOPED = ("EMAILLOG_IMAP_", "EMAILLOG_INTAKE_FOLDER", "EMAILLOG_PROCESSED_FOLDER", "EMAILLOG_ERROR_FOLDER",
-                  "EMAILLOG_BCC_ADDRESS", "EMAILLOG_FORWARD_ADDRESS", "EMAILLOG_COMPANY_DOMAINS", "EMAILLOG_ACCOUNT",
-                  "EMAILLOG_NOTICE_FROM", "EMAILLOG_TRUSTED_AUTHSERV_IDS", "EMAILLOG_CREATE_COMPANIES",
-                  "EMAILLOG_CASE_SENSITIVE_LOCAL_PART", "EMAILLOG_POLL_SECONDS")
+MAILBOX_SCOPED = (
+    "EMAILLOG_IMAP_",
+    "EMAILLOG_INTAKE_FOLDER",
+    "EMAILLOG_PROCESSED_FOLDER",
+    "EMAILLOG_ERROR_FOLDER",
+    "EMAILLOG_BCC_ADDRESS",
+    "EMAILLOG_FORWARD_ADDRESS",
+    "EMAILLOG_COMPANY_DOMAINS",
+    "EMAILLOG_ACCOUNT",
+    "EMAILLOG_NOTICE_FROM",
+    "EMAILLOG_TRUSTED_AUTHSERV_IDS",
+    "EMAILLOG_CREATE_COMPANIES",
+    "EMAILLOG_CASE_SENSITIVE_LOCAL_PART",
+    "EMAILLOG_POLL_SECONDS",
+)
 _MAILBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -342,12 +360,18 @@ def _mailbox(name: str, table: object, base: Mapping[str, str | None], problems:
         found.append("the name must be lower-case letters, digits, - or _")
     table = table if isinstance(table, dict) else {}
     for key in table:
-        if not any(key == scope or (scope.endswith("_") and key.startswith(scope)) for scope in MAILBOX_SCOPED):
+        if not any(
+            key == scope or (scope.endswith("_") and key.startswith(scope)) for scope in MAILBOX_SCOPED
+        ):
             found.append(f"{key} cannot be set per mailbox")
     # A mailbox is its own account (tenant) unless the table names one: two mailboxes of one company
     # may share an account, two companies never do by accident.
-    values = {**base, "EMAILLOG_ACCOUNT": name, **{str(k): str(v) for k, v in table.items()},
-              "EMAILLOG_MAILBOX_NAME": name}
+    values = {
+        **base,
+        "EMAILLOG_ACCOUNT": name,
+        **{str(k): str(v) for k, v in table.items()},
+        "EMAILLOG_MAILBOX_NAME": name,
+    }
     settings = _build(_Reader(values, found, credential_prefix=f"{name}-"))
     problems.extend(f"mailbox {name}: {problem}" for problem in found)
     return settings
@@ -390,7 +414,9 @@ def _ops(r: _Reader) -> OpsSettings:
     # RFC 2177: servers may drop a client idle for 30 minutes, so IDLE is re-issued well before.
     renew = r.number("EMAILLOG_IDLE_RENEW_SECONDS", 1440, minimum=1)
     if renew > 1500:
-        r.problems.append(f"EMAILLOG_IDLE_RENEW_SECONDS: {renew} is above 1500 (servers drop idle clients at 30 min)")
+        r.problems.append(
+            f"EMAILLOG_IDLE_RENEW_SECONDS: {renew} is above 1500 (servers drop idle clients at 30 min)"
+        )
     reconcile = r.number("EMAILLOG_RECONCILE_SECONDS", 300, minimum=1)
     if reconcile > 300:
         r.problems.append(f"EMAILLOG_RECONCILE_SECONDS: {reconcile} is above 300")
@@ -412,13 +438,15 @@ def _ops(r: _Reader) -> OpsSettings:
     )
 
 
-def _token_source(r: _Reader, auth: str) -> dict[str, object]:
+def _token_source(r: _Reader, auth: str) -> tuple[str | None, OAuth2Settings | None]:
     command = r.text("EMAILLOG_IMAP_TOKEN_COMMAND") or None
     provider = r.text("EMAILLOG_OAUTH2_PROVIDER").lower()
     oauth2 = None
     if provider:
         if provider not in OAUTH2_PROVIDERS:
-            r.problems.append(f"EMAILLOG_OAUTH2_PROVIDER: {provider!r} is not one of {', '.join(OAUTH2_PROVIDERS)}")
+            r.problems.append(
+                f"EMAILLOG_OAUTH2_PROVIDER: {provider!r} is not one of {', '.join(OAUTH2_PROVIDERS)}"
+            )
         oauth2 = OAuth2Settings(
             provider=provider,
             client_id=r.text("EMAILLOG_OAUTH2_CLIENT_ID"),
@@ -429,7 +457,9 @@ def _token_source(r: _Reader, auth: str) -> dict[str, object]:
             scope=r.text("EMAILLOG_OAUTH2_SCOPE"),
         )
     if auth == "xoauth2" and not command and oauth2 is None:
-        r.problems.append("EMAILLOG_IMAP_AUTH=xoauth2 needs EMAILLOG_IMAP_TOKEN_COMMAND or EMAILLOG_OAUTH2_PROVIDER")
+        r.problems.append(
+            "EMAILLOG_IMAP_AUTH=xoauth2 needs EMAILLOG_IMAP_TOKEN_COMMAND or EMAILLOG_OAUTH2_PROVIDER"
+        )
     if auth == "xoauth2" and command and oauth2 is not None:
         r.problems.append("EMAILLOG_IMAP_TOKEN_COMMAND and EMAILLOG_OAUTH2_PROVIDER: set one, not both")
-    return {"token_command": command, "oauth2": oauth2}
+    return command, oauth2

@@ -57,8 +57,14 @@ class StateFile:
 
     def pass_done(self, report: Any) -> None:
         now = _now_iso()
-        self.update(last_pass_at=now, last_success_at=now, last_error=None, last_summary=report.summary(),
-                    last_outcomes=dict(report.outcomes), last_seconds=round(report.seconds, 3))
+        self.update(
+            last_pass_at=now,
+            last_success_at=now,
+            last_error=None,
+            last_summary=report.summary(),
+            last_outcomes=dict(report.outcomes),
+            last_seconds=round(report.seconds, 3),
+        )
 
     def _write(self) -> None:
         # Advisory: a full disk or a read-only directory must not stop mail from being logged.
@@ -89,18 +95,22 @@ def outcome_counts(account_id: int, mailbox: str, since: timedelta) -> dict[str,
     from .store.models import Ledger
 
     cutoff = datetime.now(UTC).replace(tzinfo=None) - since
-    query = (Ledger.select(Ledger.outcome, fn.COUNT(Ledger.id).alias("n"))
-             .where((Ledger.account == account_id) & (Ledger.mailbox == mailbox)
-                    & (Ledger.updated_at >= cutoff))
-             .group_by(Ledger.outcome))
+    query = (
+        Ledger.select(Ledger.outcome, fn.COUNT(Ledger.id).alias("n"))
+        .where((Ledger.account == account_id) & (Ledger.mailbox == mailbox) & (Ledger.updated_at >= cutoff))
+        .group_by(Ledger.outcome)
+    )
     return {row.outcome: int(row.n) for row in query}
 
 
 def _last_ledger_time(account_id: int, mailbox: str) -> str | None:
     from .store.models import Ledger
 
-    latest = (Ledger.select(fn.MAX(Ledger.updated_at))
-              .where((Ledger.account == account_id) & (Ledger.mailbox == mailbox)).scalar())
+    latest = (
+        Ledger.select(fn.MAX(Ledger.updated_at))
+        .where((Ledger.account == account_id) & (Ledger.mailbox == mailbox))
+        .scalar()
+    )
     if latest is None:
         return None
     return latest.isoformat(timespec="seconds") if isinstance(latest, datetime) else str(latest)
@@ -118,8 +128,10 @@ def outbox_backlog(db: Any, account_id: int) -> int | None:
     """Notices waiting for the relay, or None when this database has no outbox yet."""
     if not db.table_exists("outbox"):
         return None
-    cursor = db.execute_sql("SELECT COUNT(*) FROM outbox WHERE account_id = %s AND status = 'pending'"
-                            .replace("%s", db.param), (account_id,))
+    cursor = db.execute_sql(
+        "SELECT COUNT(*) FROM outbox WHERE account_id = %s AND status = 'pending'".replace("%s", db.param),
+        (account_id,),
+    )
     return int(cursor.fetchone()[0])
 
 
@@ -137,8 +149,11 @@ def probe_imap(settings: Settings) -> dict[str, Any]:
         return {"login": "unreachable", "login_detail": str(exc), "error_folder_messages": None}
     try:
         client = mailbox.client
-        count = (client.folder_status(settings.error_folder, [b"MESSAGES"])[b"MESSAGES"]
-                 if client.folder_exists(settings.error_folder) else 0)
+        count = (
+            client.folder_status(settings.error_folder, [b"MESSAGES"])[b"MESSAGES"]
+            if client.folder_exists(settings.error_folder)
+            else 0
+        )
         return {"login": "ok", "error_folder_messages": int(count)}
     finally:
         mailbox.close()
@@ -162,8 +177,12 @@ def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, A
             entry["error_folder"] = settings.error_folder
             entry.update(probe_imap(settings) if probe else {})
         mailboxes.append(entry)
-    return {"account": settings.account, "checked_at": _now_iso(), "mailboxes": mailboxes,
-            "outbox_pending": outbox_backlog(store.db, store.account_id)}
+    return {
+        "account": settings.account,
+        "checked_at": _now_iso(),
+        "mailboxes": mailboxes,
+        "outbox_pending": outbox_backlog(store.db, store.account_id),
+    }
 
 
 def render(data: dict[str, Any]) -> str:
@@ -172,15 +191,21 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"mailbox {m['mailbox']}")
         if "daemon" in m:
             d = m["daemon"]
-            lines.append(f"  daemon: {'running' if d.get('running') else 'not running'}"
-                         f" (pid {d.get('pid', '-')}), IMAP {d.get('login_state', 'unknown')}"
-                         + (f": {d['login_detail']}" if d.get("login_detail") else ""))
-            lines.append(f"  last successful pass: {m.get('last_successful_pass') or 'never'}"
-                         + (f" ({d['last_summary']})" if d.get("last_summary") else ""))
+            lines.append(
+                f"  daemon: {'running' if d.get('running') else 'not running'}"
+                f" (pid {d.get('pid', '-')}), IMAP {d.get('login_state', 'unknown')}"
+                + (f": {d['login_detail']}" if d.get("login_detail") else "")
+            )
+            lines.append(
+                f"  last successful pass: {m.get('last_successful_pass') or 'never'}"
+                + (f" ({d['last_summary']})" if d.get("last_summary") else "")
+            )
             if d.get("last_error"):
                 lines.append(f"  last error: {d['last_error']}")
-            lines.append(f"  login now: {m.get('login', 'not checked')}"
-                         + (f" ({m['login_detail']})" if m.get("login_detail") else ""))
+            lines.append(
+                f"  login now: {m.get('login', 'not checked')}"
+                + (f" ({m['login_detail']})" if m.get("login_detail") else "")
+            )
             size = m.get("error_folder_messages")
             lines.append(f"  {m['error_folder']} folder: {'?' if size is None else size} messages")
         lines.append(f"  last ledger update: {m['last_ledger_update'] or 'never'}")
@@ -191,4 +216,3 @@ def render(data: dict[str, Any]) -> str:
     backlog = data["outbox_pending"]
     lines.append(f"outbox: {'no outbox table' if backlog is None else f'{backlog} notices waiting'}")
     return "\n".join(lines)
-

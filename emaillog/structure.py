@@ -28,8 +28,11 @@ class Leaf:
 
     @property
     def is_body_text(self) -> bool:
-        return (self.content_type in ("text/plain", "text/html") and self.disposition != "attachment"
-                and not self.inside_message)
+        return (
+            self.content_type in ("text/plain", "text/html")
+            and self.disposition != "attachment"
+            and not self.inside_message
+        )
 
 
 def _text(value: Any) -> str:
@@ -67,9 +70,16 @@ def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
         extension = 10
     disposition, disp_params = _disposition(body[extension + 1] if len(body) > extension + 1 else None)
     params = _params(body[2])
-    return Leaf(section=section, content_type=content_type, params=params, encoding=_text(body[5]).lower(),
-                size=int(body[6] or 0), disposition=disposition,
-                filename=_filename(disp_params) or _filename(params, "name"), inside_message=inside_message)
+    return Leaf(
+        section=section,
+        content_type=content_type,
+        params=params,
+        encoding=_text(body[5]).lower(),
+        size=int(body[6] or 0),
+        disposition=disposition,
+        filename=_filename(disp_params) or _filename(params, "name"),
+        inside_message=inside_message,
+    )
 
 
 def _filename(params: dict[str, str], name: str = "filename") -> str | None:

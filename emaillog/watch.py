@@ -53,8 +53,13 @@ SLICE = 0.5
 # (then IDLE or the queue gets a look, so signals are never starved).
 MAX_FOLLOW_UPS = 20
 # Errors that mean the connection is gone or unusable: reconnect with backoff.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (MailboxError, IMAPClientError, imaplib.IMAP4.error,
-                                                      OSError, EOFError)
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    MailboxError,
+    IMAPClientError,
+    imaplib.IMAP4.error,
+    OSError,
+    EOFError,
+)
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
@@ -74,7 +79,7 @@ class Backoff:
         self.low, self.high, self.failures = low, high, 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.high, self.low * (2 ** self.failures))
+        ceiling = min(self.high, self.low * (2**self.failures))
         self.failures += 1
         return random.uniform(ceiling / 2, ceiling)
 
@@ -113,9 +118,15 @@ class _StoppableMailbox:
 class Daemon:
     """The long-running daemon for one mailbox."""
 
-    def __init__(self, settings: Settings, store: Store, chain: tuple[Link, ...], notifier: Notifier,
-                 reload_settings: Callable[[], Settings] | None = None,
-                 parser: MessageParser | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        chain: tuple[Link, ...],
+        notifier: Notifier,
+        reload_settings: Callable[[], Settings] | None = None,
+        parser: MessageParser | None = None,
+    ) -> None:
         self.settings, self.store, self.chain, self.notifier = settings, store, chain, notifier
         # Parsing runs on a pool of worker processes (parallel.py), kept for the daemon's life.
         self.parser = parser if parser is not None else ParallelParser()
@@ -199,8 +210,15 @@ class Daemon:
         reason = "pass:reconcile" if uses_idle else "pass:poll"
         if self.scheduler.get_job("pass"):
             self.scheduler.remove_job("pass")
-        self.scheduler.add_job(self.requests.put, "interval", args=[reason], seconds=seconds, id="pass",
-                               max_instances=1, coalesce=True)
+        self.scheduler.add_job(
+            self.requests.put,
+            "interval",
+            args=[reason],
+            seconds=seconds,
+            id="pass",
+            max_instances=1,
+            coalesce=True,
+        )
         log.info("%s every %ds", "IDLE, with a reconciliation" if uses_idle else "polling", seconds)
 
     # -- one turn of the loop --------------------------------------------------------------------
@@ -346,8 +364,10 @@ class Daemon:
         except imaplib.IMAP4.readonly as exc:
             # imaplib raises this itself on [READ-ONLY]; retrying cannot help (exit 78 at start-up).
             self._drop_connection(logout=False)
-            raise IntakeReadOnly(f"the intake folder {self.settings.intake_folder} is read-only for "
-                                 f"{self.settings.imap.user}: messages could never be moved out") from exc
+            raise IntakeReadOnly(
+                f"the intake folder {self.settings.intake_folder} is read-only for "
+                f"{self.settings.imap.user}: messages could never be moved out"
+            ) from exc
 
     def _reconnect(self) -> None:
         delay = self.backoff.next_delay()
@@ -449,8 +469,9 @@ class Daemon:
     def _apply(self, new: tuple[Settings, tuple[Link, ...]]) -> None:
         settings, chain = new
         old = self.settings
-        changed = [f.name for f in dataclasses.fields(Settings)
-                   if getattr(old, f.name) != getattr(settings, f.name)]
+        changed = [
+            f.name for f in dataclasses.fields(Settings) if getattr(old, f.name) != getattr(settings, f.name)
+        ]
         self.settings, self.chain = settings, chain
         if old.database_url != settings.database_url or old.account != settings.account:
             self.store = open_store(settings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ BCC = "log@" + COMPANY
 FWD = "log+fwd@" + COMPANY
 
 
-def make_settings(tmp_path: Path, database_url: str | None = None, account: ImapAccount | None = None,
-                  **env: str) -> Settings:
+def make_settings(
+    tmp_path: Path, database_url: str | None = None, account: ImapAccount | None = None, **env: str
+) -> Settings:
     values = {
         "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
         "EMAILLOG_BCC_ADDRESS": BCC,
@@ -36,18 +37,30 @@ def make_settings(tmp_path: Path, database_url: str | None = None, account: Imap
     if database_url:
         values["EMAILLOG_DATABASE_URL"] = database_url
     if account is not None:
-        values.update(EMAILLOG_IMAP_HOST=account.host, EMAILLOG_IMAP_PORT=str(account.port),
-                      EMAILLOG_IMAP_SECURITY="none", EMAILLOG_IMAP_USER=account.user,
-                      EMAILLOG_IMAP_PASSWORD=account.password)
+        values.update(
+            EMAILLOG_IMAP_HOST=account.host,
+            EMAILLOG_IMAP_PORT=str(account.port),
+            EMAILLOG_IMAP_SECURITY="none",
+            EMAILLOG_IMAP_USER=account.user,
+            EMAILLOG_IMAP_PASSWORD=account.password,
+        )
     values.update(env)
     return load(None, values)
 
 
-def message(sender: str = "Rita Rep <rita@acme.example>", to: Sequence[str] = ("Carl Customer <carl@globex.example>",),
-            cc: Sequence[str] = (), bcc: Sequence[str] = (), subject: str = "Proposal",
-            body: str = "Hello, here is our proposal.", message_id: str | None = "<m1@acme.example>",
-            delivered_to: str | None = BCC, date: datetime | None = None, headers: dict[str, str] | None = None,
-            attachments: Sequence[tuple[str, bytes]] = ()) -> bytes:
+def message(
+    sender: str = "Rita Rep <rita@acme.example>",
+    to: Sequence[str] = ("Carl Customer <carl@globex.example>",),
+    cc: Sequence[str] = (),
+    bcc: Sequence[str] = (),
+    subject: str = "Proposal",
+    body: str = "Hello, here is our proposal.",
+    message_id: str | None = "<m1@acme.example>",
+    delivered_to: str | None = BCC,
+    date: datetime | None = None,
+    headers: dict[str, str] | None = None,
+    attachments: Sequence[tuple[str, bytes]] = (),
+) -> bytes:
     msg = EmailMessage()
     if delivered_to:
         msg["Delivered-To"] = delivered_to
@@ -102,13 +115,17 @@ class World:
         client = self.client()
         try:
             names = [self.settings.intake_folder, self.settings.processed_folder, self.settings.error_folder]
-            return {n: (client.folder_status(n, [b"MESSAGES"])[b"MESSAGES"] if client.folder_exists(n) else 0)
-                    for n in names}
+            return {
+                n: (client.folder_status(n, [b"MESSAGES"])[b"MESSAGES"] if client.folder_exists(n) else 0)
+                for n in names
+            }
         finally:
             client.logout()
 
 
-def make_world(tmp_path: Path, database_url: str, account: ImapAccount, rep: str | None = REP, **env: str) -> World:
+def make_world(
+    tmp_path: Path, database_url: str, account: ImapAccount, rep: str | None = REP, **env: str
+) -> World:
     """A mailbox, a database and settings; ``rep`` (a CRM user who may log) is added unless None."""
     settings = make_settings(tmp_path, database_url, account, **env)
     world = World(settings, open_store(settings), account)

@@ -5,5 +5,11 @@ from emaillog.forwards.find import find_forwards, forward_structure, looks_forwa
 from emaillog.forwards.inline import parse_inline
 from emaillog.forwards.model import ForwardedMessage
 
-__all__ = ["ForwardedMessage", "find_forwards", "forward_structure", "looks_forwarded", "parse_inline",
-           "zone_written"]
+__all__ = [
+    "ForwardedMessage",
+    "find_forwards",
+    "forward_structure",
+    "looks_forwarded",
+    "parse_inline",
+    "zone_written",
+]

@@ -118,8 +118,17 @@ def read_wrote_line(lines: list[str], index: int) -> Block | None:
     rest = match.group("name") + " " + line[match.end() :]
     when = _NUMERIC_WHEN.search(rest)
     date_text = when.group(0) if when else _strip_words(rest)
-    return Block(sender, name, (), (), (), parse_date(date_text), date_text or None, None,
-                 body_text(lines[index + 1 :], False))
+    return Block(
+        sender,
+        name,
+        (),
+        (),
+        (),
+        parse_date(date_text),
+        date_text or None,
+        None,
+        body_text(lines[index + 1 :], False),
+    )
 
 
 def _wrote_name(before: str) -> str | None:

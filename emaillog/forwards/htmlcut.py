@@ -11,8 +11,9 @@ import re
 
 _STARTS = (
     re.compile(r"<div\b[^>]*\bid\s*=\s*[\"']?divRplyFwdMsg\b[^>]*>", re.I),
-    re.compile(r"<div\b[^>]*\bstyle\s*=\s*[\"'][^\"'>]*border-top\s*:\s*solid\s+#(?:E1E1E1|B5C4DF)[^>]*>",
-               re.I),
+    re.compile(
+        r"<div\b[^>]*\bstyle\s*=\s*[\"'][^\"'>]*border-top\s*:\s*solid\s+#(?:E1E1E1|B5C4DF)[^>]*>", re.I
+    ),
     re.compile(r"<div\b[^>]*\bclass\s*=\s*[\"']?[^\"'>]*\bgmail_attr\b[^>]*>", re.I),
 )
 _DIV = re.compile(r"<(/?)div\b[^>]*>", re.I)

@@ -33,8 +33,9 @@ def connect(settings: SmtpSettings) -> smtplib.SMTP:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if settings.security == "ssl":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
-                                                context=context)
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=settings.timeout, context=context
+        )
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         if settings.security == "starttls":
@@ -55,8 +56,13 @@ def deliver_due(account_id: int, settings: SmtpSettings, limit: int = 100) -> De
         for notice in notices:
             mark_failed(notice, f"relay unavailable: {exc}", permanent=False)
         report.deferred, report.error = len(notices), str(exc)
-        log.warning("SMTP relay %s:%d unavailable, %d notice(s) stay queued: %s", settings.host, settings.port,
-                    len(notices), exc)
+        log.warning(
+            "SMTP relay %s:%d unavailable, %d notice(s) stay queued: %s",
+            settings.host,
+            settings.port,
+            len(notices),
+            exc,
+        )
         return report
     try:
         for notice in notices:

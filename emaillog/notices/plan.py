@@ -85,19 +85,41 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
         return NoticeVerdict(None, "no-notice")
     reason, details = found
     sender = ctx.email.sender
-    verdict = notice_allowed(NoticeFacts(
-        reason=reason, recipient=sender, envelope_sender=ctx.email.return_path, from_address=sender,
-        headers=ctx.email.headers, sender_is_user=ctx.sender_is_user, authentication=_auth(ctx.email, settings),
-        logging_addresses=settings.logging_addresses, own_domains=settings.company_domains,
-        sent_today=ctx.sent_today, daily_limit=notices.daily_limit,
-        case_sensitive_local=settings.case_sensitive_local_part))
+    verdict = notice_allowed(
+        NoticeFacts(
+            reason=reason,
+            recipient=sender,
+            envelope_sender=ctx.email.return_path,
+            from_address=sender,
+            headers=ctx.email.headers,
+            sender_is_user=ctx.sender_is_user,
+            authentication=_auth(ctx.email, settings),
+            logging_addresses=settings.logging_addresses,
+            own_domains=settings.company_domains,
+            sent_today=ctx.sent_today,
+            daily_limit=notices.daily_limit,
+            case_sensitive_local=settings.case_sensitive_local_part,
+        )
+    )
     if not verdict.allowed or sender is None or REASONS[reason].template is None:
         return NoticeVerdict(None, verdict.reason if not verdict.allowed else "no-notice")
-    message = build_notice(NoticeRequest(
-        reason=reason, recipient=sender, notice_from=Address(None, notices.sender),
-        logging_address=settings.bcc_address, original_raw=ctx.raw, original_message_id=ctx.email.message_id,
-        original_subject=ctx.email.subject, ledger_key=ctx.ledger_key, hostname=notices.hostname,
-        arrival=ctx.arrival, now=ctx.now, details=details, templates_dir=notices.templates_dir))
+    message = build_notice(
+        NoticeRequest(
+            reason=reason,
+            recipient=sender,
+            notice_from=Address(None, notices.sender),
+            logging_address=settings.bcc_address,
+            original_raw=ctx.raw,
+            original_message_id=ctx.email.message_id,
+            original_subject=ctx.email.subject,
+            ledger_key=ctx.ledger_key,
+            hostname=notices.hostname,
+            arrival=ctx.arrival,
+            now=ctx.now,
+            details=details,
+            templates_dir=notices.templates_dir,
+        )
+    )
     message_id = notice_message_id(ctx.ledger_key, reason, notices.hostname)
     return NoticeVerdict(PlannedNotice(reason, sender, message_id, message.as_bytes()), "queued")
 
@@ -105,7 +127,9 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
 def _auth(email: Email | Malformed, settings: Settings) -> AuthVerdict | None:
     if not settings.trusted_authserv_ids or email.sender is None:
         return None
-    return check_authentication(email.authentication_results, email.sender.domain, settings.trusted_authserv_ids)
+    return check_authentication(
+        email.authentication_results, email.sender.domain, settings.trusted_authserv_ids
+    )
 
 
 class NoticePlanner:
@@ -117,15 +141,24 @@ class NoticePlanner:
         self.is_user = is_user
         self.queued: Counter[str] = Counter()
 
-    def plan(self, email: Email | Malformed, raw: bytes, decision: Decision, ledger_key: str) -> NoticeVerdict:
+    def plan(
+        self, email: Email | Malformed, raw: bytes, decision: Decision, ledger_key: str
+    ) -> NoticeVerdict:
         if self.settings.notices is None or self.settings.notices.smtp is None:
             return NoticeVerdict(None, "no-notice")
         sender = email.sender
         key = self.settings.key(sender.address) if sender else ""
         now = datetime.now(UTC)
-        ctx = NoticeContext(email=email, raw=raw, decision=decision, ledger_key=ledger_key, arrival=now, now=now,
-                            sender_is_user=decision.owner is not None or (bool(key) and self.is_user(key)),
-                            sent_today=(sent_today(self.account_id, key) + self.queued[key]) if key else 0)
+        ctx = NoticeContext(
+            email=email,
+            raw=raw,
+            decision=decision,
+            ledger_key=ledger_key,
+            arrival=now,
+            now=now,
+            sender_is_user=decision.owner is not None or (bool(key) and self.is_user(key)),
+            sent_today=(sent_today(self.account_id, key) + self.queued[key]) if key else 0,
+        )
         verdict = plan_notice(ctx, self.settings)
         if verdict.notice is not None:
             self.queued[key] += 1

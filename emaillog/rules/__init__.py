@@ -2,7 +2,20 @@
 
 from .chain import DEFAULT_CHAIN, RULES, ChainError, Link, load_chain
 from .decide import decide
-from .model import ContactRef, Decision, DealRef, EmailPlan, Lookup, TraceEntry, UserRef
+from .model import ContactRef, DealRef, Decision, EmailPlan, Lookup, TraceEntry, UserRef
 
-__all__ = ["DEFAULT_CHAIN", "RULES", "ChainError", "ContactRef", "Decision", "DealRef", "EmailPlan", "Link",
-           "Lookup", "TraceEntry", "UserRef", "decide", "load_chain"]
+__all__ = [
+    "DEFAULT_CHAIN",
+    "RULES",
+    "ChainError",
+    "ContactRef",
+    "DealRef",
+    "Decision",
+    "EmailPlan",
+    "Link",
+    "Lookup",
+    "TraceEntry",
+    "UserRef",
+    "decide",
+    "load_chain",
+]

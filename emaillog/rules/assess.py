@@ -34,8 +34,9 @@ def assess(email: Email, settings: Settings, lookup: Lookup) -> tuple[Facts, tup
     sender_key = settings.key(email.sender.address) if email.sender else ""
     attribution = attribute(sender_key, lookup)
     owner = attribution.user.email if attribution.user else None
-    owner_entry = TraceEntry("attribution", attribution.user is not None, attribution.rule,
-                             {"sender": sender_key, "user": owner})
+    owner_entry = TraceEntry(
+        "attribution", attribution.user is not None, attribution.rule, {"sender": sender_key, "user": owner}
+    )
     if route == "forward":
         facts, forward_entry = _forward_facts(scope, attribution)
         return facts, (route_entry, owner_entry, forward_entry)
@@ -44,8 +45,9 @@ def assess(email: Email, settings: Settings, lookup: Lookup) -> tuple[Facts, tup
 
 def _bcc_facts(scope: _Scope, attribution: Attribution) -> Facts:
     email = scope.email
-    recipients = classify(email.to + email.cc, scope.lookup, scope.settings, may_create=True,
-                          never_log=scope.never_log)
+    recipients = classify(
+        email.to + email.cc, scope.lookup, scope.settings, may_create=True, never_log=scope.never_log
+    )
     plans: tuple[EmailPlan, ...] = ()
     if attribution.user is not None:
         plans = (_plan(scope, attribution.user, "bcc", recipients, _bcc_original(email)),)
@@ -55,9 +57,21 @@ def _bcc_facts(scope: _Scope, attribution: Attribution) -> Facts:
 def _bcc_original(email: Email) -> ForwardedMessage:
     """The BCC'd email itself, in the same shape as a forwarded original."""
     return ForwardedMessage(
-        sender=email.sender, to=email.to, cc=email.cc, date=email.date, date_text=None,
-        subject=email.subject, body=email.text, html=email.html, note=None, message_id=email.message_id,
-        in_reply_to=email.in_reply_to, references=email.references, source="bcc", client_hint=None)
+        sender=email.sender,
+        to=email.to,
+        cc=email.cc,
+        date=email.date,
+        date_text=None,
+        subject=email.subject,
+        body=email.text,
+        html=email.html,
+        note=None,
+        message_id=email.message_id,
+        in_reply_to=email.in_reply_to,
+        references=email.references,
+        source="bcc",
+        client_hint=None,
+    )
 
 
 def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, TraceEntry]:
@@ -83,13 +97,34 @@ def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, Trac
     # An original whose sender has no address (Outlook can write "From: John Doe" alone) cannot be
     # put on anyone's record: as unrecognised, the rep is told to forward it as an attachment.
     readable = any(o.sender is not None for o in originals)
-    facts = Facts(scope.email, "forward", attribution, readable, first_sender, tuple(all_recipients),
-                  tuple(plans), scope.settings.max_body_bytes)
-    entry = TraceEntry("forwards", readable, f"{len(originals)} forwarded message(s)", {
-        "found": [{"source": o.source, "client": o.client_hint,
-                   "sender": o.sender.address if o.sender else None, "sender_name": o.sender_name,
-                   "date": o.date.isoformat() if o.date else None, "date_text": o.date_text}
-                  for o in originals]})
+    facts = Facts(
+        scope.email,
+        "forward",
+        attribution,
+        readable,
+        first_sender,
+        tuple(all_recipients),
+        tuple(plans),
+        scope.settings.max_body_bytes,
+    )
+    entry = TraceEntry(
+        "forwards",
+        readable,
+        f"{len(originals)} forwarded message(s)",
+        {
+            "found": [
+                {
+                    "source": o.source,
+                    "client": o.client_hint,
+                    "sender": o.sender.address if o.sender else None,
+                    "sender_name": o.sender_name,
+                    "date": o.date.isoformat() if o.date else None,
+                    "date_text": o.date_text,
+                }
+                for o in originals
+            ]
+        },
+    )
     return facts, entry
 
 
@@ -100,14 +135,19 @@ def _in_forwarders_zone(email: Email, original: ForwardedMessage) -> ForwardedMe
     leave the zone out; the forwarder's client stamped the forward itself in that same zone.
     """
     date = original.date
-    if (date is None or email.date is None or original.source == "attachment"
-            or zone_written(original.date_text)):
+    if (
+        date is None
+        or email.date is None
+        or original.source == "attachment"
+        or zone_written(original.date_text)
+    ):
         return original
     return replace(original, date=date.replace(tzinfo=email.date.tzinfo))
 
 
-def _original_recipients(scope: _Scope, original: ForwardedMessage
-                         ) -> tuple[Recipient | None, tuple[Recipient, ...], bool]:
+def _original_recipients(
+    scope: _Scope, original: ForwardedMessage
+) -> tuple[Recipient | None, tuple[Recipient, ...], bool]:
     """§5: the customer who wrote becomes a contact; people they copied are only associated.
 
     When the original sender is one of our users, the rep forwarded their own sent email: it is
@@ -118,34 +158,62 @@ def _original_recipients(scope: _Scope, original: ForwardedMessage
         return None, (), False
     sender_key = settings.key(original.sender.address)
     if lookup.is_internal(sender_key):
-        recipients = classify(original.to + original.cc, lookup, settings, may_create=True,
-                              never_log=scope.never_log)
+        recipients = classify(
+            original.to + original.cc, lookup, settings, may_create=True, never_log=scope.never_log
+        )
         return None, recipients, True
     sender = classify([original.sender], lookup, settings, may_create=True, never_log=scope.never_log)[0]
-    others = classify([a for a in original.to + original.cc if settings.key(a.address) != sender_key],
-                      lookup, settings, may_create=False, never_log=scope.never_log)
+    others = classify(
+        [a for a in original.to + original.cc if settings.key(a.address) != sender_key],
+        lookup,
+        settings,
+        may_create=False,
+        never_log=scope.never_log,
+    )
     return sender, (sender, *others), False
 
 
-def _plan(scope: _Scope, owner: UserRef, route: Route, recipients: tuple[Recipient, ...],
-          original: ForwardedMessage, outgoing: bool = True) -> EmailPlan:
+def _plan(
+    scope: _Scope,
+    owner: UserRef,
+    route: Route,
+    recipients: tuple[Recipient, ...],
+    original: ForwardedMessage,
+    outgoing: bool = True,
+) -> EmailPlan:
     contacts = contact_plans(recipients)
     deal_ids: dict[int, None] = {}
     for contact in contacts:
         if contact.contact_id is not None:
             for deal in scope.lookup.open_deals(contact.contact_id, DEALS_PER_CONTACT):
                 deal_ids[deal.id] = None
-    kept, left_out = _split_attachments(_attachments_of(scope.email, original),
-                                        scope.settings.max_attachment_bytes)
+    kept, left_out = _split_attachments(
+        _attachments_of(scope.email, original), scope.settings.max_attachment_bytes
+    )
     return EmailPlan(
-        identity=identity(original.message_id, original.sender, original.date, original.subject or "",
-                          original.body),
+        identity=identity(
+            original.message_id, original.sender, original.date, original.subject or "", original.body
+        ),
         fingerprint=fingerprint(original.sender, original.date, original.subject or "", original.body),
-        route=route, direction="outgoing" if outgoing else "incoming", owner_id=owner.id,
-        message_id=original.message_id, subject=original.subject or "", date=original.date,
-        sender=original.sender, to=original.to, cc=original.cc, text=original.body, html=_safe_html(original),
-        note=original.note, in_reply_to=original.in_reply_to, references=original.references,
-        attachments=kept, left_out=left_out, contacts=contacts, deal_ids=tuple(deal_ids))
+        route=route,
+        direction="outgoing" if outgoing else "incoming",
+        owner_id=owner.id,
+        message_id=original.message_id,
+        subject=original.subject or "",
+        date=original.date,
+        sender=original.sender,
+        to=original.to,
+        cc=original.cc,
+        text=original.body,
+        html=_safe_html(original),
+        note=original.note,
+        in_reply_to=original.in_reply_to,
+        references=original.references,
+        attachments=kept,
+        left_out=left_out,
+        contacts=contacts,
+        deal_ids=tuple(deal_ids),
+    )
 
 
 def _safe_html(original: ForwardedMessage) -> str | None:
@@ -163,6 +231,7 @@ def _attachments_of(email: Email, original: ForwardedMessage) -> tuple[Attachmen
     return email.attachments
 
 
-def _split_attachments(attachments: tuple[Attachment, ...], limit: int
-                       ) -> tuple[tuple[Attachment, ...], tuple[Attachment, ...]]:
+def _split_attachments(
+    attachments: tuple[Attachment, ...], limit: int
+) -> tuple[tuple[Attachment, ...], tuple[Attachment, ...]]:
     return (tuple(a for a in attachments if a.size <= limit), tuple(a for a in attachments if a.size > limit))

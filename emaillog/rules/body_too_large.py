@@ -12,5 +12,8 @@ class BodyTooLarge:
         size, limit = facts.email.body_bytes, facts.max_body_bytes
         if size <= limit:
             return None
-        return Hit(self.name, f"the email body is {size:,} bytes, over the limit of {limit:,} bytes",
-                   {"body_bytes": size, "limit": limit})
+        return Hit(
+            self.name,
+            f"the email body is {size:,} bytes, over the limit of {limit:,} bytes",
+            {"body_bytes": size, "limit": limit},
+        )

@@ -34,8 +34,15 @@ class Rule(Protocol):
 
 RULES: dict[str, Rule] = {
     rule.name: rule
-    for rule in (Unauthenticated(), BodyTooLarge(), SenderNotAUser(), SenderNotPermitted(), ForwardNotRecognised(),
-                 NeverLogSender(), NothingToLog())
+    for rule in (
+        Unauthenticated(),
+        BodyTooLarge(),
+        SenderNotAUser(),
+        SenderNotPermitted(),
+        ForwardNotRecognised(),
+        NeverLogSender(),
+        NothingToLog(),
+    )
 }
 
 

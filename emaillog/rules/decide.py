@@ -13,8 +13,9 @@ from .chain import DEFAULT_CHAIN, RULES, Link
 from .model import Decision, Facts, Lookup, Outcome, TraceEntry
 
 
-def decide(email: Email | Malformed, settings: Settings, lookup: Lookup,
-           chain: Sequence[Link] = DEFAULT_CHAIN) -> Decision:
+def decide(
+    email: Email | Malformed, settings: Settings, lookup: Lookup, chain: Sequence[Link] = DEFAULT_CHAIN
+) -> Decision:
     if isinstance(email, Malformed):
         entry = TraceEntry("well-formed", True, "malformed", {"detail": email.detail})
         return Decision("rejected", "malformed", None, None, (), (entry,), email.detail)
@@ -28,8 +29,9 @@ def decide(email: Email | Malformed, settings: Settings, lookup: Lookup,
 def _authenticate(facts: Facts, settings: Settings) -> tuple[Facts, TraceEntry]:
     """SPEC §12: judge the receiving server's Authentication-Results for the From domain."""
     sender = facts.email.sender
-    verdict = check_authentication(facts.email.authentication_results, sender.domain if sender else "",
-                                   settings.trusted_authserv_ids)
+    verdict = check_authentication(
+        facts.email.authentication_results, sender.domain if sender else "", settings.trusted_authserv_ids
+    )
     entry = TraceEntry("authentication", verdict.passed, verdict.reason, dict(verdict.evidence))
     return replace(facts, authentication=verdict), entry
 

@@ -14,8 +14,9 @@ _NOT_WORD = re.compile(r"[\W_]+")
 _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|i|r)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 
 
-def identity(message_id: str | None, sender: Address | None, date: datetime | None, subject: str,
-             body: str) -> str:
+def identity(
+    message_id: str | None, sender: Address | None, date: datetime | None, subject: str, body: str
+) -> str:
     """The Message-ID when there is one, else a fingerprint of sender, date, subject and body."""
     if message_id and message_id.strip("<> \t\r\n"):
         found = _MSGID.search(message_id)

@@ -12,5 +12,6 @@ class NeverLogSender:
         sender = facts.original_sender
         if sender is None or sender.excluded != "never-log":
             return None
-        return Hit(self.name, f"the original sender {sender.key} is on the never-log list",
-                   {"sender": sender.key})
+        return Hit(
+            self.name, f"the original sender {sender.key} is on the never-log list", {"sender": sender.key}
+        )

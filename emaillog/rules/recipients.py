@@ -24,8 +24,14 @@ def exclusion(key: str, lookup: Lookup, settings: Settings, never_log: frozenset
     return None
 
 
-def classify(addresses: Iterable[Address], lookup: Lookup, settings: Settings, *, may_create: bool,
-             never_log: frozenset[str]) -> tuple[Recipient, ...]:
+def classify(
+    addresses: Iterable[Address],
+    lookup: Lookup,
+    settings: Settings,
+    *,
+    may_create: bool,
+    never_log: frozenset[str],
+) -> tuple[Recipient, ...]:
     found: list[Recipient] = []
     seen: set[str] = set()
     for address in addresses:

@@ -43,12 +43,12 @@ def detect_route(email: Email, settings: Settings) -> tuple[Route, TraceEntry]:
     structure = forward_structure(email.tree)
     if structure is not None:
         return _entry("forward", f"{why}; the message holds {_STRUCTURE[structure]}", structure=structure)
-    return _entry("bcc", f"{why}; no attached message and no forwarded-message header block",
-                  structure=None)
+    return _entry("bcc", f"{why}; no attached message and no forwarded-message header block", structure=None)
 
 
-def _by_delivery_headers(email: Email, settings: Settings, bcc: str, fwd: str
-                         ) -> tuple[Route, TraceEntry] | None:
+def _by_delivery_headers(
+    email: Email, settings: Settings, bcc: str, fwd: str
+) -> tuple[Route, TraceEntry] | None:
     """The route from Delivered-To and its kin, top-most (most recent) header first."""
     named = [(header, key) for header, key in delivery_addresses(email, settings) if key in (bcc, fwd)]
     if not named:
@@ -64,16 +64,29 @@ def _by_delivery_headers(email: Email, settings: Settings, bcc: str, fwd: str
     # the plain one after stripping the extension: the more specific address is what was sent to.
     if is_subaddress(fwd, bcc):
         header = next(h for h, k in named if k == fwd)
-        return _entry("forward", f"{header} names the forwarding address, a sub-address of the BCC address",
-                      header=header, address=fwd)
+        return _entry(
+            "forward",
+            f"{header} names the forwarding address, a sub-address of the BCC address",
+            header=header,
+            address=fwd,
+        )
     if is_subaddress(bcc, fwd):
         header = next(h for h, k in named if k == bcc)
-        return _entry("bcc", f"{header} names the BCC address, a sub-address of the forwarding address",
-                      header=header, address=bcc)
+        return _entry(
+            "bcc",
+            f"{header} names the BCC address, a sub-address of the forwarding address",
+            header=header,
+            address=bcc,
+        )
     header, key = named[0]
     route: Route = "forward" if key == fwd else "bcc"
-    return _entry(route, f"{header} (the top-most delivery header naming a logging address) names "
-                  f"the {'forwarding' if route == 'forward' else 'BCC'} address", header=header, address=key)
+    return _entry(
+        route,
+        f"{header} (the top-most delivery header naming a logging address) names "
+        f"the {'forwarding' if route == 'forward' else 'BCC'} address",
+        header=header,
+        address=key,
+    )
 
 
 def delivery_addresses(email: Email, settings: Settings) -> list[tuple[str, str]]:
@@ -90,8 +103,12 @@ def is_subaddress(longer: str, shorter: str) -> bool:
     """``log+fwd@acme.com`` is a sub-address of ``log@acme.com`` (delimiter + or -)."""
     local, _, domain = longer.rpartition("@")
     base, _, base_domain = shorter.rpartition("@")
-    return (domain == base_domain and len(local) > len(base) + 1 and local.startswith(base)
-            and local[len(base)] in _SUBADDRESS_DELIMITERS)
+    return (
+        domain == base_domain
+        and len(local) > len(base) + 1
+        and local.startswith(base)
+        and local[len(base)] in _SUBADDRESS_DELIMITERS
+    )
 
 
 def _entry(route: Route, evidence: str, **data: Any) -> tuple[Route, TraceEntry]:

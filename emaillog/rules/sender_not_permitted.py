@@ -13,5 +13,8 @@ class SenderNotPermitted:
         if user is None or (user.active and user.may_log):
             return None
         why = "is deactivated" if not user.active else "has a seat that may not log email"
-        return Hit(self.name, f"the user {user.email} {why}",
-                   {"user": user.email, "active": user.active, "may_log": user.may_log})
+        return Hit(
+            self.name,
+            f"the user {user.email} {why}",
+            {"user": user.email, "active": user.active, "may_log": user.may_log},
+        )

@@ -12,5 +12,8 @@ class Unauthenticated:
         verdict = facts.authentication
         if verdict is None or verdict.passed:
             return None
-        return Hit(self.name, f"the sender's domain did not pass authentication ({verdict.reason})",
-                   {"verdict": verdict.reason, **verdict.evidence})
+        return Hit(
+            self.name,
+            f"the sender's domain did not pass authentication ({verdict.reason})",
+            {"verdict": verdict.reason, **verdict.evidence},
+        )

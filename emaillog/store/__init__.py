@@ -30,8 +30,12 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
 def store_for(db: Database, settings: Settings) -> Store:
     """The store of ``settings``' account on an already open database (one per mailbox in a fleet)."""
     account_id = account_id_for(settings.account)
-    return Store(db, account_id, CrmLookup(account_id),
-                 Recorder(db, account_id, settings.account, settings.attachments_dir, settings.create_companies))
+    return Store(
+        db,
+        account_id,
+        CrmLookup(account_id),
+        Recorder(db, account_id, settings.account, settings.attachments_dir, settings.create_companies),
+    )
 
 
 def account_id_for(name: str) -> int:

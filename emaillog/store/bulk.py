@@ -20,11 +20,18 @@ def _names(model: Any, fields: Sequence[str]) -> list[str]:
 
 
 @cache
-def insert_sql(model: Any, fields: tuple[str, ...], param: str, conflict: tuple[str, ...] = (),
-               update: tuple[str, ...] = (), returning: tuple[str, ...] = ()) -> str:
+def insert_sql(
+    model: Any,
+    fields: tuple[str, ...],
+    param: str,
+    conflict: tuple[str, ...] = (),
+    update: tuple[str, ...] = (),
+    returning: tuple[str, ...] = (),
+) -> str:
     columns = ", ".join(f'"{c}"' for c in _names(model, fields))
     values = ", ".join([param] * len(fields))
-    sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({values})'
+    # Names come from the model's own metadata, never from data: nothing here is user input.
+    sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({values})'  # noqa: S608
     if conflict and update:
         targets = ", ".join(f'"{c}"' for c in _names(model, conflict))
         sets = ", ".join(f'"{c}" = excluded."{c}"' for c in _names(model, update))
@@ -36,8 +43,15 @@ def insert_sql(model: Any, fields: tuple[str, ...], param: str, conflict: tuple[
     return sql
 
 
-def insert_rows(db: Database, model: Any, fields: tuple[str, ...], rows: Sequence[tuple[object, ...]],
-                *, conflict: tuple[str, ...] = (), update: tuple[str, ...] = ()) -> None:
+def insert_rows(
+    db: Database,
+    model: Any,
+    fields: tuple[str, ...],
+    rows: Sequence[tuple[object, ...]],
+    *,
+    conflict: tuple[str, ...] = (),
+    update: tuple[str, ...] = (),
+) -> None:
     """INSERT every row (executemany); with ``conflict``, existing rows are skipped or updated."""
     if not rows:
         return
@@ -46,8 +60,9 @@ def insert_rows(db: Database, model: Any, fields: tuple[str, ...], rows: Sequenc
     cursor.executemany(sql, [tuple(_adapt(db, v) for v in row) for row in rows])
 
 
-def insert_returning(db: Database, model: Any, fields: tuple[str, ...], row: tuple[object, ...],
-                     returning: tuple[str, ...]) -> tuple[object, ...]:
+def insert_returning(
+    db: Database, model: Any, fields: tuple[str, ...], row: tuple[object, ...], returning: tuple[str, ...]
+) -> tuple[object, ...]:
     sql = insert_sql(model, fields, db.param, returning=returning)
     cursor = db.execute_sql(sql, tuple(_adapt(db, v) for v in row))
     found = cursor.fetchone()

@@ -31,9 +31,10 @@ def rows_for(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> dict[int, L
     """The ledger rows of these UIDs, fetched in chunks so a large folder stays one query per 500."""
     found: dict[int, Ledger] = {}
     for start in range(0, len(uids), 500):
-        chunk = list(uids[start:start + 500])
-        query = Ledger.select().where((Ledger.mailbox == mailbox) & (Ledger.uidvalidity == uidvalidity)
-                                      & Ledger.uid.in_(chunk))
+        chunk = list(uids[start : start + 500])
+        query = Ledger.select().where(
+            (Ledger.mailbox == mailbox) & (Ledger.uidvalidity == uidvalidity) & Ledger.uid.in_(chunk)
+        )
         found.update({row.uid: row for row in query})
     return found
 
@@ -52,15 +53,29 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
     """
     now = utcnow()
     keys = list(keys)
-    rows = [dict(account=account_id, mailbox=k.mailbox, uidvalidity=k.uidvalidity, uid=k.uid, attempts=1,
-                 first_seen=now, updated_at=now) for k in keys]
+    rows = [
+        dict(
+            account=account_id,
+            mailbox=k.mailbox,
+            uidvalidity=k.uidvalidity,
+            uid=k.uid,
+            attempts=1,
+            first_seen=now,
+            updated_at=now,
+        )
+        for k in keys
+    ]
     if not rows:
         return {}
     for start in range(0, len(rows), 200):
-        (Ledger.insert_many(rows[start:start + 200])
-         .on_conflict(conflict_target=[Ledger.mailbox, Ledger.uidvalidity, Ledger.uid],
-                      update={Ledger.attempts: Ledger.attempts + 1, Ledger.updated_at: now})
-         .execute())
+        (
+            Ledger.insert_many(rows[start : start + 200])
+            .on_conflict(
+                conflict_target=[Ledger.mailbox, Ledger.uidvalidity, Ledger.uid],
+                update={Ledger.attempts: Ledger.attempts + 1, Ledger.updated_at: now},
+            )
+            .execute()
+        )
     current = rows_for(keys[0].mailbox, keys[0].uidvalidity, [k.uid for k in keys])
     return {uid: Attempt(row.id, row.attempts) for uid, row in current.items()}
 
@@ -72,13 +87,19 @@ def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
     it would send innocent messages to Error as ``processing-failed`` after a few such failures.
     """
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
+        chunk = keys[start : start + 500]
         first = chunk[0]
-        (Ledger.update(attempts=Ledger.attempts - 1)
-         .where((Ledger.mailbox == first.mailbox) & (Ledger.uidvalidity == first.uidvalidity)
-                & Ledger.uid.in_([k.uid for k in chunk]) & (Ledger.attempts > 0)
-                & Ledger.outcome.in_(("pending", "failed")))
-         .execute())
+        (
+            Ledger.update(attempts=Ledger.attempts - 1)
+            .where(
+                (Ledger.mailbox == first.mailbox)
+                & (Ledger.uidvalidity == first.uidvalidity)
+                & Ledger.uid.in_([k.uid for k in chunk])
+                & (Ledger.attempts > 0)
+                & Ledger.outcome.in_(("pending", "failed"))
+            )
+            .execute()
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +115,19 @@ class Outcome:
     note: str | None = None  # "duplicate": the email was logged before
 
 
-_OUTCOME_COLUMNS = ("sha256", "message_id", "outcome", "reason", "detail", "route", "owner", "trace_json", "folder",
-                    "email", "updated_at")
+_OUTCOME_COLUMNS = (
+    "sha256",
+    "message_id",
+    "outcome",
+    "reason",
+    "detail",
+    "route",
+    "owner",
+    "trace_json",
+    "folder",
+    "email",
+    "updated_at",
+)
 
 
 # Written only when the row is new (it normally exists already: begin_attempts made it).
@@ -106,8 +138,14 @@ def write_outcomes(account_id: int, outcomes: Sequence[Outcome]) -> None:
     """Upsert the ledger rows of a batch (executemany: see store/bulk.py)."""
     fields = _KEY_COLUMNS + _OUTCOME_COLUMNS
     rows = [tuple(row[name] for name in fields) for row in (_row(account_id, o) for o in outcomes)]
-    insert_rows(Ledger._meta.database, Ledger, fields, rows, conflict=("mailbox", "uidvalidity", "uid"),
-                update=_OUTCOME_COLUMNS)
+    insert_rows(
+        Ledger._meta.database,
+        Ledger,
+        fields,
+        rows,
+        conflict=("mailbox", "uidvalidity", "uid"),
+        update=_OUTCOME_COLUMNS,
+    )
 
 
 def _row(account_id: int, o: Outcome) -> dict[str, object]:
@@ -116,12 +154,25 @@ def _row(account_id: int, o: Outcome) -> dict[str, object]:
     if o.note:
         trace.append(TraceEntry("store", True, o.note, {"email_id": o.email_id}).as_json())
     return dict(
-        account=account_id, mailbox=o.key.mailbox, uidvalidity=o.key.uidvalidity, uid=o.key.uid, attempts=1,
-        disposed=False, first_seen=utcnow(),
-        sha256=o.sha256, message_id=(o.message_id or "")[:1000] or None, outcome=decision.outcome,
+        account=account_id,
+        mailbox=o.key.mailbox,
+        uidvalidity=o.key.uidvalidity,
+        uid=o.key.uid,
+        attempts=1,
+        disposed=False,
+        first_seen=utcnow(),
+        sha256=o.sha256,
+        message_id=(o.message_id or "")[:1000] or None,
+        outcome=decision.outcome,
         reason=o.note if o.note and decision.outcome == "logged" else decision.reason,
-        detail=decision.detail, route=decision.route, owner=decision.owner.email if decision.owner else None,
-        trace_json=json.dumps(trace, default=str), folder=o.folder, email=o.email_id, updated_at=utcnow())
+        detail=decision.detail,
+        route=decision.route,
+        owner=decision.owner.email if decision.owner else None,
+        trace_json=json.dumps(trace, default=str),
+        folder=o.folder,
+        email=o.email_id,
+        updated_at=utcnow(),
+    )
 
 
 def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
@@ -130,8 +181,16 @@ def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
     A crash (or a lost database) between a MOVE and its ``mark_disposed`` leaves such rows; the
     message itself is already where the row says. Returns how many rows were settled.
     """
-    rows = (Ledger.select(Ledger.uid).where((Ledger.mailbox == mailbox) & (Ledger.uidvalidity == uidvalidity)
-                                            & ~Ledger.disposed & Ledger.outcome.in_(FINAL_OUTCOMES)).tuples())
+    rows = (
+        Ledger.select(Ledger.uid)
+        .where(
+            (Ledger.mailbox == mailbox)
+            & (Ledger.uidvalidity == uidvalidity)
+            & ~Ledger.disposed
+            & Ledger.outcome.in_(FINAL_OUTCOMES)
+        )
+        .tuples()
+    )
     gone = [uid for (uid,) in rows if uid not in in_intake]
     mark_disposed(mailbox, uidvalidity, gone)
     return len(gone)
@@ -139,7 +198,12 @@ def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
 
 def mark_disposed(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
     for start in range(0, len(uids), 500):
-        (Ledger.update(disposed=True, updated_at=utcnow())
-         .where((Ledger.mailbox == mailbox) & (Ledger.uidvalidity == uidvalidity)
-                & Ledger.uid.in_(list(uids[start:start + 500])))
-         .execute())
+        (
+            Ledger.update(disposed=True, updated_at=utcnow())
+            .where(
+                (Ledger.mailbox == mailbox)
+                & (Ledger.uidvalidity == uidvalidity)
+                & Ledger.uid.in_(list(uids[start : start + 500]))
+            )
+            .execute()
+        )

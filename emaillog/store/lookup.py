@@ -31,8 +31,12 @@ class CrmLookup:
         self.account_id = account_id
 
     def team_inbox_owner(self, key: str) -> UserRef | None:
-        inbox = (TeamInbox.select(TeamInbox, User).join(User)
-                 .where((TeamInbox.account == self.account_id) & (TeamInbox.address == key)).first())
+        inbox = (
+            TeamInbox.select(TeamInbox, User)
+            .join(User)
+            .where((TeamInbox.account == self.account_id) & (TeamInbox.address == key))
+            .first()
+        )
         return user_ref(inbox.connected_by) if inbox else None
 
     def users_connected(self, key: str) -> list[tuple[UserRef, datetime]]:
@@ -47,36 +51,53 @@ class CrmLookup:
         return [user_ref(row.user) for row in self._addresses(key, "alias")]
 
     def _addresses(self, key: str, kind: str) -> list[UserAddress]:
-        return list(UserAddress.select(UserAddress, User).join(User)
-                    .where((UserAddress.account == self.account_id) & (UserAddress.address == key)
-                           & (UserAddress.kind == kind)))
+        return list(
+            UserAddress.select(UserAddress, User)
+            .join(User)
+            .where(
+                (UserAddress.account == self.account_id)
+                & (UserAddress.address == key)
+                & (UserAddress.kind == kind)
+            )
+        )
 
     def is_internal(self, key: str) -> bool:
         """Any address of any user, or a team inbox: never a contact (SPEC §4)."""
         account = self.account_id
-        return bool(User.select().where((User.account == account) & (User.email == key)).exists()
-                or UserAddress.select().where((UserAddress.account == account)
-                                              & (UserAddress.address == key)).exists()
-                or TeamInbox.select().where((TeamInbox.account == account)
-                                            & (TeamInbox.address == key)).exists())
+        return bool(
+            User.select().where((User.account == account) & (User.email == key)).exists()
+            or UserAddress.select()
+            .where((UserAddress.account == account) & (UserAddress.address == key))
+            .exists()
+            or TeamInbox.select().where((TeamInbox.account == account) & (TeamInbox.address == key)).exists()
+        )
 
     def never_log_entries(self) -> frozenset[str]:
-        return frozenset(row.value for row in NeverLog.select(NeverLog.value)
-                         .where(NeverLog.account == self.account_id))
+        return frozenset(
+            row.value for row in NeverLog.select(NeverLog.value).where(NeverLog.account == self.account_id)
+        )
 
     def contact(self, key: str) -> ContactRef | None:
-        row = (ContactAddress.select(ContactAddress, Contact, Company)
-               .join(Contact).join(Company, JOIN.LEFT_OUTER)
-               .where((ContactAddress.account == self.account_id) & (ContactAddress.address == key)).first())
+        row = (
+            ContactAddress.select(ContactAddress, Contact, Company)
+            .join(Contact)
+            .join(Company, JOIN.LEFT_OUTER)
+            .where((ContactAddress.account == self.account_id) & (ContactAddress.address == key))
+            .first()
+        )
         if row is None:
             return None
         contact = row.contact
         return ContactRef(contact.id, contact.name, contact.company.domain if contact.company else None)
 
     def open_deals(self, contact_id: int, limit: int) -> list[DealRef]:
-        rows = (Deal.select(Deal.id, Deal.name).join(DealContact)
-                .where((DealContact.contact == contact_id) & Deal.is_open & (Deal.account == self.account_id))
-                .order_by(Deal.created_at.desc(), Deal.id.desc()).limit(limit))
+        rows = (
+            Deal.select(Deal.id, Deal.name)
+            .join(DealContact)
+            .where((DealContact.contact == contact_id) & Deal.is_open & (Deal.account == self.account_id))
+            .order_by(Deal.created_at.desc(), Deal.id.desc())
+            .limit(limit)
+        )
         return [DealRef(d.id, d.name) for d in rows]
 
 
@@ -101,8 +122,10 @@ class SnapshotLookup(CrmLookup):
                 self._connected.setdefault(row.address, []).append((user, row.connected_at))
             else:
                 self._aliases.setdefault(row.address, []).append(user)
-        self._inboxes = {row.address: self._users[row.connected_by_id]
-                         for row in TeamInbox.select().where(TeamInbox.account == account_id)}
+        self._inboxes = {
+            row.address: self._users[row.connected_by_id]
+            for row in TeamInbox.select().where(TeamInbox.account == account_id)
+        }
         self._never_log = super().never_log_entries()
         self._contacts: dict[str, ContactRef | None] = {}
         self._deals: dict[int, list[DealRef]] = {}
@@ -110,21 +133,30 @@ class SnapshotLookup(CrmLookup):
     def prefetch(self, keys: set[str]) -> None:
         wanted = [k for k in keys if k not in self._contacts]
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            rows = (ContactAddress.select(ContactAddress.address, Contact.id, Contact.name, Company.domain)
-                    .join(Contact).join(Company, JOIN.LEFT_OUTER)
-                    .where((ContactAddress.account == self.account_id) & ContactAddress.address.in_(chunk))
-                    .tuples())
+            chunk = wanted[start : start + 500]
+            rows = (
+                ContactAddress.select(ContactAddress.address, Contact.id, Contact.name, Company.domain)
+                .join(Contact)
+                .join(Company, JOIN.LEFT_OUTER)
+                .where((ContactAddress.account == self.account_id) & ContactAddress.address.in_(chunk))
+                .tuples()
+            )
             found = {address: ContactRef(cid, name, domain) for address, cid, name, domain in rows}
             self._contacts.update({key: found.get(key) for key in chunk})
-        self._prefetch_deals([c.id for c in self._contacts.values() if c is not None and c.id not in self._deals])
+        self._prefetch_deals(
+            [c.id for c in self._contacts.values() if c is not None and c.id not in self._deals]
+        )
 
     def _prefetch_deals(self, contact_ids: list[int]) -> None:
         for start in range(0, len(contact_ids), 500):
-            chunk = contact_ids[start:start + 500]
-            rows = (Deal.select(DealContact.contact, Deal.id, Deal.name).join(DealContact)
-                    .where(DealContact.contact.in_(chunk) & Deal.is_open & (Deal.account == self.account_id))
-                    .order_by(Deal.created_at.desc(), Deal.id.desc()).tuples())
+            chunk = contact_ids[start : start + 500]
+            rows = (
+                Deal.select(DealContact.contact, Deal.id, Deal.name)
+                .join(DealContact)
+                .where(DealContact.contact.in_(chunk) & Deal.is_open & (Deal.account == self.account_id))
+                .order_by(Deal.created_at.desc(), Deal.id.desc())
+                .tuples()
+            )
             found: dict[int, list[DealRef]] = {cid: [] for cid in chunk}
             for contact_id, deal_id, name in rows:
                 found[contact_id].append(DealRef(deal_id, name))

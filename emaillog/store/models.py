@@ -134,7 +134,9 @@ class NeverLog(BaseModel):
 class LoggedEmail(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     identity = CharField(max_length=1000)  # SPEC §9: Message-ID, or a fingerprint
-    fingerprint = CharField(max_length=80, null=True, index=True)  # matches copies known by the other identity
+    fingerprint = CharField(
+        max_length=80, null=True, index=True
+    )  # matches copies known by the other identity
     route = CharField(max_length=16)
     direction = CharField(max_length=16)
     owner = ForeignKeyField(User, on_delete="CASCADE")
@@ -217,8 +219,23 @@ class Ledger(BaseModel):
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
-    SchemaVersion, Account, User, UserAddress, TeamInbox, Company, Contact, ContactAddress, Deal,
-    DealContact, NeverLog, LoggedEmail, Attachment, EmailContact, EmailCompany, EmailDeal, Ledger,
+    SchemaVersion,
+    Account,
+    User,
+    UserAddress,
+    TeamInbox,
+    Company,
+    Contact,
+    ContactAddress,
+    Deal,
+    DealContact,
+    NeverLog,
+    LoggedEmail,
+    Attachment,
+    EmailContact,
+    EmailCompany,
+    EmailDeal,
+    Ledger,
 )
 
 

@@ -22,36 +22,62 @@ class QueuedNotice:
     attempts: int
 
 
-def enqueue(account_id: int, ledger_key: str, reason: str, recipient: str, message_id: str, raw: bytes) -> None:
+def enqueue(
+    account_id: int, ledger_key: str, reason: str, recipient: str, message_id: str, raw: bytes
+) -> None:
     """Queue a notice once per (ledger key, reason): a re-recorded batch never queues it twice."""
-    (Outbox.insert(account=account_id, ledger_key=ledger_key, reason=reason, recipient=recipient.lower(),
-                   message_id=message_id, raw=raw)
-     .on_conflict_ignore().execute())
+    (
+        Outbox.insert(
+            account=account_id,
+            ledger_key=ledger_key,
+            reason=reason,
+            recipient=recipient.lower(),
+            message_id=message_id,
+            raw=raw,
+        )
+        .on_conflict_ignore()
+        .execute()
+    )
 
 
 def sent_today(account_id: int, recipient: str) -> int:
     """Notices queued for this recipient in the last 24 hours (SPEC §11's daily limit)."""
     since = utcnow() - timedelta(days=1)
-    return int(Outbox.select().where((Outbox.account == account_id) & (Outbox.recipient == recipient.lower())
-                                     & (Outbox.created_at >= since)).count())
+    return int(
+        Outbox.select()
+        .where(
+            (Outbox.account == account_id)
+            & (Outbox.recipient == recipient.lower())
+            & (Outbox.created_at >= since)
+        )
+        .count()
+    )
 
 
 def due(account_id: int, limit: int = 100) -> list[QueuedNotice]:
-    rows = (Outbox.select().where((Outbox.account == account_id) & (Outbox.status == "pending")
-                                  & (Outbox.next_attempt_at <= utcnow()))
-            .order_by(Outbox.id).limit(limit))
+    rows = (
+        Outbox.select()
+        .where(
+            (Outbox.account == account_id)
+            & (Outbox.status == "pending")
+            & (Outbox.next_attempt_at <= utcnow())
+        )
+        .order_by(Outbox.id)
+        .limit(limit)
+    )
     return [QueuedNotice(r.id, r.recipient, r.message_id, bytes(r.raw), r.attempts) for r in rows]
 
 
 def mark_sent(notice_id: int) -> None:
     Outbox.update(status="sent", sent_at=utcnow(), attempts=Outbox.attempts + 1, last_error=None).where(
-        Outbox.id == notice_id).execute()
+        Outbox.id == notice_id
+    ).execute()
 
 
 def mark_failed(notice: QueuedNotice, error: str, permanent: bool) -> None:
     """Record a failed attempt; retry later with exponential backoff, or give up."""
     row = Outbox.get_by_id(notice.id)
-    wait = min(FIRST_RETRY * (2 ** notice.attempts), LONGEST_WAIT)
+    wait = min(FIRST_RETRY * (2**notice.attempts), LONGEST_WAIT)
     expired = utcnow() - row.created_at > GIVE_UP_AFTER
     row.attempts = notice.attempts + 1
     row.last_error = error[:1000]

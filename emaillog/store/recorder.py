@@ -10,8 +10,8 @@ associations are inserted together: a statement per row was most of the database
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,9 +41,28 @@ if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
 
 CHUNK = 500
-_EMAIL_FIELDS = ("account", "identity", "fingerprint", "route", "direction", "owner", "message_id", "subject", "date",
-                 "from_address", "from_name", "to_json", "cc_json", "text_body", "html_body", "note", "in_reply_to",
-                 "references_json", "thread_parent", "created_at")
+_EMAIL_FIELDS = (
+    "account",
+    "identity",
+    "fingerprint",
+    "route",
+    "direction",
+    "owner",
+    "message_id",
+    "subject",
+    "date",
+    "from_address",
+    "from_name",
+    "to_json",
+    "cc_json",
+    "text_body",
+    "html_body",
+    "note",
+    "in_reply_to",
+    "references_json",
+    "thread_parent",
+    "created_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +79,13 @@ class Result:
 
 def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), CHUNK):
-        yield list(items[start:start + CHUNK])
+        yield list(items[start : start + CHUNK])
 
 
 class Recorder:
-    def __init__(self, db: Database, account_id: int, account_name: str, attachments_dir: Path,
-                 create_companies: bool) -> None:
+    def __init__(
+        self, db: Database, account_id: int, account_name: str, attachments_dir: Path, create_companies: bool
+    ) -> None:
         self.db = db
         self.account_id = account_id
         self.account_name = account_name
@@ -74,10 +94,14 @@ class Recorder:
 
     def record(self, results: Sequence[Result]) -> None:
         """Write files first (fsynced), then every row of the batch in one transaction."""
-        files = {a.sha256: a for result in results for plan in result.decision.plans for a in plan.attachments}
+        files = {
+            a.sha256: a for result in results for plan in result.decision.plans for a in plan.attachments
+        }
         # fsync waits on the disk and releases the GIL: several at once share the journal's commits.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda a: store_file(self.attachments_dir, a.sha256, a.data, a.path), files.values()))
+            list(
+                pool.map(lambda a: store_file(self.attachments_dir, a.sha256, a.data, a.path), files.values())
+            )
         with self.db.atomic():
             _BatchWriter(self, results).write()
 
@@ -101,8 +125,11 @@ class _BatchWriter:
         self.emails: dict[str, int] = {}  # identity -> email id
         self.contacts: dict[str, tuple[int, int | None]] = {}  # address key -> (contact id, company id)
         self.companies: dict[str, int | None] = {}  # domain -> company id
-        self.links: dict[type[Model], set[tuple[int, int]]] = {EmailContact: set(), EmailCompany: set(),
-                                                                EmailDeal: set()}
+        self.links: dict[type[Model], set[tuple[int, int]]] = {
+            EmailContact: set(),
+            EmailCompany: set(),
+            EmailDeal: set(),
+        }
 
     def write(self) -> None:
         self._load_existing()
@@ -113,23 +140,35 @@ class _BatchWriter:
         for result in self.results:
             if result.notice is not None:
                 n = result.notice
-                enqueue(self.r.account_id, f"{self.r.account_name}|{result.key}", n.reason, n.recipient.address,
-                        n.message_id, n.raw)
+                enqueue(
+                    self.r.account_id,
+                    f"{self.r.account_name}|{result.key}",
+                    n.reason,
+                    n.recipient.address,
+                    n.message_id,
+                    n.raw,
+                )
 
     def _load_existing(self) -> None:
         account = self.r.account_id
         identities = sorted({plan.identity for plan in self.plans})
         for chunk in _chunks(identities):
-            query = LoggedEmail.select(LoggedEmail.identity, LoggedEmail.id).where(
-                (LoggedEmail.account == account) & LoggedEmail.identity.in_(chunk)).tuples()
+            query = (
+                LoggedEmail.select(LoggedEmail.identity, LoggedEmail.id)
+                .where((LoggedEmail.account == account) & LoggedEmail.identity.in_(chunk))
+                .tuples()
+            )
             self.emails.update(dict(query))
         self._match_fingerprints()
         self.existing = set(self.emails)
         keys = sorted({c.key for plan in self.plans for c in plan.contacts})
         for chunk in _chunks(keys):
-            query = (ContactAddress.select(ContactAddress.address, Contact.id, Contact.company)
-                     .join(Contact).where((ContactAddress.account == account) & ContactAddress.address.in_(chunk))
-                     .tuples())
+            query = (
+                ContactAddress.select(ContactAddress.address, Contact.id, Contact.company)
+                .join(Contact)
+                .where((ContactAddress.account == account) & ContactAddress.address.in_(chunk))
+                .tuples()
+            )
             self.contacts.update({address: (cid, company) for address, cid, company in query})
         self._load_threads()
 
@@ -143,8 +182,11 @@ class _BatchWriter:
         prints = sorted({p.fingerprint for p in unmatched})
         found: dict[str, tuple[int, str]] = {}
         for chunk in _chunks(prints):
-            query = LoggedEmail.select(LoggedEmail.fingerprint, LoggedEmail.id, LoggedEmail.identity).where(
-                (LoggedEmail.account == self.r.account_id) & LoggedEmail.fingerprint.in_(chunk)).tuples()
+            query = (
+                LoggedEmail.select(LoggedEmail.fingerprint, LoggedEmail.id, LoggedEmail.identity)
+                .where((LoggedEmail.account == self.r.account_id) & LoggedEmail.fingerprint.in_(chunk))
+                .tuples()
+            )
             found.update({fp: (email_id, ident) for fp, email_id, ident in query})
         for plan in unmatched:
             match = found.get(plan.fingerprint)
@@ -155,16 +197,26 @@ class _BatchWriter:
         wanted = sorted({m for p in self.plans for m in (p.in_reply_to, *p.references[-20:]) if m})
         self.threads: dict[str, int] = {}
         for chunk in _chunks(wanted):
-            query = LoggedEmail.select(LoggedEmail.message_id, LoggedEmail.id).where(
-                (LoggedEmail.account == self.r.account_id) & LoggedEmail.message_id.in_(chunk)
-            ).order_by(LoggedEmail.id).tuples()
+            query = (
+                LoggedEmail.select(LoggedEmail.message_id, LoggedEmail.id)
+                .where((LoggedEmail.account == self.r.account_id) & LoggedEmail.message_id.in_(chunk))
+                .order_by(LoggedEmail.id)
+                .tuples()
+            )
             self.threads.update(dict(query))
 
     def _result(self, result: Result) -> Outcome:
         stored = [self._plan(plan) for plan in result.decision.plans]
         duplicate = bool(stored) and all(dup for _, dup in stored)
-        return Outcome(result.key, result.sha256, result.message_id, result.decision, result.folder,
-                       stored[0][0] if stored else None, "duplicate" if duplicate else None)
+        return Outcome(
+            result.key,
+            result.sha256,
+            result.message_id,
+            result.decision,
+            result.folder,
+            stored[0][0] if stored else None,
+            "duplicate" if duplicate else None,
+        )
 
     def _plan(self, plan: EmailPlan) -> tuple[int, bool]:
         email_id = self.emails[plan.identity]
@@ -187,23 +239,45 @@ class _BatchWriter:
             (email_id,) = insert_returning(db, LoggedEmail, _EMAIL_FIELDS, self._email_row(plan), ("id",))
             self.emails[plan.identity] = int(email_id)  # type: ignore[call-overload]
         self._thread_within_batch(list(new.values()))
-        files = [(self.emails[plan.identity], a.filename, a.content_type, a.size, a.sha256, logged)
-                 for plan in new.values() for logged, group in ((True, plan.attachments), (False, plan.left_out))
-                 for a in group]
+        files = [
+            (self.emails[plan.identity], a.filename, a.content_type, a.size, a.sha256, logged)
+            for plan in new.values()
+            for logged, group in ((True, plan.attachments), (False, plan.left_out))
+            for a in group
+        ]
         insert_rows(db, Attachment, ("email", "filename", "content_type", "size", "sha256", "logged"), files)
 
     def _email_row(self, plan: EmailPlan) -> tuple[object, ...]:
         sender = plan.sender
-        return (self.r.account_id, plan.identity, plan.fingerprint, plan.route, plan.direction, plan.owner_id, plan.message_id,
-                plan.subject[:10000], to_utc_naive(plan.date), sender.address if sender else None,
-                sender.name if sender else None, _addresses_json(plan.to), _addresses_json(plan.cc), plan.text,
-                plan.html, plan.note, plan.in_reply_to, json.dumps(list(plan.references)), self._parent(plan),
-                utcnow())
+        return (
+            self.r.account_id,
+            plan.identity,
+            plan.fingerprint,
+            plan.route,
+            plan.direction,
+            plan.owner_id,
+            plan.message_id,
+            plan.subject[:10000],
+            to_utc_naive(plan.date),
+            sender.address if sender else None,
+            sender.name if sender else None,
+            _addresses_json(plan.to),
+            _addresses_json(plan.cc),
+            plan.text,
+            plan.html,
+            plan.note,
+            plan.in_reply_to,
+            json.dumps(list(plan.references)),
+            self._parent(plan),
+            utcnow(),
+        )
 
     def _parent(self, plan: EmailPlan) -> int | None:
         """SPEC §9: the most recent logged email this one answers."""
-        return next((self.threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in self.threads),
-                    None)
+        return next(
+            (self.threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in self.threads),
+            None,
+        )
 
     def _thread_within_batch(self, created: list[EmailPlan]) -> None:
         """Replies whose parent arrived in the same batch are linked once both have ids."""
@@ -214,11 +288,14 @@ class _BatchWriter:
                 parent = self._parent(plan)
                 if parent is not None and parent != self.emails[plan.identity]:
                     LoggedEmail.update(thread_parent=parent).where(
-                        LoggedEmail.id == self.emails[plan.identity]).execute()
+                        LoggedEmail.id == self.emails[plan.identity]
+                    ).execute()
 
     @staticmethod
     def _parent_in(plan: EmailPlan, threads: dict[str, int]) -> int | None:
-        return next((threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in threads), None)
+        return next(
+            (threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in threads), None
+        )
 
     def _contact(self, plan: ContactPlan) -> tuple[int, int | None]:
         """The contact's id and its primary company's id, creating what is missing (SPEC §7)."""
@@ -232,7 +309,9 @@ class _BatchWriter:
 
     def _create_contact(self, plan: ContactPlan) -> tuple[int, int | None]:
         company_id = self._company(plan.company_domain) if plan.company_domain else None
-        contact_id = int(Contact.insert(account=self.r.account_id, name=plan.name, company=company_id).execute())
+        contact_id = int(
+            Contact.insert(account=self.r.account_id, name=plan.name, company=company_id).execute()
+        )
         ContactAddress.insert(account=self.r.account_id, contact=contact_id, address=plan.key).execute()
         return contact_id, company_id
 

@@ -30,8 +30,10 @@ def _v3_fingerprint(db: Database) -> None:
 def _v4_undisposed_index(db: Database) -> None:
     # A partial index (SQLite and PostgreSQL both have them): the rows not yet known to have left the
     # intake folder are few, so each pass can look for them without reading the whole ledger.
-    db.execute_sql('CREATE INDEX IF NOT EXISTS "ledger_undisposed" ON "ledger" ("mailbox", "uidvalidity") '
-                   "WHERE NOT disposed")
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "ledger_undisposed" ON "ledger" ("mailbox", "uidvalidity") '
+        "WHERE NOT disposed"
+    )
 
 
 @contextmanager
@@ -47,7 +49,12 @@ def _without(field: Field) -> Iterator[None]:
 
 # Append, never edit: each function takes the schema from version N-1 to N (playhouse.migrate for
 # column changes). The number of entries is the current schema version.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_initial, _v2_outbox, _v3_fingerprint, _v4_undisposed_index)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    _v1_initial,
+    _v2_outbox,
+    _v3_fingerprint,
+    _v4_undisposed_index,
+)
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -12,6 +12,7 @@ from emaillog import admin, views
 from emaillog.devmail import ImapAccount
 from emaillog.store.models import Ledger
 
+
 @pytest.fixture
 def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
     return make_world(tmp_path, database_url, imap_account)
@@ -29,8 +30,12 @@ def test_new_recipient_becomes_contact_with_company_and_message_is_processed(wor
     assert (email["route"], email["direction"], email["owner"]) == ("bcc", "outgoing", REP)
     assert email["contacts"] == ["carl@mail.globex.co.uk"] and email["companies"] == ["globex.co.uk"]
     [contact] = views.contacts(world.store)
-    assert contact == {"id": contact["id"], "addresses": ["carl@mail.globex.co.uk"], "name": "Carl Customer",
-                       "company": "globex.co.uk"}
+    assert contact == {
+        "id": contact["id"],
+        "addresses": ["carl@mail.globex.co.uk"],
+        "name": "Carl Customer",
+        "company": "globex.co.uk",
+    }
     assert world.folder_counts() == {"INBOX": 0, "Processed": 1, "Error": 0}
     [row] = views.ledger(world.store)
     assert (row["outcome"], row["folder"], row["disposed"]) == ("logged", "Processed", True)
@@ -39,8 +44,10 @@ def test_new_recipient_becomes_contact_with_company_and_message_is_processed(wor
 def test_to_and_cc_make_two_contacts(world: World) -> None:
     world.deliver(message(to=["carl@globex.example"], cc=["Dana <dana@initech.example>"]))
     world.run_pass()
-    assert sorted(c["addresses"][0] for c in views.contacts(world.store)) == ["carl@globex.example",
-                                                                              "dana@initech.example"]
+    assert sorted(c["addresses"][0] for c in views.contacts(world.store)) == [
+        "carl@globex.example",
+        "dana@initech.example",
+    ]
     assert emails(world)[0]["contacts"] == ["carl@globex.example", "dana@initech.example"]
 
 
@@ -50,14 +57,24 @@ def test_bcc_line_recipient_is_neither_created_nor_logged_on(world: World) -> No
     world.run_pass()
     assert emails(world)[0]["contacts"] == ["carl@globex.example"]
     assert sorted(a for c in views.contacts(world.store) for a in c["addresses"]) == [
-        "carl@globex.example", "existing@initech.example"]
+        "carl@globex.example",
+        "existing@initech.example",
+    ]
 
 
 def test_internal_user_and_never_log_recipients_are_left_out(world: World) -> None:
     admin.add_user(world.store, world.settings, "other@partner.example", None, True, True)
     admin.add_never_log(world.store, world.settings, "secret.example")
-    world.deliver(message(to=["colleague@acme.example", "other@partner.example", "x@sub.secret.example",
-                              "carl@globex.example"]))
+    world.deliver(
+        message(
+            to=[
+                "colleague@acme.example",
+                "other@partner.example",
+                "x@sub.secret.example",
+                "carl@globex.example",
+            ]
+        )
+    )
     world.run_pass()
     assert emails(world)[0]["contacts"] == ["carl@globex.example"]
     assert [c["addresses"] for c in views.contacts(world.store)] == [["carl@globex.example"]]
@@ -82,13 +99,25 @@ def test_free_mail_recipient_gets_no_company(world: World) -> None:
 
 def test_five_most_recent_open_deals(world: World) -> None:
     for n in range(7):
-        admin.add_deal(world.store, world.settings, f"deal {n}", ["carl@globex.example"], closed=n in (5, 6),
-                       created=datetime(2026, 1, 1 + n, tzinfo=UTC))
+        admin.add_deal(
+            world.store,
+            world.settings,
+            f"deal {n}",
+            ["carl@globex.example"],
+            closed=n in (5, 6),
+            created=datetime(2026, 1, 1 + n, tzinfo=UTC),
+        )
     world.deliver(message(to=["carl@globex.example"]))
     world.run_pass()
     assert emails(world)[0]["deals"] == ["deal 4", "deal 3", "deal 2", "deal 1", "deal 0"]
-    admin.add_deal(world.store, world.settings, "deal 7", ["carl@globex.example"], False,
-                   datetime(2026, 2, 1, tzinfo=UTC))
+    admin.add_deal(
+        world.store,
+        world.settings,
+        "deal 7",
+        ["carl@globex.example"],
+        False,
+        datetime(2026, 2, 1, tzinfo=UTC),
+    )
     world.deliver(message(to=["carl@globex.example"], message_id="<m2@acme.example>"))
     world.run_pass()
     assert emails(world)[1]["deals"] == ["deal 7", "deal 4", "deal 3", "deal 2", "deal 1"]
@@ -106,10 +135,13 @@ def test_sender_not_a_user_goes_to_error_with_reason(world: World) -> None:
 def test_inactive_and_read_only_users_are_not_permitted(world: World) -> None:
     admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
     admin.add_user(world.store, world.settings, "viewer@acme.example", None, active=True, may_log=False)
-    world.deliver(message(sender="gone@acme.example"), message(sender="viewer@acme.example", message_id="<m2@x>"))
+    world.deliver(
+        message(sender="gone@acme.example"), message(sender="viewer@acme.example", message_id="<m2@x>")
+    )
     world.run_pass()
     assert [(r["outcome"], r["reason"]) for r in views.ledger(world.store)] == [
-        ("rejected", "sender-not-permitted")] * 2
+        ("rejected", "sender-not-permitted")
+    ] * 2
 
 
 def test_same_message_twice_is_one_email_and_two_ledger_rows(world: World) -> None:
@@ -118,8 +150,11 @@ def test_same_message_twice_is_one_email_and_two_ledger_rows(world: World) -> No
     world.run_pass()
     # A second rep BCC'd the same email to a new colleague: the later delivery adds associations.
     admin.add_user(world.store, world.settings, "sam@acme.example", None, True, True)
-    world.deliver(raw.replace(b"From: Rita Rep <rita@acme.example>", b"From: sam@acme.example")
-                  .replace(b"To: carl@globex.example", b"To: carl@globex.example, dora@hooli.example"))
+    world.deliver(
+        raw.replace(b"From: Rita Rep <rita@acme.example>", b"From: sam@acme.example").replace(
+            b"To: carl@globex.example", b"To: carl@globex.example, dora@hooli.example"
+        )
+    )
     world.run_pass()
     [email] = emails(world)
     assert email["contacts"] == ["carl@globex.example", "dora@hooli.example"]
@@ -130,7 +165,8 @@ def test_same_message_twice_is_one_email_and_two_ledger_rows(world: World) -> No
 
 
 def test_crash_between_commit_and_move_is_moved_next_pass_without_logging_again(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     world.deliver(message(to=["carl@globex.example"]))
 
     def crash(*args: object) -> None:
@@ -174,8 +210,9 @@ def test_dry_run_changes_nothing(world: World) -> None:
     assert world.folder_counts()["INBOX"] == 1
 
 
-def test_a_move_without_its_ledger_update_is_settled_next_pass(world: World,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_move_without_its_ledger_update_is_settled_next_pass(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     world.deliver(message(to=["carl@globex.example"]))
 
     def lost(*args: object) -> None:

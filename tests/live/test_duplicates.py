@@ -13,6 +13,7 @@ from emaillog.store import schema
 from emaillog.store.db import open_database
 from emaillog.store.models import LoggedEmail, SchemaVersion
 
+
 @pytest.fixture
 def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
     return make_world(tmp_path, database_url, imap_account)
@@ -23,18 +24,31 @@ def test_bccd_email_later_forwarded_inline_is_one_email(world: World) -> None:
     # colleague's copy (Message-ID known), then Rita forwarded it inline (no Message-ID).
     admin.add_user(world.store, world.settings, "sam@acme.example", None, True, True)
     body = "Hello Rita,\nwhat would 50 seats cost us?\nCarl"
-    world.deliver(message(sender="sam@acme.example", to=["Carl <carl@globex.example>"], subject="Seats",
-                          body=body, message_id="<seats-1@acme.example>"))
+    world.deliver(
+        message(
+            sender="sam@acme.example",
+            to=["Carl <carl@globex.example>"],
+            subject="Seats",
+            body=body,
+            message_id="<seats-1@acme.example>",
+        )
+    )
     world.run_pass()
-    forward = ("FYI\n\n---------- Forwarded message ---------\nFrom: Sam <sam@acme.example>\n"
-               "Date: Fri, Nov 20, 2026 at 10:30 AM\nSubject: Seats\nTo: Carl <carl@globex.example>\n\n"
-               "Hello Rita,\nwhat would 50 seats  cost us?\nCarl\n")
-    world.deliver(message(delivered_to=FWD, subject="Fwd: Seats", body=forward, message_id="<fwd-9@acme.example>"))
+    forward = (
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Sam <sam@acme.example>\n"
+        "Date: Fri, Nov 20, 2026 at 10:30 AM\nSubject: Seats\nTo: Carl <carl@globex.example>\n\n"
+        "Hello Rita,\nwhat would 50 seats  cost us?\nCarl\n"
+    )
+    world.deliver(
+        message(delivered_to=FWD, subject="Fwd: Seats", body=forward, message_id="<fwd-9@acme.example>")
+    )
     world.run_pass()
     [email] = views.emails(world.store)
     assert email["message_id"] == "<seats-1@acme.example>"
-    assert [(r["outcome"], r["reason"]) for r in views.ledger(world.store)] == [("logged", None),
-                                                                               ("logged", "duplicate")]
+    assert [(r["outcome"], r["reason"]) for r in views.ledger(world.store)] == [
+        ("logged", None),
+        ("logged", "duplicate"),
+    ]
 
 
 def test_two_emails_with_different_message_ids_are_never_merged(world: World) -> None:

@@ -1,4 +1,4 @@
-""""Why?" and "try again" from the command line, against Dovecot."""
+""" "Why?" and "try again" from the command line, against Dovecot."""
 
 from __future__ import annotations
 
@@ -13,13 +13,25 @@ from emaillog.devmail import ImapAccount
 
 
 @pytest.fixture
-def cli(tmp_path: Path, database_url: str, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]):
-    env = {"EMAILLOG_DATA_DIR": str(tmp_path / "data"), "EMAILLOG_DATABASE_URL": database_url,
-           "EMAILLOG_BCC_ADDRESS": BCC, "EMAILLOG_FORWARD_ADDRESS": FWD, "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-           "EMAILLOG_IMAP_HOST": imap_account.host, "EMAILLOG_IMAP_PORT": str(imap_account.port),
-           "EMAILLOG_IMAP_SECURITY": "none", "EMAILLOG_IMAP_USER": imap_account.user,
-           "EMAILLOG_IMAP_PASSWORD": imap_account.password}
+def cli(
+    tmp_path: Path,
+    database_url: str,
+    imap_account: ImapAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    env = {
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        "EMAILLOG_DATABASE_URL": database_url,
+        "EMAILLOG_BCC_ADDRESS": BCC,
+        "EMAILLOG_FORWARD_ADDRESS": FWD,
+        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
+        "EMAILLOG_IMAP_HOST": imap_account.host,
+        "EMAILLOG_IMAP_PORT": str(imap_account.port),
+        "EMAILLOG_IMAP_SECURITY": "none",
+        "EMAILLOG_IMAP_USER": imap_account.user,
+        "EMAILLOG_IMAP_PASSWORD": imap_account.password,
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
@@ -29,18 +41,22 @@ def cli(tmp_path: Path, database_url: str, imap_account: ImapAccount, monkeypatc
         code = main(list(args))
         out, err = capsys.readouterr()
         return code, out, err
+
     return run
 
 
 def deliver(account: ImapAccount, raw: bytes) -> None:
     from imapclient import IMAPClient
+
     client = IMAPClient(account.host, port=account.port, ssl=False)
     client.login(account.user, account.password)
     client.append("INBOX", raw)
     client.logout()
 
 
-def test_explain_errors_list_and_retry_after_the_admin_fixed_the_cause(cli, imap_account: ImapAccount) -> None:
+def test_explain_errors_list_and_retry_after_the_admin_fixed_the_cause(
+    cli, imap_account: ImapAccount
+) -> None:
     deliver(imap_account, message(sender="newrep@acme.example"))
     assert cli("run", "--once")[0] == 0
     code, out, _ = cli("errors", "list", "--json")

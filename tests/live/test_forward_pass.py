@@ -38,15 +38,27 @@ def fixture(name: str, sender: str | None = None) -> bytes:
     return f"Delivered-To: {FWD}\r\n".encode() + raw
 
 
-def inline_forward(original_from: str = "Carl Customer <carl@globex.example>", cc: str | None = None,
-                   note: str = "FYI", sender: str = "Rep Smith <rep@ourco.example>",
-                   message_id: str = "<fwd-1@ourco.example>") -> bytes:
-    block = (f"{note}\n\n---------- Forwarded message ---------\nFrom: {original_from}\n"
-             "Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Re: Proposal\nTo: Rep Smith <rep@ourco.example>\n")
+def inline_forward(
+    original_from: str = "Carl Customer <carl@globex.example>",
+    cc: str | None = None,
+    note: str = "FYI",
+    sender: str = "Rep Smith <rep@ourco.example>",
+    message_id: str = "<fwd-1@ourco.example>",
+) -> bytes:
+    block = (
+        f"{note}\n\n---------- Forwarded message ---------\nFrom: {original_from}\n"
+        "Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Re: Proposal\nTo: Rep Smith <rep@ourco.example>\n"
+    )
     if cc:
         block += f"Cc: {cc}\n"
-    return message(sender=sender, to=[FWD], subject="Fwd: Re: Proposal", message_id=message_id,
-                   body=block + "\n\nLooks good, let's sign.\n", delivered_to=FWD)
+    return message(
+        sender=sender,
+        to=[FWD],
+        subject="Fwd: Re: Proposal",
+        message_id=message_id,
+        body=block + "\n\nLooks good, let's sign.\n",
+        delivered_to=FWD,
+    )
 
 
 def attached_forward(inner: EmailMessage, note: str = "Please log.") -> bytes:
@@ -69,37 +81,95 @@ def tz(hours: int) -> timezone:
 J_P1 = datetime(2021, 1, 25, 16, 23, tzinfo=tz(1))
 # fixture: (original sender, company, original subject, original date, the forwarder's note)
 CLIENTS = {
-    "samsung_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1,
-                            "FYI\n\nSent from my Galaxy"),
+    "samsung_mail_en.eml": (
+        "john.doe@acme.com",
+        "acme.com",
+        "Quote for 40 licences",
+        J_P1,
+        "FYI\n\nSent from my Galaxy",
+    ),
     "gmail_android_de.eml": ("john.doe@acme.com", "acme.com", "Angebot für 40 Lizenzen", J_P1, None),
-    "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_P1,
-                         "Voir ci-dessous."),
-    "gmail_web_html_with_attachment_en.eml": ("gina@globex.example", "globex.example", "Specification", J_P1,
-                                              "Specs from Globex."),
+    "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_P1, "Voir ci-dessous."),
+    "gmail_web_html_with_attachment_en.eml": (
+        "gina@globex.example",
+        "globex.example",
+        "Specification",
+        J_P1,
+        "Specs from Globex.",
+    ),
     "gmail_pl_iso8859_2.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta", J_P1, None),
-    "apple_mail_iphone_es.eml": ("john.doe@acme.com", "acme.com", "Presupuesto", J_P1,
-                                 "Mira esto\n\nEnviado desde mi iPhone"),
-    "apple_mail_ipad_ja_iso2022jp.eml": ("taro.yamada@acme.co.jp", "acme.co.jp", "見積もり",
-                                         datetime(2021, 1, 25, 16, 23, tzinfo=tz(9)), "iPadから送信"),
+    "apple_mail_iphone_es.eml": (
+        "john.doe@acme.com",
+        "acme.com",
+        "Presupuesto",
+        J_P1,
+        "Mira esto\n\nEnviado desde mi iPhone",
+    ),
+    "apple_mail_ipad_ja_iso2022jp.eml": (
+        "taro.yamada@acme.co.jp",
+        "acme.co.jp",
+        "見積もり",
+        datetime(2021, 1, 25, 16, 23, tzinfo=tz(9)),
+        "iPadから送信",
+    ),
     "windows_live_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1, None),
-    "outlook_html_only_base64_pl.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta na 40 licencji", J_P1,
-                                        "Proszę zalogować."),
-    "outlook_desktop_html_divrplyfwdmsg_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
-                                                  J_P1, "See below"),
-    "outlook_2016_html_bordered_de.eml": ("heinz.mueller@kunde.de", "kunde.de", "Angebot", J_P1,
-                                          "Bitte erfassen."),
-    "outlook_base64_text_ru_cp1251.eml": ("ivan.petrov@firma.ru", "firma.ru", "Счёт на 40 лицензий", J_P1,
-                                          "Для CRM"),
-    "outlook_forward_as_attachment.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1,
-                                          "Please log this one."),
-    "outlook_attachment_with_files.eml": ("carla@initech.example", "initech.example", "RE: Signed order",
-                                          datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1)),
-                                          "Log it with the files, please."),
+    "outlook_html_only_base64_pl.eml": (
+        "jan.kowalski@firma.pl",
+        "firma.pl",
+        "Oferta na 40 licencji",
+        J_P1,
+        "Proszę zalogować.",
+    ),
+    "outlook_desktop_html_divrplyfwdmsg_en.eml": (
+        "john.doe@acme.com",
+        "acme.com",
+        "Quote for 40 licences",
+        J_P1,
+        "See below",
+    ),
+    "outlook_2016_html_bordered_de.eml": (
+        "heinz.mueller@kunde.de",
+        "kunde.de",
+        "Angebot",
+        J_P1,
+        "Bitte erfassen.",
+    ),
+    "outlook_base64_text_ru_cp1251.eml": (
+        "ivan.petrov@firma.ru",
+        "firma.ru",
+        "Счёт на 40 лицензий",
+        J_P1,
+        "Для CRM",
+    ),
+    "outlook_forward_as_attachment.eml": (
+        "john.doe@acme.com",
+        "acme.com",
+        "Quote for 40 licences",
+        J_P1,
+        "Please log this one.",
+    ),
+    "outlook_attachment_with_files.eml": (
+        "carla@initech.example",
+        "initech.example",
+        "RE: Signed order",
+        datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1)),
+        "Log it with the files, please.",
+    ),
     "thunderbird_forward_as_attachment.eml": ("francois@client.fr", "client.fr", "Devis", J_P1, None),
-    "thunderbird_quoted_printable_fr.eml": ("francois.dupont@client.fr", "client.fr",
-                                            "Devis pour 40 licences — révisé", J_P1, None),
-    "nested_forward_gmail_en.eml": ("john.doe@acme.com", "acme.com", "Fwd: Quote for 40 licences", J_P1,
-                                    "Top one is the latest."),
+    "thunderbird_quoted_printable_fr.eml": (
+        "francois.dupont@client.fr",
+        "client.fr",
+        "Devis pour 40 licences — révisé",
+        J_P1,
+        None,
+    ),
+    "nested_forward_gmail_en.eml": (
+        "john.doe@acme.com",
+        "acme.com",
+        "Fwd: Quote for 40 licences",
+        J_P1,
+        "Top one is the latest.",
+    ),
 }
 
 
@@ -132,12 +202,15 @@ def test_the_note_is_not_in_the_stored_body(world: World) -> None:
 
 
 def test_attachments_of_attached_and_inline_originals(world: World) -> None:
-    world.deliver(fixture("outlook_attachment_with_files.eml"),
-                  fixture("gmail_web_html_with_attachment_en.eml"))
+    world.deliver(
+        fixture("outlook_attachment_with_files.eml"), fixture("gmail_web_html_with_attachment_en.eml")
+    )
     world.run_pass()
     attached, inline = views.emails(world.store)
-    assert [(a["filename"], a["logged"]) for a in attached["attachments"]] == [("order.pdf", True),
-                                                                             ("logo.png", True)]
+    assert [(a["filename"], a["logged"]) for a in attached["attachments"]] == [
+        ("order.pdf", True),
+        ("logo.png", True),
+    ]
     assert [(a["filename"], a["logged"]) for a in inline["attachments"]] == [("spec.pdf", True)]
     for a in attached["attachments"] + inline["attachments"]:
         assert attachment_path(world.settings.attachments_dir, a["sha256"]).stat().st_size == a["size"]
@@ -150,7 +223,9 @@ def test_several_attached_messages_are_each_logged(world: World) -> None:
     assert (first["subject"], first["from"]) == ("First", "john.doe@acme.com")
     assert (second["subject"], second["from"]) == ("Second", "jane.roe@globex.example")
     assert sorted(a for c in views.contacts(world.store) for a in c["addresses"]) == [
-        "jane.roe@globex.example", "john.doe@acme.com"]
+        "jane.roe@globex.example",
+        "john.doe@acme.com",
+    ]
 
 
 def test_a_nested_forward_logs_only_the_top_most_message(world: World) -> None:
@@ -169,7 +244,9 @@ def test_ccd_recipients_are_not_created_existing_ones_are_associated(world: Worl
     assert email["contacts"] == ["carl@globex.example", "dana@initech.example"]
     assert email["cc"] == ["dana@initech.example", "fred@hooli.example"]
     assert sorted(a for c in views.contacts(world.store) for a in c["addresses"]) == [
-        "carl@globex.example", "dana@initech.example"]
+        "carl@globex.example",
+        "dana@initech.example",
+    ]
 
 
 def test_a_rep_forwarding_their_own_sent_email_is_outgoing(world: World) -> None:
@@ -203,8 +280,12 @@ def test_the_same_inline_original_forwarded_twice_is_one_email(world: World) -> 
 
 
 def test_a_bccd_email_later_forwarded_as_attachment_is_one_email(world: World) -> None:
-    sent = message(sender="Rep Smith <rep@ourco.example>", to=["Carl <carl@globex.example>"],
-                   message_id="<sent-1@ourco.example>", subject="Proposal")
+    sent = message(
+        sender="Rep Smith <rep@ourco.example>",
+        to=["Carl <carl@globex.example>"],
+        message_id="<sent-1@ourco.example>",
+        subject="Proposal",
+    )
     world.deliver(sent)
     world.run_pass()
     inner, headers = EmailMessage(), message_from_bytes(sent)

@@ -7,14 +7,17 @@ import os
 from pathlib import Path
 
 import pytest
-from support import REP, FWD, World, make_world, message
+from support import FWD, REP, World, make_world, message
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
 from emaillog.store.files import attachment_path
 
+
 @pytest.fixture
-def world(tmp_path: Path, database_url: str, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch) -> World:
+def world(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> World:
     # Every message counts as large here, so the streaming path is the one under test.
     monkeypatch.setattr("emaillog.poll.STREAM_OVER", 1000)
     monkeypatch.setattr("emaillog.largemail.CHUNK", 4096)
@@ -28,17 +31,22 @@ def test_streamed_attachments_are_decoded_hashed_and_stored(world: World) -> Non
     assert world.run_pass().outcomes == {"logged": 1}
     [email] = views.emails(world.store)
     assert [(a["filename"], a["size"], a["logged"]) for a in email["attachments"]] == [
-        ("big.bin", 300_000, True), ("small.txt", 5, True)]
+        ("big.bin", 300_000, True),
+        ("small.txt", 5, True),
+    ]
     digest = hashlib.sha256(payload).hexdigest()
     assert attachment_path(world.settings.attachments_dir, digest).read_bytes() == payload
     assert email["contacts"] == ["carl@globex.example"] and email["subject"] == "Proposal"
     [row] = views.ledger(world.store)
-    assert row["sha256"] == hashlib.sha256(raw.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")).hexdigest()
+    assert (
+        row["sha256"] == hashlib.sha256(raw.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")).hexdigest()
+    )
     assert not any((world.settings.data_dir / "tmp").rglob("part-*"))
 
 
-def test_large_body_text_is_refused_without_being_read(tmp_path: Path, database_url: str, imap_account: ImapAccount,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_body_text_is_refused_without_being_read(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("emaillog.poll.STREAM_OVER", 1000)
     w = make_world(tmp_path, database_url, imap_account, EMAILLOG_MAX_BODY_MB="1")
     w.deliver(message(body="y" * (3 * 1024 * 1024)))
@@ -47,10 +55,16 @@ def test_large_body_text_is_refused_without_being_read(tmp_path: Path, database_
 
 
 def test_forward_as_attachment_still_found_in_a_large_message(world: World) -> None:
-    inner = message(sender="Carl <carl@globex.example>", to=[REP], subject="Pricing", message_id="<c1@globex.example>",
-                    delivered_to=None)
-    from email.message import EmailMessage
+    inner = message(
+        sender="Carl <carl@globex.example>",
+        to=[REP],
+        subject="Pricing",
+        message_id="<c1@globex.example>",
+        delivered_to=None,
+    )
     from email import message_from_bytes, policy
+    from email.message import EmailMessage
+
     outer = EmailMessage()
     outer["Delivered-To"], outer["From"], outer["To"] = FWD, REP, FWD
     outer["Subject"], outer["Message-ID"] = "Fwd: Pricing", "<f1@acme.example>"
@@ -60,5 +74,8 @@ def test_forward_as_attachment_still_found_in_a_large_message(world: World) -> N
     world.deliver(bytes(outer))
     world.run_pass()
     [email] = views.emails(world.store)
-    assert (email["direction"], email["from"], email["message_id"]) == ("incoming", "carl@globex.example",
-                                                                        "<c1@globex.example>")
+    assert (email["direction"], email["from"], email["message_id"]) == (
+        "incoming",
+        "carl@globex.example",
+        "<c1@globex.example>",
+    )

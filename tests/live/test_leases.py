@@ -25,7 +25,9 @@ time.sleep(600)
 
 
 def hold_in_child(url: str, data_dir: Path) -> subprocess.Popen[str]:
-    child = subprocess.Popen([sys.executable, "-c", HOLDER, url, str(data_dir)], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, str(data_dir)], stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout is not None and child.stdout.readline().strip() == "held"
     return child
 

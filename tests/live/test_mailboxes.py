@@ -19,10 +19,17 @@ from emaillog.store import open_store
 def mailboxes_file(tmp_path: Path, accounts: dict[str, ImapAccount]) -> Path:
     lines = []
     for name, account in accounts.items():
-        lines += [f"[mailbox.{name}]", f'EMAILLOG_IMAP_HOST = "{account.host}"',
-                  f'EMAILLOG_IMAP_PORT = "{account.port}"', 'EMAILLOG_IMAP_SECURITY = "none"',
-                  f'EMAILLOG_IMAP_USER = "{account.user}"', f'EMAILLOG_IMAP_PASSWORD = "{account.password}"',
-                  f'EMAILLOG_BCC_ADDRESS = "log@{name}.example"', f'EMAILLOG_COMPANY_DOMAINS = "{name}.example"', ""]
+        lines += [
+            f"[mailbox.{name}]",
+            f'EMAILLOG_IMAP_HOST = "{account.host}"',
+            f'EMAILLOG_IMAP_PORT = "{account.port}"',
+            'EMAILLOG_IMAP_SECURITY = "none"',
+            f'EMAILLOG_IMAP_USER = "{account.user}"',
+            f'EMAILLOG_IMAP_PASSWORD = "{account.password}"',
+            f'EMAILLOG_BCC_ADDRESS = "log@{name}.example"',
+            f'EMAILLOG_COMPANY_DOMAINS = "{name}.example"',
+            "",
+        ]
     path = tmp_path / "mailboxes.toml"
     path.write_text("\n".join(lines))
     return path
@@ -31,8 +38,14 @@ def mailboxes_file(tmp_path: Path, accounts: dict[str, ImapAccount]) -> Path:
 @pytest.fixture
 def deployment(tmp_path: Path, database_url: str, dovecot: DevDovecot) -> Settings:
     accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
-    return load(None, {"EMAILLOG_DATA_DIR": str(tmp_path / "data"), "EMAILLOG_DATABASE_URL": database_url,
-                       "EMAILLOG_MAILBOXES_FILE": str(mailboxes_file(tmp_path, accounts))})
+    return load(
+        None,
+        {
+            "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+            "EMAILLOG_DATABASE_URL": database_url,
+            "EMAILLOG_MAILBOXES_FILE": str(mailboxes_file(tmp_path, accounts)),
+        },
+    )
 
 
 def deliver(settings: Settings, *raws: bytes) -> None:
@@ -62,10 +75,16 @@ def test_accounts_never_see_each_other(deployment: Settings) -> None:
         admin.add_user(open_store(box), box, "rep@shared.example", None, True, True)
         admin.add_deal(open_store(box), box, f"{box.account} deal", ["carl@customer.example"], False, None)
     admin.add_user(open_store(acme), acme, "only-acme@acme.example", None, True, True)
-    deliver(acme, message(sender="rep@shared.example", to=["carl@customer.example"], message_id="<same@x>"),
-            message(sender="only-acme@acme.example", to=["dana@other.example"], message_id="<a2@x>"))
-    deliver(globex, message(sender="rep@shared.example", to=["carl@customer.example"], message_id="<same@x>"),
-            message(sender="only-acme@acme.example", to=["erin@other.example"], message_id="<g2@x>"))
+    deliver(
+        acme,
+        message(sender="rep@shared.example", to=["carl@customer.example"], message_id="<same@x>"),
+        message(sender="only-acme@acme.example", to=["dana@other.example"], message_id="<a2@x>"),
+    )
+    deliver(
+        globex,
+        message(sender="rep@shared.example", to=["carl@customer.example"], message_id="<same@x>"),
+        message(sender="only-acme@acme.example", to=["erin@other.example"], message_id="<g2@x>"),
+    )
     for box in (acme, globex):
         run_pass(box)
     acme_store, globex_store = open_store(acme), open_store(globex)
@@ -74,19 +93,26 @@ def test_accounts_never_see_each_other(deployment: Settings) -> None:
     assert [e["message_id"] for e in acme_emails] == ["<same@x>", "<a2@x>"]
     assert [e["message_id"] for e in globex_emails] == ["<same@x>"]
     assert acme_emails[0]["deals"] == ["acme deal"] and globex_emails[0]["deals"] == ["globex deal"]
-    assert {c["addresses"][0] for c in views.contacts(acme_store)} == {"carl@customer.example", "dana@other.example"}
+    assert {c["addresses"][0] for c in views.contacts(acme_store)} == {
+        "carl@customer.example",
+        "dana@other.example",
+    }
     assert {c["addresses"][0] for c in views.contacts(globex_store)} == {"carl@customer.example"}
     # A user of acme is a stranger to globex.
     assert [(r["outcome"], r["reason"]) for r in views.ledger(globex_store)] == [
-        ("logged", None), ("rejected", "sender-not-a-user")]
+        ("logged", None),
+        ("rejected", "sender-not-a-user"),
+    ]
     assert {r["mailbox"] for r in views.ledger(acme_store)} == {"acme"}
     assert admin.list_never_log(acme_store) == admin.list_never_log(globex_store) == []
 
 
 def test_mailbox_table_may_not_set_shared_settings(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
-    path.write_text('[mailbox.acme]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\nEMAILLOG_IMAP_PASSWORD = "p"\n'
-                    'EMAILLOG_DATABASE_URL = "sqlite:///x"\n[mailbox."Bad Name"]\n')
+    path.write_text(
+        '[mailbox.acme]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\nEMAILLOG_IMAP_PASSWORD = "p"\n'
+        'EMAILLOG_DATABASE_URL = "sqlite:///x"\n[mailbox."Bad Name"]\n'
+    )
     with pytest.raises(SettingsError) as caught:
         load(None, {"EMAILLOG_MAILBOXES_FILE": str(path)})
     text = str(caught.value)
@@ -100,8 +126,12 @@ def test_per_mailbox_secret_from_credentials_directory(tmp_path: Path) -> None:
     (creds / "acme-imap-password").write_text("acme-secret")
     (creds / "imap-password").write_text("shared-secret")
     path = tmp_path / "m.toml"
-    path.write_text('[mailbox.acme]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\n'
-                    '[mailbox.globex]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\nEMAILLOG_IMAP_PASSWORD = "g"\n')
-    acme, globex = load(None, {"EMAILLOG_MAILBOXES_FILE": str(path), "CREDENTIALS_DIRECTORY": str(creds)}).mailboxes
+    path.write_text(
+        '[mailbox.acme]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\n'
+        '[mailbox.globex]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\nEMAILLOG_IMAP_PASSWORD = "g"\n'
+    )
+    acme, globex = load(
+        None, {"EMAILLOG_MAILBOXES_FILE": str(path), "CREDENTIALS_DIRECTORY": str(creds)}
+    ).mailboxes
     assert acme.imap is not None and acme.imap.password == "acme-secret"
     assert globex.imap is not None and globex.imap.password == "g"

@@ -17,10 +17,20 @@ from emaillog.store.models import Outbox
 REP = "rita@acme.example"
 
 
-def notices_world(tmp_path: Path, database_url: str, account: ImapAccount, sink: SmtpSink, **env: str) -> World:
-    w = make_world(tmp_path, database_url, account, EMAILLOG_SMTP_HOST=sink.host, EMAILLOG_SMTP_PORT=str(sink.port),
-                   EMAILLOG_SMTP_SECURITY="none", EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
-                   EMAILLOG_HOSTNAME="crm.acme.example", **env)
+def notices_world(
+    tmp_path: Path, database_url: str, account: ImapAccount, sink: SmtpSink, **env: str
+) -> World:
+    w = make_world(
+        tmp_path,
+        database_url,
+        account,
+        EMAILLOG_SMTP_HOST=sink.host,
+        EMAILLOG_SMTP_PORT=str(sink.port),
+        EMAILLOG_SMTP_SECURITY="none",
+        EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
+        EMAILLOG_HOSTNAME="crm.acme.example",
+        **env,
+    )
     admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
     return w
 
@@ -31,8 +41,10 @@ def world(tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sin
 
 
 def received(sink: SmtpSink) -> list[tuple[str, tuple[str, ...], EmailMessage]]:
-    return [(m.mail_from, m.rcpt_tos, message_from_bytes(m.raw, policy=policy.default))  # type: ignore[misc]
-            for m in sink.messages]
+    return [
+        (m.mail_from, m.rcpt_tos, message_from_bytes(m.raw, policy=policy.default))  # type: ignore[misc]
+        for m in sink.messages
+    ]
 
 
 def report_status(notice: EmailMessage) -> str:
@@ -49,7 +61,9 @@ def test_rejection_notice_is_an_rfc3464_report_with_null_sender(world: World, sm
     assert notice.get_content_type() == "multipart/report"
     assert notice.get_param("report-type") == "delivery-status"
     assert notice["Auto-Submitted"] == "auto-replied"
-    assert notice["In-Reply-To"] == "<orig-1@acme.example>" and notice["References"] == "<orig-1@acme.example>"
+    assert (
+        notice["In-Reply-To"] == "<orig-1@acme.example>" and notice["References"] == "<orig-1@acme.example>"
+    )
     assert "5.7.1" in report_status(notice) and "sender-not-permitted" in report_status(notice)
     [row] = views.ledger(world.store)
     assert row["reason"] == "sender-not-permitted" and Outbox.get().status == "sent"
@@ -61,6 +75,7 @@ def test_notice_message_id_is_derived_from_the_ledger_key(world: World, smtp_sin
     world.run_pass()
     [(_, _, notice)] = received(smtp_sink)
     from emaillog.notices.build import notice_message_id
+
     row = views.ledger(world.store)[0]
     key = f"default|{row['mailbox']}/{row['uidvalidity']}/{row['uid']}"
     assert notice["Message-ID"] == notice_message_id(key, "sender-not-permitted", "crm.acme.example")
@@ -75,8 +90,9 @@ def test_forward_not_recognised_gets_advice(world: World, smtp_sink: SmtpSink) -
     assert views.ledger(world.store)[0]["reason"] == "forward-not-recognised"
 
 
-def test_body_too_large_is_rejected_with_notice(tmp_path: Path, database_url: str, imap_account: ImapAccount,
-                                                smtp_sink: SmtpSink) -> None:
+def test_body_too_large_is_rejected_with_notice(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
     w = notices_world(tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_MAX_BODY_MB="1")
     w.deliver(message(body="x" * (1024 * 1024 + 10)))
     w.run_pass()
@@ -86,13 +102,17 @@ def test_body_too_large_is_rejected_with_notice(tmp_path: Path, database_url: st
     assert w.folder_counts()["Error"] == 1
 
 
-def test_attachment_too_large_is_left_out_logged_and_named(tmp_path: Path, database_url: str,
-                                                          imap_account: ImapAccount, smtp_sink: SmtpSink) -> None:
+def test_attachment_too_large_is_left_out_logged_and_named(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
     w = notices_world(tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_MAX_ATTACHMENT_MB="1")
     w.deliver(message(attachments=[("small.pdf", b"s" * 1000), ("huge.zip", b"h" * (1024 * 1024 + 1))]))
     w.run_pass()
     [email] = views.emails(w.store)
-    assert [(a["filename"], a["logged"]) for a in email["attachments"]] == [("small.pdf", True), ("huge.zip", False)]
+    assert [(a["filename"], a["logged"]) for a in email["attachments"]] == [
+        ("small.pdf", True),
+        ("huge.zip", False),
+    ]
     assert w.folder_counts()["Processed"] == 1
     [(_, _, notice)] = received(smtp_sink)
     text = notice.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
@@ -101,26 +121,38 @@ def test_attachment_too_large_is_left_out_logged_and_named(tmp_path: Path, datab
     assert sum(1 for p in stored if p.is_file()) == 1
 
 
-def test_unauthenticated_is_rejected_without_notice(tmp_path: Path, database_url: str, imap_account: ImapAccount,
-                                                   smtp_sink: SmtpSink) -> None:
-    w = notices_world(tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_TRUSTED_AUTHSERV_IDS="mx.acme.example")
-    spoofed = {"Authentication-Results": "mx.acme.example; dkim=none; spf=fail smtp.mailfrom=acme.example; "
-                                         "dmarc=fail header.from=acme.example"}
+def test_unauthenticated_is_rejected_without_notice(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    w = notices_world(
+        tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_TRUSTED_AUTHSERV_IDS="mx.acme.example"
+    )
+    spoofed = {
+        "Authentication-Results": "mx.acme.example; dkim=none; spf=fail smtp.mailfrom=acme.example; "
+        "dmarc=fail header.from=acme.example"
+    }
     passed = {"Authentication-Results": "mx.acme.example; dmarc=pass header.from=acme.example"}
     w.deliver(message(headers=spoofed), message(headers=passed, message_id="<ok@acme.example>"))
     w.run_pass()
-    assert [(r["outcome"], r["reason"]) for r in views.ledger(w.store)] == [("rejected", "unauthenticated"),
-                                                                           ("logged", None)]
+    assert [(r["outcome"], r["reason"]) for r in views.ledger(w.store)] == [
+        ("rejected", "unauthenticated"),
+        ("logged", None),
+    ]
     assert smtp_sink.messages == []
 
 
-@pytest.mark.parametrize("headers", [
-    {"Auto-Submitted": "auto-replied"},
-    {"List-Id": "<sales.lists.acme.example>"},
-    {"Precedence": "bulk"},
-    {"Return-Path": "<>"},
-])
-def test_never_answers_robots_lists_or_bounces(world: World, smtp_sink: SmtpSink, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto-Submitted": "auto-replied"},
+        {"List-Id": "<sales.lists.acme.example>"},
+        {"Precedence": "bulk"},
+        {"Return-Path": "<>"},
+    ],
+)
+def test_never_answers_robots_lists_or_bounces(
+    world: World, smtp_sink: SmtpSink, headers: dict[str, str]
+) -> None:
     admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
     world.deliver(message(sender="gone@acme.example", headers=headers))
     world.run_pass()
@@ -129,16 +161,19 @@ def test_never_answers_robots_lists_or_bounces(world: World, smtp_sink: SmtpSink
 
 
 def test_never_answers_mailer_daemon_or_strangers(world: World, smtp_sink: SmtpSink) -> None:
-    world.deliver(message(sender="MAILER-DAEMON@mx.elsewhere.example"),
-                  message(sender="stranger@elsewhere.example", message_id="<2@x>"),
-                  message(sender="log@acme.example", message_id="<3@x>"))
+    world.deliver(
+        message(sender="MAILER-DAEMON@mx.elsewhere.example"),
+        message(sender="stranger@elsewhere.example", message_id="<2@x>"),
+        message(sender="log@acme.example", message_id="<3@x>"),
+    )
     world.run_pass()
     assert [r["reason"] for r in views.ledger(world.store)] == ["sender-not-a-user"] * 3
     assert smtp_sink.messages == []
 
 
-def test_at_most_the_daily_limit_per_recipient(tmp_path: Path, database_url: str, imap_account: ImapAccount,
-                                               smtp_sink: SmtpSink) -> None:
+def test_at_most_the_daily_limit_per_recipient(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
     w = notices_world(tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_NOTICE_DAILY_LIMIT="3")
     admin.add_user(w.store, w.settings, "gone@acme.example", None, active=False, may_log=True)
     w.deliver(*[message(sender="gone@acme.example", message_id=f"<{n}@x>") for n in range(5)])
@@ -147,8 +182,9 @@ def test_at_most_the_daily_limit_per_recipient(tmp_path: Path, database_url: str
     assert len(views.ledger(w.store)) == 5
 
 
-def test_outbox_waits_while_the_relay_is_down(world: World, smtp_sink: SmtpSink,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outbox_waits_while_the_relay_is_down(
+    world: World, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
     smtp_sink.stop()
     world.deliver(message(sender="gone@acme.example"))
@@ -165,8 +201,10 @@ def test_outbox_waits_while_the_relay_is_down(world: World, smtp_sink: SmtpSink,
 
 def test_never_log_forward_is_skipped_with_notice(world: World, smtp_sink: SmtpSink) -> None:
     admin.add_never_log(world.store, world.settings, "globex.example")
-    body = ("FYI\n\n---------- Forwarded message ---------\nFrom: Carl <carl@globex.example>\n"
-            "Date: Mon, 23 Nov 2026 at 09:15\nSubject: Pricing\nTo: Rita <rita@acme.example>\n\nHow much?\n")
+    body = (
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Carl <carl@globex.example>\n"
+        "Date: Mon, 23 Nov 2026 at 09:15\nSubject: Pricing\nTo: Rita <rita@acme.example>\n\nHow much?\n"
+    )
     world.deliver(message(delivered_to=FWD, subject="Fwd: Pricing", body=body))
     world.run_pass()
     [row] = views.ledger(world.store)
@@ -174,8 +212,9 @@ def test_never_log_forward_is_skipped_with_notice(world: World, smtp_sink: SmtpS
     assert len(smtp_sink.messages) == 1
 
 
-def test_processing_failed_after_three_attempts_gets_a_notice(world: World, smtp_sink: SmtpSink,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_processing_failed_after_three_attempts_gets_a_notice(
+    world: World, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("parser bug")
 

@@ -34,12 +34,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def env_text(account: ImapAccount, data_dir: Path, **extra: str) -> str:
     values = {
-        "EMAILLOG_IMAP_HOST": account.host, "EMAILLOG_IMAP_PORT": str(account.port),
-        "EMAILLOG_IMAP_SECURITY": "none", "EMAILLOG_IMAP_USER": account.user,
-        "EMAILLOG_IMAP_PASSWORD": account.password, "EMAILLOG_DATA_DIR": str(data_dir),
-        "EMAILLOG_BCC_ADDRESS": "log@acme.example", "EMAILLOG_FORWARD_ADDRESS": "log+fwd@acme.example",
-        "EMAILLOG_COMPANY_DOMAINS": "acme.example", "EMAILLOG_RECONNECT_MIN_SECONDS": "1",
-        "EMAILLOG_RECONNECT_MAX_SECONDS": "2", "EMAILLOG_IMAP_TIMEOUT": "5",
+        "EMAILLOG_IMAP_HOST": account.host,
+        "EMAILLOG_IMAP_PORT": str(account.port),
+        "EMAILLOG_IMAP_SECURITY": "none",
+        "EMAILLOG_IMAP_USER": account.user,
+        "EMAILLOG_IMAP_PASSWORD": account.password,
+        "EMAILLOG_DATA_DIR": str(data_dir),
+        "EMAILLOG_BCC_ADDRESS": "log@acme.example",
+        "EMAILLOG_FORWARD_ADDRESS": "log+fwd@acme.example",
+        "EMAILLOG_COMPANY_DOMAINS": "acme.example",
+        "EMAILLOG_RECONNECT_MIN_SECONDS": "1",
+        "EMAILLOG_RECONNECT_MAX_SECONDS": "2",
+        "EMAILLOG_IMAP_TIMEOUT": "5",
     }
     values.update(extra)
     return "".join(f"{k}={v}\n" for k, v in values.items())
@@ -64,13 +70,21 @@ class DaemonProcess:
         self.messages: list[str] = []
         self._lock = threading.Lock()
         self._closed = False
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": str(self.notify_path),
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "NOTIFY_SOCKET": str(self.notify_path),
+            "PYTHONUNBUFFERED": "1",
+        }
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "daemon.py"), "--env-file", str(env_file)],
-                                     env=env, cwd=tmp_path, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "daemon.py"), "--env-file", str(env_file)],
+            env=env,
+            cwd=tmp_path,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self._reader = threading.Thread(target=self._drain_loop, daemon=True)
         self._reader.start()
 
@@ -144,8 +158,9 @@ def both_worlds(tmp_path: Path, database_url: str, imap_account: ImapAccount) ->
     return w
 
 
-def start(tmp_path: Path, account: ImapAccount, watchdog_usec: int | None = None,
-          **extra: str) -> DaemonProcess:
+def start(
+    tmp_path: Path, account: ImapAccount, watchdog_usec: int | None = None, **extra: str
+) -> DaemonProcess:
     env_file = tmp_path / "emaillog.env"
     env_file.write_text(env_text(account, tmp_path / "data", **extra))
     return DaemonProcess(tmp_path, env_file, watchdog_usec)
@@ -187,15 +202,20 @@ def test_polls_when_idle_is_off(tmp_path: Path, world: World) -> None:
         daemon.close()
 
 
-def test_sigterm_mid_pass_loses_nothing_and_doubles_nothing(tmp_path: Path, both_worlds: World,
-                                                             dovecot: DevDovecot) -> None:
+def test_sigterm_mid_pass_loses_nothing_and_doubles_nothing(
+    tmp_path: Path, both_worlds: World, dovecot: DevDovecot
+) -> None:
     world = both_worlds
     total = 300
-    raws = [message(to=[f"c{i}@globex.example"], message_id=f"<bulk-{i}@acme.example>")
-            for i in range(total)]
+    raws = [message(to=[f"c{i}@globex.example"], message_id=f"<bulk-{i}@acme.example>") for i in range(total)]
     dovecot.seed_maildir(world.account.user, "INBOX", raws)
-    daemon = start(tmp_path, world.account, EMAILLOG_BATCH_SIZE="10", EMAILLOG_POLL_SECONDS="3600",
-                   EMAILLOG_DATABASE_URL=world.settings.database_url)
+    daemon = start(
+        tmp_path,
+        world.account,
+        EMAILLOG_BATCH_SIZE="10",
+        EMAILLOG_POLL_SECONDS="3600",
+        EMAILLOG_DATABASE_URL=world.settings.database_url,
+    )
     try:
         wait_until(lambda: ledger_rows() > 0, 30, "the first batch")
         daemon.signal(signal.SIGTERM)
@@ -229,8 +249,15 @@ def test_sighup_reloads_settings_and_sigusr1_runs_a_pass(tmp_path: Path, world: 
     env_file = tmp_path / "emaillog.env"
     try:
         daemon.wait_ready()
-        env_file.write_text(env_text(world.account, tmp_path / "data", EMAILLOG_IMAP_IDLE="no",
-                                     EMAILLOG_POLL_SECONDS="3600", EMAILLOG_PROCESSED_FOLDER="Done"))
+        env_file.write_text(
+            env_text(
+                world.account,
+                tmp_path / "data",
+                EMAILLOG_IMAP_IDLE="no",
+                EMAILLOG_POLL_SECONDS="3600",
+                EMAILLOG_PROCESSED_FOLDER="Done",
+            )
+        )
         daemon.signal(signal.SIGHUP)
         wait_until(lambda: "settings reloaded; changed: processed_folder" in daemon.log(), 10, "the reload")
         assert daemon.saw("RELOADING=1")
@@ -274,8 +301,9 @@ def own_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevDovecot
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_reconnects_after_dovecot_restarts_and_shows_a_refused_login(tmp_path: Path,
-                                                                    own_dovecot: DevDovecot) -> None:
+def test_reconnects_after_dovecot_restarts_and_shows_a_refused_login(
+    tmp_path: Path, own_dovecot: DevDovecot
+) -> None:
     account = own_dovecot.add_user("restart", "secret1")
     w = make_world(tmp_path, f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}", account)
     admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)

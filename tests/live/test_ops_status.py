@@ -50,8 +50,14 @@ def test_status_counts_outcomes_error_folder_and_outbox(
     world.run_pass()
     # One ledger row from eight days ago counts for neither period.
     old = Ledger.get(Ledger.message_id == "<s-1@acme.example>")
-    Ledger.create(account=old.account, mailbox="default", uidvalidity=1, uid=999, outcome="logged",
-                  updated_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=8))
+    Ledger.create(
+        account=old.account,
+        mailbox="default",
+        uidvalidity=1,
+        uid=999,
+        outcome="logged",
+        updated_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=8),
+    )
     enqueue(world.store.account_id, "default/1/1", "sender-not-a-user", REP, "<n1@acme.example>", b"x")
     state = StateFile.for_settings(world.settings)
     state.pass_done(PassReport(seen=2, outcomes={"logged": 1}))
@@ -73,10 +79,15 @@ def test_status_counts_outcomes_error_folder_and_outbox(
     assert "login now: ok" in text and "daemon: not running" in text
 
 
-def test_status_shows_a_refused_login(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_shows_a_refused_login(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = env_file(world, tmp_path)
-    path.write_text(path.read_text().replace(f"EMAILLOG_IMAP_PASSWORD={world.account.password}",
-                                             "EMAILLOG_IMAP_PASSWORD=wrong"))
+    path.write_text(
+        path.read_text().replace(
+            f"EMAILLOG_IMAP_PASSWORD={world.account.password}", "EMAILLOG_IMAP_PASSWORD=wrong"
+        )
+    )
     assert main(["--env-file", str(path), "status", "--json"]) == 0
     [mailbox] = json.loads(capsys.readouterr().out)["mailboxes"]
     assert mailbox["login"] == "refused" and "Authentication failed" in mailbox["login_detail"]

@@ -30,8 +30,10 @@ def counts(account: ImapAccount) -> dict[str, int]:
     client = IMAPClient(account.host, port=account.port, ssl=False)
     client.login(account.user, account.password)
     try:
-        return {f: (client.folder_status(f, [b"MESSAGES"])[b"MESSAGES"] if client.folder_exists(f) else 0)
-                for f in ("INBOX", "Processed", "Error")}
+        return {
+            f: (client.folder_status(f, [b"MESSAGES"])[b"MESSAGES"] if client.folder_exists(f) else 0)
+            for f in ("INBOX", "Processed", "Error")
+        }
     finally:
         client.logout()
 
@@ -45,16 +47,25 @@ def wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no
 
 def lease_holders(url: str) -> dict[int, int]:
     """Worker pid -> number of mailbox leases it holds, read from PostgreSQL's own lock table."""
-    import psycopg2
     from urllib.parse import urlparse
+
+    import psycopg2
+
     parts = urlparse(url)
-    conn = psycopg2.connect(dbname=parts.path.lstrip("/"), user=parts.username, host=parts.hostname, port=parts.port)
+    conn = psycopg2.connect(
+        dbname=parts.path.lstrip("/"), user=parts.username, host=parts.hostname, port=parts.port
+    )
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT a.application_name, count(*) FROM pg_locks l JOIN pg_stat_activity a "
-                           "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted GROUP BY 1")
-            return {int(name.rsplit("-", 1)[1]): n for name, n in cursor.fetchall()
-                    if name.startswith("emaillog-lease-")}
+            cursor.execute(
+                "SELECT a.application_name, count(*) FROM pg_locks l JOIN pg_stat_activity a "
+                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted GROUP BY 1"
+            )
+            return {
+                int(name.rsplit("-", 1)[1]): n
+                for name, n in cursor.fetchall()
+                if name.startswith("emaillog-lease-")
+            }
     finally:
         conn.close()
 
@@ -71,23 +82,52 @@ def test_three_workers_six_mailboxes_one_killed(tmp_path: Path, dovecot: DevDove
     accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-6:]}", "pw") for name in names}
     lines = []
     for name, account in accounts.items():
-        lines += [f"[mailbox.{name}]", f'EMAILLOG_IMAP_HOST = "{account.host}"', f'EMAILLOG_IMAP_PORT = "{account.port}"',
-                  'EMAILLOG_IMAP_SECURITY = "none"', f'EMAILLOG_IMAP_USER = "{account.user}"',
-                  'EMAILLOG_IMAP_PASSWORD = "pw"', 'EMAILLOG_BCC_ADDRESS = "log@acme.example"',
-                  'EMAILLOG_COMPANY_DOMAINS = "acme.example"', ""]
+        lines += [
+            f"[mailbox.{name}]",
+            f'EMAILLOG_IMAP_HOST = "{account.host}"',
+            f'EMAILLOG_IMAP_PORT = "{account.port}"',
+            'EMAILLOG_IMAP_SECURITY = "none"',
+            f'EMAILLOG_IMAP_USER = "{account.user}"',
+            'EMAILLOG_IMAP_PASSWORD = "pw"',
+            'EMAILLOG_BCC_ADDRESS = "log@acme.example"',
+            'EMAILLOG_COMPANY_DOMAINS = "acme.example"',
+            "",
+        ]
     (tmp_path / "mailboxes.toml").write_text("\n".join(lines))
-    env = {**os.environ, "EMAILLOG_DATA_DIR": str(tmp_path / "data"), "EMAILLOG_DATABASE_URL": pg_url,
-           "EMAILLOG_MAILBOXES_FILE": str(tmp_path / "mailboxes.toml"), "EMAILLOG_POLL_SECONDS": "2",
-           "EMAILLOG_BATCH_SIZE": "5"}
+    env = {
+        **os.environ,
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        "EMAILLOG_DATABASE_URL": pg_url,
+        "EMAILLOG_MAILBOXES_FILE": str(tmp_path / "mailboxes.toml"),
+        "EMAILLOG_POLL_SECONDS": "2",
+        "EMAILLOG_BATCH_SIZE": "5",
+    }
     settings = load(None, {k: v for k, v in env.items() if k.startswith("EMAILLOG_")})
     for box in settings.all_mailboxes():
         admin.add_user(open_store(box), box, "rita@acme.example", None, True, True)
     for name in names:
-        dovecot.seed_maildir(accounts[name].user, "INBOX", [
-            message(to=[f"c{n}@customer{n % 7}.example"], message_id=f"<{name}-{n}@acme.example>",
-                    body="hello " * (n + 1)) for n in range(PER_MAILBOX)])
-    workers = [subprocess.Popen([sys.executable, str(ROOT / "daemon.py")], env=env, cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"worker{i}.log", "w")) for i in range(WORKERS)]
+        dovecot.seed_maildir(
+            accounts[name].user,
+            "INBOX",
+            [
+                message(
+                    to=[f"c{n}@customer{n % 7}.example"],
+                    message_id=f"<{name}-{n}@acme.example>",
+                    body="hello " * (n + 1),
+                )
+                for n in range(PER_MAILBOX)
+            ],
+        )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "daemon.py")],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / f"worker{i}.log", "w"),
+        )
+        for i in range(WORKERS)
+    ]
     try:
         # Once every worker holds a lease and work is under way, kill one that holds leases.
         wait_until(lambda: len(lease_holders(pg_url)) == WORKERS, 60, "every worker to hold a lease")
@@ -98,11 +138,19 @@ def test_three_workers_six_mailboxes_one_killed(tmp_path: Path, dovecot: DevDove
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         assert left > 0, "the kill came after all the work was done: the test proves nothing"
-        wait_until(lambda: victim.pid not in lease_holders(pg_url) and len(lease_holders(pg_url)) == WORKERS - 1,
-                   30, "the survivors to take the dead worker's mailboxes")
+        wait_until(
+            lambda: victim.pid not in lease_holders(pg_url) and len(lease_holders(pg_url)) == WORKERS - 1,
+            30,
+            "the survivors to take the dead worker's mailboxes",
+        )
         wait_until(lambda: sum(lease_holders(pg_url).values()) == MAILBOXES, 30, "every mailbox to be leased")
-        wait_until(lambda: all(counts(a) == {"INBOX": 0, "Processed": PER_MAILBOX, "Error": 0}
-                               for a in accounts.values()), 90, "every mailbox to drain")
+        wait_until(
+            lambda: all(
+                counts(a) == {"INBOX": 0, "Processed": PER_MAILBOX, "Error": 0} for a in accounts.values()
+            ),
+            90,
+            "every mailbox to drain",
+        )
     finally:
         survivors = [w for w in workers if w.poll() is None]
         for worker in survivors:

@@ -43,8 +43,18 @@ CORPUS = Path(__file__).resolve().parents[1] / "data" / "hostile"
 REP = "rita@acme.example"
 CPU_BOUND = 2.0
 OUTCOMES = {"logged", "skipped", "rejected"}
-REASONS = {None, "malformed", "sender-not-a-user", "sender-not-permitted", "forward-not-recognised",
-           "body-too-large", "never-log", "no-recipients", "unauthenticated", "processing-failed"}
+REASONS = {
+    None,
+    "malformed",
+    "sender-not-a-user",
+    "sender-not-permitted",
+    "forward-not-recognised",
+    "body-too-large",
+    "never-log",
+    "no-recipients",
+    "unauthenticated",
+    "processing-failed",
+}
 
 # name -> (outcome, reason, for a malformed one: a fragment of its detail)
 EXPECTED: dict[str, tuple[str, str | None, str | None]] = {
@@ -144,9 +154,14 @@ def corpus() -> list[str]:
 
 @pytest.fixture
 def crm(tmp_path: Path) -> tuple[Store, Settings]:
-    settings = make_settings(tmp_path, EMAILLOG_SMTP_HOST="127.0.0.1", EMAILLOG_SMTP_PORT="2525",
-                             EMAILLOG_SMTP_SECURITY="none", EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
-                             EMAILLOG_HOSTNAME="crm.acme.example")
+    settings = make_settings(
+        tmp_path,
+        EMAILLOG_SMTP_HOST="127.0.0.1",
+        EMAILLOG_SMTP_PORT="2525",
+        EMAILLOG_SMTP_SECURITY="none",
+        EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
+        EMAILLOG_HOSTNAME="crm.acme.example",
+    )
     store = open_store(settings)
     admin.add_user(store, settings, REP, "Rita Rep", active=True, may_log=True)
     return store, settings
@@ -184,8 +199,9 @@ def assert_safe_html(html: str | None) -> None:
         assert bad not in lowered, (bad, html)
 
 
-def record_and_check_files(name: str, email: Email | Malformed, decision: object,
-                           crm: tuple[Store, Settings]) -> None:
+def record_and_check_files(
+    name: str, email: Email | Malformed, decision: object, crm: tuple[Store, Settings]
+) -> None:
     """Record the result as a pass would; every file written is under the attachments dir."""
     store, settings = crm
     planner = NoticePlanner(settings, store.account_id, lambda key: False)
@@ -218,8 +234,14 @@ def test_encoded_newlines_never_become_headers_of_a_notice(name: str, crm: tuple
     assert notice["Bcc"] is None and notice["X-Injected"] is None
     assert [a.addr_spec for a in notice["To"].addresses] == [REP]
     # The notice's own headers and those of its parts; the original it quotes is left as it arrived.
-    own = [notice, *(p for p in notice.iter_parts()
-                     if p.get_content_type() not in ("message/rfc822", "text/rfc822-headers"))]
+    own = [
+        notice,
+        *(
+            p
+            for p in notice.iter_parts()
+            if p.get_content_type() not in ("message/rfc822", "text/rfc822-headers")
+        ),
+    ]
     for part in own:
         for header, value in part.items():
             assert "\r" not in str(value) and "\n" not in str(value), (header, value)
@@ -239,8 +261,9 @@ def test_attachment_names_are_shown_safe(crm: tuple[Store, Settings]) -> None:
 
 
 @pytest.mark.parametrize("name", [n for n in corpus() if n.startswith("cpython-")])
-def test_cpython_message_from_a_user_still_has_a_defined_outcome(name: str,
-                                                                 crm: tuple[Store, Settings]) -> None:
+def test_cpython_message_from_a_user_still_has_a_defined_outcome(
+    name: str, crm: tuple[Store, Settings]
+) -> None:
     store, settings = crm
     raw = (CORPUS / f"{name}.eml").read_bytes()
     first = parse(raw, Limits())

@@ -22,20 +22,27 @@ from emaillog.rules import decide
 from emaillog.settings import Settings
 from emaillog.store import Store, open_store
 
-HEAD = (b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\nTo: carl@globex.example\r\n"
-        b"Subject: hostile\r\nMessage-ID: <gen@acme.example>\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\n"
-        b"MIME-Version: 1.0\r\n")
+HEAD = (
+    b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\nTo: carl@globex.example\r\n"
+    b"Subject: hostile\r\nMessage-ID: <gen@acme.example>\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\n"
+    b"MIME-Version: 1.0\r\n"
+)
 TEXT = b"Content-Type: text/plain\r\n\r\nhello\r\n"
 
 
 def many_parts(count: int) -> bytes:
-    return HEAD + b"Content-Type: multipart/mixed; boundary=p\r\n\r\n" + b"".join(
-        b"--p\r\n" + TEXT for _ in range(count)) + b"--p--\r\n"
+    return (
+        HEAD
+        + b"Content-Type: multipart/mixed; boundary=p\r\n\r\n"
+        + b"".join(b"--p\r\n" + TEXT for _ in range(count))
+        + b"--p--\r\n"
+    )
 
 
 def nested(depth: int) -> bytes:
-    opening = b"".join(b"Content-Type: multipart/mixed; boundary=d%d\r\n\r\n--d%d\r\n" % (i, i)
-                       for i in range(depth))
+    opening = b"".join(
+        b"Content-Type: multipart/mixed; boundary=d%d\r\n\r\n--d%d\r\n" % (i, i) for i in range(depth)
+    )
     closing = b"".join(b"\r\n--d%d--\r\n" % i for i in reversed(range(depth)))
     return HEAD + opening + TEXT + closing
 
@@ -62,28 +69,48 @@ def forwarded_encoded_words(size: int) -> bytes:
 
 def attached_original_encoded_words(size: int) -> bytes:
     words = b" ".join([b"=?utf-8?b?QUFB?="] * (size // 17))
-    inner = (b"From: Carl <carl@globex.example>\r\nTo: rita@acme.example\r\n"
-             b"Message-ID: <o@globex.example>\r\nDate: Thu, 19 Nov 2026 09:00:00 +0000\r\n"
-             b"Subject: " + words + b"\r\n\r\nThe original.\r\n")
-    return (HEAD.replace(b"Delivered-To: log@acme.example", b"Delivered-To: log+fwd@acme.example")
-            + b"Content-Type: multipart/mixed; boundary=f\r\n\r\n--f\r\n" + TEXT
-            + b"--f\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--f--\r\n")
+    inner = (
+        b"From: Carl <carl@globex.example>\r\nTo: rita@acme.example\r\n"
+        b"Message-ID: <o@globex.example>\r\nDate: Thu, 19 Nov 2026 09:00:00 +0000\r\n"
+        b"Subject: " + words + b"\r\n\r\nThe original.\r\n"
+    )
+    return (
+        HEAD.replace(b"Delivered-To: log@acme.example", b"Delivered-To: log+fwd@acme.example")
+        + b"Content-Type: multipart/mixed; boundary=f\r\n\r\n--f\r\n"
+        + TEXT
+        + b"--f\r\nContent-Type: message/rfc822\r\n\r\n"
+        + inner
+        + b"\r\n--f--\r\n"
+    )
 
 
 def nested_parts_in_parts(breadth: int) -> bytes:
-    inner = (b"Content-Type: multipart/mixed; boundary=i\r\n\r\n"
-             + b"".join(b"--i\r\n" + TEXT for _ in range(breadth)) + b"--i--\r\n")
-    return HEAD + b"Content-Type: multipart/mixed; boundary=o\r\n\r\n" + b"".join(
-        b"--o\r\n" + inner for _ in range(breadth)) + b"--o--\r\n"
+    inner = (
+        b"Content-Type: multipart/mixed; boundary=i\r\n\r\n"
+        + b"".join(b"--i\r\n" + TEXT for _ in range(breadth))
+        + b"--i--\r\n"
+    )
+    return (
+        HEAD
+        + b"Content-Type: multipart/mixed; boundary=o\r\n\r\n"
+        + b"".join(b"--o\r\n" + inner for _ in range(breadth))
+        + b"--o--\r\n"
+    )
 
 
 KB, MB = 1024, 1024 * 1024
 CASES = {
     "10000-parts": (lambda: many_parts(10_000), "malformed", "more than 1000 MIME parts"),
-    "forward-encoded-words-900-kb": (lambda: forwarded_encoded_words(900 * KB), "forward-not-recognised",
-                                     None),
-    "attached-original-encoded-words-900-kb": (lambda: attached_original_encoded_words(900 * KB), "logged",
-                                               None),
+    "forward-encoded-words-900-kb": (
+        lambda: forwarded_encoded_words(900 * KB),
+        "forward-not-recognised",
+        None,
+    ),
+    "attached-original-encoded-words-900-kb": (
+        lambda: attached_original_encoded_words(900 * KB),
+        "logged",
+        None,
+    ),
     "nesting-1000-deep": (lambda: nested(1000), "malformed", "nested more than 50 deep"),
     "header-5-mb": (lambda: big_header(5 * MB), "malformed", "header section is over 1.0 MB"),
     "one-header-folded-over-5-mb": (lambda: folded_header(5 * MB), "malformed", "header section is over 1.0"),
@@ -95,9 +122,13 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def crm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Settings]:
-    settings = make_settings(tmp_path_factory.mktemp("crm"), EMAILLOG_SMTP_HOST="127.0.0.1",
-                             EMAILLOG_SMTP_SECURITY="none", EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
-                             EMAILLOG_HOSTNAME="crm.acme.example")
+    settings = make_settings(
+        tmp_path_factory.mktemp("crm"),
+        EMAILLOG_SMTP_HOST="127.0.0.1",
+        EMAILLOG_SMTP_SECURITY="none",
+        EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
+        EMAILLOG_HOSTNAME="crm.acme.example",
+    )
     store = open_store(settings)
     admin.add_user(store, settings, "rita@acme.example", "Rita Rep", active=True, may_log=True)
     return store, settings

@@ -7,13 +7,19 @@ from support import message
 from emaillog.addresses import parse_addresses
 from emaillog.domains import company_domain
 from emaillog.limits import Limits
-from emaillog.mime import check_structure
 from emaillog.message import Email, Malformed, parse, safe_filename
+from emaillog.mime import check_structure
 
 
 def test_reads_the_fields_the_rules_need() -> None:
-    email = parse(message(cc=["Dana <dana@initech.example>"], bcc=["b@hooli.example"],
-                          attachments=[("offer.pdf", b"%PDF-1.4")]), Limits())
+    email = parse(
+        message(
+            cc=["Dana <dana@initech.example>"],
+            bcc=["b@hooli.example"],
+            attachments=[("offer.pdf", b"%PDF-1.4")],
+        ),
+        Limits(),
+    )
     assert isinstance(email, Email)
     assert email.sender is not None and email.sender.address == "rita@acme.example"
     assert [a.address for a in email.cc] == ["dana@initech.example"]
@@ -82,8 +88,10 @@ def test_company_domain_is_registrable_and_not_free_mail() -> None:
 
 
 def test_html_is_sanitised_and_text_derived_when_missing() -> None:
-    raw = (b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n"
-           b"<p>Hi<script>alert(1)</script><img src='http://t.example/p.gif'></p>")
+    raw = (
+        b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n"
+        b"<p>Hi<script>alert(1)</script><img src='http://t.example/p.gif'></p>"
+    )
     email = parse(raw, Limits())
     assert isinstance(email, Email) and email.html is not None
     assert "script" not in email.html and "t.example" not in email.html and email.text == "Hi"

@@ -28,35 +28,102 @@ from emaillog.rules import Decision, decide
 from emaillog.settings import Settings
 from emaillog.store import Store, open_store
 
-OUTCOMES = {"logged": {None, "duplicate"}, "skipped": {"never-log", "no-recipients"},
-            "rejected": {"malformed", "sender-not-a-user", "sender-not-permitted", "forward-not-recognised",
-                         "body-too-large", "unauthenticated", "processing-failed", "never-log"}}
+OUTCOMES = {
+    "logged": {None, "duplicate"},
+    "skipped": {"never-log", "no-recipients"},
+    "rejected": {
+        "malformed",
+        "sender-not-a-user",
+        "sender-not-permitted",
+        "forward-not-recognised",
+        "body-too-large",
+        "unauthenticated",
+        "processing-failed",
+        "never-log",
+    },
+}
 LIMITS = Limits(max_parts=60, max_depth=8)
 BCC_PREFIX = b"From: rita@acme.example\r\nDelivered-To: log@acme.example\r\nTo: carl@globex.example\r\n"
 FWD_PREFIX = b"From: rita@acme.example\r\nDelivered-To: log+fwd@acme.example\r\n"
 
-ADDRESSES = ["rita@acme.example", "Rita Rep <rita@acme.example>", "gone@acme.example", "carl@globex.example",
-             "Carl <carl@globex.example>", "x@sub.secret.example", "log@acme.example", "log+fwd@acme.example",
-             "jörg@bücher.example", "eve@xn--p8s.jp", "<>", "", "undisclosed-recipients:;", "a@b", "@@",
-             '"quoted, name" <q@globex.example>', "=?utf-8?q?R=0D=0Aita?= <rita@acme.example>"]
-HEADER_NAMES = ["From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
-                "Delivered-To", "X-Original-To", "Envelope-To", "Auto-Submitted", "List-Id", "Precedence",
-                "Return-Path", "Authentication-Results", "Content-Type", "Content-Transfer-Encoding",
-                "MIME-Version", "Content-Disposition", "X-Random"]
-CONTENT_TYPES = ["text/plain", "text/html", "application/octet-stream", "message/rfc822", "image/png",
-                 "text/calendar", "multipart/mixed", "multipart/alternative", "x/y", "", ";;", "text"]
+ADDRESSES = [
+    "rita@acme.example",
+    "Rita Rep <rita@acme.example>",
+    "gone@acme.example",
+    "carl@globex.example",
+    "Carl <carl@globex.example>",
+    "x@sub.secret.example",
+    "log@acme.example",
+    "log+fwd@acme.example",
+    "jörg@bücher.example",
+    "eve@xn--p8s.jp",
+    "<>",
+    "",
+    "undisclosed-recipients:;",
+    "a@b",
+    "@@",
+    '"quoted, name" <q@globex.example>',
+    "=?utf-8?q?R=0D=0Aita?= <rita@acme.example>",
+]
+HEADER_NAMES = [
+    "From",
+    "To",
+    "Cc",
+    "Bcc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Delivered-To",
+    "X-Original-To",
+    "Envelope-To",
+    "Auto-Submitted",
+    "List-Id",
+    "Precedence",
+    "Return-Path",
+    "Authentication-Results",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "MIME-Version",
+    "Content-Disposition",
+    "X-Random",
+]
+CONTENT_TYPES = [
+    "text/plain",
+    "text/html",
+    "application/octet-stream",
+    "message/rfc822",
+    "image/png",
+    "text/calendar",
+    "multipart/mixed",
+    "multipart/alternative",
+    "x/y",
+    "",
+    ";;",
+    "text",
+]
 CHARSETS = ["utf-8", "us-ascii", "iso-8859-1", "utf-7", "x-unknown", "", "utf-16", "shift_jis", "koi8-r"]
 ENCODINGS = ["7bit", "8bit", "base64", "quoted-printable", "binary", "x-uuencode", ""]
 
 hostile_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
-encoded_word = st.builds(lambda charset, kind, text: f"=?{charset}?{kind}?{text}?=",
-                         st.sampled_from(CHARSETS), st.sampled_from(["q", "b", "Q", "B", "x"]),
-                         st.one_of(hostile_text.map(lambda t: base64.b64encode(t.encode()).decode()),
-                                   st.sampled_from(["=0D=0ABcc:_x@evil.example", "====", "", "_"]),
-                                   hostile_text))
-header_value = st.one_of(hostile_text, encoded_word, st.sampled_from(ADDRESSES),
-                         st.lists(st.sampled_from(ADDRESSES), max_size=4).map(", ".join),
-                         st.binary(max_size=40).map(lambda b: b.decode("latin-1")))
+encoded_word = st.builds(
+    lambda charset, kind, text: f"=?{charset}?{kind}?{text}?=",
+    st.sampled_from(CHARSETS),
+    st.sampled_from(["q", "b", "Q", "B", "x"]),
+    st.one_of(
+        hostile_text.map(lambda t: base64.b64encode(t.encode()).decode()),
+        st.sampled_from(["=0D=0ABcc:_x@evil.example", "====", "", "_"]),
+        hostile_text,
+    ),
+)
+header_value = st.one_of(
+    hostile_text,
+    encoded_word,
+    st.sampled_from(ADDRESSES),
+    st.lists(st.sampled_from(ADDRESSES), max_size=4).map(", ".join),
+    st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
+)
 
 
 @st.composite
@@ -89,8 +156,13 @@ def mime_tree(draw: st.DrawFn, depth: int = 0) -> bytes:
         return header.encode() + b"\r\n\r\n" + draw(st.binary(max_size=20)) + b"\r\n" + body
     if content_type == "message/rfc822" and depth < 4:
         return header.encode() + b"\r\n\r\n" + draw(message_bytes(depth + 1))
-    payload = draw(st.one_of(st.binary(max_size=200), hostile_text.map(str.encode),
-                             st.binary(max_size=150).map(base64.encodebytes)))
+    payload = draw(
+        st.one_of(
+            st.binary(max_size=200),
+            hostile_text.map(str.encode),
+            st.binary(max_size=150).map(base64.encodebytes),
+        )
+    )
     return header.encode() + b"\r\n\r\n" + payload
 
 
@@ -102,8 +174,13 @@ def message_bytes(draw: st.DrawFn, depth: int = 0) -> bytes:
 @pytest.fixture(scope="module")
 def crm() -> tuple[Store, Settings]:
     root = Path(tempfile.mkdtemp(prefix="emaillog-props-"))
-    s = make_settings(root, EMAILLOG_SMTP_HOST="127.0.0.1", EMAILLOG_SMTP_SECURITY="none",
-                      EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example", EMAILLOG_HOSTNAME="crm.acme.example")
+    s = make_settings(
+        root,
+        EMAILLOG_SMTP_HOST="127.0.0.1",
+        EMAILLOG_SMTP_SECURITY="none",
+        EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
+        EMAILLOG_HOSTNAME="crm.acme.example",
+    )
     store = open_store(s)
     admin.add_user(store, s, "rita@acme.example", "Rita Rep", active=True, may_log=True)
     admin.add_user(store, s, "gone@acme.example", None, active=False, may_log=True)
@@ -126,8 +203,11 @@ def check(raw: bytes, crm: tuple[Store, Settings]) -> None:
 
 
 # EMAILLOG_PROPERTY_EXAMPLES=5000 for a longer hunt than CI's.
-PROPERTY = settings(max_examples=int(os.environ.get("EMAILLOG_PROPERTY_EXAMPLES", "150")), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=int(os.environ.get("EMAILLOG_PROPERTY_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @PROPERTY
@@ -143,12 +223,11 @@ def test_random_bytes_always_decide(raw: bytes, crm: tuple[Store, Settings]) -> 
 
 
 @PROPERTY
-@given(prefix=st.sampled_from([BCC_PREFIX, FWD_PREFIX]),
-       tree=mime_tree())
+@given(prefix=st.sampled_from([BCC_PREFIX, FWD_PREFIX]), tree=mime_tree())
 # Found by this test: an 8-bit byte in the preamble of a small original made the notice unwritable
 # (UnicodeEncodeError in the bytes generator), which crashed the whole pass.
-@example(prefix=FWD_PREFIX,
-         tree=b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n\x80\r\n')
-def test_a_users_message_with_a_random_tree_always_decides(prefix: bytes, tree: bytes,
-                                                           crm: tuple[Store, Settings]) -> None:
+@example(prefix=FWD_PREFIX, tree=b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n\x80\r\n')
+def test_a_users_message_with_a_random_tree_always_decides(
+    prefix: bytes, tree: bytes, crm: tuple[Store, Settings]
+) -> None:
     check(prefix + tree, crm)

@@ -36,25 +36,44 @@ def fixture(name: str, delivered_to: str | None = FWD, sender: str | None = None
     return (f"Delivered-To: {delivered_to}\r\n".encode() + raw) if delivered_to else raw
 
 
-def inline_forward(original_from: str = "Carl Customer <carl@globex.example>",
-                   to: str = "Rep Smith <rep@ourco.example>", cc: str | None = None,
-                   subject: str = "Re: Proposal", body: str = "Looks good, let's sign.",
-                   note: str = "FYI", sender: str = "Rep Smith <rep@ourco.example>",
-                   message_id: str = "<fwd-1@ourco.example>", delivered_to: str | None = FWD,
-                   attachments: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+def inline_forward(
+    original_from: str = "Carl Customer <carl@globex.example>",
+    to: str = "Rep Smith <rep@ourco.example>",
+    cc: str | None = None,
+    subject: str = "Re: Proposal",
+    body: str = "Looks good, let's sign.",
+    note: str = "FYI",
+    sender: str = "Rep Smith <rep@ourco.example>",
+    message_id: str = "<fwd-1@ourco.example>",
+    delivered_to: str | None = FWD,
+    attachments: tuple[tuple[str, bytes], ...] = (),
+) -> bytes:
     """A Gmail-style inline forward."""
-    block = (f"{note}\n\n---------- Forwarded message ---------\nFrom: {original_from}\n"
-             f"Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: {subject}\nTo: {to}\n")
+    block = (
+        f"{note}\n\n---------- Forwarded message ---------\nFrom: {original_from}\n"
+        f"Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: {subject}\nTo: {to}\n"
+    )
     if cc:
         block += f"Cc: {cc}\n"
-    return message(sender=sender, to=[FWD], subject=f"Fwd: {subject}", body=block + f"\n\n{body}\n",
-                   message_id=message_id, delivered_to=delivered_to, attachments=attachments)
+    return message(
+        sender=sender,
+        to=[FWD],
+        subject=f"Fwd: {subject}",
+        body=block + f"\n\n{body}\n",
+        message_id=message_id,
+        delivered_to=delivered_to,
+        attachments=attachments,
+    )
 
 
-def original_message(sender: str = "Carl Customer <carl@globex.example>", to: str = "rep@ourco.example",
-                     cc: str | None = None, subject: str = "Re: Proposal",
-                     message_id: str = "<orig-1@globex.example>",
-                     files: tuple[tuple[str, bytes], ...] = ()) -> EmailMessage:
+def original_message(
+    sender: str = "Carl Customer <carl@globex.example>",
+    to: str = "rep@ourco.example",
+    cc: str | None = None,
+    subject: str = "Re: Proposal",
+    message_id: str = "<orig-1@globex.example>",
+    files: tuple[tuple[str, bytes], ...] = (),
+) -> EmailMessage:
     inner = EmailMessage()
     inner["From"] = sender
     inner["To"] = to
@@ -69,8 +88,12 @@ def original_message(sender: str = "Carl Customer <carl@globex.example>", to: st
     return inner
 
 
-def attached_forward(*inners: EmailMessage, note: str = "Please log.", sender: str = "rep@ourco.example",
-                     delivered_to: str | None = FWD) -> bytes:
+def attached_forward(
+    *inners: EmailMessage,
+    note: str = "Please log.",
+    sender: str = "rep@ourco.example",
+    delivered_to: str | None = FWD,
+) -> bytes:
     outer = EmailMessage()
     if delivered_to:
         outer["Delivered-To"] = delivered_to
@@ -117,16 +140,21 @@ def keys(plan: EmailPlan) -> list[str]:
 
 # §3: the route ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("header", ["Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
-                                    "X-Delivered-To", "X-Rcpt-To"])
+
+@pytest.mark.parametrize(
+    "header", ["Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "X-Delivered-To", "X-Rcpt-To"]
+)
 def test_a_delivery_header_naming_the_forwarding_address_means_forward(tmp_path: Path, header: str) -> None:
     raw = f"{header}: <{FWD}>\r\n".encode() + fixture("samsung_mail_en.eml", delivered_to=None)
-    assert route_of(make_settings(tmp_path), raw) == ("forward", {
-        "evidence": f"{header} names the forwarding address", "header": header, "address": FWD})
+    assert route_of(make_settings(tmp_path), raw) == (
+        "forward",
+        {"evidence": f"{header} names the forwarding address", "header": header, "address": FWD},
+    )
 
 
 def test_a_delivery_header_naming_the_bcc_address_means_bcc_even_when_the_body_is_a_forward(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     # A rep forwarding a customer's mail to a colleague, with the BCC address on the Bcc line.
     raw = fixture("samsung_mail_en.eml", delivered_to=BCC)
     route, data = route_of(make_settings(tmp_path), raw)
@@ -140,16 +168,18 @@ def test_the_delivery_header_beats_a_logging_address_in_to(tmp_path: Path) -> No
 
 def test_plus_address_and_its_stripped_form_both_named_the_forwarding_address_wins(tmp_path: Path) -> None:
     # Postfix: X-Original-To keeps log+fwd@, the final Delivered-To has the extension stripped.
-    raw = (f"Delivered-To: {BCC}\r\nX-Original-To: {FWD}\r\n".encode()
-           + fixture("samsung_mail_en.eml", delivered_to=None))
+    raw = f"Delivered-To: {BCC}\r\nX-Original-To: {FWD}\r\n".encode() + fixture(
+        "samsung_mail_en.eml", delivered_to=None
+    )
     route, data = route_of(make_settings(tmp_path), raw)
     assert (route, data["header"], data["address"]) == ("forward", "X-Original-To", FWD)
     assert "sub-address" in data["evidence"]
 
 
 @pytest.mark.parametrize(("top", "route"), [("fwd@acme.example", "forward"), (BCC, "bcc")])
-def test_unrelated_addresses_both_named_the_top_most_delivery_header_wins(tmp_path: Path, top: str,
-                                                                          route: str) -> None:
+def test_unrelated_addresses_both_named_the_top_most_delivery_header_wins(
+    tmp_path: Path, top: str, route: str
+) -> None:
     settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS="fwd@acme.example")
     other = BCC if top != BCC else "fwd@acme.example"
     raw = f"Delivered-To: {top}\r\nDelivered-To: {other}\r\n".encode() + message(delivered_to=None)
@@ -159,8 +189,10 @@ def test_unrelated_addresses_both_named_the_top_most_delivery_header_wins(tmp_pa
 
 def test_other_delivery_addresses_are_not_evidence_the_forwarding_address_in_to_is(tmp_path: Path) -> None:
     raw = message(to=["Log <LOG+FWD@ACME.EXAMPLE>"], delivered_to="mailbox-owner@acme.example")
-    assert route_of(make_settings(tmp_path), raw) == ("forward", {
-        "evidence": "the forwarding address is in To/Cc", "address": FWD})
+    assert route_of(make_settings(tmp_path), raw) == (
+        "forward",
+        {"evidence": "the forwarding address is in To/Cc", "address": FWD},
+    )
 
 
 def test_the_bcc_address_in_cc_means_bcc_even_for_a_forwarded_body(tmp_path: Path) -> None:
@@ -172,33 +204,44 @@ def test_the_bcc_address_in_cc_means_bcc_even_for_a_forwarded_body(tmp_path: Pat
 def test_with_no_evidence_at_all_the_structure_decides(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     raw = fixture("outlook_forward_as_attachment.eml", delivered_to=None).replace(
-        b"To: log@crm.ourco.example", b"To: someone@ourco.example")
+        b"To: log@crm.ourco.example", b"To: someone@ourco.example"
+    )
     route, data = route_of(settings, raw)
     assert (route, data["structure"]) == ("forward", "attached-message")
     assert data["evidence"].startswith("no delivery header or To/Cc names one logging address")
-    assert route_of(settings, message(to=["carl@globex.example"], delivered_to=None)) == ("bcc", {
-        "evidence": "no delivery header or To/Cc names one logging address; no attached message and no "
-                    "forwarded-message header block", "structure": None})
+    assert route_of(settings, message(to=["carl@globex.example"], delivered_to=None)) == (
+        "bcc",
+        {
+            "evidence": "no delivery header or To/Cc names one logging address; no attached message and no "
+            "forwarded-message header block",
+            "structure": None,
+        },
+    )
 
 
-@pytest.mark.parametrize(("name", "structure"), [
-    ("outlook_forward_as_attachment.eml", "attached-message"),
-    ("thunderbird_forward_as_attachment.eml", "attached-message"),
-    ("samsung_mail_en.eml", "inline-text"),
-    ("gmail_android_de.eml", "inline-text"),
-    ("outlook_html_only_base64_pl.eml", "inline-html"),
-    ("outlook_2016_html_bordered_de.eml", "inline-html"),
-])
-def test_same_address_for_both_the_structure_decides_forward(tmp_path: Path, name: str,
-                                                            structure: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "structure"),
+    [
+        ("outlook_forward_as_attachment.eml", "attached-message"),
+        ("thunderbird_forward_as_attachment.eml", "attached-message"),
+        ("samsung_mail_en.eml", "inline-text"),
+        ("gmail_android_de.eml", "inline-text"),
+        ("outlook_html_only_base64_pl.eml", "inline-html"),
+        ("outlook_2016_html_bordered_de.eml", "inline-html"),
+    ],
+)
+def test_same_address_for_both_the_structure_decides_forward(
+    tmp_path: Path, name: str, structure: str
+) -> None:
     settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS=BCC)
     route, data = route_of(settings, fixture(name, delivered_to=BCC))
     assert (route, data["structure"]) == ("forward", structure)
     assert data["evidence"].startswith("the BCC and forwarding addresses are the same; the message holds")
 
 
-@pytest.mark.parametrize("name", ["not_forward_reply.eml", "not_forward_plain_note.eml",
-                                  "not_forward_outlook_reply.eml"])
+@pytest.mark.parametrize(
+    "name", ["not_forward_reply.eml", "not_forward_plain_note.eml", "not_forward_outlook_reply.eml"]
+)
 def test_same_address_for_both_no_forward_structure_means_bcc(tmp_path: Path, name: str) -> None:
     settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS=BCC)
     route, data = route_of(settings, fixture(name, delivered_to=BCC))
@@ -211,10 +254,16 @@ def test_the_route_and_its_evidence_are_in_the_decision_trace(crm: Crm) -> None:
     entry = next(e for e in decision.trace if e.rule == "route")
     assert (decision.route, entry.reason, entry.data["header"]) == ("forward", "forward", "Delivered-To")
     found = next(e for e in decision.trace if e.rule == "forwards")
-    assert found.data["found"] == [{"source": "inline-text", "client": "samsung-mail",
-                                    "sender": "john.doe@acme.com", "sender_name": "John Doe",
-                                    "date": "2021-01-25T16:23:00+01:00",
-                                    "date_text": "25/01/2021 16:23 (GMT+01:00)"}]
+    assert found.data["found"] == [
+        {
+            "source": "inline-text",
+            "client": "samsung-mail",
+            "sender": "john.doe@acme.com",
+            "sender_name": "John Doe",
+            "date": "2021-01-25T16:23:00+01:00",
+            "date_text": "25/01/2021 16:23 (GMT+01:00)",
+        }
+    ]
 
 
 def test_sub_addresses() -> None:
@@ -226,6 +275,7 @@ def test_sub_addresses() -> None:
 
 
 # §5: the records -------------------------------------------------------------------------------------
+
 
 def tz(hours: int) -> timezone:
     return timezone(timedelta(hours=hours))
@@ -240,28 +290,38 @@ FIXTURES = {
     "gmail_ios_fr.eml": ("john.doe@acme.com", "acme.com", "Devis pour 40 licences", J_P1),
     "gmail_pl_iso8859_2.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta", J_P1),
     "apple_mail_iphone_es.eml": ("john.doe@acme.com", "acme.com", "Presupuesto", J_P1),
-    "apple_mail_ipad_ja_iso2022jp.eml": ("taro.yamada@acme.co.jp", "acme.co.jp", "見積もり",
-                                         JAN_25.replace(tzinfo=tz(9))),
+    "apple_mail_ipad_ja_iso2022jp.eml": (
+        "taro.yamada@acme.co.jp",
+        "acme.co.jp",
+        "見積もり",
+        JAN_25.replace(tzinfo=tz(9)),
+    ),
     "windows_live_mail_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1),
-    "outlook_html_only_base64_pl.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta na 40 licencji",
-                                        J_P1),
-    "outlook_desktop_html_divrplyfwdmsg_en.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
-                                                  J_P1),
+    "outlook_html_only_base64_pl.eml": ("jan.kowalski@firma.pl", "firma.pl", "Oferta na 40 licencji", J_P1),
+    "outlook_desktop_html_divrplyfwdmsg_en.eml": (
+        "john.doe@acme.com",
+        "acme.com",
+        "Quote for 40 licences",
+        J_P1,
+    ),
     "outlook_2016_html_bordered_de.eml": ("heinz.mueller@kunde.de", "kunde.de", "Angebot", J_P1),
-    "outlook_base64_text_ru_cp1251.eml": ("ivan.petrov@firma.ru", "firma.ru", "Счёт на 40 лицензий",
-                                          J_P1),
-    "thunderbird_quoted_printable_fr.eml": ("francois.dupont@client.fr", "client.fr",
-                                            "Devis pour 40 licences — révisé", J_P1),
-    "nested_forward_gmail_en.eml": ("john.doe@acme.com", "acme.com", "Fwd: Quote for 40 licences",
-                                    J_P1),
-    "outlook_forward_as_attachment.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences",
-                                          J_P1),
-    "thunderbird_forward_as_attachment.eml": ("francois@client.fr", "client.fr", "Devis",
-                                              J_P1),
-    "outlook_attachment_with_files.eml": ("carla@initech.example", "initech.example", "RE: Signed order",
-                                          datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1))),
-    "gmail_web_html_with_attachment_en.eml": ("gina@globex.example", "globex.example", "Specification",
-                                              J_P1),
+    "outlook_base64_text_ru_cp1251.eml": ("ivan.petrov@firma.ru", "firma.ru", "Счёт на 40 лицензий", J_P1),
+    "thunderbird_quoted_printable_fr.eml": (
+        "francois.dupont@client.fr",
+        "client.fr",
+        "Devis pour 40 licences — révisé",
+        J_P1,
+    ),
+    "nested_forward_gmail_en.eml": ("john.doe@acme.com", "acme.com", "Fwd: Quote for 40 licences", J_P1),
+    "outlook_forward_as_attachment.eml": ("john.doe@acme.com", "acme.com", "Quote for 40 licences", J_P1),
+    "thunderbird_forward_as_attachment.eml": ("francois@client.fr", "client.fr", "Devis", J_P1),
+    "outlook_attachment_with_files.eml": (
+        "carla@initech.example",
+        "initech.example",
+        "RE: Signed order",
+        datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1)),
+    ),
+    "gmail_web_html_with_attachment_en.eml": ("gina@globex.example", "globex.example", "Specification", J_P1),
 }
 
 
@@ -340,22 +400,40 @@ def test_a_never_log_sender_among_several_attached_messages_skips_only_that_one(
 
 def test_ccd_recipients_are_never_created_existing_ones_are_associated(crm: Crm) -> None:
     existing = admin.ensure_contact(crm[0], crm[1], "dana@initech.example", "Dana")
-    plan = only_plan(run(crm, inline_forward(
-        to="Rep Smith <rep@ourco.example>, Ed <ed@hooli.example>",
-        cc="Dana <dana@initech.example>, Fred <fred@hooli.example>")))
-    assert [(c.key, c.contact_id) for c in plan.contacts] == [("carl@globex.example", None),
-                                                             ("dana@initech.example", existing)]
+    plan = only_plan(
+        run(
+            crm,
+            inline_forward(
+                to="Rep Smith <rep@ourco.example>, Ed <ed@hooli.example>",
+                cc="Dana <dana@initech.example>, Fred <fred@hooli.example>",
+            ),
+        )
+    )
+    assert [(c.key, c.contact_id) for c in plan.contacts] == [
+        ("carl@globex.example", None),
+        ("dana@initech.example", existing),
+    ]
 
 
 def test_a_rep_forwarding_their_own_sent_email_logs_it_outgoing_with_the_bcc_rules(crm: Crm) -> None:
     admin.add_user(crm[0], crm[1], "sam@acme.example", "Sam", True, True)
-    plan = only_plan(run(crm, inline_forward(
-        original_from="Sam <sam@acme.example>", to="Carl <carl@globex.example>, colin@acme.example",
-        cc="Dana <dana@initech.example>", subject="Proposal")))
+    plan = only_plan(
+        run(
+            crm,
+            inline_forward(
+                original_from="Sam <sam@acme.example>",
+                to="Carl <carl@globex.example>, colin@acme.example",
+                cc="Dana <dana@initech.example>",
+                subject="Proposal",
+            ),
+        )
+    )
     assert (plan.direction, plan.sender and plan.sender.address) == ("outgoing", "sam@acme.example")
     assert plan.owner_id == run(crm, inline_forward()).owner.id  # type: ignore[union-attr]
-    assert [(c.key, c.contact_id) for c in plan.contacts] == [("carl@globex.example", None),
-                                                             ("dana@initech.example", None)]
+    assert [(c.key, c.contact_id) for c in plan.contacts] == [
+        ("carl@globex.example", None),
+        ("dana@initech.example", None),
+    ]
 
 
 def test_the_owner_is_the_forwarder_not_the_original_sender(crm: Crm) -> None:
@@ -384,8 +462,14 @@ def test_a_nested_forward_logs_only_the_top_most_message(crm: Crm) -> None:
 def test_the_same_inline_original_forwarded_twice_has_one_identity(crm: Crm) -> None:
     admin.add_user(crm[0], crm[1], "sam@acme.example", "Sam", True, True)
     first = only_plan(run(crm, inline_forward()))
-    second = only_plan(run(crm, inline_forward(sender="sam@acme.example", note="Logging this too",
-                                               message_id="<fwd-2@ourco.example>")))
+    second = only_plan(
+        run(
+            crm,
+            inline_forward(
+                sender="sam@acme.example", note="Logging this too", message_id="<fwd-2@ourco.example>"
+            ),
+        )
+    )
     assert first.message_id is None and first.identity.startswith("fp:")
     assert first.identity == second.identity
     other = only_plan(run(crm, inline_forward(body="Looks good, but not yet.")))
@@ -393,10 +477,17 @@ def test_the_same_inline_original_forwarded_twice_has_one_identity(crm: Crm) -> 
 
 
 def test_a_bccd_email_later_forwarded_as_attachment_has_the_same_identity(crm: Crm) -> None:
-    bcc = only_plan(run(crm, message(sender="rep@ourco.example", to=["carl@globex.example"],
-                                     message_id="<sent-1@ourco.example>")))
-    inner = original_message(sender="rep@ourco.example", to="carl@globex.example",
-                             message_id=" <sent-1@ourco.example> (Outlook)")
+    bcc = only_plan(
+        run(
+            crm,
+            message(
+                sender="rep@ourco.example", to=["carl@globex.example"], message_id="<sent-1@ourco.example>"
+            ),
+        )
+    )
+    inner = original_message(
+        sender="rep@ourco.example", to="carl@globex.example", message_id=" <sent-1@ourco.example> (Outlook)"
+    )
     forwarded = only_plan(run(crm, attached_forward(inner)))
     assert forwarded.direction == "outgoing"
     assert bcc.identity == forwarded.identity == "mid:sent-1@ourco.example"
@@ -419,7 +510,10 @@ def test_an_original_sender_without_an_address_is_not_recognised(crm: Crm) -> No
     assert (decision.outcome, decision.reason) == ("rejected", "forward-not-recognised")
     found = next(e for e in decision.trace if e.rule == "forwards")
     assert (found.hit, found.data["found"][0]["sender"], found.data["found"][0]["sender_name"]) == (
-        False, None, "John Doe")
+        False,
+        None,
+        "John Doe",
+    )
 
 
 def test_a_forward_from_a_non_user_is_rejected(crm: Crm) -> None:
@@ -429,10 +523,13 @@ def test_a_forward_from_a_non_user_is_rejected(crm: Crm) -> None:
 
 # Attachments -----------------------------------------------------------------------------------------
 
+
 def test_an_attached_originals_own_files_are_logged_not_the_eml(crm: Crm) -> None:
     plan = only_plan(run(crm, fixture("outlook_attachment_with_files.eml")))
     assert [(a.filename, a.content_type) for a in plan.attachments] == [
-        ("order.pdf", "application/pdf"), ("logo.png", "image/png")]
+        ("order.pdf", "application/pdf"),
+        ("logo.png", "image/png"),
+    ]
     assert plan.attachments[0].data.startswith(b"%PDF-1.4") and plan.left_out == ()
 
 
@@ -446,8 +543,9 @@ def test_each_attached_original_keeps_its_own_files_and_the_size_limit_applies(t
     store = open_store(settings)
     admin.add_user(store, settings, REP, None, True, True)
     big = original_message(files=(("big.pdf", b"x" * (1024 * 1024 + 1)), ("../../small.pdf", b"y")))
-    other = original_message(sender="dana@initech.example", message_id="<orig-2@initech.example>",
-                             files=(("other.pdf", b"z"),))
+    other = original_message(
+        sender="dana@initech.example", message_id="<orig-2@initech.example>", files=(("other.pdf", b"z"),)
+    )
     decision = decide(parse(attached_forward(big, other), Limits()), settings, store.lookup)
     first, second = decision.plans
     assert [a.filename for a in first.attachments] == ["small.pdf"]

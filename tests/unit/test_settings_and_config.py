@@ -24,14 +24,27 @@ def test_defaults() -> None:
 
 def test_every_problem_is_named_at_once() -> None:
     with pytest.raises(SettingsError) as caught:
-        load(None, {"EMAILLOG_IMAP_HOST": "imap.example.com", "EMAILLOG_IMAP_SECURITY": "tls",
-                    "EMAILLOG_POLL_SECONDS": "soon", "EMAILLOG_BCC_ADDRESS": "not-an-address",
-                    "EMAILLOG_COMPANY_DOMAINS": "acme.example, bad domain",
-                    "EMAILLOG_DATABASE_URL": "mysql://x"})
+        load(
+            None,
+            {
+                "EMAILLOG_IMAP_HOST": "imap.example.com",
+                "EMAILLOG_IMAP_SECURITY": "tls",
+                "EMAILLOG_POLL_SECONDS": "soon",
+                "EMAILLOG_BCC_ADDRESS": "not-an-address",
+                "EMAILLOG_COMPANY_DOMAINS": "acme.example, bad domain",
+                "EMAILLOG_DATABASE_URL": "mysql://x",
+            },
+        )
     text = str(caught.value)
-    for name in ("EMAILLOG_IMAP_SECURITY", "EMAILLOG_POLL_SECONDS", "EMAILLOG_BCC_ADDRESS",
-                 "EMAILLOG_COMPANY_DOMAINS", "EMAILLOG_DATABASE_URL", "EMAILLOG_IMAP_USER",
-                 "EMAILLOG_IMAP_PASSWORD"):
+    for name in (
+        "EMAILLOG_IMAP_SECURITY",
+        "EMAILLOG_POLL_SECONDS",
+        "EMAILLOG_BCC_ADDRESS",
+        "EMAILLOG_COMPANY_DOMAINS",
+        "EMAILLOG_DATABASE_URL",
+        "EMAILLOG_IMAP_USER",
+        "EMAILLOG_IMAP_PASSWORD",
+    ):
         assert name in text
 
 
@@ -46,7 +59,9 @@ def test_secret_from_credentials_directory_then_file_then_variable(tmp_path: Pat
     base = {"EMAILLOG_IMAP_HOST": "h", "EMAILLOG_IMAP_USER": "u", "EMAILLOG_IMAP_PASSWORD": "from-var"}
     assert load(None, base).imap.password == "from-var"  # type: ignore[union-attr]
     (tmp_path / "pw").write_text("from-file\n")
-    assert load(None, {**base, "EMAILLOG_IMAP_PASSWORD_FILE": str(tmp_path / "pw")}).imap.password == "from-file"  # type: ignore[union-attr]
+    assert (
+        load(None, {**base, "EMAILLOG_IMAP_PASSWORD_FILE": str(tmp_path / "pw")}).imap.password == "from-file"
+    )  # type: ignore[union-attr]
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "imap-password").write_text("from-cred")
@@ -80,9 +95,19 @@ def test_unknown_or_repeated_rule_fails(tmp_path: Path) -> None:
 
 
 def test_bad_setting_exits_78_with_one_message(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "EMAILLOG_POLL_SECONDS": "0", "EMAILLOG_IMAP_SECURITY": "x",
-           "EMAILLOG_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, str(ROOT / "daemon.py"), "--once"], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "EMAILLOG_POLL_SECONDS": "0",
+        "EMAILLOG_IMAP_SECURITY": "x",
+        "EMAILLOG_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), "--once"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 78
     assert "EMAILLOG_POLL_SECONDS" in done.stderr and "Traceback" not in done.stderr
