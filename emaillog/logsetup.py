@@ -57,3 +57,5 @@ def setup_logging(log_format: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # APScheduler announces every job it adds at INFO: noise beside one line per message.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
