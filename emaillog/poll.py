@@ -124,8 +124,9 @@ class Pass:
         if not self.dry_run:
             settle_vanished(s.mailbox_name, uidvalidity, set(uids))
         sizes = self.mailbox.sizes(todo)
+        retried = frozenset(u for u, row in rows.items() if row.attempts > 0)
         self._pipeline(uidvalidity, list(self._batches([u for u in todo if u in sizes], rows, sizes)), sizes,
-                       report)
+                       report, retried)
         self._send_notices()
         report.seconds = time.monotonic() - started
         return report
@@ -163,12 +164,19 @@ class Pass:
         return [u for u in uids if u not in done_set]
 
     def _pipeline(self, uidvalidity: int, batches: list[list[int]], sizes: dict[int, int],
-                  report: PassReport) -> None:
-        """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N."""
+                  report: PassReport, retried: frozenset[int] = frozenset()) -> None:
+        """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N.
+
+        Not for a message retried alone: fetching it counts an attempt, and a message ahead of it
+        that kills the process would then use up the attempts of its innocent neighbour too.
+        """
         pending: _Fetched | None = None
         fetched: _Fetched | None = None
         try:
             for batch in batches:
+                if pending is not None and retried.intersection(batch):
+                    self._finish(uidvalidity, pending, sizes, report)
+                    pending = fetched = None
                 fetched = self._fetch(uidvalidity, batch, sizes)
                 if pending is not None:
                     self._finish(uidvalidity, pending, sizes, report)
