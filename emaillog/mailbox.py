@@ -186,7 +186,10 @@ class ImapMailbox:
         if not uids:
             return {}
         response = self.client.fetch(list(uids), ["BODY.PEEK[]"])
-        return {int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items() if b"BODY[]" in data}
+        # A message expunged by another session meanwhile comes back as BODY[] NIL (Dovecot): it is
+        # left out, as if it had not been listed, rather than crashing the pass.
+        return {int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items()
+                if data.get(b"BODY[]") is not None}
 
     def sections(self, uid: int) -> SectionReader:
         return SectionReader(self, uid)
