@@ -284,12 +284,12 @@ class _BatchWriter:
         known = dict(self.threads)
         self.threads.update({p.message_id: self.emails[p.identity] for p in created if p.message_id})
         for plan in created:
-            if self._parent_in(plan, known) is None:
-                parent = self._parent(plan)
-                if parent is not None and parent != self.emails[plan.identity]:
-                    LoggedEmail.update(thread_parent=parent).where(
-                        LoggedEmail.id == self.emails[plan.identity]
-                    ).execute()
+            # The nearest parent may be new in this batch although an older one was known before.
+            parent, inserted_with = self._parent(plan), self._parent_in(plan, known)
+            if parent != inserted_with and parent != self.emails[plan.identity]:
+                LoggedEmail.update(thread_parent=parent).where(
+                    LoggedEmail.id == self.emails[plan.identity]
+                ).execute()
 
     @staticmethod
     def _parent_in(plan: EmailPlan, threads: dict[str, int]) -> int | None:

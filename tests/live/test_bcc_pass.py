@@ -226,3 +226,36 @@ def test_a_move_without_its_ledger_update_is_settled_next_pass(
     world.run_pass()
     [row] = views.ledger(world.store)
     assert row["disposed"] is True and len(emails(world)) == 1
+
+
+def test_team_inboxes_and_logging_addresses_are_never_contacts(world: World) -> None:
+    admin.add_team_inbox(world.store, world.settings, "sales@partner.example", REP, None)
+    world.deliver(message(to=["sales@partner.example", "log@acme.example", "LOG+fwd@Acme.Example",
+                              "carl@globex.example"]))
+    world.run_pass()
+    assert emails(world)[0]["contacts"] == ["carl@globex.example"]
+    assert [c["addresses"] for c in views.contacts(world.store)] == [["carl@globex.example"]]
+
+
+def test_replies_are_linked_into_threads(world: World) -> None:
+    world.deliver(message(message_id="<first@acme.example>", subject="Offer"))
+    world.run_pass()
+    world.deliver(message(message_id="<second@acme.example>", subject="Re: Offer",
+                          headers={"In-Reply-To": "<first@acme.example>",
+                                   "References": "<first@acme.example>"}),
+                  message(message_id="<third@acme.example>", subject="Re: Offer",
+                          headers={"References": "<first@acme.example> <second@acme.example>"}))
+    world.run_pass()
+    first, second, third = emails(world)
+    assert first["thread_parent"] is None
+    assert second["thread_parent"] == first["id"] and third["thread_parent"] == second["id"]
+
+
+def test_companies_are_not_created_when_switched_off(tmp_path: Path, database_url: str,
+                                                     imap_account: ImapAccount) -> None:
+    w = make_world(tmp_path, database_url, imap_account, EMAILLOG_CREATE_COMPANIES="no")
+    admin.add_company(w.store, "initech.example", "Initech")
+    w.deliver(message(to=["carl@globex.example", "dana@initech.example"]))
+    w.run_pass()
+    by_address = {c["addresses"][0]: c["company"] for c in views.contacts(w.store)}
+    assert by_address == {"carl@globex.example": None, "dana@initech.example": "initech.example"}
