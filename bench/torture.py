@@ -42,19 +42,37 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--drop-rate", type=float, default=0.001)
     parser.add_argument("--faults", default=",".join(FAULT_KINDS), help="comma-separated kinds")
     parser.add_argument("--max-minutes", type=float, default=90.0)
-    parser.add_argument("--sqlite-lock-seconds", type=float, default=40.0,
-                        help="longest exclusive lock held on SQLite (over 30 s, the daemon's writes fail)")
+    parser.add_argument(
+        "--sqlite-lock-seconds",
+        type=float,
+        default=40.0,
+        help="longest exclusive lock held on SQLite (over 30 s, the daemon's writes fail)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir for a post-mortem")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    config = Config(messages=args.messages, kills=args.kills, poison=args.poison, database=args.database,
-                    seed=args.seed, batch_size=args.batch_size, drop_rate=args.drop_rate,
-                    faults=tuple(f for f in args.faults.split(",") if f), fault_rounds=args.fault_rounds,
-                    first_wave=min(args.messages, 500), max_seconds=args.max_minutes * 60,
-                    settle_seconds=600, verbose=not args.quiet, sqlite_lock_seconds=args.sqlite_lock_seconds)
+    config = Config(
+        messages=args.messages,
+        kills=args.kills,
+        poison=args.poison,
+        database=args.database,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        drop_rate=args.drop_rate,
+        faults=tuple(f for f in args.faults.split(",") if f),
+        fault_rounds=args.fault_rounds,
+        first_wave=min(args.messages, 500),
+        max_seconds=args.max_minutes * 60,
+        settle_seconds=600,
+        verbose=not args.quiet,
+        sqlite_lock_seconds=args.sqlite_lock_seconds,
+    )
     torture = Torture(config)
-    print(f"torture: {args.messages} messages, {args.kills} kills, {args.database}, seed {args.seed}, "
-          f"work dir {torture.work}", flush=True)
+    print(
+        f"torture: {args.messages} messages, {args.kills} kills, {args.database}, seed {args.seed}, "
+        f"work dir {torture.work}",
+        flush=True,
+    )
     try:
         report = torture.run()
     finally:
@@ -62,8 +80,16 @@ def main(argv: list[str]) -> int:
             torture.close()
     print()
     print(report.summary())
-    for name in ("lost", "doubled", "misplaced", "wrong_outcome", "ledger_problems", "notice_problems",
-                 "file_problems", "copied_by_race"):
+    for name in (
+        "lost",
+        "doubled",
+        "misplaced",
+        "wrong_outcome",
+        "ledger_problems",
+        "notice_problems",
+        "file_problems",
+        "copied_by_race",
+    ):
         found = getattr(report, name)
         for problem in found[:15]:
             print(f"  {name}: {problem}")

@@ -60,8 +60,13 @@ class BatchContext:
     ledger_ids: dict[int, int] = field(default_factory=dict)
 
 
-def process(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
-            attempts: dict[int, int], parsed: dict[int, Parsed]) -> list[Result]:
+def process(
+    ctx: BatchContext,
+    keys: Sequence[LedgerKey],
+    raws: dict[int, bytes | None],
+    attempts: dict[int, int],
+    parsed: dict[int, Parsed],
+) -> list[Result]:
     """Decide every message of a batch whose small messages were parsed already (``start_parsing``)."""
     loaded = [_load(ctx, key, raws[key.uid], attempts.get(key.uid, 1), parsed.get(key.uid)) for key in keys]
     ctx.lookup.prefetch(_addresses(ctx.settings, loaded))
@@ -69,9 +74,15 @@ def process(ctx: BatchContext, keys: Sequence[LedgerKey], raws: dict[int, bytes 
     return [_result(ctx, item, planner) for item in loaded]
 
 
-def start_parsing(parser: MessageParser, settings: Settings, limits: Limits, tmp_dir: Path,
-                  keys: Sequence[LedgerKey], raws: dict[int, bytes | None],
-                  attempts: dict[int, int]) -> Callable[[], dict[int, Parsed]]:
+def start_parsing(
+    parser: MessageParser,
+    settings: Settings,
+    limits: Limits,
+    tmp_dir: Path,
+    keys: Sequence[LedgerKey],
+    raws: dict[int, bytes | None],
+    attempts: dict[int, int],
+) -> Callable[[], dict[int, Parsed]]:
     """Start parsing every message held in memory (on all cores when the batch is big enough)."""
     limit = settings.max_attempts
     uids = [k.uid for k in keys if raws[k.uid] is not None and attempts.get(k.uid, 1) <= limit]
@@ -80,8 +91,9 @@ def start_parsing(parser: MessageParser, settings: Settings, limits: Limits, tmp
     return lambda: dict(zip(uids, pending(), strict=True))
 
 
-def _load(ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int,
-          parsed: Parsed | None) -> Loaded:
+def _load(
+    ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int, parsed: Parsed | None
+) -> Loaded:
     started = time.monotonic()
     if raw is None:
         # Too large to hold: read by sections, attachments streamed to disk (SPEC §8).
@@ -96,7 +108,9 @@ def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float)
     if size > ctx.limits.max_message_bytes:
         return _over_maximum(ctx, key, size, attempt, started)
     try:
-        large = read_large(ctx.mailbox.sections(key.uid), ctx.limits, ctx.settings.max_body_bytes, ctx.tmp_dir)
+        large = read_large(
+            ctx.mailbox.sections(key.uid), ctx.limits, ctx.settings.max_body_bytes, ctx.tmp_dir
+        )
     except _NOT_THE_MESSAGES_FAULT:
         raise
     except Exception as exc:
@@ -109,8 +123,10 @@ def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float)
 def _over_maximum(ctx: BatchContext, key: LedgerKey, size: int, attempt: int, started: float) -> Loaded:
     """SPEC §8: a message over the maximum is ``malformed``; only its header is fetched (for the notice)."""
     header = ctx.mailbox.sections(key.uid).section("HEADER")
-    detail = (f"the message is {size / 1048576:.1f} MB, over the limit of "
-              f"{ctx.limits.max_message_bytes / 1048576:.1f} MB")
+    detail = (
+        f"the message is {size / 1048576:.1f} MB, over the limit of "
+        f"{ctx.limits.max_message_bytes / 1048576:.1f} MB"
+    )
     return Loaded(key, header, "", malformed(header, detail, "", ctx.limits), None, attempt, started)
 
 
@@ -125,19 +141,31 @@ def _addresses(settings: Settings, loaded: list[Loaded]) -> set[str]:
 def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
     decision = _decision(ctx, item)
     s = ctx.settings
-    email = item.email if item.email is not None else malformed(item.raw, decision.detail or "", item.sha256,
-                                                                ctx.limits)
-    folder = None if decision.outcome == "failed" else (
-        s.error_folder if decision.folder_kind == "error" else s.processed_folder)
+    email = (
+        item.email
+        if item.email is not None
+        else malformed(item.raw, decision.detail or "", item.sha256, ctx.limits)
+    )
+    folder = (
+        None
+        if decision.outcome == "failed"
+        else (s.error_folder if decision.folder_kind == "error" else s.processed_folder)
+    )
     notice = None
     if not ctx.dry_run and decision.outcome != "failed":
         verdict = planner.plan(email, item.raw, decision, f"{s.account}|{item.key}")
         notice = verdict.notice
         if verdict.why != "no-notice":
-            decision = replace(decision, trace=(*decision.trace, TraceEntry("notice", notice is not None,
-                                                                             verdict.why)))
-    _log_line(ctx.ledger_ids.get(item.key.uid), item.key, email.message_id, decision,
-              time.monotonic() - item.started)
+            decision = replace(
+                decision, trace=(*decision.trace, TraceEntry("notice", notice is not None, verdict.why))
+            )
+    _log_line(
+        ctx.ledger_ids.get(item.key.uid),
+        item.key,
+        email.message_id,
+        decision,
+        time.monotonic() - item.started,
+    )
     return Result(item.key, item.sha256 or None, email.message_id, decision, folder, notice)
 
 
@@ -159,8 +187,15 @@ def _crashed(error: str, attempt: int, max_attempts: int) -> Decision:
     if attempt >= max_attempts:
         return given_up(attempt, error)
     entry = TraceEntry("process", True, "crashed", {"error": error, "attempt": attempt})
-    return Decision("failed", "processing-error", None, None, (), (entry,),
-                    f"processing failed with {error}; it will be retried")
+    return Decision(
+        "failed",
+        "processing-error",
+        None,
+        None,
+        (),
+        (entry,),
+        f"processing failed with {error}; it will be retried",
+    )
 
 
 def given_up(attempts: int, error: str | None = None) -> Decision:
@@ -169,8 +204,17 @@ def given_up(attempts: int, error: str | None = None) -> Decision:
     return Decision("rejected", "processing-failed", None, None, (), (entry,), detail)
 
 
-def _log_line(ledger_id: int | None, key: LedgerKey, message_id: str | None, decision: Decision,
-              seconds: float) -> None:
-    log.info("ledger=%s uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f", ledger_id,
-             key.uid, message_id, decision.route, decision.owner.email if decision.owner else None,
-             decision.outcome, decision.reason, seconds * 1000)
+def _log_line(
+    ledger_id: int | None, key: LedgerKey, message_id: str | None, decision: Decision, seconds: float
+) -> None:
+    log.info(
+        "ledger=%s uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f",
+        ledger_id,
+        key.uid,
+        message_id,
+        decision.route,
+        decision.owner.email if decision.owner else None,
+        decision.outcome,
+        decision.reason,
+        seconds * 1000,
+    )

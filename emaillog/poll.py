@@ -125,8 +125,13 @@ class Pass:
             settle_vanished(s.mailbox_name, uidvalidity, set(uids))
         sizes = self.mailbox.sizes(todo)
         retried = frozenset(u for u, row in rows.items() if row.attempts > 0)
-        self._pipeline(uidvalidity, list(self._batches([u for u in todo if u in sizes], rows, sizes)), sizes,
-                       report, retried)
+        self._pipeline(
+            uidvalidity,
+            list(self._batches([u for u in todo if u in sizes], rows, sizes)),
+            sizes,
+            report,
+            retried,
+        )
         self._send_notices()
         report.seconds = time.monotonic() - started
         return report
@@ -138,7 +143,9 @@ class Pass:
             return
         deliver_due(self.store.account_id, notices.smtp)
 
-    def _batches(self, uids: list[int], rows: dict[int, Ledger], sizes: dict[int, int]) -> Iterator[list[int]]:
+    def _batches(
+        self, uids: list[int], rows: dict[int, Ledger], sizes: dict[int, int]
+    ) -> Iterator[list[int]]:
         """Fresh messages in batches bounded by count and bytes; ones attempted before, one at a time.
 
         A message that crashed a batch is isolated on the next pass, so it alone uses up its
@@ -150,8 +157,9 @@ class Pass:
             if uid in rows and rows[uid].attempts > 0:
                 yield [uid]
 
-    def _finish_interrupted(self, uidvalidity: int, uids: list[int], rows: dict[int, Ledger],
-                            report: PassReport) -> list[int]:
+    def _finish_interrupted(
+        self, uidvalidity: int, uids: list[int], rows: dict[int, Ledger], report: PassReport
+    ) -> list[int]:
         """Move messages that were recorded but not moved (a crash between commit and move)."""
         done = [u for u in uids if u in rows and rows[u].outcome in FINAL_OUTCOMES and rows[u].folder]
         if done and not self.dry_run:
@@ -163,8 +171,14 @@ class Pass:
         done_set = set(done)
         return [u for u in uids if u not in done_set]
 
-    def _pipeline(self, uidvalidity: int, batches: list[list[int]], sizes: dict[int, int],
-                  report: PassReport, retried: frozenset[int] = frozenset()) -> None:
+    def _pipeline(
+        self,
+        uidvalidity: int,
+        batches: list[list[int]],
+        sizes: dict[int, int],
+        report: PassReport,
+        retried: frozenset[int] = frozenset(),
+    ) -> None:
         """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N.
 
         Not for a message retried alone: fetching it counts an attempt, and a message ahead of it
@@ -208,9 +222,18 @@ class Pass:
 
     def _finish(self, uidvalidity: int, fetched: _Fetched, sizes: dict[int, int], report: PassReport) -> None:
         """Decide, record in one transaction, then move: the order SPEC §10 asks for."""
-        context = BatchContext(self.settings, self.mailbox, SnapshotLookup(self.store.account_id), self.chain,
-                               self.limits, self.tmp_dir, self.store.account_id, self.dry_run, sizes=sizes,
-                               ledger_ids=self._ledger_ids)
+        context = BatchContext(
+            self.settings,
+            self.mailbox,
+            SnapshotLookup(self.store.account_id),
+            self.chain,
+            self.limits,
+            self.tmp_dir,
+            self.store.account_id,
+            self.dry_run,
+            sizes=sizes,
+            ledger_ids=self._ledger_ids,
+        )
         results = process(context, fetched.keys, fetched.raws, fetched.attempts, fetched.parsing())
         if not self.dry_run:
             self.store.recorder.record(results)

@@ -23,8 +23,15 @@ CHUNK = 65536
 
 
 class FaultProxy:
-    def __init__(self, upstream_host: str, upstream_port: int, *, drop_rate: float = 0.0,
-                 seed: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        *,
+        drop_rate: float = 0.0,
+        seed: int | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.drop_rate = drop_rate
         self.refuse = False
@@ -55,8 +62,9 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def cut_all(self, *, count: bool = True) -> int:
@@ -95,11 +103,13 @@ class FaultProxy:
                 self._pairs.add(pair)
                 self.connections += 1
             for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(pair, src, dst), daemon=True,
-                                 name="faultproxy-pump").start()
+                threading.Thread(
+                    target=self._pump, args=(pair, src, dst), daemon=True, name="faultproxy-pump"
+                ).start()
 
-    def _pump(self, pair: tuple[socket.socket, socket.socket], src: socket.socket,
-              dst: socket.socket) -> None:
+    def _pump(
+        self, pair: tuple[socket.socket, socket.socket], src: socket.socket, dst: socket.socket
+    ) -> None:
         try:
             while True:
                 data = src.recv(CHUNK)

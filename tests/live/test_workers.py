@@ -124,7 +124,7 @@ def test_three_workers_six_mailboxes_one_killed(tmp_path: Path, dovecot: DevDove
             env=env,
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / f"worker{i}.log", "w"),
+            stderr=open(tmp_path / f"worker{i}.log", "w"),  # noqa: SIM115 - the child keeps it open
         )
         for i in range(WORKERS)
     ]

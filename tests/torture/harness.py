@@ -70,8 +70,18 @@ BCC, FWD = "log@acme.example", "log+fwd@acme.example"
 REP, GONE = "rita@acme.example", "gone@acme.example"
 INTAKE, PROCESSED, ERROR = "Intake", "Processed", "Error"
 POISON_HEADER = "X-Torture-Crash"
-FAULT_KINDS = ("kill-9", "dovecot-restart", "connection-cut", "database-down", "smtp-down",
-               "attachments-unwritable", "intake-recreated", "flags-flipped", "expunged", "moved-back")
+FAULT_KINDS = (
+    "kill-9",
+    "dovecot-restart",
+    "connection-cut",
+    "database-down",
+    "smtp-down",
+    "attachments-unwritable",
+    "intake-recreated",
+    "flags-flipped",
+    "expunged",
+    "moved-back",
+)
 
 SITECUSTOMIZE = f'''
 # Written by tests/torture/harness.py: the parser crashes, every time, on a message carrying
@@ -93,6 +103,7 @@ _message.parse = parse
 
 # -- the messages -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Planned:
     """One appended message and what must become of it."""
@@ -112,12 +123,28 @@ class Planned:
         return hashlib.sha256(self.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")).hexdigest()
 
 
-KINDS = [("bcc", 50), ("bcc-attachment", 10), ("duplicate", 5), ("forward-attached", 6), ("skipped", 5),
-         ("not-a-user", 8), ("not-permitted", 5), ("forward-not-recognised", 5), ("malformed", 4)]
+KINDS = [
+    ("bcc", 50),
+    ("bcc-attachment", 10),
+    ("duplicate", 5),
+    ("forward-attached", 6),
+    ("skipped", 5),
+    ("not-a-user", 8),
+    ("not-permitted", 5),
+    ("forward-not-recognised", 5),
+    ("malformed", 4),
+]
 
 
-def _base(tid: str, sender: str, to: list[str], subject: str, message_id: str | None, delivered_to: str,
-          date: datetime) -> EmailMessage:
+def _base(
+    tid: str,
+    sender: str,
+    to: list[str],
+    subject: str,
+    message_id: str | None,
+    delivered_to: str,
+    date: datetime,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["Delivered-To"] = delivered_to
     if sender:
@@ -131,8 +158,16 @@ def _base(tid: str, sender: str, to: list[str], subject: str, message_id: str | 
     return msg
 
 
-def _done(tid: str, kind: str, msg: EmailMessage, folder: str, outcome: str, reasons: frozenset[str | None],
-          logs: str | None, notice: bool) -> Planned:
+def _done(
+    tid: str,
+    kind: str,
+    msg: EmailMessage,
+    folder: str,
+    outcome: str,
+    reasons: frozenset[str | None],
+    logs: str | None,
+    notice: bool,
+) -> Planned:
     return Planned(tid, kind, bytes(msg), str(msg["Message-ID"]), folder, outcome, reasons, logs, notice)
 
 
@@ -156,16 +191,21 @@ def plan_messages(count: int, poison: int, seed: int) -> list[Planned]:
     return planned
 
 
-def _planned(kind: str, tid: str, i: int, customer: str, date: datetime, rng: random.Random,
-             logged_ids: list[str]) -> Planned:
+def _planned(
+    kind: str, tid: str, i: int, customer: str, date: datetime, rng: random.Random, logged_ids: list[str]
+) -> Planned:
     mid = f"<m{tid.split('-')[0][1:]}-{tid.split('-')[1]}@acme.example>"
     any_reason: frozenset[str | None] = frozenset({None, "duplicate"})
     if kind in ("bcc", "bcc-attachment", "poison"):
         msg = _base(tid, f"Rita Rep <{REP}>", [customer], f"Proposal {i}", mid, BCC, date)
         msg.set_content(f"Hello, proposal number {i}.\n")
         if kind == "bcc-attachment":
-            msg.add_attachment(rng.randbytes(rng.randint(100, 40_000)), maintype="application",
-                               subtype="octet-stream", filename=f"quote-{i}.bin")
+            msg.add_attachment(
+                rng.randbytes(rng.randint(100, 40_000)),
+                maintype="application",
+                subtype="octet-stream",
+                filename=f"quote-{i}.bin",
+            )
         if kind == "poison":
             msg[POISON_HEADER] = "yes"
             failed: frozenset[str | None] = frozenset({"processing-failed"})
@@ -178,8 +218,7 @@ def _planned(kind: str, tid: str, i: int, customer: str, date: datetime, rng: ra
         return _done(tid, kind, msg, PROCESSED, "logged", any_reason, again, False)
     if kind == "forward-attached":
         original_id = f"<o{i}-{tid}@customer.example>"
-        original = _base(tid + "-original", customer, [REP], f"Question {i}", original_id,
-                         REP, date)
+        original = _base(tid + "-original", customer, [REP], f"Question {i}", original_id, REP, date)
         del original["Delivered-To"], original["X-Torture-ID"]
         original.set_content(f"Can you tell me more about item {i}?\n")
         msg = _base(tid, f"Rita Rep <{REP}>", [FWD], f"Fwd: Question {i}", mid, FWD, date)
@@ -211,6 +250,7 @@ def _planned(kind: str, tid: str, i: int, customer: str, date: datetime, rng: ra
 
 # -- the servers ------------------------------------------------------------------------------------
 
+
 class DurablePgCluster(PgCluster):
     """The test cluster with synchronous_commit on: stopped with -m immediate (a crash) it must keep
     every commit it acknowledged, as a production server does. With it off (the suite's speed
@@ -226,8 +266,19 @@ def pg_stop(cluster: PgCluster) -> None:
 
 
 def pg_start(cluster: PgCluster) -> None:
-    cluster._run("pg_ctl", "-D", str(cluster.data), "-l", str(cluster.log_path), "-w", "-t", "60",
-                 "-o", cluster._server_options(), "start")
+    cluster._run(
+        "pg_ctl",
+        "-D",
+        str(cluster.data),
+        "-l",
+        str(cluster.log_path),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        cluster._server_options(),
+        "start",
+    )
 
 
 @dataclass
@@ -277,31 +328,41 @@ class Report:
 
     @property
     def problems(self) -> list[str]:
-        return (self.lost + self.doubled + self.misplaced + self.wrong_outcome + self.ledger_problems
-                + self.notice_problems + self.file_problems)
+        return (
+            self.lost
+            + self.doubled
+            + self.misplaced
+            + self.wrong_outcome
+            + self.ledger_problems
+            + self.notice_problems
+            + self.file_problems
+        )
 
     def summary(self) -> str:
         faults = ", ".join(f"{kind} {n}" for kind, n in sorted(self.faults.items()))
         exits = ", ".join(f"{code}: {n}" for code, n in sorted(self.daemon_exits.items()))
-        return "\n".join([
-            f"messages:   {self.messages}",
-            f"kills:      {self.kills}",
-            f"faults:     {sum(self.faults.values())} ({faults})",
-            f"lost:       {len(self.lost)}",
-            f"doubled:    {len(self.doubled)}",
-            f"misplaced:  {len(self.misplaced)}",
-            f"wrong outcome: {len(self.wrong_outcome)}; ledger problems: {len(self.ledger_problems)}; "
-            f"notice problems: {len(self.notice_problems)}; missing files: {len(self.file_problems)}",
-            f"expunged by the other client: {self.expunged}; moved back into the intake: {self.moved_back}",
-            f"notices received: {self.notices_sent} (same-Message-ID resends: {self.notices_resent})",
-            f"daemon exits other than by kill -9 (code: count): {exits or 'none'}",
-            f"chaos steps the server broke off (then repaired): {dict(self.fault_errors) or 'none'}",
-            f"copied twice by the other client's MOVE racing the daemon's (one copy per delivery, "
-            f"nothing logged twice): {len(self.copied_by_race)}",
-            f"ledger rows of earlier deliveries: {self.stale_rows}; latest rows moved but not marked "
-            f"disposed (answer cut off): {self.undisposed}",
-            f"seconds:    {self.seconds:.1f}",
-        ])
+        return "\n".join(
+            [
+                f"messages:   {self.messages}",
+                f"kills:      {self.kills}",
+                f"faults:     {sum(self.faults.values())} ({faults})",
+                f"lost:       {len(self.lost)}",
+                f"doubled:    {len(self.doubled)}",
+                f"misplaced:  {len(self.misplaced)}",
+                f"wrong outcome: {len(self.wrong_outcome)}; ledger problems: {len(self.ledger_problems)}; "
+                f"notice problems: {len(self.notice_problems)}; missing files: {len(self.file_problems)}",
+                f"expunged by the other client: {self.expunged}; "
+                f"moved back into the intake: {self.moved_back}",
+                f"notices received: {self.notices_sent} (same-Message-ID resends: {self.notices_resent})",
+                f"daemon exits other than by kill -9 (code: count): {exits or 'none'}",
+                f"chaos steps the server broke off (then repaired): {dict(self.fault_errors) or 'none'}",
+                f"copied twice by the other client's MOVE racing the daemon's (one copy per delivery, "
+                f"nothing logged twice): {len(self.copied_by_race)}",
+                f"ledger rows of earlier deliveries: {self.stale_rows}; latest rows moved but not marked "
+                f"disposed (answer cut off): {self.undisposed}",
+                f"seconds:    {self.seconds:.1f}",
+            ]
+        )
 
 
 class Daemon:
@@ -316,9 +377,14 @@ class Daemon:
 
     def start(self, *args: str) -> None:
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, str(ROOT / "daemon.py"), *args], env=self.env,
-                                         cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "daemon.py"), *args],
+                env=self.env,
+                cwd=self.work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.starts += 1
 
     def alive(self) -> bool:
@@ -410,26 +476,43 @@ class Torture:
 
     def _env(self) -> dict[str, str]:
         return {
-            "EMAILLOG_IMAP_HOST": self.proxy.host, "EMAILLOG_IMAP_PORT": str(self.proxy.port),
-            "EMAILLOG_IMAP_SECURITY": "none", "EMAILLOG_IMAP_USER": self.account.user,
-            "EMAILLOG_IMAP_PASSWORD": self.account.password, "EMAILLOG_IMAP_TIMEOUT": "10",
-            "EMAILLOG_DATA_DIR": str(self.work / "data"), "EMAILLOG_DATABASE_URL": self.database_url,
-            "EMAILLOG_BCC_ADDRESS": BCC, "EMAILLOG_FORWARD_ADDRESS": FWD, "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-            "EMAILLOG_INTAKE_FOLDER": INTAKE, "EMAILLOG_PROCESSED_FOLDER": PROCESSED,
-            "EMAILLOG_ERROR_FOLDER": ERROR, "EMAILLOG_BATCH_SIZE": str(self.config.batch_size),
-            "EMAILLOG_POLL_SECONDS": "2", "EMAILLOG_RECONCILE_SECONDS": "3",
-            "EMAILLOG_RECONNECT_MIN_SECONDS": "1", "EMAILLOG_RECONNECT_MAX_SECONDS": "2",
-            "EMAILLOG_SMTP_HOST": self.sink.host, "EMAILLOG_SMTP_PORT": str(self.sink.port),
-            "EMAILLOG_SMTP_SECURITY": "none", "EMAILLOG_NOTICE_FROM": "mailer-daemon@acme.example",
-            "EMAILLOG_HOSTNAME": "crm.acme.example", "EMAILLOG_NOTICE_DAILY_LIMIT": "100000",
+            "EMAILLOG_IMAP_HOST": self.proxy.host,
+            "EMAILLOG_IMAP_PORT": str(self.proxy.port),
+            "EMAILLOG_IMAP_SECURITY": "none",
+            "EMAILLOG_IMAP_USER": self.account.user,
+            "EMAILLOG_IMAP_PASSWORD": self.account.password,
+            "EMAILLOG_IMAP_TIMEOUT": "10",
+            "EMAILLOG_DATA_DIR": str(self.work / "data"),
+            "EMAILLOG_DATABASE_URL": self.database_url,
+            "EMAILLOG_BCC_ADDRESS": BCC,
+            "EMAILLOG_FORWARD_ADDRESS": FWD,
+            "EMAILLOG_COMPANY_DOMAINS": COMPANY,
+            "EMAILLOG_INTAKE_FOLDER": INTAKE,
+            "EMAILLOG_PROCESSED_FOLDER": PROCESSED,
+            "EMAILLOG_ERROR_FOLDER": ERROR,
+            "EMAILLOG_BATCH_SIZE": str(self.config.batch_size),
+            "EMAILLOG_POLL_SECONDS": "2",
+            "EMAILLOG_RECONCILE_SECONDS": "3",
+            "EMAILLOG_RECONNECT_MIN_SECONDS": "1",
+            "EMAILLOG_RECONNECT_MAX_SECONDS": "2",
+            "EMAILLOG_SMTP_HOST": self.sink.host,
+            "EMAILLOG_SMTP_PORT": str(self.sink.port),
+            "EMAILLOG_SMTP_SECURITY": "none",
+            "EMAILLOG_NOTICE_FROM": "mailer-daemon@acme.example",
+            "EMAILLOG_HOSTNAME": "crm.acme.example",
+            "EMAILLOG_NOTICE_DAILY_LIMIT": "100000",
         }
 
     def _daemon_env(self) -> dict[str, str]:
         hook = self.work / "hook"
         hook.mkdir(exist_ok=True)
         (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join([str(hook), str(ROOT)]), **self.env_values}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([str(hook), str(ROOT)]),
+            **self.env_values,
+        }
         return env
 
     def _create_crm(self) -> None:
@@ -443,7 +526,7 @@ class Torture:
             for folder in (INTAKE, PROCESSED, ERROR):
                 if not client.folder_exists(folder):
                     client.create_folder(folder)
-        self.dovecot.seed_maildir(self.account.user, INTAKE, [p.raw for p in self.planned[:self.first_wave]])
+        self.dovecot.seed_maildir(self.account.user, INTAKE, [p.raw for p in self.planned[: self.first_wave]])
 
     @contextmanager
     def imap(self) -> Iterator[IMAPClient]:
@@ -496,7 +579,7 @@ class Torture:
         kills = c.kills if "kill-9" in c.faults else 0
         rounds = ["kill-9"] * kills + others * max(1, c.fault_rounds // max(1, len(others)))
         self.rng.shuffle(rounds)
-        waves = _split(self.planned[self.first_wave:], max(1, len(rounds)))
+        waves = _split(self.planned[self.first_wave :], max(1, len(rounds)))
         deadline = time.monotonic() + c.max_seconds
         for kind, wave in zip(rounds, waves + [[]] * (len(rounds) - len(waves)), strict=True):
             if time.monotonic() > deadline:
@@ -507,14 +590,14 @@ class Torture:
                 self._kill()
             else:
                 self._fault(kind)
-        self._deliver([p for wave in waves[len(rounds):] for p in wave])
+        self._deliver([p for wave in waves[len(rounds) :] for p in wave])
 
     def _deliver(self, wave: list[Planned]) -> None:
         """APPEND a wave straight to Dovecot, as a mail server delivers (retried while it restarts)."""
         for attempt in range(60):
             try:
                 with self.imap() as client:
-                    for p in wave[self._delivered_in_wave:]:
+                    for p in wave[self._delivered_in_wave :]:
                         client.append(INTAKE, p.raw)
                         self._delivered_in_wave += 1
                 self._delivered_in_wave = 0
@@ -591,10 +674,12 @@ class Torture:
             return
         # SQLite: another process holds an exclusive transaction; writers wait (busy_timeout) or fail.
         path = self.database_url.removeprefix("sqlite:///")
-        script = ("import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-                  "c.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\n"
-                  "time.sleep(float(sys.argv[2]))\n"
-                  "c.execute('ROLLBACK')\n")
+        script = (
+            "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\n"
+            "time.sleep(float(sys.argv[2]))\n"
+            "c.execute('ROLLBACK')\n"
+        )
         holder = subprocess.Popen([sys.executable, "-c", script, path, str(seconds)], stdout=subprocess.PIPE)
         assert holder.stdout is not None
         holder.stdout.readline()
@@ -746,7 +831,9 @@ class Torture:
                 client.select_folder(name, readonly=True)
                 uids = client.search(["ALL"])
                 for start in range(0, len(uids), 500):
-                    found = client.fetch(uids[start:start + 500], ["BODY.PEEK[HEADER.FIELDS (X-TORTURE-ID)]"])
+                    found = client.fetch(
+                        uids[start : start + 500], ["BODY.PEEK[HEADER.FIELDS (X-TORTURE-ID)]"]
+                    )
                     for data in found.values():
                         tid = _tid(data)
                         if tid:
@@ -796,16 +883,19 @@ class Torture:
                 r.ledger_problems.append(f"{p.tid}: given up after {latest.attempts} attempts, not 3")
         wrong = latest.outcome != p.outcome or latest.reason not in p.reasons or latest.folder != p.folder
         if wrong and not (gone and latest.outcome not in ("logged", "skipped", "rejected")):
-            r.wrong_outcome.append(f"{p.tid} ({p.kind}): {latest.outcome}/{latest.reason} in "
-                                   f"{latest.folder}, expected {p.outcome}/{sorted(map(str, p.reasons))} "
-                                   f"in {p.folder} "
-                                   f"({latest.detail})")
+            r.wrong_outcome.append(
+                f"{p.tid} ({p.kind}): {latest.outcome}/{latest.reason} in "
+                f"{latest.folder}, expected {p.outcome}/{sorted(map(str, p.reasons))} "
+                f"in {p.folder} "
+                f"({latest.detail})"
+            )
         # Rows of earlier deliveries may stay pending (the intake folder was recreated under them) and
         # a row's disposed flag stays unset when the MOVE went through but its answer was cut off:
         # neither loses or doubles anything (the folders are checked on their own). Counted only.
         if latest.outcome not in ("logged", "skipped", "rejected") and not gone:
-            r.ledger_problems.append(f"{p.tid} ({p.kind}): latest row {latest.uidvalidity}/{latest.uid} is "
-                                     f"{latest.outcome}")
+            r.ledger_problems.append(
+                f"{p.tid} ({p.kind}): latest row {latest.uidvalidity}/{latest.uid} is {latest.outcome}"
+            )
         r.stale_rows += sum(1 for row in mine if row is not latest)
         r.undisposed += int(not latest.disposed)
         self.deliveries[p.tid] = len(mine)
@@ -837,16 +927,20 @@ class Torture:
             originals[original].add(nid)
         r.notices_resent = sum(n - 1 for n in by_notice_id.values())
         deliveries = Counter(mid for (mid,) in Ledger.select(Ledger.message_id).tuples())
-        keys = {f"{self.settings.account}|{row.mailbox}/{row.uidvalidity}/{row.uid}": row.message_id
-                for row in Ledger.select()}
+        keys = {
+            f"{self.settings.account}|{row.mailbox}/{row.uidvalidity}/{row.uid}": row.message_id
+            for row in Ledger.select()
+        }
         queued = {keys.get(row.ledger_key) for row in Outbox.select(Outbox.ledger_key)}
         due = {p.message_id: p for p in self.planned if p.notice}
         for original, notice_ids in originals.items():
             if original not in due:
                 r.notice_problems.append(f"a notice about {original}, which needs none")
             elif len(notice_ids) > deliveries[original]:
-                r.notice_problems.append(f"{len(notice_ids)} different notices about {original} "
-                                         f"({deliveries[original]} deliveries)")
+                r.notice_problems.append(
+                    f"{len(notice_ids)} different notices about {original} "
+                    f"({deliveries[original]} deliveries)"
+                )
         for mid, p in due.items():
             if p.tid not in self.expunged and mid not in queued and mid not in originals:
                 r.notice_problems.append(f"no notice queued or sent about {mid} ({p.kind})")
@@ -856,13 +950,14 @@ class Torture:
         for row in Attachment.select().where(Attachment.logged == True):  # noqa: E712 - peewee expression
             path = attachment_path(root, row.sha256)
             if not path.is_file() or path.stat().st_size != row.size:
-                self.report.file_problems.append(f"attachment {row.sha256[:12]} of email {row.email_id} "
-                                                 f"is missing or short on disk")
+                self.report.file_problems.append(
+                    f"attachment {row.sha256[:12]} of email {row.email_id} is missing or short on disk"
+                )
 
 
 def _split(items: list[Planned], parts: int) -> list[list[Planned]]:
     size = -(-len(items) // parts) if items else 0
-    return [items[i:i + size] for i in range(0, len(items), size)] if size else []
+    return [items[i : i + size] for i in range(0, len(items), size)] if size else []
 
 
 def _tid(data: dict[bytes, Any]) -> str | None:

@@ -24,10 +24,16 @@ from test_hostile_corpus import EXPECTED  # noqa: E402
 
 
 def test_the_hostile_corpus_through_dovecot_and_the_daemon(
-        tmp_path: Path, database_url: str, dovecot: DevDovecot, imap_account: ImapAccount) -> None:
-    env = {"EMAILLOG_IMAP_HOST": imap_account.host, "EMAILLOG_IMAP_PORT": str(imap_account.port),
-           "EMAILLOG_IMAP_SECURITY": "none", "EMAILLOG_IMAP_USER": imap_account.user,
-           "EMAILLOG_IMAP_PASSWORD": imap_account.password, "EMAILLOG_DATABASE_URL": database_url}
+    tmp_path: Path, database_url: str, dovecot: DevDovecot, imap_account: ImapAccount
+) -> None:
+    env = {
+        "EMAILLOG_IMAP_HOST": imap_account.host,
+        "EMAILLOG_IMAP_PORT": str(imap_account.port),
+        "EMAILLOG_IMAP_SECURITY": "none",
+        "EMAILLOG_IMAP_USER": imap_account.user,
+        "EMAILLOG_IMAP_PASSWORD": imap_account.password,
+        "EMAILLOG_DATABASE_URL": database_url,
+    }
     settings = make_settings(tmp_path, database_url, imap_account)
     store = open_store(settings)
     admin.add_user(store, settings, "rita@acme.example", "Rita Rep", active=True, may_log=True)
@@ -36,12 +42,23 @@ def test_the_hostile_corpus_through_dovecot_and_the_daemon(
     raws = {name: (CORPUS / f"{name}.eml").read_bytes() for name in names}
     # Written as maildir files: Dovecot's APPEND would refuse some of them (an empty one, NULs).
     dovecot.seed_maildir(imap_account.user, "INBOX", [raws[n] for n in names])
-    run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-               "EMAILLOG_DATA_DIR": str(settings.data_dir), "EMAILLOG_BCC_ADDRESS": settings.bcc_address,
-               "EMAILLOG_FORWARD_ADDRESS": "log+fwd@acme.example", "EMAILLOG_COMPANY_DOMAINS": "acme.example",
-               **env}
-    done = subprocess.run([sys.executable, str(ROOT / "daemon.py"), "--once"], env=run_env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    run_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "EMAILLOG_DATA_DIR": str(settings.data_dir),
+        "EMAILLOG_BCC_ADDRESS": settings.bcc_address,
+        "EMAILLOG_FORWARD_ADDRESS": "log+fwd@acme.example",
+        "EMAILLOG_COMPANY_DOMAINS": "acme.example",
+        **env,
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), "--once"],
+        env=run_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     store = open_store(settings)
     rows = {row.uid: row for row in Ledger.select()}
@@ -50,12 +67,17 @@ def test_the_hostile_corpus_through_dovecot_and_the_daemon(
     for uid, name in enumerate(names, start=1):
         row = rows[uid]
         found[name] = (row.outcome, row.reason, row.folder)
-    expected = {name: (outcome, reason, "Error" if outcome == "rejected" else "Processed")
-                for name, (outcome, reason, _) in EXPECTED.items()}
+    expected = {
+        name: (outcome, reason, "Error" if outcome == "rejected" else "Processed")
+        for name, (outcome, reason, _) in EXPECTED.items()
+    }
     assert found == expected
     allowed = {settings.attachments_dir}
     for path in settings.data_dir.rglob("*"):
         if path.is_file() and path.parent.parent not in allowed:
-            assert path.parent == settings.data_dir or path.parent.name in ("tmp", "state") or \
-                path.parent.parent.name == "tmp", path
+            assert (
+                path.parent == settings.data_dir
+                or path.parent.name in ("tmp", "state")
+                or path.parent.parent.name == "tmp"
+            ), path
     assert not any((settings.data_dir / "tmp").rglob("part-*"))

@@ -24,13 +24,15 @@ SIZE = 300 * 1024 * 1024
 def write_huge(path: Path, size: int) -> None:
     line = b"QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n"
     with path.open("wb") as out:
-        out.write(b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
-                  b"To: carl@globex.example\r\nSubject: Huge\r\nMessage-ID: <huge@acme.example>\r\n"
-                  b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\nMIME-Version: 1.0\r\n"
-                  b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
-                  b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
-                  b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
-                  b"Content-Disposition: attachment; filename=big.bin\r\n\r\n")
+        out.write(
+            b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+            b"To: carl@globex.example\r\nSubject: Huge\r\nMessage-ID: <huge@acme.example>\r\n"
+            b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=big.bin\r\n\r\n"
+        )
         block = line * (1024 * 1024 // len(line))
         while out.tell() < size:
             out.write(block)
@@ -55,7 +57,8 @@ class RecordingMailbox(ImapMailbox):
 
 
 def test_300_mb_message_is_malformed_without_being_fetched(
-        tmp_path: Path, database_url: str, dovecot: DevDovecot, imap_account: ImapAccount) -> None:
+    tmp_path: Path, database_url: str, dovecot: DevDovecot, imap_account: ImapAccount
+) -> None:
     world = make_world(tmp_path, database_url, imap_account)
     admin.add_user(world.store, world.settings, REP, "Rita Rep", active=True, may_log=True)
     dovecot.seed_maildir(imap_account.user, "INBOX", [])

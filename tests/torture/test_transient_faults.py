@@ -17,12 +17,17 @@ REP = "rita@acme.example"
 
 
 @pytest.mark.parametrize("batch_size", ["200", "1"])
-def test_an_unusable_attachments_dir_costs_no_attempts(tmp_path: Path, database_url: str,
-                                                       imap_account: ImapAccount, batch_size: str) -> None:
+def test_an_unusable_attachments_dir_costs_no_attempts(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, batch_size: str
+) -> None:
     # Batches of one: the next batch is already fetched (and counted) when the first one fails.
     world = make_world(tmp_path, database_url, imap_account, EMAILLOG_BATCH_SIZE=batch_size)
-    world.deliver(*(message(message_id=f"<a{i}@acme.example>", attachments=[(f"f{i}.bin", os.urandom(500))])
-                    for i in range(3)))
+    world.deliver(
+        *(
+            message(message_id=f"<a{i}@acme.example>", attachments=[(f"f{i}.bin", os.urandom(500))])
+            for i in range(3)
+        )
+    )
     target = world.settings.attachments_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(b"a file where the directory should be")

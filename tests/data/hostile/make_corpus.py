@@ -12,10 +12,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-HEAD = (b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
-        b"To: Carl Customer <carl@globex.example>\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\n")
-FWD_HEAD = (b"Delivered-To: log+fwd@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
-            b"To: log+fwd@acme.example\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\n")
+HEAD = (
+    b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+    b"To: Carl Customer <carl@globex.example>\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\n"
+)
+FWD_HEAD = (
+    b"Delivered-To: log+fwd@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+    b"To: log+fwd@acme.example\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\n"
+)
 
 
 def msg(name: str, *lines: bytes, head: bytes = HEAD, mid: bool = True) -> tuple[str, bytes]:
@@ -24,7 +28,11 @@ def msg(name: str, *lines: bytes, head: bytes = HEAD, mid: bool = True) -> tuple
 
 
 def mixed(boundary: bytes, parts: list[bytes], close: bool = True) -> bytes:
-    out = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"" + boundary + b"\"\r\n\r\npreamble\r\n"
+    out = (
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="'
+        + boundary
+        + b'"\r\n\r\npreamble\r\n'
+    )
     for part in parts:
         out += b"--" + boundary + b"\r\n" + part + b"\r\n"
     if close:
@@ -39,116 +47,256 @@ def nested(depth: int) -> bytes:
     body = TEXT
     for level in range(depth, 0, -1):
         b = b"n" + str(level).encode()
-        body = b"Content-Type: multipart/mixed; boundary=\"" + b + b"\"\r\n\r\n--" + b + b"\r\n" + body + \
-            b"\r\n--" + b + b"--\r\n"
+        body = (
+            b'Content-Type: multipart/mixed; boundary="'
+            + b
+            + b'"\r\n\r\n--'
+            + b
+            + b"\r\n"
+            + body
+            + b"\r\n--"
+            + b
+            + b"--\r\n"
+        )
     return b"MIME-Version: 1.0\r\n" + body
 
 
 def attachment(filename_header: bytes, data: bytes = b"payload") -> bytes:
-    return (b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
-            + filename_header + b"\r\n\r\n" + base64.b64encode(data) + b"\r\n")
+    return (
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        + filename_header
+        + b"\r\n\r\n"
+        + base64.b64encode(data)
+        + b"\r\n"
+    )
 
 
 CASES = [
     # MIME boundaries
-    msg("own-boundary-never-closed", b"Subject: no close delimiter\r\n", mixed(b"b1", [TEXT, TEXT], close=False)),
-    msg("own-boundary-absent-from-body", b"Subject: boundary declared, never used\r\n",
-        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"nowhere\"\r\n\r\nJust text, no parts.\r\n"),
-    msg("own-boundary-param-missing", b"Subject: multipart without boundary\r\n",
-        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\n" + TEXT + b"--x--\r\n"),
-    msg("own-boundary-empty", b"Subject: empty boundary\r\n",
-        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n" + TEXT + b"----\r\n"),
-    msg("own-boundary-prefix-of-inner", b"Subject: outer boundary is a prefix of the inner one\r\n",
-        mixed(b"ab", [b"Content-Type: multipart/alternative; boundary=\"abc\"\r\n\r\n--abc\r\n" + TEXT
-                      + b"--abc--\r\n", TEXT])),
-    msg("own-boundary-crlf-mixed-endings", b"Subject: bare LF and CRLF mixed\r\n",
+    msg(
+        "own-boundary-never-closed",
+        b"Subject: no close delimiter\r\n",
+        mixed(b"b1", [TEXT, TEXT], close=False),
+    ),
+    msg(
+        "own-boundary-absent-from-body",
+        b"Subject: boundary declared, never used\r\n",
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="nowhere"\r\n\r\nJust text, no parts.\r\n',
+    ),
+    msg(
+        "own-boundary-param-missing",
+        b"Subject: multipart without boundary\r\n",
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\n" + TEXT + b"--x--\r\n",
+    ),
+    msg(
+        "own-boundary-empty",
+        b"Subject: empty boundary\r\n",
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=""\r\n\r\n--\r\n' + TEXT + b"----\r\n",
+    ),
+    msg(
+        "own-boundary-prefix-of-inner",
+        b"Subject: outer boundary is a prefix of the inner one\r\n",
+        mixed(
+            b"ab",
+            [
+                b'Content-Type: multipart/alternative; boundary="abc"\r\n\r\n--abc\r\n'
+                + TEXT
+                + b"--abc--\r\n",
+                TEXT,
+            ],
+        ),
+    ),
+    msg(
+        "own-boundary-crlf-mixed-endings",
+        b"Subject: bare LF and CRLF mixed\r\n",
         b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=q\r\n\n--q\nContent-Type: text/plain\r\n\r\n"
-        b"line one\r\nline two\n--q--\n"),
+        b"line one\r\nline two\n--q--\n",
+    ),
     msg("own-boundary-huge", b"Subject: a 5,000 character boundary\r\n", mixed(b"z" * 5000, [TEXT])),
     msg("own-nesting-51-deep", b"Subject: nested 51 multiparts\r\n", nested(51)),
     msg("own-nesting-50-deep", b"Subject: nested 50 multiparts, at the limit\r\n", nested(50)),
     msg("own-parts-1001", b"Subject: 1,001 parts\r\n", mixed(b"p", [TEXT] * 1001)),
     # charsets
-    msg("own-charset-unknown", b"Subject: unknown charset\r\nMIME-Version: 1.0\r\n"
-        b"Content-Type: text/plain; charset=x-klingon-9\r\n\r\nQapla'\xff\xfe\r\n"),
-    msg("own-charset-wrong", b"Subject: says ascii, is latin-1\r\nMIME-Version: 1.0\r\n"
-        b"Content-Type: text/plain; charset=us-ascii\r\n\r\nGr\xfc\xdfe aus M\xfcnchen\r\n"),
-    msg("own-charset-utf7-and-junk-qp", b"Subject: =?utf-7?q?+AGEAYgBj-?=\r\nMIME-Version: 1.0\r\n"
+    msg(
+        "own-charset-unknown",
+        b"Subject: unknown charset\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=x-klingon-9\r\n\r\nQapla'\xff\xfe\r\n",
+    ),
+    msg(
+        "own-charset-wrong",
+        b"Subject: says ascii, is latin-1\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\r\n\r\nGr\xfc\xdfe aus M\xfcnchen\r\n",
+    ),
+    msg(
+        "own-charset-utf7-and-junk-qp",
+        b"Subject: =?utf-7?q?+AGEAYgBj-?=\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: text/plain; charset=utf-7\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-        b"=ZZ=\r\n+AOQ-=E4=\r\n=\r\n"),
-    msg("own-base64-junk", b"Subject: base64 with junk\r\nMIME-Version: 1.0\r\n"
+        b"=ZZ=\r\n+AOQ-=E4=\r\n=\r\n",
+    ),
+    msg(
+        "own-base64-junk",
+        b"Subject: base64 with junk\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        b"SGVsbG8g!!!Q2Fy*bA==\r\n===\r\n\x00\x01\r\n"),
+        b"SGVsbG8g!!!Q2Fy*bA==\r\n===\r\n\x00\x01\r\n",
+    ),
     # encoded words, header injection aimed at notices (rejected as forward-not-recognised: a notice is due)
-    msg("own-encoded-crlf-subject", b"Subject: =?utf-8?q?Hi=0D=0ABcc:_victim@evil.example=0D=0AX-Injected:_1?=\r\n"
-        b"Content-Type: text/plain\r\n\r\nnothing forwarded here\r\n", head=FWD_HEAD),
-    msg("own-encoded-crlf-from-name",
+    msg(
+        "own-encoded-crlf-subject",
+        b"Subject: =?utf-8?q?Hi=0D=0ABcc:_victim@evil.example=0D=0AX-Injected:_1?=\r\n"
+        b"Content-Type: text/plain\r\n\r\nnothing forwarded here\r\n",
+        head=FWD_HEAD,
+    ),
+    msg(
+        "own-encoded-crlf-from-name",
         b"Subject: Fwd: hi\r\nContent-Type: text/plain\r\n\r\nnothing forwarded here\r\n",
-        head=FWD_HEAD.replace(b"From: Rita Rep <rita@acme.example>",
-                              b"From: =?utf-8?b?" + base64.b64encode(b"Rita\r\nBcc: victim@evil.example\r\n") +
-                              b"?= <rita@acme.example>")),
-    msg("own-encoded-crlf-filename", b"Subject: Fwd: attached\r\n",
-        mixed(b"f", [b"Content-Type: text/plain\r\n\r\nsee attached\r\n",
-                     attachment(b"Content-Disposition: attachment; filename=\"=?utf-8?q?a=0D=0AX-Injected:_1.pdf?=\"")]),
-        head=FWD_HEAD),
-    msg("own-encoded-word-abuse", b"Subject: =?utf-8?x?bad?= =?no-such-charset?q?x?= =?utf-8?b?####?= "
+        head=FWD_HEAD.replace(
+            b"From: Rita Rep <rita@acme.example>",
+            b"From: =?utf-8?b?"
+            + base64.b64encode(b"Rita\r\nBcc: victim@evil.example\r\n")
+            + b"?= <rita@acme.example>",
+        ),
+    ),
+    msg(
+        "own-encoded-crlf-filename",
+        b"Subject: Fwd: attached\r\n",
+        mixed(
+            b"f",
+            [
+                b"Content-Type: text/plain\r\n\r\nsee attached\r\n",
+                attachment(
+                    b'Content-Disposition: attachment; filename="=?utf-8?q?a=0D=0AX-Injected:_1.pdf?="'
+                ),
+            ],
+        ),
+        head=FWD_HEAD,
+    ),
+    msg(
+        "own-encoded-word-abuse",
+        b"Subject: =?utf-8?x?bad?= =?no-such-charset?q?x?= =?utf-8?b?####?= "
         b"=?utf-8?q?unterminated\r\n Comments: =?=?=??==?utf-8?q??=\r\n"
-        b"Content-Type: text/plain\r\n\r\nbody\r\n"),
-    msg("own-encoded-word-flood", b"Subject: " + b" ".join([b"=?utf-8?b?QUFB?="] * 5000) + b"\r\n"
-        b"Content-Type: text/plain\r\n\r\nbody\r\n"),
+        b"Content-Type: text/plain\r\n\r\nbody\r\n",
+    ),
+    msg(
+        "own-encoded-word-flood",
+        b"Subject: " + b" ".join([b"=?utf-8?b?QUFB?="] * 5000) + b"\r\n"
+        b"Content-Type: text/plain\r\n\r\nbody\r\n",
+    ),
     # bytes that should never be in a header
-    msg("own-nul-bytes", b"Subject: nul\x00in\x00subject\r\nX-Nul: \x00\x00\r\nContent-Type: text/plain\r\n\r\n"
-        b"body with \x00 NUL \x00 bytes\r\n"),
-    msg("own-eight-bit-latin1-headers", b"Subject: Gr\xfc\xdfe \xe0 vous\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
-        head=HEAD.replace(b"Carl Customer", b"Carl M\xfcller")),
-    msg("own-utf8-headers-rfc6532", "Subject: Grüße, 見積もり ✓\r\n".encode(),
+    msg(
+        "own-nul-bytes",
+        b"Subject: nul\x00in\x00subject\r\nX-Nul: \x00\x00\r\nContent-Type: text/plain\r\n\r\n"
+        b"body with \x00 NUL \x00 bytes\r\n",
+    ),
+    msg(
+        "own-eight-bit-latin1-headers",
+        b"Subject: Gr\xfc\xdfe \xe0 vous\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+        head=HEAD.replace(b"Carl Customer", b"Carl M\xfcller"),
+    ),
+    msg(
+        "own-utf8-headers-rfc6532",
+        "Subject: Grüße, 見積もり ✓\r\n".encode(),
         "Cc: Jörg <jörg@bücher.example>, 山田 <yamada@例え.jp>\r\n".encode(),
-        b"Content-Type: text/plain; charset=utf-8\r\n\r\n", "Grüße\r\n".encode()),
-    msg("own-idn-addresses", b"Subject: IDN\r\nCc: Dana <dana@xn--bcher-kva.example>, =?utf-8?q?Eve?= <eve@xn--p8s.jp>\r\n"
-        b"Content-Type: text/plain\r\n\r\nbody\r\n"),
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n",
+        "Grüße\r\n".encode(),
+    ),
+    msg(
+        "own-idn-addresses",
+        b"Subject: IDN\r\nCc: Dana <dana@xn--bcher-kva.example>, =?utf-8?q?Eve?= <eve@xn--p8s.jp>\r\n"
+        b"Content-Type: text/plain\r\n\r\nbody\r\n",
+    ),
     # From and Date
-    msg("own-missing-from", b"Subject: no From\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
-        head=HEAD.replace(b"From: Rita Rep <rita@acme.example>\r\n", b"")),
-    msg("own-multiple-from", b"From: Mallory <mallory@evil.example>\r\nSubject: two From\r\n"
-        b"Content-Type: text/plain\r\n\r\nbody\r\n"),
-    msg("own-from-two-addresses", b"Subject: From with two addresses\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
-        head=HEAD.replace(b"<rita@acme.example>", b"<rita@acme.example>, mallory@evil.example")),
-    msg("own-from-garbage", b"Subject: unreadable From\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
-        head=HEAD.replace(b"Rita Rep <rita@acme.example>", b"<<<@@@>>> \"unterminated")),
-    msg("own-invalid-dates", b"Subject: impossible date\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
-        head=HEAD.replace(b"Fri, 20 Nov 2026 10:30:00 +0000", b"Mon, 31 Feb 99999 99:99:99 +9999")),
-    msg("own-date-words", b"Subject: date in words\r\nDate: yesterday, around tea time\r\n"
-        b"Content-Type: text/plain\r\n\r\nbody\r\n", head=HEAD.replace(b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\n", b"")),
+    msg(
+        "own-missing-from",
+        b"Subject: no From\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+        head=HEAD.replace(b"From: Rita Rep <rita@acme.example>\r\n", b""),
+    ),
+    msg(
+        "own-multiple-from",
+        b"From: Mallory <mallory@evil.example>\r\nSubject: two From\r\n"
+        b"Content-Type: text/plain\r\n\r\nbody\r\n",
+    ),
+    msg(
+        "own-from-two-addresses",
+        b"Subject: From with two addresses\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+        head=HEAD.replace(b"<rita@acme.example>", b"<rita@acme.example>, mallory@evil.example"),
+    ),
+    msg(
+        "own-from-garbage",
+        b"Subject: unreadable From\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+        head=HEAD.replace(b"Rita Rep <rita@acme.example>", b'<<<@@@>>> "unterminated'),
+    ),
+    msg(
+        "own-invalid-dates",
+        b"Subject: impossible date\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+        head=HEAD.replace(b"Fri, 20 Nov 2026 10:30:00 +0000", b"Mon, 31 Feb 99999 99:99:99 +9999"),
+    ),
+    msg(
+        "own-date-words",
+        b"Subject: date in words\r\nDate: yesterday, around tea time\r\n"
+        b"Content-Type: text/plain\r\n\r\nbody\r\n",
+        head=HEAD.replace(b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\n", b""),
+    ),
     # HTML
-    msg("own-html-script-and-pixels", b"Subject: HTML\r\nMIME-Version: 1.0\r\n"
+    msg(
+        "own-html-script-and-pixels",
+        b"Subject: HTML\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: text/html; charset=utf-8\r\n\r\n"
         b"<html><head><script>alert(1)</script><style>body{background:url(http://t.example/x)}</style></head>"
-        b"<body onload=\"steal()\"><p>Hello</p><img src=\"http://track.example/pixel.gif?u=1\" width=1 height=1>"
-        b"<img src=x onerror=alert(2)><a href=\"javascript:alert(3)\">click</a><iframe src=\"http://e.example\">"
+        b'<body onload="steal()"><p>Hello</p><img src="http://track.example/pixel.gif?u=1" width=1 height=1>'
+        b'<img src=x onerror=alert(2)><a href="javascript:alert(3)">click</a><iframe src="http://e.example">'
         b"</iframe><svg><script>alert(4)</script></svg><scr<script>ipt>alert(5)</scr</script>ipt>"
         b"<object data=x></object><ScRiPt src=//evil.example/x.js></ScRiPt><math><mtext><script>alert(6)"
-        b"</script></mtext></math></body></html>\r\n"),
+        b"</script></mtext></math></body></html>\r\n",
+    ),
     # attachment names
-    msg("own-attachment-names", b"Subject: names\r\n",
-        mixed(b"a", [TEXT,
-                     attachment(b"Content-Disposition: attachment; filename=\"../../../../etc/passwd\""),
-                     attachment(b"Content-Disposition: attachment; filename=\"..\\\\..\\\\boot.ini\"", b"two"),
-                     attachment(b"Content-Disposition: attachment; filename=\"\x1b[31mred\x07\x08.txt\"", b"three"),
-                     attachment(b"Content-Disposition: attachment; filename*=utf-8''%2E%2E%2F%2E%2E%2Fx%00.sh", b"4"),
-                     attachment(b"Content-Disposition: attachment; filename=\"..\"", b"five"),
-                     attachment(b"Content-Disposition: attachment; filename=\"/abs/path\"; name=\"..\"", b"six"),
-                     attachment(b"Content-Disposition: attachment; filename=\"" + b"L" * 5000 + b".txt\"", b"7")])),
+    msg(
+        "own-attachment-names",
+        b"Subject: names\r\n",
+        mixed(
+            b"a",
+            [
+                TEXT,
+                attachment(b'Content-Disposition: attachment; filename="../../../../etc/passwd"'),
+                attachment(b'Content-Disposition: attachment; filename="..\\\\..\\\\boot.ini"', b"two"),
+                attachment(b'Content-Disposition: attachment; filename="\x1b[31mred\x07\x08.txt"', b"three"),
+                attachment(
+                    b"Content-Disposition: attachment; filename*=utf-8''%2E%2E%2F%2E%2E%2Fx%00.sh", b"4"
+                ),
+                attachment(b'Content-Disposition: attachment; filename=".."', b"five"),
+                attachment(b'Content-Disposition: attachment; filename="/abs/path"; name=".."', b"six"),
+                attachment(b'Content-Disposition: attachment; filename="' + b"L" * 5000 + b'.txt"', b"7"),
+            ],
+        ),
+    ),
     # headers that are not headers
-    msg("own-header-garbage-lines", b"Subject: garbage\r\nthis line has no colon\r\n: empty name\r\n"
-        b" continuation-without-header\r\nX-\x7f\x80: odd name\r\nContent-Type: text/plain\r\n\r\nbody\r\n"),
+    msg(
+        "own-header-garbage-lines",
+        b"Subject: garbage\r\nthis line has no colon\r\n: empty name\r\n"
+        b" continuation-without-header\r\nX-\x7f\x80: odd name\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+    ),
     msg("own-no-body", b"Subject: header only, no blank line"),
     msg("own-cr-only-line-endings", b"Subject: bare CR\rX-Other: y\rContent-Type: text/plain\r\r\rbody\r"),
-    msg("own-rfc822-garbage-forward", b"Subject: Fwd: garbage attached\r\n",
-        mixed(b"g", [b"Content-Type: text/plain\r\n\r\nsee attached\r\n",
-                     b"Content-Type: message/rfc822\r\n\r\n\x00\xff\xfe garbage, not a message\r\n"]), head=FWD_HEAD),
-    msg("own-long-header-line", b"Subject: " + b"x" * 100_000 + b"\r\nContent-Type: text/plain\r\n\r\nbody\r\n"),
-    msg("own-content-type-garbage", b"Subject: content-type junk\r\nMIME-Version: 1.0\r\n"
-        b"Content-Type: ;;;=\"\"\"; boundary; charset==\r\nContent-Transfer-Encoding: x-uuencode-ish\r\n\r\nbody\r\n"),
+    msg(
+        "own-rfc822-garbage-forward",
+        b"Subject: Fwd: garbage attached\r\n",
+        mixed(
+            b"g",
+            [
+                b"Content-Type: text/plain\r\n\r\nsee attached\r\n",
+                b"Content-Type: message/rfc822\r\n\r\n\x00\xff\xfe garbage, not a message\r\n",
+            ],
+        ),
+        head=FWD_HEAD,
+    ),
+    msg(
+        "own-long-header-line",
+        b"Subject: " + b"x" * 100_000 + b"\r\nContent-Type: text/plain\r\n\r\nbody\r\n",
+    ),
+    msg(
+        "own-content-type-garbage",
+        b"Subject: content-type junk\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: ;;;="""; boundary; charset==\r\nContent-Transfer-Encoding: x-uuencode-ish\r\n\r\nbody\r\n',
+    ),
     ("own-empty", b""),
     ("own-random-bytes", bytes((i * 7919 + 13) % 256 for i in range(4096))),
 ]
