@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
-from peewee import Database
+from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
 from .parallel import ParallelParser
@@ -57,7 +57,12 @@ class Fleet:
         self.notifier.ready()
         try:
             while not self.stop.is_set():
-                self._round()
+                try:
+                    self._round()
+                except (OperationalError, InterfaceError) as exc:
+                    # The database is down: the mailbox threads wait it out on their own; claims
+                    # resume once it answers again.
+                    log.warning("claiming mailboxes failed, will retry: %s", exc)
                 self.stop.wait(CLAIM_SECONDS)
         finally:
             self._shutdown()

@@ -62,12 +62,20 @@ class AdvisoryLeases:
         return self._conn
 
     def acquire(self, mailbox: str) -> bool:
+        """Take the lease if it is free; False also while the database cannot be reached."""
+        import psycopg2
+
         if mailbox in self.held and self.alive():
             return True
         self.alive()  # a lost session forgets what it held before a new one is opened
-        with self._connection().cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(mailbox),))
-            row = cursor.fetchone()
+        try:
+            with self._connection().cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(mailbox),))
+                row = cursor.fetchone()
+        except psycopg2.Error as exc:
+            log.warning("lease for mailbox %s not taken: the database is unavailable (%s)", mailbox, exc)
+            self.release_all()
+            return False
         if row and row[0]:
             self.held.add(mailbox)
             log.info("lease taken: mailbox %s", mailbox)

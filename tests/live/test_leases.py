@@ -77,3 +77,14 @@ def test_losing_the_session_loses_the_leases(postgres, tmp_path: Path) -> None: 
 
 
 pytestmark = pytest.mark.live
+
+
+def test_an_unreachable_database_means_no_lease_not_a_crash() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    leases = AdvisoryLeases(f"postgresql://nobody@127.0.0.1:{port}/none")
+    assert leases.acquire("acme") is False
+    assert leases.alive() is False
