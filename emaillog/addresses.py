@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.header import decode_header, make_header
-from email.headerregistry import Address as _HeaderAddress
 from email.utils import getaddresses
 
 # Control characters (C0, DEL, C1) never belong in a display name or an address: they are how
@@ -96,8 +95,3 @@ def _decode_name(name: str) -> str:
         return str(make_header(decode_header(name)))
     except (ValueError, LookupError, UnicodeError, AssertionError):
         return name
-
-
-def from_header_address(item: _HeaderAddress) -> Address | None:
-    """Convert an address from ``email.headerregistry`` (policy.default) into ours."""
-    return make_address(item.display_name, item.addr_spec)

@@ -188,8 +188,11 @@ class ImapMailbox:
         response = self.client.fetch(list(uids), ["BODY.PEEK[]"])
         # A message expunged by another session meanwhile comes back as BODY[] NIL (Dovecot): it is
         # left out, as if it had not been listed, rather than crashing the pass.
-        return {int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items()
-                if data.get(b"BODY[]") is not None}
+        return {
+            int(uid): bytes(data[b"BODY[]"])
+            for uid, data in response.items()
+            if data.get(b"BODY[]") is not None
+        }
 
     def sections(self, uid: int) -> SectionReader:
         return SectionReader(self, uid)

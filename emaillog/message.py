@@ -314,9 +314,6 @@ def stdlib_attachments(tree: Message) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
-_attachments = stdlib_attachments  # the name the forward reader imports
-
-
 def _first_msgid(value: str | None) -> str | None:
     found = _MSGID.search(value or "")
     return found.group(0) if found else None
@@ -348,18 +345,6 @@ def _is_list_mail(fields: Fields) -> bool:
     )
 
 
-def decode_text(part: Message) -> str:
-    """A stdlib part's text content; unknown or wrong charsets degrade to replacement characters."""
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:
-        return payload.decode("utf-8", errors="replace")
-
-
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")
 
 
@@ -374,4 +359,4 @@ def safe_filename(name: str | None, content_type: str) -> str:
     return name[:200]
 
 
-__all__ = ["Attachment", "Email", "Limits", "Malformed", "StructureProblem", "decode_text", "parse"]
+__all__ = ["Attachment", "Email", "Limits", "Malformed", "StructureProblem", "parse"]

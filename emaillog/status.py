@@ -128,11 +128,9 @@ def outbox_backlog(db: Any, account_id: int) -> int | None:
     """Notices waiting for the relay, or None when this database has no outbox yet."""
     if not db.table_exists("outbox"):
         return None
-    cursor = db.execute_sql(
-        "SELECT COUNT(*) FROM outbox WHERE account_id = %s AND status = 'pending'".replace("%s", db.param),
-        (account_id,),
-    )
-    return int(cursor.fetchone()[0])
+    from .store.outbox import backlog
+
+    return backlog(account_id)
 
 
 def probe_imap(settings: Settings) -> dict[str, Any]:

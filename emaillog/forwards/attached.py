@@ -12,7 +12,7 @@ from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
 from emaillog.message import Attachment
-from emaillog.message import _attachments as message_attachments  # until message.py exposes it
+from emaillog.message import stdlib_attachments as message_attachments
 
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
 
