@@ -64,6 +64,7 @@ FLOOR_BATCH = 200
 MB = 1_000_000
 
 TARGET_RATIO = {"sqlite": 0.25, "postgresql": 0.2}
+PROFILE_TO = ""  # --profile FILE: the drain child writes cProfile stats there (the last drain wins)
 TARGET_RSS_MB = 250
 TARGET_HISTORY = 0.9
 
@@ -488,8 +489,17 @@ def drain_child() -> int:
     settings = load_settings(dict(os.environ))
     store = open_store(settings)
     chain = load_chain(settings.chain_file)
+    runner = Runner(settings, store, chain, False)
+    profile_to = os.environ.get("BENCH_PROFILE")
     started = time.perf_counter()
-    report = Runner(settings, store, chain, False).one_pass()
+    if profile_to:
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            report = runner.one_pass()
+        profiler.dump_stats(profile_to)
+    else:
+        report = runner.one_pass()
     seconds = time.perf_counter() - started
     store.db.close()
     print(
@@ -521,6 +531,8 @@ def _vm_hwm_kb() -> int:
 def run_drain(env: dict[str, str], workdir: Path) -> Drain:
     log_path = workdir / "emaillog.log"
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("EMAILLOG_")} | env
+    if PROFILE_TO:
+        child_env["BENCH_PROFILE"] = PROFILE_TO
     started = time.perf_counter()
     with log_path.open("wb") as log:
         # cwd=workdir: no ./.env of the checkout is read; the settings are exactly those above.
@@ -814,6 +826,7 @@ def main(argv: list[str]) -> int:
         help="also drain onto 1,000,000 ledger rows and 100,000 contacts; print the ratio",
     )
     parser.add_argument("--quick", action="store_true", help="1,000 messages, 1 round (a fast check)")
+    parser.add_argument("--profile", metavar="FILE", help="write the drain's cProfile stats to FILE")
     parser.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     parser.add_argument("--drain-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -821,6 +834,9 @@ def main(argv: list[str]) -> int:
         return drain_child()
     if args.quick:
         args.messages, args.rounds = 1_000, 1
+    if args.profile:
+        global PROFILE_TO
+        PROFILE_TO = str(Path(args.profile).resolve())
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - set(TARGET_RATIO)
     if unknown or not backends or args.messages < 1 or args.rounds < 1:

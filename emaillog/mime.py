@@ -12,11 +12,14 @@ reader needs it.
 from __future__ import annotations
 
 import binascii
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
+
+import pybase64
 
 from .limits import Limits, StructureProblem
 
@@ -60,6 +63,12 @@ class Part:
 
 
 def _base64(data: bytes) -> bytes:
+    pad = data.find(b"=")
+    if pad < 0 or not data[pad:].strip(b"=\r\n\t "):
+        # The common case, padding only at the end: the SIMD decoder is ~6x faster than binascii and
+        # gives the same bytes. Padding mid-data (where binascii stops) takes the binascii path.
+        with contextlib.suppress(binascii.Error):
+            return pybase64.b64decode(data, validate=False)
     try:
         return binascii.a2b_base64(data)
     except binascii.Error:

@@ -62,15 +62,17 @@ def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None) -> Parsed:
 
 
 def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
-    """Write a large attachment to an fsynced temp file (the recorder renames it into place)."""
+    """Write a large attachment to a temp file (the recorder fsyncs it and renames it into place).
+
+    Not fsynced here: the worker would sit waiting on the disk instead of parsing; the recorder's
+    threads fsync every file of a batch at once before the commit.
+    """
     if attachment.size <= SPOOL_OVER or attachment.path is not None:
         return attachment
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="part-")
     with os.fdopen(fd, "wb") as out:
         out.write(attachment.data)
-        out.flush()
-        os.fsync(out.fileno())
     return replace(attachment, data=b"", path=Path(name))
 
 

@@ -26,9 +26,11 @@ def store_file(root: Path, sha256: str, data: bytes, source: Path | None = None)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     if source is not None:
-        # The streamed file was written and fsynced in the data dir's tmp/: a rename is enough.
+        # Written in the data dir's tmp/ (by a parser worker or the large-message reader): made
+        # durable here, then renamed into place.
+        _fsync(source)
         os.replace(source, path)
-        _fsync_dir(path.parent)
+        _fsync(path.parent)
         return path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
@@ -40,12 +42,13 @@ def store_file(root: Path, sha256: str, data: bytes, source: Path | None = None)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
     return path
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _fsync(path: Path) -> None:
+    """fsync a file or a directory (read-only descriptors suffice for both on Linux)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
