@@ -35,7 +35,21 @@ def fingerprint(sender: Address | None, date: datetime | None, subject: str, bod
         sender.key() if sender else "",
         date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if date else "",
         _WS.sub(" ", _PREFIX.sub("", subject)).strip().lower(),
-        # Letters and digits of the start of the body: 8,000 characters hold 2,000 of them in any text.
-        _NOT_WORD.sub("", body[:8000].lower())[:2000],
+        _letters_and_digits(body),
     ]
     return "fp:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _letters_and_digits(body: str, wanted: int = 2000, window: int = 8000) -> str:
+    """The first ``wanted`` letters and digits of the first ``window`` characters, lower-cased.
+
+    Tried first on a shorter prefix that usually holds enough (the regex over 8,000 characters was
+    a tenth of the time per message); the prefix is cut at whitespace, where lower-casing (final
+    sigma) and the removal of non-word runs give the same result as on the whole window.
+    """
+    cut = body.find(" ", wanted + wanted // 3, window)
+    if cut > 0:
+        found = _NOT_WORD.sub("", body[:cut].lower())
+        if len(found) >= wanted:
+            return found[:wanted]
+    return _NOT_WORD.sub("", body[:window].lower())[:wanted]

@@ -231,3 +231,30 @@ def test_a_users_message_with_a_random_tree_always_decides(
     prefix: bytes, tree: bytes, crm: tuple[Store, Settings]
 ) -> None:
     check(prefix + tree, crm)
+
+
+@given(st.text(alphabet=st.sampled_from("abcΣσς İXYZ123,.;-_\n\tÄäßﬁ  "), max_size=12_000))
+@settings(max_examples=300, deadline=None)
+@example("Σ" * 2600 + " " + "ab" * 3000)
+def test_fingerprint_letters_from_a_prefix_equal_those_of_the_whole_window(body: str) -> None:
+    import re
+
+    from emaillog.rules.identity import _letters_and_digits
+
+    assert _letters_and_digits(body) == re.sub(r"[\W_]+", "", body[:8000].lower())[:2000]
+
+
+@given(st.binary(max_size=400).map(lambda b: base64.encodebytes(b * 7)))
+@settings(max_examples=200, deadline=None)
+def test_base64_bodies_decode_as_binascii_does(encoded: bytes) -> None:
+    import binascii
+
+    from emaillog.mime import _base64
+
+    assert _base64(encoded) == binascii.a2b_base64(encoded)
+    junk = encoded[:9] + b"=*\x00" + encoded[9:]
+    try:
+        expected = binascii.a2b_base64(junk)
+    except binascii.Error:
+        return
+    assert _base64(junk) == expected
