@@ -26,12 +26,19 @@ from .parallel import MessageParser, Parsed
 from .rules import Decision, Link, TraceEntry, decide
 from .rules.attribution import attribute
 from .settings import Settings
-from .store.ledger import LedgerKey
+from .store.ledger import Attempt, LedgerKey
 from .store.lookup import SnapshotLookup
 from .store.recorder import Result
 
 log = logging.getLogger("emaillog.pass")
 _NOT_THE_MESSAGES_FAULT = (OSError, IMAPClientError, MailboxError)
+_FIRST = Attempt(0, 1, 0)  # a dry run counts nothing
+
+# An attempt that never finished because the whole process died (kill -9, an OOM kill, a power cut)
+# says little about the message: it is counted, but a message goes to Error after ``max_attempts``
+# crashes of its own — or, for one that takes the main process down itself, after this many
+# interruptions while it was processed alone.
+INTERRUPTIONS_TOLERATED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +48,7 @@ class Loaded:
     sha256: str
     email: Email | Malformed | None  # None: parsing crashed, or the message was given up
     crash: str | None
-    attempt: int
+    attempt: Attempt
     started: float
 
 
@@ -64,11 +71,13 @@ def process(
     ctx: BatchContext,
     keys: Sequence[LedgerKey],
     raws: dict[int, bytes | None],
-    attempts: dict[int, int],
+    attempts: dict[int, Attempt],
     parsed: dict[int, Parsed],
 ) -> list[Result]:
     """Decide every message of a batch whose small messages were parsed already (``start_parsing``)."""
-    loaded = [_load(ctx, key, raws[key.uid], attempts.get(key.uid, 1), parsed.get(key.uid)) for key in keys]
+    loaded = [
+        _load(ctx, key, raws[key.uid], attempts.get(key.uid, _FIRST), parsed.get(key.uid)) for key in keys
+    ]
     ctx.lookup.prefetch(_addresses(ctx.settings, loaded))
     planner = NoticePlanner(ctx.settings, ctx.account_id, lambda k: attribute(k, ctx.lookup).user is not None)
     return [_result(ctx, item, planner) for item in loaded]
@@ -81,18 +90,30 @@ def start_parsing(
     tmp_dir: Path,
     keys: Sequence[LedgerKey],
     raws: dict[int, bytes | None],
-    attempts: dict[int, int],
+    attempts: dict[int, Attempt],
 ) -> Callable[[], dict[int, Parsed]]:
-    """Start parsing every message held in memory (on all cores when the batch is big enough)."""
+    """Start parsing every message held in memory (on all cores when the batch is big enough).
+
+    A message tried before is parsed in a worker process whatever its size: if it crashes the
+    interpreter, the worker dies and the crash is counted as the message's own, not the daemon's.
+    """
+    tries = {k.uid: attempts.get(k.uid, _FIRST) for k in keys}
     limit = settings.max_attempts
-    uids = [k.uid for k in keys if raws[k.uid] is not None and attempts.get(k.uid, 1) <= limit]
+    uids = [k.uid for k in keys if raws[k.uid] is not None and not exhausted(tries[k.uid], limit)]
     blobs = [raw for uid in uids if (raw := raws[uid]) is not None]
-    pending = parser.submit(blobs, limits, tmp_dir)
+    retried = any(tries[uid].number > 1 for uid in uids)
+    pending = parser.submit(blobs, limits, tmp_dir, isolate=retried)
     return lambda: dict(zip(uids, pending(), strict=True))
 
 
+def exhausted(attempt: Attempt, max_attempts: int) -> bool:
+    """True when a message is not to be processed again: it goes to Error as processing-failed."""
+    interrupted = attempt.number - 1 - attempt.failures
+    return attempt.failures >= max_attempts or interrupted >= INTERRUPTIONS_TOLERATED
+
+
 def _load(
-    ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: int, parsed: Parsed | None
+    ctx: BatchContext, key: LedgerKey, raw: bytes | None, attempt: Attempt, parsed: Parsed | None
 ) -> Loaded:
     started = time.monotonic()
     if raw is None:
@@ -103,7 +124,7 @@ def _load(
     return Loaded(key, raw, parsed.sha256, parsed.email, parsed.crash, attempt, started)
 
 
-def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float) -> Loaded:
+def _load_large(ctx: BatchContext, key: LedgerKey, attempt: Attempt, started: float) -> Loaded:
     size = ctx.sizes.get(key.uid, 0)
     if size > ctx.limits.max_message_bytes:
         return _over_maximum(ctx, key, size, attempt, started)
@@ -114,13 +135,13 @@ def _load_large(ctx: BatchContext, key: LedgerKey, attempt: int, started: float)
     except _NOT_THE_MESSAGES_FAULT:
         raise
     except Exception as exc:
-        log.exception("reading large uid %s crashed (attempt %d)", key.uid, attempt)
+        log.exception("reading large uid %s crashed (attempt %d)", key.uid, attempt.number)
         return Loaded(key, b"", "", None, type(exc).__name__, attempt, started)
-    email = large.email if attempt <= ctx.settings.max_attempts else None
+    email = None if exhausted(attempt, ctx.settings.max_attempts) else large.email
     return Loaded(key, large.header, large.sha256, email, None, attempt, started)
 
 
-def _over_maximum(ctx: BatchContext, key: LedgerKey, size: int, attempt: int, started: float) -> Loaded:
+def _over_maximum(ctx: BatchContext, key: LedgerKey, size: int, attempt: Attempt, started: float) -> Loaded:
     """SPEC §8: a message over the maximum is ``malformed``; only its header is fetched (for the notice)."""
     header = ctx.mailbox.sections(key.uid).section("HEADER")
     detail = (
@@ -139,7 +160,8 @@ def _addresses(settings: Settings, loaded: list[Loaded]) -> set[str]:
 
 
 def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
-    decision = _decision(ctx, item)
+    decision, crashed = _decision(ctx, item)
+    failures = item.attempt.failures + crashed
     s = ctx.settings
     email = (
         item.email
@@ -166,27 +188,30 @@ def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
         decision,
         time.monotonic() - item.started,
     )
-    return Result(item.key, item.sha256 or None, email.message_id, decision, folder, notice)
+    return Result(item.key, item.sha256 or None, email.message_id, decision, folder, notice, failures)
 
 
-def _decision(ctx: BatchContext, item: Loaded) -> Decision:
+def _decision(ctx: BatchContext, item: Loaded) -> tuple[Decision, bool]:
+    """The decision, and whether this attempt ended in the message's own crash."""
     max_attempts = ctx.settings.max_attempts
-    if item.attempt > max_attempts:
-        return given_up(item.attempt - 1)
+    attempt = item.attempt
+    if exhausted(attempt, max_attempts):
+        return given_up(attempt.failures, interrupted=attempt.number - 1 - attempt.failures), False
     if item.crash is not None:
-        return _crashed(item.crash, item.attempt, max_attempts)
+        return _crashed(item.crash, attempt, max_attempts), True
     assert item.email is not None
     try:
-        return decide(item.email, ctx.settings, ctx.lookup, ctx.chain)
+        return decide(item.email, ctx.settings, ctx.lookup, ctx.chain), False
     except Exception as exc:
-        log.exception("deciding uid %s crashed (attempt %d)", item.key.uid, item.attempt)
-        return _crashed(type(exc).__name__, item.attempt, max_attempts)
+        log.exception("deciding uid %s crashed (attempt %d)", item.key.uid, attempt.number)
+        return _crashed(type(exc).__name__, attempt, max_attempts), True
 
 
-def _crashed(error: str, attempt: int, max_attempts: int) -> Decision:
-    if attempt >= max_attempts:
-        return given_up(attempt, error)
-    entry = TraceEntry("process", True, "crashed", {"error": error, "attempt": attempt})
+def _crashed(error: str, attempt: Attempt, max_attempts: int) -> Decision:
+    failures = attempt.failures + 1
+    if failures >= max_attempts:
+        return given_up(failures, error)
+    entry = TraceEntry("process", True, "crashed", {"error": error, "attempt": attempt.number})
     return Decision(
         "failed",
         "processing-error",
@@ -198,9 +223,12 @@ def _crashed(error: str, attempt: int, max_attempts: int) -> Decision:
     )
 
 
-def given_up(attempts: int, error: str | None = None) -> Decision:
-    detail = f"processing failed {attempts} times" + (f" ({error})" if error else "")
-    entry = TraceEntry("attempts", True, "processing-failed", {"attempts": attempts, "error": error})
+def given_up(failures: int, error: str | None = None, interrupted: int = 0) -> Decision:
+    detail = f"processing failed {failures} times" + (f" ({error})" if error else "")
+    if interrupted >= INTERRUPTIONS_TOLERATED:
+        detail = f"processing was interrupted {interrupted} times (the process died while on this message)"
+    data = {"failures": failures, "interrupted": interrupted, "error": error}
+    entry = TraceEntry("attempts", True, "processing-failed", data)
     return Decision("rejected", "processing-failed", None, None, (), (entry,), detail)
 
 

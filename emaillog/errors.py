@@ -45,7 +45,8 @@ def explain(row: Ledger) -> list[str]:
         f"ledger #{row.id}: {row.mailbox} UIDVALIDITY {row.uidvalidity} UID {row.uid}",
         f"  message-id: {row.message_id or '(none)'}",
         f"  outcome:    {row.outcome}" + (f" ({row.reason})" if row.reason else ""),
-        f"  folder:     {row.folder or '(still in the intake folder)'}   attempts: {row.attempts}",
+        f"  folder:     {row.folder or '(still in the intake folder)'}",
+        f"  attempts:   {row.attempts} ({row.failures} ended by a crash of the message's own)",
     ]
     if row.detail:
         lines.append(f"  why:        {row.detail}")

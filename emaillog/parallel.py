@@ -45,7 +45,9 @@ Pending = Callable[[], list[Parsed]]
 
 class MessageParser(Protocol):
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]: ...
-    def submit(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> Pending: ...
+    def submit(
+        self, raws: Sequence[bytes], limits: Limits, spool_dir: Path, isolate: bool = False
+    ) -> Pending: ...
     def close(self) -> None: ...
 
 
@@ -86,7 +88,9 @@ class InlineParser:
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
         return [_with_tree(parse_one(raw, limits, None), raw) for raw in raws]
 
-    def submit(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> Pending:
+    def submit(
+        self, raws: Sequence[bytes], limits: Limits, spool_dir: Path, isolate: bool = False
+    ) -> Pending:
         return lambda: self.parse_many(raws, limits, spool_dir)
 
     def close(self) -> None:
@@ -104,13 +108,17 @@ class ParallelParser:
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
         return self.submit(raws, limits, spool_dir)()
 
-    def submit(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> Pending:
+    def submit(
+        self, raws: Sequence[bytes], limits: Limits, spool_dir: Path, isolate: bool = False
+    ) -> Pending:
         """Start parsing on the pool; the returned function waits for the results.
 
         The caller fetches the next batch and records the previous one meanwhile: IMAP and the
-        database on this core, parsing on the others.
+        database on this core, parsing on the others. ``isolate``: on the pool whatever the size, so
+        a message that crashes the interpreter takes a worker down, not the daemon.
         """
-        if self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER:
+        small = self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER
+        if small and not isolate:
             return InlineParser().submit(raws, limits, spool_dir)
         chunks = _split(list(raws), self.workers * 2)
         try:

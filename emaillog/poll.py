@@ -28,6 +28,7 @@ from .settings import Settings
 from .store import Store
 from .store.ledger import (
     FINAL_OUTCOMES,
+    Attempt,
     LedgerKey,
     begin_attempts,
     give_back_attempts,
@@ -88,7 +89,7 @@ class _Fetched:
 
     keys: list[LedgerKey]
     raws: dict[int, bytes | None]
-    attempts: dict[int, int]
+    attempts: dict[int, Attempt]
     parsing: Callable[[], dict[int, Parsed]]
 
 
@@ -214,9 +215,8 @@ class Pass:
         raws: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
         raws.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
         keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
-        started = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
-        attempts = {uid: a.number for uid, a in started.items()}
-        self._ledger_ids.update({uid: a.ledger_id for uid, a in started.items()})
+        attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
+        self._ledger_ids.update({uid: a.ledger_id for uid, a in attempts.items()})
         parsing = start_parsing(self.parser, s, self.limits, self.tmp_dir, keys, raws, attempts)
         return _Fetched(keys, raws, attempts, parsing)
 

@@ -117,6 +117,7 @@ def ledger_row(row: Ledger) -> dict[str, Any]:
         "owner": row.owner,
         "folder": row.folder,
         "attempts": row.attempts,
+        "failures": row.failures,
         "disposed": row.disposed,
         "email_id": row.email_id,
         "sha256": row.sha256,

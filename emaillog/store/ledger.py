@@ -43,6 +43,7 @@ def rows_for(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> dict[int, L
 class Attempt:
     ledger_id: int
     number: int  # 1 for the first attempt
+    failures: int = 0  # earlier attempts ended by the message's own crash
 
 
 def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Attempt]:
@@ -77,7 +78,7 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
             .execute()
         )
     current = rows_for(keys[0].mailbox, keys[0].uidvalidity, [k.uid for k in keys])
-    return {uid: Attempt(row.id, row.attempts) for uid, row in current.items()}
+    return {uid: Attempt(row.id, row.attempts, row.failures) for uid, row in current.items()}
 
 
 def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
@@ -113,6 +114,7 @@ class Outcome:
     folder: str | None
     email_id: int | None
     note: str | None = None  # "duplicate": the email was logged before
+    failures: int = 0
 
 
 _OUTCOME_COLUMNS = (
@@ -126,6 +128,7 @@ _OUTCOME_COLUMNS = (
     "trace_json",
     "folder",
     "email",
+    "failures",
     "updated_at",
 )
 
@@ -171,6 +174,7 @@ def _row(account_id: int, o: Outcome) -> dict[str, object]:
         trace_json=json.dumps(trace, default=str),
         folder=o.folder,
         email=o.email_id,
+        failures=o.failures,
         updated_at=utcnow(),
     )
 

@@ -209,7 +209,8 @@ class Ledger(BaseModel):
     trace_json = TextField(default="[]")
     folder = CharField(max_length=300, null=True)  # where the message was (or is to be) moved
     email = ForeignKeyField(LoggedEmail, null=True, on_delete="SET NULL")
-    attempts = IntegerField(default=0)
+    attempts = IntegerField(default=0)  # started, including any interrupted by the process dying
+    failures = IntegerField(default=0)  # of those, ended by the message's own crash (SPEC §10)
     disposed = BooleanField(default=False)
     first_seen = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow, index=True)

@@ -75,6 +75,7 @@ class Result:
     decision: Decision
     folder: str | None  # None: stays in the intake folder for another attempt
     notice: PlannedNotice | None = None
+    failures: int = 0  # attempts so far ended by the message's own crash, this one included
 
 
 def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
@@ -216,6 +217,7 @@ class _BatchWriter:
             result.folder,
             stored[0][0] if stored else None,
             "duplicate" if duplicate else None,
+            result.failures,
         )
 
     def _plan(self, plan: EmailPlan) -> tuple[int, bool]:

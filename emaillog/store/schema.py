@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from peewee import Database, Field
 from playhouse.migrate import SchemaMigrator, migrate
 
-from .models import ALL_MODELS, LoggedEmail, Outbox, SchemaVersion
+from .models import ALL_MODELS, Ledger, LoggedEmail, Outbox, SchemaVersion
 
 
 def _v1_initial(db: Database) -> None:
     # The tables as version 1 had them: later columns are added by their own migration below.
-    with _without(LoggedEmail.fingerprint):
+    with _without(LoggedEmail.fingerprint), _without(Ledger.failures):
         db.create_tables(ALL_MODELS, safe=True)
 
 
@@ -36,6 +36,13 @@ def _v4_undisposed_index(db: Database) -> None:
     )
 
 
+def _v5_ledger_failures(db: Database) -> None:
+    # Attempts ended by the message's own crash, told apart from attempts a killed process left
+    # unfinished: only the former send a message to Error after max_attempts.
+    migrator = SchemaMigrator.from_database(db)
+    migrate(migrator.add_column(Ledger._meta.table_name, "failures", Ledger.failures))
+
+
 @contextmanager
 def _without(field: Field) -> Iterator[None]:
     """Create a model's table as it was before ``field`` existed."""
@@ -54,6 +61,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v2_outbox,
     _v3_fingerprint,
     _v4_undisposed_index,
+    _v5_ledger_failures,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -230,8 +230,11 @@ def test_a_move_without_its_ledger_update_is_settled_next_pass(
 
 def test_team_inboxes_and_logging_addresses_are_never_contacts(world: World) -> None:
     admin.add_team_inbox(world.store, world.settings, "sales@partner.example", REP, None)
-    world.deliver(message(to=["sales@partner.example", "log@acme.example", "LOG+fwd@Acme.Example",
-                              "carl@globex.example"]))
+    world.deliver(
+        message(
+            to=["sales@partner.example", "log@acme.example", "LOG+fwd@Acme.Example", "carl@globex.example"]
+        )
+    )
     world.run_pass()
     assert emails(world)[0]["contacts"] == ["carl@globex.example"]
     assert [c["addresses"] for c in views.contacts(world.store)] == [["carl@globex.example"]]
@@ -240,19 +243,27 @@ def test_team_inboxes_and_logging_addresses_are_never_contacts(world: World) -> 
 def test_replies_are_linked_into_threads(world: World) -> None:
     world.deliver(message(message_id="<first@acme.example>", subject="Offer"))
     world.run_pass()
-    world.deliver(message(message_id="<second@acme.example>", subject="Re: Offer",
-                          headers={"In-Reply-To": "<first@acme.example>",
-                                   "References": "<first@acme.example>"}),
-                  message(message_id="<third@acme.example>", subject="Re: Offer",
-                          headers={"References": "<first@acme.example> <second@acme.example>"}))
+    world.deliver(
+        message(
+            message_id="<second@acme.example>",
+            subject="Re: Offer",
+            headers={"In-Reply-To": "<first@acme.example>", "References": "<first@acme.example>"},
+        ),
+        message(
+            message_id="<third@acme.example>",
+            subject="Re: Offer",
+            headers={"References": "<first@acme.example> <second@acme.example>"},
+        ),
+    )
     world.run_pass()
     first, second, third = emails(world)
     assert first["thread_parent"] is None
     assert second["thread_parent"] == first["id"] and third["thread_parent"] == second["id"]
 
 
-def test_companies_are_not_created_when_switched_off(tmp_path: Path, database_url: str,
-                                                     imap_account: ImapAccount) -> None:
+def test_companies_are_not_created_when_switched_off(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount
+) -> None:
     w = make_world(tmp_path, database_url, imap_account, EMAILLOG_CREATE_COMPANIES="no")
     admin.add_company(w.store, "initech.example", "Initech")
     w.deliver(message(to=["carl@globex.example", "dana@initech.example"]))

@@ -231,9 +231,12 @@ def test_processing_failed_after_three_attempts_gets_a_notice(
 def test_malformed_message_from_a_rep_gets_a_notice(world: World, smtp_sink: SmtpSink) -> None:
     level = b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n'
     nested = b"".join(level % (n, n) for n in range(60))
-    raw = (b"From: rita@acme.example\r\nTo: carl@globex.example\r\nSubject: Deep\r\n"
-           b"Message-ID: <deep@acme.example>\r\nDelivered-To: log@acme.example\r\n"
-           + nested + b"Content-Type: text/plain\r\n\r\nx\r\n")
+    raw = (
+        b"From: rita@acme.example\r\nTo: carl@globex.example\r\nSubject: Deep\r\n"
+        b"Message-ID: <deep@acme.example>\r\nDelivered-To: log@acme.example\r\n"
+        + nested
+        + b"Content-Type: text/plain\r\n\r\nx\r\n"
+    )
     world.deliver(raw)
     world.run_pass()
     [row] = views.ledger(world.store)
@@ -243,9 +246,11 @@ def test_malformed_message_from_a_rep_gets_a_notice(world: World, smtp_sink: Smt
 
 
 def test_non_user_at_a_company_domain_and_authenticated_gets_a_notice(
-        tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink) -> None:
-    w = notices_world(tmp_path, database_url, imap_account, smtp_sink,
-                      EMAILLOG_TRUSTED_AUTHSERV_IDS="mx.acme.example")
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    w = notices_world(
+        tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_TRUSTED_AUTHSERV_IDS="mx.acme.example"
+    )
     passed = {"Authentication-Results": "mx.acme.example; dmarc=pass header.from=acme.example"}
     w.deliver(message(sender="newhire@acme.example", headers=passed))
     w.run_pass()
