@@ -27,15 +27,18 @@ def insert_sql(
     conflict: tuple[str, ...] = (),
     update: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
+    increment: tuple[str, ...] = (),
 ) -> str:
+    table = model._meta.table_name
     columns = ", ".join(f'"{c}"' for c in _names(model, fields))
     values = ", ".join([param] * len(fields))
     # Names come from the model's own metadata, never from data: nothing here is user input.
-    sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({values})'  # noqa: S608
-    if conflict and update:
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({values})'  # noqa: S608
+    if conflict and (update or increment):
         targets = ", ".join(f'"{c}"' for c in _names(model, conflict))
-        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in _names(model, update))
-        sql += f" ON CONFLICT ({targets}) DO UPDATE SET {sets}"
+        sets = [f'"{c}" = excluded."{c}"' for c in _names(model, update)]
+        sets += [f'"{c}" = "{table}"."{c}" + 1' for c in _names(model, increment)]
+        sql += f" ON CONFLICT ({targets}) DO UPDATE SET {', '.join(sets)}"
     elif conflict:
         sql += " ON CONFLICT DO NOTHING"
     if returning:
@@ -51,11 +54,13 @@ def insert_rows(
     *,
     conflict: tuple[str, ...] = (),
     update: tuple[str, ...] = (),
+    increment: tuple[str, ...] = (),
 ) -> None:
-    """INSERT every row (executemany); with ``conflict``, existing rows are skipped or updated."""
+    """INSERT every row (executemany); with ``conflict``, existing rows are skipped or updated
+    (``update``: set to the new row's value; ``increment``: the existing value plus one)."""
     if not rows:
         return
-    sql = insert_sql(model, fields, db.param, conflict, update)
+    sql = insert_sql(model, fields, db.param, conflict, update, increment=increment)
     cursor = db.cursor()
     cursor.executemany(sql, [tuple(_adapt(db, v) for v in row) for row in rows])
 

@@ -46,6 +46,22 @@ class Attempt:
     failures: int = 0  # earlier attempts ended by the message's own crash
 
 
+# Every column without a database default, in the order begin_attempts fills them for a new row.
+_NEW_ROW_COLUMNS = (
+    "account",
+    "mailbox",
+    "uidvalidity",
+    "uid",
+    "outcome",
+    "trace_json",
+    "attempts",
+    "failures",
+    "disposed",
+    "first_seen",
+    "updated_at",
+)
+
+
 def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Attempt]:
     """Count an attempt for each message before it is processed; return each UID's row and count.
 
@@ -54,31 +70,32 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
     """
     now = utcnow()
     keys = list(keys)
-    rows = [
-        dict(
-            account=account_id,
-            mailbox=k.mailbox,
-            uidvalidity=k.uidvalidity,
-            uid=k.uid,
-            attempts=1,
-            first_seen=now,
-            updated_at=now,
-        )
-        for k in keys
-    ]
-    if not rows:
+    if not keys:
         return {}
-    for start in range(0, len(rows), 200):
-        (
-            Ledger.insert_many(rows[start : start + 200])
-            .on_conflict(
-                conflict_target=[Ledger.mailbox, Ledger.uidvalidity, Ledger.uid],
-                update={Ledger.attempts: Ledger.attempts + 1, Ledger.updated_at: now},
-            )
-            .execute()
+    fresh = ("pending", "[]", 1, 0, False, now, now)
+    rows = [(account_id, k.mailbox, k.uidvalidity, k.uid, *fresh) for k in keys]
+    insert_rows(
+        Ledger._meta.database,
+        Ledger,
+        _NEW_ROW_COLUMNS,
+        rows,
+        conflict=("mailbox", "uidvalidity", "uid"),
+        update=("updated_at",),
+        increment=("attempts",),
+    )
+    first = keys[0]
+    found: dict[int, Attempt] = {}
+    for start in range(0, len(keys), 500):
+        chunk = [k.uid for k in keys[start : start + 500]]
+        query = Ledger.select(Ledger.uid, Ledger.id, Ledger.attempts, Ledger.failures).where(
+            (Ledger.mailbox == first.mailbox)
+            & (Ledger.uidvalidity == first.uidvalidity)
+            & Ledger.uid.in_(chunk)
         )
-    current = rows_for(keys[0].mailbox, keys[0].uidvalidity, [k.uid for k in keys])
-    return {uid: Attempt(row.id, row.attempts, row.failures) for uid, row in current.items()}
+        found.update(
+            {uid: Attempt(row_id, attempts, failures) for uid, row_id, attempts, failures in query.tuples()}
+        )
+    return found
 
 
 def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
