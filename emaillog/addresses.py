@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.utils import getaddresses
+from functools import lru_cache
 
 # Control characters (C0, DEL, C1) never belong in a display name or an address: they are how
 # header injection is attempted (an encoded CR/LF that a careless writer puts back into a header).
@@ -40,11 +41,22 @@ class Address:
 
 def address_key(address: str, case_sensitive_local: bool = False) -> str:
     """Return the comparison key of ``address``: the domain lower-cased (IDNA-decoded to Unicode)."""
+    if len(address) > _MAX_ADDRESS:
+        return _address_key(address, case_sensitive_local)
+    return _cached_address_key(address, case_sensitive_local)
+
+
+def _address_key(address: str, case_sensitive_local: bool) -> str:
     local, _, domain = address.strip().rpartition("@")
     if not local:
         return address.strip().lower()
     domain = _unicode_domain(domain.lower().rstrip("."))
     return f"{local if case_sensitive_local else local.lower()}@{domain}"
+
+
+# The same few addresses (the logging address, the reps, their customers) come back in every
+# message: their keys and parses are remembered, bounded in count and in length.
+_cached_address_key = lru_cache(maxsize=16384)(_address_key)
 
 
 def _unicode_domain(domain: str) -> str:
@@ -77,9 +89,24 @@ def make_address(name: str | None, address: str) -> Address | None:
 
 def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
     """Parse header values (``To``, ``Cc``, …) into addresses, dropping anything that is not one."""
+    texts = tuple(str(v) for v in values)
+    if sum(map(len, texts)) > _CACHED_PARSE_CHARS:
+        return _parse(texts)
+    return _parse_cached(texts)
+
+
+_CACHED_PARSE_CHARS = 4096
+
+
+@lru_cache(maxsize=4096)  # at most ~16 MB of header text
+def _parse_cached(texts: tuple[str, ...]) -> tuple[Address, ...]:
+    return _parse(texts)
+
+
+def _parse(texts: tuple[str, ...]) -> tuple[Address, ...]:
     found: list[Address] = []
     seen: set[str] = set()
-    for name, addr in getaddresses([_CONTROL.sub(" ", str(v)) for v in values]):
+    for name, addr in getaddresses([_CONTROL.sub(" ", v) for v in texts]):
         address = make_address(_decode_name(name), addr)
         if address is not None and address.key() not in seen:
             seen.add(address.key())

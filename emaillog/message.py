@@ -18,6 +18,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path
 
 from .addresses import Address, clean, parse_addresses
@@ -60,10 +61,26 @@ MAX_DECODED_HEADER = 32 * 1024
 
 
 class _BoundedPolicy(EmailPolicy):
-    """``policy.default``, with every header value cut to MAX_DECODED_HEADER before it is parsed."""
+    """``policy.default``, with every header value cut to MAX_DECODED_HEADER before it is parsed.
+
+    Parsed header objects are also remembered: the stdlib parses a header anew on every access, and
+    walking a tree asks each part for its Content-Type a dozen times — that was most of the time the
+    forward reader spent on a message. Header objects are immutable, so sharing them is safe.
+    """
 
     def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
-        return super().header_fetch_parse(name, value[:MAX_DECODED_HEADER])
+        value = value[:MAX_DECODED_HEADER]
+        if hasattr(value, "name") or len(value) > _CACHED_HEADER_CHARS:
+            return super().header_fetch_parse(name, value)
+        return _parsed_header(name, value)
+
+
+_CACHED_HEADER_CHARS = 2048
+
+
+@lru_cache(maxsize=4096)
+def _parsed_header(name: str, value: str) -> object:
+    return EmailPolicy.header_fetch_parse(BOUNDED_DEFAULT, name, value)
 
 
 BOUNDED_DEFAULT = _BoundedPolicy()

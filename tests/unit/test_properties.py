@@ -236,6 +236,7 @@ def test_a_users_message_with_a_random_tree_always_decides(
 @given(st.text(alphabet=st.sampled_from("abcΣσς İXYZ123,.;-_\n\tÄäßﬁ  "), max_size=12_000))
 @settings(max_examples=300, deadline=None)
 @example("Σ" * 2600 + " " + "ab" * 3000)
+@example("Hello, World_ 42! -- ok? " * 400)
 def test_fingerprint_letters_from_a_prefix_equal_those_of_the_whole_window(body: str) -> None:
     import re
 
