@@ -185,7 +185,7 @@ class Fields:
 def _text(value: object) -> str:
     """A raw header value as text; 8-bit bytes (RFC 6532 UTF-8 headers) are read as UTF-8."""
     text = str(value)
-    if any("\udc80" <= c <= "\udcff" for c in text):
+    if not text.isascii() and any("\udc80" <= c <= "\udcff" for c in text):
         text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
     return text
 
@@ -199,9 +199,12 @@ def decode_words(value: str | None) -> str | None:
         return value
 
 
-def parse(raw: bytes, limits: Limits) -> Email | Malformed:
-    """Parse one message; structure limits are enforced while walking it."""
-    digest = hashlib.sha256(raw).hexdigest()
+def parse(raw: bytes, limits: Limits, digest: str | None = None) -> Email | Malformed:
+    """Parse one message; structure limits are enforced while walking it.
+
+    ``digest``: the SHA-256 of ``raw`` when the caller has it already (hashing is a tenth of parsing).
+    """
+    digest = digest or hashlib.sha256(raw).hexdigest()
     walked = walk(raw, limits)
     if isinstance(walked, StructureProblem):
         return malformed(raw, walked.detail, digest, limits)

@@ -95,15 +95,26 @@ class Walked:
 def split_header(data: bytes, start: int = 0, end: int | None = None) -> tuple[int, int]:
     """(end of header, start of body) of the entity in ``data[start:end]``."""
     end = len(data) if end is None else end
+    # Header sections are short: look near the start first, so that neither kind of blank line is
+    # searched for through a whole large part that only has the other kind.
+    near = min(end, start + _HEADER_WINDOW)
+    found = _blank_line(data, start, near)
+    if found is None and near < end:
+        found = _blank_line(data, start, end)
+    return found if found is not None else (end, end)
+
+
+_HEADER_WINDOW = 64 * 1024
+
+
+def _blank_line(data: bytes, start: int, end: int) -> tuple[int, int] | None:
     crlf = data.find(b"\r\n\r\n", start, end)
-    # Only look for a bare-LF blank line before the CRLF one: scanning the rest of a large CRLF
-    # message for "\n\n" that is never there was the walker's largest cost.
     lf = data.find(b"\n\n", start, crlf if crlf >= 0 else end)
     if lf >= 0:
         return lf + 1, lf + 2
     if crlf >= 0:
         return crlf + 2, crlf + 4
-    return end, end
+    return None
 
 
 def walk(raw: bytes, limits: Limits) -> Walked | StructureProblem:

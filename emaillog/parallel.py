@@ -54,7 +54,7 @@ class MessageParser(Protocol):
 def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None) -> Parsed:
     sha256 = hashlib.sha256(raw).hexdigest()
     try:
-        email = parse(raw, limits)
+        email = parse(raw, limits, sha256)
         if isinstance(email, Email) and spool_dir is not None:
             email = replace(email, attachments=tuple(_spool(a, spool_dir) for a in email.attachments))
         return Parsed(sha256, email)
