@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -152,6 +152,13 @@ class ParallelParser:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def spooled_paths(parsed: Iterable[Parsed]) -> Iterator[Path]:
+    """The temp files the workers wrote attachments to (not yet fsynced)."""
+    for item in parsed:
+        if isinstance(item.email, Email):
+            yield from (a.path for a in item.email.attachments if a.path is not None)
 
 
 def _split(items: list[bytes], parts: int) -> list[list[bytes]]:

@@ -22,10 +22,11 @@ from .batch import BatchContext, process, start_parsing
 from .limits import Limits
 from .mailbox import Mailbox, MailboxError
 from .notices.mailer import deliver_due
-from .parallel import InlineParser, MessageParser, Parsed
+from .parallel import InlineParser, MessageParser, Parsed, spooled_paths
 from .rules import DEFAULT_CHAIN, Decision, Link
 from .settings import Settings
 from .store import Store
+from .store.files import start_syncing
 from .store.ledger import (
     FINAL_OUTCOMES,
     Attempt,
@@ -234,7 +235,10 @@ class Pass:
             sizes=sizes,
             ledger_ids=self._ledger_ids,
         )
-        results = process(context, fetched.keys, fetched.raws, fetched.attempts, fetched.parsing())
+        parsed = fetched.parsing()
+        if not self.dry_run:
+            start_syncing(spooled_paths(parsed.values()))
+        results = process(context, fetched.keys, fetched.raws, fetched.attempts, parsed)
         if not self.dry_run:
             self.store.recorder.record(results)
         for r in results:

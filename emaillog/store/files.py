@@ -7,13 +7,50 @@ file, and the same file logged twice is stored once. No name from the message is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
+
+# fsync waits on the disk and releases the GIL: several at once share the journal's commits. One
+# pool for the process (a fleet's mailbox threads share it), its threads made as they are needed.
+_SYNC_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="emaillog-fsync")
+
+
+class StoredFile(Protocol):
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def path(self) -> Path | None: ...
 
 
 def attachment_path(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
+
+
+def start_syncing(paths: Iterable[Path]) -> None:
+    """Start flushing files written without fsync (the parser workers' spool) in the background.
+
+    Called when a batch's parsing is done, so the disk works while the batch is decided;
+    ``store_files`` syncs each file again before the commit, by then with nothing left to write.
+    """
+    for path in paths:
+        _SYNC_POOL.submit(_fsync_if_there, path)
+
+
+def store_files(root: Path, files: Iterable[StoredFile]) -> None:
+    """``store_file`` for each, several at once; returns when all are durable."""
+    list(_SYNC_POOL.map(lambda f: store_file(root, f.sha256, f.data, f.path), files))
+
+
+def _fsync_if_there(path: Path) -> None:
+    with contextlib.suppress(OSError):  # already renamed into place, or cleaned up: nothing to do
+        _fsync(path)
 
 
 def store_file(root: Path, sha256: str, data: bytes, source: Path | None = None) -> Path:

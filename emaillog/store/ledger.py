@@ -74,15 +74,18 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
         return {}
     fresh = ("pending", "[]", 1, 0, False, now, now)
     rows = [(account_id, k.mailbox, k.uidvalidity, k.uid, *fresh) for k in keys]
-    insert_rows(
-        Ledger._meta.database,
-        Ledger,
-        _NEW_ROW_COLUMNS,
-        rows,
-        conflict=("mailbox", "uidvalidity", "uid"),
-        update=("updated_at",),
-        increment=("attempts",),
-    )
+    db = Ledger._meta.database
+    # One transaction: outside one, the driver commits (and SQLite syncs) after every row.
+    with db.atomic():
+        insert_rows(
+            db,
+            Ledger,
+            _NEW_ROW_COLUMNS,
+            rows,
+            conflict=("mailbox", "uidvalidity", "uid"),
+            update=("updated_at",),
+            increment=("attempts",),
+        )
     first = keys[0]
     found: dict[int, Attempt] = {}
     for start in range(0, len(keys), 500):

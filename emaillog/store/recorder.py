@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ from peewee import Database, Model
 from ..addresses import Address
 from ..rules.model import ContactPlan, Decision, EmailPlan
 from .bulk import insert_returning, insert_rows
-from .files import store_file
+from .files import store_files
 from .ledger import LedgerKey, Outcome, write_outcomes
 from .models import (
     Attachment,
@@ -98,11 +97,7 @@ class Recorder:
         files = {
             a.sha256: a for result in results for plan in result.decision.plans for a in plan.attachments
         }
-        # fsync waits on the disk and releases the GIL: several at once share the journal's commits.
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(
-                pool.map(lambda a: store_file(self.attachments_dir, a.sha256, a.data, a.path), files.values())
-            )
+        store_files(self.attachments_dir, files.values())
         with self.db.atomic():
             _BatchWriter(self, results).write()
 
