@@ -438,6 +438,8 @@ class Drain:
     moved: int
     outcomes: dict[str, int]
     maxrss_mb: float
+    cpu_daemon: float  # CPU seconds of the daemon's own process during the pass (all its threads)
+    cpu_workers: float  # CPU seconds of its parser worker processes
 
     @property
     def rate(self) -> float:
@@ -491,6 +493,7 @@ def drain_child() -> int:
     chain = load_chain(settings.chain_file)
     runner = Runner(settings, store, chain, False)
     profile_to = os.environ.get("BENCH_PROFILE")
+    cpu_before = _cpu(resource.RUSAGE_SELF)
     started = time.perf_counter()
     if profile_to:
         import cProfile
@@ -501,6 +504,7 @@ def drain_child() -> int:
     else:
         report = runner.one_pass()
     seconds = time.perf_counter() - started
+    cpu_daemon = _cpu(resource.RUSAGE_SELF) - cpu_before
     store.db.close()
     print(
         json.dumps(
@@ -510,10 +514,18 @@ def drain_child() -> int:
                 "moved": report.moved,
                 "outcomes": report.outcomes,
                 "hwm_kb": _vm_hwm_kb(),
+                "cpu_daemon": cpu_daemon,
+                # The pass closes its worker pool, so the workers are reaped children by now.
+                "cpu_workers": _cpu(resource.RUSAGE_CHILDREN),
             }
         )
     )
     return 0
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _vm_hwm_kb() -> int:
@@ -556,7 +568,14 @@ def run_drain(env: dict[str, str], workdir: Path) -> Drain:
         raise RuntimeError(f"the drain exited with {process.returncode}; log tail:\n{tail}")
     result = json.loads(out.decode().strip().splitlines()[-1])
     return Drain(
-        result["seconds"], wall, result["seen"], result["moved"], result["outcomes"], result["hwm_kb"] / 1024
+        result["seconds"],
+        wall,
+        result["seen"],
+        result["moved"],
+        result["outcomes"],
+        result["hwm_kb"] / 1024,
+        result["cpu_daemon"],
+        result["cpu_workers"],
     )
 
 
@@ -760,7 +779,7 @@ def run_rounds(
     results: dict[str, list[tuple[Floor, Drain]]] = {}
     print(
         f"{'round':<6}{'run':<22}{'floor':>14}{'MB/s':>9}{'emaillog':>16}{'ratio':>8}{'RSS MB':>9}"
-        f"{'wall s':>8}  outcomes"
+        f"{'wall s':>8}{'CPU s d+w':>12}  outcomes"
     )
     for round_no in range(1, args.rounds + 1):
         for backend in backends:
@@ -781,7 +800,7 @@ def run_rounds(
                 print(
                     f"{round_no:<6}{label:<22}{fmt_rate(floor.rate):>14}{floor.bytes / MB / floor.seconds:9.1f}"
                     f"{fmt_rate(drain.rate):>16}{drain.rate / floor.rate:8.3f}{drain.maxrss_mb:9.1f}"
-                    f"{drain.wall:8.1f}  {outcomes}",
+                    f"{drain.wall:8.1f}{drain.cpu_daemon:6.1f}+{drain.cpu_workers:<5.1f}  {outcomes}",
                     flush=True,
                 )
     return results
