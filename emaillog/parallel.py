@@ -20,12 +20,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .limits import Limits
 from .message import Attachment, Email, LazyTree, Malformed, parse
 
 log = logging.getLogger("emaillog.parse")
+T = TypeVar("T")
 
 # Attachments over this go to a temp file in the worker rather than back through the pipe.
 SPOOL_OVER = 64 * 1024
@@ -78,8 +79,32 @@ def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
     return replace(attachment, data=b"", path=Path(name))
 
 
-def _parse_chunk(raws: list[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
-    return [parse_one(raw, limits, spool_dir) for raw in raws]
+def _hand_over(raws: Sequence[bytes], spool_dir: Path) -> tuple[Path, list[tuple[int, int]]]:
+    """Write a batch to one temp file for the workers: (path, (offset, length) of each message).
+
+    Through the pool's pipe, every message was pickled, copied through the kernel in 64 KB pieces
+    and unpickled, with the daemon's feeder thread holding the GIL for the copies; a file takes one
+    write per message, and the workers read their messages with pread. It is deleted once parsed,
+    usually before the kernel ever writes it out.
+    """
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="batch-")
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    with os.fdopen(fd, "wb", buffering=0) as out:
+        for raw in raws:
+            view = memoryview(raw)
+            while view:
+                view = view[out.write(view) or 0 :]
+            spans.append((offset, len(raw)))
+            offset += len(raw)
+    return Path(name), spans
+
+
+def _parse_spans(path: Path, spans: list[tuple[int, int]], limits: Limits, spool_dir: Path) -> list[Parsed]:
+    with path.open("rb", buffering=0) as handed:
+        fd = handed.fileno()
+        return [parse_one(os.pread(fd, length, offset), limits, spool_dir) for offset, length in spans]
 
 
 class InlineParser:
@@ -120,10 +145,14 @@ class ParallelParser:
         small = self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER
         if small and not isolate:
             return InlineParser().submit(raws, limits, spool_dir)
-        chunks = _split(list(raws), self.workers * 2)
+        handed, spans = _hand_over(raws, spool_dir)
+        chunks = _split(spans, self.workers * 2)
         try:
-            futures = [self._get_pool().submit(_parse_chunk, chunk, limits, spool_dir) for chunk in chunks]
+            futures = [
+                self._get_pool().submit(_parse_spans, handed, chunk, limits, spool_dir) for chunk in chunks
+            ]
         except BrokenProcessPool:
+            handed.unlink(missing_ok=True)
             return lambda: self._died(raws)
 
         def wait() -> list[Parsed]:
@@ -131,6 +160,8 @@ class ParallelParser:
                 results = [r for future in futures for r in future.result()]
             except BrokenProcessPool:
                 return self._died(raws)
+            finally:
+                handed.unlink(missing_ok=True)
             return [_with_tree(parsed, raw) for parsed, raw in zip(results, raws, strict=True)]
 
         return wait
@@ -161,7 +192,7 @@ def spooled_paths(parsed: Iterable[Parsed]) -> Iterator[Path]:
             yield from (a.path for a in item.email.attachments if a.path is not None)
 
 
-def _split(items: list[bytes], parts: int) -> list[list[bytes]]:
+def _split(items: list[T], parts: int) -> list[list[T]]:
     size = max(1, -(-len(items) // parts))
     return [items[i : i + size] for i in range(0, len(items), size)]
 
