@@ -1,9 +1,13 @@
-"""Bulk statements for the hot path, written once per shape and run with executemany.
+"""Bulk statements for the hot path, written once per shape and sent a page of rows at a time.
 
 peewee builds SQL value by value in Python (about 8 µs each, measured on the backlog benchmark):
 for a batch of a few hundred rows that was most of the recording time. These helpers build the
 statement text once from the model's metadata and hand plain tuples to the driver. The SQL used
 (``ON CONFLICT … DO NOTHING / DO UPDATE``, ``RETURNING``) is shared by SQLite ≥ 3.35 and PostgreSQL.
+
+How the rows travel differs: SQLite runs in this process, so ``executemany`` costs nothing per row;
+psycopg2's ``executemany`` is one round trip to the server per row, so PostgreSQL gets multi-row
+``VALUES`` lists (``psycopg2.extras.execute_values``), a page of rows per statement.
 """
 
 from __future__ import annotations
@@ -12,7 +16,12 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from peewee import Database
+from peewee import Database, PostgresqlDatabase
+from psycopg2.extras import execute_values
+
+PAGE_ROWS = 500
+# SQLite's limit on parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
+_SQLITE_PARAMETERS = 32766
 
 
 def _names(model: Any, fields: Sequence[str]) -> list[str]:
@@ -23,17 +32,17 @@ def _names(model: Any, fields: Sequence[str]) -> list[str]:
 def insert_sql(
     model: Any,
     fields: tuple[str, ...],
-    param: str,
+    values: str,
     conflict: tuple[str, ...] = (),
     update: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
     increment: tuple[str, ...] = (),
 ) -> str:
+    """``INSERT … VALUES <values> [ON CONFLICT …] [RETURNING …]``; ``values``: the rows' placeholders."""
     table = model._meta.table_name
     columns = ", ".join(f'"{c}"' for c in _names(model, fields))
-    values = ", ".join([param] * len(fields))
     # Names come from the model's own metadata, never from data: nothing here is user input.
-    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({values})'  # noqa: S608
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES {values}'  # noqa: S608
     if conflict and (update or increment):
         targets = ", ".join(f'"{c}"' for c in _names(model, conflict))
         sets = [f'"{c}" = excluded."{c}"' for c in _names(model, update)]
@@ -56,23 +65,57 @@ def insert_rows(
     update: tuple[str, ...] = (),
     increment: tuple[str, ...] = (),
 ) -> None:
-    """INSERT every row (executemany); with ``conflict``, existing rows are skipped or updated
-    (``update``: set to the new row's value; ``increment``: the existing value plus one)."""
+    """INSERT every row; with ``conflict``, existing rows are skipped or updated (``update``: set
+    to the new row's value; ``increment``: the existing value plus one). The keys of ``rows`` must
+    be distinct when updating: one statement may not update a row twice."""
     if not rows:
         return
-    sql = insert_sql(model, fields, db.param, conflict, update, increment=increment)
+    adapted = [_adapt_row(db, row) for row in rows]
     cursor = db.cursor()
-    cursor.executemany(sql, [tuple(_adapt(db, v) for v in row) for row in rows])
+    if isinstance(db, PostgresqlDatabase):
+        sql = insert_sql(model, fields, "%s", conflict, update, increment=increment)
+        execute_values(cursor, sql, adapted, page_size=PAGE_ROWS)
+    else:
+        sql = insert_sql(
+            model, fields, _row_placeholders(db, len(fields)), conflict, update, increment=increment
+        )
+        cursor.executemany(sql, adapted)
 
 
 def insert_returning(
-    db: Database, model: Any, fields: tuple[str, ...], row: tuple[object, ...], returning: tuple[str, ...]
-) -> tuple[object, ...]:
-    sql = insert_sql(model, fields, db.param, returning=returning)
-    cursor = db.execute_sql(sql, tuple(_adapt(db, v) for v in row))
-    found = cursor.fetchone()
-    assert found is not None
-    return tuple(found)
+    db: Database,
+    model: Any,
+    fields: tuple[str, ...],
+    rows: Sequence[tuple[object, ...]],
+    returning: tuple[str, ...],
+) -> list[tuple[Any, ...]]:
+    """INSERT the rows, a page per statement; the ``returning`` columns of each inserted row.
+
+    The order of the returned rows is not promised by either database: return a key with them.
+    """
+    adapted = [_adapt_row(db, row) for row in rows]
+    found: list[tuple[Any, ...]] = []
+    cursor = db.cursor()
+    if isinstance(db, PostgresqlDatabase):
+        sql = insert_sql(model, fields, "%s", returning=returning)
+        found.extend(tuple(r) for r in execute_values(cursor, sql, adapted, page_size=PAGE_ROWS, fetch=True))
+        return found
+    page = max(1, min(PAGE_ROWS, _SQLITE_PARAMETERS // len(fields)))
+    for start in range(0, len(adapted), page):
+        chunk = adapted[start : start + page]
+        one = _row_placeholders(db, len(fields))
+        sql = insert_sql(model, fields, ", ".join([one] * len(chunk)), returning=returning)
+        cursor.execute(sql, [value for row in chunk for value in row])
+        found.extend(tuple(r) for r in cursor.fetchall())
+    return found
+
+
+def _row_placeholders(db: Database, count: int) -> str:
+    return "(" + ", ".join([db.param] * count) + ")"
+
+
+def _adapt_row(db: Database, row: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(_adapt(db, v) for v in row)
 
 
 def _adapt(db: Database, value: object) -> object:

@@ -232,9 +232,9 @@ class _BatchWriter:
             if plan.identity not in self.emails:
                 new.setdefault(plan.identity, plan)
         db = self.r.db
-        for plan in new.values():
-            (email_id,) = insert_returning(db, LoggedEmail, _EMAIL_FIELDS, self._email_row(plan), ("id",))
-            self.emails[plan.identity] = int(email_id)  # type: ignore[call-overload]
+        rows = [self._email_row(plan) for plan in new.values()]
+        for identity, email_id in insert_returning(db, LoggedEmail, _EMAIL_FIELDS, rows, ("identity", "id")):
+            self.emails[identity] = int(email_id)
         self._thread_within_batch(list(new.values()))
         files = [
             (self.emails[plan.identity], a.filename, a.content_type, a.size, a.sha256, logged)
