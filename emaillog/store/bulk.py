@@ -72,7 +72,7 @@ def insert_rows(
         return
     adapted = [_adapt_row(db, row) for row in rows]
     cursor = db.cursor()
-    if isinstance(db, PostgresqlDatabase):
+    if _is_postgresql(db):
         sql = insert_sql(model, fields, "%s", conflict, update, increment=increment)
         execute_values(cursor, sql, adapted, page_size=PAGE_ROWS)
     else:
@@ -96,7 +96,7 @@ def insert_returning(
     adapted = [_adapt_row(db, row) for row in rows]
     found: list[tuple[Any, ...]] = []
     cursor = db.cursor()
-    if isinstance(db, PostgresqlDatabase):
+    if _is_postgresql(db):
         sql = insert_sql(model, fields, "%s", returning=returning)
         found.extend(tuple(r) for r in execute_values(cursor, sql, adapted, page_size=PAGE_ROWS, fetch=True))
         return found
@@ -108,6 +108,11 @@ def insert_returning(
         cursor.execute(sql, [value for row in chunk for value in row])
         found.extend(tuple(r) for r in cursor.fetchall())
     return found
+
+
+def _is_postgresql(db: Database) -> bool:
+    # The models are bound through a DatabaseProxy: look at the database behind it.
+    return isinstance(getattr(db, "obj", db), PostgresqlDatabase)
 
 
 def _row_placeholders(db: Database, count: int) -> str:
