@@ -7,6 +7,7 @@ not by flags (SPEC §10). Messages leave the intake folder with one MOVE per bat
 
 from __future__ import annotations
 
+import imaplib
 import re
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +27,10 @@ _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>
 
 class MailboxError(Exception):
     """The server refused or could not do what we asked; the message says what and where."""
+
+
+class FolderReadOnly(MailboxError):
+    """A folder we must change can only be read: a configuration problem, not a network one (78)."""
 
 
 class LoginRefused(MailboxError):
@@ -155,10 +160,14 @@ class ImapMailbox:
                 self.client.create_folder(name)
 
     def select(self, folder: str) -> FolderState:
-        info = self.client.select_folder(folder)
+        read_only = f"the folder {folder} is read-only for {self.settings.user}"
+        try:
+            info = self.client.select_folder(folder)
+        except imaplib.IMAP4.readonly as exc:  # imaplib's own reading of a [READ-ONLY] answer
+            raise FolderReadOnly(read_only) from exc
         # A flag change in a read-only mailbox answers OK and changes nothing (Dovecot): refuse early.
         if b"READ-ONLY" in info:
-            raise MailboxError(f"the folder {folder} is read-only for {self.settings.user}")
+            raise FolderReadOnly(read_only)
         return FolderState(int(info[b"UIDVALIDITY"]), int(info.get(b"EXISTS", 0)))
 
     def uids(self, *, deleted: bool = False) -> list[int]:

@@ -16,14 +16,14 @@ from peewee import OperationalError
 from .fleet import Fleet
 from .lease import leases_for
 from .logsetup import setup_logging as _setup_logging
-from .mailbox import ImapMailbox, LoginRefused, MailboxError
+from .mailbox import FolderReadOnly, ImapMailbox, LoginRefused
 from .parallel import ParallelParser
 from .poll import Pass, PassReport
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import Settings
 from .store import Store, open_store, store_for
-from .watch import CONNECTION_ERRORS, Daemon, IntakeReadOnly
+from .watch import CONNECTION_ERRORS, Daemon
 
 log = logging.getLogger("emaillog")
 
@@ -125,35 +125,37 @@ def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_r
     return max(codes)
 
 
+# What can stop a one-shot pass or the daemon's start-up without being a bug (SPEC §13).
+_START_UP_FAILURES = (*CONNECTION_ERRORS, OperationalError)
+
+
 def _one_shot(runner: Runner) -> int:
     try:
         runner.one_pass()
-    except LoginRefused as exc:
-        log.error("%s", exc)
-        return EXIT_LOGIN
-    except (MailboxError, OSError) as exc:
-        log.error("mailbox unavailable: %s", exc)
-        return EXIT_TEMPFAIL
-    except OperationalError as exc:
-        log.error("database unavailable: %s", exc)
-        return EXIT_TEMPFAIL
+    except _START_UP_FAILURES as exc:
+        return _exit_code(exc)
     return EXIT_OK
 
 
 def _daemon(daemon: Daemon) -> int:
     try:
         daemon.start()
-    except LoginRefused as exc:
-        # Refused at start-up: a wrong password or token will not fix itself (no restart on 77).
-        log.error("%s", exc)
-        return EXIT_LOGIN
-    except IntakeReadOnly as exc:
-        log.error("%s", exc)
-        return EXIT_CONFIG
-    except CONNECTION_ERRORS as exc:
-        log.error("mailbox unavailable: %s", exc)
-        return EXIT_TEMPFAIL
-    except OperationalError as exc:
+    except _START_UP_FAILURES as exc:
+        return _exit_code(exc)
+    return daemon.run()
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The exit code for a start-up (or one-shot) failure, logged in one line without a traceback."""
+    if isinstance(exc, OperationalError):
         log.error("database unavailable: %s", exc)
         return EXIT_TEMPFAIL
-    return daemon.run()
+    if isinstance(exc, LoginRefused):
+        # A wrong password or token will not fix itself: systemd does not restart on 77.
+        log.error("%s", exc)
+        return EXIT_LOGIN
+    if isinstance(exc, FolderReadOnly):
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    log.error("mailbox unavailable: %s", exc)
+    return EXIT_TEMPFAIL

@@ -34,7 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from .mailbox import ImapMailbox, LoginRefused, MailboxError
+from .mailbox import FolderReadOnly, ImapMailbox, LoginRefused, MailboxError
 from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser
@@ -63,7 +63,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
-class IntakeReadOnly(MailboxError):
+class IntakeReadOnly(FolderReadOnly):
     """The intake folder can be read but not changed: a configuration problem, not a network one."""
 
 
@@ -361,8 +361,8 @@ class Daemon:
         # IDLE waits on the selected folder: select the intake folder now (a pass does it again).
         try:
             self.mailbox.select(self.settings.intake_folder)
-        except imaplib.IMAP4.readonly as exc:
-            # imaplib raises this itself on [READ-ONLY]; retrying cannot help (exit 78 at start-up).
+        except FolderReadOnly as exc:
+            # Retrying cannot help (exit 78 at start-up).
             self._drop_connection(logout=False)
             raise IntakeReadOnly(
                 f"the intake folder {self.settings.intake_folder} is read-only for "

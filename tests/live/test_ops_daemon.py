@@ -381,7 +381,17 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path) -> None:
             assert daemon.proc.wait(timeout=30) == 78
         finally:
             daemon.close()
+        # One pass (--once) says the same: a configuration problem, not a temporary failure.
+        once = subprocess.run(
+            [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(tmp_path / "emaillog.env")],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     assert "the intake folder Shared is read-only for acl" in daemon.log()
+    assert once.returncode == 78, once.stderr
+    assert "the folder Shared is read-only for acl" in once.stderr and "Traceback" not in once.stderr
