@@ -34,5 +34,5 @@ def html_to_text(html: str) -> str:
     """Readable text of an HTML body (tables and lists laid out), for HTML-only messages."""
     try:
         return str(get_text(html[:_MAX_HTML])).strip()
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, AttributeError, RecursionError):  # inscriptis on broken markup
         return ""

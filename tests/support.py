@@ -3,7 +3,8 @@ them, and a small "world" that delivers into a real Dovecot mailbox and runs pas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -134,3 +135,14 @@ def make_world(
 
         admin.add_user(world.store, settings, rep, "Rita Rep", active=True, may_log=True)
     return world
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> float:
+    """Poll ``predicate`` until it holds (returns the seconds waited) or fail after ``timeout``."""
+    started = time.monotonic()
+    while not predicate():
+        waited = time.monotonic() - started
+        if waited >= timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started

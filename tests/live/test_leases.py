@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from support import wait_until
 
 from emaillog.lease import AdvisoryLeases, FileLeases, leases_for
 
@@ -30,14 +30,6 @@ def hold_in_child(url: str, data_dir: Path) -> subprocess.Popen[str]:
     )
     assert child.stdout is not None and child.stdout.readline().strip() == "held"
     return child
-
-
-def wait_until(condition, timeout: float = 30.0) -> float:  # type: ignore[no-untyped-def]
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, "condition not met in time"
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def test_one_holder_at_a_time_and_kill_9_frees_it(database_url: str, tmp_path: Path) -> None:

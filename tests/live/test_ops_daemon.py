@@ -16,11 +16,11 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import World, make_world, message
+from support import World, make_world, message, wait_until
 
 from emaillog import admin, status
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
@@ -49,15 +49,6 @@ def env_text(account: ImapAccount, data_dir: Path, **extra: str) -> str:
     }
     values.update(extra)
     return "".join(f"{k}={v}\n" for k, v in values.items())
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class DaemonProcess:

@@ -10,12 +10,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from support import message
+from support import message, wait_until
 
 from emaillog import admin, views
 from emaillog.devmail import DevDovecot, ImapAccount
@@ -36,13 +35,6 @@ def counts(account: ImapAccount) -> dict[str, int]:
         }
     finally:
         client.logout()
-
-
-def wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def lease_holders(url: str) -> dict[int, int]:
