@@ -100,6 +100,16 @@ class ImapMailbox:
             else:
                 self.client.login(self.settings.user, self.settings.password)
         except IMAPClientError as exc:
+            if _connection_broke(exc):
+                # A server restarting, say: nothing was refused (imapclient reports it as LoginError).
+                raise MailboxError(
+                    f"{self.settings.host}: connection lost during login: {_words(exc)}"
+                ) from exc
+            if "[UNAVAILABLE]" in str(exc).upper():
+                # RFC 5530: the server cannot check credentials right now (its auth service restarting).
+                raise MailboxError(
+                    f"{self.settings.host} cannot log {self.settings.user} in for now: {_words(exc)}"
+                ) from exc
             if self.tokens is not None:
                 # A refused token may have been revoked early: the next attempt fetches a new one.
                 self.tokens.invalidate()
@@ -245,6 +255,18 @@ def _token_source(settings: ImapSettings) -> TokenSource | None:
         return _token_source_for(settings)
     except TokenError as exc:
         raise MailboxError(str(exc)) from exc
+
+
+def _connection_broke(exc: BaseException) -> bool:
+    """The error, or one it was raised from, is the connection breaking rather than an answer."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, imaplib.IMAP4.abort | OSError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _words(exc: Exception) -> str:
