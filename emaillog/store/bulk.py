@@ -16,10 +16,14 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import peewee
 from peewee import Database, PostgresqlDatabase
 from psycopg2.extras import execute_values
 
 PAGE_ROWS = 500
+# The driver's own errors (sqlite3's, psycopg2's) re-raised as peewee's, as for peewee's own queries:
+# callers tell "database unavailable" from a bug by peewee's OperationalError and InterfaceError.
+_AS_PEEWEE_ERRORS = peewee.__exception_wrapper__
 # SQLite's limit on parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
 _SQLITE_PARAMETERS = 32766
 
@@ -71,15 +75,15 @@ def insert_rows(
     if not rows:
         return
     adapted = [_adapt_row(db, row) for row in rows]
-    cursor = db.cursor()
-    if _is_postgresql(db):
-        sql = insert_sql(model, fields, "%s", conflict, update, increment=increment)
-        execute_values(cursor, sql, adapted, page_size=PAGE_ROWS)
-    else:
-        sql = insert_sql(
-            model, fields, _row_placeholders(db, len(fields)), conflict, update, increment=increment
-        )
-        cursor.executemany(sql, adapted)
+    with _AS_PEEWEE_ERRORS:
+        cursor = db.cursor()
+        if _is_postgresql(db):
+            sql = insert_sql(model, fields, "%s", conflict, update, increment=increment)
+            execute_values(cursor, sql, adapted, page_size=PAGE_ROWS)
+        else:
+            one_row = _row_placeholders(db, len(fields))
+            sql = insert_sql(model, fields, one_row, conflict, update, increment=increment)
+            cursor.executemany(sql, adapted)
 
 
 def insert_returning(
@@ -94,20 +98,21 @@ def insert_returning(
     The order of the returned rows is not promised by either database: return a key with them.
     """
     adapted = [_adapt_row(db, row) for row in rows]
-    found: list[tuple[Any, ...]] = []
-    cursor = db.cursor()
-    if _is_postgresql(db):
-        sql = insert_sql(model, fields, "%s", returning=returning)
-        found.extend(tuple(r) for r in execute_values(cursor, sql, adapted, page_size=PAGE_ROWS, fetch=True))
+    with _AS_PEEWEE_ERRORS:
+        cursor = db.cursor()
+        if _is_postgresql(db):
+            sql = insert_sql(model, fields, "%s", returning=returning)
+            pages = execute_values(cursor, sql, adapted, page_size=PAGE_ROWS, fetch=True)
+            return [tuple(r) for r in pages]
+        found: list[tuple[Any, ...]] = []
+        page = max(1, min(PAGE_ROWS, _SQLITE_PARAMETERS // len(fields)))
+        one_row = _row_placeholders(db, len(fields))
+        for start in range(0, len(adapted), page):
+            chunk = adapted[start : start + page]
+            sql = insert_sql(model, fields, ", ".join([one_row] * len(chunk)), returning=returning)
+            cursor.execute(sql, [value for row in chunk for value in row])
+            found.extend(tuple(r) for r in cursor.fetchall())
         return found
-    page = max(1, min(PAGE_ROWS, _SQLITE_PARAMETERS // len(fields)))
-    for start in range(0, len(adapted), page):
-        chunk = adapted[start : start + page]
-        one = _row_placeholders(db, len(fields))
-        sql = insert_sql(model, fields, ", ".join([one] * len(chunk)), returning=returning)
-        cursor.execute(sql, [value for row in chunk for value in row])
-        found.extend(tuple(r) for r in cursor.fetchall())
-    return found
 
 
 def _is_postgresql(db: Database) -> bool:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
+from datetime import datetime
 from pathlib import Path
 
+import peewee
 import pytest
 from pg import PgCluster
 
+from emaillog.store.bulk import insert_returning, insert_rows
 from emaillog.store.db import SQLITE_PRAGMAS, open_database
+from emaillog.store.models import SchemaVersion
 
 
 @pytest.mark.live
@@ -31,4 +36,24 @@ def test_sqlite_runs_with_the_durable_pragmas(tmp_path: Path) -> None:
         assert db.execute_sql("PRAGMA synchronous").fetchone() == (2,)  # FULL
         assert db.execute_sql("PRAGMA cache_size").fetchone() == (SQLITE_PRAGMAS["cache_size"],)
     finally:
+        db.close()
+
+
+def test_bulk_writes_report_a_locked_database_as_peewees_operational_error(tmp_path: Path) -> None:
+    """The pass tells "database unavailable" (retry, no attempt used) from a bug by peewee's errors:
+    the bulk helpers, which use the driver's cursor directly, must raise those too, not sqlite3's."""
+    path = tmp_path / "emaillog.sqlite3"
+    db = open_database(f"sqlite:///{path}")
+    db.execute_sql("PRAGMA busy_timeout = 50")
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        row = (99, datetime(2026, 11, 28))
+        with pytest.raises(peewee.OperationalError, match="locked"):
+            insert_rows(db, SchemaVersion, ("version", "applied_at"), [row])
+        with pytest.raises(peewee.OperationalError, match="locked"):
+            insert_returning(db, SchemaVersion, ("version", "applied_at"), [row], ("id",))
+    finally:
+        holder.rollback()
+        holder.close()
         db.close()
