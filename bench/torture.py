@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
         "notice_problems",
         "file_problems",
         "copied_by_race",
+        "expunge_raced",
     ):
         found = getattr(report, name)
         for problem in found[:15]:

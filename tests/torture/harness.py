@@ -321,6 +321,7 @@ class Report:
     poison: list[tuple[str | None, str | None, int, str | None]] = field(default_factory=list)
     fault_errors: Counter[str] = field(default_factory=Counter)
     copied_by_race: list[str] = field(default_factory=list)
+    expunge_raced: list[str] = field(default_factory=list)
     stale_rows: int = 0
     undisposed: int = 0
     seconds: float = 0.0
@@ -358,6 +359,8 @@ class Report:
                 f"chaos steps the server broke off (then repaired): {dict(self.fault_errors) or 'none'}",
                 f"copied twice by the other client's MOVE racing the daemon's (one copy per delivery, "
                 f"nothing logged twice): {len(self.copied_by_race)}",
+                f"expunges that lost the race to the daemon's MOVE (the message is where it belongs, "
+                f"once): {len(self.expunge_raced)}",
                 f"ledger rows of earlier deliveries: {self.stale_rows}; latest rows moved but not marked "
                 f"disposed (answer cut off): {self.undisposed}",
                 f"seconds:    {self.seconds:.1f}",
@@ -846,7 +849,12 @@ class Torture:
         for p in self.planned:
             folders = located.get(p.tid, [])
             if p.tid in self.expunged:
-                if folders:
+                # The other client read the message in the intake folder, then flagged and expunged
+                # it; if the daemon's MOVE came in between, the expunge found nothing to remove and
+                # the message is where it belongs. Anywhere else, or twice, is a fault.
+                if folders == [p.folder]:
+                    r.expunge_raced.append(f"{p.tid} ({p.kind}) is in {folders}")
+                elif folders:
                     r.misplaced.append(f"{p.tid} ({p.kind}) was expunged but is in {folders}")
                 continue
             if not folders:
