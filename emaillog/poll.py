@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,35 @@ def batches_by_size(uids: list[int], sizes: dict[int, int], count: int, budget: 
         yield batch
 
 
+def process_tmp_dir(data_dir: Path, pid: int) -> Path:
+    """Where one process's batches and spooled attachments wait (deleted as they are used)."""
+    return data_dir / "tmp" / str(pid)
+
+
+def remove_stale_tmp(data_dir: Path) -> int:
+    """Remove what processes that are gone left in ``<data dir>/tmp`` (killed, they cleaned nothing up).
+
+    Several processes may share a data dir: only the directories of PIDs that no longer run are
+    removed. Returns how many were.
+    """
+    removed = 0
+    for entry in (data_dir / "tmp").glob("*"):
+        if entry.is_dir() and entry.name.isdigit() and not _running(int(entry.name)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    return True
+
+
 @dataclass
 class PassReport:
     """Counts of one pass, for the log line, ``status`` and systemd's STATUS."""
@@ -106,7 +136,7 @@ class Pass:
 
     @property
     def tmp_dir(self) -> Path:
-        return self.settings.data_dir / "tmp" / str(os.getpid())
+        return process_tmp_dir(self.settings.data_dir, os.getpid())
 
     @property
     def limits(self) -> Limits:

@@ -18,7 +18,7 @@ from .lease import leases_for
 from .logsetup import setup_logging as _setup_logging
 from .mailbox import FolderReadOnly, ImapMailbox, LoginRefused
 from .parallel import ParallelParser
-from .poll import Pass, PassReport
+from .poll import Pass, PassReport, remove_stale_tmp
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import Settings
@@ -100,6 +100,9 @@ def _run(
         reload_settings = None  # the demo's settings are made here, not read from a file
     else:
         store = open_store(settings)
+    for data_dir in {mailbox.data_dir for mailbox in settings.all_mailboxes()}:
+        if removed := remove_stale_tmp(data_dir):
+            log.info("removed the temp files of %d process(es) that are gone", removed)
     if settings.mailboxes or settings.database_url.startswith(("postgresql://", "postgres://")):
         # Several mailboxes, or several processes sharing a PostgreSQL: work only under leases.
         if once or dry_run:

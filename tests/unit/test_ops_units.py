@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ from emaillog import oauth
 from emaillog.logsetup import JsonFormatter, setup_logging
 from emaillog.metrics import Metrics
 from emaillog.oauth import CommandToken, TokenError
+from emaillog.poll import process_tmp_dir, remove_stale_tmp
 from emaillog.settings import SettingsError, load
 from emaillog.watch import Backoff
 
@@ -239,3 +242,20 @@ def test_google_service_account_with_delegation(tmp_path: Path, monkeypatch: pyt
     source = oauth.token_source(s.imap)
     assert source is not None and source.token() == "g-token"
     assert source.expires_at is not None and source.expires_at > time.time() + 3500
+
+
+def test_temp_files_of_processes_that_are_gone_are_removed_at_start_up(tmp_path: Path) -> None:
+    """A killed daemon leaves its batch file and spooled attachments in <data dir>/tmp/<pid>."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid, live_pid = int(gone.stdout), os.getpid()
+    for pid in (dead_pid, live_pid):
+        process_tmp_dir(tmp_path, pid).mkdir(parents=True)
+        (process_tmp_dir(tmp_path, pid) / "batch-x").write_bytes(b"raw mail")
+    (tmp_path / "tmp" / "notes").mkdir()  # not a process's: left alone
+    assert remove_stale_tmp(tmp_path) == 1
+    assert not process_tmp_dir(tmp_path, dead_pid).exists()
+    assert (process_tmp_dir(tmp_path, live_pid) / "batch-x").exists()
+    assert (tmp_path / "tmp" / "notes").is_dir()
+    assert remove_stale_tmp(tmp_path / "no-such-dir") == 0
