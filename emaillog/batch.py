@@ -108,8 +108,7 @@ def start_parsing(
 
 def exhausted(attempt: Attempt, max_attempts: int) -> bool:
     """True when a message is not to be processed again: it goes to Error as processing-failed."""
-    interrupted = attempt.number - 1 - attempt.failures
-    return attempt.failures >= max_attempts or interrupted >= INTERRUPTIONS_TOLERATED
+    return attempt.failures >= max_attempts or attempt.interrupted >= INTERRUPTIONS_TOLERATED
 
 
 def _load(
@@ -196,7 +195,7 @@ def _decision(ctx: BatchContext, item: Loaded) -> tuple[Decision, bool]:
     max_attempts = ctx.settings.max_attempts
     attempt = item.attempt
     if exhausted(attempt, max_attempts):
-        return given_up(attempt.failures, interrupted=attempt.number - 1 - attempt.failures), False
+        return given_up(attempt.failures, interrupted=attempt.interrupted), False
     if item.crash is not None:
         return _crashed(item.crash, attempt, max_attempts), True
     assert item.email is not None

@@ -91,11 +91,9 @@ def _hand_over(raws: Sequence[bytes], spool_dir: Path) -> tuple[Path, list[tuple
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="batch-")
     spans: list[tuple[int, int]] = []
     offset = 0
-    with os.fdopen(fd, "wb", buffering=0) as out:
+    with os.fdopen(fd, "wb") as out:
         for raw in raws:
-            view = memoryview(raw)
-            while view:
-                view = view[out.write(view) or 0 :]
+            out.write(raw)
             spans.append((offset, len(raw)))
             offset += len(raw)
     return Path(name), spans

@@ -13,20 +13,12 @@ import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+
+from ..message import Attachment
 
 # fsync waits on the disk and releases the GIL: several at once share the journal's commits. One
 # pool for the process (a fleet's mailbox threads share it), its threads made as they are needed.
 _SYNC_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="emaillog-fsync")
-
-
-class StoredFile(Protocol):
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def data(self) -> bytes: ...
-    @property
-    def path(self) -> Path | None: ...
 
 
 def attachment_path(root: Path, sha256: str) -> Path:
@@ -43,7 +35,7 @@ def start_syncing(paths: Iterable[Path]) -> None:
         _SYNC_POOL.submit(_fsync_if_there, path)
 
 
-def store_files(root: Path, files: Iterable[StoredFile]) -> None:
+def store_files(root: Path, files: Iterable[Attachment]) -> None:
     """``store_file`` for each, several at once; returns when all are durable."""
     list(_SYNC_POOL.map(lambda f: store_file(root, f.sha256, f.data, f.path), files))
 

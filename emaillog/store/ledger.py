@@ -45,6 +45,11 @@ class Attempt:
     number: int  # 1 for the first attempt
     failures: int = 0  # earlier attempts ended by the message's own crash
 
+    @property
+    def interrupted(self) -> int:
+        """Earlier attempts left unfinished: the process died while on them."""
+        return self.number - 1 - self.failures
+
 
 # Every column without a database default, in the order begin_attempts fills them for a new row.
 _NEW_ROW_COLUMNS = (
