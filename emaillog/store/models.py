@@ -134,13 +134,11 @@ class NeverLog(BaseModel):
 class LoggedEmail(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     identity = CharField(max_length=1000)  # SPEC §9: Message-ID, or a fingerprint
-    fingerprint = CharField(
-        max_length=80, null=True, index=True
-    )  # matches copies known by the other identity
+    fingerprint = CharField(max_length=80, null=True)  # matches copies known by the other identity
     route = CharField(max_length=16)
     direction = CharField(max_length=16)
     owner = ForeignKeyField(User, on_delete="CASCADE")
-    message_id = CharField(max_length=1000, null=True, index=True)
+    message_id = CharField(max_length=1000, null=True)
     subject = TextField()
     date = DateTimeField(null=True)
     from_address = CharField(max_length=320, null=True)
@@ -156,7 +154,13 @@ class LoggedEmail(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("account", "identity"), True),)
+        # Every lookup is within one account: an index on a column alone let SQLite's planner pick
+        # the account's index instead and read every email of the account (schema v6).
+        indexes = (
+            (("account", "identity"), True),
+            (("account", "fingerprint"), False),
+            (("account", "message_id"), False),
+        )
 
 
 class Attachment(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from peewee import Database, Field
+from peewee import Database, Field, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
 from .models import ALL_MODELS, Ledger, LoggedEmail, Outbox, SchemaVersion
@@ -13,8 +13,13 @@ from .models import ALL_MODELS, Ledger, LoggedEmail, Outbox, SchemaVersion
 
 def _v1_initial(db: Database) -> None:
     # The tables as version 1 had them: later columns are added by their own migration below.
-    with _without(LoggedEmail.fingerprint), _without(Ledger.failures):
+    with (
+        _without(LoggedEmail.fingerprint),
+        _without(Ledger.failures),
+        _indexes(LoggedEmail, _V1_EMAIL_INDEXES),
+    ):
         db.create_tables(ALL_MODELS, safe=True)
+        db.execute_sql('CREATE INDEX IF NOT EXISTS "logged_email_message_id" ON "logged_email" ("message_id")')
 
 
 def _v2_outbox(db: Database) -> None:
@@ -23,8 +28,8 @@ def _v2_outbox(db: Database) -> None:
 
 def _v3_fingerprint(db: Database) -> None:
     migrator = SchemaMigrator.from_database(db)
-    # add_column also creates the field's index (index=True on the model).
     migrate(migrator.add_column(LoggedEmail._meta.table_name, "fingerprint", LoggedEmail.fingerprint))
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "logged_email_fingerprint" ON "logged_email" ("fingerprint")')
 
 
 def _v4_undisposed_index(db: Database) -> None:
@@ -41,6 +46,34 @@ def _v5_ledger_failures(db: Database) -> None:
     # unfinished: only the former send a message to Error after max_attempts.
     migrator = SchemaMigrator.from_database(db)
     migrate(migrator.add_column(Ledger._meta.table_name, "failures", Ledger.failures))
+
+
+def _v6_email_lookups_by_account(db: Database) -> None:
+    # Lookups by fingerprint and by Message-ID (duplicates, threads) are always within an account.
+    # With one index on the account and one on the column, SQLite chose the account's: each batch
+    # read every email the account had ever logged. One index on both columns serves the lookup.
+    db.execute_sql('DROP INDEX IF EXISTS "logged_email_fingerprint"')
+    db.execute_sql('DROP INDEX IF EXISTS "logged_email_message_id"')
+    for column in ("fingerprint", "message_id"):
+        db.execute_sql(
+            f'CREATE INDEX IF NOT EXISTS "logged_email_account_id_{column}" '
+            f'ON "logged_email" ("account_id", "{column}")'
+        )
+
+
+# Version 1's indexes on logged_email beyond the columns' own (v6 replaced the others).
+_V1_EMAIL_INDEXES = ((("account", "identity"), True),)
+
+
+@contextmanager
+def _indexes(model: type[Model], indexes: tuple[object, ...]) -> Iterator[None]:
+    """Create a model's table with the indexes an older version had."""
+    current = model._meta.indexes
+    model._meta.indexes = list(indexes)
+    try:
+        yield
+    finally:
+        model._meta.indexes = current
 
 
 @contextmanager
@@ -62,6 +95,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v3_fingerprint,
     _v4_undisposed_index,
     _v5_ledger_failures,
+    _v6_email_lookups_by_account,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -67,3 +67,31 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert schema.upgrade(db) == schema.CURRENT_VERSION == schema.current_version(db)
     assert "fingerprint" in {c.name for c in db.get_columns(LoggedEmail._meta.table_name)}
     assert db.table_exists("outbox")
+
+
+def _email_index_columns(db: object) -> set[tuple[str, ...]]:
+    return {tuple(index.columns) for index in db.get_indexes(LoggedEmail._meta.table_name)}  # type: ignore[attr-defined]
+
+
+def test_email_lookups_have_an_index_on_account_and_column(tmp_path: Path) -> None:
+    # With an index on the account and another on the fingerprint, SQLite's planner chose the
+    # account's and read every email the account ever logged, once per batch.
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    db = open_database(url, migrate=False)
+    schema.MIGRATIONS[0](db)
+    SchemaVersion.create(version=1)
+    schema.upgrade(db)
+    upgraded = _email_index_columns(db)
+    assert {("account_id", "fingerprint"), ("account_id", "message_id")} <= upgraded
+    assert ("fingerprint",) not in upgraded and ("message_id",) not in upgraded
+    for column in ("fingerprint", "message_id"):
+        [plan] = db.execute_sql(
+            f"EXPLAIN QUERY PLAN SELECT id FROM logged_email WHERE account_id = 1 AND {column} IN ('a', 'b')"
+        ).fetchall()
+        assert f"logged_email_account_id_{column}" in plan[-1]
+
+
+def test_a_new_database_has_the_same_email_indexes_as_an_upgraded_one(world: World) -> None:
+    indexes = _email_index_columns(world.store.db)
+    assert {("account_id", "fingerprint"), ("account_id", "message_id"), ("account_id", "identity")} <= indexes
+    assert ("fingerprint",) not in indexes and ("message_id",) not in indexes
