@@ -19,7 +19,9 @@ def _v1_initial(db: Database) -> None:
         _indexes(LoggedEmail, _V1_EMAIL_INDEXES),
     ):
         db.create_tables(ALL_MODELS, safe=True)
-        db.execute_sql('CREATE INDEX IF NOT EXISTS "logged_email_message_id" ON "logged_email" ("message_id")')
+        db.execute_sql(
+            'CREATE INDEX IF NOT EXISTS "logged_email_message_id" ON "logged_email" ("message_id")'
+        )
 
 
 def _v2_outbox(db: Database) -> None:
