@@ -22,7 +22,8 @@ What it does (issue 6, items 4 and 5):
    (Dovecot's first read of moved or newly seeded mail is ~40% slower while it fills its cache), and
    the next B gets a fresh database (a new SQLite file / a new PostgreSQL database).
 3. ``--history``: builds, once per backend, a template database holding 1,000,000 ledger rows (another
-   mailbox name and UIDVALIDITY) and 100,000 contacts with addresses (and 5,000 companies), disjoint from
+   mailbox name and UIDVALIDITY), 200,000 logged emails (each on one contact), and 100,000 contacts with
+   addresses (and 5,000 companies), disjoint from
    the backlog's customers so the drain does the same work; then runs B on a copy of it, adjacent to a B
    on an empty database, and prints the ratio.
 
@@ -71,6 +72,9 @@ TARGET_HISTORY = 0.9
 HISTORY_LEDGER_ROWS = 1_000_000
 HISTORY_CONTACTS = 100_000
 HISTORY_COMPANIES = 5_000
+# Logged emails behind part of the ledger rows, each on one history contact: the duplicate and
+# thread lookups search them by fingerprint and Message-ID.
+HISTORY_EMAILS = 200_000
 
 USERS = [
     ("Rita Rep", "rita"),
@@ -661,11 +665,55 @@ class Backends:
         return time.perf_counter() - started
 
 
+def insert_history_emails(db: Any, account: int, contact_ids: list[int], when: Any, chunk: int) -> None:
+    """HISTORY_EMAILS logged emails with fingerprints, Message-IDs and threads, one contact each."""
+    import hashlib
+
+    from peewee import chunked
+
+    from emaillog.store.models import EmailContact, LoggedEmail, User
+
+    owner = User.select(User.id).where(User.account == account).order_by(User.id).first().id
+    for start in range(0, HISTORY_EMAILS, 50_000):
+        with db.atomic():
+            rows = (
+                dict(
+                    account=account,
+                    identity=f"mid:hist-{n}@hist.example",
+                    fingerprint="fp:" + hashlib.sha256(f"hist-{n}".encode()).hexdigest(),
+                    route="bcc",
+                    direction="outgoing",
+                    owner=owner,
+                    message_id=f"<hist-{n}@hist.example>",
+                    subject=f"History {n}",
+                    date=when,
+                    from_address=f"rita@{COMPANY}",
+                    text_body=f"An email from the history, number {n}. " * 8,
+                    in_reply_to=f"<hist-{n - 1}@hist.example>" if n % 4 else None,
+                    created_at=when,
+                )
+                for n in range(start, min(start + 50_000, HISTORY_EMAILS))
+            )
+            for page in chunked(rows, chunk):
+                LoggedEmail.insert_many(page).execute()
+    emails = LoggedEmail.select(LoggedEmail.id).where(LoggedEmail.account == account).order_by(LoggedEmail.id)
+    links = ((email.id, contact_ids[n % len(contact_ids)]) for n, email in enumerate(emails))
+    with db.atomic():
+        for page in chunked(links, chunk):
+            EmailContact.insert_many(page, fields=[EmailContact.email, EmailContact.contact]).execute()
+
+
 def insert_history(env: dict[str, str]) -> None:
     from peewee import chunked
 
     from emaillog.store import open_store
-    from emaillog.store.models import Company, Contact, ContactAddress, Ledger, utcnow
+    from emaillog.store.models import (
+        Company,
+        Contact,
+        ContactAddress,
+        Ledger,
+        utcnow,
+    )
 
     settings = load_settings(env)
     store = open_store(settings)
@@ -728,6 +776,7 @@ def insert_history(env: dict[str, str]) -> None:
             ]
             for rows in chunked(addresses, chunk):
                 ContactAddress.insert_many(rows).execute()
+        insert_history_emails(db, account, contact_ids, old, chunk)
         for start in range(0, HISTORY_LEDGER_ROWS, 100_000):
             with db.atomic():
                 rows_iter = (
@@ -890,8 +939,8 @@ def main(argv: list[str]) -> int:
             for backend in backends:
                 seconds = dbs.build_history(backend)
                 print(
-                    f"history template ({backend}): {HISTORY_LEDGER_ROWS} ledger rows, {HISTORY_CONTACTS} "
-                    f"contacts, {HISTORY_COMPANIES} companies inserted in {seconds:.1f}s"
+                    f"history template ({backend}): {HISTORY_LEDGER_ROWS} ledger rows, {HISTORY_EMAILS} logged "
+                    f"emails, {HISTORY_CONTACTS} contacts, {HISTORY_COMPANIES} companies inserted in {seconds:.1f}s"
                 )
         print()
         results = run_rounds(args, backends, account, backlog, dbs)
