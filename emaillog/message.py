@@ -20,11 +20,15 @@ from email.policy import EmailPolicy
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .addresses import Address, clean, parse_addresses
 from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
 from .mime import Part, Walked, walk
+
+if TYPE_CHECKING:
+    from .forwards.model import ForwardedMessage
 
 # Headers a receiving server writes to say which address it delivered to (RFC 9228 Delivered-To,
 # Postfix X-Original-To, Exim Envelope-To, and the common X- variants).
@@ -87,17 +91,20 @@ BOUNDED_DEFAULT = _BoundedPolicy()
 
 
 class LazyTree:
-    """The stdlib's ``policy.default`` parse of a message, made on first use and kept."""
+    """The stdlib's ``policy.default`` parse of a message, made on first use and kept, and what the
+    forward reader found in it (``forwards``: None until read; see ``forwards.forwards_of``)."""
 
-    __slots__ = ("_raw", "_tree")
+    __slots__ = ("_raw", "_tree", "forwards")
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, forwards: tuple[ForwardedMessage, ...] | None = None) -> None:
         self._raw = raw
         self._tree: EmailMessage | None = None
+        self.forwards = forwards
 
-    def __reduce__(self) -> tuple[type[LazyTree], tuple[bytes]]:
-        # Never shipped between processes: the receiver rebuilds it from the raw bytes it holds.
-        return LazyTree, (b"",)
+    def __reduce__(self) -> tuple[type[LazyTree], tuple[bytes, tuple[ForwardedMessage, ...] | None]]:
+        # The tree is never shipped between processes (the receiver rebuilds it from the raw bytes it
+        # holds); the forwards a parser worker read are, so the main process need not read them again.
+        return LazyTree, (b"", self.forwards)
 
     def get(self) -> EmailMessage:
         if self._tree is None:

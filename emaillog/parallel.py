@@ -42,26 +42,48 @@ class Parsed:
 
 
 Pending = Callable[[], list[Parsed]]
+# Run on each parsed Email where it was parsed (a worker): work that warms what the Email reads lazily
+# (the forwards it holds), done on a spare core. Must pickle: it travels to the workers.
+Prepare = Callable[[Email], None]
 
 
 class MessageParser(Protocol):
     def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]: ...
     def submit(
-        self, raws: Sequence[bytes], limits: Limits, spool_dir: Path, isolate: bool = False
+        self,
+        raws: Sequence[bytes],
+        limits: Limits,
+        spool_dir: Path,
+        isolate: bool = False,
+        prepare: Prepare | None = None,
     ) -> Pending: ...
     def close(self) -> None: ...
 
 
-def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None) -> Parsed:
+def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None, prepare: Prepare | None = None) -> Parsed:
     sha256 = hashlib.sha256(raw).hexdigest()
     try:
         email = parse(raw, limits, sha256)
-        if isinstance(email, Email) and spool_dir is not None:
-            email = replace(email, attachments=tuple(_spool(a, spool_dir) for a in email.attachments))
+        if isinstance(email, Email):
+            if prepare is not None:
+                prepare(email)
+            if spool_dir is not None:
+                email = _spooled(email, spool_dir)
         return Parsed(sha256, email)
     except Exception as exc:
         log.exception("parsing crashed")
         return Parsed(sha256, None, type(exc).__name__)
+
+
+def _spooled(email: Email, spool_dir: Path) -> Email:
+    """The email with its large attachments (and those of forwarded originals read) in temp files."""
+    holder = email.lazy_tree
+    if holder.forwards:
+        holder.forwards = tuple(
+            replace(o, attachments=tuple(_spool(a, spool_dir) for a in o.attachments))
+            for o in holder.forwards
+        )
+    return replace(email, attachments=tuple(_spool(a, spool_dir) for a in email.attachments))
 
 
 def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
@@ -99,10 +121,14 @@ def _hand_over(raws: Sequence[bytes], spool_dir: Path) -> tuple[Path, list[tuple
     return Path(name), spans
 
 
-def _parse_spans(path: Path, spans: list[tuple[int, int]], limits: Limits, spool_dir: Path) -> list[Parsed]:
+def _parse_spans(
+    path: Path, spans: list[tuple[int, int]], limits: Limits, spool_dir: Path, prepare: Prepare | None
+) -> list[Parsed]:
     with path.open("rb", buffering=0) as handed:
         fd = handed.fileno()
-        return [parse_one(os.pread(fd, length, offset), limits, spool_dir) for offset, length in spans]
+        return [
+            parse_one(os.pread(fd, length, offset), limits, spool_dir, prepare) for offset, length in spans
+        ]
 
 
 class InlineParser:
@@ -112,8 +138,14 @@ class InlineParser:
         return [_with_tree(parse_one(raw, limits, None), raw) for raw in raws]
 
     def submit(
-        self, raws: Sequence[bytes], limits: Limits, spool_dir: Path, isolate: bool = False
+        self,
+        raws: Sequence[bytes],
+        limits: Limits,
+        spool_dir: Path,
+        isolate: bool = False,
+        prepare: Prepare | None = None,
     ) -> Pending:
+        # ``prepare`` is skipped: in this process, what it warms is read on first use anyway.
         return lambda: self.parse_many(raws, limits, spool_dir)
 
     def close(self) -> None:
@@ -132,7 +164,12 @@ class ParallelParser:
         return self.submit(raws, limits, spool_dir)()
 
     def submit(
-        self, raws: Sequence[bytes], limits: Limits, spool_dir: Path, isolate: bool = False
+        self,
+        raws: Sequence[bytes],
+        limits: Limits,
+        spool_dir: Path,
+        isolate: bool = False,
+        prepare: Prepare | None = None,
     ) -> Pending:
         """Start parsing on the pool; the returned function waits for the results.
 
@@ -142,12 +179,13 @@ class ParallelParser:
         """
         small = self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER
         if small and not isolate:
-            return InlineParser().submit(raws, limits, spool_dir)
+            return InlineParser().submit(raws, limits, spool_dir, prepare=prepare)
         handed, spans = _hand_over(raws, spool_dir)
         chunks = _split(spans, self.workers * 2)
         try:
             futures = [
-                self._get_pool().submit(_parse_spans, handed, chunk, limits, spool_dir) for chunk in chunks
+                self._get_pool().submit(_parse_spans, handed, chunk, limits, spool_dir, prepare)
+                for chunk in chunks
             ]
         except BrokenProcessPool:
             handed.unlink(missing_ok=True)
@@ -187,7 +225,10 @@ def spooled_paths(parsed: Iterable[Parsed]) -> Iterator[Path]:
     """The temp files the workers wrote attachments to (not yet fsynced)."""
     for item in parsed:
         if isinstance(item.email, Email):
-            yield from (a.path for a in item.email.attachments if a.path is not None)
+            originals = item.email.lazy_tree.forwards or ()
+            for attachment in (*item.email.attachments, *(a for o in originals for a in o.attachments)):
+                if attachment.path is not None:
+                    yield attachment.path
 
 
 def _split(items: list[T], parts: int) -> list[list[T]]:
@@ -198,5 +239,6 @@ def _split(items: list[T], parts: int) -> list[list[T]]:
 def _with_tree(parsed: Parsed, raw: bytes) -> Parsed:
     """The lazy stdlib tree stays in this process: it is rebuilt from the raw bytes we still hold."""
     if isinstance(parsed.email, Email):
-        return replace(parsed, email=replace(parsed.email, lazy_tree=LazyTree(raw)))
+        lazy_tree = LazyTree(raw, parsed.email.lazy_tree.forwards)
+        return replace(parsed, email=replace(parsed.email, lazy_tree=lazy_tree))
     return parsed

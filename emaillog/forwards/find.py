@@ -11,8 +11,26 @@ from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.inline import parse_inline
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, attached_messages, body_of
+from emaillog.htmltext import sanitise_html
+from emaillog.message import Email
 
 _QUICK_LOOK = 64 * 1024
+
+
+def forwards_of(email: Email) -> tuple[ForwardedMessage, ...]:
+    """The forwarded originals of ``email``, their HTML made safe to store; read once and kept.
+
+    A parser worker reads them for a message that came through the forwarding address (the
+    reading is most of a forward's CPU), and they travel back with the ``Email``.
+    """
+    holder = email.lazy_tree
+    if holder.forwards is None:
+        holder.forwards = tuple(_safe(original) for original in find_forwards(email.tree))
+    return holder.forwards
+
+
+def _safe(original: ForwardedMessage) -> ForwardedMessage:
+    return original if original.html is None else replace(original, html=sanitise_html(original.html))
 
 
 def find_forwards(msg: Message) -> tuple[ForwardedMessage, ...]:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..forwards import ForwardedMessage, find_forwards, zone_written
-from ..htmltext import sanitise_html
+from ..forwards import ForwardedMessage, forwards_of, zone_written
 from ..message import Attachment, Email
 from ..settings import Settings
 from .attribution import attribute
@@ -80,7 +79,7 @@ def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, Trac
     ``original_sender`` is the first sender that may be logged on, else the first one at all, so
     the never-log rule skips the message only when every original came from a listed sender.
     """
-    originals = tuple(_in_forwarders_zone(scope.email, o) for o in find_forwards(scope.email.tree))
+    originals = tuple(_in_forwarders_zone(scope.email, o) for o in forwards_of(scope.email))
     plans: list[EmailPlan] = []
     senders: list[Recipient] = []
     all_recipients: list[Recipient] = []
@@ -205,7 +204,7 @@ def _plan(
         to=original.to,
         cc=original.cc,
         text=original.body,
-        html=_safe_html(original),
+        html=original.html,  # made safe: the email's when it was parsed, an original's when it was read
         note=original.note,
         in_reply_to=original.in_reply_to,
         references=original.references,
@@ -214,13 +213,6 @@ def _plan(
         contacts=contacts,
         deal_ids=tuple(deal_ids),
     )
-
-
-def _safe_html(original: ForwardedMessage) -> str | None:
-    # The BCC'd email's HTML was made safe when it was parsed; a forwarded original's was not.
-    if original.html is None or original.source == "bcc":
-        return original.html
-    return sanitise_html(original.html)
 
 
 def _attachments_of(email: Email, original: ForwardedMessage) -> tuple[Attachment, ...]:

@@ -8,11 +8,12 @@ Whatever decided is written into the trace entry ``route``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.errors import MessageError
-from typing import Any
+from typing import Any, Protocol
 
-from ..addresses import parse_addresses
-from ..forwards import forward_structure
+from ..addresses import address_key, parse_addresses
+from ..forwards import forward_structure, forwards_of
 from ..message import DELIVERY_HEADERS, Email
 from ..settings import Settings
 from .model import Route, TraceEntry
@@ -26,7 +27,45 @@ _STRUCTURE = {
 }
 
 
-def detect_route(email: Email, settings: Settings) -> tuple[Route, TraceEntry]:
+class RouteAddresses(Protocol):
+    """What route detection needs of the settings."""
+
+    @property
+    def bcc_address(self) -> str: ...
+    @property
+    def forward_address(self) -> str: ...
+    def key(self, address: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingAddresses:
+    """The two logging addresses and how addresses compare: a few bytes to send to a parser worker."""
+
+    bcc_address: str
+    forward_address: str
+    case_sensitive_local_part: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> LoggingAddresses:
+        return cls(settings.bcc_address, settings.forward_address, settings.case_sensitive_local_part)
+
+    def key(self, address: str) -> str:
+        return address_key(address, self.case_sensitive_local_part)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadForwards:
+    """Run by a parser worker on each message: reads the forwards of one that came through the
+    forwarding address, on the worker's core rather than the main process's."""
+
+    addresses: LoggingAddresses
+
+    def __call__(self, email: Email) -> None:
+        if detect_route(email, self.addresses)[0] == "forward":
+            forwards_of(email)
+
+
+def detect_route(email: Email, settings: RouteAddresses) -> tuple[Route, TraceEntry]:
     bcc, fwd = settings.key(settings.bcc_address), settings.key(settings.forward_address)
     if bcc != fwd:
         found = _by_delivery_headers(email, settings, bcc, fwd)
@@ -47,7 +86,7 @@ def detect_route(email: Email, settings: Settings) -> tuple[Route, TraceEntry]:
 
 
 def _by_delivery_headers(
-    email: Email, settings: Settings, bcc: str, fwd: str
+    email: Email, settings: RouteAddresses, bcc: str, fwd: str
 ) -> tuple[Route, TraceEntry] | None:
     """The route from Delivered-To and its kin, top-most (most recent) header first."""
     named = [(header, key) for header, key in delivery_addresses(email, settings) if key in (bcc, fwd)]
@@ -89,7 +128,7 @@ def _by_delivery_headers(
     )
 
 
-def delivery_addresses(email: Email, settings: Settings) -> list[tuple[str, str]]:
+def delivery_addresses(email: Email, settings: RouteAddresses) -> list[tuple[str, str]]:
     """(header name, address key) for each address in the top-level delivery headers, in order."""
     found: list[tuple[str, str]] = []
     # email.headers keeps every header in arrival order without the cost of a full parse.

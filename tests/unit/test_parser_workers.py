@@ -1,0 +1,84 @@
+"""Parsing on the worker processes: forwards are read there and travel back with the Email."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+from support import FWD, make_settings, message
+
+from emaillog.forwards import forwards_of
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
+from emaillog.parallel import SPOOL_OVER, ParallelParser, Parsed, spooled_paths
+from emaillog.rules.route import LoggingAddresses, ReadForwards
+
+INLINE = (
+    "See below\n\n---------- Forwarded message ---------\nFrom: Carl Customer <carl@globex.example>\n"
+    "Date: Fri, Nov 20, 2026 at 10:30 AM\nSubject: Seats\nTo: Rita <rita@acme.example>\n\n"
+    "Hello Rita,\nwhat would 50 seats cost us?\nCarl\n"
+)
+FILE = os.urandom(SPOOL_OVER * 2)
+
+
+def attached_forward() -> bytes:
+    original = EmailMessage()
+    original["From"] = "Carl Customer <carl@globex.example>"
+    original["To"] = "rita@acme.example"
+    original["Subject"] = "The contract"
+    original["Date"] = "Fri, 20 Nov 2026 10:30:00 +0000"
+    original["Message-ID"] = "<contract@globex.example>"
+    original.set_content("Signed copy attached.")
+    original.add_attachment(FILE, maintype="application", subtype="pdf", filename="contract.pdf")
+    outer = EmailMessage()
+    outer["Delivered-To"] = FWD
+    outer["From"] = "Rita Rep <rita@acme.example>"
+    outer["To"] = FWD
+    outer["Subject"] = "Fwd: The contract"
+    outer["Message-ID"] = "<fwd-contract@acme.example>"
+    outer.set_content("FYI")
+    outer.add_attachment(original)
+    return outer.as_bytes(policy=SMTP)
+
+
+@pytest.fixture
+def parser() -> Iterator[ParallelParser]:
+    pool = ParallelParser(workers=2)
+    yield pool
+    pool.close()
+
+
+def parse_on_workers(parser: ParallelParser, tmp_path: Path, raws: list[bytes]) -> list[Parsed]:
+    prepare = ReadForwards(LoggingAddresses.of(make_settings(tmp_path)))
+    # isolate: on the pool whatever the batch's size
+    return parser.submit(raws, Limits(), tmp_path / "spool", isolate=True, prepare=prepare)()
+
+
+def test_a_forwards_originals_are_read_on_the_worker(parser: ParallelParser, tmp_path: Path) -> None:
+    forward = message(delivered_to=FWD, subject="Fwd: Seats", body=INLINE, message_id="<fwd@acme.example>")
+    bcc = message()
+    parsed_forward, parsed_bcc = (p.email for p in parse_on_workers(parser, tmp_path, [forward, bcc]))
+    assert isinstance(parsed_forward, Email) and isinstance(parsed_bcc, Email)
+    read_here = parse(forward, Limits())
+    assert isinstance(read_here, Email)
+    assert parsed_forward.lazy_tree.forwards == forwards_of(read_here)
+    [original] = forwards_of(parsed_forward)
+    assert original.sender is not None and original.sender.address == "carl@globex.example"
+    assert parsed_forward.lazy_tree._tree is None  # not parsed again in this process
+    assert parsed_bcc.lazy_tree.forwards is None  # a BCC'd message is not read for forwards
+
+
+def test_an_attached_originals_large_files_come_back_as_temp_files(
+    parser: ParallelParser, tmp_path: Path
+) -> None:
+    [parsed] = parse_on_workers(parser, tmp_path, [attached_forward()])
+    assert isinstance(parsed.email, Email)
+    [original] = forwards_of(parsed.email)
+    [attachment] = original.attachments
+    assert (attachment.filename, attachment.size, attachment.data) == ("contract.pdf", len(FILE), b"")
+    assert attachment.path is not None and attachment.path.read_bytes() == FILE
+    assert attachment.path in set(spooled_paths([parsed]))
