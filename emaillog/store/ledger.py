@@ -11,10 +11,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..rules.model import Decision, TraceEntry
-from .bulk import insert_rows
+from .bulk import execute_in, insert_rows, select_in
 from .models import Ledger, utcnow
 
 FINAL_OUTCOMES = ("logged", "skipped", "rejected")
+# Per-batch statements as plain SQL (see bulk.select_in).
+_ATTEMPTS = (
+    'SELECT "uid", "id", "attempts", "failures" FROM "ledger" '
+    'WHERE "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
+)
+_DISPOSED = (
+    'UPDATE "ledger" SET "disposed" = ?, "updated_at" = ? '
+    'WHERE "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +101,8 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
             increment=("attempts",),
         )
     first = keys[0]
-    found: dict[int, Attempt] = {}
-    for start in range(0, len(keys), 500):
-        chunk = [k.uid for k in keys[start : start + 500]]
-        query = Ledger.select(Ledger.uid, Ledger.id, Ledger.attempts, Ledger.failures).where(
-            (Ledger.mailbox == first.mailbox)
-            & (Ledger.uidvalidity == first.uidvalidity)
-            & Ledger.uid.in_(chunk)
-        )
-        found.update(
-            {uid: Attempt(row_id, attempts, failures) for uid, row_id, attempts, failures in query.tuples()}
-        )
-    return found
+    counted = select_in(db, _ATTEMPTS, (first.mailbox, first.uidvalidity), [k.uid for k in keys])
+    return {uid: Attempt(row_id, attempts, failures) for uid, row_id, attempts, failures in counted}
 
 
 def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
@@ -226,13 +225,5 @@ def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
 
 
 def mark_disposed(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
-    for start in range(0, len(uids), 500):
-        (
-            Ledger.update(disposed=True, updated_at=utcnow())
-            .where(
-                (Ledger.mailbox == mailbox)
-                & (Ledger.uidvalidity == uidvalidity)
-                & Ledger.uid.in_(list(uids[start : start + 500]))
-            )
-            .execute()
-        )
+    fixed = (True, utcnow(), mailbox, uidvalidity)
+    execute_in(Ledger._meta.database, _DISPOSED, fixed, uids)

@@ -7,6 +7,7 @@ from datetime import datetime
 from peewee import JOIN
 
 from ..rules.model import ContactRef, DealRef, UserRef
+from .bulk import select_in
 from .models import (
     Company,
     Contact,
@@ -17,6 +18,21 @@ from .models import (
     TeamInbox,
     User,
     UserAddress,
+)
+
+# The batch's prefetch queries, as plain SQL (see bulk.select_in).
+_CONTACTS_BY_ADDRESS = (
+    'SELECT a."address", c."id", c."name", co."domain" FROM "contact_address" AS a '
+    'JOIN "contact" AS c ON c."id" = a."contact_id" '
+    'LEFT OUTER JOIN "company" AS co ON co."id" = c."company_id" '
+    'WHERE a."account_id" = ? AND a."address" IN ({values})'
+)
+# Newest first: a contact's DEALS_PER_CONTACT most recent open deals are the first ones.
+_OPEN_DEALS_OF_CONTACTS = (
+    'SELECT dc."contact_id", d."id", d."name" FROM "deal" AS d '
+    'JOIN "deal_contact" AS dc ON dc."deal_id" = d."id" '
+    'WHERE d."account_id" = ? AND d."is_open" AND dc."contact_id" IN ({values}) '
+    'ORDER BY d."created_at" DESC, d."id" DESC'
 )
 
 
@@ -131,36 +147,20 @@ class SnapshotLookup(CrmLookup):
         self._deals: dict[int, list[DealRef]] = {}
 
     def prefetch(self, keys: set[str]) -> None:
-        wanted = [k for k in keys if k not in self._contacts]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = (
-                ContactAddress.select(ContactAddress.address, Contact.id, Contact.name, Company.domain)
-                .join(Contact)
-                .join(Company, JOIN.LEFT_OUTER)
-                .where((ContactAddress.account == self.account_id) & ContactAddress.address.in_(chunk))
-                .tuples()
-            )
-            found = {address: ContactRef(cid, name, domain) for address, cid, name, domain in rows}
-            self._contacts.update({key: found.get(key) for key in chunk})
+        wanted = sorted(k for k in keys if k not in self._contacts)
+        rows = select_in(Contact._meta.database, _CONTACTS_BY_ADDRESS, (self.account_id,), wanted)
+        found = {address: ContactRef(cid, name, domain) for address, cid, name, domain in rows}
+        self._contacts.update({key: found.get(key) for key in wanted})
         self._prefetch_deals(
             [c.id for c in self._contacts.values() if c is not None and c.id not in self._deals]
         )
 
     def _prefetch_deals(self, contact_ids: list[int]) -> None:
-        for start in range(0, len(contact_ids), 500):
-            chunk = contact_ids[start : start + 500]
-            rows = (
-                Deal.select(DealContact.contact, Deal.id, Deal.name)
-                .join(DealContact)
-                .where(DealContact.contact.in_(chunk) & Deal.is_open & (Deal.account == self.account_id))
-                .order_by(Deal.created_at.desc(), Deal.id.desc())
-                .tuples()
-            )
-            found: dict[int, list[DealRef]] = {cid: [] for cid in chunk}
-            for contact_id, deal_id, name in rows:
-                found[contact_id].append(DealRef(deal_id, name))
-            self._deals.update(found)
+        rows = select_in(Deal._meta.database, _OPEN_DEALS_OF_CONTACTS, (self.account_id,), contact_ids)
+        found: dict[int, list[DealRef]] = {cid: [] for cid in contact_ids}
+        for contact_id, deal_id, name in rows:
+            found[contact_id].append(DealRef(deal_id, name))
+        self._deals.update(found)
 
     def team_inbox_owner(self, key: str) -> UserRef | None:
         return self._inboxes.get(key)

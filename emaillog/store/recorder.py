@@ -10,7 +10,7 @@ associations are inserted together: a statement per row was most of the database
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +19,7 @@ from peewee import Database, Model
 
 from ..addresses import Address
 from ..rules.model import ContactPlan, Decision, EmailPlan
-from .bulk import insert_returning, insert_rows
+from .bulk import insert_returning, insert_rows, select_in
 from .files import store_files
 from .ledger import LedgerKey, Outcome, write_outcomes
 from .models import (
@@ -39,7 +39,22 @@ from .outbox import enqueue
 if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
 
-CHUNK = 500
+# The batch's lookups, as plain SQL (see bulk.select_in); every one within the account.
+_EMAILS_BY_IDENTITY = (
+    'SELECT "identity", "id" FROM "logged_email" WHERE "account_id" = ? AND "identity" IN ({values})'
+)
+_EMAILS_BY_FINGERPRINT = (
+    'SELECT "fingerprint", "id", "identity" FROM "logged_email" '
+    'WHERE "account_id" = ? AND "fingerprint" IN ({values})'
+)
+_EMAILS_BY_MESSAGE_ID = (
+    'SELECT "message_id", "id" FROM "logged_email" '
+    'WHERE "account_id" = ? AND "message_id" IN ({values}) ORDER BY "id"'
+)
+_CONTACTS_BY_ADDRESS = (
+    'SELECT a."address", c."id", c."company_id" FROM "contact_address" AS a '
+    'JOIN "contact" AS c ON c."id" = a."contact_id" WHERE a."account_id" = ? AND a."address" IN ({values})'
+)
 _EMAIL_FIELDS = (
     "account",
     "identity",
@@ -75,11 +90,6 @@ class Result:
     folder: str | None  # None: stays in the intake folder for another attempt
     notice: PlannedNotice | None = None
     failures: int = 0  # attempts so far ended by the message's own crash, this one included
-
-
-def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield list(items[start : start + CHUNK])
 
 
 class Recorder:
@@ -146,26 +156,14 @@ class _BatchWriter:
                 )
 
     def _load_existing(self) -> None:
-        account = self.r.account_id
+        db, account = self.r.db, self.r.account_id
         identities = sorted({plan.identity for plan in self.plans})
-        for chunk in _chunks(identities):
-            query = (
-                LoggedEmail.select(LoggedEmail.identity, LoggedEmail.id)
-                .where((LoggedEmail.account == account) & LoggedEmail.identity.in_(chunk))
-                .tuples()
-            )
-            self.emails.update(dict(query))
+        self.emails.update(select_in(db, _EMAILS_BY_IDENTITY, (account,), identities))
         self._match_fingerprints()
         self.existing = set(self.emails)
         keys = sorted({c.key for plan in self.plans for c in plan.contacts})
-        for chunk in _chunks(keys):
-            query = (
-                ContactAddress.select(ContactAddress.address, Contact.id, Contact.company)
-                .join(Contact)
-                .where((ContactAddress.account == account) & ContactAddress.address.in_(chunk))
-                .tuples()
-            )
-            self.contacts.update({address: (cid, company) for address, cid, company in query})
+        rows = select_in(db, _CONTACTS_BY_ADDRESS, (account,), keys)
+        self.contacts.update({address: (cid, company) for address, cid, company in rows})
         self._load_threads()
 
     def _match_fingerprints(self) -> None:
@@ -176,14 +174,8 @@ class _BatchWriter:
         """
         unmatched = [p for p in self.plans if p.identity not in self.emails]
         prints = sorted({p.fingerprint for p in unmatched})
-        found: dict[str, tuple[int, str]] = {}
-        for chunk in _chunks(prints):
-            query = (
-                LoggedEmail.select(LoggedEmail.fingerprint, LoggedEmail.id, LoggedEmail.identity)
-                .where((LoggedEmail.account == self.r.account_id) & LoggedEmail.fingerprint.in_(chunk))
-                .tuples()
-            )
-            found.update({fp: (email_id, ident) for fp, email_id, ident in query})
+        rows = select_in(self.r.db, _EMAILS_BY_FINGERPRINT, (self.r.account_id,), prints)
+        found = {fp: (email_id, ident) for fp, email_id, ident in rows}
         for plan in unmatched:
             match = found.get(plan.fingerprint)
             if match and (plan.identity.startswith("fp:") or match[1].startswith("fp:")):
@@ -191,15 +183,10 @@ class _BatchWriter:
 
     def _load_threads(self) -> None:
         wanted = sorted({m for p in self.plans for m in (p.in_reply_to, *p.references[-20:]) if m})
-        self.threads: dict[str, int] = {}
-        for chunk in _chunks(wanted):
-            query = (
-                LoggedEmail.select(LoggedEmail.message_id, LoggedEmail.id)
-                .where((LoggedEmail.account == self.r.account_id) & LoggedEmail.message_id.in_(chunk))
-                .order_by(LoggedEmail.id)
-                .tuples()
-            )
-            self.threads.update(dict(query))
+        # Ordered by id: of several emails with one Message-ID, the latest is the parent.
+        self.threads: dict[str, int] = dict(
+            select_in(self.r.db, _EMAILS_BY_MESSAGE_ID, (self.r.account_id,), wanted)
+        )
 
     def _result(self, result: Result) -> Outcome:
         stored = [self._plan(plan) for plan in result.decision.plans]
