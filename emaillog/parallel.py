@@ -32,6 +32,7 @@ T = TypeVar("T")
 SPOOL_OVER = 64 * 1024
 # Below this many bytes in a batch, the pipe costs more than a second core saves.
 PARALLEL_OVER = 2 * 1024 * 1024
+WORKER_NICENESS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,9 @@ class ParallelParser:
         with self._lock:
             if self._pool is None:
                 # fork: the workers start with every module already imported (spawn costs a second each).
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_yield_to_main
+                )
             return self._pool
 
     def close(self) -> None:
@@ -219,6 +222,15 @@ class ParallelParser:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _yield_to_main() -> None:
+    """Workers run at a lower priority than the main process.
+
+    The main process is the pipeline's one serial stage (IMAP, deciding, the database): on a
+    machine whose cores are all busy, a worker parsing ahead should wait for it, not it for them.
+    """
+    os.nice(WORKER_NICENESS)
 
 
 def spooled_paths(parsed: Iterable[Parsed]) -> Iterator[Path]:
