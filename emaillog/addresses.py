@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.utils import getaddresses
-from functools import lru_cache
+
+from .memo import cached_when_short
 
 # Control characters (C0, DEL, C1) never belong in a display name or an address: they are how
 # header injection is attempted (an encoded CR/LF that a careless writer puts back into a header).
@@ -39,14 +40,9 @@ class Address:
         return f"{self.name} <{self.address}>" if self.name else self.address
 
 
+@cached_when_short(16384, _MAX_ADDRESS, lambda address, case_sensitive_local=False: len(address))
 def address_key(address: str, case_sensitive_local: bool = False) -> str:
     """Return the comparison key of ``address``: the domain lower-cased (IDNA-decoded to Unicode)."""
-    if len(address) > _MAX_ADDRESS:
-        return _address_key(address, case_sensitive_local)
-    return _cached_address_key(address, case_sensitive_local)
-
-
-def _address_key(address: str, case_sensitive_local: bool) -> str:
     local, _, domain = address.strip().rpartition("@")
     if not local:
         return address.strip().lower()
@@ -56,9 +52,6 @@ def _address_key(address: str, case_sensitive_local: bool) -> str:
 
 # The same few addresses (the logging address, the reps, their customers) come back in every
 # message: their keys and parses are remembered, bounded in count and in length.
-_cached_address_key = lru_cache(maxsize=16384)(_address_key)
-
-
 def _unicode_domain(domain: str) -> str:
     if "xn--" not in domain:
         return domain
@@ -89,20 +82,11 @@ def make_address(name: str | None, address: str) -> Address | None:
 
 def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
     """Parse header values (``To``, ``Cc``, …) into addresses, dropping anything that is not one."""
-    texts = tuple(str(v) for v in values)
-    if sum(map(len, texts)) > _CACHED_PARSE_CHARS:
-        return _parse(texts)
-    return _parse_cached(texts)
+    return _parse(tuple(str(v) for v in values))
 
 
-_CACHED_PARSE_CHARS = 4096
-
-
-@lru_cache(maxsize=4096)  # at most ~16 MB of header text
-def _parse_cached(texts: tuple[str, ...]) -> tuple[Address, ...]:
-    return _parse(texts)
-
-
+# At most 4,096 entries of 4,096 characters: ~16 MB of header text.
+@cached_when_short(4096, 4096, lambda texts: sum(map(len, texts)))
 def _parse(texts: tuple[str, ...]) -> tuple[Address, ...]:
     found: list[Address] = []
     seen: set[str] = set()

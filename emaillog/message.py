@@ -18,13 +18,13 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .addresses import Address, clean, parse_addresses
 from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
+from .memo import cached_when_short
 from .mime import Part, Walked, walk
 
 if TYPE_CHECKING:
@@ -74,15 +74,12 @@ class _BoundedPolicy(EmailPolicy):
 
     def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
         value = value[:MAX_DECODED_HEADER]
-        if hasattr(value, "name") or len(value) > _CACHED_HEADER_CHARS:
+        if hasattr(value, "name"):  # parsed already
             return super().header_fetch_parse(name, value)
         return _parsed_header(name, value)
 
 
-_CACHED_HEADER_CHARS = 2048
-
-
-@lru_cache(maxsize=4096)
+@cached_when_short(4096, 2048, lambda name, value: len(value))
 def _parsed_header(name: str, value: str) -> object:
     return EmailPolicy.header_fetch_parse(BOUNDED_DEFAULT, name, value)
 
