@@ -11,7 +11,7 @@ import peewee
 import pytest
 from pg import PgCluster
 
-from emaillog.store.bulk import insert_returning, insert_rows
+from emaillog.store.bulk import PAGE_ROWS, execute_in, insert_returning, insert_rows, select_in
 from emaillog.store.db import SQLITE_PRAGMAS, open_database
 from emaillog.store.models import SchemaVersion
 
@@ -56,4 +56,27 @@ def test_bulk_writes_report_a_locked_database_as_peewees_operational_error(tmp_p
     finally:
         holder.rollback()
         holder.close()
+        db.close()
+
+
+def test_in_lists_longer_than_a_page_find_every_row(database_url: str) -> None:
+    """select_in and execute_in send a page of values per statement: rows of every page count."""
+    db = open_database(database_url)
+    try:
+        versions = list(range(1000, 1000 + 2 * PAGE_ROWS + 7))
+        insert_rows(
+            db, SchemaVersion, ("version", "applied_at"), [(v, datetime(2026, 11, 29)) for v in versions]
+        )
+        by_version = (
+            'SELECT "version" FROM "schema_version" WHERE "applied_at" >= ? AND "version" IN ({values})'
+        )
+        wanted = [*versions[::2], -1]  # every page, and one value that matches nothing
+        found = select_in(db, by_version, (datetime(2026, 11, 29),), wanted)
+        assert sorted(v for (v,) in found) == versions[::2]
+        assert select_in(db, by_version, (datetime(2026, 11, 29),), []) == []
+        moved = 'UPDATE "schema_version" SET "applied_at" = ? WHERE "version" IN ({values})'
+        execute_in(db, moved, (datetime(2026, 11, 30),), versions[1::2])
+        later = select_in(db, by_version, (datetime(2026, 11, 30),), versions)
+        assert sorted(v for (v,) in later) == versions[1::2]
+    finally:
         db.close()
