@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..rules.model import Decision, TraceEntry
 from .bulk import execute_in, insert_rows, select_in
@@ -163,43 +164,38 @@ _KEY_COLUMNS = ("account", "mailbox", "uidvalidity", "uid", "attempts", "dispose
 
 def write_outcomes(account_id: int, outcomes: Sequence[Outcome]) -> None:
     """Upsert the ledger rows of a batch (executemany: see store/bulk.py)."""
-    fields = _KEY_COLUMNS + _OUTCOME_COLUMNS
-    rows = [tuple(row[name] for name in fields) for row in (_row(account_id, o) for o in outcomes)]
+    now = utcnow()
     insert_rows(
         Ledger._meta.database,
         Ledger,
-        fields,
-        rows,
+        _KEY_COLUMNS + _OUTCOME_COLUMNS,
+        [_row(account_id, o, now) for o in outcomes],
         conflict=("mailbox", "uidvalidity", "uid"),
         update=_OUTCOME_COLUMNS,
     )
 
 
-def _row(account_id: int, o: Outcome) -> dict[str, object]:
+def _row(account_id: int, o: Outcome, now: datetime) -> tuple[object, ...]:
+    """The values of _KEY_COLUMNS then _OUTCOME_COLUMNS, in their order."""
     decision = o.decision
     trace = [entry.as_json() for entry in decision.trace]
     if o.note:
         trace.append(TraceEntry("store", True, o.note, {"email_id": o.email_id}).as_json())
-    return dict(
-        account=account_id,
-        mailbox=o.key.mailbox,
-        uidvalidity=o.key.uidvalidity,
-        uid=o.key.uid,
-        attempts=1,
-        disposed=False,
-        first_seen=utcnow(),
-        sha256=o.sha256,
-        message_id=(o.message_id or "")[:1000] or None,
-        outcome=decision.outcome,
-        reason=o.note if o.note and decision.outcome == "logged" else decision.reason,
-        detail=decision.detail,
-        route=decision.route,
-        owner=decision.owner.email if decision.owner else None,
-        trace_json=json.dumps(trace, default=str),
-        folder=o.folder,
-        email=o.email_id,
-        failures=o.failures,
-        updated_at=utcnow(),
+    key = (account_id, o.key.mailbox, o.key.uidvalidity, o.key.uid, 1, False, now)
+    return (
+        *key,
+        o.sha256,
+        (o.message_id or "")[:1000] or None,
+        decision.outcome,
+        o.note if o.note and decision.outcome == "logged" else decision.reason,
+        decision.detail,
+        decision.route,
+        decision.owner.email if decision.owner else None,
+        json.dumps(trace, default=str),
+        o.folder,
+        o.email_id,
+        o.failures,
+        now,
     )
 
 
