@@ -19,9 +19,8 @@ def _v1_initial(db: Database) -> None:
         _indexes(LoggedEmail, _V1_EMAIL_INDEXES),
     ):
         db.create_tables(ALL_MODELS, safe=True)
-        db.execute_sql(
-            'CREATE INDEX IF NOT EXISTS "logged_email_message_id" ON "logged_email" ("message_id")'
-        )
+        for table, column in _V1_COLUMN_INDEXES:
+            db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}" ("{column}")')
 
 
 def _v2_outbox(db: Database) -> None:
@@ -63,8 +62,30 @@ def _v6_email_lookups_by_account(db: Database) -> None:
         )
 
 
+def _v7_no_index_a_composite_serves(db: Database) -> None:
+    # A foreign key column that leads a composite index needs no index of its own: the composite
+    # serves its lookups and cascades, and every index is written on every insert of these tables.
+    for index in (
+        "logged_email_account_id",
+        "contact_address_account_id",
+        "email_contact_email_id",
+        "email_company_email_id",
+        "email_deal_email_id",
+    ):
+        db.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
+
+
 # Version 1's indexes on logged_email beyond the columns' own (v6 replaced the others).
 _V1_EMAIL_INDEXES = ((("account", "identity"), True),)
+# Version 1's indexes on single columns that later versions dropped (v6, v7).
+_V1_COLUMN_INDEXES = (
+    ("logged_email", "message_id"),
+    ("logged_email", "account_id"),
+    ("contact_address", "account_id"),
+    ("email_contact", "email_id"),
+    ("email_company", "email_id"),
+    ("email_deal", "email_id"),
+)
 
 
 @contextmanager
@@ -98,6 +119,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v4_undisposed_index,
     _v5_ledger_failures,
     _v6_email_lookups_by_account,
+    _v7_no_index_a_composite_serves,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 
