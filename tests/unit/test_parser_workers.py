@@ -14,7 +14,7 @@ from support import FWD, make_settings, message
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
-from emaillog.parallel import SPOOL_OVER, ParallelParser, Parsed, spooled_paths
+from emaillog.parallel import SPOOL_OVER, WORKER_NICENESS, ParallelParser, Parsed, spooled_paths
 from emaillog.rules.route import LoggingAddresses, ReadForwards
 
 INLINE = (
@@ -82,3 +82,10 @@ def test_an_attached_originals_large_files_come_back_as_temp_files(
     assert (attachment.filename, attachment.size, attachment.data) == ("contract.pdf", len(FILE), b"")
     assert attachment.path is not None and attachment.path.read_bytes() == FILE
     assert attachment.path in set(spooled_paths([parsed]))
+
+
+def test_workers_yield_the_cpu_to_the_main_process(parser: ParallelParser) -> None:
+    # The main process is the pipeline's serial stage: on busy cores it must not wait for the workers.
+    mine = os.nice(0)
+    theirs = parser._get_pool().submit(os.nice, 0).result()
+    assert theirs == min(mine + WORKER_NICENESS, 19) and (theirs > mine or mine == 19)
