@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,28 @@ class World:
             }
         finally:
             client.logout()
+
+
+def attached_forward(
+    *inners: EmailMessage,
+    note: str = "Please log.",
+    sender: str = "rep@ourco.example",
+    subject: str = "FW: Proposal",
+    delivered_to: str | None = FWD,
+) -> bytes:
+    """A rep's forward to the forwarding address with each of ``inners`` attached as message/rfc822."""
+    outer = EmailMessage()
+    if delivered_to:
+        outer["Delivered-To"] = delivered_to
+    outer["From"] = sender
+    outer["To"] = FWD
+    outer["Subject"] = subject
+    outer["Date"] = "Fri, 20 Nov 2026 11:00:00 +0100"
+    outer["Message-ID"] = "<outer-att@ourco.example>"
+    outer.set_content(note + "\n")
+    for inner in inners:
+        outer.add_attachment(inner, filename="original.eml")
+    return outer.as_bytes(policy=SMTP)
 
 
 def make_world(

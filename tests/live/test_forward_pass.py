@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 import pytest
-from support import FWD, World, make_world, message
+from support import FWD, World, attached_forward, make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
@@ -61,17 +60,8 @@ def inline_forward(
     )
 
 
-def attached_forward(inner: EmailMessage, note: str = "Please log.") -> bytes:
-    outer = EmailMessage()
-    outer["Delivered-To"] = FWD
-    outer["From"] = REP
-    outer["To"] = FWD
-    outer["Subject"] = "FW: " + str(inner["Subject"])
-    outer["Date"] = "Fri, 20 Nov 2026 11:00:00 +0100"
-    outer["Message-ID"] = "<outer-att@ourco.example>"
-    outer.set_content(note + "\n")
-    outer.add_attachment(inner, filename="original.eml")
-    return outer.as_bytes(policy=SMTP)
+def forwarded_as_attachment(inner: EmailMessage, note: str = "Please log.") -> bytes:
+    return attached_forward(inner, note=note, sender=REP, subject="FW: " + str(inner["Subject"]))
 
 
 def tz(hours: int) -> timezone:
@@ -258,7 +248,7 @@ def test_a_rep_forwarding_their_own_sent_email_is_outgoing(world: World) -> None
     inner["Date"] = "Thu, 19 Nov 2026 15:00:00 +0000"
     inner["Message-ID"] = "<sent-9@ourco.example>"
     inner.set_content("Here is our proposal.\n")
-    world.deliver(attached_forward(inner))
+    world.deliver(forwarded_as_attachment(inner))
     world.run_pass()
     [email] = views.emails(world.store)
     assert (email["direction"], email["owner"], email["from"]) == ("outgoing", REP, REP)
@@ -292,7 +282,7 @@ def test_a_bccd_email_later_forwarded_as_attachment_is_one_email(world: World) -
     for name in ("From", "To", "Subject", "Date", "Message-ID"):
         inner[name] = str(headers[name])
     inner.set_content("Hello, here is our proposal.\n")
-    world.deliver(attached_forward(inner))
+    world.deliver(forwarded_as_attachment(inner))
     world.run_pass()
     [email] = views.emails(world.store)
     assert (email["route"], email["message_id"]) == ("bcc", "<sent-1@ourco.example>")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 import pytest
-from support import FWD, make_settings, message
+from support import FWD, attached_forward, make_settings, message
 
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
@@ -25,7 +24,7 @@ INLINE = (
 FILE = os.urandom(SPOOL_OVER * 2)
 
 
-def attached_forward() -> bytes:
+def forward_with_a_file() -> bytes:
     original = EmailMessage()
     original["From"] = "Carl Customer <carl@globex.example>"
     original["To"] = "rita@acme.example"
@@ -34,15 +33,7 @@ def attached_forward() -> bytes:
     original["Message-ID"] = "<contract@globex.example>"
     original.set_content("Signed copy attached.")
     original.add_attachment(FILE, maintype="application", subtype="pdf", filename="contract.pdf")
-    outer = EmailMessage()
-    outer["Delivered-To"] = FWD
-    outer["From"] = "Rita Rep <rita@acme.example>"
-    outer["To"] = FWD
-    outer["Subject"] = "Fwd: The contract"
-    outer["Message-ID"] = "<fwd-contract@acme.example>"
-    outer.set_content("FYI")
-    outer.add_attachment(original)
-    return outer.as_bytes(policy=SMTP)
+    return attached_forward(original, sender="Rita Rep <rita@acme.example>")
 
 
 @pytest.fixture
@@ -75,7 +66,7 @@ def test_a_forwards_originals_are_read_on_the_worker(parser: ParallelParser, tmp
 def test_an_attached_originals_large_files_come_back_as_temp_files(
     parser: ParallelParser, tmp_path: Path
 ) -> None:
-    [parsed] = parse_on_workers(parser, tmp_path, [attached_forward()])
+    [parsed] = parse_on_workers(parser, tmp_path, [forward_with_a_file()])
     assert isinstance(parsed.email, Email)
     [original] = forwards_of(parsed.email)
     [attachment] = original.attachments

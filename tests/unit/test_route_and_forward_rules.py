@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BCC, FWD, make_settings, message
+from support import BCC, FWD, attached_forward, make_settings, message
 
 from emaillog import admin
 from emaillog.forwards import zone_written
@@ -86,26 +85,6 @@ def original_message(
     for filename, data in files:
         inner.add_attachment(data, maintype="application", subtype="pdf", filename=filename)
     return inner
-
-
-def attached_forward(
-    *inners: EmailMessage,
-    note: str = "Please log.",
-    sender: str = "rep@ourco.example",
-    delivered_to: str | None = FWD,
-) -> bytes:
-    outer = EmailMessage()
-    if delivered_to:
-        outer["Delivered-To"] = delivered_to
-    outer["From"] = sender
-    outer["To"] = FWD
-    outer["Subject"] = "FW: Proposal"
-    outer["Date"] = "Fri, 20 Nov 2026 11:00:00 +0100"
-    outer["Message-ID"] = "<outer-att@ourco.example>"
-    outer.set_content(note + "\n")
-    for inner in inners:
-        outer.add_attachment(inner, filename="original.eml")
-    return outer.as_bytes(policy=SMTP)
 
 
 @pytest.fixture
