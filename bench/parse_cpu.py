@@ -27,7 +27,7 @@ import backlog
 
 from emaillog.limits import Limits
 from emaillog.parallel import parse_one
-from emaillog.rules.route import LoggingAddresses, ReadForwards
+from emaillog.rules.route import ReadForwards, RouteSettings
 
 
 def cpu_ms_per_message(job: Callable[[bytes], object], raws: list[bytes]) -> float:
@@ -46,7 +46,7 @@ def main() -> int:
     args = parser.parse_args()
     generator = backlog.Generator(backlog.SEED)
     raws = [generator.message(i)[1] for i in range(args.messages)]
-    prepare = ReadForwards(LoggingAddresses(backlog.BCC, backlog.FWD, False))
+    prepare = ReadForwards(RouteSettings(backlog.BCC, backlog.FWD, False))
     with tempfile.TemporaryDirectory() as spool_dir:
         spool = Path(spool_dir)
 

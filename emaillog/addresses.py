@@ -40,6 +40,8 @@ class Address:
         return f"{self.name} <{self.address}>" if self.name else self.address
 
 
+# The same few addresses (the logging address, the reps, their customers) come back in every
+# message: their keys and parses are remembered, bounded in count and in length.
 @cached_when_short(16384, _MAX_ADDRESS, lambda address, case_sensitive_local=False: len(address))
 def address_key(address: str, case_sensitive_local: bool = False) -> str:
     """Return the comparison key of ``address``: the domain lower-cased (IDNA-decoded to Unicode)."""
@@ -50,8 +52,6 @@ def address_key(address: str, case_sensitive_local: bool = False) -> str:
     return f"{local if case_sensitive_local else local.lower()}@{domain}"
 
 
-# The same few addresses (the logging address, the reps, their customers) come back in every
-# message: their keys and parses are remembered, bounded in count and in length.
 def _unicode_domain(domain: str) -> str:
     if "xn--" not in domain:
         return domain

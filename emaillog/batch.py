@@ -25,7 +25,7 @@ from .notices.plan import NoticePlanner
 from .parallel import MessageParser, Parsed
 from .rules import Decision, Link, TraceEntry, decide
 from .rules.attribution import attribute
-from .rules.route import LoggingAddresses, ReadForwards
+from .rules.route import ReadForwards, RouteSettings
 from .settings import Settings
 from .store.ledger import Attempt, LedgerKey
 from .store.lookup import SnapshotLookup
@@ -103,7 +103,7 @@ def start_parsing(
     uids = [k.uid for k in keys if raws[k.uid] is not None and not exhausted(tries[k.uid], limit)]
     blobs = [raw for uid in uids if (raw := raws[uid]) is not None]
     retried = any(tries[uid].number > 1 for uid in uids)
-    prepare = ReadForwards(LoggingAddresses.of(settings))
+    prepare = ReadForwards(RouteSettings.of(settings))
     pending = parser.submit(blobs, limits, tmp_dir, isolate=retried, prepare=prepare)
     return lambda: dict(zip(uids, pending(), strict=True))
 

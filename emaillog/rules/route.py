@@ -38,15 +38,16 @@ class RouteAddresses(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class LoggingAddresses:
-    """The two logging addresses and how addresses compare: a few bytes to send to a parser worker."""
+class RouteSettings:
+    """What route detection reads of the settings (the two logging addresses, how addresses compare):
+    a few bytes to send to a parser worker, where ``Settings`` would carry secrets along."""
 
     bcc_address: str
     forward_address: str
     case_sensitive_local_part: bool
 
     @classmethod
-    def of(cls, settings: Settings) -> LoggingAddresses:
+    def of(cls, settings: Settings) -> RouteSettings:
         return cls(settings.bcc_address, settings.forward_address, settings.case_sensitive_local_part)
 
     def key(self, address: str) -> str:
@@ -58,10 +59,10 @@ class ReadForwards:
     """Run by a parser worker on each message: reads the forwards of one that came through the
     forwarding address, on the worker's core rather than the main process's."""
 
-    addresses: LoggingAddresses
+    settings: RouteSettings
 
     def __call__(self, email: Email) -> None:
-        if detect_route(email, self.addresses)[0] == "forward":
+        if detect_route(email, self.settings)[0] == "forward":
             forwards_of(email)
 
 

@@ -14,7 +14,7 @@ from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.parallel import SPOOL_OVER, WORKER_NICENESS, ParallelParser, Parsed, spooled_paths
-from emaillog.rules.route import LoggingAddresses, ReadForwards
+from emaillog.rules.route import ReadForwards, RouteSettings
 
 INLINE = (
     "See below\n\n---------- Forwarded message ---------\nFrom: Carl Customer <carl@globex.example>\n"
@@ -44,7 +44,7 @@ def parser() -> Iterator[ParallelParser]:
 
 
 def parse_on_workers(parser: ParallelParser, tmp_path: Path, raws: list[bytes]) -> list[Parsed]:
-    prepare = ReadForwards(LoggingAddresses.of(make_settings(tmp_path)))
+    prepare = ReadForwards(RouteSettings.of(make_settings(tmp_path)))
     # isolate: on the pool whatever the batch's size
     return parser.submit(raws, Limits(), tmp_path / "spool", isolate=True, prepare=prepare)()
 
