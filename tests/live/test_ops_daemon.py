@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,7 +114,6 @@ class DaemonProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=timeout)
-        time.sleep(0.3)  # the reader thread picks up STOPPING=1
         self.close()
         return code
 
@@ -126,6 +124,7 @@ class DaemonProcess:
         self._log.close()
         self._closed = True
         self._reader.join(timeout=2)
+        self._drain_notify()  # what the exited daemon sent last (STOPPING=1) is queued: read it all
         self.notify.close()
 
 
