@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import random
@@ -671,8 +672,6 @@ class Backends:
 
 def insert_history_emails(db: Any, account: int, contact_ids: list[int], when: Any, chunk: int) -> None:
     """HISTORY_EMAILS logged emails with fingerprints, Message-IDs and threads, one contact each."""
-    import hashlib
-
     from peewee import chunked
 
     from emaillog.store.models import EmailContact, LoggedEmail, User
