@@ -217,12 +217,12 @@ def parse(raw: bytes, limits: Limits, digest: str | None = None) -> Email | Malf
 
 def malformed(raw: bytes, detail: str, digest: str, limits: Limits) -> Malformed:
     """A Malformed value with whatever the header section tells, read without the body."""
-    from .mime import HEADER_PARSER, split_header
+    from .mime import read_header, split_header
 
     end, _ = split_header(raw)
     if end > limits.max_header_bytes:
         return Malformed(detail, digest)
-    return _malformed(Fields(HEADER_PARSER.parsebytes(raw[:end])), detail, digest)
+    return _malformed(Fields(read_header(raw[:end])), detail, digest)
 
 
 def _malformed(fields: Fields, detail: str, digest: str) -> Malformed:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
@@ -24,6 +25,32 @@ import pybase64
 from .limits import Limits, StructureProblem
 
 HEADER_PARSER = BytesHeaderParser(policy=policy.compat32)
+
+# A header section in the plain form nearly every one has: each line a field name (the printable
+# characters the stdlib accepts, no colon), a colon and a value, or a continuation starting with
+# a space or tab; every line ended by CRLF or LF.
+_PLAIN_SECTION = re.compile(r"(?:[!-9;-~]+:[^\r\n]*\r?\n|[ \t][^\r\n]*\r?\n)*")
+_FIELD = re.compile(r"([!-9;-~]+):[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)\r?\n")
+
+
+def read_header(section: bytes) -> Message:
+    """A header section parsed as the stdlib's compat32 header parser does, at a fraction of its cost.
+
+    The stdlib's FeedParser reads a section line by line through a generator and a chain of
+    buffers; a section in the plain form (``_PLAIN_SECTION``) is read here with one regular
+    expression into the same fields, values as compat32 keeps them (unfolded nowhere, the leading
+    blanks of the value and its last line break removed). Anything else — a Unix "From " line, a
+    first line that is a continuation, a line without a colon, a bare CR — goes to the stdlib, which
+    knows how to be lenient about it.
+    """
+    text = section.decode("ascii", "surrogateescape")
+    if not text.startswith((" ", "\t")) and _PLAIN_SECTION.fullmatch(text):
+        header = Message()
+        for name, value in _FIELD.findall(text):
+            header.set_raw(name, value)
+        header.set_payload("")
+        return header
+    return HEADER_PARSER.parsebytes(section)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +153,7 @@ def walk(raw: bytes, limits: Limits) -> Walked | StructureProblem:
     header_end, body_start = split_header(raw)
     if header_end > limits.max_header_bytes:
         return StructureProblem(f"the header section is over {_mb(limits.max_header_bytes)}")
-    header = HEADER_PARSER.parsebytes(raw[:header_end])
+    header = read_header(raw[:header_end])
     walker = _Walker(raw, memoryview(raw), limits, [])
     problem = walker.entity(header, body_start, len(raw), 1)
     return problem if problem is not None else Walked(header, tuple(walker.parts))
@@ -157,7 +184,7 @@ class _Walker:
         header_end, body_start = split_header(self.raw, start, end)
         if header_end - start > self.limits.max_header_bytes:
             return StructureProblem(f"a part's header section is over {_mb(self.limits.max_header_bytes)}")
-        header = HEADER_PARSER.parsebytes(self.raw[start:header_end])
+        header = read_header(self.raw[start:header_end])
         if header.get_content_type() == "message/rfc822":
             # An attached message is one leaf here; the forward reader parses it when it needs it.
             return self.leaf(header, body_start, end, depth + 1)

@@ -259,3 +259,40 @@ def test_base64_bodies_decode_as_binascii_does(encoded: bytes) -> None:
     except binascii.Error:
         return
     assert _base64(junk) == expected
+
+
+_PLAIN_HEADER_LINE = st.tuples(
+    st.sampled_from(["Content-Type", "Subject", "X-Odd_Name!", "To", "content-disposition"]),
+    st.sampled_from([":", ": ", ":\t ", ":  "]),
+    st.text(alphabet=" \t=;\"'abcé\x00\x0b\x0c\u2028<>@:", max_size=30),
+    st.sampled_from(["\r\n", "\n"]),
+).map("".join)
+_ODD_HEADER_LINE = st.tuples(
+    st.sampled_from(["Content-Type", "From ", "", "Bad Name", "To"]),
+    st.sampled_from([":", ": ", " :", ""]),
+    st.text(alphabet=" \t=;abcé\x00\r\n", max_size=30),
+    st.sampled_from(["\r\n", "\n", "\r", "\r\n ", "\n\t", ""]),
+).map("".join)
+_FOLDING = st.sampled_from([" folded\r\n", "\tfolded\n", " \r\n"])
+# Half the sections in the plain form the fast reader takes; half with lines it must leave alone.
+_HEADER_SECTION = st.one_of(
+    st.lists(st.one_of(_PLAIN_HEADER_LINE, _FOLDING), max_size=8),
+    st.lists(
+        st.one_of(_PLAIN_HEADER_LINE, _FOLDING, _ODD_HEADER_LINE, st.just("From x Mon\r\n")), max_size=8
+    ),
+).map(lambda lines: "".join(lines).encode("utf-8"))
+
+
+@given(_HEADER_SECTION)
+@settings(max_examples=400, deadline=None)
+@example(b"")
+@example(b"Subject: a\r\n \r\nTo: b\r\n")
+@example(b"Subject:\r\n\tcontinued only\r\n")
+def test_header_sections_read_as_the_stdlib_reads_them(section: bytes) -> None:
+    from emaillog.mime import HEADER_PARSER, read_header
+
+    ours, theirs = read_header(section), HEADER_PARSER.parsebytes(section)
+    assert list(ours.raw_items()) == list(theirs.raw_items())
+    assert ours.get_payload() == theirs.get_payload()
+    assert ours.get_unixfrom() == theirs.get_unixfrom()
+    assert [type(d) for d in ours.defects] == [type(d) for d in theirs.defects]
