@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -79,7 +79,7 @@ def process(
     loaded = [
         _load(ctx, key, raws[key.uid], attempts.get(key.uid, _FIRST), parsed.get(key.uid)) for key in keys
     ]
-    ctx.lookup.prefetch(_addresses(ctx.settings, loaded))
+    ctx.lookup.prefetch(contact_keys(ctx.settings, [item.email for item in loaded]))
     planner = NoticePlanner(ctx.settings, ctx.account_id, lambda k: attribute(k, ctx.lookup).user is not None)
     return [_result(ctx, item, planner) for item in loaded]
 
@@ -152,11 +152,16 @@ def _over_maximum(ctx: BatchContext, key: LedgerKey, size: int, attempt: Attempt
     return Loaded(key, header, "", malformed(header, detail, "", ctx.limits), None, attempt, started)
 
 
-def _addresses(settings: Settings, loaded: list[Loaded]) -> set[str]:
+def contact_keys(settings: Settings, emails: Iterable[Email | Malformed | None]) -> set[str]:
+    """Every address the rules may look a contact up for: the messages', and those of the originals
+    a parser worker read from a forward."""
     keys: set[str] = set()
-    for item in loaded:
-        if isinstance(item.email, Email):
-            keys.update(settings.key(a.address) for a in item.email.to + item.email.cc + item.email.senders)
+    for email in emails:
+        if isinstance(email, Email):
+            keys.update(settings.key(a.address) for a in email.to + email.cc + email.senders)
+            for original in email.lazy_tree.forwards or ():
+                found = original.to + original.cc + ((original.sender,) if original.sender else ())
+                keys.update(settings.key(a.address) for a in found)
     return keys
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from support import FWD, attached_forward, make_settings, message
 
+from emaillog.batch import contact_keys
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
@@ -80,3 +81,13 @@ def test_workers_yield_the_cpu_to_the_main_process(parser: ParallelParser) -> No
     mine = os.nice(0)
     theirs = parser._get_pool().submit(os.nice, 0).result()
     assert theirs == min(mine + WORKER_NICENESS, 19) and (theirs > mine or mine == 19)
+
+
+def test_the_batch_prefetches_the_contacts_of_a_forwards_original(
+    parser: ParallelParser, tmp_path: Path
+) -> None:
+    # The rules look up the original's sender: one prefetch query answers it with the batch's others.
+    forward = message(delivered_to=FWD, subject="Fwd: Seats", body=INLINE, message_id="<fwd@acme.example>")
+    [parsed] = parse_on_workers(parser, tmp_path, [forward])
+    keys = contact_keys(make_settings(tmp_path), [parsed.email])
+    assert {"carl@globex.example", "rita@acme.example"} <= keys
