@@ -95,3 +95,16 @@ def test_html_is_sanitised_and_text_derived_when_missing() -> None:
     email = parse(raw, Limits())
     assert isinstance(email, Email) and email.html is not None
     assert "script" not in email.html and "t.example" not in email.html and email.text == "Hi"
+
+
+def test_undecodable_part_parameters_read_as_absent() -> None:
+    # name* beside name*0* makes the stdlib's RFC 2231 decoder raise TypeError: the part is read
+    # as one without a name, and the message is not given up as a crash.
+    raw = (
+        b"From: carl@globex.example\r\nTo: rita@acme.example\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+        b'Content-Type: text/plain; charset=utf-8; name*="a b.pdf"; name*0*="x"\r\n\r\nhello\r\n--XX--\r\n'
+    )
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    assert (email.text, email.attachments) == ("hello", ())
