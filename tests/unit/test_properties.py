@@ -334,3 +334,31 @@ def test_a_read_headers_parameters_are_those_the_stdlib_finds(section: bytes) ->
                     expected = "-"
                 assert ours.get_param(param, "-", header, unquote) == expected
     assert ours.get_content_type() == theirs.get_content_type()
+
+
+def _first_delimiter(data: bytes, delimiter: bytes, start: int, end: int) -> int:
+    """The plain reading of RFC 2046: the first line in the range that starts with the delimiter
+    followed by the end of the range, a line break, blanks or "--"."""
+    for position in range(start, end):
+        if (position == 0 or data[position - 1] == 10) and data.startswith(delimiter, position, end):
+            after = position + len(delimiter)
+            if after >= end or data[after] in b"\r\n \t-":
+                return position
+    return -1
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"-", b"--", b"--b", b"--bx", b"\n", b"\r\n", b"x", b"-- b", b"=="]), max_size=120
+    ),
+    st.integers(0, 5),
+    st.integers(0, 5),
+)
+@settings(max_examples=400, deadline=None)
+@example([b"-"] * 40 + [b"\n", b"--b", b"\n"], 0, 0)
+def test_delimiters_are_found_where_rfc_2046_puts_them(pieces: list[bytes], start: int, cut: int) -> None:
+    from emaillog.mime import _delimiter_at
+
+    data = b"".join(pieces)
+    end = max(start, len(data) - cut)
+    assert _delimiter_at(data, b"--b", start, end) == _first_delimiter(data, b"--b", start, end)
