@@ -4,14 +4,20 @@ The main thread owns the process: signals, systemd notifications and the leases.
 it tries to take the lease of each mailbox nobody works; for each lease it holds, a thread runs
 the one-mailbox daemon (``watch.Daemon``: IDLE, passes, reconnects). When a process dies its leases
 are freed by the database or the kernel, and another process's next round takes them over.
+
+SIGHUP reads the settings again (``systemctl reload``): a mailbox whose settings changed is
+restarted on them (under the lease it holds), one no longer listed is stopped and its lease given
+back, a new one is claimed like any other; mailboxes that did not change keep running.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -19,9 +25,9 @@ from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
 from .parallel import ParallelParser
-from .rules import Link
+from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .store import store_for
 from .watch import Daemon
 
@@ -44,10 +50,12 @@ class Fleet:
     chain: tuple[Link, ...]
     db: Database
     notifier: Notifier
+    reload_settings: Callable[[], Settings] | None = None
     leases: Leases = field(init=False)
     parser: ParallelParser = field(default_factory=ParallelParser)  # shared by the mailbox threads
     workers: dict[str, _Worker] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
+    # Put by the signal handlers ("stop", "reload", "pass"): SimpleQueue.put is safe in a handler.
+    requests: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
 
     def __post_init__(self) -> None:
         self.leases = leases_for(self.settings.database_url, self.settings.data_dir)
@@ -56,17 +64,33 @@ class Fleet:
         self._install_signals()
         self.notifier.ready()
         try:
-            while not self.stop.is_set():
+            while self._serve():
                 try:
                     self._round()
                 except (OperationalError, InterfaceError) as exc:
                     # The database is down: the mailbox threads wait it out on their own; claims
                     # resume once it answers again.
                     log.warning("claiming mailboxes failed, will retry: %s", exc)
-                self.stop.wait(CLAIM_SECONDS)
         finally:
             self._shutdown()
         return 0
+
+    def _serve(self) -> bool:
+        """Wait for the next round, answering signals meanwhile; False once asked to stop."""
+        deadline = time.monotonic() + CLAIM_SECONDS
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                request = self.requests.get(timeout=left)
+            except queue.Empty:
+                break
+            if request == "stop":
+                return False
+            if request == "reload":
+                self._reload()
+            else:
+                for worker in self.workers.values():
+                    worker.daemon.requests.put("pass:signal")
+        return True
 
     def _round(self) -> None:
         if not self.leases.alive() and self.workers:
@@ -104,24 +128,67 @@ class Fleet:
         return True
 
     def _install_signals(self) -> None:
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            if signum == signal.SIGUSR1:
-                for worker in self.workers.values():
-                    worker.daemon.requests.put("pass:signal")
-                return
-            self.stop.set()
+        words = {int(signal.SIGHUP): "reload", int(signal.SIGUSR1): "pass"}
 
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self.requests.put(words.get(signum, "stop"))
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(signum, on_signal)
 
-    def _stop_workers(self) -> None:
-        for worker in self.workers.values():
+    # -- reload ------------------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        log.info("SIGHUP: reloading the settings")
+        self.notifier.reloading()
+        try:
+            settings, chain = self._load_new()
+        except (SettingsError, ChainError) as exc:
+            log.error("reload failed, keeping the old settings: %s", exc)
+        else:
+            self._apply(settings, chain)
+        self.notifier.ready()
+
+    def _load_new(self) -> tuple[Settings, tuple[Link, ...]]:
+        if self.reload_settings is None:
+            raise SettingsError(["no settings source to reload from"])
+        settings = self.reload_settings()
+        if settings.database_url != self.settings.database_url:
+            raise SettingsError(["EMAILLOG_DATABASE_URL: a running fleet keeps its database; restart it"])
+        if settings.imap is None and not settings.mailboxes:
+            raise SettingsError(["no mailbox is configured: a running fleet cannot switch to the demo"])
+        return settings, load_chain(settings.chain_file)
+
+    def _apply(self, settings: Settings, chain: tuple[Link, ...]) -> None:
+        """Restart the mailboxes whose settings changed, stop those gone; new ones are claimed later."""
+        before = {m.mailbox_name: m for m in self.settings.all_mailboxes()}
+        after = {m.mailbox_name: m for m in settings.all_mailboxes()}
+        every = chain != self.chain  # the rules apply to every mailbox
+        changed = [n for n in self.workers if n in after and (every or after[n] != before.get(n))]
+        gone = [n for n in self.workers if n not in after]
+        self._stop_workers(changed + gone)
+        for name in gone:
+            self.leases.release(name)
+        self.settings, self.chain = settings, chain
+        for name in changed:
+            self._claim(after[name])  # the lease is still ours: started again at once
+        log.info(
+            "settings reloaded; restarted: %s; stopped: %s; new: %s",
+            ", ".join(changed) or "none",
+            ", ".join(gone) or "none",
+            ", ".join(sorted(set(after) - set(before))) or "none",
+        )
+
+    def _stop_workers(self, names: list[str] | None = None) -> None:
+        """Stop the named mailbox threads (all by default); each finishes the batch in hand."""
+        stopping = {n: w for n, w in self.workers.items() if names is None or n in names}
+        for worker in stopping.values():
             worker.daemon.stopping = True
             worker.daemon.requests.put("stop")
-        for worker in self.workers.values():
+        for name, worker in stopping.items():
             # Each finishes the batch in hand (commit, then move) and logs out.
             worker.thread.join(timeout=60)
-        self.workers.clear()
+            del self.workers[name]
 
     def _shutdown(self) -> None:
         log.info("stopping %d mailbox(es)", len(self.workers))

@@ -25,6 +25,7 @@ log = logging.getLogger("emaillog.lease")
 class Leases(Protocol):
     def acquire(self, mailbox: str) -> bool: ...
     def alive(self) -> bool: ...
+    def release(self, mailbox: str) -> None: ...
     def release_all(self) -> None: ...
 
 
@@ -98,6 +99,17 @@ class AdvisoryLeases:
             self._conn = None
             return False
 
+    def release(self, mailbox: str) -> None:
+        """Give one lease back (a mailbox no longer configured); the session keeps the others."""
+        if mailbox not in self.held or self._conn is None or self._conn.closed:
+            return
+        self.held.discard(mailbox)
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (lock_key(mailbox),))
+        except Exception:  # noqa: BLE001 - a lost session has freed the lock already
+            self.alive()
+
     def release_all(self) -> None:
         if self._conn is not None and not self._conn.closed:
             self._conn.close()  # closing the session frees every lock it held
@@ -131,6 +143,11 @@ class FileLeases:
 
     def alive(self) -> bool:
         return True
+
+    def release(self, mailbox: str) -> None:
+        handle = self.files.pop(mailbox, None)
+        if handle is not None:
+            handle.close()
 
     def release_all(self) -> None:
         for handle in self.files.values():

@@ -107,7 +107,7 @@ def _run(
         # Several mailboxes, or several processes sharing a PostgreSQL: work only under leases.
         if once or dry_run:
             return _fleet_once(settings, store, chain, dry_run)
-        return Fleet(settings, chain, store.db, Notifier.from_environ()).run()
+        return Fleet(settings, chain, store.db, Notifier.from_environ(), reload_settings).run()
     if once or dry_run:
         return _one_shot(Runner(settings, store, chain, dry_run))
     return _daemon(Daemon(settings, store, chain, Notifier.from_environ(), reload_settings))

@@ -49,6 +49,19 @@ def test_one_holder_at_a_time_and_kill_9_frees_it(database_url: str, tmp_path: P
             child.kill()
 
 
+def test_one_lease_given_back_frees_that_mailbox_only(database_url: str, tmp_path: Path) -> None:
+    mine, theirs = leases_for(database_url, tmp_path), leases_for(database_url, tmp_path)
+    try:
+        assert mine.acquire("acme") and mine.acquire("globex")
+        mine.release("acme")
+        assert theirs.acquire("acme")
+        assert not theirs.acquire("globex")
+        assert mine.alive() and mine.acquire("globex")  # still held: the session was kept
+    finally:
+        mine.release_all()
+        theirs.release_all()
+
+
 def test_kinds(tmp_path: Path) -> None:
     assert isinstance(leases_for("sqlite:///x", tmp_path), FileLeases)
     assert isinstance(leases_for("postgresql://u@h/db", tmp_path), AdvisoryLeases)

@@ -19,13 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 from support import World, make_world, message, wait_until
 
-from emaillog import admin, status
+from emaillog import admin, status, views
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
+from emaillog.lease import FileLeases
 from emaillog.mailbox import ImapMailbox
 from emaillog.poll import Pass
+from emaillog.settings import load
 from emaillog.status import StateFile
+from emaillog.store import open_store
 from emaillog.store.models import Ledger, LoggedEmail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -385,3 +389,72 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path) -> None:
     assert "the intake folder Shared is read-only for acl" in daemon.log()
     assert once.returncode == 78, once.stderr
     assert "the folder Shared is read-only for acl" in once.stderr and "Traceback" not in once.stderr
+
+
+def write_mailboxes(path: Path, accounts: dict[str, ImapAccount], **per_mailbox: dict[str, str]) -> None:
+    lines = []
+    for name, account in accounts.items():
+        values = {
+            "EMAILLOG_IMAP_HOST": account.host,
+            "EMAILLOG_IMAP_PORT": str(account.port),
+            "EMAILLOG_IMAP_SECURITY": "none",
+            "EMAILLOG_IMAP_USER": account.user,
+            "EMAILLOG_IMAP_PASSWORD": account.password,
+            "EMAILLOG_BCC_ADDRESS": f"log@{name}.example",
+        } | per_mailbox.get(name, {})
+        lines += [f"[mailbox.{name}]", *(f'{k} = "{v}"' for k, v in values.items()), ""]
+    path.write_text("\n".join(lines))
+
+
+def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDovecot) -> None:
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
+    acme_only = {"acme": accounts["acme"]}
+    mailboxes, env_file = tmp_path / "mailboxes.toml", tmp_path / "emaillog.env"
+    write_mailboxes(mailboxes, acme_only)
+    env_file.write_text(
+        f"EMAILLOG_DATA_DIR={tmp_path / 'data'}\nEMAILLOG_MAILBOXES_FILE={mailboxes}\n"
+        "EMAILLOG_IMAP_IDLE=no\nEMAILLOG_POLL_SECONDS=1\nEMAILLOG_IMAP_TIMEOUT=5\n"
+    )
+    boxes = {box.mailbox_name: box for box in load(env_file).all_mailboxes()}
+
+    def folders(name: str) -> list[str | None]:
+        return [row["folder"] for row in views.ledger(open_store(boxes[name]))]
+
+    def deliver(name: str, message_id: str) -> None:
+        client = IMAPClient(accounts[name].host, port=accounts[name].port, ssl=False)
+        client.login(accounts[name].user, accounts[name].password)
+        client.append("INBOX", message(message_id=message_id))  # from a stranger: rejected to Error
+        client.logout()
+
+    daemon = DaemonProcess(tmp_path, env_file)
+    try:
+        daemon.wait_ready()
+        deliver("acme", "<before@acme.example>")
+        wait_until(lambda: folders("acme") == ["Error"], 15, "acme's first message")
+        # A new mailbox, and acme's Error folder renamed: acme restarts on it, globex is claimed.
+        write_mailboxes(mailboxes, accounts, acme={"EMAILLOG_ERROR_FOLDER": "Rejects"})
+        boxes.update((box.mailbox_name, box) for box in load(env_file).all_mailboxes())
+        daemon.signal(signal.SIGHUP)
+        reloaded = "settings reloaded; restarted: acme; stopped: none; new: globex"
+        wait_until(lambda: reloaded in daemon.log(), 15, "the reload")
+        assert daemon.saw("RELOADING=1")
+        deliver("acme", "<after@acme.example>")
+        deliver("globex", "<first@globex.example>")
+        wait_until(lambda: folders("acme") == ["Error", "Rejects"], 15, "acme on its new settings")
+        wait_until(lambda: folders("globex") == ["Error"], 15, "globex, claimed after the reload")
+        # A bad file is refused and everything keeps running on the settings in force.
+        mailboxes.write_text('[mailbox."Bad Name"]\n')
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed, keeping the old settings" in daemon.log(), 15, "the refusal")
+        deliver("globex", "<still@globex.example>")
+        wait_until(lambda: len(folders("globex")) == 2, 15, "globex still worked")
+        # A mailbox taken out is stopped and its lease given back.
+        write_mailboxes(mailboxes, acme_only, acme={"EMAILLOG_ERROR_FOLDER": "Rejects"})
+        daemon.signal(signal.SIGHUP)
+        stopped = "restarted: none; stopped: globex; new: none"
+        wait_until(lambda: stopped in daemon.log(), 15, "globex stopped")
+        assert FileLeases(boxes["globex"].data_dir / "leases").acquire("globex")
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    assert "Traceback" not in daemon.log()
