@@ -458,11 +458,7 @@ def settings_env(account: Any, data_dir: Path, database_url: str) -> dict[str, s
         "EMAILLOG_BCC_ADDRESS": BCC,
         "EMAILLOG_FORWARD_ADDRESS": FWD,
         "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-        "EMAILLOG_IMAP_HOST": account.host,
-        "EMAILLOG_IMAP_PORT": str(account.port),
-        "EMAILLOG_IMAP_SECURITY": "none",
-        "EMAILLOG_IMAP_USER": account.user,
-        "EMAILLOG_IMAP_PASSWORD": account.password,
+        **account.settings(),
     }
 
 

@@ -98,11 +98,7 @@ def main() -> int:
         account = dovecot.add_user("bench", "bench-password")
         db_url = args.database_url or f"sqlite:///{tmp / 'data' / 'emaillog.sqlite3'}"
         values = {
-            "EMAILLOG_IMAP_HOST": account.host,
-            "EMAILLOG_IMAP_PORT": str(account.port),
-            "EMAILLOG_IMAP_SECURITY": "none",
-            "EMAILLOG_IMAP_USER": account.user,
-            "EMAILLOG_IMAP_PASSWORD": account.password,
+            **account.settings(),
             "EMAILLOG_DATA_DIR": str(tmp / "data"),
             "EMAILLOG_DATABASE_URL": db_url,
             "EMAILLOG_BCC_ADDRESS": "log@acme.example",

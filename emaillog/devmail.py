@@ -43,6 +43,16 @@ class ImapAccount:
     user: str
     password: str
 
+    def settings(self) -> dict[str, str]:
+        """The EMAILLOG_IMAP_* settings that log in to this mailbox (plain IMAP: it is on loopback)."""
+        return {
+            "EMAILLOG_IMAP_HOST": self.host,
+            "EMAILLOG_IMAP_PORT": str(self.port),
+            "EMAILLOG_IMAP_SECURITY": "none",
+            "EMAILLOG_IMAP_USER": self.user,
+            "EMAILLOG_IMAP_PASSWORD": self.password,
+        }
+
 
 class DevDovecotError(RuntimeError):
     """The throwaway Dovecot could not be started, stopped or driven."""

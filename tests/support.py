@@ -27,6 +27,23 @@ BCC = "log@" + COMPANY
 FWD = "log+fwd@" + COMPANY
 
 
+def mailboxes_toml(
+    accounts: dict[str, ImapAccount], common: dict[str, str] | None = None, **own: dict[str, str]
+) -> str:
+    """An EMAILLOG_MAILBOXES_FILE with one table per account: its login, log@NAME.example as the BCC
+    address and NAME.example as the company domain, then ``common`` and the mailbox's ``own`` values."""
+    lines = []
+    for name, account in accounts.items():
+        values = (
+            account.settings()
+            | {"EMAILLOG_BCC_ADDRESS": f"log@{name}.example", "EMAILLOG_COMPANY_DOMAINS": f"{name}.example"}
+            | (common or {})
+            | own.get(name, {})
+        )
+        lines += [f"[mailbox.{name}]", *(f'{key} = "{value}"' for key, value in values.items()), ""]
+    return "\n".join(lines)
+
+
 def make_settings(
     tmp_path: Path, database_url: str | None = None, account: ImapAccount | None = None, **env: str
 ) -> Settings:
@@ -39,13 +56,7 @@ def make_settings(
     if database_url:
         values["EMAILLOG_DATABASE_URL"] = database_url
     if account is not None:
-        values.update(
-            EMAILLOG_IMAP_HOST=account.host,
-            EMAILLOG_IMAP_PORT=str(account.port),
-            EMAILLOG_IMAP_SECURITY="none",
-            EMAILLOG_IMAP_USER=account.user,
-            EMAILLOG_IMAP_PASSWORD=account.password,
-        )
+        values.update(account.settings())
     values.update(env)
     return load(None, values)
 

@@ -26,11 +26,7 @@ def cli(
         "EMAILLOG_BCC_ADDRESS": BCC,
         "EMAILLOG_FORWARD_ADDRESS": FWD,
         "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-        "EMAILLOG_IMAP_HOST": imap_account.host,
-        "EMAILLOG_IMAP_PORT": str(imap_account.port),
-        "EMAILLOG_IMAP_SECURITY": "none",
-        "EMAILLOG_IMAP_USER": imap_account.user,
-        "EMAILLOG_IMAP_PASSWORD": imap_account.password,
+        **imap_account.settings(),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -6,44 +6,27 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from support import message
+from support import mailboxes_toml, message
 
 from emaillog import admin, views
-from emaillog.devmail import DevDovecot, ImapAccount
+from emaillog.devmail import DevDovecot
 from emaillog.mailbox import ImapMailbox
 from emaillog.poll import Pass
 from emaillog.settings import Settings, SettingsError, load
 from emaillog.store import open_store
 
 
-def mailboxes_file(tmp_path: Path, accounts: dict[str, ImapAccount]) -> Path:
-    lines = []
-    for name, account in accounts.items():
-        lines += [
-            f"[mailbox.{name}]",
-            f'EMAILLOG_IMAP_HOST = "{account.host}"',
-            f'EMAILLOG_IMAP_PORT = "{account.port}"',
-            'EMAILLOG_IMAP_SECURITY = "none"',
-            f'EMAILLOG_IMAP_USER = "{account.user}"',
-            f'EMAILLOG_IMAP_PASSWORD = "{account.password}"',
-            f'EMAILLOG_BCC_ADDRESS = "log@{name}.example"',
-            f'EMAILLOG_COMPANY_DOMAINS = "{name}.example"',
-            "",
-        ]
-    path = tmp_path / "mailboxes.toml"
-    path.write_text("\n".join(lines))
-    return path
-
-
 @pytest.fixture
 def deployment(tmp_path: Path, database_url: str, dovecot: DevDovecot) -> Settings:
     accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(mailboxes_toml(accounts))
     return load(
         None,
         {
             "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
             "EMAILLOG_DATABASE_URL": database_url,
-            "EMAILLOG_MAILBOXES_FILE": str(mailboxes_file(tmp_path, accounts)),
+            "EMAILLOG_MAILBOXES_FILE": str(mailboxes),
         },
     )
 

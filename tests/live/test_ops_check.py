@@ -30,11 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def write_env(tmp_path: Path, account: ImapAccount, **extra: str) -> Path:
     values = {
-        "EMAILLOG_IMAP_HOST": account.host,
-        "EMAILLOG_IMAP_PORT": str(account.port),
-        "EMAILLOG_IMAP_SECURITY": "none",
-        "EMAILLOG_IMAP_USER": account.user,
-        "EMAILLOG_IMAP_PASSWORD": account.password,
+        **account.settings(),
         "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
         "EMAILLOG_IMAP_TIMEOUT": "5",
         "EMAILLOG_TRUSTED_AUTHSERV_IDS": "mx.acme.example",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from support import World, make_world, message, wait_until
+from support import World, mailboxes_toml, make_world, message, wait_until
 
 from emaillog import admin, status, views
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
@@ -37,11 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def env_text(account: ImapAccount, data_dir: Path, **extra: str) -> str:
     values = {
-        "EMAILLOG_IMAP_HOST": account.host,
-        "EMAILLOG_IMAP_PORT": str(account.port),
-        "EMAILLOG_IMAP_SECURITY": "none",
-        "EMAILLOG_IMAP_USER": account.user,
-        "EMAILLOG_IMAP_PASSWORD": account.password,
+        **account.settings(),
         "EMAILLOG_DATA_DIR": str(data_dir),
         "EMAILLOG_BCC_ADDRESS": "log@acme.example",
         "EMAILLOG_FORWARD_ADDRESS": "log+fwd@acme.example",
@@ -391,26 +387,11 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path) -> None:
     assert "the folder Shared is read-only for acl" in once.stderr and "Traceback" not in once.stderr
 
 
-def write_mailboxes(path: Path, accounts: dict[str, ImapAccount], **per_mailbox: dict[str, str]) -> None:
-    lines = []
-    for name, account in accounts.items():
-        values = {
-            "EMAILLOG_IMAP_HOST": account.host,
-            "EMAILLOG_IMAP_PORT": str(account.port),
-            "EMAILLOG_IMAP_SECURITY": "none",
-            "EMAILLOG_IMAP_USER": account.user,
-            "EMAILLOG_IMAP_PASSWORD": account.password,
-            "EMAILLOG_BCC_ADDRESS": f"log@{name}.example",
-        } | per_mailbox.get(name, {})
-        lines += [f"[mailbox.{name}]", *(f'{k} = "{v}"' for k, v in values.items()), ""]
-    path.write_text("\n".join(lines))
-
-
 def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDovecot) -> None:
     accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
     acme_only = {"acme": accounts["acme"]}
     mailboxes, env_file = tmp_path / "mailboxes.toml", tmp_path / "emaillog.env"
-    write_mailboxes(mailboxes, acme_only)
+    mailboxes.write_text(mailboxes_toml(acme_only))
     env_file.write_text(
         f"EMAILLOG_DATA_DIR={tmp_path / 'data'}\nEMAILLOG_MAILBOXES_FILE={mailboxes}\n"
         "EMAILLOG_IMAP_IDLE=no\nEMAILLOG_POLL_SECONDS=1\nEMAILLOG_IMAP_TIMEOUT=5\n"
@@ -432,7 +413,7 @@ def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDov
         deliver("acme", "<before@acme.example>")
         wait_until(lambda: folders("acme") == ["Error"], 15, "acme's first message")
         # A new mailbox, and acme's Error folder renamed: acme restarts on it, globex is claimed.
-        write_mailboxes(mailboxes, accounts, acme={"EMAILLOG_ERROR_FOLDER": "Rejects"})
+        mailboxes.write_text(mailboxes_toml(accounts, acme={"EMAILLOG_ERROR_FOLDER": "Rejects"}))
         boxes.update((box.mailbox_name, box) for box in load(env_file).all_mailboxes())
         daemon.signal(signal.SIGHUP)
         reloaded = "settings reloaded; restarted: acme; stopped: none; new: globex"
@@ -449,7 +430,7 @@ def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDov
         deliver("globex", "<still@globex.example>")
         wait_until(lambda: len(folders("globex")) == 2, 15, "globex still worked")
         # A mailbox taken out is stopped and its lease given back.
-        write_mailboxes(mailboxes, acme_only, acme={"EMAILLOG_ERROR_FOLDER": "Rejects"})
+        mailboxes.write_text(mailboxes_toml(acme_only, acme={"EMAILLOG_ERROR_FOLDER": "Rejects"}))
         daemon.signal(signal.SIGHUP)
         stopped = "restarted: none; stopped: globex; new: none"
         wait_until(lambda: stopped in daemon.log(), 15, "globex stopped")

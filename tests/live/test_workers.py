@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from support import message, wait_until
+from support import mailboxes_toml, message, wait_until
 
 from emaillog import admin, views
 from emaillog.devmail import DevDovecot, ImapAccount
@@ -72,20 +72,8 @@ def pg_url(postgres):  # type: ignore[no-untyped-def]
 def test_three_workers_six_mailboxes_one_killed(tmp_path: Path, dovecot: DevDovecot, pg_url: str) -> None:
     names = [f"box{n}" for n in range(MAILBOXES)]
     accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-6:]}", "pw") for name in names}
-    lines = []
-    for name, account in accounts.items():
-        lines += [
-            f"[mailbox.{name}]",
-            f'EMAILLOG_IMAP_HOST = "{account.host}"',
-            f'EMAILLOG_IMAP_PORT = "{account.port}"',
-            'EMAILLOG_IMAP_SECURITY = "none"',
-            f'EMAILLOG_IMAP_USER = "{account.user}"',
-            'EMAILLOG_IMAP_PASSWORD = "pw"',
-            'EMAILLOG_BCC_ADDRESS = "log@acme.example"',
-            'EMAILLOG_COMPANY_DOMAINS = "acme.example"',
-            "",
-        ]
-    (tmp_path / "mailboxes.toml").write_text("\n".join(lines))
+    common = {"EMAILLOG_BCC_ADDRESS": "log@acme.example", "EMAILLOG_COMPANY_DOMAINS": "acme.example"}
+    (tmp_path / "mailboxes.toml").write_text(mailboxes_toml(accounts, common))
     env = {
         **os.environ,
         "EMAILLOG_DATA_DIR": str(tmp_path / "data"),

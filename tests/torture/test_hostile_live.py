@@ -27,11 +27,7 @@ def test_the_hostile_corpus_through_dovecot_and_the_daemon(
     tmp_path: Path, database_url: str, dovecot: DevDovecot, imap_account: ImapAccount
 ) -> None:
     env = {
-        "EMAILLOG_IMAP_HOST": imap_account.host,
-        "EMAILLOG_IMAP_PORT": str(imap_account.port),
-        "EMAILLOG_IMAP_SECURITY": "none",
-        "EMAILLOG_IMAP_USER": imap_account.user,
-        "EMAILLOG_IMAP_PASSWORD": imap_account.password,
+        **imap_account.settings(),
         "EMAILLOG_DATABASE_URL": database_url,
     }
     settings = make_settings(tmp_path, database_url, imap_account)
