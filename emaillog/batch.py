@@ -22,7 +22,7 @@ from .limits import Limits
 from .mailbox import Mailbox, MailboxError
 from .message import Email, Malformed, malformed
 from .notices.plan import NoticePlanner
-from .parallel import MessageParser, Parsed
+from .parallel import MessageParser, Parsed, ParseJob
 from .rules import Decision, Link, TraceEntry, decide
 from .rules.attribution import attribute
 from .rules.route import ReadForwards, RouteSettings
@@ -104,7 +104,7 @@ def start_parsing(
     blobs = [raw for uid in uids if (raw := raws[uid]) is not None]
     retried = any(tries[uid].number > 1 for uid in uids)
     prepare = ReadForwards(RouteSettings.of(settings))
-    pending = parser.submit(blobs, limits, tmp_dir, isolate=retried, prepare=prepare)
+    pending = parser.submit(blobs, ParseJob(limits, tmp_dir, isolate=retried, prepare=prepare))
     return lambda: dict(zip(uids, pending(), strict=True))
 
 

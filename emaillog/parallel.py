@@ -48,16 +48,20 @@ Pending = Callable[[], list[Parsed]]
 Prepare = Callable[[Email], None]
 
 
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """How a batch is to be parsed. It travels to the workers with the batch, so it must pickle."""
+
+    limits: Limits
+    spool_dir: Path  # where a worker writes large attachments
+    # On the pool whatever the batch's size, so that a message that crashes the interpreter takes a
+    # worker down, not the daemon.
+    isolate: bool = False
+    prepare: Prepare | None = None
+
+
 class MessageParser(Protocol):
-    def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]: ...
-    def submit(
-        self,
-        raws: Sequence[bytes],
-        limits: Limits,
-        spool_dir: Path,
-        isolate: bool = False,
-        prepare: Prepare | None = None,
-    ) -> Pending: ...
+    def submit(self, raws: Sequence[bytes], job: ParseJob) -> Pending: ...
     def close(self) -> None: ...
 
 
@@ -122,32 +126,22 @@ def _hand_over(raws: Sequence[bytes], spool_dir: Path) -> tuple[Path, list[tuple
     return Path(name), spans
 
 
-def _parse_spans(
-    path: Path, spans: list[tuple[int, int]], limits: Limits, spool_dir: Path, prepare: Prepare | None
-) -> list[Parsed]:
+def _parse_spans(path: Path, spans: list[tuple[int, int]], job: ParseJob) -> list[Parsed]:
     with path.open("rb", buffering=0) as handed:
         fd = handed.fileno()
         return [
-            parse_one(os.pread(fd, length, offset), limits, spool_dir, prepare) for offset, length in spans
+            parse_one(os.pread(fd, length, offset), job.limits, job.spool_dir, job.prepare)
+            for offset, length in spans
         ]
 
 
 class InlineParser:
     """Parse in this process (one-shot commands, small batches, tests)."""
 
-    def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
-        return [_with_tree(parse_one(raw, limits, None), raw) for raw in raws]
-
-    def submit(
-        self,
-        raws: Sequence[bytes],
-        limits: Limits,
-        spool_dir: Path,
-        isolate: bool = False,
-        prepare: Prepare | None = None,
-    ) -> Pending:
-        # ``prepare`` is skipped: in this process, what it warms is read on first use anyway.
-        return lambda: self.parse_many(raws, limits, spool_dir)
+    def submit(self, raws: Sequence[bytes], job: ParseJob) -> Pending:
+        # Nothing is spooled, and ``prepare`` is skipped: in this process, what it warms is read on
+        # first use anyway.
+        return lambda: [_with_tree(parse_one(raw, job.limits, None), raw) for raw in raws]
 
     def close(self) -> None:
         pass
@@ -161,33 +155,19 @@ class ParallelParser:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # a fleet's mailbox threads share one pool
 
-    def parse_many(self, raws: Sequence[bytes], limits: Limits, spool_dir: Path) -> list[Parsed]:
-        return self.submit(raws, limits, spool_dir)()
-
-    def submit(
-        self,
-        raws: Sequence[bytes],
-        limits: Limits,
-        spool_dir: Path,
-        isolate: bool = False,
-        prepare: Prepare | None = None,
-    ) -> Pending:
+    def submit(self, raws: Sequence[bytes], job: ParseJob) -> Pending:
         """Start parsing on the pool; the returned function waits for the results.
 
         The caller fetches the next batch and records the previous one meanwhile: IMAP and the
-        database on this core, parsing on the others. ``isolate``: on the pool whatever the size, so
-        a message that crashes the interpreter takes a worker down, not the daemon.
+        database on this core, parsing on the others.
         """
         small = self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER
-        if small and not isolate:
-            return InlineParser().submit(raws, limits, spool_dir, prepare=prepare)
-        handed, spans = _hand_over(raws, spool_dir)
+        if small and not job.isolate:
+            return InlineParser().submit(raws, job)
+        handed, spans = _hand_over(raws, job.spool_dir)
         chunks = _split(spans, self.workers * 2)
         try:
-            futures = [
-                self._get_pool().submit(_parse_spans, handed, chunk, limits, spool_dir, prepare)
-                for chunk in chunks
-            ]
+            futures = [self._get_pool().submit(_parse_spans, handed, chunk, job) for chunk in chunks]
         except BrokenProcessPool:
             handed.unlink(missing_ok=True)
             return lambda: self._died(raws)

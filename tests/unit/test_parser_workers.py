@@ -14,7 +14,7 @@ from emaillog.batch import contact_keys
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
-from emaillog.parallel import SPOOL_OVER, WORKER_NICENESS, ParallelParser, Parsed, spooled_paths
+from emaillog.parallel import SPOOL_OVER, WORKER_NICENESS, ParallelParser, Parsed, ParseJob, spooled_paths
 from emaillog.rules.route import ReadForwards, RouteSettings
 
 INLINE = (
@@ -47,7 +47,7 @@ def parser() -> Iterator[ParallelParser]:
 def parse_on_workers(parser: ParallelParser, tmp_path: Path, raws: list[bytes]) -> list[Parsed]:
     prepare = ReadForwards(RouteSettings.of(make_settings(tmp_path)))
     # isolate: on the pool whatever the batch's size
-    return parser.submit(raws, Limits(), tmp_path / "spool", isolate=True, prepare=prepare)()
+    return parser.submit(raws, ParseJob(Limits(), tmp_path / "spool", isolate=True, prepare=prepare))()
 
 
 def test_a_forwards_originals_are_read_on_the_worker(parser: ParallelParser, tmp_path: Path) -> None:
