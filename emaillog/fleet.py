@@ -25,7 +25,8 @@ from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
 from .parallel import ParallelParser
-from .rules import ChainError, Link, load_chain
+from .reloading import reload
+from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
 from .store import store_for
@@ -139,25 +140,13 @@ class Fleet:
     # -- reload ------------------------------------------------------------------------------------
 
     def _reload(self) -> None:
-        log.info("SIGHUP: reloading the settings")
-        self.notifier.reloading()
-        try:
-            settings, chain = self._load_new()
-        except (SettingsError, ChainError) as exc:
-            log.error("reload failed, keeping the old settings: %s", exc)
-        else:
-            self._apply(settings, chain)
-        self.notifier.ready()
+        reload(self.notifier, self.reload_settings, self._reloadable, self._apply)
 
-    def _load_new(self) -> tuple[Settings, tuple[Link, ...]]:
-        if self.reload_settings is None:
-            raise SettingsError(["no settings source to reload from"])
-        settings = self.reload_settings()
+    def _reloadable(self, settings: Settings) -> None:
         if settings.database_url != self.settings.database_url:
             raise SettingsError(["EMAILLOG_DATABASE_URL: a running fleet keeps its database; restart it"])
         if settings.imap is None and not settings.mailboxes:
             raise SettingsError(["no mailbox is configured: a running fleet cannot switch to the demo"])
-        return settings, load_chain(settings.chain_file)
 
     def _apply(self, settings: Settings, chain: tuple[Link, ...]) -> None:
         """Restart the mailboxes whose settings changed, stop those gone; new ones are claimed later."""

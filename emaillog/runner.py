@@ -19,11 +19,12 @@ from .logsetup import setup_logging as _setup_logging
 from .mailbox import FolderReadOnly, ImapMailbox, LoginRefused
 from .parallel import ParallelParser
 from .poll import Pass, PassReport, remove_stale_tmp
+from .reconnect import CONNECTION_ERRORS
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import Settings
 from .store import Store, open_store, store_for
-from .watch import CONNECTION_ERRORS, Daemon
+from .watch import Daemon
 
 log = logging.getLogger("emaillog")
 

@@ -23,7 +23,6 @@ import dataclasses
 import imaplib
 import logging
 import queue
-import random
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -32,14 +31,15 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
-from peewee import InterfaceError, OperationalError
 
 from .mailbox import FolderReadOnly, ImapMailbox, LoginRefused, MailboxError
 from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser
 from .poll import Pass, PassReport
-from .rules import ChainError, Link, load_chain
+from .reconnect import CONNECTION_ERRORS, DATABASE_ERRORS, Backoff, ConnectionLost, IntakeReadOnly
+from .reloading import reload
+from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
 from .status import StateFile
@@ -52,39 +52,6 @@ SLICE = 0.5
 # After a pass, mail that arrived while it ran is passed over at once, up to this many times in a row
 # (then IDLE or the queue gets a look, so signals are never starved).
 MAX_FOLLOW_UPS = 20
-# Errors that mean the connection is gone or unusable: reconnect with backoff.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    MailboxError,
-    IMAPClientError,
-    imaplib.IMAP4.error,
-    OSError,
-    EOFError,
-)
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
-
-
-class IntakeReadOnly(FolderReadOnly):
-    """The intake folder can be read but not changed: a configuration problem, not a network one."""
-
-
-class ConnectionLost(MailboxError):
-    """The server said BYE, or the socket reached end of file, while we waited in IDLE."""
-
-
-class Backoff:
-    """Exponential backoff with jitter: doubling delays between ``low`` and ``high``, each drawn
-    from its upper half so that many daemons cut off together do not come back together."""
-
-    def __init__(self, low: float, high: float) -> None:
-        self.low, self.high, self.failures = low, high, 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.high, self.low * (2**self.failures))
-        self.failures += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class _StoppableMailbox:
@@ -447,27 +414,10 @@ class Daemon:
     # -- reload ------------------------------------------------------------------------------------
 
     def _reload(self) -> None:
-        log.info("SIGHUP: reloading the settings")
-        self.notifier.reloading()
-        try:
-            new = self._load_new()
-        except (SettingsError, ChainError) as exc:
-            log.error("reload failed, keeping the old settings: %s", exc)
-        else:
-            self._apply(new)
-        self.notifier.ready()
+        reload(self.notifier, self.reload_settings, _reloadable, self._apply)
         self._status()
 
-    def _load_new(self) -> tuple[Settings, tuple[Link, ...]]:
-        if self.reload_settings is None:
-            raise SettingsError(["no settings source to reload from"])
-        settings = self.reload_settings()
-        if settings.imap is None:
-            raise SettingsError(["EMAILLOG_IMAP_HOST: cannot switch to the demo mailbox while running"])
-        return settings, load_chain(settings.chain_file)
-
-    def _apply(self, new: tuple[Settings, tuple[Link, ...]]) -> None:
-        settings, chain = new
+    def _apply(self, settings: Settings, chain: tuple[Link, ...]) -> None:
         old = self.settings
         changed = [
             f.name for f in dataclasses.fields(Settings) if getattr(old, f.name) != getattr(settings, f.name)
@@ -504,3 +454,8 @@ class Daemon:
         mode = "IDLE" if self._uses_idle() else f"polling every {self.settings.poll_seconds}s"
         last = f"last pass {self._last_pass_at}: {report.summary()}" if report else "no pass yet"
         self.notifier.status(f"{mode}; {last}")
+
+
+def _reloadable(settings: Settings) -> None:
+    if settings.imap is None:
+        raise SettingsError(["EMAILLOG_IMAP_HOST: cannot switch to the demo mailbox while running"])

@@ -18,8 +18,8 @@ from emaillog.logsetup import JsonFormatter, setup_logging
 from emaillog.metrics import Metrics
 from emaillog.oauth import CommandToken, TokenError
 from emaillog.poll import process_tmp_dir, remove_stale_tmp
+from emaillog.reconnect import Backoff
 from emaillog.settings import SettingsError, load
-from emaillog.watch import Backoff
 
 IMAP = {"EMAILLOG_IMAP_HOST": "imap.example.com", "EMAILLOG_IMAP_USER": "log@example.com"}
 

@@ -1,0 +1,49 @@
+"""What counts as a lost connection, and how long to wait before the next try (SPEC §10, §13).
+
+A transient failure of the mailbox or the database leaves the message where it is; the daemon
+reconnects with backoff and passes the folder again.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import random
+
+from imapclient.exceptions import IMAPClientError
+from peewee import InterfaceError, OperationalError
+
+from .mailbox import FolderReadOnly, MailboxError
+
+# Errors that mean the connection is gone or unusable: reconnect with backoff.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    MailboxError,
+    IMAPClientError,
+    imaplib.IMAP4.error,
+    OSError,
+    EOFError,
+)
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+
+
+class IntakeReadOnly(FolderReadOnly):
+    """The intake folder can be read but not changed: a configuration problem, not a network one."""
+
+
+class ConnectionLost(MailboxError):
+    """The server said BYE, or the socket reached end of file, while we waited in IDLE."""
+
+
+class Backoff:
+    """Exponential backoff with jitter: doubling delays between ``low`` and ``high``, each drawn
+    from its upper half so that many daemons cut off together do not come back together."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high, self.failures = low, high, 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.high, self.low * (2**self.failures))
+        self.failures += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.failures = 0
