@@ -595,7 +595,9 @@ class Backends:
         if "postgresql" in names:
             from pg import PgCluster
 
-            self.pg = PgCluster()
+            # Durable, like SQLite's synchronous=FULL here and a production server: commits wait for
+            # the disk.
+            self.pg = PgCluster(durable=True)
             self.pg.start()
 
     def close(self) -> None:

@@ -54,9 +54,14 @@ def _free_port() -> int:
 
 
 class PgCluster:
-    """initdb + pg_ctl in a temp dir; ``url`` names a database peewee's db_url accepts."""
+    """initdb + pg_ctl in a temp dir; ``url`` names a database peewee's db_url accepts.
 
-    def __init__(self) -> None:
+    ``durable``: commits wait for the disk, as on a real server (benchmarks); without it (tests) the
+    cluster skips fsync, since it is thrown away after the run.
+    """
+
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         bindir = pg_bindir()
         if bindir is None:
             raise PostgresError("no /usr/lib/postgresql/*/bin/initdb (Debian: apt-get install postgresql)")
@@ -104,11 +109,14 @@ class PgCluster:
         self._running = True
 
     def _server_options(self) -> str:
-        # Durability is worthless for a cluster thrown away after the run; speed is not.
-        return (
+        options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+            "-c max_connections=50"
         )
+        if self.durable:
+            return options
+        # Durability is worthless for a cluster thrown away after the run; speed is not.
+        return options + " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
     def stop(self) -> None:
         if self._running:
