@@ -18,18 +18,15 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from .addresses import address_key, make_address
+from .addresses import address_key
+from .envreader import Reader
+from .envreader import SettingsError as SettingsError  # part of this module's interface
+from .opsettings import AUTH_MODES, read_ops, read_token_source
+from .opsettings import OAuth2Settings as OAuth2Settings
+from .opsettings import OpsSettings as OpsSettings
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
-
-
-class SettingsError(Exception):
-    """Raised with every problem found in the settings; ``str()`` is the message for the admin."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("bad settings:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 @dataclass(frozen=True)
@@ -117,72 +114,7 @@ class Settings:
         return self.data_dir / "attachments"
 
 
-@dataclass(frozen=True)
-class _Reader:
-    """Reads raw values and collects problems instead of stopping at the first one."""
-
-    values: Mapping[str, str | None]
-    problems: list[str]
-    credential_prefix: str = ""  # per-mailbox secrets: $CREDENTIALS_DIRECTORY/<mailbox>-imap-password
-
-    def text(self, name: str, default: str = "") -> str:
-        value = self.values.get(name)
-        return default if value is None or value.strip() == "" else value.strip()
-
-    def secret(self, name: str) -> str:
-        # Order documented in README: $CREDENTIALS_DIRECTORY (systemd LoadCredential), NAME_FILE, NAME.
-        cred_dir = self.values.get("CREDENTIALS_DIRECTORY")
-        cred_name = self.credential_prefix + name.removeprefix("EMAILLOG_").lower().replace("_", "-")
-        for path in ((Path(cred_dir) / cred_name) if cred_dir else None, self.text(name + "_FILE") or None):
-            if path and Path(path).is_file():
-                return Path(path).read_text().strip()
-        return self.text(name)
-
-    def number(self, name: str, default: int, minimum: int = 1) -> int:
-        raw = self.text(name, str(default))
-        try:
-            value = int(raw)
-        except ValueError:
-            self.problems.append(f"{name}: {raw!r} is not a whole number")
-            return default
-        if value < minimum:
-            self.problems.append(f"{name}: {value} is below the minimum of {minimum}")
-        return value
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.text(name, default).lower()
-        if value not in allowed:
-            self.problems.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.text(name, "yes" if default else "no").lower()
-        if raw in ("1", "yes", "true", "on"):
-            return True
-        if raw in ("0", "no", "false", "off"):
-            return False
-        self.problems.append(f"{name}: {raw!r} is not yes or no")
-        return default
-
-    def address(self, name: str, default: str) -> str:
-        value = self.text(name, default)
-        if make_address(None, value) is None:
-            self.problems.append(f"{name}: {value!r} is not an email address")
-        return value
-
-    def domains(self, name: str) -> frozenset[str]:
-        found = set()
-        for item in self.text(name).split(","):
-            item = item.strip().lower().lstrip("@")
-            if not item:
-                continue
-            if "." not in item or any(c.isspace() or c in "@/<>" for c in item):
-                self.problems.append(f"{name}: {item!r} is not a domain")
-            found.add(item)
-        return frozenset(found)
-
-
-def _imap(r: _Reader) -> ImapSettings | None:
+def _imap(r: Reader) -> ImapSettings | None:
     host = r.text("EMAILLOG_IMAP_HOST")
     if not host:
         return None
@@ -190,7 +122,7 @@ def _imap(r: _Reader) -> ImapSettings | None:
     user = r.text("EMAILLOG_IMAP_USER")
     password = r.secret("EMAILLOG_IMAP_PASSWORD")
     auth = r.choice("EMAILLOG_IMAP_AUTH", "password", AUTH_MODES)
-    token_command, oauth2 = _token_source(r, auth)
+    token_command, oauth2 = read_token_source(r, auth)
     if not user:
         r.problems.append("EMAILLOG_IMAP_USER: required when EMAILLOG_IMAP_HOST is set")
     if not password and auth == "password":
@@ -210,7 +142,7 @@ def _imap(r: _Reader) -> ImapSettings | None:
     )
 
 
-def _smtp(r: _Reader) -> SmtpSettings | None:
+def _smtp(r: Reader) -> SmtpSettings | None:
     host = r.text("EMAILLOG_SMTP_HOST")
     if not host:
         return None
@@ -225,7 +157,7 @@ def _smtp(r: _Reader) -> SmtpSettings | None:
     )
 
 
-def _notices(r: _Reader, bcc_address: str) -> NoticeSettings:
+def _notices(r: Reader, bcc_address: str) -> NoticeSettings:
     domain = bcc_address.rpartition("@")[2] or "localhost"
     templates = r.text("EMAILLOG_NOTICE_TEMPLATES_DIR")
     return NoticeSettings(
@@ -238,13 +170,13 @@ def _notices(r: _Reader, bcc_address: str) -> NoticeSettings:
     )
 
 
-def _authserv_ids(r: _Reader) -> frozenset[str]:
+def _authserv_ids(r: Reader) -> frozenset[str]:
     return frozenset(
         i.strip().lower() for i in r.text("EMAILLOG_TRUSTED_AUTHSERV_IDS").split(",") if i.strip()
     )
 
 
-def _folders(r: _Reader) -> tuple[str, str, str]:
+def _folders(r: Reader) -> tuple[str, str, str]:
     names = (
         r.text("EMAILLOG_INTAKE_FOLDER", "INBOX"),
         r.text("EMAILLOG_PROCESSED_FOLDER", "Processed"),
@@ -255,7 +187,7 @@ def _folders(r: _Reader) -> tuple[str, str, str]:
     return names
 
 
-def _build(r: _Reader) -> Settings:
+def _build(r: Reader) -> Settings:
     data_dir = Path(r.text("EMAILLOG_DATA_DIR", "data")).expanduser().absolute()
     intake, processed, error = _folders(r)
     mb = 1024 * 1024
@@ -282,11 +214,11 @@ def _build(r: _Reader) -> Settings:
         chain_file=Path(r.text("EMAILLOG_CHAIN_FILE")) if r.text("EMAILLOG_CHAIN_FILE") else None,
         notices=_notices(r, bcc_address),
         trusted_authserv_ids=_authserv_ids(r),
-        ops=_ops(r),
+        ops=read_ops(r),
     )
 
 
-def _database_url(r: _Reader, data_dir: Path) -> str:
+def _database_url(r: Reader, data_dir: Path) -> str:
     url = r.text("EMAILLOG_DATABASE_URL", f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         r.problems.append(
@@ -311,7 +243,7 @@ def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None)
         problems.append(f"--env-file: {env_file} does not exist or is not a file")
         env_file = None
     values = read_values(env_file, os.environ if environ is None else environ)
-    reader = _Reader(values, problems)
+    reader = Reader(values, problems)
     settings = _build(reader)
     mailboxes_file = reader.text("EMAILLOG_MAILBOXES_FILE")
     if mailboxes_file:
@@ -372,94 +304,6 @@ def _mailbox(name: str, table: object, base: Mapping[str, str | None], problems:
         **{str(k): str(v) for k, v in table.items()},
         "EMAILLOG_MAILBOX_NAME": name,
     }
-    settings = _build(_Reader(values, found, credential_prefix=f"{name}-"))
+    settings = _build(Reader(values, found, credential_prefix=f"{name}-"))
     problems.extend(f"mailbox {name}: {problem}" for problem in found)
     return settings
-
-
-# -- running it: IDLE, reconnects, logs, metrics, OAuth2 (issue 5) ----------------------------------
-
-AUTH_MODES = ("password", "xoauth2")
-OAUTH2_PROVIDERS = ("microsoft", "google")
-LOG_FORMATS = ("text", "json")
-
-
-@dataclass(frozen=True)
-class OAuth2Settings:
-    """An OAuth2 client that fetches IMAP access tokens itself (Microsoft 365 or Google Workspace)."""
-
-    provider: str
-    client_id: str
-    client_secret: str = field(repr=False, default="")
-    tenant: str = ""
-    service_account_file: str = ""
-    refresh_token: str = field(repr=False, default="")
-    scope: str = ""
-
-
-@dataclass(frozen=True)
-class OpsSettings:
-    """How the daemon waits for mail, reconnects, logs and reports."""
-
-    idle: bool = True
-    idle_renew_seconds: int = 1440
-    reconcile_seconds: int = 300
-    reconnect_min_seconds: float = 1.0
-    reconnect_max_seconds: float = 300.0
-    log_format: str = "text"
-    metrics_port: int | None = None
-
-
-def _ops(r: _Reader) -> OpsSettings:
-    # RFC 2177: servers may drop a client idle for 30 minutes, so IDLE is re-issued well before.
-    renew = r.number("EMAILLOG_IDLE_RENEW_SECONDS", 1440, minimum=1)
-    if renew > 1500:
-        r.problems.append(
-            f"EMAILLOG_IDLE_RENEW_SECONDS: {renew} is above 1500 (servers drop idle clients at 30 min)"
-        )
-    reconcile = r.number("EMAILLOG_RECONCILE_SECONDS", 300, minimum=1)
-    if reconcile > 300:
-        r.problems.append(f"EMAILLOG_RECONCILE_SECONDS: {reconcile} is above 300")
-    low = r.number("EMAILLOG_RECONNECT_MIN_SECONDS", 1)
-    high = r.number("EMAILLOG_RECONNECT_MAX_SECONDS", 300)
-    if high < low:
-        r.problems.append("EMAILLOG_RECONNECT_MAX_SECONDS must not be below EMAILLOG_RECONNECT_MIN_SECONDS")
-    port = r.number("EMAILLOG_METRICS_PORT", 0, minimum=0)
-    if port > 65535:
-        r.problems.append(f"EMAILLOG_METRICS_PORT: {port} is not a TCP port")
-    return OpsSettings(
-        idle=r.flag("EMAILLOG_IMAP_IDLE", True),
-        idle_renew_seconds=renew,
-        reconcile_seconds=reconcile,
-        reconnect_min_seconds=float(low),
-        reconnect_max_seconds=float(high),
-        log_format=r.choice("EMAILLOG_LOG_FORMAT", "text", LOG_FORMATS),
-        metrics_port=port or None,
-    )
-
-
-def _token_source(r: _Reader, auth: str) -> tuple[str | None, OAuth2Settings | None]:
-    command = r.text("EMAILLOG_IMAP_TOKEN_COMMAND") or None
-    provider = r.text("EMAILLOG_OAUTH2_PROVIDER").lower()
-    oauth2 = None
-    if provider:
-        if provider not in OAUTH2_PROVIDERS:
-            r.problems.append(
-                f"EMAILLOG_OAUTH2_PROVIDER: {provider!r} is not one of {', '.join(OAUTH2_PROVIDERS)}"
-            )
-        oauth2 = OAuth2Settings(
-            provider=provider,
-            client_id=r.text("EMAILLOG_OAUTH2_CLIENT_ID"),
-            client_secret=r.secret("EMAILLOG_OAUTH2_CLIENT_SECRET"),
-            tenant=r.text("EMAILLOG_OAUTH2_TENANT"),
-            service_account_file=r.text("EMAILLOG_OAUTH2_SERVICE_ACCOUNT_FILE"),
-            refresh_token=r.secret("EMAILLOG_OAUTH2_REFRESH_TOKEN"),
-            scope=r.text("EMAILLOG_OAUTH2_SCOPE"),
-        )
-    if auth == "xoauth2" and not command and oauth2 is None:
-        r.problems.append(
-            "EMAILLOG_IMAP_AUTH=xoauth2 needs EMAILLOG_IMAP_TOKEN_COMMAND or EMAILLOG_OAUTH2_PROVIDER"
-        )
-    if auth == "xoauth2" and command and oauth2 is not None:
-        r.problems.append("EMAILLOG_IMAP_TOKEN_COMMAND and EMAILLOG_OAUTH2_PROVIDER: set one, not both")
-    return command, oauth2

@@ -1,0 +1,82 @@
+"""Reading EMAILLOG_* values: each problem is collected, so an admin sees them all at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .addresses import make_address
+
+
+class SettingsError(Exception):
+    """Raised with every problem found in the settings; ``str()`` is the message for the admin."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("bad settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Reads raw values and collects problems instead of stopping at the first one."""
+
+    values: Mapping[str, str | None]
+    problems: list[str]
+    credential_prefix: str = ""  # per-mailbox secrets: $CREDENTIALS_DIRECTORY/<mailbox>-imap-password
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.values.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def secret(self, name: str) -> str:
+        # Order documented in README: $CREDENTIALS_DIRECTORY (systemd LoadCredential), NAME_FILE, NAME.
+        cred_dir = self.values.get("CREDENTIALS_DIRECTORY")
+        cred_name = self.credential_prefix + name.removeprefix("EMAILLOG_").lower().replace("_", "-")
+        for path in ((Path(cred_dir) / cred_name) if cred_dir else None, self.text(name + "_FILE") or None):
+            if path and Path(path).is_file():
+                return Path(path).read_text().strip()
+        return self.text(name)
+
+    def number(self, name: str, default: int, minimum: int = 1) -> int:
+        raw = self.text(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}: {raw!r} is not a whole number")
+            return default
+        if value < minimum:
+            self.problems.append(f"{name}: {value} is below the minimum of {minimum}")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in allowed:
+            self.problems.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name, "yes" if default else "no").lower()
+        if raw in ("1", "yes", "true", "on"):
+            return True
+        if raw in ("0", "no", "false", "off"):
+            return False
+        self.problems.append(f"{name}: {raw!r} is not yes or no")
+        return default
+
+    def address(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if make_address(None, value) is None:
+            self.problems.append(f"{name}: {value!r} is not an email address")
+        return value
+
+    def domains(self, name: str) -> frozenset[str]:
+        found = set()
+        for item in self.text(name).split(","):
+            item = item.strip().lower().lstrip("@")
+            if not item:
+                continue
+            if "." not in item or any(c.isspace() or c in "@/<>" for c in item):
+                self.problems.append(f"{name}: {item!r} is not a domain")
+            found.add(item)
+        return frozenset(found)
