@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import cache
 
 from ..message import Email, Malformed
 from ..senderauth import check_authentication
@@ -43,7 +44,7 @@ def run_chain(facts: Facts, chain: Sequence[Link], trace: tuple[TraceEntry, ...]
     for link in chain:
         hit = RULES[link.rule].check(facts)
         if hit is None:
-            entries.append(TraceEntry(link.rule, False))
+            entries.append(_missed(link.rule))
             continue
         entries.append(TraceEntry(link.rule, True, hit.reason, {"action": link.action, **hit.data}))
         outcome: Outcome = "rejected" if link.action == "reject" else "skipped"
@@ -51,3 +52,9 @@ def run_chain(facts: Facts, chain: Sequence[Link], trace: tuple[TraceEntry, ...]
     plans = tuple(plan for plan in facts.plans if plan.contacts)
     entries.append(TraceEntry("log", True, None, {"emails": len(plans)}))
     return Decision("logged", None, facts.route, owner, plans, tuple(entries))
+
+
+@cache
+def _missed(rule: str) -> TraceEntry:
+    """The trace entry of a rule that did not hit: the same for every message, so made once."""
+    return TraceEntry(rule, False)
