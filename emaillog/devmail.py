@@ -5,12 +5,11 @@ Everything it needs lives under one directory: its own ``dovecot.conf``, the run
 of the machine's own Dovecot (``/etc/dovecot``, the system service) is read or touched.
 
 It runs both as root (CI) and as an ordinary user (a developer's laptop). The two differ in who the
-helper processes run as; see ``_privilege_settings``.
+helper processes run as; see ``devmailconf.privilege_settings``.
 """
 
 from __future__ import annotations
 
-import grp
 import os
 import pwd
 import re
@@ -25,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from .devmailconf import config_text, oauth2_text, with_oauth2
 
 DOVECOT = "dovecot"
 DOVEADM = "doveadm"
@@ -113,10 +114,6 @@ def _end_group(pgid: int) -> None:
         time.sleep(_POLL)
 
 
-def _user_name(uid: int) -> str:
-    return pwd.getpwuid(uid).pw_name
-
-
 def mail_owner(root: Path) -> tuple[int, int]:
     """The uid and gid that the mail under ``root`` is read and written as.
 
@@ -132,98 +129,6 @@ def mail_owner(root: Path) -> tuple[int, int]:
     except KeyError as exc:
         raise DevDovecotError(f"running as root needs the {_SYSTEM_MAIL_USER!r} user (dovecot-core)") from exc
     return entry.pw_uid, entry.pw_gid
-
-
-def _privilege_settings(mail_uid: int, mail_gid: int) -> str:
-    """The settings that depend on whether we run as root.
-
-    As root, Dovecot drops privileges for its helpers to ``dovenull`` (login) and ``dovecot``
-    (internal), which the Debian package creates. The auth service, which reads the passwd-file,
-    stays root so that the file's directory need not be readable by them.
-
-    Unprivileged, Dovecot cannot switch users or chroot: every helper runs as us, without chroot.
-    """
-    common = (
-        f"mail_uid = {mail_uid}\nmail_gid = {mail_gid}\n"
-        f"first_valid_uid = {mail_uid}\nlast_valid_uid = 0\n"
-        f"first_valid_gid = {mail_gid}\nlast_valid_gid = 0\n"
-    )
-    if os.geteuid() == 0:
-        return common + (
-            "default_login_user = dovenull\ndefault_internal_user = dovecot\n"
-            "service auth {\n  user = root\n}\n"
-        )
-    me = _user_name(os.geteuid())
-    group = grp.getgrgid(os.getegid()).gr_name
-    return common + (
-        f"default_login_user = {me}\ndefault_internal_user = {me}\ndefault_internal_group = {group}\n"
-        "service anvil {\n  chroot =\n}\n"
-        "service imap-login {\n  chroot =\n}\n"
-    )
-
-
-def _config_text(root: Path, port: int, mail_uid: int, mail_gid: int) -> str:
-    return f"""# Written by emaillog.devmail: a throwaway server, rewritten on every start.
-protocols = imap
-listen = 127.0.0.1
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-info_log_path = {root}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_verbose = yes
-mail_location = maildir:{root}/mail/%u
-# IDLE clients should hear about new mail within a second, not after the 30 s default check, and a
-# keep-alive ("* OK Still here") every second exercises the clients' handling of untagged noise.
-mailbox_idle_check_interval = 1 secs
-imap_idle_notify_interval = 1 secs
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users/%u
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {root}/users/%u
-  default_fields = home={root}/mail/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-{_privilege_settings(mail_uid, mail_gid)}"""
-
-
-def _oauth2_text(url: str) -> str:
-    return (
-        f"introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\n"
-        "active_attribute = active\nactive_value = true\n"
-    )
-
-
-def _with_oauth2(text: str, oauth2_conf: Path) -> str:
-    """The configuration with XOAUTH2/OAUTHBEARER served by the oauth2 passdb, PLAIN/LOGIN by the files."""
-    mechanisms = "auth_mechanisms = plain login"
-    text = text.replace(mechanisms + "\n", mechanisms + " xoauth2 oauthbearer\n")
-    plain = "passdb {\n  driver = passwd-file\n"
-    assert plain in text
-    return text.replace(
-        plain,
-        (
-            f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {oauth2_conf}\n}}\n"
-            f"{plain}  mechanisms = plain login\n"
-        ),
-    )
 
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
@@ -398,7 +303,7 @@ class DevDovecot:
 
     def _config(self) -> str:
         uid, gid = mail_owner(self.root)
-        text = _config_text(self.root, self.port, uid, gid)
+        text = config_text(self.root, self.port, uid, gid)
         if self.read_only_folders:
             acl_file = self.root / "dovecot-acl"
             acl_file.write_text("".join(f"{name} owner lr\n" for name in self.read_only_folders))
@@ -406,8 +311,8 @@ class DevDovecot:
         if self.oauth2_introspection_url is None:
             return text
         oauth2_conf = self.root / "dovecot-oauth2.conf.ext"
-        oauth2_conf.write_text(_oauth2_text(self.oauth2_introspection_url))
-        return _with_oauth2(text, oauth2_conf)
+        oauth2_conf.write_text(oauth2_text(self.oauth2_introspection_url))
+        return with_oauth2(text, oauth2_conf)
 
     def _prepare_tree(self) -> None:
         for sub in ("run", "state", "mail", "users"):
