@@ -7,6 +7,7 @@ A live fixture that cannot run on a developer's machine skips the tests that nee
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 import tempfile
@@ -44,6 +45,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
+
+
+@pytest.fixture(autouse=True)
+def root_logger_restored() -> Iterator[None]:
+    """Undo what a test's in-process ``main()`` did to the root logger (``setup_logging``).
+
+    Its handler writes to the sys.stderr of that moment, pytest's capture file, which is closed
+    when the test ends; left in place, a later test's thread (the SMTP sink's) logs into a closed
+    file and prints "--- Logging error ---" in the middle of the run.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
