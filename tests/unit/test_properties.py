@@ -298,18 +298,24 @@ def test_header_sections_read_as_the_stdlib_reads_them(section: bytes) -> None:
     assert [type(d) for d in ours.defects] == [type(d) for d in theirs.defects]
 
 
-_PARAM = st.tuples(
-    st.sampled_from(
-        ["charset", "CharSet", "name", "filename", "filename*", "filename*0*", "filename*1", "boundary"]
-    ),
-    st.sampled_from(["=", " = ", "="]),
-    st.sampled_from(
-        ['"a b.pdf"', "utf-8", "UTF-8''%E2%82%AC.txt", "us-ascii'en'x", '"q\\"uote"', "", "=?x?="]
-    ),
-).map("".join)
+# Both the plain forms mime._simple_params reads and those it leaves to the stdlib: RFC 2231
+# names, backslashes, a ";" inside quotes, angle brackets, bare and empty parameters, non-ASCII.
+_PARAM = st.one_of(
+    st.tuples(
+        st.sampled_from(
+            ["charset", "CharSet", "name", "filename", "filename*", "filename*0*", "filename*1", "boundary"]
+        ),
+        st.sampled_from(["=", " = ", "="]),
+        st.sampled_from(
+            ['"a b.pdf"', "utf-8", "UTF-8''%E2%82%AC.txt", "us-ascii'en'x", '"q\\"uote"', "", "=?x?=",
+             '"a;b"', "<x>", '"<y>"', '""', 'x"y', '"é.txt"', '"=_Part_1"']
+        ),
+    ).map("".join),
+    st.sampled_from(["", "Bare", " ", '"odd']),
+)
 _PARAMETERISED = st.tuples(
     st.sampled_from(["Content-Type", "Content-Disposition", "content-type"]),
-    st.sampled_from(["text/plain", "attachment", "multipart/mixed", ""]),
+    st.sampled_from(["text/plain", "attachment", "multipart/mixed", "", "Text/HTML", "a=b", '"q"']),
     st.lists(_PARAM, max_size=4),
 ).map(lambda t: f"{t[0]}: {'; '.join([t[1], *t[2]])}\r\n")
 
@@ -317,6 +323,7 @@ _PARAMETERISED = st.tuples(
 @given(st.lists(_PARAMETERISED, max_size=3).map(lambda lines: "".join(lines).encode("utf-8")))
 @settings(max_examples=300, deadline=None)
 @example(b"Content-Type: text/plain; charset=utf-8; charset=latin-1\r\n")
+@example(b'Content-Type: text/plain; name="a;b"; charset=<x>;; Bare\r\n')
 def test_a_read_headers_parameters_are_those_the_stdlib_finds(section: bytes) -> None:
     from email.message import Message
 
@@ -334,6 +341,8 @@ def test_a_read_headers_parameters_are_those_the_stdlib_finds(section: bytes) ->
                     expected = "-"
                 assert ours.get_param(param, "-", header, unquote) == expected
     assert ours.get_content_type() == theirs.get_content_type()
+    for name in ("content-type", "CONTENT-DISPOSITION", "missing"):
+        assert ours.get(name, "-") == theirs.get(name, "-")
 
 
 def _first_delimiter(data: bytes, delimiter: bytes, start: int, end: int) -> int:
