@@ -74,16 +74,15 @@ def insert_rows(
     be distinct when updating: one statement may not update a row twice."""
     if not rows:
         return
-    adapted = [_adapt_row(db, row) for row in rows]
     with _AS_PEEWEE_ERRORS:
         cursor = db.cursor()
         if _is_postgresql(db):
             sql = insert_sql(model, fields, "%s", conflict, update, increment=increment)
-            execute_values(cursor, sql, adapted, page_size=PAGE_ROWS)
+            execute_values(cursor, sql, rows, page_size=PAGE_ROWS)
         else:
             one_row = _row_placeholders(db, len(fields))
             sql = insert_sql(model, fields, one_row, conflict, update, increment=increment)
-            cursor.executemany(sql, adapted)
+            cursor.executemany(sql, rows)
 
 
 def insert_returning(
@@ -97,18 +96,17 @@ def insert_returning(
 
     The order of the returned rows is not promised by either database: return a key with them.
     """
-    adapted = [_adapt_row(db, row) for row in rows]
     with _AS_PEEWEE_ERRORS:
         cursor = db.cursor()
         if _is_postgresql(db):
             sql = insert_sql(model, fields, "%s", returning=returning)
-            pages = execute_values(cursor, sql, adapted, page_size=PAGE_ROWS, fetch=True)
+            pages = execute_values(cursor, sql, rows, page_size=PAGE_ROWS, fetch=True)
             return [tuple(r) for r in pages]
         found: list[tuple[Any, ...]] = []
         page = max(1, min(PAGE_ROWS, _SQLITE_PARAMETERS // len(fields)))
         one_row = _row_placeholders(db, len(fields))
-        for start in range(0, len(adapted), page):
-            chunk = adapted[start : start + page]
+        for start in range(0, len(rows), page):
+            chunk = rows[start : start + page]
             sql = insert_sql(model, fields, ", ".join([one_row] * len(chunk)), returning=returning)
             cursor.execute(sql, [value for row in chunk for value in row])
             found.extend(tuple(r) for r in cursor.fetchall())
@@ -145,9 +143,9 @@ def _in_pages(
     db: Database, sql: str, fixed: Sequence[object], values: Sequence[object]
 ) -> Iterator[tuple[str, list[object]]]:
     statement = sql.replace("?", db.param)
-    fixed_values = [_adapt(db, v) for v in fixed]
+    fixed_values = list(fixed)
     for start in range(0, len(values), PAGE_ROWS):
-        page = [_adapt(db, v) for v in values[start : start + PAGE_ROWS]]
+        page = list(values[start : start + PAGE_ROWS])
         yield statement.format(values=", ".join([db.param] * len(page))), fixed_values + page
 
 
@@ -158,14 +156,3 @@ def _is_postgresql(db: Database) -> bool:
 
 def _row_placeholders(db: Database, count: int) -> str:
     return "(" + ", ".join([db.param] * count) + ")"
-
-
-def _adapt_row(db: Database, row: tuple[object, ...]) -> tuple[object, ...]:
-    return tuple(_adapt(db, v) for v in row)
-
-
-def _adapt(db: Database, value: object) -> object:
-    # peewee stores datetimes as text on SQLite and booleans as integers; do the same here.
-    if hasattr(value, "isoformat") and db.param == "?":
-        return str(value)
-    return value

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,13 @@ SQLITE_PRAGMAS = {
     # pass through it too: at 64 MB the backlog benchmark's peak RSS grew with the drain (258 MB at 6,000).
     "cache_size": -16000,
 }
+
+# Dates and times go to SQLite as text, the form peewee reads back: str(value), which is what
+# Python 3.11's default adapter wrote (value.isoformat(" ")), a default deprecated since 3.12.
+# Registered here, for peewee's queries and for store/bulk.py's, which hands rows to the driver as
+# they are instead of converting every value in Python first.
+for _type in (datetime, date, time):
+    sqlite3.register_adapter(_type, str)
 
 
 class _Postgresql(PostgresqlDatabase):  # type: ignore[misc]
