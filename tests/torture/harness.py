@@ -764,7 +764,14 @@ class Torture:
         return bool(chosen)
 
     def _moved_back(self) -> bool:
-        return self._move_back(self.rng.randint(1, 10))
+        # Early in a run (or just after a kill) the daemon may not have filed anything yet: wait a
+        # little for Processed to hold something, so that this kind of fault does happen every run.
+        count, deadline = self.rng.randint(1, 10), time.monotonic() + 15.0
+        while not self._move_back(count):
+            if time.monotonic() > deadline:
+                return False
+            self._pause(0.25)
+        return True
 
     def _move_back(self, count: int, *, counted: bool = True) -> bool:
         with self.imap() as client:
