@@ -27,14 +27,6 @@ SQLITE_PRAGMAS = {
     "cache_size": -16000,
 }
 
-# Dates and times go to SQLite as text, the form peewee reads back: str(value), which is what
-# Python 3.11's default adapter wrote (value.isoformat(" ")), a default deprecated since 3.12.
-# Registered here, for peewee's queries and for store/bulk.py's, which hands rows to the driver as
-# they are instead of converting every value in Python first.
-for _type in (datetime, date, time):
-    sqlite3.register_adapter(_type, str)
-
-
 class _Postgresql(PostgresqlDatabase):  # type: ignore[misc]
     """Email bodies are large text values that PostgreSQL compresses: with lz4 where the server has
     it (PostgreSQL 14+ built with lz4, as Debian's is), the default pglz made the server's share of
@@ -53,6 +45,7 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
+        _register_sqlite_adapters()
         db: Database = SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
     else:
         db = _Postgresql(**parse_url(url.replace("postgres://", "postgresql://", 1)))
@@ -61,3 +54,15 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
     if migrate:
         upgrade(db)
     return db
+
+
+def _register_sqlite_adapters() -> None:
+    """Dates and times go to SQLite as text, the form peewee reads back: str(value), which is what
+    Python 3.11's default adapter wrote (value.isoformat(" ")), a default deprecated since 3.12.
+
+    For peewee's queries and for store/bulk.py's, which hands rows to the driver as they are
+    instead of converting every value in Python first. Registering again replaces, so opening a
+    second database costs nothing more.
+    """
+    for kind in (datetime, date, time):
+        sqlite3.register_adapter(kind, str)
