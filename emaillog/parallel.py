@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from .handover import Handed, Mapped, Regions
 from .limits import Limits
 from .message import Attachment, Email, LazyTree, Malformed, parse
 
@@ -106,33 +107,9 @@ def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
     return replace(attachment, data=b"", path=Path(name))
 
 
-def _hand_over(raws: Sequence[bytes], spool_dir: Path) -> tuple[Path, list[tuple[int, int]]]:
-    """Write a batch to one temp file for the workers: (path, (offset, length) of each message).
-
-    Through the pool's pipe, every message was pickled, copied through the kernel in 64 KB pieces
-    and unpickled, with the daemon's feeder thread holding the GIL for the copies; a file takes one
-    write per message, and the workers read their messages with pread. It is deleted once parsed,
-    usually before the kernel ever writes it out.
-    """
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="batch-")
-    spans: list[tuple[int, int]] = []
-    offset = 0
-    with os.fdopen(fd, "wb") as out:
-        for raw in raws:
-            out.write(raw)
-            spans.append((offset, len(raw)))
-            offset += len(raw)
-    return Path(name), spans
-
-
-def _parse_spans(path: Path, spans: list[tuple[int, int]], job: ParseJob) -> list[Parsed]:
-    with path.open("rb", buffering=0) as handed:
-        fd = handed.fileno()
-        return [
-            parse_one(os.pread(fd, length, offset), job.limits, job.spool_dir, job.prepare)
-            for offset, length in spans
-        ]
+def _parse_handed(handed: Handed, job: ParseJob) -> list[Parsed]:
+    assert _MAPPED is not None, "runs on a pool worker, set up by _start_worker"
+    return [parse_one(raw, job.limits, job.spool_dir, job.prepare) for raw in _MAPPED.messages(handed)]
 
 
 class InlineParser:
@@ -154,6 +131,7 @@ class ParallelParser:
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # a fleet's mailbox threads share one pool
+        self._regions = Regions()
 
     def submit(self, raws: Sequence[bytes], job: ParseJob) -> Pending:
         """Start parsing on the pool; the returned function waits for the results.
@@ -164,12 +142,12 @@ class ParallelParser:
         small = self.workers < 2 or sum(len(r) for r in raws) < PARALLEL_OVER
         if small and not job.isolate:
             return InlineParser().submit(raws, job)
-        handed, spans = _hand_over(raws, job.spool_dir)
-        chunks = _split(spans, self.workers * 2)
+        handed = self._regions.hand_over(raws)
+        chunks = [replace(handed, spans=tuple(c)) for c in _split(list(handed.spans), self.workers * 2)]
         try:
-            futures = [self._get_pool().submit(_parse_spans, handed, chunk, job) for chunk in chunks]
+            futures = [self._get_pool().submit(_parse_handed, chunk, job) for chunk in chunks]
         except BrokenProcessPool:
-            handed.unlink(missing_ok=True)
+            self._regions.give_back(handed.fd)
             return lambda: self._died(raws)
 
         def wait() -> list[Parsed]:
@@ -178,14 +156,14 @@ class ParallelParser:
             except BrokenProcessPool:
                 return self._died(raws)
             finally:
-                handed.unlink(missing_ok=True)
+                self._regions.give_back(handed.fd)
             return [_with_tree(parsed, raw) for parsed, raw in zip(results, raws, strict=True)]
 
         return wait
 
     def _died(self, raws: Sequence[bytes]) -> list[Parsed]:
         log.error("a parser process died; its batch is counted as one failed attempt")
-        self.close()
+        self._shut_pool()
         return [Parsed(hashlib.sha256(raw).hexdigest(), None, "WorkerDied") for raw in raws]
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -193,23 +171,34 @@ class ParallelParser:
             if self._pool is None:
                 # fork: the workers start with every module already imported (spawn costs a second each).
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_yield_to_main
+                    self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker
                 )
             return self._pool
 
     def close(self) -> None:
+        self._shut_pool()
+        self._regions.close()
+
+    def _shut_pool(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _yield_to_main() -> None:
+# A pool worker's mappings of the batches handed to it. Module state, because a ProcessPoolExecutor
+# gives its workers nowhere else to keep anything between tasks; set in each worker only.
+_MAPPED: Mapped | None = None
+
+
+def _start_worker() -> None:
     """Workers run at a lower priority than the main process.
 
     The main process is the pipeline's one serial stage (IMAP, deciding, the database): on a
     machine whose cores are all busy, a worker parsing ahead should wait for it, not it for them.
     """
+    global _MAPPED
+    _MAPPED = Mapped()
     os.nice(WORKER_NICENESS)
 
 
