@@ -27,6 +27,7 @@ SQLITE_PRAGMAS = {
     "cache_size": -16000,
 }
 
+
 class _Postgresql(PostgresqlDatabase):  # type: ignore[misc]
     """Email bodies are large text values that PostgreSQL compresses: with lz4 where the server has
     it (PostgreSQL 14+ built with lz4, as Debian's is), the default pglz made the server's share of

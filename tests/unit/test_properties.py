@@ -307,8 +307,22 @@ _PARAM = st.one_of(
         ),
         st.sampled_from(["=", " = ", "="]),
         st.sampled_from(
-            ['"a b.pdf"', "utf-8", "UTF-8''%E2%82%AC.txt", "us-ascii'en'x", '"q\\"uote"', "", "=?x?=",
-             '"a;b"', "<x>", '"<y>"', '""', 'x"y', '"é.txt"', '"=_Part_1"']
+            [
+                '"a b.pdf"',
+                "utf-8",
+                "UTF-8''%E2%82%AC.txt",
+                "us-ascii'en'x",
+                '"q\\"uote"',
+                "",
+                "=?x?=",
+                '"a;b"',
+                "<x>",
+                '"<y>"',
+                '""',
+                'x"y',
+                '"é.txt"',
+                '"=_Part_1"',
+            ]
         ),
     ).map("".join),
     st.sampled_from(["", "Bare", " ", '"odd']),
