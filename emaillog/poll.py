@@ -67,7 +67,7 @@ def batches_by_size(uids: list[int], sizes: dict[int, int], count: int, budget: 
 
 
 def process_tmp_dir(data_dir: Path, pid: int) -> Path:
-    """Where one process's batches and spooled attachments wait (deleted as they are used)."""
+    """Where one process's spooled attachments wait to be stored (the batches travel in memory)."""
     return data_dir / "tmp" / str(pid)
 
 

@@ -245,17 +245,17 @@ def test_google_service_account_with_delegation(tmp_path: Path, monkeypatch: pyt
 
 
 def test_temp_files_of_processes_that_are_gone_are_removed_at_start_up(tmp_path: Path) -> None:
-    """A killed daemon leaves its batch file and spooled attachments in <data dir>/tmp/<pid>."""
+    """A killed daemon leaves its spooled attachments in <data dir>/tmp/<pid>."""
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     dead_pid, live_pid = int(gone.stdout), os.getpid()
     for pid in (dead_pid, live_pid):
         process_tmp_dir(tmp_path, pid).mkdir(parents=True)
-        (process_tmp_dir(tmp_path, pid) / "batch-x").write_bytes(b"raw mail")
+        (process_tmp_dir(tmp_path, pid) / "part-x").write_bytes(b"raw mail")
     (tmp_path / "tmp" / "notes").mkdir()  # not a process's: left alone
     assert remove_stale_tmp(tmp_path) == 1
     assert not process_tmp_dir(tmp_path, dead_pid).exists()
-    assert (process_tmp_dir(tmp_path, live_pid) / "batch-x").exists()
+    assert (process_tmp_dir(tmp_path, live_pid) / "part-x").exists()
     assert (tmp_path / "tmp" / "notes").is_dir()
     assert remove_stale_tmp(tmp_path / "no-such-dir") == 0
