@@ -18,6 +18,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import _parse_untagged_response
 
+from .imapfetch import bodies_of
 from .oauth import TokenError, TokenSource
 from .oauth import token_source as _token_source_for
 from .settings import ImapSettings
@@ -204,14 +205,12 @@ class ImapMailbox:
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
         if not uids:
             return {}
-        response = self.client.fetch(list(uids), ["BODY.PEEK[]"])
+        typ, data = self.client._imap.uid("FETCH", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
+        if typ != "OK":
+            raise MailboxError(f"FETCH BODY.PEEK[] failed: {data!r}"[:300])
         # A message expunged by another session meanwhile comes back as BODY[] NIL (Dovecot): it is
         # left out, as if it had not been listed, rather than crashing the pass.
-        return {
-            int(uid): bytes(data[b"BODY[]"])
-            for uid, data in response.items()
-            if data.get(b"BODY[]") is not None
-        }
+        return bodies_of(data)
 
     def sections(self, uid: int) -> SectionReader:
         return SectionReader(self, uid)

@@ -6,6 +6,7 @@ the maildir. Only its RFC822.SIZE and its header may cross the wire: every FETCH
 
 from __future__ import annotations
 
+import re
 import resource
 import time
 from pathlib import Path
@@ -40,20 +41,25 @@ def write_huge(path: Path, size: int) -> None:
 
 
 class RecordingMailbox(ImapMailbox):
-    """An ImapMailbox that notes every FETCH item it sends."""
+    """An ImapMailbox that notes every FETCH item it sends, as they go to imaplib."""
 
     items: list[str]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.items = []
-        original = self.client.fetch
+        original = self.client._imap._command
 
-        def fetch(messages, data, modifiers=None):  # type: ignore[no-untyped-def]
-            self.items.extend(str(d) for d in data)
-            return original(messages, data, modifiers)
+        def command(name, *args):  # type: ignore[no-untyped-def]
+            words = [a.decode() if isinstance(a, bytes) else str(a) for a in (name, *args)]
+            if "FETCH" in (w.upper() for w in words):
+                self.items.extend(FETCH_ITEM.findall(" ".join(words)))
+            return original(name, *args)
 
-        self.client.fetch = fetch  # type: ignore[method-assign]
+        self.client._imap._command = command
+
+
+FETCH_ITEM = re.compile(r"BODY\.PEEK\[[^\]]*\](?:<[\d.]+>)?|RFC822\.SIZE")
 
 
 def test_300_mb_message_is_malformed_without_being_fetched(
