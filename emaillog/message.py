@@ -103,6 +103,11 @@ class LazyTree:
         # holds); the forwards a parser worker read are, so the main process need not read them again.
         return LazyTree, (b"", self.forwards)
 
+    def restore(self, raw: bytes) -> None:
+        """Give a holder that came from another process the raw bytes it travelled without."""
+        if not self._raw:
+            self._raw = raw
+
     def get(self) -> EmailMessage:
         if self._tree is None:
             tree = BytesParser(policy=BOUNDED_DEFAULT).parsebytes(self._raw)

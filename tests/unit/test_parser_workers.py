@@ -62,6 +62,8 @@ def test_a_forwards_originals_are_read_on_the_worker(parser: ParallelParser, tmp
     assert original.sender is not None and original.sender.address == "carl@globex.example"
     assert parsed_forward.lazy_tree._tree is None  # not parsed again in this process
     assert parsed_bcc.lazy_tree.forwards is None  # a BCC'd message is not read for forwards
+    # The tree travels without the raw bytes; this process gives them back and parses on demand.
+    assert parsed_bcc.tree["Subject"] == "Proposal" and parsed_forward.tree["Subject"] == "Fwd: Seats"
 
 
 def test_an_attached_originals_large_files_come_back_as_temp_files(
