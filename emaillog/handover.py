@@ -94,7 +94,7 @@ class _Region:
             spans.append((offset, len(raw)))
             offset += len(raw)
         for start in range(0, len(raws), IOV_MAX):
-            _write_all(self.fd, raws[start : start + IOV_MAX], spans[start][0] if spans else 0)
+            _write_all(self.fd, raws[start : start + IOV_MAX], spans[start][0])
         return tuple(spans)
 
     def release(self) -> None:
