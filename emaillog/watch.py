@@ -25,7 +25,7 @@ import logging
 import queue
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -43,6 +43,7 @@ from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
 from .status import StateFile
+from .stoppable import StoppableMailbox
 from .store import Store, open_store
 
 log = logging.getLogger("emaillog")
@@ -52,34 +53,6 @@ SLICE = 0.5
 # After a pass, mail that arrived while it ran is passed over at once, up to this many times in a row
 # (then IDLE or the queue gets a look, so signals are never starved).
 MAX_FOLLOW_UPS = 20
-
-
-class _StoppableMailbox:
-    """The mailbox as a pass sees it: fetches nothing once a stop was asked for (the batch in hand
-    was fetched already and is recorded and moved), and each fetch or move pings the watchdog."""
-
-    def __init__(self, inner: ImapMailbox, stopping: Callable[[], bool], alive: Callable[[], None]) -> None:
-        self._inner, self._stopping, self._alive = inner, stopping, alive
-        self.highest_uid: int | None = None
-
-    def uids(self, *, deleted: bool = False) -> list[int]:
-        found = self._inner.uids(deleted=deleted)
-        if not deleted:
-            self.highest_uid = max(found, default=0)
-        return found
-
-    def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
-        self._alive()
-        if self._stopping():
-            return {}
-        return self._inner.fetch(uids)
-
-    def move(self, uids: Sequence[int], folder: str) -> None:
-        self._alive()
-        self._inner.move(uids, folder)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 class Daemon:
@@ -295,7 +268,7 @@ class Daemon:
 
     def one_pass(self) -> PassReport:
         assert self.mailbox is not None
-        mailbox = _StoppableMailbox(self.mailbox, lambda: self.stopping, self.alive)
+        mailbox = StoppableMailbox(self.mailbox, lambda: self.stopping, self.alive)
         try:
             report = Pass(self.settings, mailbox, self.store, self.chain, parser=self.parser).run()
         except BaseException:
