@@ -13,6 +13,7 @@ from email.header import decode_header, make_header
 from email.utils import getaddresses
 
 from .memo import cached_when_short
+from .pickling import pickled_by_fields
 
 # Control characters (C0, DEL, C1) never belong in a display name or an address: they are how
 # header injection is attempted (an encoded CR/LF that a careless writer puts back into a header).
@@ -21,6 +22,7 @@ _ADDR = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;
 _MAX_ADDRESS = 320  # RFC 5321: 64 for the local part + 1 + 255 for the domain
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Address:
     """A mailbox: an optional display name and an address as written (never normalised here)."""

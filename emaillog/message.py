@@ -26,6 +26,7 @@ from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
 from .memo import cached_when_short
 from .mime import Part, Walked, walk
+from .pickling import pickled_by_fields
 
 if TYPE_CHECKING:
     from .forwards.model import ForwardedMessage
@@ -45,6 +46,7 @@ _MSGID = re.compile(r"<[^<>\s]{1,900}>")
 _BODY_TYPES = ("text/plain", "text/html")
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """A decoded attachment: in memory (``data``) or, for a streamed large one, in a temp file."""
@@ -116,6 +118,7 @@ class LazyTree:
         return self._tree
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Email:
     """What the rules need to know about one message, read once."""
@@ -152,6 +155,7 @@ class Email:
         return self.lazy_tree.get()
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Malformed:
     """A message that cannot be processed as mail; ``detail`` says why (no body text in it).

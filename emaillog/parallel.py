@@ -25,6 +25,7 @@ from typing import Protocol, TypeVar
 from .handover import Handed, Mapped, Regions
 from .limits import Limits
 from .message import Attachment, Email, Malformed, parse
+from .pickling import pickled_by_fields
 
 log = logging.getLogger("emaillog.parse")
 T = TypeVar("T")
@@ -36,6 +37,7 @@ PARALLEL_OVER = 2 * 1024 * 1024
 WORKER_NICENESS = 10
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Parsed:
     sha256: str

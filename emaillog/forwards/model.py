@@ -7,8 +7,10 @@ from datetime import datetime
 
 from emaillog.addresses import Address
 from emaillog.message import Attachment
+from emaillog.pickling import pickled_by_fields
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ForwardedMessage:
     """The original message inside a forward, and the forwarder's own note kept apart."""
