@@ -252,13 +252,19 @@ def test_base64_bodies_decode_as_binascii_does(encoded: bytes) -> None:
 
     from emaillog.mime import _base64
 
-    assert _base64(encoded) == binascii.a2b_base64(encoded)
+    def in_place(body: bytes) -> bytes:
+        # Read out of a larger message, as a part's body is: padding-like bytes on either side
+        # must not change what the body decodes to.
+        before, after = b"Subject: =?utf-8?q?=3D?=\r\n\r\n", b"\r\n--b==\r\n"
+        return _base64(before + body + after, len(before), len(before) + len(body))
+
+    assert in_place(encoded) == binascii.a2b_base64(encoded)
     junk = encoded[:9] + b"=*\x00" + encoded[9:]
     try:
         expected = binascii.a2b_base64(junk)
     except binascii.Error:
         return
-    assert _base64(junk) == expected
+    assert in_place(junk) == expected
 
 
 _PLAIN_HEADER_LINE = st.tuples(
