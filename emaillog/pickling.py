@@ -21,7 +21,8 @@ def pickled_by_fields(cls: type[T]) -> type[T]:
 
     Only for classes whose every field is an ``__init__`` argument, in order, and whose
     ``__init__`` does nothing but store them (no ``__post_init__``): so that unpickling rebuilds
-    exactly the value that was pickled.
+    exactly the value that was pickled. Not for classes that are subclassed: an instance of a
+    subclass would come back as ``cls``.
     """
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     if not all(f.init for f in fields) or hasattr(cls, "__post_init__"):
