@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from typing import Any, TypeVar
+from typing import Any, SupportsIndex, TypeVar
 
 T = TypeVar("T")
 
@@ -21,23 +21,21 @@ def pickled_by_fields(cls: type[T]) -> type[T]:
 
     Only for classes whose every field is an ``__init__`` argument, in order, and whose
     ``__init__`` does nothing but store them (no ``__post_init__``): so that unpickling rebuilds
-    exactly the value that was pickled. Not for classes that are subclassed: an instance of a
-    subclass would come back as ``cls``.
+    exactly the value that was pickled.
     """
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     if not all(f.init for f in fields) or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__}: not rebuilt by its constructor alone")
     names = [f.name for f in fields]
-    values = operator.attrgetter(*names)
-    if len(names) == 1:
+    getter = operator.attrgetter(*names)
+    values = getter if len(names) > 1 else lambda value: (getter(value),)
 
-        def __reduce__(self: Any) -> tuple[type[T], tuple[Any, ...]]:
-            return cls, (values(self),)
+    def __reduce_ex__(self: Any, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        if type(self) is not cls:  # a subclass may have fields of its own: pickled the usual way
+            return object.__reduce_ex__(self, protocol)
+        return cls, values(self)
 
-    else:
-
-        def __reduce__(self: Any) -> tuple[type[T], tuple[Any, ...]]:
-            return cls, values(self)
-
-    setattr(cls, "__reduce__", __reduce__)  # noqa: B010 - assigning a method of a class made elsewhere
+    # __reduce_ex__ rather than __reduce__: object.__reduce_ex__, the subclasses' way above, would
+    # call an overridden __reduce__ and come back here.
+    setattr(cls, "__reduce_ex__", __reduce_ex__)  # noqa: B010 - assigning a method of a class made elsewhere
     return cls

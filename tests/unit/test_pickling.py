@@ -73,10 +73,19 @@ def test_a_class_not_rebuilt_by_its_constructor_is_refused() -> None:
             pickled_by_fields(cls)
 
 
-def test_a_one_field_class_pickles_its_field_not_a_bare_value() -> None:
-    @pickled_by_fields
-    @dataclass(frozen=True, slots=True)
-    class One:
-        value: tuple[int, ...]
+@pickled_by_fields
+@dataclass(frozen=True)
+class One:
+    value: tuple[int, ...]
 
-    assert One((1, 2)).__reduce__() == (One, ((1, 2),))
+
+@dataclass(frozen=True)
+class More(One):
+    extra: str = ""
+
+
+def test_a_one_field_class_and_a_subclass_come_back_equal() -> None:
+    assert One((1, 2)).__reduce_ex__(5) == (One, ((1, 2),))
+    for value in (One((1, 2)), More((3,), "kept")):
+        back = round_trip(value)
+        assert type(back) is type(value) and back == value
