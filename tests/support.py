@@ -158,6 +158,19 @@ def attached_forward(
     return outer.as_bytes(policy=SMTP)
 
 
+def forward_with_a_file(data: bytes) -> bytes:
+    """A rep's forward of a customer's email that carries ``data`` as contract.pdf."""
+    original = EmailMessage()
+    original["From"] = "Carl Customer <carl@globex.example>"
+    original["To"] = "rita@acme.example"
+    original["Subject"] = "The contract"
+    original["Date"] = "Fri, 20 Nov 2026 10:30:00 +0000"
+    original["Message-ID"] = "<contract@globex.example>"
+    original.set_content("Signed copy attached.")
+    original.add_attachment(data, maintype="application", subtype="pdf", filename="contract.pdf")
+    return attached_forward(original, sender="Rita Rep <rita@acme.example>")
+
+
 def make_world(
     tmp_path: Path, database_url: str, account: ImapAccount, rep: str | None = REP, **env: str
 ) -> World:

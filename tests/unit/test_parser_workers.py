@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support import FWD, attached_forward, make_settings, message
+from support import FWD, forward_with_a_file, make_settings, message
 
 from emaillog.batch import contact_keys
 from emaillog.forwards import forwards_of
@@ -23,18 +22,6 @@ INLINE = (
     "Hello Rita,\nwhat would 50 seats cost us?\nCarl\n"
 )
 FILE = os.urandom(SPOOL_OVER * 2)
-
-
-def forward_with_a_file() -> bytes:
-    original = EmailMessage()
-    original["From"] = "Carl Customer <carl@globex.example>"
-    original["To"] = "rita@acme.example"
-    original["Subject"] = "The contract"
-    original["Date"] = "Fri, 20 Nov 2026 10:30:00 +0000"
-    original["Message-ID"] = "<contract@globex.example>"
-    original.set_content("Signed copy attached.")
-    original.add_attachment(FILE, maintype="application", subtype="pdf", filename="contract.pdf")
-    return attached_forward(original, sender="Rita Rep <rita@acme.example>")
 
 
 @pytest.fixture
@@ -69,7 +56,7 @@ def test_a_forwards_originals_are_read_on_the_worker(parser: ParallelParser, tmp
 def test_an_attached_originals_large_files_come_back_as_temp_files(
     parser: ParallelParser, tmp_path: Path
 ) -> None:
-    [parsed] = parse_on_workers(parser, tmp_path, [forward_with_a_file()])
+    [parsed] = parse_on_workers(parser, tmp_path, [forward_with_a_file(FILE)])
     assert isinstance(parsed.email, Email)
     [original] = forwards_of(parsed.email)
     [attachment] = original.attachments

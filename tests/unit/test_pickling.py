@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field, fields
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support import attached_forward
+from support import forward_with_a_file
 
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
@@ -23,14 +22,7 @@ def round_trip(value: object) -> object:
 
 
 def test_an_email_with_its_forwards_and_attachments_comes_back_equal() -> None:
-    original = EmailMessage()
-    original["From"] = "Carl Customer <carl@globex.example>"
-    original["To"] = "rita@acme.example"
-    original["Subject"] = "The contract"
-    original["Message-ID"] = "<contract@globex.example>"
-    original.set_content("Signed copy attached.")
-    original.add_attachment(b"%PDF-1.7", maintype="application", subtype="pdf", filename="contract.pdf")
-    raw = attached_forward(original, sender="Rita Rep <rita@acme.example>")
+    raw = forward_with_a_file(b"%PDF-1.7")
     email = parse(raw, Limits())
     assert isinstance(email, Email)
     read = forwards_of(email)
