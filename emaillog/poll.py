@@ -13,11 +13,12 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
-from peewee import InterfaceError, OperationalError
+from peewee import Database, InterfaceError, OperationalError
 
 from .batch import BatchContext, process, start_parsing
 from .limits import Limits
@@ -40,6 +41,7 @@ from .store.ledger import (
 )
 from .store.lookup import SnapshotLookup
 from .store.models import Ledger
+from .store.recorder import Result
 
 log = logging.getLogger("emaillog.pass")
 # Failures that say nothing about the messages in hand: an attempt they interrupt is given back.
@@ -211,35 +213,66 @@ class Pass:
         report: PassReport,
         retried: frozenset[int] = frozenset(),
     ) -> None:
-        """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N.
+        """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N, and
+        record batch N-1 on the recording thread meanwhile.
 
         Not for a message retried alone: fetching it counts an attempt, and a message ahead of it
         that kills the process would then use up the attempts of its innocent neighbour too.
         """
-        pending: _Fetched | None = None
-        fetched: _Fetched | None = None
+        stages = _Stages()
         try:
             for batch in batches:
-                if pending is not None and retried.intersection(batch):
-                    self._finish(uidvalidity, pending, sizes, report)
-                    pending = fetched = None
-                fetched = self._fetch(uidvalidity, batch, sizes)
-                if pending is not None:
-                    self._finish(uidvalidity, pending, sizes, report)
-                pending = fetched
-            if pending is not None:
-                self._finish(uidvalidity, pending, sizes, report)
-                pending = fetched = None
-        except NOT_THE_MESSAGES_FAULT:
+                if stages.pending is not None and retried.intersection(batch):
+                    self._finish(uidvalidity, stages, sizes, report)
+                stages.fetched = self._fetch(uidvalidity, batch, sizes)
+                if stages.pending is not None:
+                    self._advance(uidvalidity, stages, sizes, report)
+                stages.pending, stages.fetched = stages.fetched, None
+            self._finish(uidvalidity, stages, sizes, report)
+        except NOT_THE_MESSAGES_FAULT as failure:
             # The database, the disk or the connection failed: the messages stay for the next pass
-            # without losing an attempt (SPEC §10) — both the batch being finished and the one already
-            # fetched (and counted) behind it. Best effort: the database may be what failed.
+            # without losing an attempt (SPEC §10) — the batch being recorded, the one being
+            # finished and the one already fetched (and counted) behind it. Best effort: the
+            # database may be what failed. A batch recorded meanwhile keeps its count (give_back
+            # leaves final rows alone) and is moved by the next pass.
+            stages.settle(failure)
             if not self.dry_run:
-                in_flight = {id(f): f for f in (pending, fetched) if f is not None}
                 with contextlib.suppress(OperationalError, InterfaceError):
-                    for item in in_flight.values():
-                        give_back_attempts(item.keys)
+                    for keys in stages.in_flight():
+                        give_back_attempts(keys)
             raise
+        finally:
+            stages.close(self.store.db)
+
+    def _advance(self, uidvalidity: int, stages: _Stages, sizes: dict[int, int], report: PassReport) -> None:
+        """Move the batch recorded meanwhile, then decide the pending one and start recording it.
+
+        Deciding waits for the batch before it to be recorded: the rules read the CRM (contacts,
+        duplicates, threads) as the earlier batch left it.
+        """
+        self._dispose(uidvalidity, stages, report)
+        assert stages.pending is not None
+        results = self._decide(stages.pending, sizes, report)
+        if results is not None:
+            stages.start_recording(stages.pending.keys, results, self.store.recorder.record)
+        stages.pending = None
+
+    def _finish(self, uidvalidity: int, stages: _Stages, sizes: dict[int, int], report: PassReport) -> None:
+        """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
+        self._dispose(uidvalidity, stages, report)
+        if stages.pending is None:
+            return
+        results = self._decide(stages.pending, sizes, report)
+        if results is not None:
+            self.store.recorder.record(results)
+            self._move(uidvalidity, _by_folder(results), report)
+        stages.pending = None
+
+    def _dispose(self, uidvalidity: int, stages: _Stages, report: PassReport) -> None:
+        """Wait for the batch on the recording thread, then move it."""
+        recorded = stages.wait_recorded()
+        if recorded is not None:
+            self._move(uidvalidity, _by_folder(recorded), report)
 
     def _fetch(self, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> _Fetched:
         s = self.settings
@@ -251,8 +284,8 @@ class Pass:
         parsing = start_parsing(self.parser, s, self.limits, self.tmp_dir, keys, raws, attempts)
         return _Fetched(keys, raws, attempts, parsing)
 
-    def _finish(self, uidvalidity: int, fetched: _Fetched, sizes: dict[int, int], report: PassReport) -> None:
-        """Decide, record in one transaction, then move: the order SPEC §10 asks for."""
+    def _decide(self, fetched: _Fetched, sizes: dict[int, int], report: PassReport) -> list[Result] | None:
+        """The batch's results, once parsed and decided; None in a dry run (they are only reported)."""
         context = BatchContext(
             self.settings,
             self.mailbox,
@@ -269,21 +302,76 @@ class Pass:
         if not self.dry_run:
             start_syncing(spooled_paths(parsed.values()))
         results = process(context, fetched.keys, fetched.raws, fetched.attempts, parsed)
-        if not self.dry_run:
-            self.store.recorder.record(results)
         for r in results:
             report.count(r.decision.outcome)
         if self.dry_run:
             report.decisions.extend((r.key.uid, r.decision) for r in results)
-            return
-        by_folder: dict[str, list[int]] = {}
-        for r in results:
-            if r.folder is not None:
-                by_folder.setdefault(r.folder, []).append(r.key.uid)
-        self._move(uidvalidity, by_folder, report)
+            return None
+        return results
 
     def _move(self, uidvalidity: int, by_folder: dict[str, list[int]], report: PassReport) -> None:
         for folder, uids in by_folder.items():
             self.mailbox.move(uids, folder)
             mark_disposed(self.settings.mailbox_name, uidvalidity, uids)
             report.moved += len(uids)
+
+
+def _by_folder(results: Sequence[Result]) -> dict[str, list[int]]:
+    by_folder: dict[str, list[int]] = {}
+    for r in results:
+        if r.folder is not None:
+            by_folder.setdefault(r.folder, []).append(r.key.uid)
+    return by_folder
+
+
+@dataclass
+class _Stages:
+    """The batches of a pass in flight: fetched (parsing), pending (to decide), and recording.
+
+    The recording thread is made for a pass of more than one batch and holds its own database
+    connection, closed with it. Only the main thread touches the mailbox. Of the batch recording,
+    only its keys and results are kept: its raw bytes are no longer needed.
+    """
+
+    fetched: _Fetched | None = None
+    pending: _Fetched | None = None
+    _recording: tuple[list[LedgerKey], list[Result], Future[None]] | None = None
+    _thread: ThreadPoolExecutor | None = None
+
+    def start_recording(
+        self, keys: list[LedgerKey], results: list[Result], record: Callable[[list[Result]], None]
+    ) -> None:
+        assert self._recording is None, "one batch records at a time"
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="emaillog-record")
+        self._recording = (keys, results, self._thread.submit(record, results))
+
+    def wait_recorded(self) -> list[Result] | None:
+        """The results of the batch that was recording, once its transaction has committed.
+
+        Raises what recording raised; the batch then stays in flight, for its attempts to be given back.
+        """
+        if self._recording is None:
+            return None
+        _, results, future = self._recording
+        future.result()
+        self._recording = None
+        return results
+
+    def settle(self, failure: BaseException) -> None:
+        """After ``failure``, wait for the recording thread; a failure of its own is logged."""
+        if self._recording is not None:
+            error = self._recording[2].exception()
+            if error is not None and error is not failure:
+                log.error("recording a batch failed as well: %s: %s", type(error).__name__, error)
+
+    def in_flight(self) -> list[list[LedgerKey]]:
+        """The keys of every batch whose attempts are counted and whose results are not all recorded."""
+        keys = [self._recording[0]] if self._recording is not None else []
+        return keys + [b.keys for b in (self.pending, self.fetched) if b is not None]
+
+    def close(self, db: Database) -> None:
+        if self._thread is not None:
+            self._thread.submit(db.close)
+            self._thread.shutdown(wait=True)
+            self._thread = None

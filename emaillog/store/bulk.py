@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 import peewee
-from peewee import Database, PostgresqlDatabase
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from psycopg2.extras import execute_values
 
 PAGE_ROWS = 500
@@ -147,6 +147,19 @@ def _in_pages(
     for start in range(0, len(values), PAGE_ROWS):
         page = list(values[start : start + PAGE_ROWS])
         yield statement.format(values=", ".join([db.param] * len(page))), fixed_values + page
+
+
+def write_transaction(db: Database) -> Any:
+    """A transaction that writes: on SQLite it takes the write lock at its BEGIN.
+
+    A pass records one batch on its recording thread while the main thread counts the attempts of
+    the next one. SQLite's default (deferred) BEGIN takes the lock at the first write: a
+    transaction that read first and then found another one committed since its read gets
+    SQLITE_BUSY at once, without waiting. Taken at BEGIN, the second writer waits (busy_timeout).
+    """
+    if isinstance(getattr(db, "obj", db), SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
 
 
 def _is_postgresql(db: Database) -> bool:

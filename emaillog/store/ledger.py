@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..rules.model import Decision, TraceEntry
-from .bulk import execute_in, insert_rows, select_in
+from .bulk import execute_in, insert_rows, select_in, write_transaction
 from .models import Ledger, utcnow
 
 FINAL_OUTCOMES = ("logged", "skipped", "rejected")
@@ -91,7 +91,7 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
     rows = [(account_id, k.mailbox, k.uidvalidity, k.uid, *fresh) for k in keys]
     db = Ledger._meta.database
     # One transaction: outside one, the driver commits (and SQLite syncs) after every row.
-    with db.atomic():
+    with write_transaction(db):
         insert_rows(
             db,
             Ledger,

@@ -19,7 +19,7 @@ from peewee import Database, Model
 
 from ..addresses import Address
 from ..rules.model import ContactPlan, Decision, EmailPlan
-from .bulk import insert_returning, insert_rows, select_in
+from .bulk import insert_returning, insert_rows, select_in, write_transaction
 from .files import store_files
 from .ledger import LedgerKey, Outcome, write_outcomes
 from .models import (
@@ -108,7 +108,7 @@ class Recorder:
             a.sha256: a for result in results for plan in result.decision.plans for a in plan.attachments
         }
         store_files(self.attachments_dir, files.values())
-        with self.db.atomic():
+        with write_transaction(self.db):
             _BatchWriter(self, results).write()
 
     def ensure_company(self, domain: str, name: str | None = None) -> int | None:

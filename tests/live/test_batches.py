@@ -1,0 +1,82 @@
+"""A pass of several batches: batch N-1 is recorded on the recording thread while batch N+1 is
+fetched, and batch N is decided only once N-1 is recorded (SPEC §9, §10)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from peewee import OperationalError
+from support import World, make_world, message
+
+from emaillog import views
+from emaillog.devmail import ImapAccount
+from emaillog.store.models import Ledger
+from emaillog.store.recorder import Result
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
+    # Batches of one message: every batch is decided while the one before it may still be recording.
+    return make_world(tmp_path, database_url, imap_account, EMAILLOG_BATCH_SIZE="1")
+
+
+def deliver_a_conversation(world: World) -> None:
+    world.deliver(
+        message(message_id="<a@acme.example>", subject="Seats"),
+        message(message_id="<a@acme.example>", subject="Seats"),  # a second copy: one email
+        message(
+            message_id="<b@acme.example>",
+            subject="Re: Seats",
+            headers={"In-Reply-To": "<a@acme.example>"},
+        ),
+        message(message_id="<c@acme.example>", subject="Pricing"),
+    )
+
+
+def test_each_batch_sees_what_the_batches_before_it_recorded(world: World) -> None:
+    deliver_a_conversation(world)
+    record = world.store.recorder.record
+
+    def record_slowly(results: list[Result]) -> None:
+        # The next batch is fetched and counted, on the main thread, while this one records; the
+        # batch after it decides only once this one has committed.
+        time.sleep(0.2)
+        record(results)
+
+    world.store.recorder.record = record_slowly
+    report = world.run_pass()
+
+    assert sum(report.outcomes.values()) == 4 and report.moved == 4
+    emails = {e["message_id"]: e for e in views.emails(world.store)}
+    assert sorted(emails) == ["<a@acme.example>", "<b@acme.example>", "<c@acme.example>"]
+    assert emails["<b@acme.example>"]["thread_parent"] == emails["<a@acme.example>"]["id"]
+    assert [c["addresses"] for c in views.contacts(world.store)] == [["carl@globex.example"]]
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
+    assert {(row.attempts, row.disposed) for row in Ledger.select()} == {(1, True)}
+
+
+def test_a_batch_that_fails_to_record_costs_no_attempts_and_is_logged_once_later(world: World) -> None:
+    deliver_a_conversation(world)
+    record = world.store.recorder.record
+    calls: list[int] = []
+
+    def fail_the_second(results: list[Result]) -> None:
+        calls.append(len(results))
+        if len(calls) == 2:
+            raise OperationalError("the database went away")
+        record(results)
+
+    world.store.recorder.record = fail_the_second
+    with pytest.raises(OperationalError):
+        world.run_pass()
+    world.store.recorder.record = record
+
+    # The first batch was recorded and moved before the second failed; the second, and the two
+    # behind it (fetched and counted), are given their attempts back.
+    assert world.folder_counts() == {"INBOX": 3, "Processed": 1, "Error": 0}
+    assert {row.uid: row.attempts for row in Ledger.select()} == {1: 1, 2: 0, 3: 0, 4: 0}
+    assert world.run_pass().outcomes == {"logged": 3}
+    assert len(views.emails(world.store)) == 3
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
