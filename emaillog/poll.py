@@ -213,8 +213,8 @@ class Pass:
         report: PassReport,
         retried: frozenset[int] = frozenset(),
     ) -> None:
-        """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N, and
-        record batch N-1 on the recording thread meanwhile.
+        """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N; while
+        batch N records on the recording thread, move batch N-1 and fetch N+2.
 
         Not for a message retried alone: fetching it counts an attempt, and a message ahead of it
         that kills the process would then use up the attempts of its innocent neighbour too.
@@ -245,17 +245,20 @@ class Pass:
             stages.close(self.store.db)
 
     def _advance(self, uidvalidity: int, stages: _Stages, sizes: dict[int, int], report: PassReport) -> None:
-        """Move the batch recorded meanwhile, then decide the pending one and start recording it.
+        """Decide the pending batch and start recording it, then move the batch recorded before it.
 
         Deciding waits for the batch before it to be recorded: the rules read the CRM (contacts,
-        duplicates, threads) as the earlier batch left it.
+        duplicates, threads, the notices sent today) as the earlier batch left it. That batch is
+        moved while this one records: after its own commit, as SPEC §10 asks.
         """
-        self._dispose(uidvalidity, stages, report)
+        recorded = stages.wait_recorded()
         assert stages.pending is not None
         results = self._decide(stages.pending, sizes, report)
         if results is not None:
             stages.start_recording(stages.pending.keys, results, self.store.recorder.record)
         stages.pending = None
+        if recorded is not None:
+            self._move(uidvalidity, _by_folder(recorded), report)
 
     def _finish(self, uidvalidity: int, stages: _Stages, sizes: dict[int, int], report: PassReport) -> None:
         """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
