@@ -229,6 +229,7 @@ class Pass:
                     self._advance(uidvalidity, stages, sizes, report)
                 stages.pending, stages.fetched = stages.fetched, None
             self._finish(uidvalidity, stages, sizes, report)
+            stages.wait_chores()
         except NOT_THE_MESSAGES_FAULT as failure:
             # The database, the disk or the connection failed: the messages stay for the next pass
             # without losing an attempt (SPEC §10) — the batch being recorded, the one being
@@ -258,7 +259,7 @@ class Pass:
             stages.start_recording(stages.pending.keys, results, self.store.recorder.record)
         stages.pending = None
         if recorded is not None:
-            self._move(uidvalidity, _by_folder(recorded), report)
+            self._move(uidvalidity, _by_folder(recorded), report, stages)
 
     def _finish(self, uidvalidity: int, stages: _Stages, sizes: dict[int, int], report: PassReport) -> None:
         """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
@@ -275,7 +276,7 @@ class Pass:
         """Wait for the batch on the recording thread, then move it."""
         recorded = stages.wait_recorded()
         if recorded is not None:
-            self._move(uidvalidity, _by_folder(recorded), report)
+            self._move(uidvalidity, _by_folder(recorded), report, stages)
 
     def _fetch(self, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> _Fetched:
         s = self.settings
@@ -312,10 +313,21 @@ class Pass:
             return None
         return results
 
-    def _move(self, uidvalidity: int, by_folder: dict[str, list[int]], report: PassReport) -> None:
+    def _move(
+        self,
+        uidvalidity: int,
+        by_folder: dict[str, list[int]],
+        report: PassReport,
+        stages: _Stages | None = None,
+    ) -> None:
+        """MOVE each folder's messages, then mark their rows disposed: on the recording thread when
+        there is one (queued behind the batch recording there), else at once."""
         for folder, uids in by_folder.items():
             self.mailbox.move(uids, folder)
-            mark_disposed(self.settings.mailbox_name, uidvalidity, uids)
+            if stages is not None:
+                stages.later(mark_disposed, self.settings.mailbox_name, uidvalidity, uids)
+            else:
+                mark_disposed(self.settings.mailbox_name, uidvalidity, uids)
             report.moved += len(uids)
 
 
@@ -340,6 +352,8 @@ class _Stages:
     pending: _Fetched | None = None
     _recording: tuple[list[LedgerKey], list[Result], Future[None]] | None = None
     _thread: ThreadPoolExecutor | None = None
+    # Writes queued on the recording thread (marking moved rows disposed), checked as they finish.
+    _chores: list[Future[None]] = field(default_factory=list)
 
     def start_recording(
         self, keys: list[LedgerKey], results: list[Result], record: Callable[[list[Result]], None]
@@ -348,6 +362,29 @@ class _Stages:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="emaillog-record")
         self._recording = (keys, results, self._thread.submit(record, results))
+
+    def later(self, write: Callable[..., None], *args: object) -> None:
+        """Run ``write`` on the recording thread, after what is queued there; at once if there is none.
+
+        A crash before it runs leaves only rows that ``settle_vanished`` marks on the next pass.
+        """
+        if self._thread is None:
+            write(*args)
+            return
+        self._chores = [f for f in self._chores if not _finished_well(f)]
+        self._chores.append(self._thread.submit(write, *args))
+
+    def _raise_failed_chore(self) -> None:
+        for chore in self._chores:
+            if chore.done() and chore.exception() is not None:
+                self._chores.remove(chore)
+                chore.result()
+
+    def wait_chores(self) -> None:
+        """Wait for the queued writes; raises what one of them raised."""
+        chores, self._chores = self._chores, []
+        for chore in chores:
+            chore.result()
 
     def wait_recorded(self) -> list[Result] | None:
         """The results of the batch that was recording, once its transaction has committed.
@@ -359,12 +396,15 @@ class _Stages:
         _, results, future = self._recording
         future.result()
         self._recording = None
+        self._raise_failed_chore()
         return results
 
     def settle(self, failure: BaseException) -> None:
         """After ``failure``, wait for the recording thread; a failure of its own is logged."""
-        if self._recording is not None:
-            error = self._recording[2].exception()
+        waited = [*self._chores, *([self._recording[2]] if self._recording is not None else [])]
+        self._chores = []
+        for future in waited:
+            error = future.exception()
             if error is not None and error is not failure:
                 log.error("recording a batch failed as well: %s: %s", type(error).__name__, error)
 
@@ -378,3 +418,8 @@ class _Stages:
             self._thread.submit(db.close)
             self._thread.shutdown(wait=True)
             self._thread = None
+
+
+def _finished_well(future: Future[None]) -> bool:
+    """Done without an error: no longer worth keeping. A failed one is kept to be raised."""
+    return future.done() and future.exception() is None

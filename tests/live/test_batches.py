@@ -3,6 +3,7 @@ fetched, and batch N is decided only once N-1 is recorded (SPEC §9, §10)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from support import World, make_world, message
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
+from emaillog.store.ledger import mark_disposed
 from emaillog.store.models import Ledger
 from emaillog.store.recorder import Result
 
@@ -80,3 +82,27 @@ def test_a_batch_that_fails_to_record_costs_no_attempts_and_is_logged_once_later
     assert world.run_pass().outcomes == {"logged": 3}
     assert len(views.emails(world.store)) == 3
     assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
+
+
+def test_marking_rows_disposed_on_the_recording_thread_may_fail_without_harm(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deliver_a_conversation(world)
+    failed: list[int] = []
+
+    def mark_failing_once(mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+        if threading.current_thread() is not threading.main_thread() and not failed:
+            failed.extend(uids)
+            raise OperationalError("the database went away")
+        mark_disposed(mailbox, uidvalidity, uids)
+
+    monkeypatch.setattr("emaillog.poll.mark_disposed", mark_failing_once)
+    with pytest.raises(OperationalError):
+        world.run_pass()
+    assert failed == [1], "the first batch's rows were marked on the recording thread"
+    assert Ledger.get(Ledger.uid == 1).disposed is False
+
+    world.run_pass()  # moves what is left; settles the rows of messages already moved
+    assert len(views.emails(world.store)) == 3
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
+    assert {(row.attempts, row.disposed) for row in Ledger.select()} == {(1, True)}
