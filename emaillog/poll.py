@@ -13,12 +13,11 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
-from peewee import Database, InterfaceError, OperationalError
+from peewee import InterfaceError, OperationalError
 
 from .batch import BatchContext, process, start_parsing
 from .limits import Limits
@@ -27,6 +26,7 @@ from .notices.mailer import deliver_due
 from .parallel import InlineParser, MessageParser, Parsed, spooled_paths
 from .rules import DEFAULT_CHAIN, Decision, Link
 from .settings import Settings
+from .stages import Stages
 from .store import Store
 from .store.files import start_syncing
 from .store.ledger import (
@@ -126,6 +126,9 @@ class _Fetched:
     parsing: Callable[[], dict[int, Parsed]]
 
 
+_InFlight = Stages[_Fetched]
+
+
 @dataclass(frozen=True)
 class Pass:
     settings: Settings
@@ -219,7 +222,7 @@ class Pass:
         Not for a message retried alone: fetching it counts an attempt, and a message ahead of it
         that kills the process would then use up the attempts of its innocent neighbour too.
         """
-        stages = _Stages()
+        stages: _InFlight = Stages()
         try:
             for batch in batches:
                 if stages.pending is not None and retried.intersection(batch):
@@ -245,7 +248,9 @@ class Pass:
         finally:
             stages.close(self.store.db)
 
-    def _advance(self, uidvalidity: int, stages: _Stages, sizes: dict[int, int], report: PassReport) -> None:
+    def _advance(
+        self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport
+    ) -> None:
         """Decide the pending batch and start recording it, then move the batch recorded before it.
 
         Deciding waits for the batch before it to be recorded: the rules read the CRM (contacts,
@@ -261,7 +266,7 @@ class Pass:
         if recorded is not None:
             self._move(uidvalidity, _by_folder(recorded), report, stages)
 
-    def _finish(self, uidvalidity: int, stages: _Stages, sizes: dict[int, int], report: PassReport) -> None:
+    def _finish(self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport) -> None:
         """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
         self._dispose(uidvalidity, stages, report)
         if stages.pending is None:
@@ -272,7 +277,7 @@ class Pass:
             self._move(uidvalidity, _by_folder(results), report)
         stages.pending = None
 
-    def _dispose(self, uidvalidity: int, stages: _Stages, report: PassReport) -> None:
+    def _dispose(self, uidvalidity: int, stages: _InFlight, report: PassReport) -> None:
         """Wait for the batch on the recording thread, then move it."""
         recorded = stages.wait_recorded()
         if recorded is not None:
@@ -318,7 +323,7 @@ class Pass:
         uidvalidity: int,
         by_folder: dict[str, list[int]],
         report: PassReport,
-        stages: _Stages | None = None,
+        stages: _InFlight | None = None,
     ) -> None:
         """MOVE each folder's messages, then mark their rows disposed: on the recording thread when
         there is one (queued behind the batch recording there), else at once."""
@@ -337,89 +342,3 @@ def _by_folder(results: Sequence[Result]) -> dict[str, list[int]]:
         if r.folder is not None:
             by_folder.setdefault(r.folder, []).append(r.key.uid)
     return by_folder
-
-
-@dataclass
-class _Stages:
-    """The batches of a pass in flight: fetched (parsing), pending (to decide), and recording.
-
-    The recording thread is made for a pass of more than one batch and holds its own database
-    connection, closed with it. Only the main thread touches the mailbox. Of the batch recording,
-    only its keys and results are kept: its raw bytes are no longer needed.
-    """
-
-    fetched: _Fetched | None = None
-    pending: _Fetched | None = None
-    _recording: tuple[list[LedgerKey], list[Result], Future[None]] | None = None
-    _thread: ThreadPoolExecutor | None = None
-    # Writes queued on the recording thread (marking moved rows disposed), checked as they finish.
-    _chores: list[Future[None]] = field(default_factory=list)
-
-    def start_recording(
-        self, keys: list[LedgerKey], results: list[Result], record: Callable[[list[Result]], None]
-    ) -> None:
-        assert self._recording is None, "one batch records at a time"
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="emaillog-record")
-        self._recording = (keys, results, self._thread.submit(record, results))
-
-    def later(self, write: Callable[..., None], *args: object) -> None:
-        """Run ``write`` on the recording thread, after what is queued there; at once if there is none.
-
-        A crash before it runs leaves only rows that ``settle_vanished`` marks on the next pass.
-        """
-        if self._thread is None:
-            write(*args)
-            return
-        self._chores = [f for f in self._chores if not _finished_well(f)]
-        self._chores.append(self._thread.submit(write, *args))
-
-    def _raise_failed_chore(self) -> None:
-        for chore in self._chores:
-            if chore.done() and chore.exception() is not None:
-                self._chores.remove(chore)
-                chore.result()
-
-    def wait_chores(self) -> None:
-        """Wait for the queued writes; raises what one of them raised."""
-        chores, self._chores = self._chores, []
-        for chore in chores:
-            chore.result()
-
-    def wait_recorded(self) -> list[Result] | None:
-        """The results of the batch that was recording, once its transaction has committed.
-
-        Raises what recording raised; the batch then stays in flight, for its attempts to be given back.
-        """
-        if self._recording is None:
-            return None
-        _, results, future = self._recording
-        future.result()
-        self._recording = None
-        self._raise_failed_chore()
-        return results
-
-    def settle(self, failure: BaseException) -> None:
-        """After ``failure``, wait for the recording thread; a failure of its own is logged."""
-        waited = [*self._chores, *([self._recording[2]] if self._recording is not None else [])]
-        self._chores = []
-        for future in waited:
-            error = future.exception()
-            if error is not None and error is not failure:
-                log.error("recording a batch failed as well: %s: %s", type(error).__name__, error)
-
-    def in_flight(self) -> list[list[LedgerKey]]:
-        """The keys of every batch whose attempts are counted and whose results are not all recorded."""
-        keys = [self._recording[0]] if self._recording is not None else []
-        return keys + [b.keys for b in (self.pending, self.fetched) if b is not None]
-
-    def close(self, db: Database) -> None:
-        if self._thread is not None:
-            self._thread.submit(db.close)
-            self._thread.shutdown(wait=True)
-            self._thread = None
-
-
-def _finished_well(future: Future[None]) -> bool:
-    """Done without an error: no longer worth keeping. A failed one is kept to be raised."""
-    return future.done() and future.exception() is None
