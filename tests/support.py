@@ -184,6 +184,53 @@ def make_world(
     return world
 
 
+def hold_recording_until_the_main_thread_moves_on(monkeypatch: Any) -> None:
+    """Hold each batch on the recording thread until the main thread has either decided another
+    batch or started waiting for this one, and only then record it.
+
+    A pass that decides a batch before the one ahead of it has committed then always decides it
+    against the CRM without that batch; a pass that waits lets the batch go at once. No timing is
+    involved: the condition is what the main thread does next.
+    """
+    import threading
+
+    from emaillog import poll
+    from emaillog.stages import Stages
+
+    moved_on = threading.Condition()
+    steps = [0]
+
+    def step() -> None:
+        with moved_on:
+            steps[0] += 1
+            moved_on.notify_all()
+
+    def deciding(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return process(*args, **kwargs)
+        finally:
+            step()
+
+    def waiting(self: Any) -> Any:
+        step()
+        return wait_recorded(self)
+
+    def starting(self: Any, keys: Any, results: Any, record: Callable[[Any], None]) -> None:
+        seen = steps[0]  # on the main thread, as the batch is handed over
+
+        def held(batch: Any) -> None:
+            with moved_on:
+                moved_on.wait_for(lambda: steps[0] > seen, timeout=30)
+            record(batch)
+
+        start_recording(self, keys, results, held)
+
+    process, wait_recorded, start_recording = poll.process, Stages.wait_recorded, Stages.start_recording
+    monkeypatch.setattr(poll, "process", deciding)
+    monkeypatch.setattr(Stages, "wait_recorded", waiting)
+    monkeypatch.setattr(Stages, "start_recording", starting)
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> float:
     """Poll ``predicate`` until it holds (returns the seconds waited) or fail after ``timeout``."""
     started = time.monotonic()

@@ -4,12 +4,11 @@ fetched, and batch N is decided only once N-1 is recorded (SPEC §9, §10)."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from peewee import OperationalError
-from support import World, make_world, message
+from support import World, hold_recording_until_the_main_thread_moves_on, make_world, message
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
@@ -37,17 +36,11 @@ def deliver_a_conversation(world: World) -> None:
     )
 
 
-def test_each_batch_sees_what_the_batches_before_it_recorded(world: World) -> None:
+def test_each_batch_sees_what_the_batches_before_it_recorded(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deliver_a_conversation(world)
-    record = world.store.recorder.record
-
-    def record_slowly(results: list[Result]) -> None:
-        # The next batch is fetched and counted, on the main thread, while this one records; the
-        # batch after it decides only once this one has committed.
-        time.sleep(0.2)
-        record(results)
-
-    world.store.recorder.record = record_slowly
+    hold_recording_until_the_main_thread_moves_on(monkeypatch)
     report = world.run_pass()
 
     assert sum(report.outcomes.values()) == 4 and report.moved == 4

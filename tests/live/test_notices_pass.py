@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from smtp_sink import SmtpSink
-from support import FWD, World, make_world, message
+from support import FWD, World, hold_recording_until_the_main_thread_moves_on, make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
 from emaillog.store.models import Outbox
-from emaillog.store.recorder import Result
 
 REP = "rita@acme.example"
 
@@ -185,7 +183,11 @@ def test_at_most_the_daily_limit_per_recipient(
 
 
 def test_the_daily_limit_holds_across_batches_recorded_meanwhile(
-    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+    tmp_path: Path,
+    database_url: str,
+    imap_account: ImapAccount,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Batches of one: each is recorded on the recording thread while the next is fetched. Deciding
     # one must wait for the notices the one before it queued, or the limit is counted short.
@@ -198,13 +200,7 @@ def test_the_daily_limit_holds_across_batches_recorded_meanwhile(
         EMAILLOG_BATCH_SIZE="1",
     )
     admin.add_user(w.store, w.settings, "gone@acme.example", None, active=False, may_log=True)
-    record = w.store.recorder.record
-
-    def record_slowly(results: list[Result]) -> None:
-        time.sleep(0.2)  # widens the window in which a batch deciding too early would count short
-        record(results)
-
-    w.store.recorder.record = record_slowly
+    hold_recording_until_the_main_thread_moves_on(monkeypatch)
     w.deliver(*[message(sender="gone@acme.example", message_id=f"<{n}@x>") for n in range(5)])
     w.run_pass()
     assert len(smtp_sink.messages) == 3
