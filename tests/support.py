@@ -195,6 +195,7 @@ def hold_recording_until_the_main_thread_moves_on(monkeypatch: Any) -> None:
     import threading
 
     from emaillog import poll
+    from emaillog.batch import process
     from emaillog.stages import Stages
 
     moved_on = threading.Condition()
@@ -225,7 +226,7 @@ def hold_recording_until_the_main_thread_moves_on(monkeypatch: Any) -> None:
 
         start_recording(self, keys, results, held)
 
-    process, wait_recorded, start_recording = poll.process, Stages.wait_recorded, Stages.start_recording
+    wait_recorded, start_recording = Stages.wait_recorded, Stages.start_recording
     monkeypatch.setattr(poll, "process", deciding)
     monkeypatch.setattr(Stages, "wait_recorded", waiting)
     monkeypatch.setattr(Stages, "start_recording", starting)
