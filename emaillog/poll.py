@@ -203,7 +203,7 @@ class Pass:
             by_folder: dict[str, list[int]] = {}
             for uid in done:
                 by_folder.setdefault(rows[uid].folder, []).append(uid)
-            self._move(uidvalidity, by_folder, report)
+            self._move(uidvalidity, by_folder, report, Stages())  # no thread yet: marked at once
             report.resumed += len(done)
         done_set = set(done)
         return [u for u in uids if u not in done_set]
@@ -274,7 +274,7 @@ class Pass:
         results = self._decide(stages.pending, sizes, report)
         if results is not None:
             self.store.recorder.record(results)
-            self._move(uidvalidity, _by_folder(results), report)
+            self._move(uidvalidity, _by_folder(results), report, stages)
         stages.pending = None
 
     def _dispose(self, uidvalidity: int, stages: _InFlight, report: PassReport) -> None:
@@ -319,20 +319,13 @@ class Pass:
         return results
 
     def _move(
-        self,
-        uidvalidity: int,
-        by_folder: dict[str, list[int]],
-        report: PassReport,
-        stages: _InFlight | None = None,
+        self, uidvalidity: int, by_folder: dict[str, list[int]], report: PassReport, stages: _InFlight
     ) -> None:
         """MOVE each folder's messages, then mark their rows disposed: on the recording thread when
-        there is one (queued behind the batch recording there), else at once."""
+        the pass has one (queued behind the batch recording there), else at once."""
         for folder, uids in by_folder.items():
             self.mailbox.move(uids, folder)
-            if stages is not None:
-                stages.later(mark_disposed, self.settings.mailbox_name, uidvalidity, uids)
-            else:
-                mark_disposed(self.settings.mailbox_name, uidvalidity, uids)
+            stages.later(mark_disposed, self.settings.mailbox_name, uidvalidity, uids)
             report.moved += len(uids)
 
 
