@@ -541,7 +541,8 @@ def _vm_hwm_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_drain(env: dict[str, str], workdir: Path) -> Drain:
+def run_drain(env: dict[str, str], workdir: Path, checkout: Path = ROOT) -> Drain:
+    """One drain by the emaillog of ``checkout`` (this one, or the one given with --against)."""
     log_path = workdir / "emaillog.log"
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("EMAILLOG_")} | env
     if PROFILE_TO:
@@ -550,7 +551,7 @@ def run_drain(env: dict[str, str], workdir: Path) -> Drain:
     with log_path.open("wb") as log:
         # cwd=workdir: no ./.env of the checkout is read; the settings are exactly those above.
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--drain-child"],
+            [sys.executable, str(checkout / "bench" / "backlog.py"), "--drain-child"],
             cwd=workdir,
             env=child_env,
             stdout=subprocess.PIPE,
@@ -825,35 +826,58 @@ def check(value: float, target: float, higher: bool = True) -> str:
 def run_rounds(
     args: argparse.Namespace, backends: list[str], account: Any, backlog: Backlog, dbs: Backends
 ) -> dict[str, list[tuple[Floor, Drain]]]:
-    """A then B per round, backend (and empty/history database); prints one line per B."""
+    """A then B per round, backend (and empty/history database, and checkout); prints one line per B."""
     results: dict[str, list[tuple[Floor, Drain]]] = {}
     print(
         f"{'round':<6}{'run':<22}{'floor':>14}{'MB/s':>9}{'emaillog':>16}{'ratio':>8}{'RSS MB':>9}"
         f"{'wall s':>8}{'CPU s d+w':>12}  outcomes"
     )
+    checkouts = [(ROOT, "")] + ([(args.against, f" @{commit_of(args.against)}")] if args.against else [])
     for round_no in range(1, args.rounds + 1):
+        # With --against, the two checkouts take turns going first, so neither always runs second.
+        order = checkouts if round_no % 2 else checkouts[::-1]
         for backend in backends:
             for history in [False, True] if args.history else [False]:
-                label = f"{backend}{' +history' if history else ''}"
-                floor = measure_floor(account)
-                if floor.messages != backlog.messages:
-                    raise RuntimeError(f"the floor read {floor.messages} of {backlog.messages} messages")
-                env, run_dir, cleanup = dbs.new_run(backend, history)
-                try:
-                    drain = run_drain(env, run_dir)
-                finally:
-                    cleanup()
-                restore_inbox(account, backlog.messages)
-                measure_floor(account)  # untimed warm-up: moved messages are read cold once
-                results.setdefault(label, []).append((floor, drain))
-                outcomes = " ".join(f"{k}={v}" for k, v in sorted(drain.outcomes.items()))
-                print(
-                    f"{round_no:<6}{label:<22}{fmt_rate(floor.rate):>14}{floor.bytes / MB / floor.seconds:9.1f}"
-                    f"{fmt_rate(drain.rate):>16}{drain.rate / floor.rate:8.3f}{drain.maxrss_mb:9.1f}"
-                    f"{drain.wall:8.1f}{drain.cpu_daemon:6.1f}+{drain.cpu_workers:<5.1f}  {outcomes}",
-                    flush=True,
-                )
+                for checkout, tag in order:
+                    label = f"{backend}{' +history' if history else ''}{tag}"
+                    floor, drain = measure_pair(account, backlog, dbs, backend, history, checkout)
+                    results.setdefault(label, []).append((floor, drain))
+                    outcomes = " ".join(f"{k}={v}" for k, v in sorted(drain.outcomes.items()))
+                    print(
+                        f"{round_no:<6}{label:<22}{fmt_rate(floor.rate):>14}{floor.bytes / MB / floor.seconds:9.1f}"
+                        f"{fmt_rate(drain.rate):>16}{drain.rate / floor.rate:8.3f}{drain.maxrss_mb:9.1f}"
+                        f"{drain.wall:8.1f}{drain.cpu_daemon:6.1f}+{drain.cpu_workers:<5.1f}  {outcomes}",
+                        flush=True,
+                    )
     return results
+
+
+def measure_pair(
+    account: Any, backlog: Backlog, dbs: Backends, backend: str, history: bool, checkout: Path
+) -> tuple[Floor, Drain]:
+    """A (the floor), then B (a drain by ``checkout``), then everything back into INBOX."""
+    floor = measure_floor(account)
+    if floor.messages != backlog.messages:
+        raise RuntimeError(f"the floor read {floor.messages} of {backlog.messages} messages")
+    env, run_dir, cleanup = dbs.new_run(backend, history)
+    try:
+        drain = run_drain(env, run_dir, checkout)
+    finally:
+        cleanup()
+    restore_inbox(account, backlog.messages)
+    measure_floor(account)  # untimed warm-up: moved messages are read cold once
+    return floor, drain
+
+
+def commit_of(checkout: Path) -> str:
+    """The short commit of a git checkout, or its directory name."""
+    found = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() or checkout.name
 
 
 def print_summary(
@@ -871,6 +895,15 @@ def print_summary(
             f"ratio {ratio:.3f} (target >= {TARGET_RATIO[backend]}: {check(ratio, TARGET_RATIO[backend])})   "
             f"peak RSS {rss:.0f} MB (target <= {TARGET_RSS_MB}: {check(rss, TARGET_RSS_MB, higher=False)})"
         )
+        if args.against:
+            other = results[f"{backend} @{commit_of(args.against)}"]
+            paired = statistics.median(
+                (d.rate / f.rate) / (od.rate / of.rate) for (f, d), (of, od) in zip(runs, other, strict=True)
+            )
+            print(
+                f"  {backend:<11} against {commit_of(args.against)}: ratio {statistics.median(od.rate / of.rate for of, od in other):.3f}; "
+                f"this checkout's ratio / theirs, median over rounds: {paired:.3f}"
+            )
         if args.history:
             hist = results[f"{backend} +history"]
             raw = statistics.median(h.rate / e.rate for (_, e), (_, h) in zip(runs, hist, strict=True))
@@ -896,6 +929,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="1,000 messages, 1 round (a fast check)")
     parser.add_argument("--profile", metavar="FILE", help="write the drain's cProfile stats to FILE")
+    parser.add_argument(
+        "--against",
+        type=lambda path: Path(path).resolve(),
+        metavar="DIR",
+        help="another checkout (e.g. a git worktree of an older commit): its drains take turns with this one's",
+    )
     parser.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     parser.add_argument("--drain-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -910,6 +949,8 @@ def main(argv: list[str]) -> int:
     unknown = set(backends) - set(TARGET_RATIO)
     if unknown or not backends or args.messages < 1 or args.rounds < 1:
         parser.error(f"bad --backends {sorted(unknown)} / --messages / --rounds")
+    if args.against and not (args.against / "bench" / "backlog.py").is_file():
+        parser.error(f"--against {args.against}: no bench/backlog.py there")
 
     from emaillog.devmail import DevDovecot
 
