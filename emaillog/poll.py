@@ -223,7 +223,7 @@ class Pass:
         Not for a message retried alone: fetching it counts an attempt, and a message ahead of it
         that kills the process would then use up the attempts of its innocent neighbour too.
         """
-        stages: _InFlight = Stages(self.store.db)
+        stages: _InFlight = Stages()
         try:
             for batch in batches:
                 tried_before = bool(retried.intersection(batch))
@@ -250,7 +250,7 @@ class Pass:
                         give_back_attempts(keys)
             raise
         finally:
-            stages.close()
+            stages.close(self.store.db)
 
     def _advance(
         self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport
@@ -292,23 +292,18 @@ class Pass:
     ) -> _Fetched:
         """Fetch a batch, count its attempts, and start parsing it.
 
-        A batch of messages never tried before is counted on the recording thread (in the
-        transaction of the batch recorded next) while it is parsed as a first attempt on the worker
-        processes: the count has committed before the batch is decided (``_decide`` waits for it),
-        and nothing of the batch runs in this process before then. A message tried before is
-        parsed only once its count is known: the count decides whether it is parsed at all, and in
-        isolation.
+        A batch of messages never tried before is counted on the recording thread (behind the
+        batch recording there) while it is parsed as a first attempt on the worker processes: the
+        count has committed before the batch is decided (``_decide`` waits for it), and nothing of
+        the batch runs in this process before then. A message tried before is parsed only once its
+        count is known: the count decides whether it is parsed at all, and in isolation.
         """
         s = self.settings
         raws: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
         raws.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
         keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
-        count = _no_attempts if self.dry_run else begin_attempts
-        if tried_before:
-            counting = stages.soon(count, self.store.account_id, keys)
-            known = counting.result()
-        else:
-            counting, known = stages.later(count, self.store.account_id, keys), {}
+        counting = stages.later(_no_attempts if self.dry_run else begin_attempts, self.store.account_id, keys)
+        known = counting.result() if tried_before else {}
         parsing = start_parsing(self.parser, s, self.limits, self.tmp_dir, keys, raws, known)
         return _Fetched(keys, raws, counting, parsing)
 
@@ -343,8 +338,7 @@ class Pass:
         self, uidvalidity: int, by_folder: dict[str, list[int]], report: PassReport, stages: _InFlight
     ) -> None:
         """MOVE each folder's messages, then mark their rows disposed: on the recording thread when
-        the pass has one (in its next transaction), else at once. A crash before the mark commits
-        leaves rows that ``settle_vanished`` marks on the next pass."""
+        the pass has one (queued behind the batch recording there), else at once."""
         for folder, uids in by_folder.items():
             self.mailbox.move(uids, folder)
             stages.later(mark_disposed, self.settings.mailbox_name, uidvalidity, uids)

@@ -15,7 +15,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from peewee import Database
 
-from .store.bulk import write_transaction
 from .store.ledger import LedgerKey
 from .store.recorder import Result
 
@@ -34,51 +33,32 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Queued(Generic[T]):
-    """A write waiting to run inside the next transaction on the recording thread."""
-
-    write: Callable[..., T]
-    args: tuple[object, ...]
-    future: Future[T] = field(default_factory=Future)
-
-
-@dataclass
 class Stages(Generic[F]):
     """The batches of a pass in flight: fetched (parsing), pending (to decide), and recording.
 
     The recording thread is made for a pass of more than one batch and holds its own database
     connection, closed with it. Only the main thread touches the mailbox. Of the batch recording,
     only its keys and results are kept: its raw bytes are no longer needed.
-
-    The small writes queued meanwhile (the attempts of a batch fetched, the marks of a batch moved)
-    commit in the next batch's transaction: on PostgreSQL, a transaction of their own each cost
-    the recording thread, the pass's slowest stage there, about a fifth of its time.
     """
 
-    db: Database | None = None  # for the transactions of queued writes; None: no recording thread
     fetched: F | None = None
     pending: F | None = None
     _recording: tuple[list[LedgerKey], list[Result], Future[None]] | None = None
     _thread: ThreadPoolExecutor | None = None
-    # Writes waiting for the next transaction on the recording thread.
-    _queued: list[_Queued[Any]] = field(default_factory=list)
-    # Transactions of queued writes alone (when no batch was left to carry them), checked as they end.
-    _chores: list[Future[None]] = field(default_factory=list)
+    # Writes queued on the recording thread (counting attempts, marking moved rows disposed),
+    # checked as they finish.
+    _chores: list[Future[Any]] = field(default_factory=list)
 
     def start_recording(
         self, keys: list[LedgerKey], results: list[Result], record: Callable[[list[Result]], None]
     ) -> None:
-        """Record a batch on the recording thread, in one transaction with the writes queued so far."""
         assert self._recording is None, "one batch records at a time"
-        assert self.db is not None, "a pass that records on a thread gives its database"
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="emaillog-record")
-        queued, self._queued = self._queued, []
-        future = self._thread.submit(_together, self.db, queued, lambda: record(results))
-        self._recording = (keys, results, future)
+        self._recording = (keys, results, self._thread.submit(record, results))
 
     def later(self, write: Callable[..., T], *args: object) -> Future[T]:
-        """Run ``write`` in the next transaction on the recording thread; at once if there is none.
+        """Run ``write`` on the recording thread, after what is queued there; at once if there is none.
 
         Its failure is raised by the next ``wait_recorded`` (or by the returned future's ``result``).
         """
@@ -86,23 +66,10 @@ class Stages(Generic[F]):
             done: Future[T] = Future()
             done.set_result(write(*args))
             return done
-        queued = _Queued(write, args)
-        self._queued.append(queued)
-        return queued.future
-
-    def soon(self, write: Callable[..., T], *args: object) -> Future[T]:
-        """Like ``later``, but its transaction starts now, without waiting for a batch to carry it."""
-        future = self.later(write, *args)
-        self._flush()
-        return future
-
-    def _flush(self) -> None:
-        if not self._queued:
-            return
-        assert self._thread is not None and self.db is not None
-        queued, self._queued = self._queued, []
         self._chores = [f for f in self._chores if not _finished_well(f)]
-        self._chores.append(self._thread.submit(_together, self.db, queued, None))
+        future = self._thread.submit(write, *args)
+        self._chores.append(future)
+        return future
 
     def _raise_failed_chore(self) -> None:
         for chore in self._chores:
@@ -111,8 +78,7 @@ class Stages(Generic[F]):
                 chore.result()
 
     def wait_chores(self) -> None:
-        """Commit the queued writes and wait for them; raises what one of them raised."""
-        self._flush()
+        """Wait for the queued writes; raises what one of them raised."""
         chores, self._chores = self._chores, []
         for chore in chores:
             chore.result()
@@ -134,11 +100,6 @@ class Stages(Generic[F]):
         """After ``failure``, wait for the recording thread; a failure of its own is logged."""
         waited = [*self._chores, *([self._recording[2]] if self._recording is not None else [])]
         self._chores = []
-        # Writes still queued are dropped: attempts not counted need no giving back, and rows
-        # left unmarked are marked by settle_vanished on the next pass.
-        for queued in self._queued:
-            queued.future.set_exception(failure)
-        self._queued = []
         for future in waited:
             error = future.exception()
             if error is not None and error is not failure:
@@ -149,9 +110,9 @@ class Stages(Generic[F]):
         keys = [self._recording[0]] if self._recording is not None else []
         return keys + [b.keys for b in (self.pending, self.fetched) if b is not None]
 
-    def close(self) -> None:
-        if self._thread is not None and self.db is not None:
-            self._thread.submit(self.db.close)
+    def close(self, db: Database) -> None:
+        if self._thread is not None:
+            self._thread.submit(db.close)
             self._thread.shutdown(wait=True)
             self._thread = None
 
@@ -159,19 +120,3 @@ class Stages(Generic[F]):
 def _finished_well(future: Future[Any]) -> bool:
     """Done without an error: no longer worth keeping. A failed one is kept to be raised."""
     return future.done() and future.exception() is None
-
-
-def _together(db: Database, queued: list[_Queued[Any]], record: Callable[[], None] | None) -> None:
-    """Run the queued writes, then record a batch (if any), in one transaction; then tell each
-    write's future its outcome, once it is committed (or what failed)."""
-    try:
-        with write_transaction(db):
-            outcomes = [item.write(*item.args) for item in queued]
-            if record is not None:
-                record()
-    except BaseException as error:
-        for item in queued:
-            item.future.set_exception(error)
-        raise
-    for item, outcome in zip(queued, outcomes, strict=True):
-        item.future.set_result(outcome)

@@ -152,11 +152,10 @@ def _in_pages(
 def write_transaction(db: Database) -> Any:
     """A transaction that writes: on SQLite it takes the write lock at its BEGIN.
 
-    A pass records one batch on its recording thread while the main thread may write too (the
-    attempts of a message tried before, the last batch of the pass). SQLite's default (deferred)
-    BEGIN takes the lock at the first write: a transaction that read first and then found another
-    one committed since its read gets SQLITE_BUSY at once, without waiting. Taken at BEGIN, the
-    second writer waits (busy_timeout).
+    A pass records one batch on its recording thread while the main thread counts the attempts of
+    the next one. SQLite's default (deferred) BEGIN takes the lock at the first write: a
+    transaction that read first and then found another one committed since its read gets
+    SQLITE_BUSY at once, without waiting. Taken at BEGIN, the second writer waits (busy_timeout).
     """
     if isinstance(getattr(db, "obj", db), SqliteDatabase):
         return db.atomic(lock_type="IMMEDIATE")

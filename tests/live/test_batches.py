@@ -72,11 +72,10 @@ def test_a_batch_that_fails_to_record_costs_no_attempts_and_is_logged_once_later
         world.run_pass()
     world.store.recorder.record = record
 
-    # The first batch was recorded and moved before the second failed; the second is given its
-    # attempt back, and the two behind it (fetched) have none counted: the third's count was in the
-    # failed transaction, the fourth's was still waiting for one.
+    # The first batch was recorded and moved before the second failed; the second, and the two
+    # behind it (fetched and counted), are given their attempts back.
     assert world.folder_counts() == {"INBOX": 3, "Processed": 1, "Error": 0}
-    assert {row.uid: row.attempts for row in Ledger.select() if row.attempts} == {1: 1}
+    assert {row.uid: row.attempts for row in Ledger.select()} == {1: 1, 2: 0, 3: 0, 4: 0}
     assert world.run_pass().outcomes == {"logged": 3}
     assert len(views.emails(world.store)) == 3
     assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
