@@ -13,7 +13,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,11 +118,11 @@ class PassReport:
 
 @dataclass(frozen=True)
 class _Fetched:
-    """A batch fetched, its attempts being counted, and its parsing under way."""
+    """A batch fetched, its attempts counted, and its parsing under way."""
 
     keys: list[LedgerKey]
     raws: dict[int, bytes | None]
-    counting: Future[dict[int, Attempt]]
+    attempts: dict[int, Attempt]
     parsing: Callable[[], dict[int, Parsed]]
 
 
@@ -226,10 +225,9 @@ class Pass:
         stages: _InFlight = Stages()
         try:
             for batch in batches:
-                tried_before = bool(retried.intersection(batch))
-                if stages.pending is not None and tried_before:
+                if stages.pending is not None and retried.intersection(batch):
                     self._finish(uidvalidity, stages, sizes, report)
-                stages.fetched = self._fetch(uidvalidity, batch, sizes, stages, tried_before)
+                stages.fetched = self._fetch(uidvalidity, batch, sizes)
                 if stages.pending is not None:
                     self._advance(uidvalidity, stages, sizes, report)
                 stages.pending, stages.fetched = stages.fetched, None
@@ -240,9 +238,7 @@ class Pass:
             # without losing an attempt (SPEC §10) — the batch being recorded, the one being
             # finished and the one already fetched (and counted) behind it. Best effort: the
             # database may be what failed. A batch recorded meanwhile keeps its count (give_back
-            # leaves final rows alone) and is moved by the next pass. settle waits for the counts
-            # queued on the recording thread; one that failed counted nothing, and a fresh batch's
-            # rows at zero are left alone too.
+            # leaves final rows alone) and is moved by the next pass.
             stages.settle(failure)
             if not self.dry_run:
                 with contextlib.suppress(OperationalError, InterfaceError):
@@ -287,25 +283,15 @@ class Pass:
         if recorded is not None:
             self._move(uidvalidity, _by_folder(recorded), report, stages)
 
-    def _fetch(
-        self, uidvalidity: int, batch: list[int], sizes: dict[int, int], stages: _InFlight, tried_before: bool
-    ) -> _Fetched:
-        """Fetch a batch, count its attempts, and start parsing it.
-
-        A batch of messages never tried before is counted on the recording thread (behind the
-        batch recording there) while it is parsed as a first attempt on the worker processes: the
-        count has committed before the batch is decided (``_decide`` waits for it), and nothing of
-        the batch runs in this process before then. A message tried before is parsed only once its
-        count is known: the count decides whether it is parsed at all, and in isolation.
-        """
+    def _fetch(self, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> _Fetched:
         s = self.settings
         raws: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
         raws.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
         keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
-        counting = stages.later(_no_attempts if self.dry_run else begin_attempts, self.store.account_id, keys)
-        known = counting.result() if tried_before else {}
-        parsing = start_parsing(self.parser, s, self.limits, self.tmp_dir, keys, raws, known)
-        return _Fetched(keys, raws, counting, parsing)
+        attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
+        self._ledger_ids.update({uid: a.ledger_id for uid, a in attempts.items()})
+        parsing = start_parsing(self.parser, s, self.limits, self.tmp_dir, keys, raws, attempts)
+        return _Fetched(keys, raws, attempts, parsing)
 
     def _decide(self, fetched: _Fetched, sizes: dict[int, int], report: PassReport) -> list[Result] | None:
         """The batch's results, once parsed and decided; None in a dry run (they are only reported)."""
@@ -321,12 +307,10 @@ class Pass:
             sizes=sizes,
             ledger_ids=self._ledger_ids,
         )
-        attempts = fetched.counting.result()
-        self._ledger_ids.update({uid: a.ledger_id for uid, a in attempts.items()})
         parsed = fetched.parsing()
         if not self.dry_run:
             start_syncing(spooled_paths(parsed.values()))
-        results = process(context, fetched.keys, fetched.raws, attempts, parsed)
+        results = process(context, fetched.keys, fetched.raws, fetched.attempts, parsed)
         for r in results:
             report.count(r.decision.outcome)
         if self.dry_run:
@@ -343,11 +327,6 @@ class Pass:
             self.mailbox.move(uids, folder)
             stages.later(mark_disposed, self.settings.mailbox_name, uidvalidity, uids)
             report.moved += len(uids)
-
-
-def _no_attempts(account_id: int, keys: list[LedgerKey]) -> dict[int, Attempt]:
-    """A dry run counts nothing."""
-    return {}
 
 
 def _by_folder(results: Sequence[Result]) -> dict[str, list[int]]:

@@ -1,8 +1,7 @@
 """The batches of a pass in flight, and the thread that records one while the next is fetched.
 
 Only the main thread uses the mailbox; the recording thread writes to the database (a batch's
-transaction, the attempts of batches fetched meanwhile, the marks of batches moved meanwhile), in
-the order they were queued.
+transaction, then the marks of batches moved meanwhile), in the order they were queued.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from peewee import Database
 
@@ -29,7 +28,6 @@ class Fetched(Protocol):
 
 
 F = TypeVar("F", bound=Fetched)
-T = TypeVar("T")
 
 
 @dataclass
@@ -45,9 +43,8 @@ class Stages(Generic[F]):
     pending: F | None = None
     _recording: tuple[list[LedgerKey], list[Result], Future[None]] | None = None
     _thread: ThreadPoolExecutor | None = None
-    # Writes queued on the recording thread (counting attempts, marking moved rows disposed),
-    # checked as they finish.
-    _chores: list[Future[Any]] = field(default_factory=list)
+    # Writes queued on the recording thread (marking moved rows disposed), checked as they finish.
+    _chores: list[Future[None]] = field(default_factory=list)
 
     def start_recording(
         self, keys: list[LedgerKey], results: list[Result], record: Callable[[list[Result]], None]
@@ -57,19 +54,16 @@ class Stages(Generic[F]):
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="emaillog-record")
         self._recording = (keys, results, self._thread.submit(record, results))
 
-    def later(self, write: Callable[..., T], *args: object) -> Future[T]:
+    def later(self, write: Callable[..., None], *args: object) -> None:
         """Run ``write`` on the recording thread, after what is queued there; at once if there is none.
 
-        Its failure is raised by the next ``wait_recorded`` (or by the returned future's ``result``).
+        A crash before it runs leaves only rows that ``settle_vanished`` marks on the next pass.
         """
         if self._thread is None:
-            done: Future[T] = Future()
-            done.set_result(write(*args))
-            return done
+            write(*args)
+            return
         self._chores = [f for f in self._chores if not _finished_well(f)]
-        future = self._thread.submit(write, *args)
-        self._chores.append(future)
-        return future
+        self._chores.append(self._thread.submit(write, *args))
 
     def _raise_failed_chore(self) -> None:
         for chore in self._chores:
@@ -117,6 +111,6 @@ class Stages(Generic[F]):
             self._thread = None
 
 
-def _finished_well(future: Future[Any]) -> bool:
+def _finished_well(future: Future[None]) -> bool:
     """Done without an error: no longer worth keeping. A failed one is kept to be raised."""
     return future.done() and future.exception() is None

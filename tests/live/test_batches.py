@@ -4,19 +4,15 @@ fetched, and batch N is decided only once N-1 is recorded (SPEC §9, §10)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import pytest
 from peewee import OperationalError
 from support import World, hold_recording_until_the_main_thread_moves_on, make_world, message
 
-from emaillog import poll, views
+from emaillog import views
 from emaillog.devmail import ImapAccount
-from emaillog.stages import Stages
-from emaillog.store.ledger import LedgerKey, begin_attempts, mark_disposed
+from emaillog.store.ledger import mark_disposed
 from emaillog.store.models import Ledger
 from emaillog.store.recorder import Result
 
@@ -102,61 +98,4 @@ def test_marking_rows_disposed_on_the_recording_thread_may_fail_without_harm(
     world.run_pass()  # moves what is left; settles the rows of messages already moved
     assert len(views.emails(world.store)) == 3
     assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
-    assert {(row.attempts, row.disposed) for row in Ledger.select()} == {(1, True)}
-
-
-def test_a_batch_is_decided_only_once_its_attempts_are_counted(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batch fetched while another records is counted on the recording thread as it is parsed;
-    it is decided only once that count has committed, so a message that kills the daemon while
-    being decided has used up an attempt (SPEC §10).
-
-    Each count queued on the recording thread is held until the main thread decides a batch or
-    asks for a count: a pass that decided a batch before counting it would see its rows uncounted.
-    """
-    deliver_a_conversation(world)
-    moved_on = threading.Condition()
-    steps = [0]
-
-    def step() -> None:
-        with moved_on:
-            steps[0] += 1
-            moved_on.notify_all()
-
-    class Asked:
-        def __init__(self, future: Future[Any]) -> None:
-            self.future = future
-
-        def result(self) -> Any:
-            step()
-            return self.future.result()
-
-    def later(self: Stages[Any], write: Callable[..., Any], *args: Any) -> Any:
-        if write is not begin_attempts or self._thread is None:
-            return stages_later(self, write, *args)
-        seen = steps[0]  # on the main thread, as the count is queued
-
-        def held(*args: object) -> Any:
-            with moved_on:
-                moved_on.wait_for(lambda: steps[0] > seen, timeout=30)
-            return write(*args)
-
-        return Asked(stages_later(self, held, *args))
-
-    counted_when_decided: list[dict[int, int]] = []
-
-    def deciding(context: Any, keys: list[LedgerKey], *args: Any) -> Any:
-        rows = Ledger.select().where(Ledger.uid.in_([k.uid for k in keys]))
-        counted_when_decided.append({row.uid: row.attempts for row in rows})
-        step()
-        return process(context, keys, *args)
-
-    stages_later, process = Stages.later, poll.process
-    monkeypatch.setattr(Stages, "later", later)
-    monkeypatch.setattr(poll, "process", deciding)
-    report = world.run_pass()
-
-    assert report.moved == 4
-    assert counted_when_decided == [{1: 1}, {2: 1}, {3: 1}, {4: 1}]
     assert {(row.attempts, row.disposed) for row in Ledger.select()} == {(1, True)}
