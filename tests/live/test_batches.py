@@ -3,15 +3,24 @@ fetched, and batch N is decided only once N-1 is recorded (SPEC §9, §10)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
 from peewee import OperationalError
-from support import World, hold_recording_until_the_main_thread_moves_on, make_world, message
+from support import (
+    World,
+    forward_with_a_file,
+    hold_recording_until_the_main_thread_moves_on,
+    make_world,
+    message,
+)
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
+from emaillog.store.files import attachment_path
 from emaillog.store.ledger import mark_disposed
 from emaillog.store.models import Ledger
 from emaillog.store.recorder import Result
@@ -99,3 +108,27 @@ def test_marking_rows_disposed_on_the_recording_thread_may_fail_without_harm(
     assert len(views.emails(world.store)) == 3
     assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
     assert {(row.attempts, row.disposed) for row in Ledger.select()} == {(1, True)}
+
+
+def test_a_batch_whose_files_cannot_be_stored_is_not_recorded(world: World) -> None:
+    """A batch commits only once its files are durable (on PostgreSQL they are stored while its rows
+    are written): when the attachment store fails, nothing of the batch is recorded or moved, no
+    attempt is held against it, and the next pass logs it once, file included."""
+    pdf = b"%PDF-1.7 " + os.urandom(200_000)
+    world.deliver(forward_with_a_file(pdf), message(message_id="<after@acme.example>"))
+    store = world.settings.attachments_dir
+    shutil.rmtree(store, ignore_errors=True)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("a file where the attachments directory should be: every write under it fails")
+
+    with pytest.raises(OSError):
+        world.run_pass()
+    assert views.emails(world.store) == []
+    assert world.folder_counts() == {"INBOX": 2, "Processed": 0, "Error": 0}
+    assert {row.attempts for row in Ledger.select()} == {0}
+
+    store.unlink()
+    assert world.run_pass().outcomes == {"logged": 2}
+    [file] = [a for e in views.emails(world.store) for a in e["attachments"]]
+    assert attachment_path(store, file["sha256"]).read_bytes() == pdf
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 2, "Error": 0}
