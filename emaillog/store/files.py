@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,19 +37,7 @@ def start_syncing(paths: Iterable[Path]) -> None:
 
 def store_files(root: Path, files: Iterable[Attachment]) -> None:
     """``store_file`` for each, several at once; returns when all are durable."""
-    start_storing(root, files)()
-
-
-def start_storing(root: Path, files: Iterable[Attachment]) -> Callable[[], None]:
-    """Start ``store_file`` for each, several at once; the returned function waits until all are
-    durable (and raises what storing one raised)."""
-    storing = [_SYNC_POOL.submit(store_file, root, f.sha256, f.data, f.path) for f in files]
-
-    def wait() -> None:
-        for future in storing:
-            future.result()
-
-    return wait
+    list(_SYNC_POOL.map(lambda f: store_file(root, f.sha256, f.data, f.path), files))
 
 
 def _fsync_if_there(path: Path) -> None:

@@ -19,8 +19,8 @@ from peewee import Database, Model
 
 from ..addresses import Address
 from ..rules.model import ContactPlan, Decision, EmailPlan
-from .bulk import insert_returning, insert_rows, is_postgresql, select_in, write_transaction
-from .files import start_storing, store_files
+from .bulk import insert_returning, insert_rows, select_in, write_transaction
+from .files import store_files
 from .ledger import LedgerKey, Outcome, write_outcomes
 from .models import (
     Attachment,
@@ -103,25 +103,13 @@ class Recorder:
         self.create_companies = create_companies
 
     def record(self, results: Sequence[Result]) -> None:
-        """Write every row of the batch in one transaction, committed once the batch's files are
-        durable (fsynced and in place): a row never points at a missing file.
-
-        On PostgreSQL the files are stored while the rows are written: the disk and the server work
-        at once. On SQLite they are stored first: its transaction holds the database's one write
-        lock, which the main thread (counting the next batch's attempts) would wait on meanwhile.
-        """
+        """Write files first (fsynced), then every row of the batch in one transaction."""
         files = {
             a.sha256: a for result in results for plan in result.decision.plans for a in plan.attachments
         }
-        if not is_postgresql(self.db):
-            store_files(self.attachments_dir, files.values())
-            with write_transaction(self.db):
-                _BatchWriter(self, results).write()
-            return
-        stored = start_storing(self.attachments_dir, files.values())
+        store_files(self.attachments_dir, files.values())
         with write_transaction(self.db):
             _BatchWriter(self, results).write()
-            stored()
 
     def ensure_company(self, domain: str, name: str | None = None) -> int | None:
         """The company for ``domain``; created only when creating companies is enabled."""

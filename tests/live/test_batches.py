@@ -111,9 +111,9 @@ def test_marking_rows_disposed_on_the_recording_thread_may_fail_without_harm(
 
 
 def test_a_batch_whose_files_cannot_be_stored_is_not_recorded(world: World) -> None:
-    """A batch commits only once its files are durable (on PostgreSQL they are stored while its rows
-    are written): when the attachment store fails, nothing of the batch is recorded or moved, no
-    attempt is held against it, and the next pass logs it once, file included."""
+    """A batch commits only once its files are durable: when the attachment store fails, nothing
+    of the batch is recorded or moved, no attempt is held against it, and the next pass logs it
+    once, file included."""
     pdf = b"%PDF-1.7 " + os.urandom(200_000)
     world.deliver(forward_with_a_file(pdf), message(message_id="<after@acme.example>"))
     store = world.settings.attachments_dir
