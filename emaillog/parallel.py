@@ -198,10 +198,16 @@ def _start_worker() -> None:
 
     The main process is the pipeline's one serial stage (IMAP, deciding, the database): on a
     machine whose cores are all busy, a worker parsing ahead should wait for it, not it for them.
+    A sandbox may forbid changing priorities (a seccomp filter such as systemd's
+    ``SystemCallFilter=~@resources``, or a container's profile): the worker then parses at the
+    daemon's priority. Failing here would break the pool, and every batch would count as a crash.
     """
     global _MAPPED
     _MAPPED = Mapped()
-    os.nice(WORKER_NICENESS)
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError as exc:
+        log.warning("parser worker %d runs at the daemon's priority: %s", os.getpid(), exc)
 
 
 def spooled_paths(parsed: Iterable[Parsed]) -> Iterator[Path]:

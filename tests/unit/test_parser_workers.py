@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +73,60 @@ def test_workers_yield_the_cpu_to_the_main_process(parser: ParallelParser) -> No
     mine = os.nice(0)
     theirs = parser._get_pool().submit(os.nice, 0).result()
     assert theirs == min(mine + WORKER_NICENESS, 19) and (theirs > mine or mine == 19)
+
+
+# Run in a child process: a seccomp filter that refuses setpriority with EPERM, as the systemd
+# unit's SystemCallFilter=~@resources does (libseccomp: every Debian has it, apt depends on it),
+# then a batch parsed on the pool.
+UNDER_SECCOMP = """
+import ctypes, errno, json, os, sys, tempfile
+from pathlib import Path
+seccomp = ctypes.CDLL("libseccomp.so.2")
+seccomp.seccomp_init.restype = ctypes.c_void_p
+seccomp.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
+context = seccomp.seccomp_init(0x7FFF0000)  # SCMP_ACT_ALLOW
+refuse = 0x00050000 | errno.EPERM  # SCMP_ACT_ERRNO(EPERM)
+assert seccomp.seccomp_rule_add(context, refuse, seccomp.seccomp_syscall_resolve_name(b"setpriority"), 0) == 0
+assert seccomp.seccomp_load(context) == 0
+try:
+    os.nice(1)
+    refused = False
+except PermissionError:
+    refused = True
+from emaillog.limits import Limits
+from emaillog.parallel import ParallelParser, ParseJob
+parser = ParallelParser(workers=2)
+with tempfile.TemporaryDirectory() as spool:
+    raws = [arg.encode() for arg in sys.argv[1:]]
+    parsed = parser.submit(raws, ParseJob(Limits(), Path(spool), isolate=True))()
+priority = parser._get_pool().submit(os.getpriority, os.PRIO_PROCESS, 0).result()
+parser.close()
+print(json.dumps({
+    "refused": refused,
+    "crashes": [p.crash for p in parsed],
+    "subjects": [p.email.subject for p in parsed],
+    "worker_priority": priority,
+    "priority": os.getpriority(os.PRIO_PROCESS, 0),
+}))
+"""
+
+
+def test_workers_run_where_a_sandbox_forbids_lowering_their_priority(tmp_path: Path) -> None:
+    # Under the systemd unit's system call filter, os.nice failed in the pool's initializer: the
+    # pool broke, and every batch parsed there counted as a crash of its messages.
+    raws = [message(subject=f"Seats {n}", message_id=f"<seats-{n}@acme.example>").decode() for n in range(4)]
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", UNDER_SECCOMP, *raws], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["refused"], "the filter refuses setpriority, as systemd's does"
+    assert result["crashes"] == [None] * 4
+    assert result["subjects"] == [f"Seats {n}" for n in range(4)]
+    assert result["worker_priority"] == result["priority"]  # left at the daemon's
+    assert "runs at the daemon's priority" in done.stderr
 
 
 def test_the_batch_prefetches_the_contacts_of_a_forwards_original(

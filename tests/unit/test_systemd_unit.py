@@ -66,6 +66,8 @@ def test_every_directive_is_preceded_by_a_comment() -> None:
         ("UMask", "0077"),
         ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
         ("SystemCallFilter", "~@privileged @resources"),
+        # The parser workers lower their own priority (parallel._start_worker).
+        ("SystemCallFilter", "setpriority"),
     ],
 )
 def test_required_setting(key: str, value: str) -> None:
