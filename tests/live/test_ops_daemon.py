@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
+from sandbox import under_unit_filter
 from support import World, mailboxes_toml, make_world, message, wait_until
 
 from emaillog import admin, status, views
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
 from emaillog.lease import FileLeases
 from emaillog.mailbox import ImapMailbox
+from emaillog.parallel import PARALLEL_OVER
 from emaillog.poll import Pass
 from emaillog.settings import load
 from emaillog.status import StateFile
@@ -439,3 +441,36 @@ def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDov
     finally:
         daemon.close()
     assert "Traceback" not in daemon.log()
+
+
+def test_a_pass_runs_under_the_units_system_call_filter(tmp_path: Path, both_worlds: World) -> None:
+    """The shipped unit lets the daemon make only the system calls its SystemCallFilter= lines
+    allow; everything else fails with EPERM. Under the same filter (tests/sandbox.py) a --once pass
+    logs a batch large enough for the parser workers, and the workers lower their priority.
+
+    os.nice was once refused there: the worker pool broke, and every batch parsed on it counted
+    as its messages' crash.
+    """
+    raws = [
+        message(message_id=f"<filtered-{n}@acme.example>", body="A long proposal.\n" * 20_000)
+        for n in range(10)
+    ]
+    both_worlds.deliver(*raws)
+    assert sum(len(raw) for raw in raws) > PARALLEL_OVER  # parsed on the worker processes
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text(
+        env_text(
+            both_worlds.account, tmp_path / "data", EMAILLOG_DATABASE_URL=both_worlds.settings.database_url
+        )
+    )
+    once = subprocess.run(
+        under_unit_filter([sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(env_file)]),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert once.returncode == 0, once.stderr
+    assert "Traceback" not in once.stderr and "priority" not in once.stderr, once.stderr
+    assert ledger_rows("logged") == 10
+    assert both_worlds.folder_counts() == {"INBOX": 0, "Processed": 10, "Error": 0}
