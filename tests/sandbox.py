@@ -1,4 +1,5 @@
-"""The shipped systemd unit's system call filter, applied to a process without systemd.
+"""The shipped systemd unit's system call filter (and MemoryDenyWriteExecute=), applied to a
+process without systemd.
 
 The unit's ``SystemCallFilter=`` lines are read in order, as systemd reads them: the first is an
 allow list (what the service may call; everything else fails with ``SystemCallErrorNumber=EPERM``),
@@ -17,20 +18,35 @@ from pathlib import Path
 
 UNIT = Path(__file__).resolve().parents[1] / "systemd" / "emaillog.service"
 
-# Loads the filter (argv[1]: the allowed calls, comma-separated), then executes argv[2:].
+# Loads the filter (argv[1]: the allowed calls, comma-separated; argv[2]: "1" to refuse memory that
+# is writable and executable, as MemoryDenyWriteExecute=yes does), then executes argv[3:].
 _WRAPPER = """
 import ctypes, errno, os, sys
+class Compare(ctypes.Structure):  # struct scmp_arg_cmp
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
 seccomp = ctypes.CDLL("libseccomp.so.2")
 seccomp.seccomp_init.restype = ctypes.c_void_p
-seccomp.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+seccomp.seccomp_rule_add_array.argtypes = [
+    ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(Compare)
+]
 seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
-context = seccomp.seccomp_init(0x00050000 | errno.EPERM)  # SCMP_ACT_ERRNO(EPERM) for the rest
+ALLOW, REFUSE, MASKED_EQ = 0x7FFF0000, 0x00050000 | errno.EPERM, 7
+if sys.argv[2] == "1":
+    # systemd's rules: mmap writable and executable, mprotect to executable, shmat with SHM_EXEC.
+    no_wx = seccomp.seccomp_init(ALLOW)
+    for name, mask in ((b"mmap", 6), (b"mprotect", 4), (b"pkey_mprotect", 4), (b"shmat", 0o100000)):
+        test = (Compare * 1)(Compare(2, MASKED_EQ, mask, mask))
+        number = seccomp.seccomp_syscall_resolve_name(name)
+        assert seccomp.seccomp_rule_add_array(no_wx, REFUSE, number, 1, test) == 0
+    assert seccomp.seccomp_load(no_wx) == 0
+# Last: the allow list refuses seccomp() itself.
+allowed = seccomp.seccomp_init(REFUSE)
 for name in sys.argv[1].split(","):
     number = seccomp.seccomp_syscall_resolve_name(name.encode())
     if number >= 0:  # a call of another architecture (e.g. _llseek) has no number here
-        assert seccomp.seccomp_rule_add(context, 0x7FFF0000, number, 0) == 0  # SCMP_ACT_ALLOW
-assert seccomp.seccomp_load(context) == 0
-os.execv(sys.argv[2], sys.argv[2:])
+        assert seccomp.seccomp_rule_add_array(allowed, ALLOW, number, 0, None) == 0
+assert seccomp.seccomp_load(allowed) == 0
+os.execv(sys.argv[3], sys.argv[3:])
 """
 
 
@@ -64,6 +80,12 @@ def unit_allowed_calls(unit: Path = UNIT) -> frozenset[str]:
     return frozenset(allowed)
 
 
+def denies_write_execute(unit: Path = UNIT) -> bool:
+    return "MemoryDenyWriteExecute=yes" in unit.read_text().splitlines()
+
+
 def under_unit_filter(command: list[str]) -> list[str]:
-    """``command`` (an executable's path first) run under the unit's system call filter."""
-    return [sys.executable, "-c", _WRAPPER, ",".join(sorted(unit_allowed_calls())), *command]
+    """``command`` (an executable's path first) run under the unit's system call filter (and its
+    refusal of writable executable memory)."""
+    allowed = ",".join(sorted(unit_allowed_calls()))
+    return [sys.executable, "-c", _WRAPPER, allowed, "1" if denies_write_execute() else "0", *command]

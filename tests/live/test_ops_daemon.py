@@ -53,7 +53,9 @@ def env_text(account: ImapAccount, data_dir: Path, **extra: str) -> str:
 
 
 class DaemonProcess:
-    def __init__(self, tmp_path: Path, env_file: Path, watchdog_usec: int | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, env_file: Path, watchdog_usec: int | None = None, sandboxed: bool = False
+    ) -> None:
         self.log_path = tmp_path / "daemon.log"
         self.notify_path = tmp_path / "notify.sock"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -70,8 +72,9 @@ class DaemonProcess:
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
         self._log = self.log_path.open("wb")
+        command = [sys.executable, str(ROOT / "daemon.py"), "--env-file", str(env_file)]
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "daemon.py"), "--env-file", str(env_file)],
+            under_unit_filter(command) if sandboxed else command,  # the wrapper execs: same pid
             env=env,
             cwd=tmp_path,
             stdout=self._log,
@@ -151,11 +154,15 @@ def both_worlds(tmp_path: Path, database_url: str, imap_account: ImapAccount) ->
 
 
 def start(
-    tmp_path: Path, account: ImapAccount, watchdog_usec: int | None = None, **extra: str
+    tmp_path: Path,
+    account: ImapAccount,
+    watchdog_usec: int | None = None,
+    sandboxed: bool = False,
+    **extra: str,
 ) -> DaemonProcess:
     env_file = tmp_path / "emaillog.env"
     env_file.write_text(env_text(account, tmp_path / "data", **extra))
-    return DaemonProcess(tmp_path, env_file, watchdog_usec)
+    return DaemonProcess(tmp_path, env_file, watchdog_usec, sandboxed)
 
 
 def ledger_rows(outcome: str | None = None) -> int:
@@ -446,7 +453,8 @@ def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDov
 def test_a_pass_runs_under_the_units_system_call_filter(tmp_path: Path, both_worlds: World) -> None:
     """The shipped unit lets the daemon make only the system calls its SystemCallFilter= lines
     allow; everything else fails with EPERM. Under the same filter (tests/sandbox.py) a --once pass
-    logs a batch large enough for the parser workers, and the workers lower their priority.
+    logs a batch large enough for the parser workers, and the workers lower their priority. (The
+    filter includes MemoryDenyWriteExecute=yes; tests/unit/test_sandbox.py checks what it refuses.)
 
     os.nice was once refused there: the worker pool broke, and every batch parsed on it counted
     as its messages' crash.
@@ -474,3 +482,25 @@ def test_a_pass_runs_under_the_units_system_call_filter(tmp_path: Path, both_wor
     assert "Traceback" not in once.stderr and "priority" not in once.stderr, once.stderr
     assert ledger_rows("logged") == 10
     assert both_worlds.folder_counts() == {"INBOX": 0, "Processed": 10, "Error": 0}
+
+
+def test_the_daemon_runs_under_the_units_system_call_filter(tmp_path: Path, world: World) -> None:
+    """Started, told READY, woken by IDLE, watched, stopped by SIGTERM: all under the unit's filter."""
+    daemon = start(
+        tmp_path, world.account, watchdog_usec=2_000_000, sandboxed=True, EMAILLOG_POLL_SECONDS="3600"
+    )
+    try:
+        daemon.wait_ready()
+        world.deliver(
+            *(
+                message(message_id=f"<idle-{n}@acme.example>", body="A long proposal.\n" * 20_000)
+                for n in range(10)
+            )
+        )
+        wait_until(lambda: ledger_rows("logged") == 10, 30, "the messages to be logged through IDLE")
+        wait_until(lambda: daemon.saw("WATCHDOG=1"), 5, "a watchdog ping")
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    assert "Traceback" not in daemon.log() and "priority" not in daemon.log(), daemon.log()
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 10, "Error": 0}
