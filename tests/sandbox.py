@@ -6,11 +6,13 @@ allow list (what the service may call; everything else fails with ``SystemCallEr
 a later ``~`` line removes calls from it and a later plain line adds some back. Groups such as
 ``@system-service`` are expanded by ``systemd-analyze syscall-filter``, so the filter is the one the
 installed systemd would build. It is loaded with libseccomp (every Debian has it: apt depends on it)
-in a wrapper that then executes the command, which inherits the filter.
+in a wrapper that then executes the command, which inherits the filter. ``refusing`` builds a
+narrower one: only the calls named are refused.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -19,11 +21,12 @@ from pathlib import Path
 
 UNIT = Path(__file__).resolve().parents[1] / "systemd" / "emaillog.service"
 
-# Loads the filters, then executes argv[4:]. argv[1]: the allowed calls, comma-separated; argv[2]:
-# "1" to refuse memory that is writable and executable (MemoryDenyWriteExecute=yes); argv[3]: the
-# socket address families allowed (RestrictAddressFamilies=), as numbers, comma-separated.
+# Loads the filters described by the JSON in argv[1], then executes argv[2:]. "families": the socket
+# address families allowed (RestrictAddressFamilies=), or null; "no_wx": refuse memory that is
+# writable and executable (MemoryDenyWriteExecute=yes); "refuse": calls refused; "allow": the only
+# calls allowed, or null for all.
 _WRAPPER = """
-import ctypes, errno, os, sys
+import ctypes, errno, json, os, sys
 class Compare(ctypes.Structure):  # struct scmp_arg_cmp
     _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
 seccomp = ctypes.CDLL("libseccomp.so.2")
@@ -33,32 +36,41 @@ seccomp.seccomp_rule_add_array.argtypes = [
 ]
 seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
 ALLOW, REFUSE, EQ, MASKED_EQ = 0x7FFF0000, 0x00050000 | errno.EPERM, 4, 7
-# systemd's rule: socket() with any other family fails with EAFNOSUPPORT.
-families = {int(f) for f in sys.argv[3].split(",")}
-other_families = seccomp.seccomp_init(ALLOW)
-unsupported = 0x00050000 | errno.EAFNOSUPPORT
-socket_call = seccomp.seccomp_syscall_resolve_name(b"socket")
-for family in set(range(64)) - families:
-    test = (Compare * 1)(Compare(0, EQ, family, 0))
-    assert seccomp.seccomp_rule_add_array(other_families, unsupported, socket_call, 1, test) == 0
-assert seccomp.seccomp_load(other_families) == 0
-if sys.argv[2] == "1":
+spec = json.loads(sys.argv[1])
+def number(name):
+    return seccomp.seccomp_syscall_resolve_name(name.encode())
+def load(default, rules):
+    context = seccomp.seccomp_init(default)
+    for action, name, test in rules:
+        if number(name) >= 0:  # a call of another architecture (e.g. _llseek) has no number here
+            tests = (Compare * len(test))(*(Compare(*t) for t in test))
+            assert seccomp.seccomp_rule_add_array(context, action, number(name), len(test), tests) == 0
+    assert seccomp.seccomp_load(context) == 0
+if spec["families"] is not None:
+    # systemd's rule: socket() with any other family fails with EAFNOSUPPORT.
+    unsupported = 0x00050000 | errno.EAFNOSUPPORT
+    load(ALLOW, [(unsupported, "socket", [(0, EQ, f, 0)]) for f in set(range(64)) - set(spec["families"])])
+if spec["no_wx"]:
     # systemd's rules: mmap writable and executable, mprotect to executable, shmat with SHM_EXEC.
-    no_wx = seccomp.seccomp_init(ALLOW)
-    for name, mask in ((b"mmap", 6), (b"mprotect", 4), (b"pkey_mprotect", 4), (b"shmat", 0o100000)):
-        test = (Compare * 1)(Compare(2, MASKED_EQ, mask, mask))
-        number = seccomp.seccomp_syscall_resolve_name(name)
-        assert seccomp.seccomp_rule_add_array(no_wx, REFUSE, number, 1, test) == 0
-    assert seccomp.seccomp_load(no_wx) == 0
-# Last: the allow list refuses seccomp() itself.
-allowed = seccomp.seccomp_init(REFUSE)
-for name in sys.argv[1].split(","):
-    number = seccomp.seccomp_syscall_resolve_name(name.encode())
-    if number >= 0:  # a call of another architecture (e.g. _llseek) has no number here
-        assert seccomp.seccomp_rule_add_array(allowed, ALLOW, number, 0, None) == 0
-assert seccomp.seccomp_load(allowed) == 0
-os.execv(sys.argv[4], sys.argv[4:])
+    masks = {"mmap": 6, "mprotect": 4, "pkey_mprotect": 4, "shmat": 0o100000}
+    load(ALLOW, [(REFUSE, name, [(2, MASKED_EQ, mask, mask)]) for name, mask in masks.items()])
+if spec["refuse"]:
+    load(ALLOW, [(REFUSE, name, []) for name in spec["refuse"]])
+# Last: an allow list refuses seccomp() itself.
+if spec["allow"] is not None:
+    load(REFUSE, [(ALLOW, name, []) for name in spec["allow"]])
+os.execv(sys.argv[2], sys.argv[2:])
 """
+
+
+def directives(unit: Path = UNIT) -> dict[str, list[str]]:
+    """Every Key=value of the unit, by key, in file order."""
+    found: dict[str, list[str]] = {}
+    for line in unit.read_text().splitlines():
+        if line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            found.setdefault(key, []).append(value)
+    return found
 
 
 @cache
@@ -76,12 +88,8 @@ def _group(name: str) -> frozenset[str]:
 
 def unit_allowed_calls(unit: Path = UNIT) -> frozenset[str]:
     """The system calls the unit lets the service make."""
-    lines = [
-        line.split("=", 1)[1]
-        for line in unit.read_text().splitlines()
-        if line.startswith("SystemCallFilter=")
-    ]
-    assert lines and not lines[0].startswith("~"), "the unit starts with an allow list"
+    lines = directives(unit)["SystemCallFilter"]
+    assert not lines[0].startswith("~"), "the unit starts with an allow list"
     allowed: set[str] = set()
     for value in lines:
         deny = value.startswith("~")
@@ -92,30 +100,31 @@ def unit_allowed_calls(unit: Path = UNIT) -> frozenset[str]:
 
 
 def denies_write_execute(unit: Path = UNIT) -> bool:
-    return "MemoryDenyWriteExecute=yes" in unit.read_text().splitlines()
+    return directives(unit).get("MemoryDenyWriteExecute") == ["yes"]
 
 
 def allowed_families(unit: Path = UNIT) -> frozenset[int]:
     """The socket address families of RestrictAddressFamilies= (AF_UNIX …) as numbers."""
-    (names,) = [
-        line.split("=", 1)[1]
-        for line in unit.read_text().splitlines()
-        if line.startswith("RestrictAddressFamilies=")
-    ]
+    (names,) = directives(unit)["RestrictAddressFamilies"]
     return frozenset(int(getattr(socket, name)) for name in names.split())
+
+
+def _filtered(command: list[str], **spec: object) -> list[str]:
+    return [sys.executable, "-c", _WRAPPER, json.dumps(spec), *command]
 
 
 def under_unit_filter(command: list[str]) -> list[str]:
     """``command`` (an executable's path first) run under the unit's system call filter, its refusal
     of writable executable memory and its socket address families."""
-    allowed = ",".join(sorted(unit_allowed_calls()))
-    families = ",".join(str(f) for f in sorted(allowed_families()))
-    return [
-        sys.executable,
-        "-c",
-        _WRAPPER,
-        allowed,
-        "1" if denies_write_execute() else "0",
-        families,
-        *command,
-    ]
+    return _filtered(
+        command,
+        families=sorted(allowed_families()),
+        no_wx=denies_write_execute(),
+        refuse=[],
+        allow=sorted(unit_allowed_calls()),
+    )
+
+
+def refusing(calls: list[str], command: list[str]) -> list[str]:
+    """``command`` run with only ``calls`` refused (EPERM), everything else allowed."""
+    return _filtered(command, families=None, no_wx=False, refuse=calls, allow=None)

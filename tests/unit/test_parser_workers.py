@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandbox import refusing
 from support import FWD, forward_with_a_file, make_settings, message
 
 from emaillog.batch import contact_keys
@@ -75,20 +76,11 @@ def test_workers_yield_the_cpu_to_the_main_process(parser: ParallelParser) -> No
     assert theirs == min(mine + WORKER_NICENESS, 19) and (theirs > mine or mine == 19)
 
 
-# Run in a child process: a seccomp filter that refuses setpriority with EPERM, as the systemd
-# unit's SystemCallFilter=~@resources does (libseccomp: every Debian has it, apt depends on it),
-# then a batch parsed on the pool.
+# Run in a child process under a filter that refuses setpriority with EPERM, as the systemd unit's
+# SystemCallFilter=~@resources did: a batch parsed on the pool.
 UNDER_SECCOMP = """
-import ctypes, errno, json, os, sys, tempfile
+import json, os, sys, tempfile
 from pathlib import Path
-seccomp = ctypes.CDLL("libseccomp.so.2")
-seccomp.seccomp_init.restype = ctypes.c_void_p
-seccomp.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
-seccomp.seccomp_load.argtypes = [ctypes.c_void_p]
-context = seccomp.seccomp_init(0x7FFF0000)  # SCMP_ACT_ALLOW
-refuse = 0x00050000 | errno.EPERM  # SCMP_ACT_ERRNO(EPERM)
-assert seccomp.seccomp_rule_add(context, refuse, seccomp.seccomp_syscall_resolve_name(b"setpriority"), 0) == 0
-assert seccomp.seccomp_load(context) == 0
 try:
     os.nice(1)
     refused = False
@@ -118,7 +110,11 @@ def test_workers_run_where_a_sandbox_forbids_lowering_their_priority(tmp_path: P
     raws = [message(subject=f"Seats {n}", message_id=f"<seats-{n}@acme.example>").decode() for n in range(4)]
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     done = subprocess.run(
-        [sys.executable, "-c", UNDER_SECCOMP, *raws], capture_output=True, text=True, env=env, timeout=120
+        refusing(["setpriority"], [sys.executable, "-c", UNDER_SECCOMP, *raws]),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sandbox import directives
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "emaillog.service"
@@ -20,16 +21,6 @@ needs_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None and os.environ.get("CI") != "true",
     reason="systemd-analyze not installed (Debian: apt-get install systemd)",
 )
-
-
-def directives(text: str) -> dict[str, list[str]]:
-    """Every Key=value of the unit, by key, in file order."""
-    found: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        if line and not line.startswith(("#", ";", "[")):
-            key, _, value = line.partition("=")
-            found.setdefault(key, []).append(value)
-    return found
 
 
 def run_script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -71,11 +62,11 @@ def test_every_directive_is_preceded_by_a_comment() -> None:
     ],
 )
 def test_required_setting(key: str, value: str) -> None:
-    assert value in directives(UNIT.read_text()).get(key, [])
+    assert value in directives(UNIT).get(key, [])
 
 
 def test_secrets_come_as_credentials() -> None:
-    credentials = {value.split(":")[0] for value in directives(UNIT.read_text())["LoadCredential"]}
+    credentials = {value.split(":")[0] for value in directives(UNIT)["LoadCredential"]}
     assert credentials == {"imap-password", "smtp-password", "pgpass"}
 
 
