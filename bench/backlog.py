@@ -832,7 +832,7 @@ def run_rounds(
         f"{'round':<6}{'run':<22}{'floor':>14}{'MB/s':>9}{'emaillog':>16}{'ratio':>8}{'RSS MB':>9}"
         f"{'wall s':>8}{'CPU s d+w':>12}  outcomes"
     )
-    checkouts = [(ROOT, "")] + ([(args.against, f" @{commit_of(args.against)}")] if args.against else [])
+    checkouts = [(ROOT, "")] + ([(args.against, f" @{args.against_commit}")] if args.against else [])
     for round_no in range(1, args.rounds + 1):
         # With --against, the two checkouts take turns going first, so neither always runs second.
         order = checkouts if round_no % 2 else checkouts[::-1]
@@ -896,12 +896,12 @@ def print_summary(
             f"peak RSS {rss:.0f} MB (target <= {TARGET_RSS_MB}: {check(rss, TARGET_RSS_MB, higher=False)})"
         )
         if args.against:
-            other = results[f"{backend} @{commit_of(args.against)}"]
+            other = results[f"{backend} @{args.against_commit}"]
             paired = statistics.median(
                 (d.rate / f.rate) / (od.rate / of.rate) for (f, d), (of, od) in zip(runs, other, strict=True)
             )
             print(
-                f"  {backend:<11} against {commit_of(args.against)}: ratio {statistics.median(od.rate / of.rate for of, od in other):.3f}; "
+                f"  {backend:<11} against {args.against_commit}: ratio {statistics.median(od.rate / of.rate for of, od in other):.3f}; "
                 f"this checkout's ratio / theirs, median over rounds: {paired:.3f}"
             )
         if args.history:
@@ -951,6 +951,7 @@ def main(argv: list[str]) -> int:
         parser.error(f"bad --backends {sorted(unknown)} / --messages / --rounds")
     if args.against and not (args.against / "bench" / "backlog.py").is_file():
         parser.error(f"--against {args.against}: no bench/backlog.py there")
+    args.against_commit = commit_of(args.against) if args.against else None
 
     from emaillog.devmail import DevDovecot
 
