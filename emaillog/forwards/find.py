@@ -62,10 +62,10 @@ def forward_structure(msg: Message) -> str | None:
         return "attached-message"
     subject = _subject(msg)
     text = body_of(msg, "plain")
-    if text and parse_inline(text[:_QUICK_LOOK], subject) is not None:
+    if text and parse_inline(text[:_QUICK_LOOK], subject, reply_quotes=False) is not None:
         return "inline-text"
     html = body_of(msg, "html")
-    if html and parse_inline(html_to_text(html[: _QUICK_LOOK * 4]), subject) is not None:
+    if html and parse_inline(html_to_text(html[: _QUICK_LOOK * 4]), subject, reply_quotes=False) is not None:
         return "inline-html"
     return None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from emaillog.forwards.blocks import Block, read_block, read_wrote_line
 from emaillog.forwards.labels import read_label
-from emaillog.forwards.markers import DASHED_PHRASES, INTRO_LINES, WROTE_WORDS
+from emaillog.forwards.markers import DASHED_PHRASES, INTRO_LINES, ORIGINAL_MESSAGE_PHRASES, WROTE_WORDS
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.subjects import Kind, classify, strip_forward_prefixes
 
@@ -26,6 +26,7 @@ _DASHED_TAIL = re.compile(r"^[^:：]{0,80}-{2,}\s*$")
 _UNDERSCORES = re.compile(r"^_{10,}\s*$")
 _INVISIBLE = re.compile(r"[\ufeff\u200b\u200c\u200d\u2060]")
 _INTRO = frozenset(phrase.casefold() for phrase in INTRO_LINES)
+_ORIGINAL = tuple(phrase.casefold() for phrase in ORIGINAL_MESSAGE_PHRASES)
 _WROTE = re.compile(
     r"(?<!\w)(?:" + "|".join(re.escape(w) for w in sorted(WROTE_WORDS, key=len, reverse=True)) + r")(?!\w)",
     re.IGNORECASE,
@@ -38,14 +39,24 @@ class _Start:
     kind: str  # "dashed", "intro", "underscores", "headers" or "wrote"
     glued: str  # Yahoo: the header block written on the marker's own line
     client: str | None
+    original: bool = False  # a dashed "original message" phrase, written above replies too
 
 
-def parse_inline(text: str, subject: str | None = None) -> ForwardedMessage | None:
-    """Find the top-most forwarded-message block in ``text``; None when it is not a forward."""
+def parse_inline(
+    text: str, subject: str | None = None, *, reply_quotes: bool = True
+) -> ForwardedMessage | None:
+    """Find the top-most forwarded-message block in ``text``; None when it is not a forward.
+
+    With ``reply_quotes`` false, an "original message" separator in a message whose subject says
+    reply is the quote of a reply (Outlook's "-----Original Message-----", Samsung Mail's), not a
+    forward: route detection must not take a BCC'd reply for a forwarded one (SPEC §3).
+    """
     lines = prepare(text)
     kind = classify(subject)
     for index in range(min(len(lines), _MAX_LINES)):
         start = _marker(lines, index, kind)
+        if start is not None and not reply_quotes and kind is Kind.REPLY and start.original:
+            return None
         if start is None:
             continue
         block = _read(lines, start)
@@ -90,7 +101,8 @@ def _dashed(line: str, index: int) -> _Start | None:
         return None
     rest = match.group("rest")
     rest = "" if _DASHED_TAIL.match(rest) else rest
-    return _Start(index, "dashed", rest, _dashed_client(line, phrase, rest))
+    original = any(known in phrase for known in _ORIGINAL)
+    return _Start(index, "dashed", rest, _dashed_client(line, phrase, rest), original)
 
 
 def _dashed_client(line: str, phrase: str, glued: str) -> str | None:

@@ -72,6 +72,34 @@ DASHED_PHRASES: tuple[str, ...] = (
     "전달된 메시지",
 )
 
+# The dashed phrases that name the "original message" rather than a forward: Outlook (every
+# locale) and Samsung Mail write them above the quoted message of a reply as well as a forward.
+ORIGINAL_MESSAGE_PHRASES: tuple[str, ...] = (
+    "original message",
+    "message d'origine",
+    "ursprüngliche nachricht",
+    "originalnachricht",
+    "mensaje original",
+    "mensagem original",
+    "messaggio originale",
+    "oorspronkelijk bericht",
+    "oryginalna wiadomość",
+    "původní zpráva",
+    "pôvodná správa",
+    "eredeti üzenet",
+    "mesaj original",
+    "izvorna poruka",
+    "oprindelig meddelelse",
+    "opprinnelig melding",
+    "ursprungligt meddelande",
+    "alkuperäinen viesti",
+    "исходное сообщение",
+    "вихідне повідомлення",
+    "özgün ileti",
+    "元のメッセージ",
+    "原始邮件",
+)
+
 # Whole-line introductions ending with a colon: Apple Mail (every locale) and MailMate.
 INTRO_LINES: tuple[str, ...] = (
     "begin forwarded message",

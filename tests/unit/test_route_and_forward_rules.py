@@ -530,3 +530,41 @@ def test_each_attached_original_keeps_its_own_files_and_the_size_limit_applies(t
     assert [a.filename for a in first.attachments] == ["small.pdf"]
     assert [a.filename for a in first.left_out] == ["big.pdf"]
     assert [a.filename for a in second.attachments] == ["other.pdf"] and second.left_out == ()
+
+
+_REPLY_QUOTES = {
+    "outlook": "-----Original Message-----\nFrom: Carl Customer <carl@globex.example>\n"
+    "Sent: Thursday, November 19, 2026 4:23 PM\nTo: Rep Smith <rep@ourco.example>\nSubject: Meeting\n",
+    "samsung": "-------- Original message --------\nFrom: Carl Customer <carl@globex.example>\n"
+    "Date: 19/11/2026 16:23 (GMT+01:00)\nTo: rep@ourco.example\nSubject: Meeting\n",
+    "outlook-de": "-----Ursprüngliche Nachricht-----\nVon: Carl Customer <carl@globex.example>\n"
+    "Gesendet: Donnerstag, 19. November 2026 16:23\nAn: Rep Smith <rep@ourco.example>\nBetreff: Termin\n",
+}
+
+
+@pytest.mark.parametrize("client", sorted(_REPLY_QUOTES))
+@pytest.mark.parametrize("delivered_to", [BCC, None])
+def test_a_bccd_reply_quoting_the_original_message_is_not_taken_for_a_forward(
+    tmp_path: Path, client: str, delivered_to: str | None
+) -> None:
+    # One address for both routes (or a server that names neither): the structure decides, and the
+    # "original message" separator Outlook and Samsung Mail write above a reply's quote is no forward.
+    settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS=BCC)
+    store = open_store(settings)
+    admin.add_user(store, settings, REP, "Rep Smith", active=True, may_log=True)
+    body = "Yes, Tuesday works.\n\n" + _REPLY_QUOTES[client] + "\nCan we meet Tuesday?\n"
+    raw = message(
+        sender=f"Rep Smith <{REP}>",
+        to=["Carl Customer <carl@globex.example>"],
+        subject="AW: Termin" if client.endswith("-de") else "RE: Meeting",
+        body=body,
+        delivered_to=delivered_to,
+    )
+    plan = only_plan(run((store, settings), raw))
+    assert (plan.route, plan.direction, plan.sender and plan.sender.address) == ("bcc", "outgoing", REP)
+    assert keys(plan) == ["carl@globex.example"]
+    # Forwarded the same way (the subject says forward), it is still a forward.
+    forwarded = raw.replace(b"Subject: RE: Meeting", b"Subject: FW: Meeting").replace(
+        b"Subject: AW: Termin", b"Subject: WG: Termin"
+    )
+    assert route_of(settings, forwarded)[0] == "forward"
