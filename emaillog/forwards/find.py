@@ -34,21 +34,24 @@ def _safe(original: ForwardedMessage) -> ForwardedMessage:
 
 
 def find_forwards(msg: Message) -> tuple[ForwardedMessage, ...]:
-    """Every attached message, else the top-most inline block (text, then HTML); () when none."""
+    """The top-most inline block (text, then HTML), else every attached message; () when none.
+
+    An inline block in the forward's own body is the top-most forwarded message: a message/rfc822
+    part beside it is a file the original carried (re-attached by the client), not the reply.
+    """
     text = body_of(msg, "plain")
-    note = text.strip() or None if text else None
-    attached = tuple(
-        found for inner in attached_messages(msg) if (found := from_attachment(inner, note)) is not None
-    )
-    if attached:
-        return attached
     subject = _subject(msg)
     found = parse_inline(text, subject) if text else None
     if found is None:
         found = _from_html(msg, subject)
     elif (html := body_of(msg, "html")) is not None:
         found = replace(found, html=original_html(html))
-    return () if found is None else (found,)
+    if found is not None:
+        return (found,)
+    note = text.strip() or None if text else None
+    return tuple(
+        found for inner in attached_messages(msg) if (found := from_attachment(inner, note)) is not None
+    )
 
 
 def looks_forwarded(msg: Message) -> bool:

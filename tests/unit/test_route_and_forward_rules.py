@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -568,3 +570,17 @@ def test_a_bccd_reply_quoting_the_original_message_is_not_taken_for_a_forward(
         b"Subject: AW: Termin", b"Subject: WG: Termin"
     )
     assert route_of(settings, forwarded)[0] == "forward"
+
+
+def test_an_inline_forward_of_an_email_that_carried_an_eml_logs_the_inline_original(crm: Crm) -> None:
+    # Gmail and Outlook re-attach the original's files to an inline forward: an .eml the customer
+    # had attached is one of them, not the forwarded reply, and its sender is no contact.
+    carried = original_message(
+        sender="Supplier <sales@supplier.example>", message_id="<old-quote@supplier.example>"
+    )
+    outer = message_from_bytes(inline_forward(), policy=default)
+    assert isinstance(outer, EmailMessage)
+    outer.add_attachment(carried, filename="Old quote.eml")
+    plan = only_plan(run(crm, outer.as_bytes()))
+    assert (plan.direction, plan.sender and plan.sender.address) == ("incoming", "carl@globex.example")
+    assert keys(plan) == ["carl@globex.example"]
