@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .addresses import make_address
 
@@ -80,3 +81,15 @@ class Reader:
                 self.problems.append(f"{name}: {item!r} is not a domain")
             found.add(item)
         return frozenset(found)
+
+    def time_zones(self, name: str) -> tuple[ZoneInfo, ...]:
+        found = []
+        for item in self.text(name).split(","):
+            item = item.strip()
+            if not item:
+                continue
+            try:
+                found.append(ZoneInfo(item))
+            except (ZoneInfoNotFoundError, ValueError):
+                self.problems.append(f"{name}: {item!r} is not a time zone name (such as Europe/Berlin)")
+        return tuple(found)

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
@@ -97,6 +98,9 @@ class Settings:
     mailboxes: tuple[Settings, ...] = ()
     trusted_authserv_ids: frozenset[str] = frozenset()
     max_attempts: int = 3
+    # Where the reps are (IANA names): a forwarded date written without a zone is read in the first
+    # of these whose offset matches the forward's own Date, so daylight saving is right (SPEC §5).
+    time_zones: tuple[ZoneInfo, ...] = ()
     ops: OpsSettings = field(default_factory=lambda: OpsSettings())
 
     @property
@@ -214,6 +218,7 @@ def _build(r: Reader) -> Settings:
         chain_file=Path(r.text("EMAILLOG_CHAIN_FILE")) if r.text("EMAILLOG_CHAIN_FILE") else None,
         notices=_notices(r, bcc_address),
         trusted_authserv_ids=_authserv_ids(r),
+        time_zones=r.time_zones("EMAILLOG_TIME_ZONES"),
         ops=read_ops(r),
     )
 
@@ -269,6 +274,7 @@ MAILBOX_SCOPED = (
     "EMAILLOG_CREATE_COMPANIES",
     "EMAILLOG_CASE_SENSITIVE_LOCAL_PART",
     "EMAILLOG_POLL_SECONDS",
+    "EMAILLOG_TIME_ZONES",
 )
 _MAILBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 

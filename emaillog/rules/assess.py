@@ -79,7 +79,7 @@ def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, Trac
     ``original_sender`` is the first sender that may be logged on, else the first one at all, so
     the never-log rule skips the message only when every original came from a listed sender.
     """
-    originals = tuple(_in_forwarders_zone(scope.email, o) for o in forwards_of(scope.email))
+    originals = tuple(_in_forwarders_zone(scope, o) for o in forwards_of(scope.email))
     plans: list[EmailPlan] = []
     senders: list[Recipient] = []
     all_recipients: list[Recipient] = []
@@ -127,21 +127,20 @@ def _forward_facts(scope: _Scope, attribution: Attribution) -> tuple[Facts, Trac
     return facts, entry
 
 
-def _in_forwarders_zone(email: Email, original: ForwardedMessage) -> ForwardedMessage:
-    """An inline date written without a zone is read in the zone of the forward's own Date.
+def _in_forwarders_zone(scope: _Scope, original: ForwardedMessage) -> ForwardedMessage:
+    """An inline date written without a zone is read where the forwarder is.
 
     Gmail, Outlook and Apple Mail write the original's date in the forwarder's local time and
-    leave the zone out; the forwarder's client stamped the forward itself in that same zone.
+    leave the zone out; the forwarder's client stamped the forward itself in that same zone. Its
+    offset is that of the day of the forward, though: a configured time zone with that offset
+    (EMAILLOG_TIME_ZONES) gives the offset of the original's own day, across daylight saving.
     """
-    date = original.date
-    if (
-        date is None
-        or email.date is None
-        or original.source == "attachment"
-        or zone_written(original.date_text)
-    ):
+    date, stamped = original.date, scope.email.date
+    if date is None or stamped is None or original.source == "attachment" or zone_written(original.date_text):
         return original
-    return replace(original, date=date.replace(tzinfo=email.date.tzinfo))
+    offset = stamped.utcoffset()
+    zone = next((z for z in scope.settings.time_zones if stamped.astimezone(z).utcoffset() == offset), None)
+    return replace(original, date=date.replace(tzinfo=zone or stamped.tzinfo))
 
 
 def _original_recipients(

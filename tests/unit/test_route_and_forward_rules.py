@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -19,7 +19,7 @@ from emaillog.message import Email, parse
 from emaillog.rules import Decision, EmailPlan, decide
 from emaillog.rules.identity import identity
 from emaillog.rules.route import detect_route, is_subaddress
-from emaillog.settings import Settings
+from emaillog.settings import Settings, SettingsError
 from emaillog.store import Store, open_store
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "forwards"
@@ -330,6 +330,49 @@ def test_an_inline_date_without_a_zone_is_read_in_the_forwards_own_zone(crm: Crm
     assert only_plan(run(crm, samsung)).date == datetime(2021, 1, 25, 16, 23, tzinfo=tz(1))
     attached = fixture("outlook_attachment_with_files.eml").replace(b"+0100", b"-0500", 1)
     assert only_plan(run(crm, attached)).date == datetime(2021, 1, 26, 9, 12, 33, tzinfo=tz(1))
+
+
+def test_an_inline_date_without_a_zone_is_read_in_the_forwarders_time_zone_across_daylight_saving(
+    tmp_path: Path,
+) -> None:
+    # Gmail wrote a July date in Berlin summer time (+0200) with no zone; the forward is from
+    # November (+0100). Apple Mail writes the same date with "CEST": both must be one email.
+    settings = make_settings(tmp_path, EMAILLOG_TIME_ZONES="America/New_York, Europe/Berlin")
+    store = open_store(settings)
+    admin.add_user(store, settings, REP, "Rep Smith", active=True, may_log=True)
+    november = datetime(2026, 11, 20, 9, 0, tzinfo=tz(1))
+    gmail = "FYI\n\n---------- Forwarded message ---------\nDate: Wed, Jul 1, 2026 at 4:23 PM\n"
+    apple = "FYI\n\nBegin forwarded message:\n\nDate: 1 July 2026 at 16:23:05 CEST\n"
+    plans = []
+    for block in (gmail, apple):
+        text = block + "From: Carl <carl@globex.example>\nSubject: Re: Proposal\n\nLooks good.\n"
+        raw = message(
+            sender=REP, to=[FWD], subject="Fwd: Re: Proposal", body=text, delivered_to=FWD, date=november
+        )
+        plans.append(only_plan(run((store, settings), raw)))
+    assert [p.date.astimezone(UTC).replace(second=0) for p in plans] == [
+        datetime(2026, 7, 1, 14, 23, tzinfo=UTC)
+    ] * 2
+    assert plans[0].identity == plans[1].identity
+    # A forwarder whose offset none of the zones has that day: the forward's own offset, as before.
+    raw = message(
+        sender=REP,
+        to=[FWD],
+        subject="Fwd: Re: Proposal",
+        delivered_to=FWD,
+        date=november.replace(tzinfo=tz(9)),
+        body=gmail + "From: Carl <carl@globex.example>\nSubject: Re: Proposal\n\nLooks good.\n",
+    )
+    assert only_plan(run((store, settings), raw)).date == datetime(2026, 7, 1, 16, 23, tzinfo=tz(9))
+
+
+def test_a_time_zone_that_does_not_exist_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as raised:
+        make_settings(tmp_path, EMAILLOG_TIME_ZONES="Europe/Berlin, Europe/Berln, ../../etc/passwd")
+    assert raised.value.problems == [
+        "EMAILLOG_TIME_ZONES: 'Europe/Berln' is not a time zone name (such as Europe/Berlin)",
+        "EMAILLOG_TIME_ZONES: '../../etc/passwd' is not a time zone name (such as Europe/Berlin)",
+    ]
 
 
 def test_zone_written() -> None:
