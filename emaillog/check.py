@@ -184,7 +184,7 @@ class Checker:
 
     def folders(self, mailbox: ImapMailbox) -> tuple[str, str]:
         names = [self.settings.processed_folder, self.settings.error_folder]
-        missing = [n for n in names if not mailbox.client.folder_exists(n)]
+        missing = [n for n in names if not mailbox.folder_usable(n)]
         if missing and self.create_folders:
             for name in missing:
                 mailbox.client.create_folder(name)

@@ -26,6 +26,9 @@ from .settings import ImapSettings
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
 
+_NOT_SELECTABLE = {b"\\noselect", b"\\nonexistent"}
+
+
 class MailboxError(Exception):
     """The server refused or could not do what we asked; the message says what and where."""
 
@@ -167,8 +170,18 @@ class ImapMailbox:
 
     def ensure_folders(self, names: Iterable[str]) -> None:
         for name in names:
-            if not self.client.folder_exists(name):
+            if not self.folder_usable(name):
                 self.client.create_folder(name)
+
+    def folder_usable(self, name: str) -> bool:
+        """Whether ``name`` exists as a folder that can hold messages.
+
+        A folder listed ``\\Noselect`` (a parent a person made by creating ``Processed/2024`` first)
+        or ``\\NonExistent`` (RFC 5258) exists only as a name: a MOVE into it fails with [TRYCREATE]
+        on every pass. Dovecot turns such a name into a real folder on CREATE.
+        """
+        listed = self.client.list_folders("", name)
+        return bool(listed) and not {bytes(f).lower() for f in listed[0][0]} & _NOT_SELECTABLE
 
     def select(self, folder: str) -> FolderState:
         read_only = f"the folder {folder} is read-only for {self.settings.user}"

@@ -270,3 +270,14 @@ def test_companies_are_not_created_when_switched_off(
     w.run_pass()
     by_address = {c["addresses"][0]: c["company"] for c in views.contacts(w.store)}
     assert by_address == {"carl@globex.example": None, "dana@initech.example": "initech.example"}
+
+
+def test_a_processed_folder_that_exists_only_as_a_parent_is_made_usable(world: World) -> None:
+    # A person filed old mail under Processed/2024 before the daemon ran: Processed is listed
+    # \Noselect, and a MOVE into it fails with [TRYCREATE] on every pass.
+    client = world.client()
+    client.create_folder("Processed/2024")
+    client.logout()
+    world.deliver(message(to=["carl@globex.example"]))
+    assert world.run_pass().outcomes == {"logged": 1}
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 1, "Error": 0}

@@ -178,6 +178,20 @@ def test_missing_intake_folder(
     assert code == 78 and steps["intake folder"]["detail"] == "Nope does not exist (EMAILLOG_INTAKE_FOLDER)"
 
 
+def test_a_processed_folder_that_exists_only_as_a_parent_is_missing(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = IMAPClient(imap_account.host, imap_account.port, ssl=False)
+    client.login(imap_account.user, imap_account.password)
+    for name in ("Processed/2024", "Error"):
+        client.create_folder(name)
+    client.logout()
+    code, steps = check(write_env(tmp_path, imap_account), capsys)
+    assert code == 78 and steps["Processed and Error folders"]["detail"].startswith("missing: Processed (")
+    code, steps = check(write_env(tmp_path, imap_account), capsys, create_folders=True)
+    assert steps["Processed and Error folders"]["detail"] == "created Processed"
+
+
 def _with_folders(account: ImapAccount) -> None:
     client = IMAPClient(account.host, account.port, ssl=False)
     client.login(account.user, account.password)
