@@ -260,10 +260,14 @@ class Daemon:
         Mail that arrives while a pass runs is announced (EXISTS) in the response to one of the pass's
         own commands, where nobody looks, and not again in the IDLE that follows: without this look it
         would wait for the next reconciliation. Anything announced after this SEARCH comes in IDLE.
+
+        UNDELETED, as the pass lists the folder: a message flagged \\Deleted above the highest UID
+        (a person's client in "mark as deleted" mode) is never passed, and counting it here as new
+        mail ran pass after pass without end, never waiting in IDLE.
         """
         if self.mailbox is None or self._highest_uid is None:
             return False
-        found = self.mailbox.client.search(["UID", f"{self._highest_uid + 1}:*"])
+        found = self.mailbox.client.search(["UID", f"{self._highest_uid + 1}:*", "UNDELETED"])
         return any(int(uid) > self._highest_uid for uid in found)
 
     def one_pass(self) -> PassReport:
