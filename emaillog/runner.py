@@ -23,7 +23,7 @@ from .reconnect import CONNECTION_ERRORS
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import Settings
-from .store import Store, open_store, store_for
+from .store import Store, StoreNotReady, open_read_only, open_store, store_for
 from .watch import Daemon
 
 log = logging.getLogger("emaillog")
@@ -99,11 +99,11 @@ def _run(
         store = open_store(settings)
         seed_crm(store, settings)
         reload_settings = None  # the demo's settings are made here, not read from a file
+    elif dry_run:
+        return _dry_run(settings, chain)
     else:
         store = open_store(settings)
-    for data_dir in {mailbox.data_dir for mailbox in settings.all_mailboxes()}:
-        if removed := remove_stale_tmp(data_dir):
-            log.info("removed the temp files of %d process(es) that are gone", removed)
+    _remove_stale_tmp(settings)
     if settings.mailboxes or settings.database_url.startswith(("postgresql://", "postgres://")):
         # Several mailboxes, or several processes sharing a PostgreSQL: work only under leases.
         if once or dry_run:
@@ -112,6 +112,12 @@ def _run(
     if once or dry_run:
         return _one_shot(Runner(settings, store, chain, dry_run))
     return _daemon(Daemon(settings, store, chain, Notifier.from_environ(), reload_settings))
+
+
+def _remove_stale_tmp(settings: Settings) -> None:
+    for data_dir in {mailbox.data_dir for mailbox in settings.all_mailboxes()}:
+        if removed := remove_stale_tmp(data_dir):
+            log.info("removed the temp files of %d process(es) that are gone", removed)
 
 
 def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_run: bool) -> int:
@@ -126,6 +132,27 @@ def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_r
             codes.append(_one_shot(Runner(mailbox, store_for(store.db, mailbox), chain, dry_run)))
     finally:
         leases.release_all()
+    return max(codes)
+
+
+def _dry_run(settings: Settings, chain: tuple[Link, ...]) -> int:
+    """Every mailbox, without leases (a dry run only reads, so it may run beside the daemon), on a
+    database opened read-only; the worst exit code wins."""
+    try:
+        db = open_read_only(settings)
+    except StoreNotReady as exc:
+        log.error("--dry-run: %s", exc)
+        return EXIT_CONFIG
+    codes = [EXIT_OK]
+    for mailbox in settings.all_mailboxes():
+        try:
+            store = store_for(db, mailbox, read_only=True)
+        except StoreNotReady as exc:
+            log.error("--dry-run: mailbox %s: %s", mailbox.mailbox_name, exc)
+            codes.append(EXIT_CONFIG)
+            continue
+        codes.append(_one_shot(Runner(mailbox, store, chain, dry_run=True)))
+    db.close()
     return max(codes)
 
 

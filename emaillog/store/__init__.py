@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from peewee import Database
 
 from ..settings import Settings
-from .db import open_database
+from .db import DatabaseMissing, open_database
 from .lookup import CrmLookup
 from .models import Account
 from .recorder import Recorder
+from .schema import CURRENT_VERSION, current_version
 
 
 @dataclass(frozen=True)
@@ -23,19 +24,50 @@ class Store:
     recorder: Recorder
 
 
+class StoreNotReady(Exception):
+    """A read-only store (``--dry-run``) was asked for where only writing would make one."""
+
+
 def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     return store_for(open_database(settings.database_url, migrate=migrate), settings)
 
 
-def store_for(db: Database, settings: Settings) -> Store:
+def open_read_only(settings: Settings) -> Database:
+    """The database as it is, for ``--dry-run``: it refuses every write itself.
+
+    Nothing is created or upgraded. A dry run is how an admin tries a new version next to the
+    daemon still running the old one; upgrading the schema under that daemon is the last thing wanted.
+    """
+    try:
+        db = open_database(settings.database_url, migrate=False, read_only=True)
+    except DatabaseMissing as exc:
+        raise StoreNotReady(f"{exc}; a dry run creates nothing: run a pass or the daemon first") from exc
+    version = current_version(db)
+    if version != CURRENT_VERSION:
+        db.close()
+        raise StoreNotReady(
+            f"the database is at schema version {version}, this emaillog needs {CURRENT_VERSION}; a dry run "
+            "upgrades nothing: upgrade it with a pass or the daemon of this version first"
+        )
+    return db
+
+
+def store_for(db: Database, settings: Settings, *, read_only: bool = False) -> Store:
     """The store of ``settings``' account on an already open database (one per mailbox in a fleet)."""
-    account_id = account_id_for(settings.account)
+    account_id = existing_account_id(settings.account) if read_only else account_id_for(settings.account)
     return Store(
         db,
         account_id,
         CrmLookup(account_id),
         Recorder(db, account_id, settings.account, settings.attachments_dir, settings.create_companies),
     )
+
+
+def existing_account_id(name: str) -> int:
+    account = Account.get_or_none(Account.name == name)
+    if account is None:
+        raise StoreNotReady(f"the account {name!r} has nothing in the database yet (add its users first)")
+    return int(account.id)
 
 
 def account_id_for(name: str) -> int:

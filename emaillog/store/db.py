@@ -41,20 +41,40 @@ class _Postgresql(PostgresqlDatabase):  # type: ignore[misc]
             cursor.execute("SET default_toast_compression = 'lz4'")
 
 
-def open_database(url: str, *, migrate: bool = True) -> Database:
-    """Connect, bind the models to it, and apply pending schema upgrades."""
+class DatabaseMissing(Exception):
+    """A read-only open of an SQLite database that does not exist (opening would create it)."""
+
+
+def open_database(url: str, *, migrate: bool = True, read_only: bool = False) -> Database:
+    """Connect, bind the models to it, and apply pending schema upgrades.
+
+    ``read_only``: the database refuses writes itself (SQLite opened ``mode=ro``, PostgreSQL
+    transactions read-only by default), so nothing in a dry run can write by mistake.
+    """
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _register_sqlite_adapters()
-        db: Database = SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
+        db = _sqlite(Path(url.removeprefix("sqlite:///")), read_only)
     else:
-        db = _Postgresql(**parse_url(url.replace("postgres://", "postgresql://", 1)))
+        params = parse_url(url.replace("postgres://", "postgresql://", 1))
+        if read_only:
+            params["options"] = (params.get("options", "") + " -c default_transaction_read_only=on").strip()
+        db = _Postgresql(**params)
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
-    if migrate:
+    if migrate and not read_only:
         upgrade(db)
     return db
+
+
+def _sqlite(path: Path, read_only: bool) -> Database:
+    _register_sqlite_adapters()
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
+    if not path.is_file():
+        raise DatabaseMissing(f"there is no database at {path}")
+    # journal_mode is the database's own (WAL, set by the daemon); setting it would be a write.
+    pragmas = {k: v for k, v in SQLITE_PRAGMAS.items() if k != "journal_mode"}
+    return SqliteDatabase(f"{path.absolute().as_uri()}?mode=ro", pragmas=pragmas, uri=True)
 
 
 def _register_sqlite_adapters() -> None:

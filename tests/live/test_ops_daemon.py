@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
+from peewee import DatabaseError
 from sandbox import under_unit_filter
 from support import World, mailboxes_toml, make_world, message, wait_until
 
@@ -31,8 +32,10 @@ from emaillog.parallel import PARALLEL_OVER
 from emaillog.poll import Pass
 from emaillog.settings import load
 from emaillog.status import StateFile
-from emaillog.store import open_store
-from emaillog.store.models import Ledger, LoggedEmail
+from emaillog.store import open_read_only, open_store
+from emaillog.store.db import open_database
+from emaillog.store.models import Account, Ledger, LoggedEmail, SchemaVersion, database_proxy
+from emaillog.store.schema import CURRENT_VERSION, current_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -504,3 +507,51 @@ def test_the_daemon_runs_under_the_units_system_call_filter(tmp_path: Path, worl
         daemon.close()
     assert "Traceback" not in daemon.log() and "priority" not in daemon.log(), daemon.log()
     assert world.folder_counts() == {"INBOX": 0, "Processed": 10, "Error": 0}
+
+
+def dry_run(
+    tmp_path: Path, world: World, data_dir: Path, database_url: str
+) -> subprocess.CompletedProcess[str]:
+    env_file = tmp_path / "dry-run.env"
+    env_file.write_text(env_text(world.account, data_dir, EMAILLOG_DATABASE_URL=database_url))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), "--dry-run", "--env-file", str(env_file)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_dry_run_reads_the_database_without_writing_or_upgrading_it(
+    tmp_path: Path, both_worlds: World
+) -> None:
+    world = both_worlds
+    world.deliver(message(), message(sender="Stranger <x@elsewhere.example>", message_id="<m2@acme.example>"))
+    url, data_dir = world.settings.database_url, world.settings.data_dir
+    done = dry_run(tmp_path, world, data_dir, url)
+    assert done.returncode == 0, done.stderr
+    assert "outcome=logged" in done.stderr and "reason=sender-not-a-user" in done.stderr
+    assert views.ledger(world.store) == [] and LoggedEmail.select().count() == 0
+    assert world.folder_counts() == {"INBOX": 2, "Processed": 0, "Error": 0}
+    # The database refuses writes itself: nothing in a dry run can write by mistake.
+    read_only = open_read_only(world.settings)
+    with pytest.raises(DatabaseError), read_only.atomic():
+        Account.create(name="written-by-a-dry-run")
+    read_only.close()
+    # A database one schema version behind: the dry run says so and leaves it as it is.
+    database_proxy.initialize(open_database(url, migrate=False))
+    SchemaVersion.delete().where(SchemaVersion.version == CURRENT_VERSION).execute()
+    behind = dry_run(tmp_path, world, data_dir, url)
+    assert behind.returncode == 78, behind.stderr
+    assert f"schema version {CURRENT_VERSION - 1}, this emaillog needs {CURRENT_VERSION}" in behind.stderr
+    assert "Traceback" not in behind.stderr
+    assert current_version(database_proxy.obj) == CURRENT_VERSION - 1
+
+
+def test_a_dry_run_creates_no_database(tmp_path: Path, world: World) -> None:
+    data_dir = tmp_path / "fresh"
+    done = dry_run(tmp_path, world, data_dir, f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
+    assert done.returncode == 78, done.stderr
+    assert f"there is no database at {data_dir / 'emaillog.sqlite3'}" in done.stderr
+    assert "Traceback" not in done.stderr and not data_dir.exists()
