@@ -54,6 +54,16 @@ def address_key(address: str, case_sensitive_local: bool = False) -> str:
     return f"{local if case_sensitive_local else local.lower()}@{domain}"
 
 
+def ascii_domain(domain: str) -> str:
+    """``domain`` in A-labels (RFC 5890), as an SMTP envelope or an addr-spec without SMTPUTF8 needs it."""
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
 def _unicode_domain(domain: str) -> str:
     if "xn--" not in domain:
         return domain

@@ -53,9 +53,10 @@ def _free_port() -> int:
 class SmtpSink:
     """Start it, send to ``(host, port)``, then look at ``messages`` or ``wait_for`` them."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, smtputf8: bool = True) -> None:
         self.host = HOST
         self.port = port if port is not None else _free_port()
+        self.smtputf8 = smtputf8  # False: a relay that does not offer SMTPUTF8 (RFC 6531)
         self._messages: list[ReceivedMessage] = []
         self._changed = threading.Condition()
         self._controller: Controller | None = None
@@ -91,7 +92,13 @@ class SmtpSink:
         # A Controller is single-use in practice; a fresh one per start keeps restarts simple.
         if self._controller is not None:
             return
-        controller = Controller(_Recorder(self), hostname=self.host, port=self.port, ready_timeout=10.0)
+        controller = Controller(
+            _Recorder(self),
+            hostname=self.host,
+            port=self.port,
+            ready_timeout=10.0,
+            enable_SMTPUTF8=self.smtputf8,
+        )
         controller.start()
         self._controller = controller
 

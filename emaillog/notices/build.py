@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import cast
 
-from emaillog.addresses import Address
+from emaillog.addresses import Address, ascii_domain
 from emaillog.notices.parts import StatusFields, original_part, status_part, text_part
 from emaillog.notices.reasons import Reason, reason_for
 from emaillog.notices.templates import load_template, render
@@ -145,6 +145,9 @@ def _subject(original: str | None) -> str:
 
 def _header_address(address: Address) -> HeaderAddress:
     local, _, domain = address.address.rpartition("@")
+    # An encoded word is not allowed in an addr-spec (RFC 2047 §5), which is what the generator
+    # would write for a Unicode domain: A-labels are the domain's ASCII spelling.
+    domain = ascii_domain(domain)
     # username/domain instead of addr_spec: nothing is re-parsed, the generator quotes as needed.
     return HeaderAddress(display_name=one_line(address.name or "", 200), username=local, domain=domain)
 

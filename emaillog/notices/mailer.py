@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 
 from ..settings import SmtpSettings
-from ..store.outbox import QueuedNotice, due, mark_failed, mark_sent
+from ..store.outbox import QueuedNotice, due, mark_failed, mark_sent, outbox_recipient
 
 log = logging.getLogger("emaillog.notices")
 
@@ -73,8 +73,16 @@ def deliver_due(account_id: int, settings: SmtpSettings, limit: int = 100) -> De
 
 
 def _send_one(client: smtplib.SMTP, notice: QueuedNotice, report: DeliveryReport) -> None:
+    recipient = outbox_recipient(notice.recipient)
     try:
-        client.sendmail("", [notice.recipient], notice.raw)
+        options = _mail_options(client, recipient)
+        if options is None:
+            # A non-ASCII local part needs SMTPUTF8 (RFC 6531); smtplib would raise on encoding it,
+            # and an exception here would stop every notice queued behind this one, on every pass.
+            mark_failed(notice, "the recipient's address needs SMTPUTF8, not offered by the relay", True)
+            report.failed += 1
+            return
+        client.sendmail("", [recipient], notice.raw, mail_options=options)
     except smtplib.SMTPRecipientsRefused as exc:
         permanent = all(code >= 500 for code, _ in exc.recipients.values())
         mark_failed(notice, str(exc.recipients), permanent)
@@ -85,9 +93,22 @@ def _send_one(client: smtplib.SMTP, notice: QueuedNotice, report: DeliveryReport
         mark_failed(notice, str(exc), permanent=False)
         report.deferred += 1
         return
+    except (UnicodeError, ValueError) as exc:
+        # Not the relay's fault and no better next time; raised, it would stop the notices behind.
+        mark_failed(notice, f"{type(exc).__name__}: {exc}", permanent=True)
+        report.failed += 1
+        return
     mark_sent(notice.id)
     report.sent += 1
     log.info("notice sent to %s message_id=%s", notice.recipient, notice.message_id)
+
+
+def _mail_options(client: smtplib.SMTP, recipient: str) -> list[str] | None:
+    """MAIL FROM options for ``recipient``: none for ASCII, SMTPUTF8 when needed and offered."""
+    if recipient.isascii():
+        return []
+    client.ehlo_or_helo_if_needed()
+    return ["SMTPUTF8"] if client.has_extn("smtputf8") else None
 
 
 def _quit(client: smtplib.SMTP) -> None:

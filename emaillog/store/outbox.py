@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ..addresses import ascii_domain
 from .models import Outbox, utcnow
 
 # 1, 2, 4 … minutes, capped at an hour; after two days of refusal the notice is given up.
@@ -22,6 +23,17 @@ class QueuedNotice:
     attempts: int
 
 
+def outbox_recipient(address: str) -> str:
+    """The form a recipient is stored, counted and sent to in: lower case, the domain in A-labels.
+
+    One form for both, so that the daily limit counts a rep however the domain was spelled
+    (``xn--…`` in the From, Unicode in the CRM), and so that the SMTP envelope, which is ASCII
+    unless the relay offers SMTPUTF8 (RFC 6531), can carry an internationalised domain.
+    """
+    local, at, domain = address.strip().rpartition("@")
+    return f"{local}{at}{ascii_domain(domain) if at else domain}".lower()
+
+
 def enqueue(
     account_id: int, ledger_key: str, reason: str, recipient: str, message_id: str, raw: bytes
 ) -> None:
@@ -31,7 +43,7 @@ def enqueue(
             account=account_id,
             ledger_key=ledger_key,
             reason=reason,
-            recipient=recipient.lower(),
+            recipient=outbox_recipient(recipient),
             message_id=message_id,
             raw=raw,
         )
@@ -47,7 +59,7 @@ def sent_today(account_id: int, recipient: str) -> int:
         Outbox.select()
         .where(
             (Outbox.account == account_id)
-            & (Outbox.recipient == recipient.lower())
+            & (Outbox.recipient == outbox_recipient(recipient))
             & (Outbox.created_at >= since)
         )
         .count()

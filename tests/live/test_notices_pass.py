@@ -282,3 +282,61 @@ def test_non_user_at_a_company_domain_and_authenticated_gets_a_notice(
     assert views.ledger(w.store)[0]["reason"] == "sender-not-a-user"
     [(_, rcpts, notice)] = received(smtp_sink)
     assert rcpts == ("newhire@acme.example",) and "5.7.1" in report_status(notice)
+
+
+def utf8_message(sender: str, message_id: str) -> bytes:
+    """A message whose From is written in UTF-8 as it is (RFC 6532), as the stdlib would not write it."""
+    return (
+        f"Delivered-To: log@acme.example\r\nFrom: {sender}\r\nTo: carl@globex.example\r\n"
+        f"Subject: hello\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\nMessage-ID: {message_id}\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+    ).encode()
+
+
+def test_a_notice_the_relay_cannot_take_never_blocks_the_others(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount
+) -> None:
+    # A rep whose address has a non-ASCII local part, behind a relay without SMTPUTF8: smtplib cannot
+    # even encode the RCPT command. That notice fails; the pass and the notices behind it go on.
+    with SmtpSink(smtputf8=False) as sink:
+        w = notices_world(tmp_path, database_url, imap_account, sink)
+        admin.add_user(w.store, w.settings, "jörg@acme.example", None, active=False, may_log=True)
+        admin.add_user(w.store, w.settings, "gone@acme.example", None, active=False, may_log=True)
+        w.deliver(
+            utf8_message("Jörg <jörg@acme.example>", "<1@x>"),
+            message(sender="gone@acme.example", message_id="<2@x>"),
+        )
+        w.run_pass()
+        assert [m.rcpt_tos for m in sink.messages] == [("gone@acme.example",)]
+        assert sorted((r.recipient, r.status) for r in Outbox.select()) == [
+            ("gone@acme.example", "sent"),
+            ("jörg@acme.example", "failed"),
+        ]
+
+
+def test_an_internationalised_domain_travels_as_a_labels(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount
+) -> None:
+    with SmtpSink(smtputf8=False) as sink:
+        w = notices_world(tmp_path, database_url, imap_account, sink)
+        admin.add_user(w.store, w.settings, "gone@bücher.example", None, active=False, may_log=True)
+        w.deliver(utf8_message("gone@bücher.example", "<1@x>"))
+        w.run_pass()
+        [received_one] = sink.messages
+        assert received_one.rcpt_tos == ("gone@xn--bcher-kva.example",)
+        notice = message_from_bytes(received_one.raw, policy=policy.default)
+        assert [a.addr_spec for a in notice["To"].addresses] == ["gone@xn--bcher-kva.example"]
+
+
+def test_the_daily_limit_counts_a_domain_however_it_is_spelled(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    # The CRM holds the Unicode domain, the From its A-labels (as mail normally carries it).
+    w = notices_world(tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_NOTICE_DAILY_LIMIT="3")
+    admin.add_user(w.store, w.settings, "gone@bücher.example", None, active=False, may_log=True)
+    for n in range(2):
+        w.deliver(
+            *[message(sender="gone@xn--bcher-kva.example", message_id=f"<{n}.{i}@x>") for i in range(3)]
+        )
+        w.run_pass()
+    assert len(smtp_sink.messages) == 3
