@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 
 from ..settings import SmtpSettings
-from ..store.outbox import QueuedNotice, due, mark_failed, mark_sent, outbox_recipient
+from ..store.outbox import QueuedNotice, claim, due, mark_failed, mark_sent, outbox_recipient
 
 log = logging.getLogger("emaillog.notices")
 
@@ -73,6 +73,8 @@ def deliver_due(account_id: int, settings: SmtpSettings, limit: int = 100) -> De
 
 
 def _send_one(client: smtplib.SMTP, notice: QueuedNotice, report: DeliveryReport) -> None:
+    if not claim(notice.id):
+        return  # another mailbox of the account is sending it (or sent it) since it was read
     recipient = outbox_recipient(notice.recipient)
     try:
         options = _mail_options(client, recipient)

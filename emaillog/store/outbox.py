@@ -12,6 +12,8 @@ from .models import Outbox, utcnow
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_WAIT = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(days=2)
+# How long a notice being sent is kept from other senders; a sender that died gives it up then.
+CLAIM_FOR = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,21 @@ def due(account_id: int, limit: int = 100) -> list[QueuedNotice]:
         .limit(limit)
     )
     return [QueuedNotice(r.id, r.recipient, r.message_id, bytes(r.raw), r.attempts) for r in rows]
+
+
+def claim(notice_id: int) -> bool:
+    """Take a due notice for sending; False when another sender took it since it was read.
+
+    Two mailboxes may share an account (SPEC §14), so two threads or processes may read the same due
+    rows: the conditional UPDATE lets exactly one of them send each notice.
+    """
+    now = utcnow()
+    taken = (
+        Outbox.update(next_attempt_at=now + CLAIM_FOR)
+        .where((Outbox.id == notice_id) & (Outbox.status == "pending") & (Outbox.next_attempt_at <= now))
+        .execute()
+    )
+    return bool(taken)
 
 
 def mark_sent(notice_id: int) -> None:

@@ -340,3 +340,27 @@ def test_the_daily_limit_counts_a_domain_however_it_is_spelled(
         )
         w.run_pass()
     assert len(smtp_sink.messages) == 3
+
+
+def test_two_senders_of_one_account_send_each_notice_once(
+    world: World, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two mailboxes may share an account (SPEC §14): their passes both deliver the account's outbox.
+    # The second sender read the due notices before the first one sent them.
+    from emaillog.notices import mailer
+    from emaillog.store.outbox import due
+
+    admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
+    smtp_sink.stop()
+    world.deliver(*[message(sender="gone@acme.example", message_id=f"<{n}@x>") for n in range(3)])
+    world.run_pass()
+    smtp_sink.start()
+    Outbox.update(next_attempt_at=Outbox.created_at).execute()  # the backoff has elapsed
+    read_by_the_other_sender = due(world.store.account_id)
+    assert len(read_by_the_other_sender) == 3
+    smtp = world.settings.notices.smtp  # type: ignore[union-attr]
+    mailer.deliver_due(world.store.account_id, smtp)
+    monkeypatch.setattr(mailer, "due", lambda account_id, limit=100: read_by_the_other_sender)
+    mailer.deliver_due(world.store.account_id, smtp)
+    assert len(smtp_sink.messages) == 3
+    assert [r.status for r in Outbox.select()] == ["sent"] * 3
