@@ -20,7 +20,16 @@ DEFAULT_DAILY_LIMIT = 10
 # RFC 5321 §4.5.5 / RFC 3464 §2: bounces come from the null path; these local parts are the robots
 # that send them (and postmaster, which RFC 5321 §4.5.1 reserves for people reading bounces).
 _DAEMON_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster"})
-_LIST_HEADERS = ("list-id", "list-unsubscribe")  # RFC 2919, RFC 2369
+# RFC 3834 §2: no automatic response to a message with any of these (RFC 2919, RFC 2369).
+_LIST_HEADERS = (
+    "list-id",
+    "list-help",
+    "list-subscribe",
+    "list-unsubscribe",
+    "list-post",
+    "list-owner",
+    "list-archive",
+)
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 
 
@@ -110,7 +119,7 @@ def _list_mail(facts: NoticeFacts) -> str | None:
 
 def _bulk_precedence(facts: NoticeFacts) -> str | None:
     # Precedence is not standard (RFC 3834 §3.1.8 only notes it), but list servers still set it.
-    found = {v.strip().lower() for v in _values(facts, "precedence")}
+    found = {v.split("(", 1)[0].strip().lower() for v in _values(facts, "precedence")}
     return "suppressed-precedence" if found & _BULK_PRECEDENCE else None
 
 
