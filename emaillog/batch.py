@@ -245,10 +245,23 @@ def _log_line(
         "ledger=%s uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f",
         ledger_id,
         key.uid,
-        message_id,
+        printable(message_id),
         decision.route,
         decision.owner.email if decision.owner else None,
         decision.outcome,
         decision.reason,
         seconds * 1000,
     )
+
+
+def printable(value: str | None) -> str | None:
+    """``value`` with unprintable characters escaped: a Message-ID is the sender's text, and ESC or
+    C1 controls in a log line drive terminals and make journalctl show the line as "[blob data]"."""
+    if value is None or value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else _escaped(c) for c in value)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"

@@ -364,3 +364,16 @@ def test_two_senders_of_one_account_send_each_notice_once(
     mailer.deliver_due(world.store.account_id, smtp)
     assert len(smtp_sink.messages) == 3
     assert [r.status for r in Outbox.select()] == ["sent"] * 3
+
+
+def test_the_per_message_log_line_escapes_control_characters_from_the_message_id(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SPEC §13: one line per message. ESC from a Message-ID would drive the terminal that shows the
+    # log, and journalctl shows a line holding control characters as "[blob data]".
+    raw = message(message_id=None).replace(b"\n\n", b"\nMessage-ID: <a\x1b[2Jb@x>\n\n", 1)
+    world.deliver(raw)
+    with caplog.at_level("INFO", logger="emaillog.pass"):
+        world.run_pass()
+    [line] = [r.getMessage() for r in caplog.records if "outcome=" in r.getMessage()]
+    assert line.isprintable() and "message_id=<a\\x1b[2Jb@x>" in line
