@@ -7,6 +7,7 @@ line on stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import imaplib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -14,8 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from imapclient.exceptions import IMAPClientError
+from peewee import InterfaceError, OperationalError
+
 from . import admin, errors, views
-from .runner import EXIT_CONFIG, EXIT_USAGE, run, setup_logging
+from .mailbox import FolderReadOnly, LoginRefused, MailboxError
+from .runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from .settings import Settings, SettingsError, load
 from .store import Store, open_store
 
@@ -314,6 +319,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (admin.AdminError, errors.NotFound) as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (OperationalError, InterfaceError) as exc:
+        # SPEC §13: an unreachable database is a temporary failure (75), told in one line.
+        print(f"emaillog: database unavailable: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    except LoginRefused as exc:
+        print(f"emaillog: {exc}", file=sys.stderr)
+        return EXIT_LOGIN
+    except FolderReadOnly as exc:
+        print(f"emaillog: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (MailboxError, IMAPClientError, imaplib.IMAP4.error) as exc:
+        print(f"emaillog: mailbox unavailable: {exc}", file=sys.stderr)
+        return EXIT_TEMPFAIL
     return code
 
 

@@ -34,10 +34,25 @@ class Reader:
         # Order documented in README: $CREDENTIALS_DIRECTORY (systemd LoadCredential), NAME_FILE, NAME.
         cred_dir = self.values.get("CREDENTIALS_DIRECTORY")
         cred_name = self.credential_prefix + name.removeprefix("EMAILLOG_").lower().replace("_", "-")
-        for path in ((Path(cred_dir) / cred_name) if cred_dir else None, self.text(name + "_FILE") or None):
-            if path and Path(path).is_file():
-                return Path(path).read_text().strip()
+        credential = (Path(cred_dir) / cred_name) if cred_dir else None
+        if credential is not None and credential.is_file():
+            return self._read_secret(name, credential)
+        named = self.text(name + "_FILE")
+        if named:
+            if not Path(named).is_file():
+                self.problems.append(f"{name}_FILE: {named} does not exist or is not a file")
+                return ""
+            return self._read_secret(name + "_FILE", Path(named))
         return self.text(name)
+
+    def _read_secret(self, name: str, path: Path) -> str:
+        try:
+            return path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            # Never the file's content: only why it could not be read.
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            self.problems.append(f"{name}: cannot read {path}: {reason}")
+            return ""
 
     def number(self, name: str, default: int, minimum: int = 1) -> int:
         raw = self.text(name, str(default))

@@ -229,16 +229,57 @@ def _database_url(r: Reader, data_dir: Path) -> str:
         r.problems.append(
             f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://"
         )
+    elif url.startswith("sqlite:///") and not url.removeprefix("sqlite:///").strip("/"):
+        r.problems.append("EMAILLOG_DATABASE_URL: sqlite:/// names no file")
+    elif url.startswith(("postgresql://", "postgres://")):
+        from playhouse.db_url import parse as parse_url
+
+        try:
+            named = bool(parse_url(url).get("database"))
+        except ValueError as exc:
+            r.problems.append(f"EMAILLOG_DATABASE_URL: {exc}")  # says what is wrong, not the password
+        else:
+            if not named:
+                r.problems.append("EMAILLOG_DATABASE_URL: names no database (postgresql://USER@HOST:PORT/DB)")
     return url
 
 
-def read_values(env_file: Path | None, environ: Mapping[str, str]) -> dict[str, str | None]:
+def read_values(
+    env_file: Path | None, environ: Mapping[str, str], problems: list[str]
+) -> dict[str, str | None]:
     """Merge the env file under the real environment (the environment wins, as python-dotenv does)."""
     values: dict[str, str | None] = {}
     if env_file is not None:
-        values.update(dotenv_values(env_file))
+        try:
+            values.update(dotenv_values(env_file))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
+            problems.append(f"--env-file: cannot read {env_file}: {reason}")
     values.update(environ)
     return values
+
+
+def _check_data_dir(data_dir: Path, problems: list[str]) -> None:
+    """The data dir exists and is writable, or can be created: else nothing could be stored."""
+    existing = data_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problems.append(f"EMAILLOG_DATA_DIR: {data_dir} cannot be created: {existing} is not a directory")
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not writable" if existing == data_dir else f"cannot be created in {existing}"
+        problems.append(f"EMAILLOG_DATA_DIR: {data_dir} {what}")
+
+
+def _check_chain_file(path: Path | None, problems: list[str]) -> None:
+    from .rules import ChainError, load_chain
+
+    if path is None:
+        return
+    try:
+        load_chain(path)
+    except ChainError as exc:
+        problems.append(f"EMAILLOG_CHAIN_FILE: {exc}")
 
 
 def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -247,9 +288,11 @@ def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None)
     if env_file is not None and not env_file.is_file():
         problems.append(f"--env-file: {env_file} does not exist or is not a file")
         env_file = None
-    values = read_values(env_file, os.environ if environ is None else environ)
+    values = read_values(env_file, os.environ if environ is None else environ, problems)
     reader = Reader(values, problems)
     settings = _build(reader)
+    _check_data_dir(settings.data_dir, problems)
+    _check_chain_file(settings.chain_file, problems)
     mailboxes_file = reader.text("EMAILLOG_MAILBOXES_FILE")
     if mailboxes_file:
         settings = dataclasses.replace(settings, mailboxes=_mailboxes(Path(mailboxes_file), values, problems))

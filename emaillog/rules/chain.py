@@ -83,11 +83,14 @@ def validate(chain: Sequence[Link]) -> tuple[Link, ...]:
 
 def load_chain(path: Path | None) -> tuple[Link, ...]:
     """The chain from a TOML file (``[[link]] rule = "…" action = "…"``), else the default."""
-    if path is None or not path.is_file():
+    if path is None:
         return DEFAULT_CHAIN
+    if not path.is_file():
+        # A mistyped path must not switch the admin's chain off silently.
+        raise ChainError(f"{path} does not exist or is not a file")
     try:
         data = tomllib.loads(path.read_text())
         links = [Link(str(item["rule"]), item["action"]) for item in data.get("link", [])]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise ChainError(f"{path}: {exc}") from exc
     return validate(links)

@@ -114,3 +114,56 @@ def test_bad_setting_exits_78_with_one_message(tmp_path: Path) -> None:
     )
     assert done.returncode == 78
     assert "EMAILLOG_POLL_SECONDS" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_secret_files_that_cannot_be_read_are_named_not_a_traceback(tmp_path: Path) -> None:
+    base = {"EMAILLOG_IMAP_HOST": "h", "EMAILLOG_IMAP_USER": "u", "EMAILLOG_DATA_DIR": str(tmp_path)}
+    (tmp_path / "latin1").write_bytes(b"caf\xe9")
+    for named, expected in (
+        (tmp_path / "missing", "does not exist"),
+        (tmp_path, "does not exist or is not a file"),
+        (tmp_path / "latin1", "not UTF-8"),
+    ):
+        with pytest.raises(SettingsError) as caught:
+            load(None, {**base, "EMAILLOG_IMAP_PASSWORD": "p", "EMAILLOG_IMAP_PASSWORD_FILE": str(named)})
+        assert "EMAILLOG_IMAP_PASSWORD_FILE" in str(caught.value) and expected in str(caught.value)
+        assert "caf" not in str(caught.value)  # never the secret itself
+
+
+def test_env_file_that_is_not_utf8_is_a_problem(tmp_path: Path) -> None:
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_bytes(b"EMAILLOG_ACCOUNT=caf\xe9\nEMAILLOG_POLL_SECONDS=soon\n")
+    with pytest.raises(SettingsError, match="--env-file: cannot read"):
+        load(env_file, {"EMAILLOG_DATA_DIR": str(tmp_path)})
+
+
+def test_data_dir_that_cannot_be_created_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for data_dir in (tmp_path / "afile", tmp_path / "afile" / "data"):
+        with pytest.raises(SettingsError, match="EMAILLOG_DATA_DIR"):
+            load(None, {"EMAILLOG_DATA_DIR": str(data_dir)})
+    assert load(None, {"EMAILLOG_DATA_DIR": str(tmp_path / "new" / "data")}).data_dir.name == "data"
+
+
+def test_chain_file_that_is_missing_or_bad_is_a_settings_problem(tmp_path: Path) -> None:
+    # A mistyped path used to fall back to the default chain without a word.
+    with pytest.raises(SettingsError, match=r"EMAILLOG_CHAIN_FILE: .* does not exist"):
+        load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_CHAIN_FILE": str(tmp_path / "nope.toml")})
+    bad = tmp_path / "chain.toml"
+    bad.write_text('[[link]]\nrule = "sender-not-a-usr"\naction = "reject"\n')
+    with pytest.raises(SettingsError) as caught:
+        load(
+            None,
+            {
+                "EMAILLOG_DATA_DIR": str(tmp_path),
+                "EMAILLOG_CHAIN_FILE": str(bad),
+                "EMAILLOG_POLL_SECONDS": "x",
+            },
+        )
+    assert "unknown rule" in str(caught.value) and "EMAILLOG_POLL_SECONDS" in str(caught.value)
+
+
+def test_database_url_without_a_database_is_a_problem(tmp_path: Path) -> None:
+    for url in ("postgresql://:::@/", "postgresql://u@h:99x/db", "sqlite:///"):
+        with pytest.raises(SettingsError, match="EMAILLOG_DATABASE_URL"):
+            load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url})

@@ -1,0 +1,47 @@
+"""The command line when the database or the mailbox cannot be reached: one line and the SPEC §13
+exit code (75 temporary, 77 login refused), never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emaillog.cli import main
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **values: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"EMAILLOG_DATA_DIR": str(tmp_path / "data"), **values}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    "argv", [["users", "add", "a@acme.example"], ["emails", "list", "--json"], ["status", "--no-imap"]]
+)
+def test_database_unreachable_exits_75_in_one_line(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    _env(monkeypatch, tmp_path, EMAILLOG_DATABASE_URL="postgresql://emaillog:hunter2@127.0.0.1:1/crm")
+    assert main(argv) == 75
+    err = capsys.readouterr().err
+    assert err.startswith("emaillog: database unavailable:") and "Traceback" not in err
+    assert "hunter2" not in err
+
+
+def test_errors_retry_with_the_mailbox_unreachable_exits_75(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _env(
+        monkeypatch,
+        tmp_path,
+        EMAILLOG_IMAP_HOST="127.0.0.1",
+        EMAILLOG_IMAP_PORT="1",
+        EMAILLOG_IMAP_SECURITY="none",
+        EMAILLOG_IMAP_USER="crm",
+        EMAILLOG_IMAP_PASSWORD="pw",
+    )
+    assert main(["errors", "retry", "--all", "--no-pass"]) == 75
+    err = capsys.readouterr().err
+    assert err.startswith("emaillog: mailbox unavailable:") and "Traceback" not in err
