@@ -17,7 +17,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +49,19 @@ class Checker:
 
     def run(self) -> list[Step]:
         steps = [Step("settings", OK, "read and valid")]
-        steps += self._imap_steps()
+        if not self.settings.mailboxes:
+            steps += self._imap_steps()
+        for box in self.settings.mailboxes:
+            # Each [mailbox.NAME] of EMAILLOG_MAILBOXES_FILE has its own server, login and folders.
+            checker = Checker(box, self.create_folders)
+            steps += [replace(s, step=f"{box.mailbox_name}: {s.step}") for s in checker._imap_steps()]
         steps.append(self._guard("database", self.database))
         steps.append(self._guard("SMTP relay", self.smtp))
-        steps.append(self.sender_auth())
+        for box in self.settings.all_mailboxes():
+            step = Checker(box).sender_auth()
+            steps.append(
+                replace(step, step=f"{box.mailbox_name}: {step.step}") if self.settings.mailboxes else step
+            )
         return steps
 
     def _guard(self, name: str, action: Callable[[], tuple[str, str]]) -> Step:

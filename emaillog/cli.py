@@ -283,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--env-file", type=Path, metavar="PATH", help="settings file (default: ./.env if present)"
     )
+    parser.add_argument(
+        "--mailbox",
+        metavar="NAME",
+        help="with EMAILLOG_MAILBOXES_FILE: the [mailbox.NAME] (and its account) a command works on",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _add(commands, "run", _run, "run the daemon (the same as python daemon.py)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -293,6 +298,24 @@ def build_parser() -> argparse.ArgumentParser:
     _listings(commands)
     _why(commands)
     return parser
+
+
+def select_mailbox(settings: Settings, name: str | None) -> Settings:
+    """The settings of the mailbox a command works on: each [mailbox.NAME] is an account of its own,
+    so users, addresses, the ledger and the Error folder are those of one mailbox."""
+    if not settings.mailboxes:
+        if name is not None and name != settings.mailbox_name:
+            raise admin.AdminError(f"no mailbox {name!r}: EMAILLOG_MAILBOXES_FILE is not set")
+        return settings
+    by_name = {m.mailbox_name: m for m in settings.mailboxes}
+    names = ", ".join(sorted(by_name))
+    if name is None:
+        if len(by_name) == 1:
+            return settings.mailboxes[0]
+        raise admin.AdminError(f"several mailboxes are configured: give --mailbox NAME ({names})")
+    if name not in by_name:
+        raise admin.AdminError(f"no mailbox {name!r} in EMAILLOG_MAILBOXES_FILE ({names})")
+    return by_name[name]
 
 
 def default_env_file(given: Path | None) -> Path | None:
@@ -315,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
+        if args.handler is not _run:
+            settings = select_mailbox(settings, args.mailbox)
         code = args.handler(args, settings)
     except (admin.AdminError, errors.NotFound) as exc:
         print(f"emaillog: {exc}", file=sys.stderr)

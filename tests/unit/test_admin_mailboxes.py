@@ -1,0 +1,66 @@
+"""The command line with EMAILLOG_MAILBOXES_FILE: each [mailbox.NAME] is an account of its own, so an
+admin command works on one named mailbox, and `check` checks every mailbox's server and login."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from emaillog.cli import main
+from emaillog.settings import load
+from emaillog.store import open_store
+from emaillog.store.models import User
+
+TABLE = """[mailbox.{name}]
+EMAILLOG_IMAP_HOST = "127.0.0.1"
+EMAILLOG_IMAP_PORT = "1"
+EMAILLOG_IMAP_SECURITY = "none"
+EMAILLOG_IMAP_USER = "{name}"
+EMAILLOG_IMAP_PASSWORD = "pw"
+EMAILLOG_BCC_ADDRESS = "log@{name}.example"
+EMAILLOG_COMPANY_DOMAINS = "{name}.example"
+"""
+
+
+def _deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    (tmp_path / "mailboxes.toml").write_text("\n".join(TABLE.format(name=n) for n in names))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EMAILLOG_MAILBOXES_FILE", str(tmp_path / "mailboxes.toml"))
+
+
+def _users_of(mailbox: str) -> list[str]:
+    settings = next(m for m in load().mailboxes if m.mailbox_name == mailbox)
+    store = open_store(settings)
+    return [u.email for u in User.select().where(User.account == store.account_id)]
+
+
+def test_users_added_for_a_mailbox_are_that_mailboxs_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deploy(tmp_path, monkeypatch, "acme", "globex")
+    # Without --mailbox the user used to land in an account no mailbox uses ("default").
+    assert main(["users", "add", "rita@acme.example"]) == 2
+    assert "--mailbox NAME (acme, globex)" in capsys.readouterr().err
+    assert main(["--mailbox", "acme", "users", "add", "rita@acme.example"]) == 0
+    assert main(["--mailbox", "nope", "users", "add", "rita@acme.example"]) == 2
+    assert _users_of("acme") == ["rita@acme.example"] and _users_of("globex") == []
+
+
+def test_one_mailbox_needs_no_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _deploy(tmp_path, monkeypatch, "acme")
+    assert main(["users", "add", "rita@acme.example"]) == 0
+    assert _users_of("acme") == ["rita@acme.example"]
+
+
+def test_check_checks_each_mailbox_not_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deploy(tmp_path, monkeypatch, "acme", "globex")
+    assert main(["check", "--json"]) == 75  # nothing listens on port 1
+    steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
+    assert "IMAP" not in steps  # "EMAILLOG_IMAP_HOST is not set: `emaillog run` starts the demo mailbox"
+    assert steps["acme: connect and TLS"]["result"] == "FAIL"
+    assert steps["globex: connect and TLS"]["result"] == "FAIL"
