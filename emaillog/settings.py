@@ -25,6 +25,7 @@ from .envreader import SettingsError as SettingsError  # part of this module's i
 from .opsettings import AUTH_MODES, read_ops, read_token_source
 from .opsettings import OAuth2Settings as OAuth2Settings
 from .opsettings import OpsSettings as OpsSettings
+from .setting_names import KNOWN, unknown_names
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
@@ -255,6 +256,10 @@ def read_values(
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
             problems.append(f"--env-file: cannot read {env_file}: {reason}")
+    # Every name in our own file must be a setting; the environment is shared with other programs,
+    # so only a near miss there is taken for a misspelt setting.
+    problems.extend(unknown_names(values))
+    problems.extend(unknown_names((n for n in environ if n not in values), near_misses_only=True))
     values.update(environ)
     return values
 
@@ -340,7 +345,10 @@ def _mailbox(name: str, table: object, base: Mapping[str, str | None], problems:
     if not _MAILBOX_NAME.match(name):
         found.append("the name must be lower-case letters, digits, - or _")
     table = table if isinstance(table, dict) else {}
+    found.extend(unknown_names(str(key) for key in table))
     for key in table:
+        if str(key).startswith("EMAILLOG_") and str(key) not in KNOWN:
+            continue  # reported just above, with the setting it is nearest to
         if not any(
             key == scope or (scope.endswith("_") and key.startswith(scope)) for scope in MAILBOX_SCOPED
         ):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from emaillog.rules import DEFAULT_CHAIN, ChainError, load_chain
+from emaillog.setting_names import KNOWN
 from emaillog.settings import SettingsError, load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,43 @@ def test_config_file_documents_every_setting() -> None:
     documented = (ROOT / "config" / "emaillog.env").read_text()
     assert {"EMAILLOG_IMAP_HOST", "EMAILLOG_IMAP_IDLE"} <= names
     assert not {n for n in names if n not in documented}
+    # The names a typo is told from: every one read, each documented.
+    assert names - {"EMAILLOG_IMAP_"} <= KNOWN
+    assert not {n for n in KNOWN if n not in documented}
+
+
+def test_a_misspelt_setting_stops_start_up_naming_the_setting_it_is_nearest_to(tmp_path: Path) -> None:
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text("EMAILLOG_POLL_SECOND=5\nEMAILLOG_SHINY=1\nEMAILLOG_POLL_SECONDS=30\n")
+    environ = {"EMAILLOG_TRUSTED_AUTHSERV_ID": "mx.acme.example", "EMAILLOG_PROPERTY_EXAMPLES": "5000"}
+    with pytest.raises(SettingsError) as raised:
+        load(env_file, environ)
+    assert raised.value.problems == [
+        "EMAILLOG_POLL_SECOND: no such setting; did you mean EMAILLOG_POLL_SECONDS?",
+        "EMAILLOG_SHINY: no such setting (config/emaillog.env lists them all)",
+        # Without the S, sender authentication would quietly stay off (SPEC §12).
+        "EMAILLOG_TRUSTED_AUTHSERV_ID: no such setting; did you mean EMAILLOG_TRUSTED_AUTHSERV_IDS?",
+    ]
+    # Another program's EMAILLOG_* variable in the environment is none of ours to judge.
+    assert (
+        load(None, {"EMAILLOG_PROPERTY_EXAMPLES": "5000", "EMAILLOG_DATA_DIR": str(tmp_path)}).poll_seconds
+        == 60
+    )
+    # Every setting documented in the shipped file is one there is.
+    shipped = (ROOT / "config" / "emaillog.env").read_text()
+    written = tmp_path / "all.env"
+    written.write_text("".join(f"{n}=\n" for n in re.findall(r"^#?(EMAILLOG_[A-Z0-9_]+)=", shipped, re.M)))
+    assert load(written, {"EMAILLOG_DATA_DIR": str(tmp_path)}).poll_seconds == 60
+
+
+def test_a_misspelt_setting_in_a_mailbox_table_is_named(tmp_path: Path) -> None:
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text('[mailbox.acme]\nEMAILLOG_IMAP_HOTS = "imap.acme.example"\n')
+    with pytest.raises(SettingsError) as raised:
+        load(None, {"EMAILLOG_MAILBOXES_FILE": str(mailboxes), "EMAILLOG_DATA_DIR": str(tmp_path)})
+    assert raised.value.problems == [
+        "mailbox acme: EMAILLOG_IMAP_HOTS: no such setting; did you mean EMAILLOG_IMAP_HOST?"
+    ]
 
 
 def test_shipped_chain_file_is_the_default_chain() -> None:
