@@ -43,14 +43,24 @@ def notice_reason(decision: Decision, settings: Settings) -> tuple[str, dict[str
         return decision.reason, _details(decision, settings)
     if decision.outcome == "skipped" and decision.reason == "never-log":
         return "never-log", {"original_sender": _never_logged_sender(decision)}
+    if decision.outcome == "skipped" and decision.reason and _on_skipped(settings):
+        return decision.reason, _details(decision, settings)
     left_out = [(a.filename, a.size) for plan in decision.plans for a in plan.left_out]
     if decision.outcome == "logged" and left_out:
         return "attachment-too-large", {"attachments": left_out, "limit": settings.max_attachment_bytes}
     return None
 
 
+def _on_skipped(settings: Settings) -> bool:
+    """EMAILLOG_NOTICE_ON_SKIPPED: a rep is also told when nothing was logged (SPEC §4: "No notice,
+    unless configured")."""
+    return settings.notices is not None and settings.notices.on_skipped
+
+
 def _details(decision: Decision, settings: Settings) -> dict[str, object]:
     details: dict[str, object] = {"detail": decision.detail or ""}
+    if decision.reason == "no-recipients":
+        details["recipients"] = decision.trace[-1].data.get("left_out", {})
     if decision.reason == "body-too-large":
         hit = decision.trace[-1].data
         details.update(body_size=int(hit.get("body_bytes", 0)), limit=settings.max_body_bytes)

@@ -13,6 +13,9 @@ it up here. Status codes (RFC 3463 §3, with RFC 7372 for X.7.26):
   action is ``delivered`` (RFC 3464 §2.3.3): a "delivered with warnings" notice, not a bounce.
 - X.3.0 "Other or undefined mail system status" — our own failure; 4.3.0 while retries remain, 5.3.0
   once the message is given up (SPEC §10: after three attempts it goes to Error).
+- X.1.0 "Other address status" — for ``no-recipients`` (a notice only with
+  EMAILLOG_NOTICE_ON_SKIPPED): the addresses the email was sent to are what left it unlogged, every
+  one of them internal or never-log.
 - X.7.26 "Multiple authentication checks failed" (RFC 7372) — recorded for ``unauthenticated``, which
   never gets a notice: answering unauthenticated mail would be backscatter (SPEC §11, §12).
 """
@@ -78,6 +81,13 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
                 "5.7.1",
                 "failed",
                 "The original sender is on the never-log list",
+                _NOT_LOGGED,
+            ),
+            _reason(
+                "no-recipients",
+                "5.1.0",
+                "failed",
+                "No recipient outside the company to log the email on",
                 _NOT_LOGGED,
             ),
             Reason(

@@ -3,7 +3,8 @@
 Always present: ``$title $reason $status $subject $sender $recipient $logging_address $arrival
 $message_id $original_note``. From the request's details, with a readable default when absent:
 ``$attachments`` (one line per left-out file: name and size), ``$limit``, ``$body_size``, ``$detail``,
-``$attempts``, ``$original_sender``. Any other detail whose key is an identifier is passed through as
+``$attempts``, ``$original_sender``, ``$recipients`` (one line per recipient left out, and why).
+Any other detail whose key is an identifier is passed through as
 text; integers under keys ending in ``size`` or ``limit`` are shown as sizes.
 """
 
@@ -25,6 +26,7 @@ _DEFAULTS: Mapping[str, str] = {
     "detail": "its structure is damaged or beyond the limits",
     "attempts": "several",
     "original_sender": "the original sender",
+    "recipients": "  - (the recipients were not recorded)",
 }
 _MAX_LISTED = 50
 
@@ -80,6 +82,8 @@ def _detail_values(details: Mapping[str, object]) -> dict[str, str]:
 def _render(key: str, value: object) -> str:
     if key == "attachments" and isinstance(value, Sequence) and not isinstance(value, str):
         return attachment_lines(value)
+    if key == "recipients" and isinstance(value, Mapping):
+        return recipient_lines(value)
     if isinstance(value, int) and not isinstance(value, bool) and key.endswith(("size", "limit")):
         return human_size(value)
     return one_line(str(value), 500)
@@ -91,6 +95,15 @@ def attachment_lines(items: Sequence[object]) -> str:
     if len(items) > _MAX_LISTED:
         lines.append(f"  - … and {len(items) - _MAX_LISTED} more")
     return "\n".join(lines) or _DEFAULTS["attachments"]
+
+
+def recipient_lines(left_out: Mapping[object, object]) -> str:
+    """``  - address (why)`` per recipient; addresses come from the message, so each is flattened."""
+    items = list(left_out.items())
+    lines = [f"  - {one_line(str(a), 320)} ({one_line(str(why), 60)})" for a, why in items[:_MAX_LISTED]]
+    if len(items) > _MAX_LISTED:
+        lines.append(f"  - … and {len(items) - _MAX_LISTED} more")
+    return "\n".join(lines) or _DEFAULTS["recipients"]
 
 
 def _attachment_line(item: object) -> str:

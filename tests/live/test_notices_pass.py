@@ -377,3 +377,28 @@ def test_the_per_message_log_line_escapes_control_characters_from_the_message_id
         world.run_pass()
     [line] = [r.getMessage() for r in caplog.records if "outcome=" in r.getMessage()]
     assert line.isprintable() and "message_id=<a\\x1b[2Jb@x>" in line
+
+
+def test_a_skipped_email_gets_a_notice_only_when_configured(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    internal_only = message(
+        to=["Bob <bob@acme.example>", "log@acme.example"], message_id="<internal@acme.example>"
+    )
+    quiet = notices_world(tmp_path / "quiet", database_url, imap_account, smtp_sink)
+    quiet.deliver(internal_only)
+    quiet.run_pass()
+    assert [(r["outcome"], r["reason"]) for r in views.ledger(quiet.store)] == [("skipped", "no-recipients")]
+    assert received(smtp_sink) == []
+    told = notices_world(
+        tmp_path / "told", database_url, imap_account, smtp_sink, EMAILLOG_NOTICE_ON_SKIPPED="yes"
+    )
+    told.deliver(internal_only)
+    told.run_pass()
+    [(mail_from, rcpts, notice)] = received(smtp_sink)
+    assert (mail_from, rcpts) == ("", (REP,))
+    assert "5.1.0" in report_status(notice) and "no-recipients" in report_status(notice)
+    text = notice.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "  - bob@acme.example (" in text and "  - log@acme.example (" in text
+    # Skipped is not an error: both copies (one mailbox, two CRMs) went to Processed.
+    assert told.folder_counts() == {"INBOX": 0, "Processed": 2, "Error": 0}

@@ -51,6 +51,7 @@ DETAILS: dict[str, dict[str, object]] = {
     "body-too-large": {"body_size": 3_250_000, "limit": 2 * 1024 * 1024},
     "malformed": {"detail": "MIME parts are nested deeper than 50 levels"},
     "never-log": {"original_sender": "press@rival.example"},
+    "no-recipients": {"recipients": {"ben@acme.com": "internal", "press@rival.example": "never-log"}},
     "processing-failed": {"attempts": 3},
 }
 HEADER_SECTION = ORIGINAL.index(b"\r\n\r\n") + 4
@@ -350,6 +351,7 @@ def test_reason_table_codes() -> None:
         "attachment-too-large": ("2.6.4", "delivered"),
         "malformed": ("5.6.0", "failed"),
         "never-log": ("5.7.1", "failed"),
+        "no-recipients": ("5.1.0", "failed"),
         "processing-failed": ("5.3.0", "failed"),
         "unauthenticated": ("5.7.26", "failed"),
     }
