@@ -65,6 +65,19 @@ class Reader:
             self.problems.append(f"{name}: {value} is below the minimum of {minimum}")
         return value
 
+    def port(self, name: str, default: int, minimum: int = 1) -> int:
+        value = self.number(name, default, minimum)
+        if value > 65535:
+            self.problems.append(f"{name}: {value} is not a TCP port (1-65535)")
+        return value
+
+    def existing_file(self, name: str) -> str:
+        """A path that must name a readable file when it is set (a CA bundle, a key file)."""
+        value = self.text(name)
+        if value and not Path(value).is_file():
+            self.problems.append(f"{name}: {value} does not exist or is not a file")
+        return value
+
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.text(name, default).lower()
         if value not in allowed:

@@ -51,9 +51,7 @@ def read_ops(r: Reader) -> OpsSettings:
     high = r.number("EMAILLOG_RECONNECT_MAX_SECONDS", 300)
     if high < low:
         r.problems.append("EMAILLOG_RECONNECT_MAX_SECONDS must not be below EMAILLOG_RECONNECT_MIN_SECONDS")
-    port = r.number("EMAILLOG_METRICS_PORT", 0, minimum=0)
-    if port > 65535:
-        r.problems.append(f"EMAILLOG_METRICS_PORT: {port} is not a TCP port")
+    port = r.port("EMAILLOG_METRICS_PORT", 0, minimum=0)
     return OpsSettings(
         idle=r.flag("EMAILLOG_IMAP_IDLE", True),
         idle_renew_seconds=renew,
@@ -79,7 +77,7 @@ def read_token_source(r: Reader, auth: str) -> tuple[str | None, OAuth2Settings 
             client_id=r.text("EMAILLOG_OAUTH2_CLIENT_ID"),
             client_secret=r.secret("EMAILLOG_OAUTH2_CLIENT_SECRET"),
             tenant=r.text("EMAILLOG_OAUTH2_TENANT"),
-            service_account_file=r.text("EMAILLOG_OAUTH2_SERVICE_ACCOUNT_FILE"),
+            service_account_file=r.existing_file("EMAILLOG_OAUTH2_SERVICE_ACCOUNT_FILE"),
             refresh_token=r.secret("EMAILLOG_OAUTH2_REFRESH_TOKEN"),
             scope=r.text("EMAILLOG_OAUTH2_SCOPE"),
         )

@@ -134,12 +134,12 @@ def _imap(r: Reader) -> ImapSettings | None:
         r.problems.append("EMAILLOG_IMAP_PASSWORD: required when EMAILLOG_IMAP_HOST is set")
     return ImapSettings(
         host=host,
-        port=r.number("EMAILLOG_IMAP_PORT", DEFAULT_PORTS.get(security, 993)),
+        port=r.port("EMAILLOG_IMAP_PORT", DEFAULT_PORTS.get(security, 993)),
         security=security,
         user=user,
         password=password,
         verify_tls=r.flag("EMAILLOG_IMAP_VERIFY_TLS", True),
-        ca_file=r.text("EMAILLOG_IMAP_CA_FILE") or None,
+        ca_file=r.existing_file("EMAILLOG_IMAP_CA_FILE") or None,
         timeout=float(r.number("EMAILLOG_IMAP_TIMEOUT", 60)),
         auth=auth,
         token_command=token_command,
@@ -154,7 +154,7 @@ def _smtp(r: Reader) -> SmtpSettings | None:
     security = r.choice("EMAILLOG_SMTP_SECURITY", "starttls", SECURITY_MODES)
     return SmtpSettings(
         host=host,
-        port=r.number("EMAILLOG_SMTP_PORT", {"ssl": 465, "starttls": 587, "none": 25}.get(security, 587)),
+        port=r.port("EMAILLOG_SMTP_PORT", {"ssl": 465, "starttls": 587, "none": 25}.get(security, 587)),
         security=security,
         user=r.text("EMAILLOG_SMTP_USER") or None,
         password=r.secret("EMAILLOG_SMTP_PASSWORD") or None,

@@ -31,6 +31,7 @@ _LIST_HEADERS = (
     "list-archive",
 )
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+_AUTOREPLY_HEADERS = frozenset({"x-autoreply", "x-autorespond"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,9 @@ def _auto_submitted(facts: NoticeFacts) -> str | None:
         keyword = value.split(";", 1)[0].split("(", 1)[0].strip().lower()
         if keyword != "no":
             return "suppressed-auto-submitted"
-    return None
+    # Not standard, but what vacation responders without Auto-Submitted write.
+    names = {name.strip().lower() for name, _ in facts.headers}
+    return "suppressed-auto-submitted" if names & _AUTOREPLY_HEADERS else None
 
 
 def _list_mail(facts: NoticeFacts) -> str | None:

@@ -8,7 +8,9 @@ from email.policy import default
 
 # C0 and C1 controls and DEL, plus the Unicode line and paragraph separators: any of them decoded from
 # an encoded word (RFC 2047) could end a header line in some writer or reader (header injection).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Also the bidirectional embeddings, overrides and isolates: "invoice\u202efdp.exe" would show as
+# "invoiceexe.pdf" in the rep's mail client (Unicode TR36, "Trojan Source").
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _SPACES = re.compile(r"\s+")
 
 

@@ -175,6 +175,14 @@ def test_hostile_attachment_names_stay_on_their_line() -> None:
     assert "  - a.pdf Click http://evil.example (99 bytes)" in text
 
 
+def test_bidirectional_overrides_cannot_disguise_an_attachment_name() -> None:
+    # Shown with its override, "invoice\u202efdp.exe" reads "invoiceexe.pdf" (Trojan Source).
+    details = {"attachments": [("invoice\u202efdp.exe", 99), ("\u2067report\u2069.pdf", 9)], "limit": 10}
+    text = text_of(build_notice(request("attachment-too-large", details=details)))
+    assert "  - invoice fdp.exe (99 bytes)" in text and "  - report .pdf (9 bytes)" in text
+    assert not any("\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069" for c in text)
+
+
 # --- hostile subject and Message-ID -------------------------------------------------------------------
 
 
@@ -431,6 +439,8 @@ A_STRANGER = Address(None, "someone@elsewhere.example")
             {"headers": (("Auto-Submitted", "auto-notified; owner-email=x@y.example"),)},
             "suppressed-auto-submitted",
         ),
+        ({"headers": (("X-Autoreply", "yes"),)}, "suppressed-auto-submitted"),
+        ({"headers": (("x-autorespond", "vacation"),)}, "suppressed-auto-submitted"),
         ({"headers": (("List-Id", "Sales <sales.acme.com>"),)}, "suppressed-list-mail"),
         ({"headers": (("List-Unsubscribe", "<mailto:leave@list.example>"),)}, "suppressed-list-mail"),
         ({"headers": (("Precedence", "bulk"),)}, "suppressed-precedence"),

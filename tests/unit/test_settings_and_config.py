@@ -205,3 +205,28 @@ def test_database_url_without_a_database_is_a_problem(tmp_path: Path) -> None:
     for url in ("postgresql://:::@/", "postgresql://u@h:99x/db", "sqlite:///"):
         with pytest.raises(SettingsError, match="EMAILLOG_DATABASE_URL"):
             load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url})
+
+
+def test_ports_and_files_that_cannot_work_are_settings_problems(tmp_path: Path) -> None:
+    # Reported at start-up (78), not found out at every connection attempt as a temporary failure.
+    with pytest.raises(SettingsError) as caught:
+        load(
+            None,
+            {
+                "EMAILLOG_IMAP_HOST": "imap.acme.example",
+                "EMAILLOG_IMAP_USER": "u",
+                "EMAILLOG_IMAP_PASSWORD": "p",
+                "EMAILLOG_IMAP_PORT": "99999",
+                "EMAILLOG_IMAP_CA_FILE": str(tmp_path / "ca.pem"),
+                "EMAILLOG_SMTP_HOST": "smtp.acme.example",
+                "EMAILLOG_SMTP_PORT": "70000",
+                "EMAILLOG_METRICS_PORT": "65536",
+                "EMAILLOG_DATA_DIR": str(tmp_path),
+            },
+        )
+    assert caught.value.problems == [
+        "EMAILLOG_IMAP_PORT: 99999 is not a TCP port (1-65535)",
+        f"EMAILLOG_IMAP_CA_FILE: {tmp_path / 'ca.pem'} does not exist or is not a file",
+        "EMAILLOG_SMTP_PORT: 70000 is not a TCP port (1-65535)",
+        "EMAILLOG_METRICS_PORT: 65536 is not a TCP port (1-65535)",
+    ]
