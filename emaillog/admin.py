@@ -3,7 +3,7 @@ entries, companies and deals. Each function takes one account's store and plain 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 
 from .addresses import make_address
@@ -29,14 +29,24 @@ class AdminError(Exception):
     """A request the admin can correct; the message says what to change."""
 
 
-def _key(settings: Settings, address: str) -> str:
+def email_key(settings: Settings, address: str) -> str:
+    """The comparison key of ``address``; AdminError when it is not an email address."""
     if make_address(None, address) is None:
         raise AdminError(f"{address!r} is not an email address")
     return settings.key(address)
 
 
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time; one without a zone is UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AdminError(f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T09:30:00Z)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _user(store: Store, settings: Settings, email: str) -> User:
-    user = User.get_or_none((User.account == store.account_id) & (User.email == _key(settings, email)))
+    user = User.get_or_none((User.account == store.account_id) & (User.email == email_key(settings, email)))
     if user is None:
         raise AdminError(f"no user with the login email {email} (add it with: emaillog users add {email})")
     return cast(User, user)
@@ -45,7 +55,7 @@ def _user(store: Store, settings: Settings, email: str) -> User:
 def add_user(
     store: Store, settings: Settings, email: str, name: str | None, active: bool, may_log: bool
 ) -> User:
-    key = _key(settings, email)
+    key = email_key(settings, email)
     with store.db.atomic():
         user, created = User.get_or_create(
             account=store.account_id, email=key, defaults=dict(name=name, active=active, may_log=may_log)
@@ -68,7 +78,7 @@ def _user_address(
     store: Store, settings: Settings, email: str, address: str, kind: str, at: datetime | None
 ) -> None:
     user = _user(store, settings, email)
-    key = _key(settings, address)
+    key = email_key(settings, address)
     with store.db.atomic():
         row, created = UserAddress.get_or_create(
             account=store.account_id,
@@ -86,7 +96,7 @@ def add_team_inbox(
     store: Store, settings: Settings, address: str, connected_by: str, at: datetime | None
 ) -> None:
     user = _user(store, settings, connected_by)
-    key = _key(settings, address)
+    key = email_key(settings, address)
     with store.db.atomic():
         inbox = TeamInbox.get_or_none((TeamInbox.account == store.account_id) & (TeamInbox.address == key))
         if inbox is None:
@@ -105,7 +115,7 @@ def never_log_value(settings: Settings, value: str) -> str:
     """An address (compared as keys are) or a domain, lower-cased, without a leading @."""
     value = value.strip()
     if "@" in value.lstrip("@"):
-        return _key(settings, value)
+        return email_key(settings, value)
     domain = value.lstrip("@").lower().rstrip(".")
     if "." not in domain or any(c.isspace() or c in "/<>" for c in domain):
         raise AdminError(f"{value!r} is neither an email address nor a domain")
@@ -133,10 +143,16 @@ def list_never_log(store: Store) -> list[str]:
     ]
 
 
-def add_company(store: Store, domain: str, name: str | None) -> None:
+def company_domain_value(domain: str) -> str:
+    """A company's domain as stored: lower-cased, without a leading @ or a trailing dot."""
     domain = domain.strip().lower().lstrip("@").rstrip(".")
     if "." not in domain or any(c.isspace() or c in "@/<>" for c in domain):
         raise AdminError(f"{domain!r} is not a domain")
+    return domain
+
+
+def add_company(store: Store, domain: str, name: str | None) -> None:
+    domain = company_domain_value(domain)
     with store.db.atomic():
         company, created = Company.get_or_create(
             account=store.account_id, domain=domain, defaults=dict(name=name or domain)
@@ -148,7 +164,7 @@ def add_company(store: Store, domain: str, name: str | None) -> None:
 
 def ensure_contact(store: Store, settings: Settings, address: str, name: str | None = None) -> int:
     """The contact with ``address``, created (with its company, SPEC §7) when missing."""
-    key = _key(settings, address)
+    key = email_key(settings, address)
     row = ContactAddress.get_or_none(
         (ContactAddress.account == store.account_id) & (ContactAddress.address == key)
     )
@@ -171,8 +187,36 @@ def add_deal(
             is_open=not closed,
             created_at=to_utc_naive(created) or utcnow(),
         )
-        for address in contacts:
-            DealContact.insert(
-                deal=deal, contact=ensure_contact(store, settings, address)
-            ).on_conflict_ignore().execute()
+        _link_contacts(store, settings, int(deal.id), contacts)
     return int(deal.id)
+
+
+def deals_named(store: Store, name: str) -> list[Deal]:
+    """The account's deals called ``name``: a deal has no other key an admin can give."""
+    query = Deal.select().where((Deal.account == store.account_id) & (Deal.name == name)).order_by(Deal.id)
+    return list(query)
+
+
+def update_deal(
+    store: Store,
+    settings: Settings,
+    deal_id: int,
+    contacts: list[str],
+    closed: bool,
+    created: datetime | None,
+) -> None:
+    """Open or close a deal, move its created time when given, and add contacts it lacks (none are
+    taken away: other contacts may have been linked since)."""
+    with store.db.atomic():
+        changes: dict[str, object] = {"is_open": not closed}
+        if created is not None:
+            changes["created_at"] = to_utc_naive(created)
+        Deal.update(**changes).where((Deal.id == deal_id) & (Deal.account == store.account_id)).execute()
+        _link_contacts(store, settings, deal_id, contacts)
+
+
+def _link_contacts(store: Store, settings: Settings, deal_id: int, contacts: list[str]) -> None:
+    for address in contacts:
+        DealContact.insert(
+            deal=deal_id, contact=ensure_contact(store, settings, address)
+        ).on_conflict_ignore().execute()

@@ -11,7 +11,7 @@ import imaplib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,9 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _iso_time(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T09:30:00Z)"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return admin.parse_time(text)
+    except admin.AdminError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _print_json(data: Any) -> int:
