@@ -36,6 +36,17 @@ def email_key(settings: Settings, address: str) -> str:
     return settings.key(address)
 
 
+NAME_LIMIT = 300  # the length of the name columns (store/models.py)
+DOMAIN_LIMIT = 255
+
+
+def name_value(name: str) -> str:
+    """A user's, company's or deal's name: PostgreSQL refuses one longer than its column."""
+    if len(name) > NAME_LIMIT:
+        raise AdminError(f"the name is {len(name)} characters long; at most {NAME_LIMIT}")
+    return name
+
+
 def parse_time(text: str) -> datetime:
     """An ISO 8601 time; one without a zone is UTC."""
     try:
@@ -56,6 +67,7 @@ def add_user(
     store: Store, settings: Settings, email: str, name: str | None, active: bool, may_log: bool
 ) -> User:
     key = email_key(settings, email)
+    name = None if name is None else name_value(name)
     with store.db.atomic():
         user, created = User.get_or_create(
             account=store.account_id, email=key, defaults=dict(name=name, active=active, may_log=may_log)
@@ -117,7 +129,7 @@ def never_log_value(settings: Settings, value: str) -> str:
     if "@" in value.lstrip("@"):
         return email_key(settings, value)
     domain = value.lstrip("@").lower().rstrip(".")
-    if "." not in domain or any(c.isspace() or c in "/<>" for c in domain):
+    if "." not in domain or len(domain) > DOMAIN_LIMIT or any(c.isspace() or c in "/<>" for c in domain):
         raise AdminError(f"{value!r} is neither an email address nor a domain")
     return domain
 
@@ -146,13 +158,14 @@ def list_never_log(store: Store) -> list[str]:
 def company_domain_value(domain: str) -> str:
     """A company's domain as stored: lower-cased, without a leading @ or a trailing dot."""
     domain = domain.strip().lower().lstrip("@").rstrip(".")
-    if "." not in domain or any(c.isspace() or c in "@/<>" for c in domain):
+    if "." not in domain or len(domain) > DOMAIN_LIMIT or any(c.isspace() or c in "@/<>" for c in domain):
         raise AdminError(f"{domain!r} is not a domain")
     return domain
 
 
 def add_company(store: Store, domain: str, name: str | None) -> None:
     domain = company_domain_value(domain)
+    name = None if name is None else name_value(name)
     with store.db.atomic():
         company, created = Company.get_or_create(
             account=store.account_id, domain=domain, defaults=dict(name=name or domain)
@@ -183,7 +196,7 @@ def add_deal(
     with store.db.atomic():
         deal = Deal.create(
             account=store.account_id,
-            name=name,
+            name=name_value(name),
             is_open=not closed,
             created_at=to_utc_naive(created) or utcnow(),
         )
