@@ -135,6 +135,22 @@ def _deals_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _importer(kind: str) -> Handler:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from .csvimport import import_file
+
+        print(import_file(_store(settings), settings, kind, args.file, dry_run=args.dry_run))
+        return 0
+
+    return handler
+
+
+def _import_command(group: Any, kind: str, columns: str) -> None:
+    p = _add(group, "import", _importer(kind), f"add or update {kind} from a CSV file (columns: {columns})")
+    p.add_argument("file", type=Path, metavar="FILE", help="UTF-8 CSV, comma or semicolon; a header row")
+    p.add_argument("--dry-run", action="store_true", help="check the file and report; write nothing")
+
+
 def _listing(view: Callable[[Store], list[dict[str, Any]]], columns: Sequence[str]) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         rows = view(_store(settings))
@@ -168,6 +184,7 @@ def _users(commands: Any) -> None:
     p.add_argument("--name")
     p.add_argument("--inactive", action="store_true", help="the user is deactivated")
     p.add_argument("--no-logging", action="store_true", help="the user's seat may not log email")
+    _import_command(users, "users", "email, name, active, may_log, aliases, connected")
     p = _add(users, "connect", _users_connect, "connect a personal address to a user")
     p.add_argument("email")
     p.add_argument("address")
@@ -187,16 +204,19 @@ def _crm(commands: Any) -> None:
     _add(never, "add", _never_log_add, "add an address or a domain").add_argument("value")
     _add(never, "remove", _never_log_remove, "remove an entry").add_argument("value")
     _add(never, "list", _never_log_list, "list the entries").add_argument("--json", action="store_true")
+    _import_command(never, "never-log", "value")
     companies = _group(commands, "companies", "companies")
     p = _add(companies, "add", _companies_add, "add a company by domain")
     p.add_argument("domain")
     p.add_argument("--name")
+    _import_command(companies, "companies", "domain, name")
     deals = _group(commands, "deals", "deals")
     p = _add(deals, "add", _deals_add, "add a deal; missing contacts are created")
     p.add_argument("name")
     p.add_argument("--contact", action="append", required=True, metavar="EMAIL")
     p.add_argument("--closed", action="store_true")
     p.add_argument("--created", type=_iso_time)
+    _import_command(deals, "deals", "name, contacts, closed, created")
 
 
 def _listings(commands: Any) -> None:

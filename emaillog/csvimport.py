@@ -1,0 +1,452 @@
+"""Importing users, companies, deals and never-log entries from a CSV file (SPEC §13).
+
+The whole file is checked before anything is written, with the checks of the single-row commands
+(admin.py): one bad row and nothing is imported, and the admin is told every bad row at once rather
+than one per attempt. Then each row is compared with what the account already has and written in one
+transaction, so importing the same file again creates nothing new.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from . import admin
+from .settings import Settings
+from .store import Store
+from .store.models import Company, ContactAddress, DealContact, NeverLog, User, UserAddress, to_utc_naive
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+NONE: tuple[str, ...] = ()
+DELIMITERS = ",;\t"
+# Several addresses in one cell: none of these can appear in an address the checks accept.
+_LIST_SEPARATORS = re.compile(r"[\s,;|]+")
+_FLAGS = {
+    **dict.fromkeys(("yes", "y", "true", "1", "on", "x"), True),
+    **dict.fromkeys(("no", "n", "false", "0", "off"), False),
+}
+
+
+class CsvRejected(admin.AdminError):
+    """The file, or some of its rows, cannot be imported; the message lists every problem."""
+
+    def __init__(self, path: Path, problems: Sequence[tuple[int, str]]) -> None:
+        rows = len({line for line, _ in problems})
+        lines = "\n".join(f"line {line}: {what}" for line, what in problems)
+        super().__init__(f"{path}: {rows} bad row{'s' if rows != 1 else ''}, nothing imported\n{lines}")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Summary:
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def render(self, what: str, path: Path, dry_run: bool) -> str:
+        created, updated, unchanged = (self.counts[s] for s in (CREATED, UPDATED, UNCHANGED))
+        if dry_run:
+            return (
+                f"{what} from {path}: {created} to create, {updated} to update, {unchanged} unchanged "
+                "(dry run: nothing written)"
+            )
+        return f"{what} from {path}: {created} created, {updated} updated, {unchanged} unchanged"
+
+
+@dataclass
+class Row:
+    """One data row: its first line in the file, and its cells by canonical column name."""
+
+    line: int
+    cells: dict[str, str]
+    problems: list[str] = field(default_factory=list)
+
+    def required(self, column: str, check: Callable[[str], T]) -> T | None:
+        text = self.cells.get(column, "")
+        if not text:
+            self.problems.append(f"{column} is empty")
+            return None
+        return self._checked(column, text, check)
+
+    def optional(self, column: str, check: Callable[[str], T], default: T) -> T:
+        text = self.cells.get(column, "")
+        if not text:
+            return default
+        value = self._checked(column, text, check)
+        return default if value is None else value
+
+    def _checked(self, column: str, text: str, check: Callable[[str], T]) -> T | None:
+        try:
+            return check(text)
+        except admin.AdminError as exc:
+            self.problems.append(f"{column}: {exc}")
+            return None
+
+
+class Kind(ABC, Generic[R]):
+    """What one kind of row is: its columns, how a row is checked, compared and written."""
+
+    what: str
+    columns: tuple[Column, ...]
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+
+    @abstractmethod
+    def parse(self, row: Row) -> R | None:
+        """The row's record, or None with ``row.problems`` saying why."""
+
+    @abstractmethod
+    def key(self, record: R) -> str:
+        """What makes two rows the same entry (a second one in the file is an error)."""
+
+    @abstractmethod
+    def state(self, record: R) -> str:
+        """CREATED, UPDATED or UNCHANGED: what writing the record would do."""
+
+    @abstractmethod
+    def apply(self, record: R) -> None: ...
+
+    def address(self, text: str) -> str:
+        return admin.email_key(self.settings, text)
+
+    def addresses(self, text: str) -> tuple[str, ...]:
+        keys = (self.address(part) for part in _LIST_SEPARATORS.split(text) if part)
+        return tuple(dict.fromkeys(keys))
+
+
+def flag(text: str) -> bool:
+    try:
+        return _FLAGS[text.strip().lower()]
+    except KeyError:
+        raise admin.AdminError(f"{text!r} is neither yes nor no") from None
+
+
+def name_text(text: str) -> str:
+    return admin.name_value(text)
+
+
+# -- the kinds ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    email: str
+    name: str | None
+    active: bool
+    may_log: bool
+    aliases: tuple[str, ...]
+    connected: tuple[str, ...]
+
+
+class Users(Kind[UserRecord]):
+    what = "users"
+    columns = (
+        Column("email", required=True),
+        Column("name"),
+        Column("active"),
+        Column("may_log"),
+        Column("aliases", aliases=("alias",)),
+        Column("connected", aliases=("connected_addresses",)),
+    )
+
+    def parse(self, row: Row) -> UserRecord | None:
+        email = row.required("email", self.address)
+        name = row.optional("name", name_text, None)
+        # An empty flag is what `users add` does without --inactive / --no-logging.
+        active = row.optional("active", flag, True)
+        may_log = row.optional("may_log", flag, True)
+        aliases = row.optional("aliases", self.addresses, NONE)
+        connected = row.optional("connected", self.addresses, NONE)
+        if email is None or row.problems:
+            return None
+        return UserRecord(email, name, active, may_log, aliases, connected)
+
+    def key(self, record: UserRecord) -> str:
+        return record.email
+
+    def state(self, record: UserRecord) -> str:
+        user = User.get_or_none((User.account == self.store.account_id) & (User.email == record.email))
+        if user is None:
+            return CREATED
+        # As `users add`: an empty name keeps the one the user has; addresses are only ever added.
+        same = record.name in (None, user.name) and (user.active, user.may_log) == _flags(record)
+        have = {(a.address, a.kind) for a in UserAddress.select().where(UserAddress.user == user)}
+        wanted = {(a, "alias") for a in record.aliases} | {(a, "connected") for a in record.connected}
+        return UNCHANGED if same and wanted <= have else UPDATED
+
+    def apply(self, record: UserRecord) -> None:
+        admin.add_user(self.store, self.settings, record.email, record.name, *_flags(record))
+        for address in record.aliases:
+            admin.add_alias(self.store, self.settings, record.email, address)
+        for address in record.connected:
+            admin.connect_address(self.store, self.settings, record.email, address, None)
+
+
+def _flags(record: UserRecord) -> tuple[bool, bool]:
+    return record.active, record.may_log
+
+
+@dataclass(frozen=True)
+class CompanyRecord:
+    domain: str
+    name: str | None
+
+
+class Companies(Kind[CompanyRecord]):
+    what = "companies"
+    columns = (Column("domain", required=True), Column("name"))
+
+    def parse(self, row: Row) -> CompanyRecord | None:
+        domain = row.required("domain", admin.company_domain_value)
+        name = row.optional("name", name_text, None)
+        return None if domain is None or row.problems else CompanyRecord(domain, name)
+
+    def key(self, record: CompanyRecord) -> str:
+        return record.domain
+
+    def state(self, record: CompanyRecord) -> str:
+        company = Company.get_or_none(
+            (Company.account == self.store.account_id) & (Company.domain == record.domain)
+        )
+        if company is None:
+            return CREATED
+        return UNCHANGED if record.name in (None, company.name) else UPDATED
+
+    def apply(self, record: CompanyRecord) -> None:
+        admin.add_company(self.store, record.domain, record.name)
+
+
+class NeverLogEntries(Kind[str]):
+    what = "never-log entries"
+    columns = (Column("value", required=True, aliases=("address", "domain", "entry")),)
+
+    def parse(self, row: Row) -> str | None:
+        value = row.required("value", lambda text: admin.never_log_value(self.settings, text))
+        return None if row.problems else value
+
+    def key(self, record: str) -> str:
+        return record
+
+    def state(self, record: str) -> str:
+        query = NeverLog.select().where(
+            (NeverLog.account == self.store.account_id) & (NeverLog.value == record)
+        )
+        return UNCHANGED if query.exists() else CREATED
+
+    def apply(self, record: str) -> None:
+        admin.add_never_log(self.store, self.settings, record)
+
+
+@dataclass(frozen=True)
+class DealRecord:
+    name: str
+    contacts: tuple[str, ...]
+    closed: bool
+    created: datetime | None
+
+
+class Deals(Kind[DealRecord]):
+    """A deal is known by its name: `deals add` adds one each time, an import adds it once."""
+
+    what = "deals"
+    columns = (
+        Column("name", required=True),
+        Column("contacts", required=True, aliases=("contact",)),
+        Column("closed"),
+        Column("created", aliases=("created_at",)),
+    )
+
+    def parse(self, row: Row) -> DealRecord | None:
+        name = row.required("name", name_text)
+        contacts = row.required("contacts", self.addresses)
+        closed = row.optional("closed", flag, False)
+        created = row.optional("created", admin.parse_time, None)
+        if name is not None and len(admin.deals_named(self.store, name)) > 1:
+            # Which one the row means cannot be told; the admin renames them first.
+            row.problems.append(f"there are several deals named {name!r} already")
+        if name is None or contacts is None or row.problems:
+            return None
+        return DealRecord(name, contacts, closed, created)
+
+    def key(self, record: DealRecord) -> str:
+        return record.name
+
+    def state(self, record: DealRecord) -> str:
+        found = admin.deals_named(self.store, record.name)
+        if not found:
+            return CREATED
+        deal = found[0]
+        created = to_utc_naive(record.created)
+        same = deal.is_open != record.closed and created in (None, deal.created_at)
+        linked = {
+            link.contact_id
+            for link in DealContact.select(DealContact.contact).where(DealContact.deal == deal)
+        }
+        return UNCHANGED if same and self._contact_ids(record) <= linked else UPDATED
+
+    def _contact_ids(self, record: DealRecord) -> set[int | None]:
+        """The contacts of the record's addresses; None for one that does not exist yet."""
+        ids: set[int | None] = set()
+        for address in record.contacts:
+            row = ContactAddress.get_or_none(
+                (ContactAddress.account == self.store.account_id) & (ContactAddress.address == address)
+            )
+            ids.add(None if row is None else int(row.contact_id))
+        return ids
+
+    def apply(self, record: DealRecord) -> None:
+        found = admin.deals_named(self.store, record.name)
+        contacts = list(record.contacts)
+        if found:
+            admin.update_deal(
+                self.store, self.settings, int(found[0].id), contacts, record.closed, record.created
+            )
+        else:
+            admin.add_deal(self.store, self.settings, record.name, contacts, record.closed, record.created)
+
+
+KINDS: dict[str, type[Kind[Any]]] = {
+    "users": Users,
+    "companies": Companies,
+    "never-log": NeverLogEntries,
+    "deals": Deals,
+}
+
+
+# -- reading and checking the file --------------------------------------------------------------
+
+
+def read_text(path: Path) -> str:
+    """The file as text: UTF-8, with or without the byte order mark Excel writes."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise admin.AdminError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise admin.AdminError(
+            f'{path} is not UTF-8 text (line {line}, byte 0x{data[exc.start]:02x}): save it as "CSV UTF-8"'
+        ) from None
+
+
+def delimiter(text: str) -> str:
+    """Comma, semicolon (Excel in locales with a decimal comma) or tab, from the header row: no
+    column name contains one, so the most frequent is the delimiter."""
+    header = text.lstrip("\r\n").partition("\n")[0]
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each non-blank record; a broken quote rejects the file."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter(text), strict=True)
+    start = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CsvRejected(path, [(start, f"not CSV: {exc} (a quote not closed?)")]) from None
+        if any(f.strip() for f in fields):
+            yield start, fields
+        start = reader.line_num + 1
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[\s_-]+", "_", name.strip().lower())
+
+
+def header_columns(
+    kind: type[Kind[R]], line: int, names: list[str]
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """The canonical column of each header cell, and what is wrong with the header."""
+    known = {canonical(alias): c.name for c in kind.columns for alias in (c.name, *c.aliases)}
+    expected = ", ".join(c.name for c in kind.columns)
+    columns = [known.get(canonical(n), "") for n in names]
+    problems = [
+        (line, f"unknown column {n!r} (the columns are: {expected})")
+        for n, c in zip(names, columns, strict=True)
+        if not c
+    ]
+    problems += [
+        (line, f"column {c!r} appears twice") for c in sorted(set(columns)) if c and columns.count(c) > 1
+    ]
+    problems += [
+        (line, f"no column {c.name!r}") for c in kind.columns if c.required and c.name not in columns
+    ]
+    return columns, problems
+
+
+def read_rows(path: Path, kind: type[Kind[R]]) -> list[Row]:
+    found = records(path, read_text(path))
+    first = next(found, None)
+    if first is None:
+        raise admin.AdminError(f"{path} is empty: its first row names the columns ({_names(kind)})")
+    columns, problems = header_columns(kind, *first)
+    if problems:
+        raise CsvRejected(path, problems)
+    rows = []
+    for line, fields in found:
+        row = Row(line, dict(zip(columns, (f.strip() for f in fields), strict=False)))
+        if len(fields) != len(columns):
+            row.problems.append(f"{len(fields)} fields, the header has {len(columns)}")
+        rows.append(row)
+    return rows
+
+
+def _names(kind: type[Kind[R]]) -> str:
+    return ", ".join(c.name for c in kind.columns)
+
+
+def checked(path: Path, kind: Kind[R], rows: list[Row]) -> list[R]:
+    """Every row's record; CsvRejected naming every bad row when there is one."""
+    found: list[R] = []
+    problems: list[tuple[int, str]] = []
+    first_line: dict[str, int] = {}
+    for row in rows:
+        record = None if row.problems else kind.parse(row)
+        if record is not None:
+            key = kind.key(record)
+            if key in first_line:
+                row.problems.append(f"{key} is also on line {first_line[key]}")
+            first_line.setdefault(key, row.line)
+            found.append(record)
+        problems += [(row.line, "; ".join(row.problems))] if row.problems else []
+    if problems:
+        raise CsvRejected(path, problems)
+    return found
+
+
+def import_file(store: Store, settings: Settings, kind_name: str, path: Path, *, dry_run: bool) -> str:
+    """Import ``path`` into the store's account; the summary line to show the admin."""
+    kind = KINDS[kind_name](store, settings)
+    found = checked(path, kind, read_rows(path, type(kind)))
+    summary = Summary()
+    # One transaction: a failure half-way (the database going away) leaves nothing half-imported.
+    with store.db.atomic():
+        for record in found:
+            status = kind.state(record)
+            summary.counts[status] += 1
+            if status != UNCHANGED and not dry_run:
+                kind.apply(record)
+    return summary.render(kind.what, path, dry_run)
