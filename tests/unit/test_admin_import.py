@@ -1,0 +1,240 @@
+"""`emaillog KIND import FILE`: users, companies, deals and never-log entries from CSV, on SQLite and
+PostgreSQL. The whole file is checked first (every bad row reported, nothing written), importing it
+again changes nothing, and the summary says what was created, updated or left as it was."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from emaillog.cli import main
+from emaillog.settings import load
+from emaillog.store import Store, open_store
+from emaillog.store.models import Company, Contact, Deal, DealContact, NeverLog, User, UserAddress
+
+BOM = "\ufeff"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EMAILLOG_DATABASE_URL", database_url)
+    return tmp_path
+
+
+def _file(directory: Path, text: str, name: str = "in.csv") -> str:
+    path = directory / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return str(path)
+
+
+def _store() -> Store:
+    return open_store(load())
+
+
+def _import(kind: str, path: str, *more: str) -> int:
+    return main([kind, "import", path, *more])
+
+
+def _summary(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out.strip().partition(": ")[2]
+
+
+def test_users_from_excel_semicolons_and_a_bom(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What Excel writes as "CSV UTF-8" where the decimal separator is a comma.
+    path = _file(
+        env,
+        BOM + "Email;Name;Active;May log;Aliases;Connected\r\n"
+        'rita@acme.example;"Rita; Ramos";yes;yes;"rr@acme.example, rita.r@acme.example";'
+        "rita@gmail.example\r\n"
+        "Bob@Acme.example;Bob Ó Briain;no;NO;;\r\n"
+        "viewer@acme.example;;;false;;\r\n",
+    )
+    assert _import("users", path) == 0
+    assert _summary(capsys) == "3 created, 0 updated, 0 unchanged"
+    store = _store()
+    users = {u.email: u for u in User.select().where(User.account == store.account_id)}
+    assert set(users) == {"rita@acme.example", "bob@acme.example", "viewer@acme.example"}
+    rita, bob, viewer = users["rita@acme.example"], users["bob@acme.example"], users["viewer@acme.example"]
+    assert (rita.name, rita.active, rita.may_log) == ("Rita; Ramos", True, True)
+    assert (bob.name, bob.active, bob.may_log) == ("Bob Ó Briain", False, False)
+    assert (viewer.name, viewer.active, viewer.may_log) == (None, True, False)
+    addresses = {(a.address, a.kind) for a in UserAddress.select().where(UserAddress.user == rita)}
+    assert addresses == {
+        ("rr@acme.example", "alias"),
+        ("rita.r@acme.example", "alias"),
+        ("rita@gmail.example", "connected"),
+    }
+
+
+def test_companies_and_a_changed_name(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _file(env, 'domain,name\nacme.example,"Acme, Inc."\n@Globex.EXAMPLE.,\n')
+    assert _import("companies", path) == 0
+    assert _summary(capsys) == "2 created, 0 updated, 0 unchanged"
+    path = _file(
+        env, "Domain,Name\nacme.example,Acme Corporation\nglobex.example,\ninitech.example,Initech\n"
+    )
+    assert _import("companies", path) == 0
+    assert _summary(capsys) == "1 created, 1 updated, 1 unchanged"
+    store = _store()
+    names = {c.domain: c.name for c in Company.select().where(Company.account == store.account_id)}
+    assert names == {
+        "acme.example": "Acme Corporation",
+        "globex.example": "globex.example",
+        "initech.example": "Initech",
+    }
+
+
+def test_never_log_addresses_and_domains(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _file(env, "Value\nCEO@Rival.example\n@competitor.example\nlawyers.example.\n")
+    assert _import("never-log", path) == 0
+    assert _summary(capsys) == "3 created, 0 updated, 0 unchanged"
+    assert main(["never-log", "list"]) == 0
+    assert capsys.readouterr().out.split() == ["ceo@rival.example", "competitor.example", "lawyers.example"]
+
+
+def test_deals_create_their_contacts_and_are_known_by_name(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(
+        env,
+        "name,contacts,closed,created\n"
+        "Acme renewal,ann@acme.example bo@acme.example,no,2026-01-31T09:30:00+01:00\n"
+        "Globex pilot,cy@globex.example,yes,\n",
+    )
+    assert _import("deals", path) == 0
+    assert _summary(capsys) == "2 created, 0 updated, 0 unchanged"
+    assert _import("deals", path) == 0
+    assert _summary(capsys) == "0 created, 0 updated, 2 unchanged"
+    # The renewal closes and gains a contact; its first contacts stay.
+    path = _file(env, "name,contacts,closed\nAcme renewal,dee@acme.example,yes\n")
+    assert _import("deals", path) == 0
+    assert _summary(capsys) == "0 created, 1 updated, 0 unchanged"
+    store = _store()
+    deals = {d.name: d for d in Deal.select().where(Deal.account == store.account_id)}
+    assert set(deals) == {"Acme renewal", "Globex pilot"}
+    renewal = deals["Acme renewal"]
+    assert not renewal.is_open and renewal.created_at == datetime(2026, 1, 31, 8, 30)
+    assert deals["Globex pilot"].is_open is False
+    linked = DealContact.select().where(DealContact.deal == renewal).count()
+    assert linked == 3 and Contact.select().where(Contact.account == store.account_id).count() == 4
+
+
+def test_every_bad_row_is_reported_and_nothing_is_written(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _file(
+        env,
+        "email,name,active,aliases\n"
+        "good@acme.example,Good,yes,\n"
+        "rita@,Rita,maybe,\n"
+        "sam@acme.example,Sam,,not-an-address\n"
+        "good@ACME.example,Again,,\n"
+        ",Nobody,,\n"
+        "extra@acme.example,Extra,yes,,surplus\n",
+    )
+    assert _import("users", path) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+    assert out.err.splitlines() == [
+        f"emaillog: {path}: 5 bad rows, nothing imported",
+        "line 3: email: 'rita@' is not an email address; active: 'maybe' is neither yes nor no",
+        "line 4: aliases: 'not-an-address' is not an email address",
+        "line 5: good@acme.example is also on line 2",
+        "line 6: email is empty",
+        "line 7: 5 fields, the header has 4",
+    ]
+    assert User.select().where(User.account == _store().account_id).count() == 0
+
+
+def test_a_deal_name_already_used_twice_cannot_be_imported(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(2):
+        assert main(["deals", "add", "Renewal", "--contact", "ann@acme.example"]) == 0
+    assert _import("deals", _file(env, "name,contact\nRenewal,bo@acme.example\n")) == 2
+    assert "line 2: there are several deals named 'Renewal' already" in capsys.readouterr().err
+
+
+def test_reimport_and_dry_run_change_nothing(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _file(env, "email,name,aliases\nrita@acme.example,Rita,rr@acme.example\nbob@acme.example,Bob,\n")
+    assert _import("users", path, "--dry-run") == 0
+    assert _summary(capsys) == "2 to create, 0 to update, 0 unchanged (dry run: nothing written)"
+    assert User.select().where(User.account == _store().account_id).count() == 0
+    assert _import("users", path) == 0
+    assert _import("users", path) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("0 created, 0 updated, 2 unchanged")
+    account = _store().account_id
+    assert User.select().where(User.account == account).count() == 2
+    assert UserAddress.select().where(UserAddress.account == account).count() == 1
+    # A deactivated user is put back as the file says, as `users add` would.
+    assert main(["users", "add", "bob@acme.example", "--inactive"]) == 0
+    assert _import("users", path, "--dry-run") == 0
+    assert _summary(capsys) == "0 to create, 1 to update, 1 unchanged (dry run: nothing written)"
+    assert not User.get(User.email == "bob@acme.example").active
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (None, "emaillog: cannot read {path}: No such file or directory"),
+        (
+            b"email\nren\xe9@acme.example\n",
+            'emaillog: {path} is not UTF-8 text (line 2, byte 0xe9): save it as "CSV UTF-8"',
+        ),
+        (b"\n\n", "emaillog: {path} is empty: its first row names the columns (domain, name)"),
+        (b"domain,nom\n", "line 1: unknown column 'nom' (the columns are: domain, name)"),
+        (b"name\nAcme\n", "line 1: no column 'domain'"),
+        (
+            b'domain,name\nacme.example,"Acme\n',
+            "line 2: not CSV: unexpected end of data (a quote not closed?)",
+        ),
+    ],
+)
+def test_file_problems_are_one_clear_answer(
+    content: bytes | None, error: str, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = env / "companies.csv"
+    if content is not None:
+        path.write_bytes(content)
+    assert _import("companies", str(path)) == 2
+    err = capsys.readouterr().err
+    assert error.format(path=path) in err.splitlines() and "Traceback" not in err
+    assert Company.select().count() == 0
+
+
+def test_nothing_in_the_database_changes_on_a_bad_row(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _import("never-log", _file(env, "value\nrival.example\n")) == 0
+    assert _import("never-log", _file(env, "value\nfoe.example\nnot a domain\n")) == 2
+    assert "line 3: value: 'not a domain' is neither an email address nor a domain" in capsys.readouterr().err
+    assert [n.value for n in NeverLog.select()] == ["rival.example"]
+
+
+def test_import_works_on_the_mailbox_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = '[mailbox.{0}]\nEMAILLOG_IMAP_HOST = "127.0.0.1"\nEMAILLOG_IMAP_USER = "{0}"\n'
+    (tmp_path / "mailboxes.toml").write_text(
+        "\n".join(table.format(n) + 'EMAILLOG_IMAP_PASSWORD = "pw"\n' for n in ("acme", "globex"))
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EMAILLOG_MAILBOXES_FILE", str(tmp_path / "mailboxes.toml"))
+    path = _file(tmp_path, "email\nrita@acme.example\n")
+    assert _import("users", path) == 2  # two mailboxes: which one?
+    assert main(["--mailbox", "acme", "users", "import", path]) == 0
+    accounts = {m.mailbox_name: open_store(m).account_id for m in load().mailboxes}
+    assert [u.email for u in User.select().where(User.account == accounts["acme"])] == ["rita@acme.example"]
+    assert User.select().where(User.account == accounts["globex"]).count() == 0
+
+
+def test_a_name_longer_than_its_column_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PostgreSQL refused it with a DataError, shown as a traceback; SQLite stored it.
+    long = "x" * 301
+    assert main(["users", "add", "rita@acme.example", "--name", long]) == 2
+    assert _import("companies", _file(env, f"domain,name\nacme.example,{long}\n")) == 2
+    err = capsys.readouterr().err
+    assert err.count("the name is 301 characters long; at most 300") == 2 and "Traceback" not in err
