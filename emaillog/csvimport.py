@@ -137,10 +137,6 @@ def flag(text: str) -> bool:
         raise admin.AdminError(f"{text!r} is neither yes nor no") from None
 
 
-def name_text(text: str) -> str:
-    return admin.name_value(text)
-
-
 # -- the kinds ----------------------------------------------------------------------------------
 
 
@@ -167,7 +163,7 @@ class Users(Kind[UserRecord]):
 
     def parse(self, row: Row) -> UserRecord | None:
         email = row.required("email", self.address)
-        name = row.optional("name", name_text, None)
+        name = row.optional("name", admin.name_value, None)
         # An empty flag is what `users add` does without --inactive / --no-logging.
         active = row.optional("active", flag, True)
         may_log = row.optional("may_log", flag, True)
@@ -214,7 +210,7 @@ class Companies(Kind[CompanyRecord]):
 
     def parse(self, row: Row) -> CompanyRecord | None:
         domain = row.required("domain", admin.company_domain_value)
-        name = row.optional("name", name_text, None)
+        name = row.optional("name", admin.name_value, None)
         return None if domain is None or row.problems else CompanyRecord(domain, name)
 
     def key(self, record: CompanyRecord) -> str:
@@ -273,7 +269,7 @@ class Deals(Kind[DealRecord]):
     )
 
     def parse(self, row: Row) -> DealRecord | None:
-        name = row.required("name", name_text)
+        name = row.required("name", admin.name_value)
         contacts = row.required("contacts", self.addresses)
         closed = row.optional("closed", flag, False)
         created = row.optional("created", admin.parse_time, None)
