@@ -194,8 +194,12 @@ class DevDovecot:
         port: int | None = None,
         oauth2_introspection_url: str | None = None,
         read_only_folders: Iterable[str] = (),
+        capabilities: Iterable[str] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        # What the server announces after login instead of its own list (``imap_capability``): a
+        # server without MOVE or UIDPLUS, as some still are (the commands themselves still work).
+        self.capabilities = tuple(capabilities) if capabilities is not None else None
         # Folders every user may read but not change (Dovecot's acl plugin): SELECT answers [READ-ONLY].
         self.read_only_folders = tuple(read_only_folders)
         # With a URL, XOAUTH2 and OAUTHBEARER logins are accepted too: Dovecot's oauth2 passdb POSTs the
@@ -304,6 +308,8 @@ class DevDovecot:
     def _config(self) -> str:
         uid, gid = mail_owner(self.root)
         text = config_text(self.root, self.port, uid, gid)
+        if self.capabilities is not None:
+            text += f"imap_capability = {' '.join(self.capabilities)}\n"
         if self.read_only_folders:
             acl_file = self.root / "dovecot-acl"
             acl_file.write_text("".join(f"{name} owner lr\n" for name in self.read_only_folders))
