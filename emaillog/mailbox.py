@@ -7,6 +7,7 @@ not by flags (SPEC §10). Messages leave the intake folder with one MOVE per bat
 
 from __future__ import annotations
 
+import hashlib
 import imaplib
 import re
 import ssl
@@ -27,6 +28,10 @@ _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>
 
 
 _NOT_SELECTABLE = {b"\\noselect", b"\\nonexistent"}
+# A Message-ID that can go into a SEARCH as it is (imapclient sends search strings as US-ASCII).
+_SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
+# How much of a message one FETCH reads while hashing it.
+_HASH_CHUNK = 1024 * 1024
 
 
 class MailboxError(Exception):
@@ -39,6 +44,15 @@ class FolderReadOnly(MailboxError):
 
 class LoginRefused(MailboxError):
     """The server refused our credentials (exit 77 at start-up)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """A message looked for in another folder: its bytes' SHA-256, its size and its Message-ID."""
+
+    sha256: str
+    size: int
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +69,10 @@ class Mailbox(Protocol):
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]: ...
     def sections(self, uid: int) -> SectionReader: ...
     def move(self, uids: Sequence[int], folder: str) -> None: ...
+    def discard(self, uids: Sequence[int]) -> None: ...
     def expunge(self, uids: Sequence[int]) -> None: ...
+    def has(self, capability: str) -> bool: ...
+    def copies_in(self, folder: str, wanted: Sequence[Wanted]) -> dict[str, int]: ...
     def close(self) -> None: ...
 
 
@@ -239,14 +256,36 @@ class ImapMailbox:
             self.client.move(list(uids), folder)
         else:
             self.client.copy(list(uids), folder)
-            self.client.add_flags(list(uids), [b"\\Deleted"], silent=True)
-            self.expunge(uids)
+            self.discard(uids)
+
+    def discard(self, uids: Sequence[int]) -> None:
+        """The end of a move without MOVE, once the copies are in place: flag \\Deleted and expunge."""
+        if not uids:
+            return
+        self.client.add_flags(list(uids), [b"\\Deleted"], silent=True)
+        self.expunge(uids)
 
     def expunge(self, uids: Sequence[int]) -> None:
         if self.has("UIDPLUS"):
             self.client.uid_expunge(list(uids))
         else:
             self.client.expunge()
+
+    def copies_in(self, folder: str, wanted: Sequence[Wanted]) -> dict[str, int]:
+        """How many messages of ``folder`` hold each wanted message's exact bytes, by SHA-256.
+
+        For a move without MOVE that was cut short: whether its COPY went through is only known by
+        looking. The server narrows the search (exact size, and the Message-ID when there is one);
+        the bytes decide, so a different message of the same size and Message-ID never counts.
+        ``folder`` is left selected read-only: the caller selects its own folder again.
+        """
+        self.client.select_folder(folder, readonly=True)
+        found: dict[str, int] = {}
+        for w in wanted:
+            if w.sha256 not in found:
+                candidates = self.client.search(_criteria(w))
+                found[w.sha256] = sum(1 for uid in candidates if self.sections(int(uid)).sha256() == w.sha256)
+        return found
 
     def append(self, folder: str, raw: bytes) -> None:
         self.client.append(folder, raw)
@@ -285,6 +324,13 @@ def _connection_broke(exc: BaseException) -> bool:
     return False
 
 
+def _criteria(wanted: Wanted) -> list[str]:
+    size = ["LARGER", str(wanted.size - 1), "SMALLER", str(wanted.size + 1)]
+    if wanted.message_id is not None and _SEARCHABLE_ID.fullmatch(wanted.message_id):
+        return [*size, "HEADER", "Message-ID", wanted.message_id]
+    return size
+
+
 def _words(exc: Exception) -> str:
     text = str(exc)
     return text[2:-1] if text.startswith("b'") else text
@@ -305,6 +351,13 @@ class SectionReader:
         item = f"BODY[{section}]"
         data = self.client.fetch([self.uid], [f"BODY.PEEK[{section}]"])[self.uid]
         return bytes(data.get(item.encode(), b"") or b"")
+
+    def sha256(self) -> str:
+        """The SHA-256 of the whole message, read in bounded chunks."""
+        digest = hashlib.sha256()
+        for piece in self.chunks("", _HASH_CHUNK):
+            digest.update(piece)
+        return digest.hexdigest()
 
     def chunks(self, section: str, chunk: int) -> Iterator[bytes]:
         """The section's bytes, ``chunk`` octets at a time; section "" is the whole message."""

@@ -20,6 +20,7 @@ from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
 from .batch import BatchContext, process, start_parsing
+from .fallback import finish_copies
 from .limits import Limits
 from .mailbox import Mailbox, MailboxError
 from .notices.mailer import deliver_due
@@ -199,7 +200,18 @@ class Pass:
     ) -> list[int]:
         """Move messages that were recorded but not moved (a crash between commit and move)."""
         done = [u for u in uids if u in rows and rows[u].outcome in FINAL_OUTCOMES and rows[u].folder]
-        if done and not self.dry_run:
+        if not self.dry_run and not self.mailbox.has("MOVE"):
+            # COPY + \Deleted + EXPUNGE, which a cut can leave half done: see fallback.py.
+            finished = finish_copies(
+                self.mailbox,
+                self.settings.intake_folder,
+                self.settings.mailbox_name,
+                uidvalidity,
+                {u: rows[u] for u in done},
+            )
+            report.resumed += finished
+            report.moved += finished
+        elif done and not self.dry_run:
             by_folder: dict[str, list[int]] = {}
             for uid in done:
                 by_folder.setdefault(rows[uid].folder, []).append(uid)

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from peewee import fn
+
 from ..rules.model import Decision, TraceEntry
 from .bulk import execute_in, insert_rows, select_in, write_transaction
 from .models import Ledger, utcnow
@@ -218,6 +220,30 @@ def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
     gone = [uid for (uid,) in rows if uid not in in_intake]
     mark_disposed(mailbox, uidvalidity, gone)
     return len(gone)
+
+
+def disposed_to(mailbox: str, folder: str, sha256s: Iterable[str]) -> dict[str, int]:
+    """How many messages with each of these SHA-256s the ledger says were put into ``folder``.
+
+    The same bytes delivered twice are two messages, each with its own copy there.
+    """
+    wanted = sorted(set(sha256s))
+    counts: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        query = (
+            Ledger.select(Ledger.sha256, fn.COUNT(Ledger.id))
+            .where(
+                (Ledger.mailbox == mailbox)
+                & (Ledger.folder == folder)
+                & Ledger.disposed
+                & Ledger.outcome.in_(FINAL_OUTCOMES)
+                & Ledger.sha256.in_(wanted[start : start + 500])
+            )
+            .group_by(Ledger.sha256)
+            .tuples()
+        )
+        counts.update(dict(query))
+    return counts
 
 
 def mark_disposed(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
