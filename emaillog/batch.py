@@ -19,7 +19,7 @@ from imapclient.exceptions import IMAPClientError
 
 from .largemail import read_large
 from .limits import Limits
-from .mailbox import Mailbox, MailboxError
+from .mailbox import Mailbox, MailboxError, MessageVanished
 from .message import Email, Malformed, malformed
 from .notices.plan import NoticePlanner
 from .parallel import MessageParser, Parsed, ParseJob
@@ -34,6 +34,8 @@ from .store.recorder import Result
 log = logging.getLogger("emaillog.pass")
 _NOT_THE_MESSAGES_FAULT = (OSError, IMAPClientError, MailboxError)
 _FIRST = Attempt(0, 1, 0)  # a dry run counts nothing
+# Loaded.crash of a message that left the folder while it was read: no crash, and nothing to do.
+VANISHED = "vanished"
 
 # An attempt that never finished because the whole process died (kill -9, an OOM kill, a power cut)
 # says little about the message: it is counted, but a message goes to Error after ``max_attempts``
@@ -133,6 +135,8 @@ def _load_large(ctx: BatchContext, key: LedgerKey, attempt: Attempt, started: fl
         large = read_large(
             ctx.mailbox.sections(key.uid), ctx.limits, ctx.settings.max_body_bytes, ctx.tmp_dir
         )
+    except MessageVanished:
+        return _vanished(key, attempt, started)
     except _NOT_THE_MESSAGES_FAULT:
         raise
     except Exception as exc:
@@ -144,12 +148,22 @@ def _load_large(ctx: BatchContext, key: LedgerKey, attempt: Attempt, started: fl
 
 def _over_maximum(ctx: BatchContext, key: LedgerKey, size: int, attempt: Attempt, started: float) -> Loaded:
     """SPEC §8: a message over the maximum is ``malformed``; only its header is fetched (for the notice)."""
-    header = ctx.mailbox.sections(key.uid).section("HEADER")
+    try:
+        header = ctx.mailbox.sections(key.uid).section("HEADER")
+    except MessageVanished:
+        return _vanished(key, attempt, started)
     detail = (
         f"the message is {size / 1048576:.1f} MB, over the limit of "
         f"{ctx.limits.max_message_bytes / 1048576:.1f} MB"
     )
     return Loaded(key, header, "", malformed(header, detail, "", ctx.limits), None, attempt, started)
+
+
+def _vanished(key: LedgerKey, attempt: Attempt, started: float) -> Loaded:
+    """Left as it is: not recorded, not moved, no attempt counted; the next pass, not listing it,
+    settles its ledger row as vanished."""
+    log.info("uid %s left the intake folder while it was read; it is not processed", key.uid)
+    return Loaded(key, b"", "", None, VANISHED, attempt, started)
 
 
 def contact_keys(settings: Settings, emails: Iterable[Email | Malformed | None]) -> set[str]:
@@ -201,6 +215,9 @@ def _decision(ctx: BatchContext, item: Loaded) -> tuple[Decision, bool]:
     """The decision, and whether this attempt ended in the message's own crash."""
     max_attempts = ctx.settings.max_attempts
     attempt = item.attempt
+    if item.crash == VANISHED:  # before all else: whatever it would be, it is no longer ours to move
+        entry = TraceEntry("process", True, VANISHED, {"attempt": attempt.number})
+        return Decision("failed", VANISHED, None, None, (), (entry,), "the message left the folder"), False
     if exhausted(attempt, max_attempts):
         return given_up(attempt.failures, interrupted=attempt.interrupted), False
     if item.crash is not None:

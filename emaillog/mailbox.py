@@ -46,6 +46,13 @@ class LoginRefused(MailboxError):
     """The server refused our credentials (exit 77 at start-up)."""
 
 
+class MessageVanished(Exception):
+    """The message left the folder (a person moved or expunged it) after the pass listed it.
+
+    Not a MailboxError: the connection is fine and so are the other messages of the batch.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Wanted:
     """A message looked for in another folder: its bytes' SHA-256, its size and its Message-ID."""
@@ -344,13 +351,22 @@ class SectionReader:
         self.uid = uid
 
     def structure(self) -> tuple[bytes, Any]:
-        data = self.client.fetch([self.uid], ["BODYSTRUCTURE", "BODY.PEEK[HEADER]"])[self.uid]
+        data = self._fetch(["BODYSTRUCTURE", "BODY.PEEK[HEADER]"])
+        if b"BODY[HEADER]" not in data or b"BODYSTRUCTURE" not in data:
+            raise MessageVanished(f"uid {self.uid} is no longer in the folder")
         return bytes(data[b"BODY[HEADER]"]), data[b"BODYSTRUCTURE"]
 
     def section(self, section: str) -> bytes:
         item = f"BODY[{section}]"
-        data = self.client.fetch([self.uid], [f"BODY.PEEK[{section}]"])[self.uid]
+        data = self._fetch([f"BODY.PEEK[{section}]"])
         return bytes(data.get(item.encode(), b"") or b"")
+
+    def _fetch(self, items: list[str]) -> Any:
+        # A message expunged by another session answers with no FETCH line for its UID at all.
+        data = self.client.fetch([self.uid], items)
+        if self.uid not in data:
+            raise MessageVanished(f"uid {self.uid} is no longer in the folder")
+        return data[self.uid]
 
     def sha256(self) -> str:
         """The SHA-256 of the whole message, read in bounded chunks."""
@@ -363,7 +379,7 @@ class SectionReader:
         """The section's bytes, ``chunk`` octets at a time; section "" is the whole message."""
         offset = 0
         while True:
-            data = self.client.fetch([self.uid], [f"BODY.PEEK[{section}]<{offset}.{chunk}>"])[self.uid]
+            data = self._fetch([f"BODY.PEEK[{section}]<{offset}.{chunk}>"])
             piece = bytes(next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b"")
             if piece:
                 yield piece

@@ -11,6 +11,7 @@ from support import FWD, REP, World, make_world, message
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
+from emaillog.mailbox import ImapMailbox
 from emaillog.store.files import attachment_path
 
 
@@ -79,3 +80,43 @@ def test_forward_as_attachment_still_found_in_a_large_message(world: World) -> N
         "carl@globex.example",
         "<c1@globex.example>",
     )
+
+
+@pytest.mark.parametrize("over_the_maximum", [False, True])
+def test_a_large_message_moved_away_while_the_pass_reads_it_is_left_alone(
+    tmp_path: Path,
+    database_url: str,
+    imap_account: ImapAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    over_the_maximum: bool,
+) -> None:
+    monkeypatch.setattr("emaillog.poll.STREAM_OVER", 1000)
+    w = make_world(tmp_path, database_url, imap_account, EMAILLOG_MAX_MESSAGE_MB="1")
+    size = 1_200_000 if over_the_maximum else 300_000  # over 1 MB: read as its header alone
+    w.deliver(message(message_id="<stays@acme.example>"))
+    w.deliver(message(message_id="<goes@acme.example>", attachments=[("big.bin", b"x" * size)]))
+    listed = ImapMailbox.sizes
+
+    def a_person_moves_it_away(mailbox: ImapMailbox, uids: list[int]) -> dict[int, int]:
+        sizes = listed(mailbox, uids)
+        other = w.client()
+        other.select_folder("INBOX")
+        other.create_folder("Elsewhere")
+        other.move([max(uids)], "Elsewhere")
+        other.logout()
+        return sizes
+
+    monkeypatch.setattr(ImapMailbox, "sizes", a_person_moves_it_away)
+    with caplog.at_level("INFO", logger="emaillog"):
+        report = w.run_pass()
+    monkeypatch.undo()
+    assert report.outcomes == {"logged": 1, "failed": 1}
+    assert "Traceback" not in caplog.text and "left the intake folder while it was read" in caplog.text
+    assert [e["message_id"] for e in views.emails(w.store)] == ["<stays@acme.example>"]
+    assert w.folder_counts() == {"INBOX": 0, "Processed": 1, "Error": 0}
+    # Not counted against it, not recorded as rejected: the next pass settles its row as vanished.
+    gone = next(r for r in views.ledger(w.store) if r["message_id"] != "<stays@acme.example>")
+    assert gone["outcome"] not in ("rejected", "logged") and gone["folder"] is None
+    w.run_pass()
+    assert len(views.ledger(w.store)) == 2 and w.folder_counts()["Error"] == 0
