@@ -112,8 +112,8 @@ def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def _never_log_remove(args: argparse.Namespace, settings: Settings) -> int:
     if not admin.remove_never_log(_store(settings), settings, args.value):
-        print(f"emaillog: {args.value} is not on the never-log list", file=sys.stderr)
-        return 1
+        # A usage error (2), like any other name the admin got wrong; 1 is for the unexpected.
+        raise admin.AdminError(f"{args.value} is not on the never-log list (see: emaillog never-log list)")
     return 0
 
 
