@@ -16,6 +16,7 @@ from .store.models import (
     ContactAddress,
     Deal,
     DealContact,
+    LoggedEmail,
     NeverLog,
     TeamInbox,
     User,
@@ -233,3 +234,66 @@ def _link_contacts(store: Store, settings: Settings, deal_id: int, contacts: lis
         DealContact.insert(
             deal=deal_id, contact=ensure_contact(store, settings, address)
         ).on_conflict_ignore().execute()
+
+
+def remove_user_address(store: Store, settings: Settings, email: str, address: str, kind: str) -> None:
+    """Take a connected address or an alias away from a user. What was logged through it stays:
+    only messages that arrive from now on stop matching it."""
+    user = _user(store, settings, email)
+    key = email_key(settings, address)
+    deleted = (
+        UserAddress.delete()
+        .where(
+            (UserAddress.account == store.account_id)
+            & (UserAddress.user == user)
+            & (UserAddress.address == key)
+            & (UserAddress.kind == kind)
+        )
+        .execute()
+    )
+    if not deleted:
+        what = "a connected address" if kind == "connected" else "an alias"
+        raise AdminError(f"{key} is not {what} of {user.email} (see: emaillog users list)")
+
+
+def remove_user(store: Store, settings: Settings, email: str) -> None:
+    """Remove a user who owns nothing: logged emails and team inboxes go with their user in the
+    database (ON DELETE CASCADE), so a user who has any is refused and may be deactivated instead."""
+    user = _user(store, settings, email)
+    with store.db.atomic():
+        emails = LoggedEmail.select().where(LoggedEmail.owner == user).count()
+        if emails:
+            raise AdminError(
+                f"{user.email} owns {emails} logged email(s) and cannot be removed; deactivate the user "
+                f"instead: emaillog users add {user.email} --inactive"
+            )
+        inboxes = [i.address for i in TeamInbox.select().where(TeamInbox.connected_by == user)]
+        if inboxes:
+            raise AdminError(
+                f"{user.email} connected the team inbox(es) {', '.join(inboxes)}: connect them by another "
+                "user (emaillog team-inboxes add ADDRESS --connected-by EMAIL) or remove them first"
+            )
+        UserAddress.delete().where(UserAddress.user == user).execute()
+        user.delete_instance()
+
+
+def remove_team_inbox(store: Store, settings: Settings, address: str) -> None:
+    key = email_key(settings, address)
+    deleted = (
+        TeamInbox.delete()
+        .where((TeamInbox.account == store.account_id) & (TeamInbox.address == key))
+        .execute()
+    )
+    if not deleted:
+        raise AdminError(f"{key} is not a team inbox (see: emaillog team-inboxes list)")
+
+
+def set_deal_open(store: Store, deal_id: int, is_open: bool) -> None:
+    """Close or reopen a deal by its id (see: emaillog deals list); only open deals get new email."""
+    updated = (
+        Deal.update(is_open=is_open)
+        .where((Deal.id == deal_id) & (Deal.account == store.account_id))
+        .execute()
+    )
+    if not updated:
+        raise AdminError(f"no deal with the id {deal_id} (see: emaillog deals list)")
