@@ -18,13 +18,19 @@ from typing import Any
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from . import admin, errors, views
+from . import admin, errors, terminal, views
 from .mailbox import FolderReadOnly, LoginRefused, MailboxError
 from .runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from .settings import Settings, SettingsError, load
 from .store import Store, open_store
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+
+# What the `list` commands print a line of per row; --json prints every field.
+USER_COLUMNS = ("email", "name", "active", "may_log", "aliases", "connected", "team_inboxes", "emails")
+INBOX_COLUMNS = ("address", "connected_by", "connected_at")
+COMPANY_COLUMNS = ("domain", "name", "contacts")
+DEAL_COLUMNS = ("id", "name", "state", "created", "contacts")
 
 
 def _iso_time(text: str) -> datetime:
@@ -100,8 +106,28 @@ def _users_alias(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _users_disconnect(args: argparse.Namespace, settings: Settings) -> int:
+    admin.remove_user_address(_store(settings), settings, args.email, args.address, "connected")
+    return 0
+
+
+def _users_unalias(args: argparse.Namespace, settings: Settings) -> int:
+    admin.remove_user_address(_store(settings), settings, args.email, args.address, "alias")
+    return 0
+
+
+def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
+    admin.remove_user(_store(settings), settings, args.email)
+    return 0
+
+
 def _team_inbox_add(args: argparse.Namespace, settings: Settings) -> int:
     admin.add_team_inbox(_store(settings), settings, args.address, args.connected_by, args.at)
+    return 0
+
+
+def _team_inbox_remove(args: argparse.Namespace, settings: Settings) -> int:
+    admin.remove_team_inbox(_store(settings), settings, args.address)
     return 0
 
 
@@ -135,6 +161,35 @@ def _deals_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _deal_state(is_open: bool) -> Handler:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        admin.set_deal_open(_store(settings), args.id, is_open)
+        return 0
+
+    return handler
+
+
+def _emails_show(args: argparse.Namespace, settings: Settings) -> int:
+    email = views.email_detail(_store(settings), args.id)
+    if email is None:
+        raise admin.AdminError(f"no logged email with the id {args.id} (see: emaillog emails list)")
+    if args.json:
+        return _print_json(email)
+    print("\n".join(terminal.email_lines(email, html=args.html)))
+    return 0
+
+
+def _contacts_show(args: argparse.Namespace, settings: Settings) -> int:
+    key = admin.email_key(settings, args.address)
+    contact = views.contact_detail(_store(settings), key)
+    if contact is None:
+        raise admin.AdminError(f"no contact with the address {key} (see: emaillog contacts list)")
+    if args.json:
+        return _print_json(contact)
+    print("\n".join(terminal.contact_lines(contact)))
+    return 0
+
+
 def _importer(kind: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
         from .csvimport import import_file
@@ -157,7 +212,7 @@ def _listing(view: Callable[[Store], list[dict[str, Any]]], columns: Sequence[st
         if args.json:
             return _print_json(rows)
         for row in rows:
-            print("  ".join(f"{c}={row.get(c)}" for c in columns))
+            print(terminal.row_line(row, columns))
         return 0
 
     return handler
@@ -172,6 +227,12 @@ def _add(parent: Any, name: str, handler: Handler, help_text: str) -> argparse.A
     return parser
 
 
+def _list_command(
+    group: Any, what: str, view: Callable[[Store], list[dict[str, Any]]], columns: Sequence[str]
+) -> None:
+    _add(group, "list", _listing(view, columns), f"list {what}").add_argument("--json", action="store_true")
+
+
 def _group(parent: Any, name: str, help_text: str) -> Any:
     parser = parent.add_parser(name, help=help_text, description=help_text)
     return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
@@ -182,7 +243,12 @@ def _users(commands: Any) -> None:
     p = _add(users, "add", _users_add, "add or update a user")
     p.add_argument("email")
     p.add_argument("--name")
-    p.add_argument("--inactive", action="store_true", help="the user is deactivated")
+    p.add_argument(
+        "--inactive",
+        action="store_true",
+        help="deactivate the user: their email is no longer logged, what was logged stays (the way to retire "
+        "a user who owns logged email; `users add EMAIL` again reactivates)",
+    )
     p.add_argument("--no-logging", action="store_true", help="the user's seat may not log email")
     _import_command(users, "users", "email, name, active, may_log, aliases, connected")
     p = _add(users, "connect", _users_connect, "connect a personal address to a user")
@@ -192,11 +258,29 @@ def _users(commands: Any) -> None:
     p = _add(users, "alias", _users_alias, "add an alias to a user")
     p.add_argument("email")
     p.add_argument("address")
+    _list_command(
+        users, "users, their aliases, connected addresses and team inboxes", views.users, USER_COLUMNS
+    )
+    p = _add(users, "disconnect", _users_disconnect, "disconnect a personal address from a user")
+    p.add_argument("email")
+    p.add_argument("address")
+    p = _add(users, "unalias", _users_unalias, "remove an alias of a user")
+    p.add_argument("email")
+    p.add_argument("address")
+    p = _add(
+        users,
+        "remove",
+        _users_remove,
+        "remove a user who owns no logged email and no team inbox (otherwise: users add --inactive)",
+    )
+    p.add_argument("email")
     inboxes = _group(commands, "team-inboxes", "shared addresses connected by a user")
     p = _add(inboxes, "add", _team_inbox_add, "add or re-connect a team inbox")
     p.add_argument("address")
     p.add_argument("--connected-by", required=True, metavar="EMAIL")
     p.add_argument("--at", type=_iso_time)
+    _list_command(inboxes, "team inboxes and who connected them", views.team_inboxes, INBOX_COLUMNS)
+    _add(inboxes, "remove", _team_inbox_remove, "remove a team inbox").add_argument("address")
 
 
 def _crm(commands: Any) -> None:
@@ -210,6 +294,7 @@ def _crm(commands: Any) -> None:
     p.add_argument("domain")
     p.add_argument("--name")
     _import_command(companies, "companies", "domain, name")
+    _list_command(companies, "companies and their number of contacts", views.companies, COMPANY_COLUMNS)
     deals = _group(commands, "deals", "deals")
     p = _add(deals, "add", _deals_add, "add a deal; missing contacts are created")
     p.add_argument("name")
@@ -217,18 +302,31 @@ def _crm(commands: Any) -> None:
     p.add_argument("--closed", action="store_true")
     p.add_argument("--created", type=_iso_time)
     _import_command(deals, "deals", "name, contacts, closed, created")
+    _list_command(deals, "deals, open or closed, with their contacts", views.deals, DEAL_COLUMNS)
+    _add(deals, "close", _deal_state(False), "close a deal: no more email is linked to it").add_argument(
+        "id", type=int, metavar="ID"
+    )
+    _add(deals, "reopen", _deal_state(True), "reopen a closed deal").add_argument(
+        "id", type=int, metavar="ID"
+    )
 
 
 def _listings(commands: Any) -> None:
+    groups: dict[str, Any] = {}
     for group, view, columns in (
         ("contacts", views.contacts, ("id", "addresses", "name", "company")),
         ("emails", views.emails, ("id", "route", "direction", "owner", "subject", "contacts")),
         ("ledger", views.ledger, ("id", "uid", "message_id", "outcome", "reason", "folder")),
     ):
-        sub = _group(commands, group, f"list {group}")
-        _add(sub, "list", _listing(view, columns), f"list {group}").add_argument(
-            "--json", action="store_true"
-        )
+        groups[group] = _group(commands, group, f"list {group}")
+        _list_command(groups[group], group, view, columns)
+    p = _add(groups["emails"], "show", _emails_show, "everything about one logged email")
+    p.add_argument("id", type=int, metavar="ID", help="its id (see: emaillog emails list)")
+    p.add_argument("--json", action="store_true", help="as JSON, with the sanitised HTML body")
+    p.add_argument("--html", action="store_true", help="also print the sanitised HTML body")
+    p = _add(groups["contacts"], "show", _contacts_show, "one contact: its company, deals and logged emails")
+    p.add_argument("address", metavar="ADDRESS", help="any of its addresses")
+    p.add_argument("--json", action="store_true")
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
