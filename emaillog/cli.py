@@ -313,12 +313,22 @@ def _crm(commands: Any) -> None:
 
 def _listings(commands: Any) -> None:
     groups: dict[str, Any] = {}
-    for group, view, columns in (
-        ("contacts", views.contacts, ("id", "addresses", "name", "company")),
-        ("emails", views.emails, ("id", "route", "direction", "owner", "subject", "contacts")),
-        ("ledger", views.ledger, ("id", "uid", "message_id", "outcome", "reason", "folder")),
+    for group, what, view, columns in (
+        ("contacts", "contacts: list, show", views.contacts, ("id", "addresses", "name", "company")),
+        (
+            "emails",
+            "logged emails: list, show",
+            views.emails,
+            ("id", "route", "direction", "owner", "subject", "contacts"),
+        ),
+        (
+            "ledger",
+            "list the ledger",
+            views.ledger,
+            ("id", "uid", "message_id", "outcome", "reason", "folder"),
+        ),
     ):
-        groups[group] = _group(commands, group, f"list {group}")
+        groups[group] = _group(commands, group, what)
         _list_command(groups[group], group, view, columns)
     p = _add(groups["emails"], "show", _emails_show, "everything about one logged email")
     p.add_argument("id", type=int, metavar="ID", help="its id (see: emaillog emails list)")
