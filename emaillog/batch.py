@@ -30,6 +30,7 @@ from .settings import Settings
 from .store.ledger import Attempt, LedgerKey
 from .store.lookup import SnapshotLookup
 from .store.recorder import Result
+from .terminal import printable
 
 log = logging.getLogger("emaillog.pass")
 _NOT_THE_MESSAGES_FAULT = (OSError, IMAPClientError, MailboxError)
@@ -269,16 +270,3 @@ def _log_line(
         decision.reason,
         seconds * 1000,
     )
-
-
-def printable(value: str | None) -> str | None:
-    """``value`` with unprintable characters escaped: a Message-ID is the sender's text, and ESC or
-    C1 controls in a log line drive terminals and make journalctl show the line as "[blob data]"."""
-    if value is None or value.isprintable():
-        return value
-    return "".join(c if c.isprintable() else _escaped(c) for c in value)
-
-
-def _escaped(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .batch import printable
 from .notices.text import human_size
 
 
@@ -101,3 +100,16 @@ def contact_lines(contact: dict[str, Any]) -> list[str]:
 def _item(row: dict[str, Any], columns: Sequence[str]) -> str:
     """A deal or an email under a contact: its id, then the values."""
     return "  ".join([f"  #{row['id']}", *(shown(row[c]) for c in columns)])
+
+
+def printable(value: str | None) -> str | None:
+    """``value`` with unprintable characters escaped: in a log line too, where a Message-ID is the
+    sender's text and ESC or C1 controls drive terminals and make journalctl show "[blob data]"."""
+    if value is None or value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else _escaped(c) for c in value)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
