@@ -69,10 +69,21 @@ class ReadForwards:
 def detect_route(email: Email, settings: RouteAddresses) -> tuple[Route, TraceEntry]:
     bcc, fwd = settings.key(settings.bcc_address), settings.key(settings.forward_address)
     if bcc != fwd:
+        visible = {settings.key(a.address) for a in email.to + email.cc}
         found = _by_delivery_headers(email, settings, bcc, fwd)
+        if found is not None and found[0] == "bcc" and fwd in visible and bcc not in visible:
+            # The forwarding address as an alias of the mailbox: Gmail / Google Workspace and many
+            # servers write the mailbox's own address in Delivered-To, never the alias it came to.
+            # A BCC'd email does not show a logging address in To/Cc; this one was sent to fwd.
+            return _entry(
+                "forward",
+                f"{found[1].data['header']} names the BCC address (the mailbox's own, as servers write "
+                "it for an alias) but To/Cc shows the forwarding address",
+                header=found[1].data["header"],
+                address=fwd,
+            )
         if found is not None:
             return found
-        visible = {settings.key(a.address) for a in email.to + email.cc}
         if fwd in visible and bcc not in visible:
             return _entry("forward", "the forwarding address is in To/Cc", address=fwd)
         if bcc in visible and fwd not in visible:

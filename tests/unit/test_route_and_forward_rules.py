@@ -142,9 +142,21 @@ def test_a_delivery_header_naming_the_bcc_address_means_bcc_even_when_the_body_i
     assert (route, data["header"], data["address"]) == ("bcc", "Delivered-To", BCC)
 
 
-def test_the_delivery_header_beats_a_logging_address_in_to(tmp_path: Path) -> None:
-    raw = message(to=[FWD], delivered_to=BCC)
-    assert route_of(make_settings(tmp_path), raw)[0] == "bcc"
+def test_a_forward_to_an_alias_of_the_mailbox_is_a_forward(tmp_path: Path) -> None:
+    # Google Workspace: forward@ is an alias of the log@ mailbox; Delivered-To names log@ whichever
+    # address the mail was sent to. A BCC'd email never shows a logging address in To/Cc.
+    settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS="forward@acme.example")
+    store = open_store(settings)
+    admin.add_user(store, settings, REP, "Rep Smith", active=True, may_log=True)
+    raw = inline_forward(delivered_to=BCC).replace(FWD.encode(), b"forward@acme.example")
+    route, data = route_of(settings, raw)
+    assert (route, data["header"], data["address"]) == ("forward", "Delivered-To", "forward@acme.example")
+    assert "alias" in data["evidence"]
+    plan = only_plan(run((store, settings), raw))
+    assert (plan.direction, plan.sender and plan.sender.address) == ("incoming", "carl@globex.example")
+    # Otherwise the delivery header stands.
+    assert route_of(settings, message(to=[BCC], delivered_to="forward@acme.example"))[0] == "forward"
+    assert route_of(settings, message(to=["carl@globex.example"], delivered_to=BCC))[0] == "bcc"
 
 
 def test_plus_address_and_its_stripped_form_both_named_the_forwarding_address_wins(tmp_path: Path) -> None:
