@@ -16,10 +16,10 @@ from peewee import OperationalError
 from .fleet import Fleet
 from .lease import leases_for
 from .logsetup import setup_logging as _setup_logging
-from .mailbox import FolderReadOnly, ImapMailbox, LoginRefused
+from .mailbox import ImapMailbox
 from .parallel import ParallelParser
 from .poll import Pass, PassReport, remove_stale_tmp
-from .reconnect import CONNECTION_ERRORS
+from .reconnect import START_UP_FAILURES, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import Settings
@@ -156,14 +156,10 @@ def _dry_run(settings: Settings, chain: tuple[Link, ...]) -> int:
     return max(codes)
 
 
-# What can stop a one-shot pass or the daemon's start-up without being a bug (SPEC §13).
-_START_UP_FAILURES = (*CONNECTION_ERRORS, OperationalError)
-
-
 def _one_shot(runner: Runner) -> int:
     try:
         runner.one_pass()
-    except _START_UP_FAILURES as exc:
+    except START_UP_FAILURES as exc:
         return _exit_code(exc)
     return EXIT_OK
 
@@ -171,22 +167,13 @@ def _one_shot(runner: Runner) -> int:
 def _daemon(daemon: Daemon) -> int:
     try:
         daemon.start()
-    except _START_UP_FAILURES as exc:
+    except START_UP_FAILURES as exc:
         return _exit_code(exc)
     return daemon.run()
 
 
 def _exit_code(exc: BaseException) -> int:
     """The exit code for a start-up (or one-shot) failure, logged in one line without a traceback."""
-    if isinstance(exc, OperationalError):
-        log.error("database unavailable: %s", exc)
-        return EXIT_TEMPFAIL
-    if isinstance(exc, LoginRefused):
-        # A wrong password or token will not fix itself: systemd does not restart on 77.
-        log.error("%s", exc)
-        return EXIT_LOGIN
-    if isinstance(exc, FolderReadOnly):
-        log.error("%s", exc)
-        return EXIT_CONFIG
-    log.error("mailbox unavailable: %s", exc)
-    return EXIT_TEMPFAIL
+    code, line = start_up_failure(exc)
+    log.error("%s", line)
+    return code

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from emaillog import oauth
+from emaillog.fleet import _worst
 from emaillog.logsetup import JsonFormatter, setup_logging
+from emaillog.mailbox import FolderReadOnly, LoginRefused, MailboxError
 from emaillog.metrics import Metrics
 from emaillog.oauth import CommandToken, TokenError
 from emaillog.poll import process_tmp_dir, remove_stale_tmp
-from emaillog.reconnect import Backoff
+from emaillog.reconnect import Backoff, start_up_failure
 from emaillog.settings import SettingsError, load
 
 IMAP = {"EMAILLOG_IMAP_HOST": "imap.example.com", "EMAILLOG_IMAP_USER": "log@example.com"}
@@ -259,3 +261,17 @@ def test_temp_files_of_processes_that_are_gone_are_removed_at_start_up(tmp_path:
     assert (process_tmp_dir(tmp_path, live_pid) / "part-x").exists()
     assert (tmp_path / "tmp" / "notes").is_dir()
     assert remove_stale_tmp(tmp_path / "no-such-dir") == 0
+
+
+def test_start_up_failures_and_the_exit_code_of_a_fleet_that_had_none_working() -> None:
+    assert start_up_failure(LoginRefused("imap refused the login of u: no")) == (
+        77,
+        "imap refused the login of u: no",
+    )
+    assert start_up_failure(FolderReadOnly("the folder X is read-only"))[0] == 78
+    assert start_up_failure(MailboxError("cannot connect")) == (75, "mailbox unavailable: cannot connect")
+    assert start_up_failure(ConnectionResetError())[1] == "mailbox unavailable: ConnectionResetError"
+    # 77 only when every login was refused; a failure that may pass by itself makes it 75.
+    assert _worst([77]) == _worst([77, 77]) == 77
+    assert _worst([77, 75]) == _worst([75]) == _worst([78, 75]) == 75
+    assert _worst([77, 78]) == _worst([78]) == 78
