@@ -86,6 +86,12 @@ class Daemon:
         self._highest_uid: int | None = None
         self._metrics_server: Any = None
         self.owns_process = True
+        # Under a fleet of several mailboxes, "mailbox NAME: " before the daemon's own lines.
+        self.label = ""
+        # The IMAP login state, as the state file has it (read by the fleet for systemd's STATUS).
+        self.login_state = "connecting"
+        # The wait before the next reconnect, when a failed attempt has already logged it.
+        self._retry_in: float | None = None
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -96,7 +102,8 @@ class Daemon:
         (and TimeoutStartSec=) when the mailbox and the login are known to work.
 
         Under a fleet (several mailboxes, fleet.py) the daemon runs in a thread: the fleet owns the
-        signals and the metrics endpoint, and stops the daemon through ``stopping``.
+        signals and the metrics endpoint, and stops the daemon through ``stopping``. A fleet may
+        also go on after ``start()`` failed (``retry_later``): ``run()`` then begins by reconnecting.
         """
         self.owns_process = install_signals
         if install_signals:
@@ -113,7 +120,8 @@ class Daemon:
         self.notifier.ready()
         self._status()
         try:
-            self._guarded(lambda: self._passes({"pass:start"}))
+            if self.mailbox is not None:
+                self._guarded(lambda: self._passes({"pass:start"}))
             while not self.stopping:
                 self._guarded(self._step)
         finally:
@@ -308,14 +316,24 @@ class Daemon:
         except FolderReadOnly as exc:
             # Retrying cannot help (exit 78 at start-up).
             self._drop_connection(logout=False)
-            raise IntakeReadOnly(
+            read_only = IntakeReadOnly(
                 f"the intake folder {self.settings.intake_folder} is read-only for "
                 f"{self.settings.imap.user}: messages could never be moved out"
-            ) from exc
+            )
+            self._set_login("read-only", str(read_only))
+            raise read_only from exc
+
+    def retry_later(self) -> float:
+        """After a failed ``start()``: the wait before ``run()`` tries to log in again."""
+        self._retry_in = self.backoff.next_delay()
+        return self._retry_in
 
     def _reconnect(self) -> None:
-        delay = self.backoff.next_delay()
-        log.info("reconnecting in %.1fs", delay)
+        # One line per attempt: the failed one said when the next comes.
+        delay, self._retry_in = self._retry_in, None
+        if delay is None:
+            delay = self.backoff.next_delay()
+            log.info("%sreconnecting in %.1fs", self.label, delay)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and not self.stopping:
             self.alive()
@@ -332,9 +350,10 @@ class Daemon:
         try:
             self._connect()
         except CONNECTION_ERRORS as exc:
-            log.warning("reconnect failed: %s", exc)
+            self._retry_in = self.backoff.next_delay()
+            log.warning("%sreconnect failed, next try in %.1fs: %s", self.label, self._retry_in, exc)
             return
-        log.info("reconnected to %s", self.settings.imap.host if self.settings.imap else "?")
+        log.info("%sreconnected to %s", self.label, self.settings.imap.host if self.settings.imap else "?")
         self.metrics.connection(True, reconnect=True)
         self.backoff.reset()
         self._passes({"pass:reconnect"})
@@ -348,13 +367,13 @@ class Daemon:
         # it looks like; either way the connection is dropped and rebuilt after a backoff, to start clean.
         local = isinstance(exc, OSError) and getattr(exc, "filename", None) is not None
         what = "pass failed on a local file" if local else "mailbox connection lost"
-        log.warning("%s: %s; reconnecting", what, exc or type(exc).__name__)
+        log.warning("%s%s: %s; reconnecting", self.label, what, str(exc) or type(exc).__name__)
         self._set_login("disconnected", str(exc) or type(exc).__name__)
         self.metrics.connection(False)
         self._drop_connection(logout=False)
 
     def _database_trouble(self, exc: BaseException) -> None:
-        log.warning("database trouble, will retry: %s", exc)
+        log.warning("%sdatabase trouble, will retry: %s", self.label, exc)
         self.metrics.pass_failed()
         self.state.update(last_error=f"database: {exc}")
         # The connection may be mid-IDLE or mid-command; start clean on both sides after a pause.
@@ -422,6 +441,7 @@ class Daemon:
             self.notifier.watchdog()
 
     def _set_login(self, state: str, detail: str | None) -> None:
+        self.login_state = state
         self.state.update(login_state=state, login_detail=detail)
         if state != "logged-in" and state != "connecting":
             self.notifier.status(f"IMAP {state}: {detail}")
