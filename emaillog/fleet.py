@@ -5,6 +5,13 @@ it tries to take the lease of each mailbox nobody works; for each lease it holds
 the one-mailbox daemon (``watch.Daemon``: IDLE, passes, reconnects). When a process dies its leases
 are freed by the database or the kernel, and another process's next round takes them over.
 
+Start-up is as strict as the one-mailbox daemon's (SPEC §13): READY=1 is sent only once a mailbox
+is logged in (or every free one failed while another process works one), mailboxes being tried in
+turn until one works. When every mailbox fails, the process exits: 77 when every login was refused,
+78 when none failed for a temporary reason but a folder is unusable, 75 otherwise. A mailbox that fails
+while another works is retried with backoff on its own: one log line a try, its state file and
+systemd's STATUS= show it, and the others run on.
+
 SIGHUP reads the settings again (``systemctl reload``): a mailbox whose settings changed is
 restarted on them (under the lease it holds), one no longer listed is stopped and its lease given
 back, a new one is claimed like any other; mailboxes that did not change keep running.
@@ -17,7 +24,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -25,6 +32,7 @@ from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
 from .parallel import ParallelParser
+from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, start_up_failure
 from .reloading import reload
 from .rules import Link
 from .sdnotify import Notifier
@@ -35,7 +43,9 @@ from .watch import Daemon
 log = logging.getLogger("emaillog.fleet")
 
 CLAIM_SECONDS = 2.0  # how often free mailboxes are claimed: a dead worker's are taken within seconds
-RESTART_SECONDS = 30.0  # a mailbox whose daemon stopped on an error is started again after this
+RESTART_SECONDS = 30.0  # a mailbox whose daemon stopped on an unexpected error is started again after this
+# Login states that mean a mailbox held here is not being worked (shown in systemd's STATUS=).
+_TROUBLE = frozenset({"refused", "unreachable", "disconnected", "read-only"})
 
 
 @dataclass
@@ -63,6 +73,14 @@ class Fleet:
 
     def run(self) -> int:
         self._install_signals()
+        try:
+            code = self._start_up()
+        except BaseException:
+            self._abandon()
+            raise
+        if code is not None:
+            self._abandon()
+            return code
         self.notifier.ready()
         try:
             while self._serve():
@@ -75,6 +93,50 @@ class Fleet:
         finally:
             self._shutdown()
         return 0
+
+    def _start_up(self) -> int | None:
+        """Claim and log in to mailboxes in turn until one works; None to go on (READY=1), or the
+        exit code when every mailbox failed. A mailbox another process works is not a failure.
+
+        Each failure is logged once, when it is known whether the process goes on (a warning, and
+        the mailbox is retried with backoff) or exits (an error)."""
+        failed: list[tuple[Daemon, int, str]] = []
+        going_on = False
+        for mailbox in self.settings.all_mailboxes():
+            name = mailbox.mailbox_name
+            if not self.leases.acquire(name):
+                if not self.leases.alive():
+                    log.error("database unavailable: the lease of mailbox %s cannot be taken", name)
+                    return EXIT_TEMPFAIL
+                log.info("mailbox %s is worked by another process", name)
+                going_on = True
+                continue
+            daemon = self._daemon_for(mailbox)
+            try:
+                daemon.start(install_signals=False)
+            except CONNECTION_ERRORS as exc:
+                failed.append((daemon, *start_up_failure(exc)))
+                continue
+            self._begin(daemon, started=True)
+            going_on = True
+            break
+        if not going_on:
+            for daemon, _, line in failed:
+                log.error("%s%s", daemon.label, line)
+            code = _worst(code for _, code, _ in failed)
+            if len(failed) > 1:
+                log.error("no mailbox could be started: exiting (%d)", code)
+            return code
+        for daemon, _, line in failed:
+            log.warning("%sstart-up failed, next try in %.1fs: %s", daemon.label, daemon.retry_later(), line)
+            self._begin(daemon, started=True)
+        return None
+
+    def _abandon(self) -> None:
+        """Start-up failed: give back what was taken, without READY=1 or STOPPING=1."""
+        self._stop_workers()
+        self.parser.close()
+        self.leases.release_all()
 
     def _serve(self) -> bool:
         """Wait for the next round, answering signals meanwhile; False once asked to stop."""
@@ -103,10 +165,14 @@ class Fleet:
             if self._claim(mailbox):
                 break
         held = sorted(n for n, w in self.workers.items() if w.thread.is_alive())
+        trouble = [
+            f"{n}: IMAP {state}" for n in held if (state := self.workers[n].daemon.login_state) in _TROUBLE
+        ]
         self.notifier.watchdog()
         self.notifier.status(
             f"working {len(held)} of {len(self.settings.all_mailboxes())} mailboxes: "
             + (", ".join(held) or "none")
+            + (f" ({'; '.join(trouble)})" if trouble else "")
         )
 
     def _claim(self, mailbox: Settings) -> bool:
@@ -121,12 +187,22 @@ class Fleet:
                 return False
         if not self.leases.acquire(name):
             return False
+        self._begin(self._daemon_for(mailbox), started=False)
+        return True
+
+    def _daemon_for(self, mailbox: Settings) -> Daemon:
         daemon = Daemon(mailbox, store_for(self.db, mailbox), self.chain, Notifier(None), parser=self.parser)
-        thread = threading.Thread(target=_work, args=(daemon,), name=f"mailbox-{name}", daemon=True)
+        if self.settings.mailboxes:
+            daemon.label = f"mailbox {mailbox.mailbox_name}: "
+        return daemon
+
+    def _begin(self, daemon: Daemon, *, started: bool) -> None:
+        """Run ``daemon`` on a thread of its own; ``started``: its ``start()`` was already tried."""
+        name = daemon.settings.mailbox_name
+        thread = threading.Thread(target=_work, args=(daemon, started), name=f"mailbox-{name}", daemon=True)
         self.workers[name] = _Worker(daemon, thread)
         thread.start()
         log.info("working mailbox %s", name)
-        return True
 
     def _install_signals(self) -> None:
         words = {int(signal.SIGHUP): "reload", int(signal.SIGUSR1): "pass"}
@@ -187,12 +263,32 @@ class Fleet:
         self.leases.release_all()
 
 
-def _work(daemon: Daemon) -> None:
-    """One mailbox's daemon in its own thread; an error ends the thread, the fleet restarts it."""
+def _work(daemon: Daemon, started: bool) -> None:
+    """One mailbox's daemon in its own thread. A refused login, an unreachable server or an unusable
+    folder is retried with backoff, in one log line a try; only an unexpected error ends the thread
+    (with its traceback), and the fleet starts the mailbox again after RESTART_SECONDS."""
     try:
-        daemon.start(install_signals=False)
+        if not started:
+            try:
+                daemon.start(install_signals=False)
+            except CONNECTION_ERRORS as exc:
+                _, line = start_up_failure(exc)
+                log.warning(
+                    "%sstart-up failed, next try in %.1fs: %s", daemon.label, daemon.retry_later(), line
+                )
         daemon.run()
     except Exception:
         log.exception(
-            "mailbox %s stopped on an error; it will be started again", daemon.settings.mailbox_name
+            "mailbox %s stopped on an unexpected error; it will be started again in %ds",
+            daemon.settings.mailbox_name,
+            RESTART_SECONDS,
         )
+
+
+def _worst(codes: Iterable[int]) -> int:
+    """The exit code when every mailbox failed at start-up: 77 only when every login was refused;
+    75 when any failure may pass by itself (systemd restarts on it); otherwise 78."""
+    found = set(codes)
+    if found == {EXIT_LOGIN}:
+        return EXIT_LOGIN
+    return EXIT_TEMPFAIL if EXIT_TEMPFAIL in found else EXIT_CONFIG

@@ -26,7 +26,7 @@ from support import World, mailboxes_toml, make_world, message, wait_until
 
 from emaillog import admin, status, views
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
-from emaillog.lease import FileLeases
+from emaillog.lease import FileLeases, leases_for
 from emaillog.mailbox import ImapMailbox
 from emaillog.parallel import PARALLEL_OVER
 from emaillog.poll import Pass
@@ -370,7 +370,7 @@ def test_idle_is_renewed_and_the_folder_reconciled_on_time(tmp_path: Path, world
         daemon.close()
 
 
-def test_read_only_intake_folder_exits_78(tmp_path: Path) -> None:
+def test_read_only_intake_folder_exits_78(tmp_path: Path, database_url: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="emaillog-acl-dovecot-"))
     root.chmod(0o755)
     server = DevDovecot(root, read_only_folders=["Shared"])
@@ -378,7 +378,7 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path) -> None:
     try:
         account = server.add_user("acl", "acl-password")
         server.seed_maildir("acl", "Shared", [message()])
-        daemon = start(tmp_path, account, EMAILLOG_INTAKE_FOLDER="Shared")
+        daemon = start(tmp_path, account, EMAILLOG_INTAKE_FOLDER="Shared", EMAILLOG_DATABASE_URL=database_url)
         try:
             assert daemon.proc.wait(timeout=30) == 78
         finally:
@@ -395,6 +395,7 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path) -> None:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     assert "the intake folder Shared is read-only for acl" in daemon.log()
+    assert "Traceback" not in daemon.log() and not daemon.saw("READY=1"), daemon.log()
     assert once.returncode == 78, once.stderr
     assert "the folder Shared is read-only for acl" in once.stderr and "Traceback" not in once.stderr
 
@@ -555,3 +556,113 @@ def test_a_dry_run_creates_no_database(tmp_path: Path, world: World) -> None:
     assert done.returncode == 78, done.stderr
     assert f"there is no database at {data_dir / 'emaillog.sqlite3'}" in done.stderr
     assert "Traceback" not in done.stderr and not data_dir.exists()
+
+
+# -- start-up under leases (PostgreSQL, or several mailboxes): as strict as the one-mailbox daemon ----
+
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@ON_POSTGRESQL
+def test_on_postgresql_a_refused_login_at_start_exits_77_before_ready(
+    tmp_path: Path, both_worlds: World
+) -> None:
+    """With PostgreSQL one mailbox is worked under a lease, and start-up is what it is with SQLite:
+    READY=1 only after the login worked, a refused one is exit 77 in one line."""
+    url = both_worlds.settings.database_url
+    daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url, EMAILLOG_IMAP_PASSWORD="wrong")
+    try:
+        assert daemon.proc.wait(timeout=30) == 77, daemon.log()
+    finally:
+        daemon.close()
+    log = daemon.log()
+    assert "Traceback" not in log, log
+    assert log.count("refused the login") == 1 and "Authentication failed" in log, log
+    assert not daemon.saw("READY=1")
+
+
+@ON_POSTGRESQL
+def test_on_postgresql_an_unreachable_mailbox_at_start_exits_75(tmp_path: Path, both_worlds: World) -> None:
+    url = both_worlds.settings.database_url
+    closed = str(free_port())  # nothing listens there
+    daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url, EMAILLOG_IMAP_PORT=closed)
+    try:
+        assert daemon.proc.wait(timeout=30) == 75, daemon.log()
+    finally:
+        daemon.close()
+    log = daemon.log()
+    assert "Traceback" not in log, log
+    assert log.count(f"cannot connect to {both_worlds.account.host}:{closed}") == 1, log
+    assert not daemon.saw("READY=1")
+
+
+def fleet_env(tmp_path: Path, database_url: str, mailboxes: Path) -> Path:
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text(
+        f"EMAILLOG_DATA_DIR={tmp_path / 'data'}\nEMAILLOG_MAILBOXES_FILE={mailboxes}\n"
+        f"EMAILLOG_DATABASE_URL={database_url}\nEMAILLOG_IMAP_IDLE=no\nEMAILLOG_POLL_SECONDS=1\n"
+        "EMAILLOG_IMAP_TIMEOUT=5\nEMAILLOG_RECONNECT_MIN_SECONDS=1\nEMAILLOG_RECONNECT_MAX_SECONDS=2\n"
+    )
+    return env_file
+
+
+def test_a_fleet_keeps_working_beside_a_mailbox_whose_login_is_refused(
+    tmp_path: Path, database_url: str, dovecot: DevDovecot
+) -> None:
+    """globex's password is wrong, initech's lease is held by another process, acme is fine: the
+    process gets ready on acme, retries globex with backoff in one line a try (its state file and
+    systemd's STATUS say so), leaves initech alone, and stops with 0 on SIGTERM."""
+    names = ("globex", "acme", "initech")  # globex first: it is tried first at start-up
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in names}
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(mailboxes_toml(accounts, globex={"EMAILLOG_IMAP_PASSWORD": "wrong"}))
+    env_file = fleet_env(tmp_path, database_url, mailboxes)
+    boxes = {box.mailbox_name: box for box in load(env_file).all_mailboxes()}
+    acme = open_store(boxes["acme"])
+    admin.add_user(acme, boxes["acme"], "rita@acme.example", "Rita Rep", active=True, may_log=True)
+    other_process = leases_for(database_url, tmp_path / "data")
+    assert other_process.acquire("initech")
+    daemon = DaemonProcess(tmp_path, env_file)
+    try:
+        daemon.wait_ready()
+        client = IMAPClient(accounts["acme"].host, port=accounts["acme"].port, ssl=False)
+        client.login(accounts["acme"].user, accounts["acme"].password)
+        client.append("INBOX", message(message_id="<fleet-1@acme.example>", delivered_to="log@acme.example"))
+        client.logout()
+        wait_until(lambda: [r["outcome"] for r in views.ledger(acme)] == ["logged"], 15, "acme's mail")
+        refusals = lambda: [line for line in daemon.log().splitlines() if "refused the login" in line]  # noqa: E731
+        wait_until(lambda: len(refusals()) >= 3, 20, "globex retried")
+        assert all(line.count("globex") >= 2 and "WARNING" in line for line in refusals()), refusals()
+        state = StateFile.for_settings(boxes["globex"]).read()
+        assert state["login_state"] == "refused" and "Authentication failed" in state["login_detail"]
+        shown = status.gather(boxes["globex"], open_store(boxes["globex"]), probe=False)["mailboxes"][0]
+        assert shown["daemon"]["running"] and shown["daemon"]["login_state"] == "refused"
+        wait_until(lambda: daemon.saw("globex: IMAP refused"), 10, "the refusal in systemd's STATUS")
+        assert daemon.proc.poll() is None
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+        other_process.release_all()
+    log = daemon.log()
+    assert "Traceback" not in log, log
+    assert not [
+        line for line in log.splitlines() if "initech" in line and ("WARNING" in line or "ERROR" in line)
+    ]
+
+
+def test_a_fleet_whose_every_login_is_refused_at_start_exits_77(
+    tmp_path: Path, database_url: str, dovecot: DevDovecot
+) -> None:
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    wrong = {"EMAILLOG_IMAP_PASSWORD": "wrong"}
+    mailboxes.write_text(mailboxes_toml(accounts, acme=wrong, globex=wrong))
+    daemon = DaemonProcess(tmp_path, fleet_env(tmp_path, database_url, mailboxes))
+    try:
+        assert daemon.proc.wait(timeout=30) == 77, daemon.log()
+    finally:
+        daemon.close()
+    log = daemon.log()
+    assert "Traceback" not in log, log
+    assert len([line for line in log.splitlines() if "refused the login" in line]) == 2, log
+    assert not daemon.saw("READY=1")
