@@ -19,7 +19,7 @@ from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
 from . import admin, errors, terminal, views
-from .mailbox import FolderReadOnly, LoginRefused, MailboxError
+from .mailbox import FolderUnusable, LoginRefused, MailboxError
 from .runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from .settings import Settings, SettingsError, load
 from .store import Store, open_store
@@ -476,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoginRefused as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_LOGIN
-    except FolderReadOnly as exc:
+    except FolderUnusable as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (MailboxError, IMAPClientError, imaplib.IMAP4.error) as exc:

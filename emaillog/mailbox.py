@@ -28,6 +28,11 @@ _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>
 
 
 _NOT_SELECTABLE = {b"\\noselect", b"\\nonexistent"}
+# How servers refuse to SELECT a folder that is not there: RFC 5530's [NONEXISTENT] (Dovecot, Gmail),
+# or words alone (older servers, Exchange).
+_NONEXISTENT = re.compile(
+    r"\[NONEXISTENT\]|doesn'?t exist|does not exist|not found|unknown mailbox|no such (mailbox|folder)", re.I
+)
 # A Message-ID that can go into a SEARCH as it is (imapclient sends search strings as US-ASCII).
 _SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
 # How much of a message one FETCH reads while hashing it.
@@ -38,8 +43,16 @@ class MailboxError(Exception):
     """The server refused or could not do what we asked; the message says what and where."""
 
 
-class FolderReadOnly(MailboxError):
-    """A folder we must change can only be read: a configuration problem, not a network one (78)."""
+class FolderUnusable(MailboxError):
+    """A folder as configured cannot be worked: a configuration problem, not a network one (78)."""
+
+
+class FolderReadOnly(FolderUnusable):
+    """A folder we must change can only be read."""
+
+
+class FolderMissing(FolderUnusable):
+    """The intake folder does not exist (a mistyped name, or a server that wants a prefix)."""
 
 
 class LoginRefused(MailboxError):
@@ -213,6 +226,12 @@ class ImapMailbox:
             info = self.client.select_folder(folder)
         except imaplib.IMAP4.readonly as exc:  # imaplib's own reading of a [READ-ONLY] answer
             raise FolderReadOnly(read_only) from exc
+        except IMAPClientError as exc:
+            if _NONEXISTENT.search(str(exc)):
+                raise FolderMissing(
+                    f"the folder {folder} does not exist for {self.settings.user}: {_words(exc)}"
+                ) from exc
+            raise
         # A flag change in a read-only mailbox answers OK and changes nothing (Dovecot): refuse early.
         if b"READ-ONLY" in info:
             raise FolderReadOnly(read_only)

@@ -12,7 +12,7 @@ import random
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from .mailbox import FolderReadOnly, LoginRefused, MailboxError
+from .mailbox import FolderReadOnly, FolderUnusable, LoginRefused, MailboxError
 
 # Errors that mean the connection is gone or unusable: reconnect with backoff.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -32,14 +32,14 @@ EXIT_TEMPFAIL, EXIT_LOGIN, EXIT_CONFIG = 75, 77, 78
 def start_up_failure(exc: BaseException) -> tuple[int, str]:
     """The exit code for a start-up (or one-shot) failure, and the one line that says it.
 
-    A wrong password or token (77) and a read-only intake folder (78) will not fix themselves, and
+    A wrong password or token (77) and a read-only or missing intake folder (78) will not fix themselves, and
     systemd does not restart on them; anything else with the mailbox or the database is temporary (75).
     """
     if isinstance(exc, OperationalError):
         return EXIT_TEMPFAIL, f"database unavailable: {exc}"
     if isinstance(exc, LoginRefused):
         return EXIT_LOGIN, str(exc)
-    if isinstance(exc, FolderReadOnly):
+    if isinstance(exc, FolderUnusable):
         return EXIT_CONFIG, str(exc)
     return EXIT_TEMPFAIL, f"mailbox unavailable: {str(exc) or type(exc).__name__}"
 

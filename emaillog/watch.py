@@ -32,7 +32,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 
-from .mailbox import FolderReadOnly, ImapMailbox, LoginRefused, MailboxError
+from .mailbox import FolderMissing, FolderReadOnly, ImapMailbox, LoginRefused, MailboxError
 from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser
@@ -313,6 +313,10 @@ class Daemon:
         # IDLE waits on the selected folder: select the intake folder now (a pass does it again).
         try:
             self.mailbox.select(self.settings.intake_folder)
+        except FolderMissing as exc:
+            self._drop_connection(logout=False)  # retrying cannot help either (78 at start-up)
+            self._set_login("missing", str(exc))
+            raise
         except FolderReadOnly as exc:
             # Retrying cannot help (exit 78 at start-up).
             self._drop_connection(logout=False)

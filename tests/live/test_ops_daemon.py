@@ -400,6 +400,30 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path, database_url: str) -> 
     assert "the folder Shared is read-only for acl" in once.stderr and "Traceback" not in once.stderr
 
 
+def test_an_intake_folder_that_does_not_exist_exits_78(tmp_path: Path, both_worlds: World) -> None:
+    world = both_worlds
+    daemon = start(
+        tmp_path,
+        world.account,
+        EMAILLOG_INTAKE_FOLDER="Inbox/CRM",
+        EMAILLOG_DATABASE_URL=world.settings.database_url,
+    )
+    try:
+        assert daemon.proc.wait(timeout=30) == 78, daemon.log()
+    finally:
+        daemon.close()
+    once = subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(tmp_path / "emaillog.env")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    missing = f"the folder Inbox/CRM does not exist for {world.account.user}"
+    assert missing in daemon.log() and "Traceback" not in daemon.log() and not daemon.saw("READY=1")
+    assert once.returncode == 78 and missing in once.stderr and "Traceback" not in once.stderr, once.stderr
+
+
 def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDovecot) -> None:
     accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
     acme_only = {"acme": accounts["acme"]}
