@@ -25,7 +25,7 @@ from .addresses import Address, clean, parse_addresses
 from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
 from .memo import cached_when_short
-from .mime import Part, Walked, walk
+from .mime import Part, Walked, unescaped, walk
 from .pickling import pickled_by_fields
 
 if TYPE_CHECKING:
@@ -196,11 +196,8 @@ class Fields:
 
 
 def _text(value: object) -> str:
-    """A raw header value as text; 8-bit bytes (RFC 6532 UTF-8 headers) are read as UTF-8."""
-    text = str(value)
-    if not text.isascii() and any("\udc80" <= c <= "\udcff" for c in text):
-        text = text.encode("ascii", "surrogateescape").decode("utf-8", "replace")
-    return text
+    """A raw header value as text; 8-bit bytes are read as UTF-8 (RFC 6532), else as Windows-1252."""
+    return unescaped(str(value))
 
 
 def decode_words(value: str | None) -> str | None:
@@ -331,10 +328,10 @@ def _filename(part: Part) -> str | None:
 def stdlib_attachments(tree: Message) -> tuple[Attachment, ...]:
     """The attachments of a stdlib-parsed message (an attached original, read by the forward reader)."""
     found = []
-    for part in tree.iter_attachments() if isinstance(tree, EmailMessage) else ():
+    for part in _stdlib_files(tree):
         data = part.get_payload(decode=True)
         if isinstance(part.get_payload(), list) or not isinstance(data, bytes):
-            data = part.as_bytes() if part.get_content_type() == "message/rfc822" else b""
+            data = _attached_message_bytes(part) if part.get_content_type() == "message/rfc822" else b""
         found.append(
             Attachment(
                 filename=safe_filename(part.get_filename(), part.get_content_type()),
@@ -345,6 +342,24 @@ def stdlib_attachments(tree: Message) -> tuple[Attachment, ...]:
             )
         )
     return tuple(found)
+
+
+def _stdlib_files(tree: Message) -> list[Message]:
+    if not isinstance(tree, EmailMessage):
+        return []
+    if not tree.is_multipart() and tree.get_content_type() not in _BODY_TYPES:
+        # A message that is one file and nothing else (a scanner's PDF, an S/MIME .p7m): that part is
+        # the attachment; iter_attachments only looks inside a multipart.
+        return [tree]
+    return list(tree.iter_attachments())
+
+
+def _attached_message_bytes(part: Message) -> bytes:
+    """An attached message as an .eml file: the message itself, not the part header around it."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return payload[0].as_bytes()
+    return part.as_bytes()
 
 
 def _first_msgid(value: str | None) -> str | None:

@@ -12,17 +12,52 @@ reader needs it.
 from __future__ import annotations
 
 import binascii
+import codecs
 import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
+from email.policy import Compat32
 
 import pybase64
 
 from .limits import Limits, StructureProblem
+
+
+def unescaped(text: str) -> str:
+    """Header text read as ASCII with its 8-bit bytes kept as surrogate escapes, those bytes decoded:
+    as UTF-8 when they are (RFC 6532), else as the Windows-1252 (Latin-1) older clients wrote."""
+    if text.isascii():
+        return text
+    try:
+        data = text.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return text  # decoded already
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+class _Compat32Text(Compat32):
+    """compat32, except that a value with 8-bit bytes is read as text (``unescaped``).
+
+    compat32 hands such a value out as a Header of unknown-8bit, whose ``str`` is a replacement
+    character per byte: a file name written in UTF-8, as RFC 6532 mail and many phones write it,
+    came out as "��t��.pdf".
+    """
+
+    def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
+        return super().header_fetch_parse(name, unescaped(value) if isinstance(value, str) else value)
+
+
+COMPAT32_TEXT = _Compat32Text()
 
 
 class ParsedHeader(Message):
@@ -33,6 +68,9 @@ class ParsedHeader(Message):
     (``name*`` beside ``name*0*`` makes its RFC 2231 decoder raise TypeError) read as absent, as
     for a field without parameters, instead of failing the whole message.
     """
+
+    def __init__(self, policy: Compat32 = COMPAT32_TEXT) -> None:
+        super().__init__(policy)
 
     def get_param(  # type: ignore[override]
         self, param: str, failobj: object = None, header: str = "content-type", unquote: bool = True
@@ -50,7 +88,7 @@ class ParsedHeader(Message):
         return next((value for name, value in params if name.lower() == wanted), failobj)
 
 
-HEADER_PARSER = BytesHeaderParser(_class=ParsedHeader, policy=policy.compat32)
+HEADER_PARSER = BytesHeaderParser(_class=ParsedHeader, policy=COMPAT32_TEXT)
 
 # A header section in the plain form nearly every one has: each line a field name (the printable
 # characters the stdlib accepts, no colon), a colon and a value, or a continuation starting with
@@ -115,12 +153,37 @@ class Part:
         return data
 
     def text(self) -> str:
-        charset = self.header.get_content_charset() or "utf-8"
-        data = self.decoded()
+        return decode_text(self.decoded(), self.header.get_content_charset())
+
+
+# Labels whose text is, in mail as on the web, nearly always written in Windows-1252: its curly
+# quotes, dashes and euro sign sit where Latin-1 has invisible C1 controls (WHATWG Encoding).
+_WINDOWS_1252 = frozenset(
+    {"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii"}
+)
+
+
+def decode_text(data: bytes, charset: str | None) -> str:
+    """Text of a body part: its declared charset when the bytes are in it, else UTF-8 when they are
+    (a part labelled us-ascii or unknown but written in UTF-8), else Windows-1252; never raises."""
+    label = (charset or "").strip().lower()
+    if label and label not in _WINDOWS_1252:
         try:
-            return data.decode(charset, errors="replace")
-        except LookupError:
-            return data.decode("utf-8", errors="replace")
+            return data.decode(label)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if label and label not in _WINDOWS_1252:
+        with contextlib.suppress(LookupError):
+            codecs.lookup(label)
+            return data.decode(label, errors="replace")
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _base64(source: bytes, start: int, end: int) -> bytes:
@@ -136,9 +199,12 @@ def _base64(source: bytes, start: int, end: int) -> bytes:
     try:
         return binascii.a2b_base64(data)
     except binascii.Error:
-        # Padding or junk errors: keep what decodes, as mail clients do.
+        # Padding or junk errors: keep what decodes, as mail clients do. A last group left without
+        # its "=" padding still carries bytes: it is padded, not dropped (a lone sixth bit cannot).
         cleaned = bytes(c for c in data if c in _B64_ALPHABET)
-        return binascii.a2b_base64(cleaned[: len(cleaned) // 4 * 4] or b"")
+        if len(cleaned) % 4 == 1:
+            cleaned = cleaned[:-1]
+        return binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4))
 
 
 _B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")

@@ -12,6 +12,8 @@ from email.utils import decode_rfc2231
 from typing import Any
 from urllib.parse import unquote
 
+from .message import decode_words
+
 MAX_LEAVES = 2000
 
 
@@ -77,7 +79,9 @@ def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
         encoding=_text(body[5]).lower(),
         size=int(body[6] or 0),
         disposition=disposition,
-        filename=_filename(disp_params) or _filename(params, "name"),
+        # Outlook writes a non-ASCII name as RFC 2047 encoded words inside the quoted parameter, and
+        # the server hands it over as written: decoded here as the small-message parse decodes it.
+        filename=decode_words(_filename(disp_params) or _filename(params, "name")),
         inside_message=inside_message,
     )
 
