@@ -328,12 +328,22 @@ def _is_loopback(host: str) -> bool:
 
 
 def _safe_url(url: str) -> str:
-    """The database URL without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
+    """The database URL without its password, in the user part or in the query (``?password=``)."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    rest, question, query = rest.partition("?")
+    if "@" in rest:
         credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
-    return url
+        rest = f"{credentials.split(':', 1)[0]}@{host}"
+    if question:
+        # libpq takes any connection keyword from the query; these two carry a secret.
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(
+            f"{key}{eq}***" if key.lower() in ("password", "sslpassword") else f"{key}{eq}{value}"
+            for key, eq, value in pairs
+        )
+    return f"{scheme}://{rest}{question}{query}"
 
 
 def run_check(env_file: Path | None, *, create_folders: bool = False, as_json: bool = False) -> int:

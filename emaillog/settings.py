@@ -237,8 +237,13 @@ def _database_url(r: Reader, data_dir: Path) -> str:
 
         try:
             named = bool(parse_url(url).get("database"))
-        except ValueError as exc:
-            r.problems.append(f"EMAILLOG_DATABASE_URL: {exc}")  # says what is wrong, not the password
+        except ValueError:
+            # Not the parser's words: for a password holding "/", "?" or "#" they quote a piece of it
+            # ("Port could not be cast to integer value as 's3cr'").
+            r.problems.append(
+                "EMAILLOG_DATABASE_URL: not a valid postgresql://USER@HOST:PORT/DB URL (a password with "
+                "/ ? # @ or [ breaks it: keep the password in a PGPASSFILE instead)"
+            )
         else:
             if not named:
                 r.problems.append("EMAILLOG_DATABASE_URL: names no database (postgresql://USER@HOST:PORT/DB)")

@@ -214,6 +214,17 @@ def test_database_unreachable(
     )
 
 
+def test_database_password_in_the_query_is_not_shown(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # libpq takes any keyword from the query, the password too; `check` shows the URL it tried.
+    _with_folders(imap_account)
+    url = f"postgresql://127.0.0.1:{free_port()}/emaillog?user=emaillog&password=s3cret&sslmode=prefer"
+    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url), capsys)
+    detail = steps["database"]["detail"]
+    assert code == 75 and "s3cret" not in detail and "password=***&sslmode=prefer" in detail
+
+
 def test_database_newer_than_the_program(
     tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:

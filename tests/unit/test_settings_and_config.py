@@ -207,6 +207,14 @@ def test_database_url_without_a_database_is_a_problem(tmp_path: Path) -> None:
             load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url})
 
 
+def test_a_database_url_that_does_not_parse_is_reported_without_its_password(tmp_path: Path) -> None:
+    # urllib's own words quote what it took for the port: for these, a piece of the password.
+    for url in ("postgresql://app:s3cr/et@db.example/crm", "postgresql://app:s3cr#et@db.example/crm"):
+        with pytest.raises(SettingsError, match="EMAILLOG_DATABASE_URL") as caught:
+            load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url})
+        assert "s3cr" not in str(caught.value)
+
+
 def test_ports_and_files_that_cannot_work_are_settings_problems(tmp_path: Path) -> None:
     # Reported at start-up (78), not found out at every connection attempt as a temporary failure.
     with pytest.raises(SettingsError) as caught:
