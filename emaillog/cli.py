@@ -352,12 +352,13 @@ def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         return _print_json(rows)
     for row in rows:
+        # The Message-ID and the detail are the sender's text: terminal.shown escapes control characters.
         print(
-            f"#{row['id']}  uid={row['uid']}  {row['reason']}  {row['owner'] or '-'}  "
-            f"{row['message_id'] or '-'}"
+            f"#{row['id']}  uid={row['uid']}  {row['reason']}  {terminal.shown(row['owner'] or None)}  "
+            f"{terminal.shown(row['message_id'] or None)}"
         )
         if row["detail"]:
-            print(f"      {row['detail']}")
+            print(f"      {terminal.shown(row['detail'])}")
     return 0
 
 

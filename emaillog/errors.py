@@ -17,6 +17,7 @@ from .mailbox import ImapMailbox
 from .settings import Settings
 from .store import Store
 from .store.models import Ledger, utcnow
+from .terminal import printable
 
 
 class NotFound(LookupError):
@@ -56,7 +57,8 @@ def explain(row: Ledger) -> list[str]:
         reason = f" ({step['reason']})" if step.get("reason") and step["reason"] != step["rule"] else ""
         data = f"  {json.dumps(step['data'], ensure_ascii=False, default=str)}" if step.get("data") else ""
         lines.append(f"    {mark:<4} {step['rule']}{reason}{data}")
-    return lines
+    # The Message-ID, the detail and the trace's data are the sender's text: no ESC to the terminal.
+    return [printable(line) or "" for line in lines]
 
 
 def error_rows(store: Store, settings: Settings) -> list[Ledger]:

@@ -82,3 +82,16 @@ def test_retry_all_and_bad_input(cli, imap_account: ImapAccount) -> None:
     assert code == 2 and "no ledger row" in err and "Traceback" not in err
     code, out, _ = cli("errors", "retry", "--all", "--no-pass")
     assert code == 0 and "moved back to INBOX: 3" in out
+
+
+def test_a_message_id_with_escape_sequences_reaches_no_terminal(cli, imap_account: ImapAccount) -> None:
+    # A stranger's Message-ID may hold ESC sequences (set the title, clear the screen, recolour).
+    raw = message(sender="newrep@acme.example", message_id="<placeholder@x>")
+    hostile = b"<\x1b]0;owned\x07\x1b[2Jx\xc2\x9b1m@evil.example>"
+    deliver(imap_account, raw.replace(b"<placeholder@x>", hostile))
+    assert cli("run", "--once")[0] == 0
+    _, listed, _ = cli("errors", "list")
+    _, explained, _ = cli("explain", "1")
+    for out in (listed, explained):
+        assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+        assert "\\x1b]0;owned" in out
