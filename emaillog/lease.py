@@ -17,7 +17,6 @@ import logging
 import os
 from pathlib import Path
 from typing import IO, Any, Protocol
-from urllib.parse import unquote, urlparse
 
 log = logging.getLogger("emaillog.lease")
 
@@ -48,16 +47,14 @@ class AdvisoryLeases:
         import psycopg2
 
         if self._conn is None or self._conn.closed:
-            parts = urlparse(self.url)
-            self._conn = psycopg2.connect(
-                dbname=parts.path.lstrip("/"),
-                user=unquote(parts.username or "") or None,
-                password=unquote(parts.password or "") or None,
-                host=parts.hostname,
-                port=parts.port,
-                connect_timeout=10,
-                application_name=f"emaillog-lease-{os.getpid()}",
-            )
+            from .store.db import postgres_params
+
+            # The URL's query options too: without them sslmode=verify-full (or require) was dropped
+            # here, and this connection went out in plain text, its password open to a MITM.
+            params = postgres_params(self.url)
+            params.setdefault("connect_timeout", 10)
+            params["application_name"] = f"emaillog-lease-{os.getpid()}"
+            self._conn = psycopg2.connect(**params)
             self._conn.autocommit = True
             self.held.clear()  # a new session holds nothing
         return self._conn

@@ -54,7 +54,7 @@ def open_database(url: str, *, migrate: bool = True, read_only: bool = False) ->
     if url.startswith("sqlite:///"):
         db = _sqlite(Path(url.removeprefix("sqlite:///")), read_only)
     else:
-        params = parse_url(url.replace("postgres://", "postgresql://", 1))
+        params = postgres_params(url)
         if read_only:
             params["options"] = (params.get("options", "") + " -c default_transaction_read_only=on").strip()
         db = _Postgresql(**params)
@@ -63,6 +63,13 @@ def open_database(url: str, *, migrate: bool = True, read_only: bool = False) ->
     if migrate and not read_only:
         upgrade(db)
     return db
+
+
+def postgres_params(url: str) -> dict[str, Any]:
+    """The connection keywords of a postgresql:// URL, its query's too (sslmode, sslrootcert, ...):
+    every connection to the database, the leases' included, is made with the same ones."""
+    params: dict[str, Any] = parse_url(url.replace("postgres://", "postgresql://", 1))
+    return params
 
 
 def _sqlite(path: Path, read_only: bool) -> Database:

@@ -93,3 +93,19 @@ def test_an_unreachable_database_means_no_lease_not_a_crash() -> None:
     leases = AdvisoryLeases(f"postgresql://nobody@127.0.0.1:{port}/none")
     assert leases.acquire("acme") is False
     assert leases.alive() is False
+
+
+def test_the_lease_connection_keeps_the_urls_options(postgres) -> None:  # type: ignore[no-untyped-def]
+    # The test cluster has no TLS: with sslmode=require every connection must be refused, the
+    # lease's too, rather than go ahead in plain text with the password.
+    leases = AdvisoryLeases(postgres.url() + "?sslmode=require")
+    assert leases.acquire("acme") is False
+    leases = AdvisoryLeases(postgres.url() + "?sslmode=disable&options=-c%20statement_timeout%3D1234")
+    try:
+        assert leases.acquire("acme")
+        assert leases._conn is not None
+        with leases._conn.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == "1234ms"
+    finally:
+        leases.release_all()
