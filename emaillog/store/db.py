@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from datetime import date, datetime, time
 from pathlib import Path
@@ -75,13 +76,25 @@ def postgres_params(url: str) -> dict[str, Any]:
 def _sqlite(path: Path, read_only: bool) -> Database:
     _register_sqlite_adapters()
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
     if not path.is_file():
         raise DatabaseMissing(f"there is no database at {path}")
     # journal_mode is the database's own (WAL, set by the daemon); setting it would be a write.
     pragmas = {k: v for k, v in SQLITE_PRAGMAS.items() if k != "journal_mode"}
     return SqliteDatabase(f"{path.absolute().as_uri()}?mode=ro", pragmas=pragmas, uri=True)
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file (and its directory) readable by its owner only, whatever the umask.
+
+    Run from a shell (umask 022) SQLite made it 0644: every local user could read the logged mail.
+    SQLite gives its -wal and -shm files the database file's mode. An existing file is left as it is.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _register_sqlite_adapters() -> None:

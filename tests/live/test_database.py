@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -80,3 +82,16 @@ def test_in_lists_longer_than_a_page_find_every_row(database_url: str) -> None:
         assert sorted(v for (v,) in later) == versions[1::2]
     finally:
         db.close()
+
+
+def test_a_new_sqlite_database_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    # Run from a shell (umask 022), not under the unit's UMask=0077: the mail must stay the owner's.
+    old = os.umask(0o022)
+    try:
+        db = open_database(f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}")
+        db.close()
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "data").iterdir()}
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert modes and all(mode == 0o600 for mode in modes.values()), modes
