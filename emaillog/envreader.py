@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +122,13 @@ class Reader:
             except (ZoneInfoNotFoundError, ValueError):
                 self.problems.append(f"{name}: {item!r} is not a time zone name (such as Europe/Berlin)")
         return tuple(found)
+
+
+def is_loopback(host: str) -> bool:
+    """A host on this machine: the one place a login may travel without TLS."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -102,6 +102,7 @@ def _run(
     elif dry_run:
         return _dry_run(settings, chain)
     else:
+        _warn_unverified(settings)
         store = open_store(settings)
     _remove_stale_tmp(settings)
     if settings.mailboxes or settings.database_url.startswith(("postgresql://", "postgres://")):
@@ -112,6 +113,22 @@ def _run(
     if once or dry_run:
         return _one_shot(Runner(settings, store, chain, dry_run))
     return _daemon(Daemon(settings, store, chain, Notifier.from_environ(), reload_settings))
+
+
+def _warn_unverified(settings: Settings) -> None:
+    """Said at every start: a certificate not verified is an open door, left open on purpose only."""
+    for box in settings.all_mailboxes():
+        if box.imap is not None and not box.imap.verify_tls:
+            log.warning(
+                "%s: the certificate of %s is NOT verified (EMAILLOG_IMAP_VERIFY_TLS=no)",
+                box.mailbox_name,
+                box.imap.host,
+            )
+    smtp = settings.notices.smtp if settings.notices else None
+    if smtp is not None and not smtp.verify_tls:
+        log.warning(
+            "the certificate of the relay %s is NOT verified (EMAILLOG_SMTP_VERIFY_TLS=no)", smtp.host
+        )
 
 
 def _remove_stale_tmp(settings: Settings) -> None:

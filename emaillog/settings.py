@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from dotenv import dotenv_values
 
 from .addresses import address_key
-from .envreader import Reader
+from .envreader import Reader, is_loopback
 from .envreader import SettingsError as SettingsError  # part of this module's interface
 from .opsettings import AUTH_MODES, read_ops, read_token_source
 from .opsettings import OAuth2Settings as OAuth2Settings
@@ -132,6 +132,11 @@ def _imap(r: Reader) -> ImapSettings | None:
         r.problems.append("EMAILLOG_IMAP_USER: required when EMAILLOG_IMAP_HOST is set")
     if not password and auth == "password":
         r.problems.append("EMAILLOG_IMAP_PASSWORD: required when EMAILLOG_IMAP_HOST is set")
+    if security == "none" and not is_loopback(host):
+        r.problems.append(
+            f"EMAILLOG_IMAP_SECURITY: none would send the login to {host} in clear; use ssl or starttls "
+            "(none is for a server on this machine)"
+        )
     return ImapSettings(
         host=host,
         port=r.port("EMAILLOG_IMAP_PORT", DEFAULT_PORTS.get(security, 993)),
@@ -152,6 +157,11 @@ def _smtp(r: Reader) -> SmtpSettings | None:
     if not host:
         return None
     security = r.choice("EMAILLOG_SMTP_SECURITY", "starttls", SECURITY_MODES)
+    if security == "none" and r.text("EMAILLOG_SMTP_USER") and not is_loopback(host):
+        r.problems.append(
+            f"EMAILLOG_SMTP_SECURITY: none would send the relay login to {host} in clear; use ssl or "
+            "starttls (or no EMAILLOG_SMTP_USER for a relay that takes mail without a login)"
+        )
     return SmtpSettings(
         host=host,
         port=r.port("EMAILLOG_SMTP_PORT", {"ssl": 465, "starttls": 587, "none": 25}.get(security, 587)),

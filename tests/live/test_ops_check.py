@@ -89,7 +89,11 @@ def test_bad_settings(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.
 
 
 def test_unknown_host(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_HOST="no-such-host.invalid"), capsys)
+    # TLS: a login to another machine never travels in clear (settings refuse security=none there).
+    env = write_env(
+        tmp_path, imap_account, EMAILLOG_IMAP_HOST="no-such-host.invalid", EMAILLOG_IMAP_SECURITY="ssl"
+    )
+    code, steps = check(env, capsys)
     assert code == 75 and steps["DNS"]["detail"].startswith("cannot resolve no-such-host.invalid")
     assert steps["login"]["result"] == "skip"
 
@@ -141,12 +145,17 @@ def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
     listener.settimeout(10)
 
     def serve() -> None:
-        try:
-            conn, _ = listener.accept()
-            with context.wrap_socket(conn, server_side=True) as tls:
-                tls.sendall(b"* OK ready\r\n")
-        except OSError:
-            pass
+        # Every connection (check's TLS step, then its login) gets a greeting and is closed.
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.sendall(b"* OK ready\r\n")
+            except OSError:
+                pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -164,6 +173,21 @@ def test_untrusted_certificate(
     code, steps = check(env, capsys)
     detail = steps["connect and TLS"]["detail"]
     assert code == 78 and "certificate of 127.0.0.1 is not trusted" in detail and "self-signed" in detail
+
+
+def test_a_certificate_not_verified_is_a_warning_not_ok(
+    tmp_path: Path, imap_account: ImapAccount, untrusted_tls_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = write_env(
+        tmp_path,
+        imap_account,
+        EMAILLOG_IMAP_SECURITY="ssl",
+        EMAILLOG_IMAP_PORT=str(untrusted_tls_port),
+        EMAILLOG_IMAP_VERIFY_TLS="no",
+    )
+    _, steps = check(env, capsys)
+    step = steps["connect and TLS"]
+    assert step["result"] == "warn" and "certificate NOT verified" in step["detail"]
 
 
 def test_login_refused(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:

@@ -238,3 +238,30 @@ def test_ports_and_files_that_cannot_work_are_settings_problems(tmp_path: Path) 
         "EMAILLOG_SMTP_PORT: 70000 is not a TCP port (1-65535)",
         "EMAILLOG_METRICS_PORT: 65536 is not a TCP port (1-65535)",
     ]
+
+
+def test_a_login_never_crosses_the_network_without_tls(tmp_path: Path) -> None:
+    base = {"EMAILLOG_IMAP_USER": "u", "EMAILLOG_IMAP_PASSWORD": "p", "EMAILLOG_DATA_DIR": str(tmp_path)}
+    with pytest.raises(SettingsError) as caught:
+        load(
+            None,
+            {
+                **base,
+                "EMAILLOG_IMAP_HOST": "imap.acme.example",
+                "EMAILLOG_IMAP_SECURITY": "none",
+                "EMAILLOG_SMTP_HOST": "smtp.acme.example",
+                "EMAILLOG_SMTP_SECURITY": "none",
+                "EMAILLOG_SMTP_USER": "crm",
+            },
+        )
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "EMAILLOG_IMAP_SECURITY",
+        "EMAILLOG_SMTP_SECURITY",
+    ]
+    assert "would send the login to imap.acme.example in clear" in str(caught.value)
+    # On this machine, or a relay that takes mail without a login, plain text is allowed.
+    for host in ("127.0.0.1", "localhost", "::1", "127.5.5.5"):
+        local = load(None, {**base, "EMAILLOG_IMAP_HOST": host, "EMAILLOG_IMAP_SECURITY": "none"})
+        assert local.imap is not None and local.imap.security == "none"
+    relay = load(None, {**base, "EMAILLOG_SMTP_HOST": "mx.acme.example", "EMAILLOG_SMTP_SECURITY": "none"})
+    assert relay.notices is not None and relay.notices.smtp is not None
