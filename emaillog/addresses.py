@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 
@@ -116,5 +117,6 @@ def _decode_name(name: str) -> str:
         return name
     try:
         return str(make_header(decode_header(name)))
-    except (ValueError, LookupError, UnicodeError, AssertionError):
+    except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):
+        # HeaderParseError: an encoded word whose base64 does not decode (a stranger's broken name).
         return name

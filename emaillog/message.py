@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -205,7 +206,8 @@ def decode_words(value: str | None) -> str | None:
         return value
     try:
         return str(make_header(decode_header(value[:MAX_DECODED_HEADER])))
-    except (ValueError, LookupError, UnicodeError, AssertionError):
+    except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):
+        # HeaderParseError: an encoded word whose base64 does not decode (a stranger's broken Subject).
         return value
 
 

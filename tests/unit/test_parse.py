@@ -108,3 +108,16 @@ def test_undecodable_part_parameters_read_as_absent() -> None:
     email = parse(raw, Limits())
     assert isinstance(email, Email)
     assert (email.text, email.attachments) == ("hello", ())
+
+
+def test_an_encoded_word_whose_base64_does_not_decode_is_kept_as_written() -> None:
+    # The stdlib raises HeaderParseError here; it crashed the message, which went to Error after
+    # three passes as processing-failed instead of being logged.
+    raw = (
+        b"From: =?utf-8?b?A?= <rita@acme.example>\r\nTo: Carl <carl@globex.example>\r\n"
+        b"Subject: Quote =?utf-8?b?A?=\r\nMessage-ID: <broken-word@acme.example>\r\n\r\nHello\r\n"
+    )
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    assert email.subject == "Quote =?utf-8?b?A?="
+    assert email.sender is not None and email.sender.address == "rita@acme.example"
