@@ -108,7 +108,30 @@ def start_parsing(
     retried = any(tries[uid].number > 1 for uid in uids)
     prepare = ReadForwards(RouteSettings.of(settings))
     pending = parser.submit(blobs, ParseJob(limits, tmp_dir, isolate=retried, prepare=prepare))
-    return lambda: dict(zip(uids, pending(), strict=True))
+    return _Once(lambda: dict(zip(uids, pending(), strict=True)))
+
+
+class _Once:
+    """The parsed batch, waited for once: a failed pass waits again for what it did not collect
+    (the workers must be done writing to its temp dir before that is removed), and a parser's
+    wait gives its shared memory back, which must happen only once."""
+
+    def __init__(self, wait: Callable[[], dict[int, Parsed]]) -> None:
+        self._wait: Callable[[], dict[int, Parsed]] | None = wait
+        self._parsed: dict[int, Parsed] | None = None
+        self._error: BaseException | None = None
+
+    def __call__(self) -> dict[int, Parsed]:
+        if self._wait is not None:
+            wait, self._wait = self._wait, None
+            try:
+                self._parsed = wait()
+            except Exception as exc:  # noqa: BLE001 - kept, and raised again on every later wait
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._parsed is not None
+        return self._parsed
 
 
 def exhausted(attempt: Attempt, max_attempts: int) -> bool:

@@ -96,13 +96,17 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
     digest, size = hashlib.sha256(), 0
     decoder = _decoder(leaf.encoding)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
-    with os.fdopen(fd, "wb") as out:
-        for data in _decoded(reader.chunks(leaf.section, CHUNK), decoder):
-            digest.update(data)
-            size += len(data)
-            out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for data in _decoded(reader.chunks(leaf.section, CHUNK), decoder):
+                digest.update(data)
+                size += len(data)
+                out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)  # a full disk, a lost connection: no partial file left
+        raise
     return Attachment(
         filename=safe_filename(leaf.filename, leaf.content_type),
         content_type=leaf.content_type,

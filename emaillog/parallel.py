@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait as futures_wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,6 +79,10 @@ def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None, prepare: Prepa
             if spool_dir is not None:
                 email = _spooled(email, spool_dir)
         return Parsed(sha256, email)
+    except OSError:
+        # Only spooling touches a file: a full or unwritable data dir is not the message's fault
+        # (SPEC §10). Raised, it fails the batch, whose attempts are given back for the next pass.
+        raise
     except Exception as exc:
         log.exception("parsing crashed")
         return Parsed(sha256, None, type(exc).__name__)
@@ -104,8 +109,12 @@ def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
         return attachment
     spool_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="part-")
-    with os.fdopen(fd, "wb") as out:
-        out.write(attachment.data)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(attachment.data)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return replace(attachment, data=b"", path=Path(name))
 
 
@@ -154,6 +163,9 @@ class ParallelParser:
 
         def wait() -> list[Parsed]:
             try:
+                # Every chunk done before the region is given back, even when one raised (a full
+                # disk while spooling): the others still read the batch from it.
+                futures_wait(futures)
                 results = [r for future in futures for r in future.result()]
             except BrokenProcessPool:
                 return self._died(raws)

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,16 +140,25 @@ class Pass:
     dry_run: bool = False
     parser: MessageParser = field(default_factory=InlineParser)
     _ledger_ids: dict[int, int] = field(default_factory=dict)  # UID -> ledger row id, for the log lines
+    _pass_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def tmp_dir(self) -> Path:
-        return process_tmp_dir(self.settings.data_dir, os.getpid())
+        """The pass's own temp dir, removed when it ends: what a failed batch spooled (a full disk,
+        a lost connection) must not stay to fill the disk while the daemon runs on."""
+        return process_tmp_dir(self.settings.data_dir, os.getpid()) / f"pass-{self._pass_id}"
 
     @property
     def limits(self) -> Limits:
         return Limits(max_message_bytes=self.settings.max_message_bytes)
 
     def run(self) -> PassReport:
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+    def _run(self) -> PassReport:
         started = time.monotonic()
         report = PassReport()
         s = self.settings
@@ -252,6 +262,7 @@ class Pass:
             # database may be what failed. A batch recorded meanwhile keeps its count (give_back
             # leaves final rows alone) and is moved by the next pass.
             stages.settle(failure)
+            stages.wait_parsing()
             if not self.dry_run:
                 with contextlib.suppress(OperationalError, InterfaceError):
                     for keys in stages.in_flight():

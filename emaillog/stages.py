@@ -6,6 +6,7 @@ transaction, then the marks of batches moved meanwhile), in the order they were 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +26,9 @@ class Fetched(Protocol):
 
     @property
     def keys(self) -> list[LedgerKey]: ...
+
+    @property
+    def parsing(self) -> Callable[[], object]: ...
 
 
 F = TypeVar("F", bound=Fetched)
@@ -98,6 +102,14 @@ class Stages(Generic[F]):
             error = future.exception()
             if error is not None and error is not failure:
                 log.error("recording a batch failed as well: %s: %s", type(error).__name__, error)
+
+    def wait_parsing(self) -> None:
+        """After a failure, wait for the parsing of the batches not decided: its workers may still
+        be spooling attachments into the pass's temp dir."""
+        for batch in (self.pending, self.fetched):
+            if batch is not None:
+                with contextlib.suppress(Exception):
+                    batch.parsing()
 
     def in_flight(self) -> list[list[LedgerKey]]:
         """The keys of every batch whose attempts are counted and whose results are not all recorded."""
