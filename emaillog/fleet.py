@@ -19,6 +19,7 @@ back, a new one is claimed like any other; mailboxes that did not change keep ru
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import signal
@@ -32,7 +33,7 @@ from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
 from .parallel import ParallelParser
-from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, start_up_failure
+from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, one_line, start_up_failure
 from .reloading import reload
 from .rules import Link
 from .sdnotify import Notifier
@@ -67,6 +68,7 @@ class Fleet:
     workers: dict[str, _Worker] = field(default_factory=dict)
     # Put by the signal handlers ("stop", "reload", "pass"): SimpleQueue.put is safe in a handler.
     requests: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
+    _db_trouble: bool = False  # the last round failed on the database (logged once until it answers)
 
     def __post_init__(self) -> None:
         self.leases = leases_for(self.settings.database_url, self.settings.data_dir)
@@ -88,11 +90,23 @@ class Fleet:
                     self._round()
                 except (OperationalError, InterfaceError) as exc:
                     # The database is down: the mailbox threads wait it out on their own; claims
-                    # resume once it answers again.
-                    log.warning("claiming mailboxes failed, will retry: %s", exc)
+                    # resume once it answers again, on a new connection (peewee keeps using a
+                    # connection the server dropped, and would fail on it forever).
+                    self._database_trouble(exc)
+                else:
+                    if self._db_trouble:
+                        log.info("the database answers again: claiming mailboxes")
+                    self._db_trouble = False
         finally:
             self._shutdown()
         return 0
+
+    def _database_trouble(self, exc: BaseException) -> None:
+        if not self._db_trouble:
+            log.warning("claiming mailboxes failed, will retry every %.0fs: %s", CLAIM_SECONDS, one_line(exc))
+        self._db_trouble = True
+        with contextlib.suppress(OperationalError, InterfaceError):
+            self.db.close()
 
     def _start_up(self) -> int | None:
         """Claim and log in to mailboxes in turn until one works; None to go on (READY=1), or the

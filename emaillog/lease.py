@@ -42,6 +42,7 @@ class AdvisoryLeases:
         self.url = url
         self.held: set[str] = set()
         self._conn: Any = None
+        self._unavailable = False
 
     def _connection(self) -> Any:
         import psycopg2
@@ -71,9 +72,13 @@ class AdvisoryLeases:
                 cursor.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(mailbox),))
                 row = cursor.fetchone()
         except psycopg2.Error as exc:
-            log.warning("lease for mailbox %s not taken: the database is unavailable (%s)", mailbox, exc)
+            if not self._unavailable:  # once an outage: the fleet tries again every few seconds
+                text = " ".join(str(exc).split())
+                log.warning("lease for mailbox %s not taken: the database is unavailable (%s)", mailbox, text)
+            self._unavailable = True
             self.release_all()
             return False
+        self._unavailable = False
         if row and row[0]:
             self.held.add(mailbox)
             log.info("lease taken: mailbox %s", mailbox)

@@ -29,6 +29,12 @@ START_UP_FAILURES: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, Operat
 EXIT_TEMPFAIL, EXIT_LOGIN, EXIT_CONFIG = 75, 77, 78
 
 
+def one_line(exc: BaseException) -> str:
+    """An error's text on one log line: the PostgreSQL driver's messages span several ("\n\tIs the
+    server running ..."), which journald would show as separate, unlabelled lines."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def start_up_failure(exc: BaseException) -> tuple[int, str]:
     """The exit code for a start-up (or one-shot) failure, and the one line that says it.
 
@@ -36,7 +42,7 @@ def start_up_failure(exc: BaseException) -> tuple[int, str]:
     systemd does not restart on them; anything else with the mailbox or the database is temporary (75).
     """
     if isinstance(exc, OperationalError):
-        return EXIT_TEMPFAIL, f"database unavailable: {exc}"
+        return EXIT_TEMPFAIL, f"database unavailable: {one_line(exc)}"
     if isinstance(exc, LoginRefused):
         return EXIT_LOGIN, str(exc)
     if isinstance(exc, FolderUnusable):

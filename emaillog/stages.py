@@ -101,7 +101,11 @@ class Stages(Generic[F]):
         for future in waited:
             error = future.exception()
             if error is not None and error is not failure:
-                log.error("recording a batch failed as well: %s: %s", type(error).__name__, error)
+                log.error(
+                    "recording a batch failed as well: %s: %s",
+                    type(error).__name__,
+                    " ".join(str(error).split()),
+                )
 
     def wait_parsing(self) -> None:
         """After a failure, wait for the parsing of the batches not decided: its workers may still

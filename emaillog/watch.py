@@ -37,7 +37,7 @@ from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser
 from .poll import Pass, PassReport
-from .reconnect import CONNECTION_ERRORS, DATABASE_ERRORS, Backoff, ConnectionLost, IntakeReadOnly
+from .reconnect import CONNECTION_ERRORS, DATABASE_ERRORS, Backoff, ConnectionLost, IntakeReadOnly, one_line
 from .reloading import reload
 from .rules import Link
 from .sdnotify import Notifier
@@ -371,15 +371,15 @@ class Daemon:
         # it looks like; either way the connection is dropped and rebuilt after a backoff, to start clean.
         local = isinstance(exc, OSError) and getattr(exc, "filename", None) is not None
         what = "pass failed on a local file" if local else "mailbox connection lost"
-        log.warning("%s%s: %s; reconnecting", self.label, what, str(exc) or type(exc).__name__)
+        log.warning("%s%s: %s; reconnecting", self.label, what, one_line(exc))
         self._set_login("disconnected", str(exc) or type(exc).__name__)
         self.metrics.connection(False)
         self._drop_connection(logout=False)
 
     def _database_trouble(self, exc: BaseException) -> None:
-        log.warning("%sdatabase trouble, will retry: %s", self.label, exc)
+        log.warning("%sdatabase trouble, will retry: %s", self.label, one_line(exc))
         self.metrics.pass_failed()
-        self.state.update(last_error=f"database: {exc}")
+        self.state.update(last_error=f"database: {one_line(exc)}")
         # The connection may be mid-IDLE or mid-command; start clean on both sides after a pause.
         self._drop_connection(logout=True)
         with contextlib.suppress(*DATABASE_ERRORS):

@@ -690,3 +690,31 @@ def test_a_fleet_whose_every_login_is_refused_at_start_exits_77(
     assert "Traceback" not in log, log
     assert len([line for line in log.splitlines() if "refused the login" in line]) == 2, log
     assert not daemon.saw("READY=1")
+
+
+@ON_POSTGRESQL
+def test_on_postgresql_the_daemon_works_again_after_the_server_drops_every_connection(
+    tmp_path: Path, both_worlds: World
+) -> None:
+    """A restart of PostgreSQL cuts every session: the lease's, the claiming thread's and the
+    mailbox's. The daemon takes its lease again and goes on by itself, in one-line warnings."""
+    url = both_worlds.settings.database_url
+    daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url)
+    try:
+        daemon.wait_ready()
+        both_worlds.deliver(message(message_id="<before@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 1, 20, "the first message logged")
+        database_proxy.obj.execute_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        wait_until(lambda: "lease session was lost" in daemon.log(), 20, "the lost session noticed")
+        both_worlds.deliver(message(message_id="<after@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 2, 30, "the daemon working again")
+        assert both_worlds.folder_counts() == {"INBOX": 0, "Processed": 2, "Error": 0}
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    log = daemon.log()
+    assert "Traceback" not in log, log
+    assert all(line[:4].isdigit() or line.startswith("{") for line in log.splitlines() if line), log
