@@ -11,6 +11,7 @@ the machine the daemon runs on; writing it costs no database round trip and cann
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -68,15 +69,22 @@ class StateFile:
 
     def _write(self) -> None:
         # Advisory: a full disk or a read-only directory must not stop mail from being logged.
+        tmp = self.path.with_suffix(".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.data, indent=1, default=str))
             tmp.replace(self.path)
         except OSError as exc:
+            # A partial temp file would hold on to the space a full disk needs back.
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             if not self._warned:
                 self._warned = True
                 log.warning("cannot write the state file %s (%s); status will be incomplete", self.path, exc)
+            return
+        if self._warned:
+            log.info("the state file %s is written again", self.path)
+        self._warned = False  # a later failure is told again
 
 
 def _pid_running(pid: object) -> bool:

@@ -275,3 +275,23 @@ def test_start_up_failures_and_the_exit_code_of_a_fleet_that_had_none_working() 
     assert _worst([77]) == _worst([77, 77]) == 77
     assert _worst([77, 75]) == _worst([75]) == _worst([78, 75]) == 75
     assert _worst([77, 78]) == _worst([78]) == 78
+
+
+def test_a_state_file_that_cannot_be_written_leaves_no_temp_file_and_is_told_each_outage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from emaillog.status import StateFile
+
+    state = StateFile(tmp_path / "state" / "default.json")
+    state.path.mkdir(parents=True)  # a directory where the file goes: the rename fails, as on a full disk
+    with caplog.at_level(logging.INFO, logger="emaillog.status"):
+        state.update(login_state="logged-in")
+        state.update(login_state="disconnected")
+        assert sorted(p.name for p in state.path.parent.iterdir()) == ["default.json"]
+        state.path.rmdir()
+        state.update(login_state="logged-in")
+        state.path.unlink()
+        state.path.mkdir()
+        state.update(login_state="stopped")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, caplog.text
