@@ -103,12 +103,32 @@ def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
 def _parse(texts: tuple[str, ...]) -> tuple[Address, ...]:
     found: list[Address] = []
     seen: set[str] = set()
-    for name, addr in getaddresses([_CONTROL.sub(" ", v) for v in texts]):
+    for name, addr in _getaddresses([_CONTROL.sub(" ", v) for v in texts]):
         address = make_address(_decode_name(name), addr)
         if address is not None and address.key() not in seen:
             seen.add(address.key())
             found.append(address)
     return tuple(found)
+
+
+def _getaddresses(texts: list[str]) -> list[tuple[str, str]]:
+    """The stdlib's reading, which recurses once per nested comment: a header with a thousand
+    nested "(" (hostile, no client writes one) raised RecursionError and crashed the message.
+    Then the comments are taken out first, innermost outwards, without recursion."""
+    try:
+        return getaddresses(texts)
+    except RecursionError:
+        return getaddresses([_without_comments(t) for t in texts])
+
+
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
+def _without_comments(text: str) -> str:
+    while True:
+        text, found = _COMMENT.subn(" ", text)
+        if not found:
+            return text.replace("(", " ").replace(")", " ")
 
 
 def _decode_name(name: str) -> str:

@@ -121,3 +121,16 @@ def test_an_encoded_word_whose_base64_does_not_decode_is_kept_as_written() -> No
     assert isinstance(email, Email)
     assert email.subject == "Quote =?utf-8?b?A?="
     assert email.sender is not None and email.sender.address == "rita@acme.example"
+
+
+def test_a_header_of_deeply_nested_comments_does_not_crash_the_message() -> None:
+    # The stdlib recurses once per nested "(": RecursionError crashed the message.
+    nested = "(" * 1000 + "x" + ")" * 1000
+    raw = (
+        b"From: Rita <rita@acme.example>\r\nTo: Carl <carl@globex.example>\r\n"
+        + f"Cc: {nested} <dan@globex.example>\r\n".encode()
+        + b"Subject: Quote\r\nMessage-ID: <nested@acme.example>\r\n\r\nHello\r\n"
+    )
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    assert [a.address for a in email.cc] == ["dan@globex.example"]
