@@ -32,6 +32,8 @@ from typing import Any
 import authres
 from publicsuffixlist import PublicSuffixList
 
+from .addresses import ascii_domain
+
 # The pseudo authserv-id that trusts the top-most header by position (see the module docstring).
 TRUST_TOPMOST = "@topmost"
 
@@ -218,13 +220,7 @@ def _normalise_domain(domain: str | None) -> str:
     """Lower-case A-label form without the root dot, so that U-labels and A-labels compare equal."""
     if not domain:
         return ""
-    domain = domain.strip().strip('"').rstrip(".").lower()
-    if domain.isascii():
-        return domain
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return domain
+    return ascii_domain(domain.strip().strip('"').rstrip(".").lower())
 
 
 def _same_domain(value: str | None, domain: str) -> bool:

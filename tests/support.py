@@ -44,6 +44,22 @@ def mailboxes_toml(
     return "\n".join(lines)
 
 
+# Mailboxes for commands that never reach IMAP (port 1): each its own account, as a fleet has them.
+_OFFLINE_TABLE = """[mailbox.{name}]
+EMAILLOG_IMAP_HOST = "127.0.0.1"
+EMAILLOG_IMAP_PORT = "1"
+EMAILLOG_IMAP_SECURITY = "none"
+EMAILLOG_IMAP_USER = "{name}"
+EMAILLOG_IMAP_PASSWORD = "pw"
+EMAILLOG_BCC_ADDRESS = "log@{name}.example"
+EMAILLOG_COMPANY_DOMAINS = "{name}.example"
+"""
+
+
+def offline_mailboxes_toml(*names: str) -> str:
+    return "\n".join(_OFFLINE_TABLE.format(name=n) for n in names)
+
+
 def make_settings(
     tmp_path: Path, database_url: str | None = None, account: ImapAccount | None = None, **env: str
 ) -> Settings:

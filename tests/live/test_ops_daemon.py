@@ -168,6 +168,17 @@ def start(
     return DaemonProcess(tmp_path, env_file, watchdog_usec, sandboxed)
 
 
+def one_pass(env_file: Path, mode: str = "--once") -> subprocess.CompletedProcess[str]:
+    """``daemon.py --once`` (or ``--dry-run``) with the settings of ``env_file``, run where it lives."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), mode, "--env-file", str(env_file)],
+        cwd=env_file.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def ledger_rows(outcome: str | None = None) -> int:
     query = Ledger.select()
     if outcome:
@@ -384,13 +395,7 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path, database_url: str) -> 
         finally:
             daemon.close()
         # One pass (--once) says the same: a configuration problem, not a temporary failure.
-        once = subprocess.run(
-            [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(tmp_path / "emaillog.env")],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        once = one_pass(tmp_path / "emaillog.env")
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -412,13 +417,7 @@ def test_an_intake_folder_that_does_not_exist_exits_78(tmp_path: Path, both_worl
         assert daemon.proc.wait(timeout=30) == 78, daemon.log()
     finally:
         daemon.close()
-    once = subprocess.run(
-        [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(tmp_path / "emaillog.env")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    once = one_pass(tmp_path / "emaillog.env")
     missing = f"the folder Inbox/CRM does not exist for {world.account.user}"
     assert missing in daemon.log() and "Traceback" not in daemon.log() and not daemon.saw("READY=1")
     assert once.returncode == 78 and missing in once.stderr and "Traceback" not in once.stderr, once.stderr
@@ -539,13 +538,7 @@ def dry_run(
 ) -> subprocess.CompletedProcess[str]:
     env_file = tmp_path / "dry-run.env"
     env_file.write_text(env_text(world.account, data_dir, EMAILLOG_DATABASE_URL=database_url))
-    return subprocess.run(
-        [sys.executable, str(ROOT / "daemon.py"), "--dry-run", "--env-file", str(env_file)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return one_pass(env_file, "--dry-run")
 
 
 def test_a_dry_run_reads_the_database_without_writing_or_upgrading_it(

@@ -7,25 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+from support import offline_mailboxes_toml
 
 from emaillog.cli import main
 from emaillog.settings import load
 from emaillog.store import open_store
 from emaillog.store.models import User
 
-TABLE = """[mailbox.{name}]
-EMAILLOG_IMAP_HOST = "127.0.0.1"
-EMAILLOG_IMAP_PORT = "1"
-EMAILLOG_IMAP_SECURITY = "none"
-EMAILLOG_IMAP_USER = "{name}"
-EMAILLOG_IMAP_PASSWORD = "pw"
-EMAILLOG_BCC_ADDRESS = "log@{name}.example"
-EMAILLOG_COMPANY_DOMAINS = "{name}.example"
-"""
-
 
 def _deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
-    (tmp_path / "mailboxes.toml").write_text("\n".join(TABLE.format(name=n) for n in names))
+    (tmp_path / "mailboxes.toml").write_text(offline_mailboxes_toml(*names))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("EMAILLOG_MAILBOXES_FILE", str(tmp_path / "mailboxes.toml"))

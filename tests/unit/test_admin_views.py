@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BCC, COMPANY, FWD, message
+from support import BCC, COMPANY, FWD, message, offline_mailboxes_toml
 
 from emaillog.cli import main, select_mailbox
 from emaillog.limits import Limits
@@ -384,21 +384,11 @@ def test_contacts_show_the_company_deals_and_emails(env: Path, capsys: pytest.Ca
 
 # -- one account per mailbox -------------------------------------------------------------------------
 
-TABLE = """[mailbox.{name}]
-EMAILLOG_IMAP_HOST = "127.0.0.1"
-EMAILLOG_IMAP_PORT = "1"
-EMAILLOG_IMAP_SECURITY = "none"
-EMAILLOG_IMAP_USER = "{name}"
-EMAILLOG_IMAP_PASSWORD = "pw"
-EMAILLOG_BCC_ADDRESS = "log@{name}.example"
-EMAILLOG_COMPANY_DOMAINS = "{name}.example"
-"""
-
 
 def test_each_command_sees_only_its_mailboxs_account(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (env / "mailboxes.toml").write_text("\n".join(TABLE.format(name=n) for n in ("acme", "globex")))
+    (env / "mailboxes.toml").write_text(offline_mailboxes_toml("acme", "globex"))
     monkeypatch.setenv("EMAILLOG_MAILBOXES_FILE", str(env / "mailboxes.toml"))
     acme = ("--mailbox", "acme")
     _ok(capsys, *acme, "users", "add", REP)
