@@ -54,7 +54,11 @@ class _Compat32Text(Compat32):
     """
 
     def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
-        return super().header_fetch_parse(name, unescaped(value) if isinstance(value, str) else value)
+        # What compat32 does for a str without 8-bit bytes (returns it), without its encode() test:
+        # this runs for every header read of every part, a dozen times a message.
+        if isinstance(value, str):
+            return value if value.isascii() else unescaped(value)
+        return super().header_fetch_parse(name, value)
 
 
 COMPAT32_TEXT = _Compat32Text()

@@ -69,8 +69,8 @@ class ReadForwards:
 def detect_route(email: Email, settings: RouteAddresses) -> tuple[Route, TraceEntry]:
     bcc, fwd = settings.key(settings.bcc_address), settings.key(settings.forward_address)
     if bcc != fwd:
-        visible = {settings.key(a.address) for a in email.to + email.cc}
         found = _by_delivery_headers(email, settings, bcc, fwd)
+        visible = _visible(email, settings) if found is None or found[0] == "bcc" else frozenset()
         if found is not None and found[0] == "bcc" and fwd in visible and bcc not in visible:
             # The forwarding address as an alias of the mailbox: Gmail / Google Workspace and many
             # servers write the mailbox's own address in Delivered-To, never the alias it came to.
@@ -95,6 +95,10 @@ def detect_route(email: Email, settings: RouteAddresses) -> tuple[Route, TraceEn
     if structure is not None:
         return _entry("forward", f"{why}; the message holds {_STRUCTURE[structure]}", structure=structure)
     return _entry("bcc", f"{why}; no attached message and no forwarded-message header block", structure=None)
+
+
+def _visible(email: Email, settings: RouteAddresses) -> frozenset[str]:
+    return frozenset(settings.key(a.address) for a in email.to + email.cc)
 
 
 def _by_delivery_headers(
