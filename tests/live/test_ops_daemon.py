@@ -168,6 +168,17 @@ def start(
     return DaemonProcess(tmp_path, env_file, watchdog_usec, sandboxed)
 
 
+def exit_before_ready(daemon: DaemonProcess, code: int) -> str:
+    """The daemon's log, once it has exited with ``code`` in one line: no traceback, never READY=1."""
+    try:
+        assert daemon.proc.wait(timeout=30) == code, daemon.log()
+    finally:
+        daemon.close()
+    log = daemon.log()
+    assert "Traceback" not in log and not daemon.saw("READY=1"), log
+    return log
+
+
 def one_pass(env_file: Path, mode: str = "--once") -> subprocess.CompletedProcess[str]:
     """``daemon.py --once`` (or ``--dry-run``) with the settings of ``env_file``, run where it lives."""
     return subprocess.run(
@@ -413,13 +424,10 @@ def test_an_intake_folder_that_does_not_exist_exits_78(tmp_path: Path, both_worl
         EMAILLOG_INTAKE_FOLDER="Inbox/CRM",
         EMAILLOG_DATABASE_URL=world.settings.database_url,
     )
-    try:
-        assert daemon.proc.wait(timeout=30) == 78, daemon.log()
-    finally:
-        daemon.close()
+    log = exit_before_ready(daemon, 78)
     once = one_pass(tmp_path / "emaillog.env")
     missing = f"the folder Inbox/CRM does not exist for {world.account.user}"
-    assert missing in daemon.log() and "Traceback" not in daemon.log() and not daemon.saw("READY=1")
+    assert missing in log
     assert once.returncode == 78 and missing in once.stderr and "Traceback" not in once.stderr, once.stderr
 
 
@@ -588,14 +596,8 @@ def test_on_postgresql_a_refused_login_at_start_exits_77_before_ready(
     READY=1 only after the login worked, a refused one is exit 77 in one line."""
     url = both_worlds.settings.database_url
     daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url, EMAILLOG_IMAP_PASSWORD="wrong")
-    try:
-        assert daemon.proc.wait(timeout=30) == 77, daemon.log()
-    finally:
-        daemon.close()
-    log = daemon.log()
-    assert "Traceback" not in log, log
+    log = exit_before_ready(daemon, 77)
     assert log.count("refused the login") == 1 and "Authentication failed" in log, log
-    assert not daemon.saw("READY=1")
 
 
 @ON_POSTGRESQL
@@ -603,14 +605,8 @@ def test_on_postgresql_an_unreachable_mailbox_at_start_exits_75(tmp_path: Path, 
     url = both_worlds.settings.database_url
     closed = str(free_port())  # nothing listens there
     daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url, EMAILLOG_IMAP_PORT=closed)
-    try:
-        assert daemon.proc.wait(timeout=30) == 75, daemon.log()
-    finally:
-        daemon.close()
-    log = daemon.log()
-    assert "Traceback" not in log, log
+    log = exit_before_ready(daemon, 75)
     assert log.count(f"cannot connect to {both_worlds.account.host}:{closed}") == 1, log
-    assert not daemon.saw("READY=1")
 
 
 def fleet_env(tmp_path: Path, database_url: str, mailboxes: Path) -> Path:
@@ -674,15 +670,8 @@ def test_a_fleet_whose_every_login_is_refused_at_start_exits_77(
     mailboxes = tmp_path / "mailboxes.toml"
     wrong = {"EMAILLOG_IMAP_PASSWORD": "wrong"}
     mailboxes.write_text(mailboxes_toml(accounts, acme=wrong, globex=wrong))
-    daemon = DaemonProcess(tmp_path, fleet_env(tmp_path, database_url, mailboxes))
-    try:
-        assert daemon.proc.wait(timeout=30) == 77, daemon.log()
-    finally:
-        daemon.close()
-    log = daemon.log()
-    assert "Traceback" not in log, log
+    log = exit_before_ready(DaemonProcess(tmp_path, fleet_env(tmp_path, database_url, mailboxes)), 77)
     assert len([line for line in log.splitlines() if "refused the login" in line]) == 2, log
-    assert not daemon.saw("READY=1")
 
 
 @ON_POSTGRESQL
