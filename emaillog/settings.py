@@ -257,7 +257,21 @@ def _database_url(r: Reader, data_dir: Path) -> str:
         else:
             if not named:
                 r.problems.append("EMAILLOG_DATABASE_URL: names no database (postgresql://USER@HOST:PORT/DB)")
+            _check_postgres_options(r, url)
     return url
+
+
+def _check_postgres_options(r: Reader, url: str) -> None:
+    """The URL's ?options are libpq's own (sslmode, connect_timeout ...): a misspelt one failed every
+    connection with a ProgrammingError traceback. libpq's answer names the option, not the password."""
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        parse_dsn(url.replace("postgres://", "postgresql://", 1))
+    except psycopg2.ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0].removeprefix("invalid dsn: ")
+        r.problems.append(f"EMAILLOG_DATABASE_URL: {reason}")
 
 
 def read_values(

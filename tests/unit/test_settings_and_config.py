@@ -265,3 +265,15 @@ def test_a_login_never_crosses_the_network_without_tls(tmp_path: Path) -> None:
         assert local.imap is not None and local.imap.security == "none"
     relay = load(None, {**base, "EMAILLOG_SMTP_HOST": "mx.acme.example", "EMAILLOG_SMTP_SECURITY": "none"})
     assert relay.notices is not None and relay.notices.smtp is not None
+
+
+def test_a_misspelt_database_url_option_is_a_settings_problem(tmp_path: Path) -> None:
+    url = "postgresql://crm:s3cret@db.acme.example/crm?sslmode=verify-full&bogus=1"
+    with pytest.raises(SettingsError) as caught:
+        load(None, {"EMAILLOG_DATABASE_URL": url, "EMAILLOG_DATA_DIR": str(tmp_path)})
+    assert caught.value.problems == ['EMAILLOG_DATABASE_URL: invalid URI query parameter: "bogus"']
+    assert "s3cret" not in str(caught.value)
+    good = load(
+        None, {"EMAILLOG_DATABASE_URL": url.removesuffix("&bogus=1"), "EMAILLOG_DATA_DIR": str(tmp_path)}
+    )
+    assert good.database_url.endswith("sslmode=verify-full")
