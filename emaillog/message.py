@@ -44,6 +44,7 @@ DELIVERY_HEADERS = (
     "x-forwarded-to",
 )
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
+_BARE_MSGID = re.compile(r"[^<>\s@()]{1,450}@[^<>\s@()]{1,450}")
 _BODY_TYPES = ("text/plain", "text/html")
 
 
@@ -238,7 +239,7 @@ def _malformed(fields: Fields, detail: str, digest: str) -> Malformed:
     return Malformed(
         detail,
         digest,
-        _first_msgid(fields.first("message-id")),
+        first_msgid(fields.first("message-id")),
         sender=senders[0] if len(senders) == 1 and len(fields.all("from")) == 1 else None,
         subject=clean(fields.decoded("subject")) or "",
         headers=fields.items,
@@ -255,7 +256,7 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str) -> Email | Ma
         return _malformed(fields, "the message has no readable From address", digest)
     text, html, attachments = _contents(walked.parts)
     return Email(
-        message_id=_first_msgid(fields.first("message-id")),
+        message_id=first_msgid(fields.first("message-id")),
         subject=clean(fields.decoded("subject")) or "",
         date=_date(fields.first("date")),
         senders=senders,
@@ -263,7 +264,7 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str) -> Email | Ma
         cc=parse_addresses(fields.all("cc")),
         bcc=parse_addresses(fields.all("bcc")),
         delivered_to=tuple(a.address for h in DELIVERY_HEADERS for a in parse_addresses(fields.all(h))),
-        in_reply_to=_first_msgid(fields.first("in-reply-to")),
+        in_reply_to=first_msgid(fields.first("in-reply-to")),
         references=tuple(_MSGID.findall(fields.first("references") or ""))[-50:],
         text=text,
         html=sanitise_html(html) if html else None,
@@ -364,9 +365,15 @@ def _attached_message_bytes(part: Message) -> bytes:
     return part.as_bytes()
 
 
-def _first_msgid(value: str | None) -> str | None:
+def first_msgid(value: str | None) -> str | None:
+    """The first <id> of a Message-ID / In-Reply-To value; an id written without its angle brackets
+    (some mailers and gateways) is taken whole, in brackets. One reading for every path, so that an
+    email BCC'd and later forwarded as an attachment has the same identity (SPEC §9)."""
     found = _MSGID.search(value or "")
-    return found.group(0) if found else None
+    if found:
+        return found.group(0)
+    bare = (value or "").strip()
+    return f"<{bare}>" if _BARE_MSGID.fullmatch(bare) else None
 
 
 def _date(value: str | None) -> datetime | None:

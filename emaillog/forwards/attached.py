@@ -11,7 +11,7 @@ from emaillog.addresses import parse_addresses
 from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
-from emaillog.message import Attachment
+from emaillog.message import Attachment, first_msgid
 from emaillog.message import stdlib_attachments as message_attachments
 
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
@@ -42,8 +42,8 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         body=(text or "").replace("\r\n", "\n").strip(),
         html=html,
         note=note,
-        message_id=_msgid(_header(inner, "Message-ID")),
-        in_reply_to=_msgid(_header(inner, "In-Reply-To")),
+        message_id=first_msgid(_header(inner, "Message-ID")),
+        in_reply_to=first_msgid(_header(inner, "In-Reply-To")),
         references=tuple(_MSGID.findall(_header(inner, "References") or ""))[-50:],
         source="attachment",
         client_hint=None,
@@ -57,14 +57,6 @@ def _files(inner: EmailMessage) -> tuple[Attachment, ...]:
         return tuple(message_attachments(inner))
     except PART_ERRORS:
         return ()
-
-
-def _msgid(value: str | None) -> str | None:
-    """The <id> itself; header comments and folding around it are not part of the identity."""
-    if value is None:
-        return None
-    found = _MSGID.search(value)
-    return found.group(0) if found else value
 
 
 def _all(msg: EmailMessage, name: str) -> list[str]:

@@ -639,3 +639,21 @@ def test_an_inline_forward_of_an_email_that_carried_an_eml_logs_the_inline_origi
     plan = only_plan(run(crm, outer.as_bytes()))
     assert (plan.direction, plan.sender and plan.sender.address) == ("incoming", "carl@globex.example")
     assert keys(plan) == ["carl@globex.example"]
+
+
+@pytest.mark.parametrize("written", ["nobr-1@globex.example", "<nobr-1@globex.example>"])
+def test_a_message_id_without_angle_brackets_is_one_identity_on_every_path(crm: Crm, written: str) -> None:
+    # Some gateways write the id bare. The BCC path took it for no id (a fingerprint identity) while
+    # the forward-as-attachment path kept it: one email BCC'd, then forwarded, was logged twice.
+    bccd = message(
+        sender=REP, to=["Carl Customer <carl@globex.example>"], subject="Re: Proposal", message_id=None
+    )
+    bccd = bccd.replace(b"Subject:", f"Message-ID: {written}\r\nSubject:".encode(), 1)
+    inner = original_message(sender=REP, to="Carl Customer <carl@globex.example>")
+    inner.replace_header("Message-ID", written)
+    assert only_plan(run(crm, bccd)).identity == only_plan(run(crm, attached_forward(inner))).identity
+    assert only_plan(run(crm, bccd)).identity == "mid:nobr-1@globex.example"
+    # A value with a space in it is no id on either path: the fingerprint decides.
+    assert not only_plan(
+        run(crm, bccd.replace(written.encode(), b"<sp 1@globex.example>"))
+    ).identity.startswith("mid:")
