@@ -38,12 +38,9 @@ class Reader:
         credential = (Path(cred_dir) / cred_name) if cred_dir else None
         if credential is not None and credential.is_file():
             return self._read_secret(name, credential)
-        named = self.text(name + "_FILE")
+        named = self.existing_file(name + "_FILE")
         if named:
-            if not Path(named).is_file():
-                self.problems.append(f"{name}_FILE: {named} does not exist or is not a file")
-                return ""
-            return self._read_secret(name + "_FILE", Path(named))
+            return self._read_secret(name + "_FILE", Path(named)) if Path(named).is_file() else ""
         return self.text(name)
 
     def _read_secret(self, name: str, path: Path) -> str:

@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .reconnect import one_line
+
 log = logging.getLogger("emaillog.lease")
 
 
@@ -73,8 +75,9 @@ class AdvisoryLeases:
                 row = cursor.fetchone()
         except psycopg2.Error as exc:
             if not self._unavailable:  # once an outage: the fleet tries again every few seconds
-                text = " ".join(str(exc).split())
-                log.warning("lease for mailbox %s not taken: the database is unavailable (%s)", mailbox, text)
+                log.warning(
+                    "lease for mailbox %s not taken: the database is unavailable (%s)", mailbox, one_line(exc)
+                )
             self._unavailable = True
             self.release_all()
             return False

@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 
 from peewee import Database
 
+from .reconnect import one_line
 from .store.ledger import LedgerKey
 from .store.recorder import Result
 
@@ -101,11 +102,7 @@ class Stages(Generic[F]):
         for future in waited:
             error = future.exception()
             if error is not None and error is not failure:
-                log.error(
-                    "recording a batch failed as well: %s: %s",
-                    type(error).__name__,
-                    " ".join(str(error).split()),
-                )
+                log.error("recording a batch failed as well: %s: %s", type(error).__name__, one_line(error))
 
     def wait_parsing(self) -> None:
         """After a failure, wait for the parsing of the batches not decided: its workers may still
