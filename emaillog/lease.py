@@ -15,12 +15,15 @@ import fcntl
 import hashlib
 import logging
 import os
+import weakref
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .reconnect import one_line
 
 log = logging.getLogger("emaillog.lease")
+
+LEASE_DIR = "leases"  # under the data dir: one lock file per mailbox (SQLite)
 
 
 class Leases(Protocol):
@@ -128,6 +131,7 @@ class FileLeases:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.files: dict[str, IO[bytes]] = {}
+        _IN_THIS_PROCESS.add(self)
 
     def acquire(self, mailbox: str) -> bool:
         if mailbox in self.files:
@@ -149,6 +153,13 @@ class FileLeases:
     def alive(self) -> bool:
         return True
 
+    def holder(self, mailbox: str) -> int | None:
+        """The pid written by the process that holds ``mailbox``'s lease, if it can be read."""
+        try:
+            return int((self.directory / f"{mailbox}.lock").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def release(self, mailbox: str) -> None:
         handle = self.files.pop(mailbox, None)
         if handle is not None:
@@ -160,7 +171,21 @@ class FileLeases:
         self.files.clear()
 
 
+# A flock belongs to the open file, so a forked child (a parser worker) holds the lease too for as
+# long as it keeps the inherited descriptor: the child closes it at once and the lease stays the
+# daemon's alone, freed when the daemon dies.
+_IN_THIS_PROCESS: weakref.WeakSet[FileLeases] = weakref.WeakSet()
+
+
+def _drop_inherited_leases() -> None:
+    for leases in list(_IN_THIS_PROCESS):
+        leases.release_all()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_leases)
+
+
 def leases_for(database_url: str, data_dir: Path) -> Leases:
     if database_url.startswith(("postgresql://", "postgres://")):
         return AdvisoryLeases(database_url)
-    return FileLeases(data_dir / "leases")
+    return FileLeases(data_dir / LEASE_DIR)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import wait as futures_wait
@@ -36,6 +37,8 @@ SPOOL_OVER = 64 * 1024
 # Below this many bytes in a batch, the pipe costs more than a second core saves.
 PARALLEL_OVER = 2 * 1024 * 1024
 WORKER_NICENESS = 10
+# How often a worker checks that the process that forked it is still there.
+PARENT_CHECK_SECONDS = 1.0
 
 
 @pickled_by_fields
@@ -185,7 +188,10 @@ class ParallelParser:
             if self._pool is None:
                 # fork: the workers start with every module already imported (spawn costs a second each).
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker
+                    self.workers,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_start_worker,
+                    initargs=(os.getpid(),),
                 )
             return self._pool
 
@@ -205,7 +211,7 @@ class ParallelParser:
 _MAPPED: Mapped | None = None
 
 
-def _start_worker() -> None:
+def _start_worker(daemon_pid: int) -> None:
     """Workers run at a lower priority than the main process.
 
     The main process is the pipeline's one serial stage (IMAP, deciding, the database): on a
@@ -216,10 +222,29 @@ def _start_worker() -> None:
     """
     global _MAPPED
     _MAPPED = Mapped()
+    _exit_with_parent(daemon_pid)
     try:
         os.nice(WORKER_NICENESS)
     except OSError as exc:
         log.warning("parser worker %d runs at the daemon's priority: %s", os.getpid(), exc)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once the daemon that forked it is gone (``kill -9``, a crash).
+
+    Nothing else would: an orphaned worker waits on its task queue forever, still holding the
+    descriptors it inherited — the flock of a mailbox's lease (SQLite) and the lease connection's
+    socket (PostgreSQL) among them — so no other process could take the dead daemon's mailboxes
+    over. A thread polls rather than ``PR_SET_PDEATHSIG``: that fires when the forking *thread*
+    ends, and a fleet's mailbox threads share one pool and come and go.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)  # the results have nobody to go to; temp files are removed at the next start
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def spooled_paths(parsed: Iterable[Parsed]) -> Iterator[Path]:

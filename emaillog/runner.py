@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from peewee import OperationalError
 
 from .fleet import Fleet
-from .lease import leases_for
+from .lease import LEASE_DIR, FileLeases, leases_for
 from .logsetup import setup_logging as _setup_logging
 from .mailbox import ImapMailbox
 from .parallel import ParallelParser
@@ -110,9 +110,32 @@ def _run(
         if once or dry_run:
             return _fleet_once(settings, store, chain, dry_run)
         return Fleet(settings, chain, store.db, Notifier.from_environ(), reload_settings).run()
+    if not _took_the_lease(settings, cleanup):
+        return EXIT_TEMPFAIL
     if once or dry_run:
         return _one_shot(Runner(settings, store, chain, dry_run))
     return _daemon(Daemon(settings, store, chain, Notifier.from_environ(), reload_settings))
+
+
+def _took_the_lease(settings: Settings, cleanup: ExitStack) -> bool:
+    """One mailbox on SQLite is leased too, for the life of the process.
+
+    Without it a ``--once`` run (or a second unit) beside the daemon raced it for every message:
+    each counted an attempt on the same messages and one pass failed on MOVEs of messages the
+    other had moved.
+    """
+    leases = FileLeases(settings.data_dir / LEASE_DIR)
+    if leases.acquire(settings.mailbox_name):
+        cleanup.callback(leases.release_all)
+        return True
+    pid = leases.holder(settings.mailbox_name)
+    log.error(
+        "mailbox %s is being worked by another emaillog process%s: stop it first"
+        " (--dry-run may run beside it)",
+        settings.mailbox_name,
+        f" (pid {pid})" if pid else "",
+    )
+    return False
 
 
 def _warn_unverified(settings: Settings) -> None:

@@ -700,3 +700,74 @@ def test_on_postgresql_the_daemon_works_again_after_the_server_drops_every_conne
     log = daemon.log()
     assert "Traceback" not in log, log
     assert all(line[:4].isdigit() or line.startswith("{") for line in log.splitlines() if line), log
+
+
+def test_a_once_pass_beside_the_daemon_stops_in_one_line_instead_of_racing_it(
+    tmp_path: Path, world: World
+) -> None:
+    """One mailbox on SQLite: before its lease, both counted an attempt on every message and the
+    ``--once`` run failed with EXPUNGEISSUED on MOVEs of messages the daemon had moved."""
+    daemon = start(tmp_path, world.account)
+    try:
+        daemon.wait_ready()
+        beside = one_pass(tmp_path / "emaillog.env")
+        assert beside.returncode == 75, beside.stderr
+        assert f"is being worked by another emaillog process (pid {daemon.proc.pid})" in beside.stderr
+        assert "Traceback" not in beside.stderr
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    world.deliver(message())
+    after = one_pass(tmp_path / "emaillog.env")  # the lease went with the daemon
+    assert after.returncode == 0, after.stderr
+    assert world.folder_counts()["Processed"] == 1
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; reaping it is its new parent's business
+
+
+def test_a_daemon_killed_with_9_leaves_no_parser_process_holding_its_mailbox(
+    tmp_path: Path, both_worlds: World, dovecot: DevDovecot
+) -> None:
+    """Before: the parser workers outlived the daemon for good, and with them the descriptors they
+    inherited — the lease's flock (SQLite) or its connection (PostgreSQL) — so no other process
+    ever took the dead daemon's mailbox over."""
+    world = both_worlds
+    raws = [message(message_id=f"<big-{i}@acme.example>", body="x" * 200_000) for i in range(15)]
+    assert sum(len(raw) for raw in raws) > PARALLEL_OVER  # parsed on the worker processes
+    dovecot.seed_maildir(world.account.user, "INBOX", raws)
+    daemon = start(tmp_path, world.account, EMAILLOG_DATABASE_URL=world.settings.database_url)
+    try:
+        daemon.wait_ready()
+        wait_until(lambda: world.folder_counts()["Processed"] == len(raws), 60, "the backlog logged")
+        workers = _children(daemon.proc.pid)
+        assert workers, "no parser process was started"
+        daemon.proc.kill()
+        daemon.proc.wait()
+    finally:
+        daemon.close()
+    other_process = leases_for(world.settings.database_url, tmp_path / "data")
+    try:
+        wait_until(lambda: not any(map(_running, workers)), 10, "the orphaned parser processes to end")
+        wait_until(lambda: other_process.acquire(world.settings.mailbox_name), 30, "the lease")
+    finally:
+        other_process.release_all()
+        for pid in filter(_running, workers):  # the test failed: leave no orphan behind
+            os.kill(pid, signal.SIGKILL)
