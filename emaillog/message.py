@@ -328,41 +328,18 @@ def _filename(part: Part) -> str | None:
     return decode_words(_text(name)) if name else None
 
 
-def stdlib_attachments(tree: Message) -> tuple[Attachment, ...]:
-    """The attachments of a stdlib-parsed message (an attached original, read by the forward reader)."""
-    found = []
-    for part in _stdlib_files(tree):
-        data = part.get_payload(decode=True)
-        if isinstance(part.get_payload(), list) or not isinstance(data, bytes):
-            data = _attached_message_bytes(part) if part.get_content_type() == "message/rfc822" else b""
-        found.append(
-            Attachment(
-                filename=safe_filename(part.get_filename(), part.get_content_type()),
-                content_type=part.get_content_type(),
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                data=data,
-            )
-        )
-    return tuple(found)
+def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | None:
+    """Body text, HTML and files of ``raw`` (an attached original), read as ``parse`` reads a message
+    of our own; None when it cannot be walked.
 
-
-def _stdlib_files(tree: Message) -> list[Message]:
-    if not isinstance(tree, EmailMessage):
-        return []
-    if not tree.is_multipart() and tree.get_content_type() not in _BODY_TYPES:
-        # A message that is one file and nothing else (a scanner's PDF, an S/MIME .p7m): that part is
-        # the attachment; iter_attachments only looks inside a multipart.
-        return [tree]
-    return list(tree.iter_attachments())
-
-
-def _attached_message_bytes(part: Message) -> bytes:
-    """An attached message as an .eml file: the message itself, not the part header around it."""
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        return payload[0].as_bytes()
-    return part.as_bytes()
+    One reading for both paths: the stdlib's get_body/iter_attachments had kept only the first part of
+    a body Apple Mail splits around a picture (the rest became a nameless file) and dropped Outlook's
+    inline pictures and a text/calendar beside the bodies.
+    """
+    walked = walk(raw, Limits())
+    if isinstance(walked, StructureProblem):
+        return None
+    return _contents(walked.parts)
 
 
 def first_msgid(value: str | None) -> str | None:

@@ -11,10 +11,12 @@ from emaillog.addresses import parse_addresses
 from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
-from emaillog.message import Attachment, first_msgid
-from emaillog.message import stdlib_attachments as message_attachments
+from emaillog.message import BOUNDED_DEFAULT, Attachment, contents_of, first_msgid
 
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
+# The original's bytes written back as they came: the default "long" refolding of a stranger's
+# 900 KB Subject of encoded words took all the memory of the machine.
+_AS_WRITTEN = BOUNDED_DEFAULT.clone(refold_source="none", linesep="\r\n")
 
 
 def from_attachment(inner: EmailMessage, note: str | None) -> ForwardedMessage | None:
@@ -26,10 +28,7 @@ def from_attachment(inner: EmailMessage, note: str | None) -> ForwardedMessage |
 
 
 def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
-    text = body_of(inner, "plain")
-    html = body_of(inner, "html")
-    if text is None and html is not None:
-        text = html_to_text(html)
+    text, html, files = _contents(inner)
     senders = parse_addresses(_all(inner, "From"))
     date_text = _header(inner, "Date")
     return ForwardedMessage(
@@ -39,7 +38,7 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         date=_date(date_text),
         date_text=date_text,
         subject=_header(inner, "Subject"),
-        body=(text or "").replace("\r\n", "\n").strip(),
+        body=text.replace("\r\n", "\n").strip(),
         html=html,
         note=note,
         message_id=first_msgid(_header(inner, "Message-ID")),
@@ -48,15 +47,20 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         source="attachment",
         client_hint=None,
         sender_name=senders[0].name if senders else None,
-        attachments=_files(inner),
+        attachments=files,
     )
 
 
-def _files(inner: EmailMessage) -> tuple[Attachment, ...]:
-    try:
-        return tuple(message_attachments(inner))
-    except PART_ERRORS:
-        return ()
+def _contents(inner: EmailMessage) -> tuple[str, str | None, tuple[Attachment, ...]]:
+    """The original's body and files, read as the BCC path reads a message (``contents_of``)."""
+    read = contents_of(inner.as_bytes(policy=_AS_WRITTEN))
+    if read is not None:
+        return read
+    # Not walkable on its own (it was within the forward's limits): its bodies at least.
+    text, html = body_of(inner, "plain"), body_of(inner, "html")
+    if text is None and html is not None:
+        text = html_to_text(html)
+    return text or "", html, ()
 
 
 def _all(msg: EmailMessage, name: str) -> list[str]:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import base64
 from email import message_from_bytes
 
+from support import attached_forward
+
+from emaillog.forwards import forwards_of
+from emaillog.forwards.model import ForwardedMessage
 from emaillog.limits import Limits
-from emaillog.message import BOUNDED_DEFAULT, Email, parse, stdlib_attachments
+from emaillog.message import BOUNDED_DEFAULT, Email, parse
 from emaillog.structure import leaves
 
 HEAD = (
@@ -103,7 +107,7 @@ def test_an_attached_original_that_is_a_single_file_keeps_the_file() -> None:
         b'Content-Disposition: attachment; filename="scan.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
         + base64.encodebytes(PDF)
     )
-    [attachment] = stdlib_attachments(message_from_bytes(scan, policy=BOUNDED_DEFAULT))
+    [attachment] = forwarded_original(scan).attachments
     assert (attachment.filename, attachment.data) == ("scan.pdf", PDF)
 
 
@@ -116,6 +120,68 @@ def test_an_attached_message_inside_an_original_is_the_message_not_its_part_head
         + inner
         + b"\r\n--B--\r\n"
     )
-    [attachment] = stdlib_attachments(message_from_bytes(raw, policy=BOUNDED_DEFAULT))
+    [attachment] = forwarded_original(raw).attachments
     assert attachment.filename == "old.eml"
     assert attachment.data.startswith(b"From: someone@other.example")
+
+
+def forwarded_original(inner: bytes) -> ForwardedMessage:
+    """The original a rep forwarded as an attachment, as the forward reader reads it."""
+    email = parse(attached_forward(message_from_bytes(inner, policy=BOUNDED_DEFAULT)), Limits())
+    assert isinstance(email, Email)
+    [original] = forwards_of(email)
+    return original
+
+
+def test_an_apple_mail_body_split_around_a_picture_is_whole_when_forwarded_as_an_attachment() -> None:
+    # Apple Mail writes text, the inline picture, then the rest of the text as three parts. The BCC
+    # path joined them; the forward path kept the first and stored the rest as a nameless file.
+    inner = (
+        HEAD + b'Content-Type: multipart/mixed; boundary="A"\r\n\r\n'
+        b"--A\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nBefore the picture.\r\n"
+        b'--A\r\nContent-Type: image/jpeg; name="photo.jpg"\r\n'
+        b'Content-Disposition: inline; filename="photo.jpg"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(PDF) + b"\r\n"
+        b"--A\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nAfter the picture.\r\n--A--\r\n"
+    )
+    original = forwarded_original(inner)
+    assert "Before the picture." in original.body and "After the picture." in original.body
+    assert [(a.filename, a.data) for a in original.attachments] == [("photo.jpg", PDF)]
+
+
+def test_an_outlook_original_keeps_its_inline_pictures_and_its_invitation_when_forwarded() -> None:
+    # Outlook: mixed > related > alternative + the signature's image001.png, then the file. The
+    # picture (and a text/calendar beside the bodies) was dropped: only the BCC path kept them.
+    inner = (
+        HEAD + b'Content-Type: multipart/mixed; boundary="M"\r\n\r\n'
+        b'--M\r\nContent-Type: multipart/related; boundary="R"\r\n\r\n'
+        b'--R\r\nContent-Type: multipart/alternative; boundary="L"\r\n\r\n'
+        b"--L\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the offer.\r\n"
+        b"--L\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p>See the offer.<img src="cid:image001"></p>\r\n'
+        b"--L\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n"
+        b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n--L--\r\n"
+        b'--R\r\nContent-Type: image/png; name="image001.png"\r\nContent-ID: <image001>\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(PDF) + b"\r\n--R--\r\n"
+        b'--M\r\nContent-Type: application/pdf; name="offer.pdf"\r\nContent-Disposition: attachment; '
+        b'filename="offer.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + base64.encodebytes(PDF)
+        + b"\r\n--M--\r\n"
+    )
+    original = forwarded_original(inner)
+    assert original.body == "See the offer."
+    assert [a.content_type for a in original.attachments] == ["text/calendar", "image/png", "application/pdf"]
+    assert [a.filename for a in original.attachments][1:] == ["image001.png", "offer.pdf"]
+
+
+def test_an_attached_original_nested_too_deep_for_the_walker_still_gives_its_body() -> None:
+    # The forward's own walk stops at an attached message; the original's structure is first walked
+    # here, so its limits can be met here only. Its text is still read; its files are not.
+    deep = b"".join(
+        b'Content-Type: multipart/mixed; boundary="d%d"\r\n\r\n--d%d\r\n' % (i, i) for i in range(60)
+    )
+    inner = (
+        HEAD + b'Content-Type: multipart/mixed; boundary="T"\r\n\r\n'
+        b"--T\r\nContent-Type: text/plain\r\n\r\nThe original.\r\n--T\r\n" + deep + b"\r\nx\r\n--T--\r\n"
+    )
+    assert forwarded_original(inner).body == "The original."
