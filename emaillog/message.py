@@ -10,6 +10,7 @@ when something asks for ``Email.tree`` (the forward reader).
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -389,8 +390,15 @@ def safe_filename(name: str | None, content_type: str) -> str:
     """
     name = _UNSAFE_NAME.sub("_", (name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip(" ._")
     if not name:
-        name = "attachment." + ("eml" if content_type == "message/rfc822" else "bin")
+        # A picture pasted into the body, an invitation: named by its type, so a person who
+        # downloads it can open it (every such part was "attachment.bin").
+        name = "attachment" + (_EXTENSIONS.guess_extension(content_type) or ".bin")
     return name[:200]
+
+
+# The standard library's own table, not the machine's /etc/mime.types: the same name everywhere.
+_EXTENSIONS = mimetypes.MimeTypes()
+_EXTENSIONS.add_type("text/calendar", ".ics")
 
 
 __all__ = ["Attachment", "Email", "Limits", "Malformed", "StructureProblem", "parse"]

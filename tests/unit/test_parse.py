@@ -82,6 +82,15 @@ def test_attachment_names_cannot_be_paths() -> None:
     assert safe_filename(None, "message/rfc822") == "attachment.eml"
 
 
+def test_a_part_without_a_name_is_named_by_its_type() -> None:
+    # A picture pasted into the body or an invitation has no file name; "attachment.bin" could not
+    # be opened by the person who downloaded it.
+    assert safe_filename(None, "image/png") == "attachment.png"
+    assert safe_filename("", "text/calendar") == "attachment.ics"
+    assert safe_filename(None, "application/octet-stream") == "attachment.bin"
+    assert safe_filename(None, "application/x-unheard-of") == "attachment.bin"
+
+
 def test_company_domain_is_registrable_and_not_free_mail() -> None:
     assert company_domain("mail.acme.co.uk") == "acme.co.uk"
     assert company_domain("gmail.com") is None and company_domain("yahoo.co.uk") is None
