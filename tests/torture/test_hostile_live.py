@@ -73,7 +73,7 @@ def test_the_hostile_corpus_through_dovecot_and_the_daemon(
         if path.is_file() and path.parent.parent not in allowed:
             assert (
                 path.parent == settings.data_dir
-                or path.parent.name in ("tmp", "state")
+                or path.parent.name in ("tmp", "state", "leases")
                 or path.parent.parent.name == "tmp"
             ), path
     assert not any((settings.data_dir / "tmp").rglob("part-*"))
