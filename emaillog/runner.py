@@ -39,6 +39,7 @@ class Runner:
     store: Store
     chain: tuple[Link, ...]
     dry_run: bool = False
+    label: str = ""  # "mailbox NAME: " where there are several
 
     def one_pass(self) -> PassReport:
         assert self.settings.imap is not None
@@ -49,7 +50,7 @@ class Runner:
         finally:
             parser.close()
             mailbox.close()
-        log.info("pass done: %s", report.summary())
+        log.info("%spass done: %s", self.label, report.summary())
         return report
 
 
@@ -169,7 +170,8 @@ def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_r
             if not leases.acquire(mailbox.mailbox_name):
                 log.info("mailbox %s is worked by another process: skipped", mailbox.mailbox_name)
                 continue
-            codes.append(_one_shot(Runner(mailbox, store_for(store.db, mailbox), chain, dry_run)))
+            runner = Runner(mailbox, store_for(store.db, mailbox), chain, dry_run, _label(settings, mailbox))
+            codes.append(_one_shot(runner))
     finally:
         leases.release_all()
     return max(codes)
@@ -191,9 +193,13 @@ def _dry_run(settings: Settings, chain: tuple[Link, ...]) -> int:
             log.error("--dry-run: mailbox %s: %s", mailbox.mailbox_name, exc)
             codes.append(EXIT_CONFIG)
             continue
-        codes.append(_one_shot(Runner(mailbox, store, chain, dry_run=True)))
+        codes.append(_one_shot(Runner(mailbox, store, chain, True, _label(settings, mailbox))))
     db.close()
     return max(codes)
+
+
+def _label(settings: Settings, mailbox: Settings) -> str:
+    return f"mailbox {mailbox.mailbox_name}: " if settings.mailboxes else ""
 
 
 def _one_shot(runner: Runner) -> int:

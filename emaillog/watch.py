@@ -286,7 +286,7 @@ class Daemon:
         except BaseException:
             self.metrics.pass_failed()
             raise
-        log.info("pass done: %s", report.summary())
+        log.info("%spass done: %s", self.label, report.summary())
         self._highest_uid = mailbox.highest_uid
         self._last_report = report
         self._last_pass_at = time.strftime("%H:%M:%S")

@@ -643,6 +643,7 @@ def test_a_fleet_keeps_working_beside_a_mailbox_whose_login_is_refused(
         client.append("INBOX", message(message_id="<fleet-1@acme.example>", delivered_to="log@acme.example"))
         client.logout()
         wait_until(lambda: [r["outcome"] for r in views.ledger(acme)] == ["logged"], 15, "acme's mail")
+        wait_until(lambda: "mailbox acme: pass done: 1 seen: 1 logged" in daemon.log(), 10, "acme's pass")
         refusals = lambda: [line for line in daemon.log().splitlines() if "refused the login" in line]  # noqa: E731
         wait_until(lambda: len(refusals()) >= 3, 20, "globex retried")
         assert all(line.count("globex") >= 2 and "WARNING" in line for line in refusals()), refusals()
@@ -661,6 +662,18 @@ def test_a_fleet_keeps_working_beside_a_mailbox_whose_login_is_refused(
     assert not [
         line for line in log.splitlines() if "initech" in line and ("WARNING" in line or "ERROR" in line)
     ]
+
+
+def test_a_fleets_one_pass_says_which_mailbox_each_pass_was(tmp_path: Path, dovecot: DevDovecot) -> None:
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(mailboxes_toml(accounts))
+    env_file = fleet_env(tmp_path, f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}", mailboxes)
+    for mode in ("--once", "--dry-run"):
+        done = one_pass(env_file, mode)
+        assert done.returncode == 0, done.stderr
+        for name in accounts:
+            assert f"mailbox {name}: pass done: 0 seen" in done.stderr, done.stderr
 
 
 def test_a_fleet_whose_every_login_is_refused_at_start_exits_77(
