@@ -170,7 +170,7 @@ class Checker:
         return Step("capabilities", WARN, "; ".join(f"no {c}: {effects[c]}" for c in missing))
 
     def intake(self, mailbox: ImapMailbox) -> tuple[str, str]:
-        folder = self.settings.intake_folder
+        folder = mailbox.on_server(self.settings.intake_folder)
         if not mailbox.client.folder_exists(folder):
             raise StepFailed(f"{folder} does not exist (EMAILLOG_INTAKE_FOLDER)", EXIT_CONFIG)
         try:
@@ -190,14 +190,12 @@ class Checker:
         names = [self.settings.processed_folder, self.settings.error_folder]
         missing = [n for n in names if not mailbox.folder_usable(n)]
         if missing and self.create_folders:
-            for name in missing:
-                mailbox.client.create_folder(name)
-            return OK, f"created {', '.join(missing)}"
+            mailbox.ensure_folders(missing)
+            return OK, f"created {', '.join(map(mailbox.on_server, missing))}"
         if missing:
-            raise StepFailed(
-                f"missing: {', '.join(missing)} (run `emaillog check --create-folders`)", EXIT_CONFIG
-            )
-        return OK, f"{', '.join(names)} exist"
+            names_there = ", ".join(map(mailbox.on_server, missing))
+            raise StepFailed(f"missing: {names_there} (run `emaillog check --create-folders`)", EXIT_CONFIG)
+        return OK, f"{', '.join(map(mailbox.on_server, names))} exist"
 
     def database(self) -> tuple[str, str]:
         from peewee import DatabaseError

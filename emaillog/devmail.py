@@ -195,6 +195,7 @@ class DevDovecot:
         oauth2_introspection_url: str | None = None,
         read_only_folders: Iterable[str] = (),
         capabilities: Iterable[str] | None = None,
+        personal_prefix: str = "",
     ) -> None:
         self.root = Path(root).resolve()
         # What the server announces after login instead of its own list (``imap_capability``): a
@@ -202,6 +203,8 @@ class DevDovecot:
         self.capabilities = tuple(capabilities) if capabilities is not None else None
         # Folders every user may read but not change (Dovecot's acl plugin): SELECT answers [READ-ONLY].
         self.read_only_folders = tuple(read_only_folders)
+        # "INBOX." keeps every folder under INBOX, with "." between levels, as Courier and Cyrus do.
+        self.personal_prefix = personal_prefix
         # With a URL, XOAUTH2 and OAUTHBEARER logins are accepted too: Dovecot's oauth2 passdb POSTs the
         # token there (RFC 7662 introspection) and expects {"active": true, "username": USER}.
         self.oauth2_introspection_url = oauth2_introspection_url
@@ -307,7 +310,7 @@ class DevDovecot:
 
     def _config(self) -> str:
         uid, gid = mail_owner(self.root)
-        text = config_text(self.root, self.port, uid, gid)
+        text = config_text(self.root, self.port, uid, gid, self.personal_prefix)
         if self.capabilities is not None:
             text += f"imap_capability = {' '.join(self.capabilities)}\n"
         if self.read_only_folders:

@@ -40,7 +40,7 @@ def privilege_settings(mail_uid: int, mail_gid: int) -> str:
     )
 
 
-def config_text(root: Path, port: int, mail_uid: int, mail_gid: int) -> str:
+def config_text(root: Path, port: int, mail_uid: int, mail_gid: int, personal_prefix: str = "") -> str:
     return f"""# Written by emaillog.devmail: a throwaway server, rewritten on every start.
 protocols = imap
 listen = 127.0.0.1
@@ -67,7 +67,8 @@ mailbox_idle_check_interval = 1 secs
 imap_idle_notify_interval = 1 secs
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {personal_prefix[-1:] or "/"}
+  prefix = {personal_prefix}
 }}
 passdb {{
   driver = passwd-file

@@ -115,6 +115,7 @@ class ImapMailbox:
         self.capabilities: frozenset[bytes] = frozenset()
         try:
             self._login()
+            self._prefix = self._personal_prefix()
         except MailboxError:
             self.client.shutdown()
             raise
@@ -162,6 +163,29 @@ class ImapMailbox:
         # Dovecot (and others) announce MOVE and UIDPLUS only after authentication.
         self.capabilities = frozenset(self.client.capabilities())
 
+    def _personal_prefix(self) -> str:
+        """What the server puts before the name of every personal folder but INBOX (RFC 2342).
+
+        "INBOX." on Courier, Cyrus and Dovecot set up like them: there, CREATE Processed fails with
+        "Mailbox name should probably be prefixed with: INBOX.", and the daemon retried for ever.
+        Mail clients show such folders without the prefix, as people name them in the settings.
+        """
+        if not self.has("NAMESPACE"):
+            return ""
+        try:
+            personal = self.client.namespace().personal
+        except (IMAPClientError, OSError) as exc:
+            if isinstance(exc, OSError) or _connection_broke(exc):
+                raise MailboxError(f"{self.settings.host}: connection lost after login: {exc}") from exc
+            return ""  # a NAMESPACE it cannot answer: the names as written
+        return str(personal[0][0]) if personal else ""
+
+    def on_server(self, folder: str) -> str:
+        """The server's name of a folder named in the settings: the personal prefix added if needed."""
+        if not self._prefix or folder.upper() == "INBOX" or folder.upper().startswith(self._prefix.upper()):
+            return folder
+        return self._prefix + folder
+
     def _token(self) -> str:
         assert self.tokens is not None
         try:
@@ -208,7 +232,7 @@ class ImapMailbox:
     def ensure_folders(self, names: Iterable[str]) -> None:
         for name in names:
             if not self.folder_usable(name):
-                self.client.create_folder(name)
+                self.client.create_folder(self.on_server(name))
 
     def folder_usable(self, name: str) -> bool:
         """Whether ``name`` exists as a folder that can hold messages.
@@ -217,10 +241,11 @@ class ImapMailbox:
         or ``\\NonExistent`` (RFC 5258) exists only as a name: a MOVE into it fails with [TRYCREATE]
         on every pass. Dovecot turns such a name into a real folder on CREATE.
         """
-        listed = self.client.list_folders("", name)
+        listed = self.client.list_folders("", self.on_server(name))
         return bool(listed) and not {bytes(f).lower() for f in listed[0][0]} & _NOT_SELECTABLE
 
     def select(self, folder: str) -> FolderState:
+        folder = self.on_server(folder)
         read_only = f"the folder {folder} is read-only for {self.settings.user}"
         try:
             info = self.client.select_folder(folder)
@@ -278,6 +303,7 @@ class ImapMailbox:
     def move(self, uids: Sequence[int], folder: str) -> None:
         if not uids:
             return
+        folder = self.on_server(folder)
         if self.has("MOVE"):
             self.client.move(list(uids), folder)
         else:
@@ -305,7 +331,7 @@ class ImapMailbox:
         the bytes decide, so a different message of the same size and Message-ID never counts.
         ``folder`` is left selected read-only: the caller selects its own folder again.
         """
-        self.client.select_folder(folder, readonly=True)
+        self.client.select_folder(self.on_server(folder), readonly=True)
         found: dict[str, int] = {}
         for w in wanted:
             if w.sha256 not in found:
@@ -314,7 +340,7 @@ class ImapMailbox:
         return found
 
     def append(self, folder: str, raw: bytes) -> None:
-        self.client.append(folder, raw)
+        self.client.append(self.on_server(folder), raw)
 
     def close(self) -> None:
         try:

@@ -154,12 +154,9 @@ def probe_imap(settings: Settings) -> dict[str, Any]:
     except (MailboxError, OSError) as exc:
         return {"login": "unreachable", "login_detail": str(exc), "error_folder_messages": None}
     try:
-        client = mailbox.client
-        count = (
-            client.folder_status(settings.error_folder, [b"MESSAGES"])[b"MESSAGES"]
-            if client.folder_exists(settings.error_folder)
-            else 0
-        )
+        client, folder = mailbox.client, mailbox.on_server(settings.error_folder)
+        exists = client.folder_exists(folder)
+        count = client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"] if exists else 0
         return {"login": "ok", "error_folder_messages": int(count)}
     finally:
         mailbox.close()

@@ -1,0 +1,87 @@
+"""A server that keeps every folder under INBOX (personal namespace "INBOX.", RFC 2342), as Courier,
+Cyrus and Dovecot set up like them do: the folders named in the settings are made and used there.
+
+Before, CREATE Processed failed with "Mailbox name should probably be prefixed with: INBOX." and the
+daemon exited 75 at every start, for ever, without logging anything.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import require
+from support import make_world, message
+
+from emaillog import status
+from emaillog.check import run_check
+from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
+from emaillog.store.models import Ledger
+
+FOLDERS = "Processed and Error folders"  # the step of `emaillog check`
+
+
+@pytest.fixture(scope="module")
+def prefixed() -> Iterator[DevDovecot]:
+    require(dovecot_available(), "Dovecot (dovecot-imapd)")
+    root = Path(tempfile.mkdtemp(prefix="emaillog-dovecot-ns-"))
+    root.chmod(0o755)  # the mail is served as the dovecot user, who must reach it
+    server = DevDovecot(root, personal_prefix="INBOX.")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def account(prefixed: DevDovecot, tmp_path: Path) -> ImapAccount:
+    return prefixed.add_user(f"ns-{tmp_path.name[-8:]}", "pw")
+
+
+def test_processed_and_error_are_made_and_filled_under_the_prefix(
+    tmp_path: Path, account: ImapAccount
+) -> None:
+    world = make_world(tmp_path, f"sqlite:///{tmp_path / 'emaillog.sqlite3'}", account)
+    world.deliver(message(), message(sender="Stranger <x@other.example>", message_id="<m2@acme.example>"))
+    report = world.run_pass()
+    assert report.moved == 2
+    client = world.client()
+    try:
+        counts = {
+            name: client.folder_status(name, [b"MESSAGES"])[b"MESSAGES"]
+            for name in ("INBOX", "INBOX.Processed", "INBOX.Error")
+        }
+        assert not client.folder_exists("Processed")
+    finally:
+        client.logout()
+    assert counts == {"INBOX": 0, "INBOX.Processed": 1, "INBOX.Error": 1}
+    # The ledger keeps the names people gave; only the server's names carry the prefix.
+    assert sorted(row.folder for row in Ledger.select()) == ["Error", "Processed"]
+    assert (
+        status.gather(world.settings, world.store, probe=True)["mailboxes"][0]["error_folder_messages"] == 1
+    )
+
+
+def test_check_creates_and_names_the_folders_under_the_prefix(
+    tmp_path: Path, account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = tmp_path / "emaillog.env"
+    values = {**account.settings(), "EMAILLOG_DATA_DIR": str(tmp_path / "data"), "EMAILLOG_IMAP_TIMEOUT": "5"}
+    env.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    for create, expected in (
+        (False, "missing: INBOX.Processed, INBOX.Error"),
+        (True, "created INBOX.Processed"),
+    ):
+        run_check(env, as_json=True, create_folders=create)
+        steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
+        assert expected in steps[FOLDERS]["detail"], steps[FOLDERS]
+    run_check(env, as_json=True)
+    steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
+    assert steps[FOLDERS]["result"] == "ok"
+    assert steps[FOLDERS]["detail"] == "INBOX.Processed, INBOX.Error exist"
