@@ -45,6 +45,7 @@ log = logging.getLogger("emaillog.fleet")
 
 CLAIM_SECONDS = 2.0  # how often free mailboxes are claimed: a dead worker's are taken within seconds
 RESTART_SECONDS = 30.0  # a mailbox whose daemon stopped on an unexpected error is started again after this
+START_TRY_COMMANDS = 6  # at most this many IMAP timeouts in one start-up try of a mailbox
 # Login states that mean a mailbox held here is not being worked (shown in systemd's STATUS=).
 _TROUBLE = frozenset({"refused", "unreachable", "disconnected", "read-only"})
 
@@ -126,6 +127,11 @@ class Fleet:
                 going_on = True
                 continue
             daemon = self._daemon_for(mailbox)
+            if mailbox.imap is not None:
+                # Mailboxes are tried in turn: a few unreachable ones in front could outlast the
+                # unit's TimeoutStartSec= on their own, and systemd would kill the fleet before
+                # READY=1 on every start. A try is connect, login, SELECT and a few more commands.
+                self.notifier.extend_start(START_TRY_COMMANDS * mailbox.imap.timeout)
             try:
                 daemon.start(install_signals=False)
             except CONNECTION_ERRORS as exc:

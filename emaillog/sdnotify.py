@@ -69,6 +69,10 @@ class Notifier:
         """Start-up is complete: systemd marks the unit active and releases ``systemctl start``."""
         self._send("READY=1")
 
+    def extend_start(self, seconds: float) -> None:
+        """Start-up goes on: give it ``seconds`` more than TimeoutStartSec= if it needs them."""
+        self._send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}")
+
     def status(self, text: str) -> None:
         """A one-line status shown by ``systemctl status``."""
         # A newline would end the STATUS field and start another assignment (READY=1, say).

@@ -22,7 +22,7 @@ import pytest
 from imapclient import IMAPClient
 from peewee import DatabaseError
 from sandbox import under_unit_filter
-from support import World, mailboxes_toml, make_world, message, wait_until
+from support import World, mailboxes_toml, make_world, message, offline_mailboxes_toml, wait_until
 
 from emaillog import admin, status, views
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
@@ -662,6 +662,26 @@ def test_a_fleet_keeps_working_beside_a_mailbox_whose_login_is_refused(
     assert not [
         line for line in log.splitlines() if "initech" in line and ("WARNING" in line or "ERROR" in line)
     ]
+
+
+def test_a_fleet_asks_systemd_for_time_before_each_mailbox_it_tries_at_start(
+    tmp_path: Path, dovecot: DevDovecot
+) -> None:
+    """Mailboxes are tried in turn until one works: with a few black-holed servers in front, the
+    tries outlasted TimeoutStartSec= and systemd killed the fleet before READY=1, at every start."""
+    acme = {"acme": dovecot.add_user(f"acme-{tmp_path.name[-8:]}", "pw")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(offline_mailboxes_toml("down") + "\n" + mailboxes_toml(acme))
+    daemon = DaemonProcess(tmp_path, fleet_env(tmp_path, f"sqlite:///{tmp_path / 'el.sqlite3'}", mailboxes))
+    try:
+        daemon.wait_ready()
+        sent = daemon.read_notify()
+        before_ready = sent[: next(i for i, m in enumerate(sent) if "READY=1" in m)]
+        # Two tries (down, then acme), each given 6 IMAP timeouts of 5 s.
+        assert before_ready.count("EXTEND_TIMEOUT_USEC=30000000") == 2, sent
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
 
 
 def test_a_fleets_one_pass_says_which_mailbox_each_pass_was(tmp_path: Path, dovecot: DevDovecot) -> None:
