@@ -163,6 +163,7 @@ class Pass:
         report = PassReport()
         s = self.settings
         if not self.dry_run:
+            self._give_back_owed()
             self.mailbox.ensure_folders([s.processed_folder, s.error_folder])
         uidvalidity = self.mailbox.select(s.intake_folder).uidvalidity
         uids = self.mailbox.uids()
@@ -183,6 +184,17 @@ class Pass:
         self._send_notices()
         report.seconds = time.monotonic() - started
         return report
+
+    def _give_back_owed(self) -> None:
+        """Give back the attempts of batches cut short by a failure, oldest first.
+
+        What the database could not take when it failed is owed until it answers again: counted,
+        those messages would be taken for crashes and retried one at a time at the next pass.
+        """
+        owed = self.store.owed_attempts
+        while owed:
+            give_back_attempts(owed[0])
+            owed.pop(0)
 
     def _send_notices(self) -> None:
         """Send what the outbox holds; a relay outage only leaves notices queued (SPEC §11)."""
@@ -264,9 +276,9 @@ class Pass:
             stages.settle(failure)
             stages.wait_parsing()
             if not self.dry_run:
+                self.store.owed_attempts.extend(stages.in_flight())
                 with contextlib.suppress(OperationalError, InterfaceError):
-                    for keys in stages.in_flight():
-                        give_back_attempts(keys)
+                    self._give_back_owed()
             raise
         finally:
             stages.close(self.store.db)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from peewee import Database
 
 from ..settings import Settings
 from .db import DatabaseMissing, open_database
+from .ledger import LedgerKey
 from .lookup import CrmLookup
 from .models import Account
 from .recorder import Recorder
@@ -22,6 +23,9 @@ class Store:
     account_id: int
     lookup: CrmLookup
     recorder: Recorder
+    # Batches whose attempts a pass cut short by a failure could not give back (the database was
+    # what failed): the next pass gives them back first (poll.Pass._give_back_owed).
+    owed_attempts: list[list[LedgerKey]] = field(default_factory=list)
 
 
 class StoreNotReady(Exception):

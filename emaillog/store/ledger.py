@@ -113,7 +113,13 @@ def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
 
     A database, disk or network failure after the count says nothing about the messages; counting
     it would send innocent messages to Error as ``processing-failed`` after a few such failures.
+    One transaction: given back whole or not at all, so that a batch owed is never given back twice.
     """
+    with write_transaction(Ledger._meta.database):
+        _give_back(keys)
+
+
+def _give_back(keys: Sequence[LedgerKey]) -> None:
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         first = chunk[0]

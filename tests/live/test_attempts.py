@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from peewee import InterfaceError, OperationalError
 from support import World, make_world, message
 
 from emaillog import views
@@ -20,6 +22,7 @@ from emaillog.devmail import ImapAccount
 from emaillog.parallel import ParallelParser
 from emaillog.store.ledger import LedgerKey, begin_attempts
 from emaillog.store.models import Ledger
+from emaillog.store.recorder import Recorder
 
 KILLER_HEADER = b"X-Test-Kills-The-Parser: yes"
 
@@ -98,3 +101,43 @@ def test_a_message_that_kills_its_parser_process_costs_its_own_attempts_only(
         world.settings.max_attempts,
     )
     assert world.folder_counts() == {"INBOX": 0, "Processed": 1, "Error": 1}
+
+
+def _cut_every_session(database_url: str) -> None:
+    """What a restart of PostgreSQL does to the daemon: every session of the database ends."""
+    import psycopg2
+
+    killer = psycopg2.connect(database_url)
+    try:
+        with killer, killer.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    finally:
+        killer.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_attempts_an_outage_kept_from_being_given_back_are_given_back_once_it_answers(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away while a batch is recorded: the give-back of its attempts fails too.
+    Before, those messages kept the attempt, were taken for crashes and retried one at a time."""
+    world.deliver(*(message(message_id=f"<outage-{i}@acme.example>") for i in range(6)))
+    record, cut = Recorder.record, []
+
+    def record_as_the_server_restarts(recorder: Recorder, results: list[Any]) -> None:
+        if not cut:
+            cut.append(True)
+            _cut_every_session(world.settings.database_url)
+        record(recorder, results)
+
+    monkeypatch.setattr(Recorder, "record", record_as_the_server_restarts)
+    with pytest.raises((OperationalError, InterfaceError)):
+        world.run_pass()
+    assert world.store.owed_attempts
+    world.store.db.close()  # as the daemon does before it tries again
+    report = world.run_pass()
+    assert report.outcomes == {"logged": 6} and not world.store.owed_attempts
+    assert sorted(row.attempts for row in Ledger.select()) == [1] * 6
