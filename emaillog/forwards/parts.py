@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from email.errors import MessageError
 from email.message import EmailMessage, Message
 
+from emaillog.mime import decode_text
+
 _MAX_DEPTH = 50  # SPEC §8: deeper nesting is hostile
 _MAX_PARTS = 1000
 _MAX_PART_BYTES = 4 * 1024 * 1024  # a text part beyond this is cut; the reader only needs its start
@@ -50,23 +52,12 @@ def body_of(msg: Message, subtype: str) -> str | None:
 
 
 def decoded(part: Message) -> str | None:
-    """Text of ``part``: its declared charset first, then a guess (wrong labels are common)."""
+    """Text of ``part``, decoded as the BCC path decodes a body (``mime.decode_text``): its declared
+    charset when the bytes fit it, else UTF-8, else Windows-1252 (for iso-8859-1 and us-ascii too)."""
     try:
         raw = part.get_payload(decode=True)
     except PART_ERRORS:
         return None
     if not isinstance(raw, bytes):
         return None
-    raw = raw[:_MAX_PART_BYTES]
-    charset = part.get_content_charset() or "us-ascii"
-    try:
-        return raw.decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        return _guess(raw)
-
-
-def _guess(raw: bytes) -> str:
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(raw).best()
-    return str(best) if best is not None else raw.decode("utf-8", "replace")
+    return decode_text(raw[:_MAX_PART_BYTES], part.get_content_charset())

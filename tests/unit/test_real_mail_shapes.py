@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from email import message_from_bytes
 
+import pytest
 from support import attached_forward
 
 from emaillog.forwards import forwards_of
@@ -98,6 +99,28 @@ def test_an_unknown_or_missing_charset_on_latin1_bytes_is_not_read_as_replacemen
     for content_type in (b"text/plain; charset=x-unknown", b"text/plain"):
         raw = HEAD + b"Content-Type: " + content_type + b"\r\n\r\n" + "Grüße".encode("latin-1")
         assert body_text(raw) == "Grüße"
+
+
+@pytest.mark.parametrize("label", [b"iso-8859-1", b"us-ascii"])
+def test_an_inline_forward_is_decoded_as_a_message_of_our_own(label: bytes) -> None:
+    # The forward reader decoded its text itself: iso-8859-1 as Latin-1 (the quotes and the euro
+    # sign of Windows-1252 became control characters), which the BCC path had stopped doing.
+    forward = (
+        "FYI\r\n\r\n---------- Forwarded message ---------\r\nFrom: Carl Customer <carl@globex.example>\r\n"
+        "Date: Thu, 19 Nov 2026 at 09:00\r\nSubject: Offer\r\nTo: <rita@acme.example>\r\n\r\n"
+        "It’s €100 — café\r\n"
+    )
+    raw = (
+        HEAD.replace(b"Subject: Offer", b"Subject: Fwd: Offer")
+        + b"Content-Type: text/plain; charset="
+        + label
+        + b"\r\n\r\n"
+        + forward.encode("cp1252")
+    )
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    [original] = forwards_of(email)
+    assert original.body == "It’s €100 — café"
 
 
 def test_an_attached_original_that_is_a_single_file_keeps_the_file() -> None:
