@@ -22,6 +22,13 @@ from emaillog.forwards.calendar import (
 _MAX_DATE = 200  # a written date is short; anything longer is cut before any regex runs
 
 _OFFSET = re.compile(r"(?:\b(?:gmt|utc)\s*)?(?<![\d:])([+\-−])(\d{1,2})(?::?(\d{2}))?(?!\d)")
+# ISO 8601 after a clock: seconds' fraction and zone ("15:51:30.123+01:00", "15:51Z").
+_ISO_ZONE = re.compile(
+    r"(?<=\d\d:\d\d)(?P<seconds>:\d\d)?(?P<fraction>[.,]\d{1,9})?"
+    r"(?:(?P<sign>[+\-])(?P<hours>\d\d):?(?P<minutes>\d\d)|(?P<z>z))?(?![^\W\d_])"
+)
+# "GMT+0100", "UTC+01:00" in an RFC 5322 shape: parsedate reads the zone name and drops the offset.
+_NAMED_OFFSET = re.compile(r"(?i)\b(?:gmt|utc)\s*([+\-])(\d\d):?(\d\d)\b")
 _ZONE_WORDS = "|".join(sorted(TIMEZONES, key=len, reverse=True))
 _ZONE_NAME = re.compile(rf"(?<![^\W\d_])({_ZONE_WORDS})(?![^\W\d_])")
 _TIME = re.compile(
@@ -68,23 +75,28 @@ def zone_written(text: str | None) -> bool:
     if not text:
         return False
     text = text[:_MAX_DATE].strip()
-    if _rfc_date(text) is not None:
-        try:
-            return parsedate_to_datetime(text).tzinfo is not None  # "-0000" is "zone unknown"
-        except (TypeError, ValueError, IndexError):
-            return False
+    rfc = _rfc(text)
+    if rfc is not None:
+        return rfc.tzinfo is not None  # "-0000" is "zone unknown"
     return _take_zone(text.lower().replace("\xa0", " "))[0] is not None
 
 
 def _rfc_date(text: str) -> datetime | None:
-    # RFC 5322 dates ("Wed, 3 Nov 2021 15:51:30 +0100") come from Thunderbird and MailMate.
+    value = _rfc(text)
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _rfc(text: str) -> datetime | None:
+    """An RFC 5322 date ("Wed, 3 Nov 2021 15:51:30 +0100": Thunderbird, MailMate) as written:
+    naive when it names no zone; None for any other shape."""
     if not re.match(r"^(?:[A-Za-z]{3},\s*)?\d{1,2} [A-Za-z]{3} \d{4} \d{1,2}:\d{2}", text):
         return None
     try:
-        value = parsedate_to_datetime(text)
+        return parsedate_to_datetime(_NAMED_OFFSET.sub(r" \1\2\3", text))
     except (TypeError, ValueError, IndexError):
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _fast_date(text: str, languages: frozenset[str]) -> datetime | None:
@@ -103,6 +115,18 @@ def _fast_date(text: str, languages: frozenset[str]) -> datetime | None:
 
 
 def _take_zone(text: str) -> tuple[timezone | None, str]:
+    iso = next((m for m in _ISO_ZONE.finditer(text) if m.group("fraction", "sign", "z") != (None,) * 3), None)
+    if iso is not None:
+        # The fraction goes with the zone: left in place, "30.123" read as a time of its own.
+        rest = text[: iso.start()] + (iso.group("seconds") or "") + " " + text[iso.end() :]
+        if iso.group("z"):
+            return UTC, rest
+        if iso.group("sign"):
+            sign = -1 if iso.group("sign") == "-" else 1
+            return timezone(
+                sign * timedelta(hours=int(iso.group("hours")), minutes=int(iso.group("minutes")))
+            ), rest
+        text = rest
     match = _OFFSET.search(text)
     if match and (match.group(3) or "gmt" in match.group(0) or "utc" in match.group(0)):
         sign = -1 if match.group(1) in "-−" else 1

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emaillog.forwards import parse_inline
-from emaillog.forwards.dates import parse_date
+from emaillog.forwards.dates import parse_date, zone_written
 from emaillog.forwards.people import parse_people
 from emaillog.forwards.subjects import Kind, classify, strip_forward_prefixes
 
@@ -40,12 +40,43 @@ from emaillog.forwards.subjects import Kind, classify, strip_forward_prefixes
             "Wed, 3 Nov 2021 15:51:30 +0100",
             datetime(2021, 11, 3, 15, 51, 30, tzinfo=timezone(timedelta(hours=1))),
         ),
+        # Zones written as "GMT+0100" in an RFC 5322 shape, and ISO 8601 (fractions, "Z") were
+        # read as UTC, or (with milliseconds) the offset was read as the time: 01:00.
+        (
+            "Wed, 3 Nov 2021 15:51:30 GMT+0100",
+            datetime(2021, 11, 3, 15, 51, 30, tzinfo=timezone(timedelta(hours=1))),
+        ),
+        (
+            "Wed, 3 Nov 2021 15:51:30 UTC+01:00",
+            datetime(2021, 11, 3, 15, 51, 30, tzinfo=timezone(timedelta(hours=1))),
+        ),
+        ("2021-11-03T15:51:30+01:00", datetime(2021, 11, 3, 15, 51, 30, tzinfo=timezone(timedelta(hours=1)))),
+        (
+            "2021-11-03 15:51:30.123-0500",
+            datetime(2021, 11, 3, 15, 51, 30, tzinfo=timezone(timedelta(hours=-5))),
+        ),
+        ("2021-11-03T15:51:30.000Z", datetime(2021, 11, 3, 15, 51, 30, tzinfo=UTC)),
+        ("2021-11-03T15:51Z", datetime(2021, 11, 3, 15, 51, tzinfo=UTC)),
     ],
 )
 def test_dates_in_many_languages(text: str, expected: datetime) -> None:
     got = parse_date(text)
     assert got == expected
     assert got is not None and got.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("Wed, 3 Nov 2021 15:51:30 GMT+0100", True),
+        ("2021-11-03T15:51:30+01:00", True),
+        ("2021-11-03T15:51:30Z", True),
+        ("2021-11-03 15:51:30", False),
+        ("Wed, 3 Nov 2021 15:51:30", False),
+    ],
+)
+def test_whether_a_date_names_its_zone(text: str, written: bool) -> None:
+    assert zone_written(text) is written
 
 
 def test_unreadable_date_is_none() -> None:
