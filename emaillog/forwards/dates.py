@@ -115,18 +115,9 @@ def _fast_date(text: str, languages: frozenset[str]) -> datetime | None:
 
 
 def _take_zone(text: str) -> tuple[timezone | None, str]:
-    iso = next((m for m in _ISO_ZONE.finditer(text) if m.group("fraction", "sign", "z") != (None,) * 3), None)
-    if iso is not None:
-        # The fraction goes with the zone: left in place, "30.123" read as a time of its own.
-        rest = text[: iso.start()] + (iso.group("seconds") or "") + " " + text[iso.end() :]
-        if iso.group("z"):
-            return UTC, rest
-        if iso.group("sign"):
-            sign = -1 if iso.group("sign") == "-" else 1
-            return timezone(
-                sign * timedelta(hours=int(iso.group("hours")), minutes=int(iso.group("minutes")))
-            ), rest
-        text = rest
+    zone, text = _iso_zone(text)
+    if zone is not None:
+        return zone, text
     match = _OFFSET.search(text)
     if match and (match.group(3) or "gmt" in match.group(0) or "utc" in match.group(0)):
         sign = -1 if match.group(1) in "-−" else 1
@@ -136,6 +127,26 @@ def _take_zone(text: str) -> tuple[timezone | None, str]:
     named = _ZONE_NAME.search(text)
     if named:
         return timezone(timedelta(minutes=TIMEZONES[named.group(1)])), _cut(text, named)
+    return None, text
+
+
+def _iso_zone(text: str) -> tuple[timezone | None, str]:
+    """An ISO 8601 zone right after the clock, cut out with the seconds' fraction (left in place,
+    "30.123" was read as a time of its own); the text unchanged when there is none."""
+    for found in _ISO_ZONE.finditer(text):
+        seconds, fraction, sign, z = found.group("seconds", "fraction", "sign", "z")
+        # An offset after a bare "hh:mm" only in the ISO shape ("…T15:51+01:00"): "10:30-11:30" is
+        # a range of times, not a zone.
+        iso_clock = seconds or fraction or text[found.start() - 6 : found.start() - 5] == "t"
+        if not (fraction or z or (sign and iso_clock)):
+            continue
+        rest = text[: found.start()] + (seconds or "") + " " + text[found.end() :]
+        if z:
+            return UTC, rest
+        hours, minutes = int(found.group("hours") or 0), int(found.group("minutes") or 0)
+        if sign is None or hours > 14 or minutes > 59:  # a fraction alone, or no real offset
+            return None, rest
+        return timezone((-1 if sign == "-" else 1) * timedelta(hours=hours, minutes=minutes)), rest
     return None, text
 
 

@@ -79,6 +79,20 @@ def test_whether_a_date_names_its_zone(text: str, written: bool) -> None:
     assert zone_written(text) is written
 
 
+@pytest.mark.parametrize(
+    "text", ["2021-11-03T15:51:30+25:00", "2021-11-03T15:51:30+01:99", "2021-11-03T15:51:30-99:99"]
+)
+def test_an_impossible_iso_offset_is_no_zone_and_no_error(text: str) -> None:
+    # A stranger's forward: an offset built without a range check raised ValueError, and the
+    # message went to Error after three passes.
+    assert parse_date(text) == datetime(2021, 11, 3, 15, 51, 30, tzinfo=UTC)
+    assert not zone_written(text)
+
+
+def test_a_range_of_times_is_not_a_zone() -> None:
+    assert parse_date("03.11.2021 10:30-11:30") == datetime(2021, 11, 3, 10, 30, tzinfo=UTC)
+
+
 def test_unreadable_date_is_none() -> None:
     assert parse_date("") is None
     assert parse_date("no date here at all") is None
