@@ -174,11 +174,17 @@ class ImapMailbox:
             return ""
         try:
             personal = self.client.namespace().personal
+            prefix, delimiter = (str(personal[0][0]), personal[0][1]) if personal else ("", None)
         except (IMAPClientError, OSError) as exc:
             if isinstance(exc, OSError) or _connection_broke(exc):
                 raise MailboxError(f"{self.settings.host}: connection lost after login: {exc}") from exc
             return ""  # a NAMESPACE it cannot answer: the names as written
-        return str(personal[0][0]) if personal else ""
+        except (ValueError, TypeError, IndexError):
+            # An answer imapclient cannot unpack (RFC 2342 extension data): the names as written.
+            return ""
+        if prefix and delimiter and not prefix.endswith(str(delimiter)):
+            prefix += str(delimiter)  # "INBOX" with "." is the same namespace as "INBOX."
+        return prefix
 
     def on_server(self, folder: str) -> str:
         """The server's name of a folder named in the settings: the personal prefix added if needed."""

@@ -6,7 +6,9 @@ to the upstream address by two pump threads. Faults:
 - ``cut_all()`` closes every open connection now (both sides see a reset or end of file);
 - ``drop_rate``: after each relayed chunk a connection is cut with this probability, so cuts land
   at random points of a conversation (mid-FETCH, mid-MOVE, during login, in IDLE);
-- ``refuse``: while set, new connections are accepted and closed at once.
+- ``refuse``: while set, new connections are accepted and closed at once;
+- ``answers``: applied to what the server sends (chunk by chunk), to put words in its mouth
+  (an answer some other server gives).
 
 ``cuts`` counts the connections the proxy cut.
 """
@@ -17,6 +19,7 @@ import contextlib
 import random
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 CHUNK = 65536
@@ -35,6 +38,7 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.drop_rate = drop_rate
         self.refuse = False
+        self.answers: Callable[[bytes], bytes] | None = None
         self.cuts = 0
         self.connections = 0
         self._random = random.Random(seed)
@@ -102,20 +106,24 @@ class FaultProxy:
             with self._lock:
                 self._pairs.add(pair)
                 self.connections += 1
-            for src, dst in ((client, server), (server, client)):
+            for src, dst, edit in ((client, server, None), (server, client, self.answers)):
                 threading.Thread(
-                    target=self._pump, args=(pair, src, dst), daemon=True, name="faultproxy-pump"
+                    target=self._pump, args=(pair, src, dst, edit), daemon=True, name="faultproxy-pump"
                 ).start()
 
     def _pump(
-        self, pair: tuple[socket.socket, socket.socket], src: socket.socket, dst: socket.socket
+        self,
+        pair: tuple[socket.socket, socket.socket],
+        src: socket.socket,
+        dst: socket.socket,
+        edit: Callable[[bytes], bytes] | None,
     ) -> None:
         try:
             while True:
                 data = src.recv(CHUNK)
                 if not data:
                     break
-                dst.sendall(data)
+                dst.sendall(edit(data) if edit else data)
                 if self.drop_rate and self._roll():
                     with self._lock:
                         if pair in self._pairs:

@@ -11,15 +11,19 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import require
+from faultproxy import FaultProxy
 from support import make_world, message
 
 from emaillog import status
 from emaillog.check import run_check
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
+from emaillog.mailbox import ImapMailbox
+from emaillog.settings import load
 from emaillog.store.models import Ledger
 
 FOLDERS = "Processed and Error folders"  # the step of `emaillog check`
@@ -85,3 +89,27 @@ def test_check_creates_and_names_the_folders_under_the_prefix(
     steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
     assert steps[FOLDERS]["result"] == "ok"
     assert steps[FOLDERS]["detail"] == "INBOX.Processed, INBOX.Error exist"
+
+
+@pytest.mark.parametrize(
+    ("answer", "processed"),
+    [
+        # RFC 2342 extension data after a namespace: imapclient cannot unpack it (ValueError), and
+        # the daemon exited 1 with a traceback at every start. Read as no prefix.
+        (b'* NAMESPACE (("INBOX." "." "X-PARAM" ("FLAG1"))) NIL NIL', "Processed"),
+        # A prefix written without its delimiter names the same folders as "INBOX.".
+        (b'* NAMESPACE (("INBOX" ".")) NIL NIL', "INBOX.Processed"),
+    ],
+)
+def test_an_unusual_namespace_answer_is_read_without_failing(
+    account: ImapAccount, answer: bytes, processed: str
+) -> None:
+    told = b'* NAMESPACE (("INBOX." ".")) NIL NIL'
+    with FaultProxy(account.host, account.port) as proxy:
+        proxy.answers = lambda data: data.replace(told, answer)
+        mailbox = ImapMailbox(load(None, {**replace(account, port=proxy.port).settings()}).imap)  # type: ignore[arg-type]
+        try:
+            assert mailbox.on_server("Processed") == processed
+            assert mailbox.on_server("INBOX") == "INBOX"
+        finally:
+            mailbox.close()
