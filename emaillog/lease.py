@@ -138,15 +138,17 @@ class FileLeases:
             return True
         self.directory.mkdir(parents=True, exist_ok=True)
         handle = open(self.directory / f"{mailbox}.lock", "ab")  # noqa: SIM115 - held while the lease is
+        # Known before it is locked: a fork meanwhile (another thread's) drops it in the child too.
+        self.files[mailbox] = handle
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            del self.files[mailbox]
             handle.close()
             return False
         handle.truncate(0)
         handle.write(f"{os.getpid()}\n".encode())
         handle.flush()
-        self.files[mailbox] = handle
         log.info("lease taken: mailbox %s", mailbox)
         return True
 

@@ -97,6 +97,8 @@ def _run(
             log.error("%s", exc)
             return EXIT_CONFIG
         cleanup.callback(server.stop)
+        if not dry_run and not _took_the_lease(settings, cleanup):
+            return EXIT_TEMPFAIL
         store = open_store(settings)
         seed_crm(store, settings)
         reload_settings = None  # the demo's settings are made here, not read from a file
@@ -104,27 +106,35 @@ def _run(
         return _dry_run(settings, chain)
     else:
         _warn_unverified(settings)
+        if not _took_the_lease(settings, cleanup):
+            return EXIT_TEMPFAIL
         store = open_store(settings)
     _remove_stale_tmp(settings)
-    if settings.mailboxes or settings.database_url.startswith(("postgresql://", "postgres://")):
-        # Several mailboxes, or several processes sharing a PostgreSQL: work only under leases.
+    if _fleet_of(settings):
         if once or dry_run:
             return _fleet_once(settings, store, chain, dry_run)
         return Fleet(settings, chain, store.db, Notifier.from_environ(), reload_settings).run()
-    if not _took_the_lease(settings, cleanup):
-        return EXIT_TEMPFAIL
     if once or dry_run:
         return _one_shot(Runner(settings, store, chain, dry_run))
     return _daemon(Daemon(settings, store, chain, Notifier.from_environ(), reload_settings))
 
 
+def _fleet_of(settings: Settings) -> bool:
+    """Several mailboxes, or several processes sharing a PostgreSQL: each mailbox worked under its
+    lease, taken and kept by ``fleet.Fleet`` (or ``_fleet_once``)."""
+    return bool(settings.mailboxes) or settings.database_url.startswith(("postgresql://", "postgres://"))
+
+
 def _took_the_lease(settings: Settings, cleanup: ExitStack) -> bool:
-    """One mailbox on SQLite is leased too, for the life of the process.
+    """One mailbox on SQLite is leased too, for the life of the process, before the database is
+    opened (and perhaps upgraded); a fleet takes its leases itself.
 
     Without it a ``--once`` run (or a second unit) beside the daemon raced it for every message:
     each counted an attempt on the same messages and one pass failed on MOVEs of messages the
     other had moved.
     """
+    if _fleet_of(settings):
+        return True
     leases = FileLeases(settings.data_dir / LEASE_DIR)
     if leases.acquire(settings.mailbox_name):
         cleanup.callback(leases.release_all)

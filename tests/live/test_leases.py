@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,18 @@ def test_the_lease_connection_keeps_the_urls_options(postgres) -> None:  # type:
             assert cursor.fetchone()[0] == "1234ms"
     finally:
         leases.release_all()
+
+
+def test_a_forked_child_does_not_hold_its_parents_lease(tmp_path: Path) -> None:
+    """A parser worker is forked with the lease's descriptor; a flock belongs to the open file, so
+    a worker outliving its daemon (or a lease given back on SIGHUP) kept the mailbox locked."""
+    mine = FileLeases(tmp_path)
+    assert mine.acquire("acme")
+    worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,), daemon=True)
+    worker.start()
+    try:
+        mine.release("acme")
+        assert FileLeases(tmp_path).acquire("acme")  # the busy child holds nothing
+    finally:
+        worker.kill()
+        worker.join()

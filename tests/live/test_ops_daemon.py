@@ -756,6 +756,27 @@ def test_a_once_pass_beside_the_daemon_stops_in_one_line_instead_of_racing_it(
     assert world.folder_counts()["Processed"] == 1
 
 
+def test_a_pass_that_cannot_take_the_lease_opens_no_database(imap_account: ImapAccount) -> None:
+    """The lease comes first: a pass beside the daemon must not create (or upgrade) the database."""
+    # Under /tmp and searchable: the demo's Dovecot serves mail as its own user.
+    root = Path(tempfile.mkdtemp(prefix="emaillog-lease-"))
+    root.chmod(0o755)
+    (root / "emaillog.env").write_text(env_text(imap_account, root / "data"))
+    daemon = FileLeases(root / "data" / "leases")
+    assert daemon.acquire("default")
+    try:
+        beside = one_pass(root / "emaillog.env")
+        assert beside.returncode == 75, beside.stderr
+        assert not (root / "data" / "emaillog.sqlite3").exists()
+        # A dry run takes no lease, the demo mailbox's included (no IMAP settings: the demo).
+        (root / "demo.env").write_text(f"EMAILLOG_DATA_DIR={root / 'data'}\n")
+        dry = one_pass(root / "demo.env", "--dry-run")
+        assert dry.returncode == 0 and "pass done" in dry.stderr, dry.stderr
+    finally:
+        daemon.release_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
