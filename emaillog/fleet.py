@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 
 from peewee import Database, InterfaceError, OperationalError
@@ -39,6 +39,7 @@ from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
 from .store import store_for
+from .store.ledger import LedgerKey
 from .watch import Daemon
 
 log = logging.getLogger("emaillog.fleet")
@@ -67,6 +68,9 @@ class Fleet:
     leases: Leases = field(init=False)
     parser: ParallelParser = field(default_factory=ParallelParser)  # shared by the mailbox threads
     workers: dict[str, _Worker] = field(default_factory=dict)
+    # Per mailbox, the attempts a cut-short pass still owes (Store.owed_attempts): kept here, as a
+    # mailbox's daemon and store are made anew when it restarts (the lease session lost, SIGHUP).
+    owed_attempts: dict[str, list[list[LedgerKey]]] = field(default_factory=dict)
     # Put by the signal handlers ("stop", "reload", "pass"): SimpleQueue.put is safe in a handler.
     requests: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
     _db_trouble: bool = False  # the last round failed on the database (logged once until it answers)
@@ -211,7 +215,9 @@ class Fleet:
         return True
 
     def _daemon_for(self, mailbox: Settings) -> Daemon:
-        daemon = Daemon(mailbox, store_for(self.db, mailbox), self.chain, Notifier(None), parser=self.parser)
+        owed = self.owed_attempts.setdefault(mailbox.mailbox_name, [])
+        store = replace(store_for(self.db, mailbox), owed_attempts=owed)
+        daemon = Daemon(mailbox, store, self.chain, Notifier(None), parser=self.parser)
         if self.settings.mailboxes:
             daemon.label = f"mailbox {mailbox.mailbox_name}: "
         return daemon

@@ -141,3 +141,19 @@ def test_attempts_an_outage_kept_from_being_given_back_are_given_back_once_it_an
     report = world.run_pass()
     assert report.outcomes == {"logged": 6} and not world.store.owed_attempts
     assert sorted(row.attempts for row in Ledger.select()) == [1] * 6
+
+
+def test_a_fleet_mailbox_restarted_on_a_new_store_still_owes_what_it_owed(world: World) -> None:
+    """In a fleet a database restart also ends the lease session: the mailbox's daemon and store are
+    made anew, and the attempts owed went with the old store."""
+    from emaillog.fleet import Fleet
+    from emaillog.rules import load_chain
+    from emaillog.sdnotify import Notifier
+
+    fleet = Fleet(world.settings, load_chain(world.settings.chain_file), world.store.db, Notifier(None))
+    try:
+        owed = [LedgerKey(world.settings.mailbox_name, 1, 7)]
+        fleet._daemon_for(world.settings).store.owed_attempts.append(owed)
+        assert fleet._daemon_for(world.settings).store.owed_attempts == [owed]
+    finally:
+        fleet.parser.close()
