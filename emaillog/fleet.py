@@ -46,7 +46,10 @@ log = logging.getLogger("emaillog.fleet")
 
 CLAIM_SECONDS = 2.0  # how often free mailboxes are claimed: a dead worker's are taken within seconds
 RESTART_SECONDS = 30.0  # a mailbox whose daemon stopped on an unexpected error is started again after this
-START_TRY_COMMANDS = 6  # at most this many IMAP timeouts in one start-up try of a mailbox
+# A start-up try of a mailbox waits at most this many IMAP timeouts: connecting (TLS included),
+# logging in, CAPABILITY and NAMESPACE, LIST/CREATE of the folders, SELECT. A host with several
+# black-holed addresses can take longer; that try then just ends the extension early.
+START_TRY_COMMANDS = 6
 # Login states that mean a mailbox held here is not being worked (shown in systemd's STATUS=).
 _TROUBLE = frozenset({"refused", "unreachable", "disconnected", "read-only"})
 

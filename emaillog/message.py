@@ -392,13 +392,16 @@ def safe_filename(name: str | None, content_type: str) -> str:
     if not name:
         # A picture pasted into the body, an invitation: named by its type, so a person who
         # downloads it can open it (every such part was "attachment.bin").
-        name = "attachment" + (_EXTENSIONS.guess_extension(content_type) or ".bin")
+        extension = _MAIL_EXTENSIONS.get(content_type) or _EXTENSIONS.guess_extension(content_type)
+        name = "attachment" + (extension or ".bin")
     return name[:200]
 
 
-# The standard library's own table, not the machine's /etc/mime.types: the same name everywhere.
+# The standard library's own table (of this Python), not the machine's /etc/mime.types, which
+# differs from one machine to the next; with the names mail clients give the types it lacks or
+# names otherwise.
 _EXTENSIONS = mimetypes.MimeTypes()
-_EXTENSIONS.add_type("text/calendar", ".ics")
+_MAIL_EXTENSIONS = {"text/calendar": ".ics", "application/pkcs7-mime": ".p7m"}
 
 
 __all__ = ["Attachment", "Email", "Limits", "Malformed", "StructureProblem", "parse"]

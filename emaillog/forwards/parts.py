@@ -60,4 +60,8 @@ def decoded(part: Message) -> str | None:
         return None
     if not isinstance(raw, bytes):
         return None
-    return decode_text(raw[:_MAX_PART_BYTES], part.get_content_charset())
+    if len(raw) > _MAX_PART_BYTES:
+        # Cut at a line's end, never inside a UTF-8 character: one cut in two made it fall back to
+        # Windows-1252 for the whole text.
+        raw = raw[: raw.rfind(b"\n", 0, _MAX_PART_BYTES) + 1 or _MAX_PART_BYTES]
+    return decode_text(raw, part.get_content_charset())

@@ -163,3 +163,15 @@ def test_hostile_input_stays_bounded() -> None:
     for text in nasty:
         parse_inline(text, "Fwd: x")
     assert time.perf_counter() - began < 10  # generous: catastrophic backtracking would take minutes
+
+
+def test_a_huge_text_part_is_cut_between_characters() -> None:
+    # Cut at 4 MB inside a UTF-8 character, the whole text fell back to Windows-1252 ("Ã©").
+    from email import message_from_bytes
+
+    from emaillog.forwards.parts import decoded
+    from emaillog.message import BOUNDED_DEFAULT
+
+    raw = b"Content-Type: text/plain\r\n\r\n" + "é\n".encode() * 1_500_000
+    text = decoded(message_from_bytes(raw, policy=BOUNDED_DEFAULT))
+    assert text is not None and text.startswith("é\né\n") and "Ã" not in text

@@ -89,6 +89,7 @@ def test_a_part_without_a_name_is_named_by_its_type() -> None:
     assert safe_filename("", "text/calendar") == "attachment.ics"
     assert safe_filename(None, "application/octet-stream") == "attachment.bin"
     assert safe_filename(None, "application/x-unheard-of") == "attachment.bin"
+    assert safe_filename(None, "application/pkcs7-mime") == "attachment.p7m"  # not the table's .p7c
 
 
 def test_company_domain_is_registrable_and_not_free_mail() -> None:
