@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import wait_until
@@ -113,14 +114,22 @@ def test_the_lease_connection_keeps_the_urls_options(postgres) -> None:  # type:
         leases.release_all()
 
 
+def _busy(started: Any) -> None:
+    started.set()
+    time.sleep(60)
+
+
 def test_a_forked_child_does_not_hold_its_parents_lease(tmp_path: Path) -> None:
     """A parser worker is forked with the lease's descriptor; a flock belongs to the open file, so
     a worker outliving its daemon (or a lease given back on SIGHUP) kept the mailbox locked."""
     mine = FileLeases(tmp_path)
     assert mine.acquire("acme")
-    worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,), daemon=True)
+    fork = multiprocessing.get_context("fork")
+    started = fork.Event()
+    worker = fork.Process(target=_busy, args=(started,), daemon=True)
     worker.start()
     try:
+        assert started.wait(30)  # past the fork's own steps in the child, the hook among them
         mine.release("acme")
         assert FileLeases(tmp_path).acquire("acme")  # the busy child holds nothing
     finally:
