@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
-from peewee import Database, Field, Model
+from peewee import Database, Expression, Field, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
+from ..addresses import Address
+from ..rules.identity import fingerprint
 from .models import ALL_MODELS, Ledger, LoggedEmail, Outbox, SchemaVersion
 
 
@@ -75,6 +78,43 @@ def _v7_no_index_a_composite_serves(db: Database) -> None:
         db.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
 
 
+def _v8_fingerprints_before_v3(db: Database) -> None:
+    # Version 3 added the fingerprint column empty: an email logged before it was never found by a
+    # copy known only by its fingerprint (an inline forward of it, a copy without a Message-ID) and
+    # such a copy was logged a second time. The fingerprint is made again from the stored email.
+    _refingerprint(LoggedEmail.fingerprint.is_null(), lambda row: True)
+
+
+_Row = tuple[int, str | None, str | None, datetime | None, str, str]
+
+
+def _refingerprint(where: Expression, outdated: Callable[[_Row], bool]) -> None:
+    """Give today's fingerprint to the emails ``where`` selects whose stored one is ``outdated``."""
+    columns = (LoggedEmail.fingerprint, LoggedEmail.from_address, LoggedEmail.date)
+    last = 0
+    while True:
+        rows: list[_Row] = list(
+            LoggedEmail.select(LoggedEmail.id, *columns, LoggedEmail.subject, LoggedEmail.text_body)
+            .where(where & (LoggedEmail.id > last))
+            .order_by(LoggedEmail.id)
+            .limit(200)
+            .tuples()
+        )
+        for row in rows:
+            if outdated(row):
+                LoggedEmail.update(fingerprint=_fingerprint_of(row)).where(LoggedEmail.id == row[0]).execute()
+        if len(rows) < 200:
+            return
+        last = rows[-1][0]
+
+
+def _fingerprint_of(row: _Row) -> str:
+    """The fingerprint of a stored email: its sender, date (stored as naive UTC), subject and text."""
+    _, _, sender, date, subject, body = row
+    when = date.replace(tzinfo=UTC) if date else None
+    return fingerprint(Address(None, sender) if sender else None, when, subject, body)
+
+
 # Version 1's indexes on logged_email beyond the columns' own (v6 replaced the others).
 _V1_EMAIL_INDEXES = ((("account", "identity"), True),)
 # Version 1's indexes on single columns that later versions dropped (v6, v7).
@@ -120,6 +160,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v5_ledger_failures,
     _v6_email_lookups_by_account,
     _v7_no_index_a_composite_serves,
+    _v8_fingerprints_before_v3,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 
