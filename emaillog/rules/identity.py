@@ -31,16 +31,31 @@ def fingerprint(sender: Address | None, date: datetime | None, subject: str, bod
     Only letters and digits count, so the same email read from a BCC'd copy and from a forward's
     quoted text (rewrapped lines, different spacing and punctuation marks of quoting) still matches.
     """
+    return _digest(sender, date, subject, _letters_and_digits(body))
+
+
+def whole_body_fingerprint(sender: Address | None, date: datetime | None, subject: str, body: str) -> str:
+    """The fingerprint as versions before e559518 made it (schema v3 stored it): the first 2,000
+    letters and digits of the whole body, not of its first WINDOW characters. The two differ only
+    for a body longer than WINDOW; the upgrade to schema v9 finds the stored ones by it."""
+    return _digest(sender, date, subject, _NOT_WORD.sub("", body.lower())[:WANTED])
+
+
+def _digest(sender: Address | None, date: datetime | None, subject: str, letters: str) -> str:
     parts = [
         sender.key() if sender else "",
         date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if date else "",
         _WS.sub(" ", _PREFIX.sub("", subject)).strip().lower(),
-        _letters_and_digits(body),
+        letters,
     ]
     return "fp:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def _letters_and_digits(body: str, wanted: int = 2000, window: int = 8000) -> str:
+# How many letters and digits of the body count, read from how many of its first characters.
+WANTED, WINDOW = 2000, 8000
+
+
+def _letters_and_digits(body: str, wanted: int = WANTED, window: int = WINDOW) -> str:
     """The first ``wanted`` letters and digits of the first ``window`` characters, lower-cased.
 
     Tried first on a shorter prefix that usually holds enough (the regex over 8,000 characters was

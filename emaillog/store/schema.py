@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from peewee import Database, Expression, Field, Model
+from peewee import Database, Expression, Field, Model, fn
 from playhouse.migrate import SchemaMigrator, migrate
 
 from ..addresses import Address
-from ..rules.identity import fingerprint
+from ..rules.identity import WINDOW, fingerprint, whole_body_fingerprint
 from .models import ALL_MODELS, Ledger, LoggedEmail, Outbox, SchemaVersion
 
 
@@ -85,6 +85,17 @@ def _v8_fingerprints_before_v3(db: Database) -> None:
     _refingerprint(LoggedEmail.fingerprint.is_null(), lambda row: True)
 
 
+def _v9_fingerprints_of_whole_bodies(db: Database) -> None:
+    # Versions before e559518 read the fingerprint's letters from the whole body, later ones from its
+    # first WINDOW characters: for a longer body whose start holds few letters (a plain-text table,
+    # a long rule of dashes) the two differ, and a copy of such an email known by its fingerprint
+    # was logged a second time. Only a stored fingerprint of the earlier kind is made again.
+    _refingerprint(
+        fn.LENGTH(LoggedEmail.text_body) > WINDOW,
+        lambda row: row[1] == whole_body_fingerprint(*_fingerprint_inputs(row)),
+    )
+
+
 _Row = tuple[int, str | None, str | None, datetime | None, str, str]
 
 
@@ -109,10 +120,14 @@ def _refingerprint(where: Expression, outdated: Callable[[_Row], bool]) -> None:
 
 
 def _fingerprint_of(row: _Row) -> str:
-    """The fingerprint of a stored email: its sender, date (stored as naive UTC), subject and text."""
+    return fingerprint(*_fingerprint_inputs(row))
+
+
+def _fingerprint_inputs(row: _Row) -> tuple[Address | None, datetime | None, str, str]:
+    """What a stored email's fingerprint is made of: sender, date (stored as naive UTC), subject, text."""
     _, _, sender, date, subject, body = row
     when = date.replace(tzinfo=UTC) if date else None
-    return fingerprint(Address(None, sender) if sender else None, when, subject, body)
+    return Address(None, sender) if sender else None, when, subject, body
 
 
 # Version 1's indexes on logged_email beyond the columns' own (v6 replaced the others).
@@ -161,6 +176,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v6_email_lookups_by_account,
     _v7_no_index_a_composite_serves,
     _v8_fingerprints_before_v3,
+    _v9_fingerprints_of_whole_bodies,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 
