@@ -9,8 +9,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import pytest
 # pg and smtp_sink sit beside this file: pytest puts tests/ (no __init__.py) on sys.path first.
 from pg import PgCluster, postgres_available
 from smtp_sink import SmtpSink
+from support import throwaway_dovecot
 
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
 
@@ -70,17 +69,8 @@ def root_logger_restored() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DevDovecot]:
     require(dovecot_available(), "Dovecot (dovecot-imapd)")
-    # Not pytest's tmp_path: as root, Dovecot serves mail as the `dovecot` user, which must be able
-    # to walk down to the mail, and pytest's base temp dir is 0700.
-    root = Path(tempfile.mkdtemp(prefix="emaillog-dovecot-"))
-    root.chmod(0o755)
-    server = DevDovecot(root)
-    server.start()
-    try:
+    with throwaway_dovecot("dovecot") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 _user_numbers = itertools.count(1)

@@ -3,8 +3,11 @@ them, and a small "world" that delivers into a real Dovecot mailbox and runs pas
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -15,7 +18,7 @@ from typing import Any
 
 from imapclient import IMAPClient
 
-from emaillog.devmail import ImapAccount
+from emaillog.devmail import DevDovecot, ImapAccount
 from emaillog.mailbox import ImapMailbox
 from emaillog.poll import Pass, PassReport
 from emaillog.settings import Settings, load
@@ -257,3 +260,21 @@ def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+@contextmanager
+def throwaway_dovecot(name: str, **options: Any) -> Iterator[DevDovecot]:
+    """A Dovecot of one's own (``options`` as ``DevDovecot`` takes them), removed afterwards.
+
+    Not under pytest's tmp_path: as root, Dovecot serves mail as the ``dovecot`` user, which must be
+    able to walk down to the mail, and pytest's base temp dir is 0700.
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"emaillog-{name}-"))
+    root.chmod(0o755)
+    server = DevDovecot(root, **options)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

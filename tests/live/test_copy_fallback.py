@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import imaplib
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ import pytest
 from faultproxy import FaultProxy
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
-from support import World, make_world, message
+from support import World, make_world, message, throwaway_dovecot
 
 from emaillog.devmail import DevDovecot
 from emaillog.mailbox import ImapMailbox, MailboxError
@@ -35,16 +33,9 @@ CUT = (OSError, IMAPClientError, MailboxError)
 @pytest.fixture(scope="module", params=["uidplus", "no-uidplus"])
 def server(request: pytest.FixtureRequest) -> Iterator[DevDovecot]:
     """Dovecot without MOVE: with UIDPLUS (UID EXPUNGE), and without (EXPUNGE only)."""
-    root = Path(tempfile.mkdtemp(prefix="emaillog-nomove-"))
-    root.chmod(0o755)
     extra = ("UIDPLUS",) if request.param == "uidplus" else ()
-    dovecot = DevDovecot(root, capabilities=WITHOUT_MOVE + extra)
-    dovecot.start()
-    try:
+    with throwaway_dovecot("nomove", capabilities=WITHOUT_MOVE + extra) as dovecot:
         yield dovecot
-    finally:
-        dovecot.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

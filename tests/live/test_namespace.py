@@ -8,8 +8,6 @@ daemon exited 75 at every start, for ever, without logging anything.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import require
 from faultproxy import FaultProxy
-from support import make_world, message
+from support import make_world, message, throwaway_dovecot
 
 from emaillog import status
 from emaillog.check import run_check
@@ -32,15 +30,8 @@ FOLDERS = "Processed and Error folders"  # the step of `emaillog check`
 @pytest.fixture(scope="module")
 def prefixed() -> Iterator[DevDovecot]:
     require(dovecot_available(), "Dovecot (dovecot-imapd)")
-    root = Path(tempfile.mkdtemp(prefix="emaillog-dovecot-ns-"))
-    root.chmod(0o755)  # the mail is served as the dovecot user, who must reach it
-    server = DevDovecot(root, personal_prefix="INBOX.")
-    server.start()
-    try:
+    with throwaway_dovecot("ns", personal_prefix="INBOX.") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

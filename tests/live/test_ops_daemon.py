@@ -22,7 +22,15 @@ import pytest
 from imapclient import IMAPClient
 from peewee import DatabaseError
 from sandbox import under_unit_filter
-from support import World, mailboxes_toml, make_world, message, offline_mailboxes_toml, wait_until
+from support import (
+    World,
+    mailboxes_toml,
+    make_world,
+    message,
+    offline_mailboxes_toml,
+    throwaway_dovecot,
+    wait_until,
+)
 
 from emaillog import admin, status, views
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
@@ -313,16 +321,9 @@ def test_login_refused_at_start_exits_77_with_the_servers_words(tmp_path: Path, 
 
 
 @pytest.fixture
-def own_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevDovecot]:
-    root = Path(tempfile.mkdtemp(prefix="emaillog-ops-dovecot-"))
-    root.chmod(0o755)
-    server = DevDovecot(root)
-    server.start()
-    try:
+def own_dovecot() -> Iterator[DevDovecot]:
+    with throwaway_dovecot("ops-dovecot") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_reconnects_after_dovecot_restarts_and_shows_a_refused_login(
@@ -393,11 +394,7 @@ def test_idle_is_renewed_and_the_folder_reconciled_on_time(tmp_path: Path, world
 
 
 def test_read_only_intake_folder_exits_78(tmp_path: Path, database_url: str) -> None:
-    root = Path(tempfile.mkdtemp(prefix="emaillog-acl-dovecot-"))
-    root.chmod(0o755)
-    server = DevDovecot(root, read_only_folders=["Shared"])
-    server.start()
-    try:
+    with throwaway_dovecot("acl-dovecot", read_only_folders=["Shared"]) as server:
         account = server.add_user("acl", "acl-password")
         server.seed_maildir("acl", "Shared", [message()])
         daemon = start(tmp_path, account, EMAILLOG_INTAKE_FOLDER="Shared", EMAILLOG_DATABASE_URL=database_url)
@@ -407,9 +404,6 @@ def test_read_only_intake_folder_exits_78(tmp_path: Path, database_url: str) -> 
             daemon.close()
         # One pass (--once) says the same: a configuration problem, not a temporary failure.
         once = one_pass(tmp_path / "emaillog.env")
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
     assert "the intake folder Shared is read-only for acl" in daemon.log()
     assert "Traceback" not in daemon.log() and not daemon.saw("READY=1"), daemon.log()
     assert once.returncode == 78, once.stderr
