@@ -158,11 +158,12 @@ class ParallelParser:
             return InlineParser().submit(raws, job)
         handed = self._regions.hand_over(raws)
         chunks = [replace(handed, spans=tuple(c)) for c in _split(list(handed.spans), self.workers * 2)]
+        pool = self._get_pool()
         try:
-            futures = [self._get_pool().submit(_parse_handed, chunk, job) for chunk in chunks]
+            futures = [pool.submit(_parse_handed, chunk, job) for chunk in chunks]
         except BrokenProcessPool:
             self._regions.give_back(handed.fd)
-            return lambda: self._died(raws)
+            return lambda: self._died(raws, pool)
 
         def wait() -> list[Parsed]:
             try:
@@ -171,16 +172,16 @@ class ParallelParser:
                 futures_wait(futures)
                 results = [r for future in futures for r in future.result()]
             except BrokenProcessPool:
-                return self._died(raws)
+                return self._died(raws, pool)
             finally:
                 self._regions.give_back(handed.fd)
             return [_with_tree(parsed, raw) for parsed, raw in zip(results, raws, strict=True)]
 
         return wait
 
-    def _died(self, raws: Sequence[bytes]) -> list[Parsed]:
+    def _died(self, raws: Sequence[bytes], pool: ProcessPoolExecutor) -> list[Parsed]:
         log.error("a parser process died; its batch is counted as one failed attempt")
-        self._shut_pool()
+        self._shut_pool(pool)
         return [Parsed(hashlib.sha256(raw).hexdigest(), None, "WorkerDied") for raw in raws]
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -196,11 +197,21 @@ class ParallelParser:
             return self._pool
 
     def close(self) -> None:
-        self._shut_pool()
+        self._shut_pool(None)
         self._regions.close()
 
-    def _shut_pool(self) -> None:
+    def _shut_pool(self, broken: ProcessPoolExecutor | None) -> None:
+        """Shut the pool down: any (``close``), or only the ``broken`` one.
+
+        A fleet's mailbox threads share the pool, and each of those whose batch was on a pool that
+        broke comes here: by then the first of them may have made a new pool, with other threads'
+        batches on it. Shutting that one down as well left those batches waiting forever (seen on
+        Python 3.11: a pool shut down under them never settled their futures), and the mailbox
+        thread with them: no more passes, and SIGTERM waited 60 s for it.
+        """
         with self._lock:
+            if broken is not None and self._pool is not broken:
+                return
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

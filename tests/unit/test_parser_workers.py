@@ -133,3 +133,41 @@ def test_the_batch_prefetches_the_contacts_of_a_forwards_original(
     [parsed] = parse_on_workers(parser, tmp_path, [forward])
     keys = contact_keys(make_settings(tmp_path), [parsed.email])
     assert {"carl@globex.example", "rita@acme.example"} <= keys
+
+
+def test_a_batch_caught_on_a_broken_pool_leaves_the_next_pool_alone(
+    parser: ParallelParser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's mailbox threads share the pool: each whose batch was on the pool that broke sees it
+    break. The second of them shut down the pool the first had made again meanwhile, and a third
+    thread's batch on it never came back (its mailbox hung; seen under a fleet on Python 3.11)."""
+    import threading
+    import time
+
+    import emaillog.parallel
+
+    here, real_parse = os.getpid(), emaillog.parallel.parse
+
+    def parse_or_die(raw: bytes, *args: object, **kwargs: object) -> object:
+        if os.getpid() != here and b"X-Test-Parser" in raw:
+            if b"X-Test-Parser: dies" in raw:
+                os._exit(70)
+            time.sleep(0.3)  # keeps the new pool busy: its last chunks are still queued
+        return real_parse(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(emaillog.parallel, "parse", parse_or_die)
+    job = ParseJob(Limits(), tmp_path / "spool", isolate=True)
+    dies = message(headers={"X-Test-Parser": "dies"})
+    first, second = parser.submit([dies], job), parser.submit([dies], job)  # both on the pool that breaks
+    assert [p.crash for p in first()] == ["WorkerDied"]  # the pool is made again for the next batch
+    slow = [
+        message(message_id=f"<slow{n}@acme.example>", headers={"X-Test-Parser": "slow"}) for n in range(8)
+    ]
+    third = parser.submit(slow, job)  # on the new pool
+    assert [p.crash for p in second()] == ["WorkerDied"]
+    results: list[Parsed] = []
+    waiting = threading.Thread(target=lambda: results.extend(third()), daemon=True)
+    waiting.start()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive(), "the batch on the new pool never came back"
+    assert all(isinstance(p.email, Email) for p in results) and len(results) == len(slow)
