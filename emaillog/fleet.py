@@ -50,6 +50,7 @@ RESTART_SECONDS = 30.0  # a mailbox whose daemon stopped on an unexpected error 
 # logging in, CAPABILITY and NAMESPACE, LIST/CREATE of the folders, SELECT. A host with several
 # black-holed addresses can take longer; that try then just ends the extension early.
 START_TRY_COMMANDS = 6
+STOP_SECONDS = 60.0  # for all the mailbox threads together to finish their batch and log out
 # Login states that mean a mailbox held here is not being worked (shown in systemd's STATUS=).
 _TROUBLE = frozenset({"refused", "unreachable", "disconnected", "read-only"})
 
@@ -279,9 +280,16 @@ class Fleet:
         for worker in stopping.values():
             worker.daemon.stopping = True
             worker.daemon.requests.put("stop")
+        # Each finishes the batch in hand (commit, then move) and logs out, all within one minute:
+        # a minute each, two stuck threads (a database that hangs) outlasted TimeoutStopSec=90s.
+        deadline = time.monotonic() + STOP_SECONDS
         for name, worker in stopping.items():
-            # Each finishes the batch in hand (commit, then move) and logs out.
-            worker.thread.join(timeout=60)
+            worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.thread.is_alive():
+                # Kept, so that no second thread is started on the mailbox while this one may still
+                # finish its batch: _claim starts one only once this thread has ended.
+                log.warning("mailbox %s did not stop within %.0fs", name, STOP_SECONDS)
+                continue
             del self.workers[name]
 
     def _shutdown(self) -> None:

@@ -1,0 +1,43 @@
+"""Stopping a fleet: every mailbox thread gets one shared minute, not a minute each."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from support import make_settings
+
+from emaillog import fleet as fleet_module
+from emaillog.fleet import Fleet, _Worker
+from emaillog.rules import load_chain
+from emaillog.sdnotify import Notifier
+from emaillog.store import open_store
+
+
+def test_stuck_mailbox_threads_share_one_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A minute each: two threads stuck on a hanging database outlasted the unit's TimeoutStopSec=90s,
+    and systemd killed the daemon in the middle of the batches it was finishing."""
+    settings = make_settings(tmp_path)
+    fleet = Fleet(settings, load_chain(settings.chain_file), open_store(settings).db, Notifier(None))
+    stuck = threading.Event()
+    names = sorted((settings.mailbox_name, "globex", "initech"))
+    for name in names:
+        thread = threading.Thread(target=stuck.wait, daemon=True)
+        thread.start()
+        daemon = SimpleNamespace(stopping=False, requests=queue.SimpleQueue())
+        fleet.workers[name] = _Worker(daemon, thread)  # type: ignore[arg-type]
+    monkeypatch.setattr(fleet_module, "STOP_SECONDS", 1.0)
+    stopper = threading.Thread(target=fleet._stop_workers, daemon=True)
+    try:
+        stopper.start()
+        stopper.join(timeout=30)  # the old code: 3 x 60 s
+        assert not stopper.is_alive()
+        # Still running: kept, so that no second thread is started on those mailboxes meanwhile.
+        assert sorted(fleet.workers) == names
+        assert not fleet._claim(settings)  # the check a reload's restart makes: no second thread
+    finally:
+        stuck.set()
+        fleet.parser.close()
