@@ -345,6 +345,13 @@ class ImapMailbox:
                 found[w.sha256] = sum(1 for uid in candidates if self.sections(int(uid)).sha256() == w.sha256)
         return found
 
+    def message_count(self, folder: str) -> int:
+        """How many messages ``folder`` holds (STATUS); 0 when it does not exist yet."""
+        folder = self.on_server(folder)
+        if not self.client.folder_exists(folder):
+            return 0
+        return int(self.client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
     def append(self, folder: str, raw: bytes) -> None:
         self.client.append(self.on_server(folder), raw)
 

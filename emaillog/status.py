@@ -154,10 +154,7 @@ def probe_imap(settings: Settings) -> dict[str, Any]:
     except (MailboxError, OSError) as exc:
         return {"login": "unreachable", "login_detail": str(exc), "error_folder_messages": None}
     try:
-        client, folder = mailbox.client, mailbox.on_server(settings.error_folder)
-        exists = client.folder_exists(folder)
-        count = client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"] if exists else 0
-        return {"login": "ok", "error_folder_messages": int(count)}
+        return {"login": "ok", "error_folder_messages": mailbox.message_count(settings.error_folder)}
     finally:
         mailbox.close()
 
