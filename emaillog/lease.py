@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .reconnect import one_line
+from .settings import POSTGRESQL_URLS
 
 log = logging.getLogger("emaillog.lease")
 
@@ -188,6 +189,6 @@ os.register_at_fork(after_in_child=_drop_inherited_leases)
 
 
 def leases_for(database_url: str, data_dir: Path) -> Leases:
-    if database_url.startswith(("postgresql://", "postgres://")):
+    if database_url.startswith(POSTGRESQL_URLS):
         return AdvisoryLeases(database_url)
     return FileLeases(data_dir / LEASE_DIR)

@@ -22,7 +22,7 @@ from .poll import Pass, PassReport, remove_stale_tmp
 from .reconnect import START_UP_FAILURES, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
-from .settings import Settings
+from .settings import POSTGRESQL_URLS, Settings
 from .store import Store, StoreNotReady, open_read_only, open_store, store_for
 from .watch import Daemon
 
@@ -122,7 +122,7 @@ def _run(
 def _fleet_of(settings: Settings) -> bool:
     """Several mailboxes, or several processes sharing a PostgreSQL: each mailbox worked under its
     lease, taken and kept by ``fleet.Fleet`` (or ``_fleet_once``)."""
-    return bool(settings.mailboxes) or settings.database_url.startswith(("postgresql://", "postgres://"))
+    return bool(settings.mailboxes) or settings.database_url.startswith(POSTGRESQL_URLS)
 
 
 def _took_the_lease(settings: Settings, cleanup: ExitStack) -> bool:

@@ -234,15 +234,19 @@ def _build(r: Reader) -> Settings:
     )
 
 
+# The two spellings of a PostgreSQL EMAILLOG_DATABASE_URL (anything else is SQLite's sqlite:///).
+POSTGRESQL_URLS = ("postgresql://", "postgres://")
+
+
 def _database_url(r: Reader, data_dir: Path) -> str:
     url = r.text("EMAILLOG_DATABASE_URL", f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
-    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+    if not url.startswith(("sqlite:///", *POSTGRESQL_URLS)):
         r.problems.append(
             f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://"
         )
     elif url.startswith("sqlite:///") and not url.removeprefix("sqlite:///").strip("/"):
         r.problems.append("EMAILLOG_DATABASE_URL: sqlite:/// names no file")
-    elif url.startswith(("postgresql://", "postgres://")):
+    elif url.startswith(POSTGRESQL_URLS):
         from playhouse.db_url import parse as parse_url
 
         try:
