@@ -141,18 +141,21 @@ def test_a_batch_caught_on_a_broken_pool_leaves_the_next_pool_alone(
     """A fleet's mailbox threads share the pool: each whose batch was on the pool that broke sees it
     break. The second of them shut down the pool the first had made again meanwhile, and a third
     thread's batch on it never came back (its mailbox hung; seen under a fleet on Python 3.11)."""
+    import multiprocessing
     import threading
-    import time
 
     import emaillog.parallel
 
     here, real_parse = os.getpid(), emaillog.parallel.parse
+    # Inherited by the workers the pools fork: the new pool's work stays in hand until the second
+    # thread has seen its broken pool, as when the batches of a busy fleet overlap.
+    second_seen = multiprocessing.get_context("fork").Event()
 
     def parse_or_die(raw: bytes, *args: object, **kwargs: object) -> object:
         if os.getpid() != here and b"X-Test-Parser" in raw:
             if b"X-Test-Parser: dies" in raw:
                 os._exit(70)
-            time.sleep(0.3)  # keeps the new pool busy: its last chunks are still queued
+            second_seen.wait(timeout=10)
         return real_parse(raw, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(emaillog.parallel, "parse", parse_or_die)
@@ -165,6 +168,7 @@ def test_a_batch_caught_on_a_broken_pool_leaves_the_next_pool_alone(
     ]
     third = parser.submit(slow, job)  # on the new pool
     assert [p.crash for p in second()] == ["WorkerDied"]
+    second_seen.set()
     results: list[Parsed] = []
     waiting = threading.Thread(target=lambda: results.extend(third()), daemon=True)
     waiting.start()
