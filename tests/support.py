@@ -3,6 +3,7 @@ them, and a small "world" that delivers into a real Dovecot mailbox and runs pas
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -278,3 +279,25 @@ def throwaway_dovecot(name: str, **options: Any) -> Iterator[DevDovecot]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def check_env(tmp_path: Path, account: ImapAccount, **extra: str) -> Path:
+    """An env file for ``emaillog check`` against ``account`` (``extra`` settings on top)."""
+    values = {
+        **account.settings(),
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        "EMAILLOG_IMAP_TIMEOUT": "5",
+        "EMAILLOG_TRUSTED_AUTHSERV_IDS": "mx.acme.example",
+    }
+    values.update(extra)
+    path = tmp_path / "emaillog.env"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
+def run_checks(env_file: Path, capsys: Any, **kwargs: bool) -> tuple[int, dict[str, dict[str, Any]]]:
+    """``emaillog check --json``: its exit code and its steps by name."""
+    from emaillog.check import run_check
+
+    code = run_check(env_file, as_json=True, **kwargs)
+    return code, {s["step"]: s for s in json.loads(capsys.readouterr().out)}

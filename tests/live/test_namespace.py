@@ -7,7 +7,6 @@ daemon exited 75 at every start, for ever, without logging anything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,10 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import require
 from faultproxy import FaultProxy
-from support import make_world, message, throwaway_dovecot
+from support import check_env, make_world, message, run_checks, throwaway_dovecot
 
 from emaillog import status
-from emaillog.check import run_check
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
 from emaillog.mailbox import ImapMailbox
 from emaillog.settings import load
@@ -66,18 +64,14 @@ def test_processed_and_error_are_made_and_filled_under_the_prefix(
 def test_check_creates_and_names_the_folders_under_the_prefix(
     tmp_path: Path, account: ImapAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = tmp_path / "emaillog.env"
-    values = {**account.settings(), "EMAILLOG_DATA_DIR": str(tmp_path / "data"), "EMAILLOG_IMAP_TIMEOUT": "5"}
-    env.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    env = check_env(tmp_path, account)
     for create, expected in (
         (False, "missing: INBOX.Processed, INBOX.Error"),
         (True, "created INBOX.Processed"),
     ):
-        run_check(env, as_json=True, create_folders=create)
-        steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
+        _, steps = run_checks(env, capsys, create_folders=create)
         assert expected in steps[FOLDERS]["detail"], steps[FOLDERS]
-    run_check(env, as_json=True)
-    steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
+    _, steps = run_checks(env, capsys)
     assert steps[FOLDERS]["result"] == "ok"
     assert steps[FOLDERS]["detail"] == "INBOX.Processed, INBOX.Error exist"
 

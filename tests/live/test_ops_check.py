@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -19,8 +18,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
 from smtp_sink import SmtpSink
+from support import check_env, run_checks
 
-from emaillog.check import run_check
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
 from emaillog.store.db import open_database
 from emaillog.store.models import SchemaVersion
@@ -28,45 +27,26 @@ from emaillog.store.models import SchemaVersion
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_env(tmp_path: Path, account: ImapAccount, **extra: str) -> Path:
-    values = {
-        **account.settings(),
-        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
-        "EMAILLOG_IMAP_TIMEOUT": "5",
-        "EMAILLOG_TRUSTED_AUTHSERV_IDS": "mx.acme.example",
-    }
-    values.update(extra)
-    path = tmp_path / "emaillog.env"
-    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return path
-
-
-def check(env_file: Path, capsys: pytest.CaptureFixture[str], **kwargs: bool) -> tuple[int, dict[str, dict]]:
-    code = run_check(env_file, as_json=True, **kwargs)
-    steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)}
-    return code, steps
-
-
 def test_all_steps_pass_and_folders_can_be_created(
     tmp_path: Path, imap_account: ImapAccount, smtp_sink: SmtpSink, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = write_env(
+    env = check_env(
         tmp_path,
         imap_account,
         EMAILLOG_SMTP_HOST=smtp_sink.host,
         EMAILLOG_SMTP_PORT=str(smtp_sink.port),
         EMAILLOG_SMTP_SECURITY="none",
     )
-    code, steps = check(env, capsys)
+    code, steps = run_checks(env, capsys)
     assert code == 78
     assert "run `emaillog check --create-folders`" in steps["Processed and Error folders"]["detail"]
-    code, steps = check(env, capsys, create_folders=True)
+    code, steps = run_checks(env, capsys, create_folders=True)
     assert steps["Processed and Error folders"]["detail"] == "created Processed, Error"
     # The database has not been created yet: the daemon upgrades it at start.
     assert steps["database"]["result"] == "warn" and "upgrades it" in steps["database"]["detail"]
     assert code == 0
     open_database(f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}").close()
-    code, steps = check(env, capsys)
+    code, steps = run_checks(env, capsys)
     assert code == 0
     assert {name: s["result"] for name, s in steps.items()} == {
         "settings": "ok",
@@ -84,16 +64,16 @@ def test_all_steps_pass_and_folders_can_be_created(
 
 
 def test_bad_settings(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_POLL_SECONDS="0"), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_POLL_SECONDS="0"), capsys)
     assert code == 78 and "EMAILLOG_POLL_SECONDS: 0 is below the minimum" in steps["settings"]["detail"]
 
 
 def test_unknown_host(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
     # TLS: a login to another machine never travels in clear (settings refuse security=none there).
-    env = write_env(
+    env = check_env(
         tmp_path, imap_account, EMAILLOG_IMAP_HOST="no-such-host.invalid", EMAILLOG_IMAP_SECURITY="ssl"
     )
-    code, steps = check(env, capsys)
+    code, steps = run_checks(env, capsys)
     assert code == 75 and steps["DNS"]["detail"].startswith("cannot resolve no-such-host.invalid")
     assert steps["login"]["result"] == "skip"
 
@@ -101,14 +81,14 @@ def test_unknown_host(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.
 def test_nothing_listening(
     tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_PORT=str(free_port())), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_IMAP_PORT=str(free_port())), capsys)
     assert code == 75 and "cannot connect to 127.0.0.1" in steps["connect and TLS"]["detail"]
 
 
 def test_tls_to_a_plain_port(
     tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_SECURITY="ssl"), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_IMAP_SECURITY="ssl"), capsys)
     assert (
         code == 75
         and "is EMAILLOG_IMAP_SECURITY=ssl right for this port?" in steps["connect and TLS"]["detail"]
@@ -167,10 +147,10 @@ def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
 def test_untrusted_certificate(
     tmp_path: Path, imap_account: ImapAccount, untrusted_tls_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = write_env(
+    env = check_env(
         tmp_path, imap_account, EMAILLOG_IMAP_SECURITY="ssl", EMAILLOG_IMAP_PORT=str(untrusted_tls_port)
     )
-    code, steps = check(env, capsys)
+    code, steps = run_checks(env, capsys)
     detail = steps["connect and TLS"]["detail"]
     assert code == 78 and "certificate of 127.0.0.1 is not trusted" in detail and "self-signed" in detail
 
@@ -178,27 +158,27 @@ def test_untrusted_certificate(
 def test_a_certificate_not_verified_is_a_warning_not_ok(
     tmp_path: Path, imap_account: ImapAccount, untrusted_tls_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = write_env(
+    env = check_env(
         tmp_path,
         imap_account,
         EMAILLOG_IMAP_SECURITY="ssl",
         EMAILLOG_IMAP_PORT=str(untrusted_tls_port),
         EMAILLOG_IMAP_VERIFY_TLS="no",
     )
-    _, steps = check(env, capsys)
+    _, steps = run_checks(env, capsys)
     step = steps["connect and TLS"]
     assert step["result"] == "warn" and "certificate NOT verified" in step["detail"]
 
 
 def test_login_refused(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_IMAP_PASSWORD="wrong"), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_IMAP_PASSWORD="wrong"), capsys)
     assert code == 77 and "Authentication failed" in steps["login"]["detail"]
 
 
 def test_missing_intake_folder(
     tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_INTAKE_FOLDER="Nope"), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_INTAKE_FOLDER="Nope"), capsys)
     assert code == 78 and steps["intake folder"]["detail"] == "Nope does not exist (EMAILLOG_INTAKE_FOLDER)"
 
 
@@ -210,9 +190,9 @@ def test_a_processed_folder_that_exists_only_as_a_parent_is_missing(
     for name in ("Processed/2024", "Error"):
         client.create_folder(name)
     client.logout()
-    code, steps = check(write_env(tmp_path, imap_account), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account), capsys)
     assert code == 78 and steps["Processed and Error folders"]["detail"].startswith("missing: Processed (")
-    code, steps = check(write_env(tmp_path, imap_account), capsys, create_folders=True)
+    code, steps = run_checks(check_env(tmp_path, imap_account), capsys, create_folders=True)
     assert steps["Processed and Error folders"]["detail"] == "created Processed"
 
 
@@ -229,7 +209,7 @@ def test_database_unreachable(
 ) -> None:
     _with_folders(imap_account)
     url = f"postgresql://emaillog:secret@127.0.0.1:{free_port()}/emaillog"
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url), capsys)
     detail = steps["database"]["detail"]
     assert (
         code == 75
@@ -244,7 +224,7 @@ def test_database_password_in_the_query_is_not_shown(
     # libpq takes any keyword from the query, the password too; `check` shows the URL it tried.
     _with_folders(imap_account)
     url = f"postgresql://127.0.0.1:{free_port()}/emaillog?user=emaillog&password=s3cret&sslmode=prefer"
-    code, steps = check(write_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url), capsys)
     detail = steps["database"]["detail"]
     assert code == 75 and "s3cret" not in detail and "password=***&sslmode=prefer" in detail
 
@@ -256,7 +236,7 @@ def test_database_newer_than_the_program(
     db = open_database(f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}")
     SchemaVersion.create(version=99)
     db.close()
-    code, steps = check(write_env(tmp_path, imap_account), capsys)
+    code, steps = run_checks(check_env(tmp_path, imap_account), capsys)
     assert code == 78 and "at schema 99, newer than this emaillog" in steps["database"]["detail"]
 
 
@@ -264,14 +244,14 @@ def test_smtp_relay_unreachable(
     tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _with_folders(imap_account)
-    env = write_env(
+    env = check_env(
         tmp_path,
         imap_account,
         EMAILLOG_SMTP_HOST="127.0.0.1",
         EMAILLOG_SMTP_PORT=str(free_port()),
         EMAILLOG_SMTP_SECURITY="none",
     )
-    code, steps = check(env, capsys)
+    code, steps = run_checks(env, capsys)
     assert code == 75 and steps["SMTP relay"]["detail"].startswith("cannot reach the relay 127.0.0.1:")
 
 
@@ -299,7 +279,7 @@ def test_smtp_login_refused(
     tmp_path: Path, imap_account: ImapAccount, refusing_relay: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _with_folders(imap_account)
-    env = write_env(
+    env = check_env(
         tmp_path,
         imap_account,
         EMAILLOG_SMTP_HOST="127.0.0.1",
@@ -308,7 +288,7 @@ def test_smtp_login_refused(
         EMAILLOG_SMTP_USER="crm",
         EMAILLOG_SMTP_PASSWORD="bad",
     )
-    code, steps = check(env, capsys)
+    code, steps = run_checks(env, capsys)
     assert code == 77 and "refused the login of crm: 535" in steps["SMTP relay"]["detail"], [
         (s["step"], s["detail"]) for s in steps.values() if s["result"] == "FAIL"
     ]
@@ -318,7 +298,7 @@ def test_warns_without_sender_authentication_through_the_cli(
     tmp_path: Path, imap_account: ImapAccount
 ) -> None:
     _with_folders(imap_account)
-    env = write_env(tmp_path, imap_account, EMAILLOG_TRUSTED_AUTHSERV_IDS="")
+    env = check_env(tmp_path, imap_account, EMAILLOG_TRUSTED_AUTHSERV_IDS="")
     done = subprocess.run(
         [sys.executable, "-m", "emaillog", "--env-file", str(env), "check"],
         cwd=tmp_path,
@@ -341,7 +321,7 @@ def test_read_only_intake_folder(tmp_path: Path, capsys: pytest.CaptureFixture[s
         account = server.add_user("acl", "acl-password")
         server.seed_maildir("acl", "Shared", [b"Subject: x\r\n\r\nhello\r\n"])
         _with_folders(account)
-        code, steps = check(write_env(tmp_path, account, EMAILLOG_INTAKE_FOLDER="Shared"), capsys)
+        code, steps = run_checks(check_env(tmp_path, account, EMAILLOG_INTAKE_FOLDER="Shared"), capsys)
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
