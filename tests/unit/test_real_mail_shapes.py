@@ -10,9 +10,10 @@ import pytest
 from support import attached_forward
 
 from emaillog.forwards import forwards_of
+from emaillog.forwards.attached import from_attachment
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.limits import Limits
-from emaillog.message import BOUNDED_DEFAULT, Email, parse
+from emaillog.message import BOUNDED_DEFAULT, Email, Malformed, parse
 from emaillog.structure import leaves
 
 HEAD = (
@@ -197,9 +198,11 @@ def test_an_outlook_original_keeps_its_inline_pictures_and_its_invitation_when_f
     assert [a.filename for a in original.attachments][1:] == ["image001.png", "offer.pdf"]
 
 
-def test_an_attached_original_nested_too_deep_for_the_walker_still_gives_its_body() -> None:
-    # The forward's own walk stops at an attached message; the original's structure is first walked
-    # here, so its limits can be met here only. Its text is still read; its files are not.
+def test_an_attached_original_the_walker_cannot_read_still_gives_its_body() -> None:
+    # The forward's own walk counts the original's parts and nesting, so an original over the
+    # limits makes the whole forward malformed. The original the reader walks, though, is the
+    # stdlib's tree written back, which can differ from what the forward's walk saw: if that walk
+    # fails, its text is still read; its files are not.
     deep = b"".join(
         b'Content-Type: multipart/mixed; boundary="d%d"\r\n\r\n--d%d\r\n' % (i, i) for i in range(60)
     )
@@ -207,4 +210,9 @@ def test_an_attached_original_nested_too_deep_for_the_walker_still_gives_its_bod
         HEAD + b'Content-Type: multipart/mixed; boundary="T"\r\n\r\n'
         b"--T\r\nContent-Type: text/plain\r\n\r\nThe original.\r\n--T\r\n" + deep + b"\r\nx\r\n--T--\r\n"
     )
-    assert forwarded_original(inner).body == "The original."
+    original = from_attachment(message_from_bytes(inner, policy=BOUNDED_DEFAULT), None)
+    assert original is not None and original.body == "The original."
+    assert original.attachments == ()
+    assert isinstance(
+        parse(attached_forward(message_from_bytes(inner, policy=BOUNDED_DEFAULT)), Limits()), Malformed
+    )
