@@ -75,6 +75,10 @@ class Fleet:
     # Per mailbox, the attempts a cut-short pass still owes (Store.owed_attempts): kept here, as a
     # mailbox's daemon and store are made anew when it restarts (the lease session lost, SIGHUP).
     owed_attempts: dict[str, list[list[LedgerKey]]] = field(default_factory=dict)
+    # Mailboxes not worked from here for hand_over_seconds: being stopped, then given back and left
+    # alone until the time noted (monotonic), so that a process that can reach them takes them.
+    handing_over: set[str] = field(default_factory=set)
+    resting_until: dict[str, float] = field(default_factory=dict)
     # Put by the signal handlers ("stop", "reload", "pass"): SimpleQueue.put is safe in a handler.
     requests: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
     _db_trouble: bool = False  # the last round failed on the database (logged once until it answers)
@@ -187,6 +191,7 @@ class Fleet:
         if not self.leases.alive() and self.workers:
             log.error("the lease session was lost: stopping every mailbox until the leases are taken again")
             self._stop_workers()
+        self._hand_over_unworkable()
         # One new mailbox per round: workers started together share the mailboxes out between
         # them instead of the first one taking all (a lone worker has them all within seconds).
         for mailbox in self.settings.all_mailboxes():
@@ -203,9 +208,44 @@ class Fleet:
             + (f" ({'; '.join(trouble)})" if trouble else "")
         )
 
+    def _hand_over_unworkable(self) -> None:
+        """Give back the lease of a mailbox this process has not reached for ``hand_over_seconds``.
+
+        Held, it could be worked by nobody else: a process on another machine may well reach a
+        server this one cannot (a firewall, a route, a full disk here). The mailbox's thread is
+        asked to stop; once it has ended the lease is given back, and this process leaves the
+        mailbox alone for as long again. With no other process, it takes the mailbox back then.
+        """
+        wait = self.settings.ops.hand_over_seconds
+        now = time.monotonic()
+        for name, worker in list(self.workers.items()):
+            if name in self.handing_over:
+                if not worker.thread.is_alive():
+                    del self.workers[name]
+                    self.handing_over.discard(name)
+                    self.leases.release(name)
+                    self.resting_until[name] = now + wait
+                    log.info("mailbox %s given back; not claimed here again for %ds", name, wait)
+                continue
+            since = worker.daemon.unworkable_since
+            if since is not None and now - since >= wait and worker.thread.is_alive():
+                log.warning(
+                    "mailbox %s not reached from here for %ds (IMAP %s): giving its lease back "
+                    "so that another process may work it",
+                    name,
+                    wait,
+                    worker.daemon.login_state,
+                )
+                self.handing_over.add(name)
+                worker.daemon.stopping = True
+                worker.daemon.requests.put("stop")
+
     def _claim(self, mailbox: Settings) -> bool:
         """Start working ``mailbox`` if its lease is free; True when a new worker started."""
         name = mailbox.mailbox_name
+        if self.resting_until.get(name, 0.0) > time.monotonic():
+            return False
+        self.resting_until.pop(name, None)
         worker = self.workers.get(name)
         if worker is not None and worker.thread.is_alive():
             return False
@@ -291,6 +331,7 @@ class Fleet:
                 log.warning("mailbox %s did not stop within %.0fs", name, STOP_SECONDS)
                 continue
             del self.workers[name]
+            self.handing_over.discard(name)  # stopped for good or restarted: the lease is kept
 
     def _shutdown(self) -> None:
         log.info("stopping %d mailbox(es)", len(self.workers))

@@ -33,6 +33,9 @@ class OpsSettings:
     reconcile_seconds: int = 300
     reconnect_min_seconds: float = 1.0
     reconnect_max_seconds: float = 300.0
+    # A fleet gives back the lease of a mailbox it has not reached for this long, and leaves it
+    # for as long, so that a process on another machine (another network path) may work it.
+    hand_over_seconds: int = 300
     log_format: str = "text"
     metrics_port: int | None = None
 
@@ -52,12 +55,14 @@ def read_ops(r: Reader) -> OpsSettings:
     if high < low:
         r.problems.append("EMAILLOG_RECONNECT_MAX_SECONDS must not be below EMAILLOG_RECONNECT_MIN_SECONDS")
     port = r.port("EMAILLOG_METRICS_PORT", 0, minimum=0)
+    hand_over = r.number("EMAILLOG_HAND_OVER_SECONDS", 300, minimum=1)
     return OpsSettings(
         idle=r.flag("EMAILLOG_IMAP_IDLE", True),
         idle_renew_seconds=renew,
         reconcile_seconds=reconcile,
         reconnect_min_seconds=float(low),
         reconnect_max_seconds=float(high),
+        hand_over_seconds=hand_over,
         log_format=r.choice("EMAILLOG_LOG_FORMAT", "text", LOG_FORMATS),
         metrics_port=port or None,
     )

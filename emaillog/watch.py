@@ -92,6 +92,10 @@ class Daemon:
         self.login_state = "connecting"
         # The wait before the next reconnect, when a failed attempt has already logged it.
         self._retry_in: float | None = None
+        # Since when (monotonic) the mailbox has not been worked from here for a reason that may lie
+        # on this machine's side: its server unreachable, the connection or a local file failing.
+        # None while logged in. A fleet gives such a mailbox's lease back (fleet.py).
+        self.unworkable_since: float | None = None
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -446,6 +450,10 @@ class Daemon:
 
     def _set_login(self, state: str, detail: str | None) -> None:
         self.login_state = state
+        if state == "logged-in":
+            self.unworkable_since = None
+        elif state in UNWORKABLE_HERE and self.unworkable_since is None:
+            self.unworkable_since = time.monotonic()
         self.state.update(login_state=state, login_detail=detail)
         if state != "logged-in" and state != "connecting":
             self.notifier.status(f"IMAP {state}: {detail}")
@@ -455,6 +463,11 @@ class Daemon:
         mode = "IDLE" if self._uses_idle() else f"polling every {self.settings.poll_seconds}s"
         last = f"last pass {self._last_pass_at}: {report.summary()}" if report else "no pass yet"
         self.notifier.status(f"{mode}; {last}")
+
+
+# Login states a process on another machine might not be in. A refused login, a missing or read-only
+# folder would be the same from anywhere.
+UNWORKABLE_HERE = frozenset({"unreachable", "disconnected"})
 
 
 def _reloadable(settings: Settings) -> None:

@@ -658,6 +658,36 @@ def test_a_fleet_keeps_working_beside_a_mailbox_whose_login_is_refused(
     ]
 
 
+def test_a_fleet_gives_back_a_mailbox_it_cannot_reach_for_another_process_to_take(
+    tmp_path: Path, database_url: str, dovecot: DevDovecot
+) -> None:
+    """A mailbox whose server this process could not reach (a firewall or a route on this machine)
+    was held for ever: a process on another machine, which might reach it, could never take it."""
+    acme = {"acme": dovecot.add_user(f"acme-{tmp_path.name[-8:]}", "pw")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(mailboxes_toml(acme) + "\n" + offline_mailboxes_toml("down"))
+    env_file = fleet_env(tmp_path, database_url, mailboxes)
+    with env_file.open("a") as env:
+        env.write("EMAILLOG_HAND_OVER_SECONDS=3\n")
+    other_process = leases_for(database_url, tmp_path / "data")
+    daemon = DaemonProcess(tmp_path, env_file)
+    try:
+        daemon.wait_ready()
+        wait_until(lambda: "working mailbox down" in daemon.log(), 10, "down claimed")
+        assert not other_process.acquire("down")
+        wait_until(lambda: other_process.acquire("down"), 30, "down given back")
+        assert "mailbox down not reached from here for 3s (IMAP unreachable)" in daemon.log()
+        assert not other_process.acquire("acme")  # the mailbox it reaches is kept
+        # Nobody else works it after all: taken back once the other process lets go.
+        other_process.release("down")
+        wait_until(lambda: daemon.log().count("working mailbox down") == 2, 30, "down claimed again")
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+        other_process.release_all()
+    assert "Traceback" not in daemon.log(), daemon.log()
+
+
 def test_a_fleet_asks_systemd_for_time_before_each_mailbox_it_tries_at_start(
     tmp_path: Path, dovecot: DevDovecot
 ) -> None:

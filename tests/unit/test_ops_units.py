@@ -124,17 +124,33 @@ def test_operational_settings_are_checked_together() -> None:
                 "EMAILLOG_METRICS_PORT": "70000",
                 "EMAILLOG_RECONNECT_MIN_SECONDS": "10",
                 "EMAILLOG_RECONNECT_MAX_SECONDS": "5",
+                "EMAILLOG_HAND_OVER_SECONDS": "0",
             },
         )
     text = str(bad.value)
-    for name in ("IDLE_RENEW_SECONDS", "RECONCILE_SECONDS", "LOG_FORMAT", "METRICS_PORT", "RECONNECT_MAX"):
+    names = (
+        "IDLE_RENEW_SECONDS",
+        "RECONCILE_SECONDS",
+        "LOG_FORMAT",
+        "METRICS_PORT",
+        "RECONNECT_MAX",
+        "HAND_OVER",
+    )
+    for name in names:
         assert f"EMAILLOG_{name}" in text
     ops = load(None, {}).ops
-    assert (ops.idle, ops.idle_renew_seconds, ops.reconcile_seconds, ops.metrics_port) == (
+    assert (
+        ops.idle,
+        ops.idle_renew_seconds,
+        ops.reconcile_seconds,
+        ops.metrics_port,
+        ops.hand_over_seconds,
+    ) == (
         True,
         1440,
         300,
         None,
+        300,
     )
 
 
