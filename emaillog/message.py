@@ -29,6 +29,7 @@ from .limits import Limits, StructureProblem
 from .memo import cached_when_short
 from .mime import Part, Walked, unescaped, walk
 from .pickling import pickled_by_fields
+from .tnef import File, opened
 
 if TYPE_CHECKING:
     from .forwards.model import ForwardedMessage
@@ -222,7 +223,7 @@ def parse(raw: bytes, limits: Limits, digest: str | None = None) -> Email | Malf
     walked = walk(raw, limits)
     if isinstance(walked, StructureProblem):
         return malformed(raw, walked.detail, digest, limits)
-    return _read(walked, Fields(walked.header), raw, digest)
+    return _read(walked, Fields(walked.header), raw, digest, limits.max_parts)
 
 
 def malformed(raw: bytes, detail: str, digest: str, limits: Limits) -> Malformed:
@@ -249,13 +250,13 @@ def _malformed(fields: Fields, detail: str, digest: str) -> Malformed:
     )
 
 
-def _read(walked: Walked, fields: Fields, raw: bytes, digest: str) -> Email | Malformed:
+def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: int) -> Email | Malformed:
     senders = parse_addresses(fields.all("from"))
     if len(fields.all("from")) > 1 or len(senders) > 1:
         return _malformed(fields, "the message has more than one From", digest)
     if not senders:
         return _malformed(fields, "the message has no readable From address", digest)
-    text, html, attachments = _contents(walked.parts)
+    text, html, attachments = _contents(walked.parts, max_parts)
     return Email(
         message_id=first_msgid(fields.first("message-id")),
         subject=clean(fields.decoded("subject")) or "",
@@ -281,10 +282,11 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str) -> Email | Ma
     )
 
 
-def _contents(parts: tuple[Part, ...]) -> tuple[str, str | None, tuple[Attachment, ...]]:
+def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None, tuple[Attachment, ...]]:
     """The body text and HTML (the message's own, not an attached one's) and the attachments.
 
-    Several inline text parts (Apple Mail splits a body around an inline image) are joined.
+    Several inline text parts (Apple Mail splits a body around an inline image) are joined. Outlook's
+    winmail.dat gives the files (and the body, where there is none) it carries (``tnef.opened``).
     """
     texts: list[str] = []
     html: str | None = None
@@ -298,10 +300,10 @@ def _contents(parts: tuple[Part, ...]) -> tuple[str, str | None, tuple[Attachmen
                 html = part.text()
             continue
         attachments.append(_attachment(part))
-    text = "\n".join(texts)
+    files, text, html = opened(attachments, "\n".join(texts), html, max_parts - len(parts), _unpacked)
     if not text and html:
         text = html_to_text(html)
-    return text, html, tuple(attachments)
+    return text, html, files
 
 
 def _named(part: Part) -> bool:
@@ -321,6 +323,17 @@ def _attachment(part: Part) -> Attachment:
     )
 
 
+def _unpacked(file: File) -> Attachment:
+    """A file from inside a winmail.dat, as an attachment of the message."""
+    return Attachment(
+        filename=safe_filename(file.name, file.content_type),
+        content_type=file.content_type,
+        size=len(file.data),
+        sha256=hashlib.sha256(file.data).hexdigest(),
+        data=file.data,
+    )
+
+
 def _filename(part: Part) -> str | None:
     try:
         name = part.header.get_filename()
@@ -337,10 +350,11 @@ def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | 
     a body Apple Mail splits around a picture (the rest became a nameless file) and dropped Outlook's
     inline pictures and a text/calendar beside the bodies.
     """
-    walked = walk(raw, Limits())
+    limits = Limits()
+    walked = walk(raw, limits)
     if isinstance(walked, StructureProblem):
         return None
-    return _contents(walked.parts)
+    return _contents(walked.parts, limits.max_parts)
 
 
 def first_msgid(value: str | None) -> str | None:
