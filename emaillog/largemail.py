@@ -20,9 +20,11 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
+from .encrypted import explained, sealed_structure
 from .limits import Limits
 from .mailbox import SectionReader
 from .message import Attachment, Email, Malformed, malformed, parse, safe_filename
+from .mime import read_header
 from .structure import MAX_LEAVES, Leaf, leaves
 
 CHUNK = 1024 * 1024
@@ -64,7 +66,16 @@ def read_large(reader: SectionReader, limits: Limits, max_body_bytes: int, tmp_d
     )
     body_bytes = max(email.body_bytes, text_size) if too_big else email.body_bytes
     email = replace(email, attachments=email.attachments + streamed, sha256=sha256, body_bytes=body_bytes)
-    return LargeRead(email, header, sha256)
+    return LargeRead(_with_sealed(email, header, found), header, sha256)
+
+
+def _with_sealed(email: Email, header: bytes, found: list[Leaf]) -> Email:
+    """An encrypted message says so here too: the skeleton left its sealed parts (and the top-level
+    Content-Type that names an encrypted whole message) out, so the server's structure is read."""
+    if email.sealed is not None:  # inline PGP, in a body text the skeleton kept
+        return email
+    sealed = sealed_structure(read_header(header), found, email.text, email.html)
+    return email if sealed is None else replace(email, text=explained(email.text, sealed), sealed=sealed)
 
 
 def _hash_raw(reader: SectionReader) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .addresses import Address, clean, parse_addresses
+from .encrypted import Sealed, explained, sealed_message
 from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
 from .memo import cached_when_short
@@ -148,6 +149,7 @@ class Email:
     body_bytes: int
     sha256: str
     lazy_tree: LazyTree = field(repr=False, compare=False)
+    sealed: Sealed | None = None  # encrypted (S/MIME, OpenPGP) or opaquely wrapped: ``text`` says so
 
     @property
     def sender(self) -> Address | None:
@@ -257,6 +259,8 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
     if not senders:
         return _malformed(fields, "the message has no readable From address", digest)
     text, html, attachments = _contents(walked.parts, max_parts)
+    sealed = sealed_message(walked.header, walked.parts, text, html)
+    text = explained(text, sealed)
     return Email(
         message_id=first_msgid(fields.first("message-id")),
         subject=clean(fields.decoded("subject")) or "",
@@ -279,6 +283,7 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
         body_bytes=len(text.encode()) + len((html or "").encode()),
         sha256=digest,
         lazy_tree=LazyTree(raw),
+        sealed=sealed,
     )
 
 
@@ -354,7 +359,9 @@ def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | 
     walked = walk(raw, limits)
     if isinstance(walked, StructureProblem):
         return None
-    return _contents(walked.parts, limits.max_parts)
+    text, html, attachments = _contents(walked.parts, limits.max_parts)
+    # An encrypted original forwarded as an attachment is logged as a BCC'd one is: saying so.
+    return explained(text, sealed_message(walked.header, walked.parts, text, html)), html, attachments
 
 
 def first_msgid(value: str | None) -> str | None:

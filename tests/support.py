@@ -3,6 +3,7 @@ them, and a small "world" that delivers into a real Dovecot mailbox and runs pas
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import tempfile
@@ -154,6 +155,38 @@ class World:
             }
         finally:
             client.logout()
+
+
+# The start of a CMS EnvelopedData (RFC 5652 §6): a BER SEQUENCE of indefinite length, then the
+# envelopedData OID. The rest of a "p7m" in these tests is noise: a parser sees nothing more.
+CMS_ENVELOPED = bytes.fromhex("308006092a864886f70d010703a0803080020100")
+
+
+def smime_encrypted(
+    sender: str = "Rita Rep <rita@acme.example>",
+    to: str = "Carl Customer <carl@globex.example>",
+    subject: str = "Contract terms",
+    message_id: str = "<smime-1@acme.example>",
+    delivered_to: str | None = BCC,
+    smime_type: str | None = "enveloped-data",
+    content: bytes = CMS_ENVELOPED + bytes(range(256)) * 4,
+) -> bytes:
+    """An S/MIME encrypted email as Outlook and Thunderbird send it: the whole body one smime.p7m."""
+    params = f"; smime-type={smime_type}" if smime_type else ""
+    head = [f"Delivered-To: {delivered_to}"] if delivered_to else []
+    head += [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {subject}",
+        "Date: Fri, 20 Nov 2026 10:30:00 +0000",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+        f'Content-Type: application/pkcs7-mime{params};\r\n name="smime.p7m"',
+        "Content-Transfer-Encoding: base64",
+        'Content-Disposition: attachment; filename="smime.p7m"',
+        "Content-Description: S/MIME Encrypted Message",
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + base64.encodebytes(content).replace(b"\n", b"\r\n")
 
 
 def attached_forward(
