@@ -283,7 +283,7 @@ def _log_line(
     ledger_id: int | None, key: LedgerKey, message_id: str | None, decision: Decision, seconds: float
 ) -> None:
     log.info(
-        "ledger=%s uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f",
+        "ledger=%s uid=%s message_id=%s route=%s owner=%s outcome=%s reason=%s ms=%.1f%s",
         ledger_id,
         key.uid,
         printable(message_id),
@@ -292,4 +292,12 @@ def _log_line(
         decision.outcome,
         decision.reason,
         seconds * 1000,
+        _content(decision),
     )
+
+
+def _content(decision: Decision) -> str:
+    """`` content=encrypted`` (or ``opaque-signed`` …) for sealed mail, from its trace; else nothing,
+    so the line of every other message stays as it was."""
+    found = next((entry.reason for entry in decision.trace if entry.rule == "content"), None)
+    return f" content={found}" if found else ""

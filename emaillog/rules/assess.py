@@ -36,10 +36,20 @@ def assess(email: Email, settings: Settings, lookup: Lookup) -> tuple[Facts, tup
     owner_entry = TraceEntry(
         "attribution", attribution.user is not None, attribution.rule, {"sender": sender_key, "user": owner}
     )
+    entries = (route_entry, owner_entry, *_content_entry(email))
     if route == "forward":
         facts, forward_entry = _forward_facts(scope, attribution)
-        return facts, (route_entry, owner_entry, forward_entry)
-    return _bcc_facts(scope, attribution), (route_entry, owner_entry)
+        return facts, (*entries, forward_entry)
+    return _bcc_facts(scope, attribution), entries
+
+
+def _content_entry(email: Email) -> tuple[TraceEntry, ...]:
+    """A step in the trace only for sealed mail, so "explain" and the log line show why its text is a
+    statement instead of its content ("encrypted", "opaque-signed")."""
+    sealed = email.sealed
+    if sealed is None:
+        return ()
+    return (TraceEntry("content", True, sealed.label, {"kind": sealed.kind, "form": sealed.form}),)
 
 
 def _bcc_facts(scope: _Scope, attribution: Attribution) -> Facts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP, default
@@ -14,6 +15,7 @@ import pytest
 from support import BCC, CMS_ENVELOPED, attached_forward, make_settings, message, smime_encrypted
 
 from emaillog import admin
+from emaillog.batch import _log_line
 from emaillog.encrypted import Sealed, sealed_structure
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
@@ -21,6 +23,7 @@ from emaillog.mime import read_header
 from emaillog.rules import Decision, decide
 from emaillog.settings import Settings
 from emaillog.store import Store, open_store
+from emaillog.store.ledger import LedgerKey
 from emaillog.structure import Leaf
 
 REP = "rita@acme.example"
@@ -267,3 +270,33 @@ def test_a_large_encrypted_message_is_recognised_from_its_structure() -> None:
     assert sealed_structure(header, pgp, "", None) == Sealed("OpenPGP", "pgp-mime")
     plain = read_header(b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=x\r\n")
     assert sealed_structure(plain, found, "Hi Carl, file attached.", None) is None
+
+
+# --- the trace, the log line and the notice ----------------------------------------------------------------
+
+
+def test_bcc_decision_traces_the_content_as_encrypted(crm: Crm) -> None:
+    decision = run(crm, smime_encrypted())
+    assert decision.outcome == "logged"
+    [plan] = decision.plans
+    assert plan.text.startswith("This email was encrypted (S/MIME)")
+    [entry] = [e for e in decision.trace if e.rule == "content"]
+    assert (entry.hit, entry.reason, dict(entry.data)) == (
+        True,
+        "encrypted",
+        {"kind": "S/MIME", "form": "enveloped-data"},
+    )
+
+
+def test_readable_mail_has_no_content_step(crm: Crm) -> None:
+    assert not [e for e in run(crm, message()).trace if e.rule == "content"]
+
+
+def test_the_log_line_says_encrypted(crm: Crm, caplog: pytest.LogCaptureFixture) -> None:
+    key = LedgerKey("INBOX", 1, 7)
+    with caplog.at_level(logging.INFO, logger="emaillog.pass"):
+        _log_line(3, key, "<smime-1@acme.example>", run(crm, smime_encrypted()), 0.01)
+        _log_line(4, key, "<m1@acme.example>", run(crm, message()), 0.01)
+    sealed, clear = (r.getMessage() for r in caplog.records)
+    assert sealed.endswith(" content=encrypted") and "outcome=logged" in sealed
+    assert "content=" not in clear
