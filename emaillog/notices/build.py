@@ -65,7 +65,7 @@ class NoticeRequest:
 
     def __post_init__(self) -> None:
         # These come from settings and the pipeline, not from the message: wrong values are bugs.
-        reason_for(self.reason)
+        reason_for(self.reason).template_for(variant_of(self.details))
         if not _HOSTNAME.match(self.hostname):
             raise ValueError(f"not a hostname: {self.hostname!r}")
         if self.arrival.tzinfo is None or self.now.tzinfo is None:
@@ -75,16 +75,23 @@ class NoticeRequest:
 def build_notice(request: NoticeRequest) -> EmailMessage:
     """The complete ``multipart/report; report-type=delivery-status`` notice for ``request``."""
     reason = reason_for(request.reason)
-    if reason.template is None:
+    template = reason.template_for(variant_of(request.details))
+    if template is None:
         raise ValueError(f"reason {reason.code!r} never gets a notice")
     policy = notice_policy()
     message = EmailMessage(policy=policy)
     _set_headers(message, request, reason)
     original = original_part(request.original_raw, request.small_original_limit, policy)
-    text = render(load_template(reason.template, request.templates_dir), _values(request, reason, original))
+    text = render(load_template(template, request.templates_dir), _values(request, reason, original))
     status = StatusFields(request.hostname, request.arrival, request.logging_address, reason)
     message.set_payload([text_part(text, policy), status_part(status, policy), original])
     return message
+
+
+def variant_of(details: Mapping[str, object]) -> str | None:
+    """The text variant the details ask for (``Reason.variants``), or None for the reason's own."""
+    variant = details.get("variant")
+    return None if variant is None else str(variant)
 
 
 @functools.cache

@@ -66,6 +66,9 @@ def _details(decision: Decision, settings: Settings) -> dict[str, object]:
         details.update(body_size=int(hit.get("body_bytes", 0)), limit=settings.max_body_bytes)
     if decision.reason == "processing-failed":
         details["attempts"] = str(decision.trace[-1].data.get("attempts", settings.max_attempts))
+    if decision.reason == "forward-not-recognised" and (kind := decision.trace[-1].data.get("encrypted")):
+        # The forward itself was encrypted: the rep is told that, and how to forward it readably.
+        details.update(variant="encrypted", encryption=str(kind))
     return details
 
 

@@ -33,6 +33,8 @@ class Reason:
 
     ``template`` is the file name under the notices templates directory; ``None`` means the reason
     never gets a notice. ``transient_status`` is the status while the message is still retried.
+    ``variants`` name other texts for the same reason, ``{code}-{variant}.txt``, chosen by the
+    notice's ``variant`` detail: the status and the report stay the reason's own.
     """
 
     code: str
@@ -42,14 +44,31 @@ class Reason:
     subject_prefix: str
     template: str | None
     transient_status: str | None = None
+    variants: tuple[str, ...] = ()
 
     @property
     def notifies(self) -> bool:
         return self.template is not None
 
+    def template_for(self, variant: str | None) -> str | None:
+        """The template of ``variant`` (None: the reason's own); an unknown variant is a bug."""
+        if variant is None or self.template is None:
+            return self.template
+        if variant not in self.variants:
+            raise ValueError(f"reason {self.code!r} has no notice variant {variant!r}")
+        return f"{self.code}-{variant}.txt"
 
-def _reason(code: str, status: str, action: str, title: str, prefix: str, notifies: bool = True) -> Reason:
-    return Reason(code, status, action, title, prefix, f"{code}.txt" if notifies else None)
+
+def _reason(
+    code: str,
+    status: str,
+    action: str,
+    title: str,
+    prefix: str,
+    notifies: bool = True,
+    variants: tuple[str, ...] = (),
+) -> Reason:
+    return Reason(code, status, action, title, prefix, f"{code}.txt" if notifies else None, variants=variants)
 
 
 _NOT_LOGGED = "Not logged"
@@ -60,12 +79,14 @@ REASONS: Mapping[str, Reason] = MappingProxyType(
         for r in (
             _reason("sender-not-a-user", "5.7.1", "failed", "The sender is not a CRM user", _NOT_LOGGED),
             _reason("sender-not-permitted", "5.7.1", "failed", "The sender may not log email", _NOT_LOGGED),
+            # "encrypted": the forward itself was encrypted, so nothing in it could be read.
             _reason(
                 "forward-not-recognised",
                 "5.6.0",
                 "failed",
                 "No forwarded message was found",
                 _NOT_LOGGED,
+                variants=("encrypted",),
             ),
             _reason("body-too-large", "5.3.4", "failed", "The email body is too large", _NOT_LOGGED),
             _reason(

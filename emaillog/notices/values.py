@@ -3,7 +3,8 @@
 Always present: ``$title $reason $status $subject $sender $recipient $logging_address $arrival
 $message_id $original_note``. From the request's details, with a readable default when absent:
 ``$attachments`` (one line per left-out file: name and size), ``$limit``, ``$body_size``, ``$detail``,
-``$attempts``, ``$original_sender``, ``$recipients`` (one line per recipient left out, and why).
+``$attempts``, ``$original_sender``, ``$recipients`` (one line per recipient left out, and why),
+``$encryption`` (S/MIME or OpenPGP, for a forward that came encrypted).
 Any other detail whose key is an identifier is passed through as
 text; integers under keys ending in ``size`` or ``limit`` are shown as sizes.
 """
@@ -27,6 +28,7 @@ _DEFAULTS: Mapping[str, str] = {
     "attempts": "several",
     "original_sender": "the original sender",
     "recipients": "  - (the recipients were not recorded)",
+    "encryption": "S/MIME or OpenPGP",
 }
 _MAX_LISTED = 50
 

@@ -12,7 +12,7 @@ from email.policy import SMTP, default
 from pathlib import Path
 
 import pytest
-from support import BCC, CMS_ENVELOPED, attached_forward, make_settings, message, smime_encrypted
+from support import BCC, CMS_ENVELOPED, FWD, attached_forward, make_settings, message, smime_encrypted
 
 from emaillog import admin
 from emaillog.batch import _log_line
@@ -20,6 +20,7 @@ from emaillog.encrypted import Sealed, sealed_structure
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.mime import read_header
+from emaillog.notices.plan import notice_reason
 from emaillog.rules import Decision, decide
 from emaillog.settings import Settings
 from emaillog.store import Store, open_store
@@ -300,3 +301,43 @@ def test_the_log_line_says_encrypted(crm: Crm, caplog: pytest.LogCaptureFixture)
     sealed, clear = (r.getMessage() for r in caplog.records)
     assert sealed.endswith(" content=encrypted") and "outcome=logged" in sealed
     assert "content=" not in clear
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        (smime_encrypted(delivered_to=FWD, subject="FW: Contract terms"), "S/MIME"),
+        (pgp_mime(delivered_to=FWD), "OpenPGP"),
+        (message(delivered_to=FWD, subject="Fwd: terms", body=ARMOUR), "OpenPGP"),
+    ],
+)
+def test_an_encrypted_forward_is_not_recognised_and_its_notice_says_encrypted(
+    crm: Crm, raw: bytes, kind: str
+) -> None:
+    decision = run(crm, raw)
+    assert (decision.route, decision.outcome, decision.reason) == (
+        "forward",
+        "rejected",
+        "forward-not-recognised",
+    )
+    assert decision.detail == f"the forward was encrypted ({kind}), so no forwarded message could be read"
+    assert decision.trace[-1].data["encrypted"] == kind
+    found = notice_reason(decision, crm[1])
+    assert found is not None
+    reason, details = found
+    assert reason == "forward-not-recognised"
+    assert (details["variant"], details["encryption"]) == ("encrypted", kind)
+
+
+def test_an_unrecognised_clear_forward_keeps_the_usual_notice(crm: Crm) -> None:
+    decision = run(crm, message(delivered_to=FWD, subject="Fwd: hello", body="see below"))
+    found = notice_reason(decision, crm[1])
+    assert found is not None and "variant" not in found[1]
+
+
+def test_an_opaque_signed_forward_is_told_apart_from_an_encrypted_one(crm: Crm) -> None:
+    raw = smime_encrypted(delivered_to=FWD, smime_type="signed-data", content=CMS_SIGNED)
+    decision = run(crm, raw)
+    assert decision.reason == "forward-not-recognised" and "signed-data wrapper" in (decision.detail or "")
+    found = notice_reason(decision, crm[1])
+    assert found is not None and "variant" not in found[1]

@@ -53,11 +53,14 @@ DETAILS: dict[str, dict[str, object]] = {
     "never-log": {"original_sender": "press@rival.example"},
     "no-recipients": {"recipients": {"ben@acme.com": "internal", "press@rival.example": "never-log"}},
     "processing-failed": {"attempts": 3},
+    "forward-not-recognised-encrypted": {"variant": "encrypted", "encryption": "S/MIME"},
 }
 HEADER_SECTION = ORIGINAL.index(b"\r\n\r\n") + 4
 # Reasons whose golden notice carries only the original's headers (the "large original" branch).
 HEADERS_ONLY = {"body-too-large", "malformed"}
 NOTIFYING = sorted(code for code, reason in REASONS.items() if reason.notifies)
+# Every notice text (template, golden file): each notifying reason's own and its variants'.
+TEXTS = sorted([*NOTIFYING, *(f"{code}-{v}" for code in NOTIFYING for v in REASONS[code].variants)])
 
 
 def request(reason: str = "sender-not-a-user", **changes: object) -> NoticeRequest:
@@ -77,6 +80,12 @@ def request(reason: str = "sender-not-a-user", **changes: object) -> NoticeReque
         small_original_limit=HEADER_SECTION if reason in HEADERS_ONLY else 64 * 1024,
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def text_request(text: str) -> NoticeRequest:
+    """The request for one of TEXTS: a variant is its reason with the variant's details."""
+    reason = next(code for code in NOTIFYING if text == code or text.startswith(f"{code}-"))
+    return request(reason, details=DETAILS.get(text, {}))
 
 
 def serialise(message: EmailMessage) -> bytes:
@@ -105,10 +114,10 @@ def text_of(message: Message) -> str:
 # --- golden files ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reason", NOTIFYING)
-def test_notice_matches_golden_file(reason: str) -> None:
-    produced = serialise(build_notice(request(reason)))
-    golden = GOLDEN / f"{reason}.ref"
+@pytest.mark.parametrize("text", TEXTS)
+def test_notice_matches_golden_file(text: str) -> None:
+    produced = serialise(build_notice(text_request(text)))
+    golden = GOLDEN / f"{text}.ref"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_bytes(produced)
@@ -117,7 +126,7 @@ def test_notice_matches_golden_file(reason: str) -> None:
 
 
 def test_every_golden_file_belongs_to_a_reason() -> None:
-    assert sorted(p.stem for p in GOLDEN.glob("*.ref")) == NOTIFYING
+    assert sorted(p.stem for p in GOLDEN.glob("*.ref")) == TEXTS
 
 
 # --- structure (RFC 3464 / RFC 6522) ----------------------------------------------------------------
@@ -158,6 +167,23 @@ def test_forward_not_recognised_lists_clients_and_suggests_forward_as_attachment
     assert "as an attachment" in text
     for client in ("Gmail", "Outlook", "Apple Mail", "Thunderbird", "Yahoo Mail", "Samsung Mail"):
         assert client in text
+
+
+def test_an_encrypted_forward_is_explained_as_encrypted_under_its_own_reason() -> None:
+    notice = build_notice(text_request("forward-not-recognised-encrypted"))
+    text = text_of(notice)
+    assert "encrypted (S/MIME)" in text and "cannot decrypt" in text
+    assert "encryption switched off" in text and "BCC the logging address" in text
+    # The reason, its status and its subject are forward-not-recognised's: only the text differs.
+    assert "x-emaillog; forward-not-recognised" in notice.as_string()
+    assert str(notice["Subject"]).startswith("Not logged:")
+
+
+def test_an_unknown_notice_variant_is_a_bug() -> None:
+    with pytest.raises(ValueError, match="variant"):
+        request("forward-not-recognised", details={"variant": "sealed"})
+    with pytest.raises(ValueError, match="variant"):
+        request("malformed", details={"variant": "encrypted"})
 
 
 def test_left_out_attachments_are_named_with_size_and_limit() -> None:
@@ -371,7 +397,7 @@ def test_reason_table_codes() -> None:
 def test_admin_templates_match_the_packaged_defaults() -> None:
     admin = REPO / "config" / "notices"
     packaged = REPO / "emaillog" / "defaults" / "notices"
-    names = sorted(f"{code}.txt" for code in NOTIFYING)
+    names = sorted(f"{text}.txt" for text in TEXTS)
     assert sorted(p.name for p in admin.glob("*.txt")) == names
     for name in names:
         assert (admin / name).read_bytes() == (packaged / name).read_bytes(), name
@@ -386,8 +412,8 @@ def test_templates_dir_overrides_file_by_file(tmp_path: Path) -> None:
 
 
 def test_templates_render_every_placeholder() -> None:
-    for reason in NOTIFYING:
-        assert "$" not in text_of(build_notice(request(reason))), reason
+    for text in TEXTS:
+        assert "$" not in text_of(build_notice(text_request(text))), text
 
 
 # --- policy: when a notice is never sent (SPEC §11) -------------------------------------------------------
