@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support import REP, World, make_world, message
+from support import REP, World, make_world, message, smime_encrypted
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
+from emaillog.store.files import attachment_path
 from emaillog.store.models import Ledger
 
 
@@ -281,3 +284,29 @@ def test_a_processed_folder_that_exists_only_as_a_parent_is_made_usable(world: W
     world.deliver(message(to=["carl@globex.example"]))
     assert world.run_pass().outcomes == {"logged": 1}
     assert world.folder_counts() == {"INBOX": 0, "Processed": 1, "Error": 0}
+
+
+def test_an_smime_encrypted_email_is_logged_saying_so_with_its_p7m_attached(world: World) -> None:
+    raw = smime_encrypted(to="Carl Customer <carl@globex.example>")
+    world.deliver(raw)
+    report = world.run_pass()
+    assert report.outcomes == {"logged": 1} and world.folder_counts()["Processed"] == 1
+    [listed] = emails(world)
+    assert (listed["subject"], listed["contacts"]) == ("Contract terms", ["carl@globex.example"])
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None
+    assert email["text_body"] == (
+        "This email was encrypted (S/MIME), so its content cannot be shown here; the encrypted part is "
+        "attached as it arrived, for someone with the key to open."
+    )
+    [p7m] = email["attachments"]
+    assert (p7m["filename"], p7m["content_type"], p7m["logged"]) == (
+        "smime.p7m",
+        "application/pkcs7-mime",
+        True,
+    )
+    stored = attachment_path(world.settings.attachments_dir, p7m["sha256"]).read_bytes()
+    assert stored == base64.b64decode(raw.split(b"\r\n\r\n", 1)[1])
+    [row] = Ledger.select()
+    [content] = [step for step in json.loads(row.trace_json) if step["rule"] == "content"]
+    assert (content["reason"], content["data"]) == ("encrypted", {"kind": "S/MIME", "form": "enveloped-data"})

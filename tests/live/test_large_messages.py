@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import FWD, REP, World, make_world, message
+from support import FWD, REP, World, make_world, message, smime_encrypted
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
@@ -53,6 +53,16 @@ def test_large_body_text_is_refused_without_being_read(
     w.deliver(message(body="y" * (3 * 1024 * 1024)))
     w.run_pass()
     assert [(r["outcome"], r["reason"]) for r in views.ledger(w.store)] == [("rejected", "body-too-large")]
+
+
+def test_a_large_encrypted_message_says_so_from_the_servers_structure(world: World) -> None:
+    # Its top-level Content-Type (what says "encrypted") is not in the skeleton the pass parses.
+    world.deliver(smime_encrypted(content=os.urandom(200_000)))
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None and email["text_body"].startswith("This email was encrypted (S/MIME)")
+    assert [(a["filename"], a["size"]) for a in email["attachments"]] == [("smime.p7m", 200_000)]
 
 
 def test_forward_as_attachment_still_found_in_a_large_message(world: World) -> None:

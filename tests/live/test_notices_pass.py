@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 from smtp_sink import SmtpSink
-from support import FWD, World, hold_recording_until_the_main_thread_moves_on, make_world, message
+from support import (
+    FWD,
+    World,
+    hold_recording_until_the_main_thread_moves_on,
+    make_world,
+    message,
+    smime_encrypted,
+)
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
@@ -88,6 +95,20 @@ def test_forward_not_recognised_gets_advice(world: World, smtp_sink: SmtpSink) -
     text = notice.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert rcpts == (REP,) and "attachment" in text.lower()
     assert views.ledger(world.store)[0]["reason"] == "forward-not-recognised"
+
+
+def test_an_encrypted_forward_gets_a_notice_that_names_the_encryption(
+    world: World, smtp_sink: SmtpSink
+) -> None:
+    world.deliver(smime_encrypted(sender=f"Rita Rep <{REP}>", delivered_to=FWD, subject="FW: Contract terms"))
+    world.run_pass()
+    [(_, rcpts, notice)] = received(smtp_sink)
+    text = notice.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert rcpts == (REP,)
+    assert "encrypted (S/MIME)" in text and "cannot decrypt" in text and "encryption switched off" in text
+    assert "x-emaillog; forward-not-recognised" in report_status(notice)
+    [row] = views.ledger(world.store)
+    assert (row["reason"], row["folder"]) == ("forward-not-recognised", "Error")
 
 
 def test_body_too_large_is_rejected_with_notice(
