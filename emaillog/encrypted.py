@@ -52,6 +52,7 @@ _OIDS = (
 _HEAD_BYTES = 32
 # Base64 characters (with their line breaks) enough to decode _HEAD_BYTES.
 _HEAD_SOURCE = 256
+_ARMOUR = "-----BEGIN PGP MESSAGE-----"
 _INLINE_PGP = re.compile(r"^-----BEGIN PGP MESSAGE-----[ \t]*\r?$", re.MULTILINE)
 
 
@@ -122,8 +123,10 @@ def sealed_structure(header: Message, leaves: Iterable[Leaf], text: str, html: s
 
 def _sealed_parts(parts: Iterable[Part]) -> Iterator[Sealed | None]:
     for part in parts:
-        smime_type = _smime_type(part.header.get_param("smime-type"))
-        yield _sealed(part.content_type, smime_type, partial(_head, part))
+        kind = part.content_type
+        # Every message comes through here: its parameters are read only for the types that matter.
+        if kind == _PGP_CONTROL or kind in SMIME_TYPES:
+            yield _sealed(kind, _smime_type(part.header.get_param("smime-type")), partial(_head, part))
 
 
 def _judge(header: Message, found: Iterable[Sealed | None], text: str, html: str | None) -> Sealed | None:
@@ -133,7 +136,9 @@ def _judge(header: Message, found: Iterable[Sealed | None], text: str, html: str
     whole = header.get_content_type() in _WHOLE_MESSAGE_TYPES
     if sealed is not None and (whole or not (text.strip() or (html or "").strip())):
         return sealed
-    return Sealed("OpenPGP", "inline-pgp") if _INLINE_PGP.search(text) else None
+    # The substring test first: it is what nearly every message's text answers, at memory speed.
+    armoured = _ARMOUR in text and _INLINE_PGP.search(text) is not None
+    return Sealed("OpenPGP", "inline-pgp") if armoured else None
 
 
 def _sealed(content_type: str, smime_type: str, head: Callable[[], bytes]) -> Sealed | None:
