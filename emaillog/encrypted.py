@@ -133,9 +133,10 @@ def _judge(header: Message, found: Iterable[Sealed | None], text: str, html: str
     """A sealed part makes the message sealed when it is the message (its top-level type), or when
     there is nothing readable beside it; an encrypted file attached to a readable email does not."""
     sealed = next((s for s in found if s is not None), None)
-    whole = header.get_content_type() in _WHOLE_MESSAGE_TYPES
-    if sealed is not None and (whole or not (text.strip() or (html or "").strip())):
-        return sealed
+    if sealed is not None:
+        whole = header.get_content_type() in _WHOLE_MESSAGE_TYPES
+        if whole or not (text.strip() or (html or "").strip()):
+            return sealed
     # The substring test first: it is what nearly every message's text answers, at memory speed.
     armoured = _ARMOUR in text and _INLINE_PGP.search(text) is not None
     return Sealed("OpenPGP", "inline-pgp") if armoured else None

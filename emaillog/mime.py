@@ -132,14 +132,12 @@ class Part:
     start: int
     end: int
     depth: int
+    # Read once: reading a part's body, naming it and checking it for encryption each ask for it.
+    content_type: str
 
     @property
     def body(self) -> memoryview:
         return memoryview(self.source)[self.start : self.end]
-
-    @property
-    def content_type(self) -> str:
-        return self.header.get_content_type()
 
     @property
     def is_attachment(self) -> bool:
@@ -323,7 +321,7 @@ class _Walker:
 
     def leaf(self, header: Message, start: int, end: int, depth: int) -> StructureProblem | None:
         if not self.inside_attached:
-            self.parts.append(Part(header, self.raw, start, end, depth))
+            self.parts.append(Part(header, self.raw, start, end, depth, header.get_content_type()))
         self.counted += 1
         if self.counted > self.limits.max_parts:
             return StructureProblem(f"the message has more than {self.limits.max_parts} MIME parts")
