@@ -20,6 +20,7 @@ from typing import Any
 
 from imapclient import IMAPClient
 
+from emaillog import admin
 from emaillog.devmail import DevDovecot, ImapAccount
 from emaillog.mailbox import ImapMailbox
 from emaillog.poll import Pass, PassReport
@@ -80,6 +81,14 @@ def make_settings(
         values.update(account.settings())
     values.update(env)
     return load(None, values)
+
+
+def crm_with_rep(tmp_path: Path, rep: str = REP, name: str = "Rita Rep") -> tuple[Store, Settings]:
+    """A CRM on SQLite in ``tmp_path`` whose one user is ``rep``, allowed to log."""
+    settings = make_settings(tmp_path)
+    store = open_store(settings)
+    admin.add_user(store, settings, rep, name, active=True, may_log=True)
+    return store, settings
 
 
 def message(

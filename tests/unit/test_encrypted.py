@@ -12,9 +12,16 @@ from email.policy import SMTP, default
 from pathlib import Path
 
 import pytest
-from support import BCC, CMS_ENVELOPED, FWD, attached_forward, make_settings, message, smime_encrypted
+from support import (
+    BCC,
+    CMS_ENVELOPED,
+    FWD,
+    attached_forward,
+    crm_with_rep,
+    message,
+    smime_encrypted,
+)
 
-from emaillog import admin
 from emaillog.batch import _log_line
 from emaillog.encrypted import Sealed, sealed_structure
 from emaillog.limits import Limits
@@ -23,7 +30,7 @@ from emaillog.mime import read_header
 from emaillog.notices.plan import notice_reason
 from emaillog.rules import Decision, decide
 from emaillog.settings import Settings
-from emaillog.store import Store, open_store
+from emaillog.store import Store
 from emaillog.store.ledger import LedgerKey
 from emaillog.structure import Leaf
 
@@ -39,10 +46,7 @@ Crm = tuple[Store, Settings]
 
 @pytest.fixture
 def crm(tmp_path: Path) -> Crm:
-    settings = make_settings(tmp_path)
-    store = open_store(settings)
-    admin.add_user(store, settings, REP, "Rita Rep", active=True, may_log=True)
-    return store, settings
+    return crm_with_rep(tmp_path, REP, "Rita Rep")
 
 
 def read(raw: bytes) -> Email:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BCC, FWD, attached_forward, make_settings, message
+from support import BCC, FWD, attached_forward, crm_with_rep, make_settings, message
 
 from emaillog import admin
 from emaillog.forwards import zone_written
@@ -91,10 +91,7 @@ def original_message(
 
 @pytest.fixture
 def crm(tmp_path: Path) -> Crm:
-    settings = make_settings(tmp_path)
-    store = open_store(settings)
-    admin.add_user(store, settings, REP, "Rep Smith", active=True, may_log=True)
-    return store, settings
+    return crm_with_rep(tmp_path, REP, "Rep Smith")
 
 
 def run(crm: Crm, raw: bytes) -> Decision:
