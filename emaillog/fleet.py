@@ -228,7 +228,9 @@ class Fleet:
                     log.info("mailbox %s given back; not claimed here again for %ds", name, wait)
                 continue
             since = worker.daemon.unworkable_since
-            if since is not None and now - since >= wait and worker.thread.is_alive():
+            # Not while logged in: a pass may be under way (a long backlog after an outage).
+            logged_in = worker.daemon.login_state == "logged-in"
+            if since is not None and now - since >= wait and not logged_in and worker.thread.is_alive():
                 log.warning(
                     "mailbox %s not reached from here for %ds (IMAP %s): giving its lease back "
                     "so that another process may work it",

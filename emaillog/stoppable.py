@@ -12,8 +12,14 @@ class StoppableMailbox:
     """The mailbox as a pass sees it: fetches nothing once a stop was asked for (the batch in hand
     was fetched already and is recorded and moved), and each fetch or move pings the watchdog."""
 
-    def __init__(self, inner: ImapMailbox, stopping: Callable[[], bool], alive: Callable[[], None]) -> None:
-        self._inner, self._stopping, self._alive = inner, stopping, alive
+    def __init__(
+        self,
+        inner: ImapMailbox,
+        stopping: Callable[[], bool],
+        alive: Callable[[], None],
+        moved: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._inner, self._stopping, self._alive, self._moved = inner, stopping, alive, moved
         self.highest_uid: int | None = None
 
     def uids(self, *, deleted: bool = False) -> list[int]:
@@ -31,6 +37,7 @@ class StoppableMailbox:
     def move(self, uids: Sequence[int], folder: str) -> None:
         self._alive()
         self._inner.move(uids, folder)
+        self._moved()  # work done: the daemon's mailbox is reached from here
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -94,7 +94,10 @@ class Daemon:
         self._retry_in: float | None = None
         # Since when (monotonic) the mailbox has not been worked from here for a reason that may lie
         # on this machine's side: its server unreachable, the connection or a local file failing.
-        # None while logged in. A fleet gives such a mailbox's lease back (fleet.py).
+        # Cleared by work done (a pass ended, a batch moved), not by a login: a login that works
+        # followed by a pass that fails (an unwritable attachments dir, a path that drops large
+        # replies) reset it at every reconnect, and such a mailbox was never given back. A fleet
+        # gives the lease back of a mailbox not logged in since this long (fleet.py).
         self.unworkable_since: float | None = None
 
     # -- start and stop ------------------------------------------------------------------------
@@ -284,13 +287,14 @@ class Daemon:
 
     def one_pass(self) -> PassReport:
         assert self.mailbox is not None
-        mailbox = StoppableMailbox(self.mailbox, lambda: self.stopping, self.alive)
+        mailbox = StoppableMailbox(self.mailbox, lambda: self.stopping, self.alive, self._worked)
         try:
             report = Pass(self.settings, mailbox, self.store, self.chain, parser=self.parser).run()
         except BaseException:
             self.metrics.pass_failed()
             raise
         log.info("%spass done: %s", self.label, report.summary())
+        self._worked()
         self._highest_uid = mailbox.highest_uid
         self._last_report = report
         self._last_pass_at = time.strftime("%H:%M:%S")
@@ -448,12 +452,16 @@ class Daemon:
             self._last_ping = now
             self.notifier.watchdog()
 
+    def _worked(self) -> None:
+        self.unworkable_since = None
+
     def _set_login(self, state: str, detail: str | None) -> None:
         self.login_state = state
-        if state == "logged-in":
-            self.unworkable_since = None
-        elif state in UNWORKABLE_HERE and self.unworkable_since is None:
-            self.unworkable_since = time.monotonic()
+        if state in UNWORKABLE_HERE:
+            if self.unworkable_since is None:
+                self.unworkable_since = time.monotonic()
+        elif state not in ("connecting", "logged-in"):
+            self.unworkable_since = None  # refused, missing, read-only: the same from anywhere
         self.state.update(login_state=state, login_detail=detail)
         if state != "logged-in" and state != "connecting":
             self.notifier.status(f"IMAP {state}: {detail}")

@@ -688,6 +688,50 @@ def test_a_fleet_gives_back_a_mailbox_it_cannot_reach_for_another_process_to_tak
     assert "Traceback" not in daemon.log(), daemon.log()
 
 
+def test_a_fleet_gives_back_a_mailbox_whose_passes_keep_failing_on_a_local_file(
+    tmp_path: Path, database_url: str, dovecot: DevDovecot
+) -> None:
+    """The login works, every pass fails (the attachments dir unwritable here): each reconnect's
+    login counted as reaching the mailbox, and it was never given back for a process that can work it."""
+    acme = {"acme": dovecot.add_user(f"acme-{tmp_path.name[-8:]}", "pw")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(mailboxes_toml(acme))
+    env_file = fleet_env(tmp_path, database_url, mailboxes)
+    with env_file.open("a") as env:
+        env.write("EMAILLOG_HAND_OVER_SECONDS=3\n")
+    box = load(env_file).all_mailboxes()[0]
+    store = open_store(box)
+    admin.add_user(store, box, "rita@acme.example", "Rita Rep", active=True, may_log=True)
+    box.attachments_dir.parent.mkdir(parents=True, exist_ok=True)
+    box.attachments_dir.write_bytes(b"a file where the directory should be")
+    client = IMAPClient(acme["acme"].host, port=acme["acme"].port, ssl=False)
+    client.login(acme["acme"].user, acme["acme"].password)
+    attached = [("a.bin", os.urandom(500))]
+    client.append(
+        "INBOX",
+        message(message_id="<att@acme.example>", delivered_to="log@acme.example", attachments=attached),
+    )
+    client.logout()
+    other_process = leases_for(database_url, tmp_path / "data")
+    daemon = DaemonProcess(tmp_path, env_file)
+    try:
+        daemon.wait_ready()
+        wait_until(lambda: "pass failed on a local file" in daemon.log(), 10, "a failed pass")
+        wait_until(lambda: other_process.acquire("acme"), 20, "acme given back")
+        assert "mailbox acme not reached from here for 3s (IMAP " in daemon.log()
+        assert {row["attempts"] for row in views.ledger(store)} <= {0}  # given back: no crash counted
+        box.attachments_dir.unlink()
+        other_process.release("acme")
+        wait_until(
+            lambda: [r["outcome"] for r in views.ledger(store)] == ["logged"], 20, "logged once taken back"
+        )
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+        other_process.release_all()
+    assert "Traceback" not in daemon.log(), daemon.log()
+
+
 def test_a_fleet_asks_systemd_for_time_before_each_mailbox_it_tries_at_start(
     tmp_path: Path, dovecot: DevDovecot
 ) -> None:
