@@ -311,3 +311,38 @@ def test_a_state_file_that_cannot_be_written_leaves_no_temp_file_and_is_told_eac
         state.update(login_state="stopped")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2, caplog.text
+
+
+def test_the_hand_over_clock_runs_until_work_is_done_and_stops_for_what_is_the_same_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login is not work: reconnects that log in before every pass fails kept the clock at zero.
+    A refused login after an outage is the same from anywhere: the clock stops there."""
+    from emaillog.sdnotify import Notifier
+    from emaillog.store import open_store
+    from emaillog.watch import Daemon
+
+    settings = load(
+        None,
+        {
+            "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+            "EMAILLOG_BCC_ADDRESS": "log@acme.example",
+            "EMAILLOG_COMPANY_DOMAINS": "acme.example",
+            "EMAILLOG_IMAP_HOST": "127.0.0.1",
+            "EMAILLOG_IMAP_USER": "acme",
+            "EMAILLOG_IMAP_PASSWORD": "pw",
+        },
+    )
+    daemon = Daemon(settings, open_store(settings), (), Notifier(None), parser=object())  # type: ignore[arg-type]
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    daemon._set_login("unreachable", "timed out")
+    for state in ("connecting", "logged-in", "disconnected", "connecting", "logged-in"):
+        now[0] += 1
+        daemon._set_login(state, None)
+    assert daemon.unworkable_since == 100.0
+    daemon._worked()  # a pass ended, or a batch was moved
+    assert daemon.unworkable_since is None
+    daemon._set_login("unreachable", "timed out")
+    daemon._set_login("refused", "Authentication failed")
+    assert daemon.unworkable_since is None
