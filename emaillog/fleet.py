@@ -232,10 +232,10 @@ class Fleet:
             logged_in = worker.daemon.login_state == "logged-in"
             if since is not None and now - since >= wait and not logged_in and worker.thread.is_alive():
                 log.warning(
-                    "mailbox %s not reached from here for %ds (IMAP %s): giving its lease back "
+                    "mailbox %s not worked from here for %.0fs (IMAP %s): giving its lease back "
                     "so that another process may work it",
                     name,
-                    wait,
+                    now - since,
                     worker.daemon.login_state,
                 )
                 self.handing_over.add(name)
