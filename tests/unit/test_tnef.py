@@ -219,3 +219,33 @@ def test_a_stream_tnefparse_would_not_read_within_bounds_is_never_given_to_it(
 def test_more_files_than_the_message_has_room_for_are_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tnef, "TNEF", _never_decoded)
     assert tnef.unpack(winmail([("a", b"a"), ("b", b"b")]), max_files=1) is None
+
+
+def _cut_short_values(count: int, name: str) -> bytes:
+    """A stream whose message properties declare ``count`` two-byte values and hold none (tnefparse
+    makes an object of each all the same), then one file."""
+    values = attribute(MESSAGE, 0x9003, BYTE, mapi(struct.pack("<HHI", SHORT | MULTIPLE, 1, count)))
+    return stream(values, file(name, b"the file's bytes"))
+
+
+def _with_tnef_parts(*streams: bytes) -> bytes:
+    msg = outlook_message(streams[0])
+    for n, data in enumerate(streams[1:], 2):
+        msg.add_attachment(data, "application", "ms-tnef", filename=f"{n}.dat")
+    msg["Delivered-To"] = "log@acme.example"
+    return msg.as_bytes()
+
+
+def test_the_tnef_parts_of_a_message_share_one_budget() -> None:
+    # Each within a stream's budget, together over it: a thousand such parts of 117 bytes (a 340 KB
+    # message) took 45 s of CPU when each part had a budget of its own.
+    first, second = _cut_short_values(30_000, "a.txt"), _cut_short_values(30_000, "b.txt")
+    assert tnef.unpack(second, max_files=1000) is not None
+    names = [a.filename for a in parsed(_with_tnef_parts(first, second)).attachments]
+    assert names == ["a.txt", "2.dat"]
+
+
+def test_a_count_refused_unwalked_costs_the_next_part_nothing() -> None:
+    hostile = stream(attribute(MESSAGE, 0x9003, BYTE, struct.pack("<I", 0xFFFFFFFF)), file("x", b"x" * 9))
+    raw = _with_tnef_parts(hostile, _cut_short_values(30_000, "b.txt"))
+    assert [a.filename for a in parsed(raw).attachments] == ["winmail.dat", "b.txt"]
