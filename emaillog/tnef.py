@@ -48,6 +48,11 @@ _STRING_KINDS = (0x0001, 0x0007)  # attribute types tnefparse decodes as text be
 # An attached Outlook item (not a file) is a whole TNEF stream inside a property, which tnefparse
 # parses again with nothing bounding it: a stream holding one stays packed.
 _EMBEDDED_MESSAGE = b"\x07\x03\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
+# The file property tnefparse looks for that stream in (PR_ATTACH_DATA_OBJ). It reads the property's
+# values joined, each with its trailing NULs stripped: two values can spell the signature where the
+# stream does not (a value's padding and the next one's length lie between them), so a stream that
+# gives the property more than one value stays packed (Outlook writes one).
+_ATTACH_DATA_OBJ = 0x3701
 
 # MAPI property types (MS-OXCDATA §2.11.1) by the size of one value; the variable-sized ones carry
 # a count of values, then each value's length, padded to four bytes.
@@ -255,32 +260,34 @@ class _Frame:
         body = memoryview(self.data)[start:end]  # read in place: most attributes are not read at all
         if level == _LEVEL_ATTACHMENT:
             if name == _ATT_ATTACHMENT:
-                self.single(body)
+                self.single(body, of_file=True)
         elif name == _ATT_MAPIPROPS:
-            self.single(body)
+            self.single(body, of_file=False)
         elif name == _ATT_RECIPTABLE and kind not in _STRING_KINDS:
             # Each row's list starts where tnefparse ended the one before: a row that is not whole
             # would leave the next count read from wherever that is. Cut short, the table is refused.
             offset = 4
             for _ in range(self.spend(_u32(body, 0))):
-                offset = self.mapi(body, offset)
+                offset = self.mapi(body, offset, of_file=False)
 
-    def single(self, body: memoryview) -> None:
+    def single(self, body: memoryview, of_file: bool) -> None:
         """A list nothing follows. tnefparse stops reading it at the first value cut short (its
         ``decode_mapi`` catches the error) or idles through the rest of its count: both bounded by
         the counts spent by then, so the walk may stop there too."""
         with contextlib.suppress(_Short, struct.error):
-            self.mapi(body, 0)
+            self.mapi(body, 0, of_file)
 
-    def mapi(self, body: memoryview, offset: int) -> int:
-        """The end of the property list at ``offset``; every value must lie within ``body``."""
+    def mapi(self, body: memoryview, offset: int, of_file: bool) -> int:
+        """The end of the property list at ``offset``; every value must lie within ``body``.
+
+        ``of_file``: the list is a file's (tnefparse looks there for an embedded message)."""
         count = self.spend(_u32(body, offset))
         offset += 4
         for _ in range(count):
-            offset = self.property(body, offset)
+            offset = self.property(body, offset, of_file)
         return offset
 
-    def property(self, body: memoryview, offset: int) -> int:
+    def property(self, body: memoryview, offset: int, of_file: bool) -> int:
         kind, name = struct.unpack_from("<HH", body, offset)
         offset += 4
         if name >= _NAMED:
@@ -292,6 +299,10 @@ class _Frame:
             multiple = _u32(body, offset)
             offset += 4
         repeats = self.spend(multiple or 1)
+        if of_file and name == _ATTACH_DATA_OBJ and kind in _VARIABLE:
+            values = multiple or _u32(body, offset)  # multi-valued: one per repeat; else a count first
+            if values > 1:
+                raise _Refused
         if kind in _FIXED_SIZE:
             offset += repeats * _FIXED_SIZE[kind] + (2 if repeats % 2 and _FIXED_SIZE[kind] == 2 else 0)
         elif kind in _VARIABLE:

@@ -22,6 +22,7 @@ from winmail import (
     file,
     mapi,
     outlook_message,
+    padded,
     stream,
     value,
     winmail,
@@ -177,6 +178,20 @@ def _never_decoded(data: bytes, **options: object) -> None:
     pytest.fail("the stream was handed to tnefparse")
 
 
+EMBEDDED = b"\x07\x03\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
+BOMB = stream(attribute(MESSAGE, 0x9003, BYTE, mapi(struct.pack("<HHI", SHORT | MULTIPLE, 1, 2**32 - 1))))
+HEAD, TAIL = EMBEDDED[:9], EMBEDDED[9:] + BOMB  # the head ends in 0xC0: nothing of it is stripped
+SPLIT_VALUES = struct.pack("<I", len(HEAD)) + padded(HEAD) + struct.pack("<I", len(TAIL)) + padded(TAIL)
+SPLIT_EMBEDDED = stream(
+    attribute(ATTACHMENT, 0x9002, BYTE, b"\x01\x00" + b"\xff" * 12),
+    attribute(ATTACHMENT, 0x9005, BYTE, mapi(struct.pack("<HHI", BINARY, 0x3701, 2) + SPLIT_VALUES)),
+)
+SPLIT_EMBEDDED_MULTIPLE = stream(
+    attribute(ATTACHMENT, 0x9002, BYTE, b"\x01\x00" + b"\xff" * 12),
+    attribute(
+        ATTACHMENT, 0x9005, BYTE, mapi(struct.pack("<HHI", BINARY | MULTIPLE, 0x3701, 2) + SPLIT_VALUES)
+    ),
+)
 MANY_TINY = stream(*[attribute(MESSAGE, 0x0004, BYTE, b"")] * 200_000, file("big.bin", b"\x00" * 1_000_000))
 
 
@@ -206,6 +221,11 @@ MANY_TINY = stream(*[attribute(MESSAGE, 0x0004, BYTE, b"")] * 200_000, file("big
             stream(file("item", b"\x07\x03\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46")),
             id="an embedded message",
         ),
+        # tnefparse joins a property's values: two values spell the signature the stream does not
+        # hold (between them, the first one's padding and the second one's length). The stream
+        # inside held a four-billion-value list: out of memory (10 s and 1.5 GB at ten million).
+        pytest.param(SPLIT_EMBEDDED, id="an embedded message split over two values"),
+        pytest.param(SPLIT_EMBEDDED_MULTIPLE, id="an embedded message split over a multi-valued property"),
     ],
 )
 def test_a_stream_tnefparse_would_not_read_within_bounds_is_never_given_to_it(
@@ -249,3 +269,16 @@ def test_a_count_refused_unwalked_costs_the_next_part_nothing() -> None:
     hostile = stream(attribute(MESSAGE, 0x9003, BYTE, struct.pack("<I", 0xFFFFFFFF)), file("x", b"x" * 9))
     raw = _with_tnef_parts(hostile, _cut_short_values(30_000, "b.txt"))
     assert [a.filename for a in parsed(raw).attachments] == ["winmail.dat", "b.txt"]
+
+
+def test_a_file_given_as_one_value_of_the_data_object_property_is_opened() -> None:
+    # What Outlook writes for a file kept as an object: one value.
+    data = stream(
+        attribute(ATTACHMENT, 0x9002, BYTE, b"\x01\x00" + b"\xff" * 12),
+        attribute(
+            ATTACHMENT, 0x9005, BYTE, mapi(value(BINARY, 0x3701, PDF), value(0x001E, 0x3707, b"c.pdf\x00"))
+        ),
+    )
+    assert described(parsed(bcc_message(data)).attachments) == [
+        ("c.pdf", "application/pdf", len(PDF), hashlib.sha256(PDF).hexdigest())
+    ]
