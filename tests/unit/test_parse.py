@@ -121,6 +121,18 @@ def test_an_attached_message_sent_in_base64_is_one_part_whatever_its_size() -> N
     assert check_structure(raw, Limits()) is None
 
 
+def test_an_attached_message_only_labelled_base64_counts_as_any_other() -> None:
+    # The stdlib reads an attached message as a message whatever its transfer encoding says.
+    raw = attaching(*[many_parts(400)] * 3, encoding=b"base64")
+    problem = check_structure(raw, Limits())
+    assert problem is not None and "more than 1000 MIME parts" in problem.detail
+    chain = b"From: c@d.example\r\n\r\nthe innermost\r\n"
+    for level in range(26):
+        chain = attaching(chain, encoding=b"base64", boundary=b"a%d" % level)
+    problem = check_structure(chain, Limits())
+    assert problem is not None and "nested more than 50 deep" in problem.detail
+
+
 def test_header_injection_is_not_an_address() -> None:
     found = parse_addresses(["=?utf-8?q?x=0D=0ABcc:_victim@example.com?= <a@b.example>"])
     assert all("\n" not in (a.name or "") + a.address for a in found)
