@@ -281,6 +281,8 @@ class _Walker:
             if problem is None and _is_attached_message(header):
                 # One leaf here (the forward reader parses it when it needs it), but its parts count.
                 problem = self.attached(header, start, end, depth)
+            elif problem is None and header.get_content_type() == _DELIVERY_STATUS:
+                problem = self.status_blocks(start, end)
             return problem
         # Depth counts containers (multiparts and attached messages): a leaf inside the 50th one is
         # still within the limit.
@@ -322,6 +324,15 @@ class _Walker:
         finally:
             self.inside_attached -= 1
 
+    def status_blocks(self, start: int, end: int) -> StructureProblem | None:
+        """Count the parts the stdlib makes of a delivery-status body: one per block of fields, and
+        a blank line ends each. 10 MB of blocks of one field made 1.4 million parts in the tree the
+        forward reader reads: 14 s of CPU and 640 MB. Counted only as far as the limit."""
+        self.counted += _blank_lines(self.raw, start, end, self.limits.max_parts)
+        if self.counted > self.limits.max_parts:
+            return StructureProblem(f"the message has more than {self.limits.max_parts} MIME parts")
+        return None
+
     def leaf(self, header: Message, start: int, end: int, depth: int) -> StructureProblem | None:
         if not self.inside_attached:
             self.parts.append(Part(header, self.raw, start, end, depth, header.get_content_type()))
@@ -338,7 +349,26 @@ def _too_deep(limits: Limits) -> StructureProblem:
 def _is_attached_message(header: Message) -> bool:
     # The stdlib parses the body of every message/* part but delivery-status as a message of its own.
     kind = header.get_content_type()
-    return kind.startswith("message/") and kind != "message/delivery-status"
+    return kind.startswith("message/") and kind != _DELIVERY_STATUS
+
+
+_DELIVERY_STATUS = "message/delivery-status"
+
+
+def _blank_lines(data: bytes, start: int, end: int, most: int) -> int:
+    """How many blank lines ``data[start:end]`` has, counted up to just over ``most``.
+
+    The stdlib's parser breaks lines at LF, CRLF and a lone CR: a blank line starts after an LF
+    and before a break (LF LF, LF CR), or after a lone CR and before another CR (CR CR). Searched
+    for pair by pair at memory speed: a regular expression for any of them took 2.8 s on 190 MB.
+    """
+    found = 0
+    for pair in (b"\n\n", b"\n\r", b"\r\r"):
+        position = data.find(pair, start, end)
+        while position >= 0 and found <= most:
+            found += 1
+            position = data.find(pair, position + 1, end)
+    return found
 
 
 def _children(data: bytes, delimiter: bytes, start: int, end: int) -> Iterator[tuple[int, int]]:

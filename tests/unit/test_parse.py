@@ -206,3 +206,24 @@ def test_a_header_of_deeply_nested_comments_does_not_crash_the_message() -> None
     email = parse(raw, Limits())
     assert isinstance(email, Email)
     assert [a.address for a in email.cc] == ["dan@globex.example"]
+
+
+def delivery_status(blocks: int) -> bytes:
+    block = b"Final-Recipient: rfc822; r@example.com\r\nAction: failed\r\n\r\n"
+    return (
+        b"From: mailer-daemon@b.example\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        b"--r\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n"
+        b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; b.example\r\n\r\n"
+        + block * blocks
+        + b"--r--\r\n"
+    )
+
+
+def test_the_blocks_of_a_delivery_status_count_toward_the_part_limit() -> None:
+    # The stdlib makes a part of each block of fields: 10 MB of them made 1.4 million parts in the
+    # tree the forward reader reads (14 s of CPU, 640 MB).
+    problem = check_structure(delivery_status(1000), Limits())
+    assert problem is not None and "more than 1000 MIME parts" in problem.detail
+    assert check_structure(delivery_status(900), Limits()) is None
+    assert isinstance(parse(delivery_status(2), Limits()), Email)
