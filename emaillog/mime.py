@@ -232,11 +232,19 @@ def split_header(data: bytes, start: int = 0, end: int | None = None) -> tuple[i
     near = min(end, start + _HEADER_WINDOW)
     found = _blank_line(data, start, near)
     if found is None and near < end:
-        found = _blank_line(data, start, end)
+        # Then only as far as a header section may reach: searched to the end of the part, a blank
+        # line of the kind not used (no CRLF CRLF in an LF message) was looked for through all of it,
+        # once per level of nesting (48 levels of 70 KB headers over 180 MB: 9 s of CPU).
+        far = min(end, start + _HEADER_REACH)
+        found = _blank_line(data, start, far)
+        if found is None and far < end:
+            found = _blank_line(data, start, end)  # a header section over the limit: malformed
     return found if found is not None else (end, end)
 
 
 _HEADER_WINDOW = 64 * 1024
+# The longest header section (SPEC §8), and its blank line.
+_HEADER_REACH = Limits().max_header_bytes + 4
 
 
 def _blank_line(data: bytes, start: int, end: int) -> tuple[int, int] | None:
