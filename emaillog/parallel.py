@@ -26,7 +26,7 @@ from typing import Protocol, TypeVar
 
 from .handover import Handed, Mapped, Regions
 from .limits import Limits
-from .message import Attachment, Email, Malformed, parse
+from .message import Attachment, Email, Malformed, TreeTooLarge, malformed, parse
 from .pickling import pickled_by_fields
 
 log = logging.getLogger("emaillog.parse")
@@ -78,8 +78,8 @@ def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None, prepare: Prepa
         email = parse(raw, limits, sha256)
         if isinstance(email, Email):
             if prepare is not None:
-                prepare(email)
-            if spool_dir is not None:
+                email = _prepared(email, prepare, raw, limits)
+            if spool_dir is not None and isinstance(email, Email):
                 email = _spooled(email, spool_dir)
         return Parsed(sha256, email)
     except OSError:
@@ -89,6 +89,15 @@ def parse_one(raw: bytes, limits: Limits, spool_dir: Path | None, prepare: Prepa
     except Exception as exc:
         log.exception("parsing crashed")
         return Parsed(sha256, None, type(exc).__name__)
+
+
+def _prepared(email: Email, prepare: Prepare, raw: bytes, limits: Limits) -> Email | Malformed:
+    """``email`` once ``prepare`` has run on it; malformed if the stdlib's tree it read was too large."""
+    try:
+        prepare(email)
+    except TreeTooLarge as exc:
+        return malformed(raw, str(exc), email.sha256, limits)
+    return email
 
 
 def _spooled(email: Email, spool_dir: Path) -> Email:
@@ -130,9 +139,9 @@ class InlineParser:
     """Parse in this process (one-shot commands, small batches, tests)."""
 
     def submit(self, raws: Sequence[bytes], job: ParseJob) -> Pending:
-        # Nothing is spooled, and ``prepare`` is skipped: in this process, what it warms is read on
-        # first use anyway.
-        return lambda: [_with_tree(parse_one(raw, job.limits, None), raw) for raw in raws]
+        # Nothing is spooled. ``prepare`` runs as on a worker: what it warms would be read here on
+        # first use anyway, and a tree too large to read makes the message malformed here as there.
+        return lambda: [_with_tree(parse_one(raw, job.limits, None, job.prepare), raw) for raw in raws]
 
     def close(self) -> None:
         pass
