@@ -18,7 +18,6 @@ Everything read here is a stranger's header: parameters are read through the wal
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from email.message import Message
@@ -53,7 +52,6 @@ _HEAD_BYTES = 32
 # Base64 characters (with their line breaks) enough to decode _HEAD_BYTES.
 _HEAD_SOURCE = 256
 _ARMOUR = "-----BEGIN PGP MESSAGE-----"
-_INLINE_PGP = re.compile(r"^-----BEGIN PGP MESSAGE-----[ \t]*\r?$", re.MULTILINE)
 
 
 @pickled_by_fields
@@ -137,9 +135,14 @@ def _judge(header: Message, found: Iterable[Sealed | None], text: str, html: str
         whole = header.get_content_type() in _WHOLE_MESSAGE_TYPES
         if whole or not (text.strip() or (html or "").strip()):
             return sealed
-    # The substring test first: it is what nearly every message's text answers, at memory speed.
-    armoured = _ARMOUR in text and _INLINE_PGP.search(text) is not None
-    return Sealed("OpenPGP", "inline-pgp") if armoured else None
+    return Sealed("OpenPGP", "inline-pgp") if _armoured(text) else None
+
+
+def _armoured(text: str) -> bool:
+    """Whether the text is an OpenPGP message: its first line is the armour's. Armour further down
+    is quoted (a reply or a forward written below the rep's own words) and the text reads fine."""
+    first = text.lstrip()[: len(_ARMOUR) + 8].partition("\n")[0]
+    return first.rstrip() == _ARMOUR
 
 
 def _sealed(content_type: str, smime_type: str, head: Callable[[], bytes]) -> Sealed | None:

@@ -172,6 +172,9 @@ def test_inline_pgp_keeps_the_armour_below_the_statement() -> None:
         "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nHi Carl\n-----BEGIN PGP SIGNATURE-----\n",
         # Quoted in a sentence, not armour.
         "Paste it between -----BEGIN PGP MESSAGE----- and the end line.\n",
+        # Quoted below the rep's own words (Outlook quotes without ">"): the reply reads fine.
+        "Hi Carl, decrypted it, all fine.\n\n-----Original Message-----\nFrom: carl@globex.example\n\n"
+        + ARMOUR,
     ],
 )
 def test_readable_text_is_left_alone(body: str) -> None:
