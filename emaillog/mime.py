@@ -283,13 +283,14 @@ class _Walker:
     inside_attached: int = 0  # how many attached messages the walk is within
 
     def entity(self, header: Message, start: int, end: int, depth: int) -> StructureProblem | None:
-        boundary = header.get_boundary() if header.get_content_maintype() == "multipart" else None
+        kind = header.get_content_type()  # read once: the stdlib works it out anew on each call
+        boundary = header.get_boundary() if kind.startswith("multipart/") else None
         if not boundary:
-            problem = self.leaf(header, start, end, depth)
-            if problem is None and _is_attached_message(header):
+            problem = self.leaf(header, kind, start, end, depth)
+            if problem is None and _is_attached_message(kind):
                 # One leaf here (the forward reader parses it when it needs it), but its parts count.
                 problem = self.attached(header, start, end, depth)
-            elif problem is None and header.get_content_type() == _DELIVERY_STATUS:
+            elif problem is None and kind == _DELIVERY_STATUS:
                 problem = self.status_blocks(start, end)
             return problem
         # Depth counts containers (multiparts and attached messages): a leaf inside the 50th one is
@@ -341,9 +342,9 @@ class _Walker:
             return StructureProblem(f"the message has more than {self.limits.max_parts} MIME parts")
         return None
 
-    def leaf(self, header: Message, start: int, end: int, depth: int) -> StructureProblem | None:
+    def leaf(self, header: Message, kind: str, start: int, end: int, depth: int) -> StructureProblem | None:
         if not self.inside_attached:
-            self.parts.append(Part(header, self.raw, start, end, depth, header.get_content_type()))
+            self.parts.append(Part(header, self.raw, start, end, depth, kind))
         self.counted += 1
         if self.counted > self.limits.max_parts:
             return StructureProblem(f"the message has more than {self.limits.max_parts} MIME parts")
@@ -354,9 +355,8 @@ def _too_deep(limits: Limits) -> StructureProblem:
     return StructureProblem(f"MIME parts are nested more than {limits.max_depth} deep")
 
 
-def _is_attached_message(header: Message) -> bool:
+def _is_attached_message(kind: str) -> bool:
     # The stdlib parses the body of every message/* part but delivery-status as a message of its own.
-    kind = header.get_content_type()
     return kind.startswith("message/") and kind != _DELIVERY_STATUS
 
 
