@@ -129,11 +129,13 @@ def _sealed_parts(parts: Iterable[Part]) -> Iterator[Sealed | None]:
 
 def _judge(header: Message, found: Iterable[Sealed | None], text: str, html: str | None) -> Sealed | None:
     """A sealed part makes the message sealed when it is the message (its top-level type), or when
-    there is nothing readable beside it; an encrypted file attached to a readable email does not."""
+    it is encrypted and there is nothing readable beside it (a gateway's wrapping); an encrypted file
+    attached to a readable email does not. A signed one beside no text is a signed file, not a
+    wrapper of the message: Italy's e-invoices come as ``invoice.xml.p7m`` in mail without a body."""
     sealed = next((s for s in found if s is not None), None)
     if sealed is not None:
         whole = header.get_content_type() in _WHOLE_MESSAGE_TYPES
-        if whole or not (text.strip() or (html or "").strip()):
+        if whole or (sealed.encrypted and not (text.strip() or (html or "").strip())):
             return sealed
     return Sealed("OpenPGP", "inline-pgp") if _armoured(text) else None
 

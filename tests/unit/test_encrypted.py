@@ -164,6 +164,19 @@ def test_inline_pgp_keeps_the_armour_below_the_statement() -> None:
     assert rest.strip() == ARMOUR.strip()
 
 
+def test_a_signed_file_attached_to_an_email_without_text_is_a_file_not_a_wrapper() -> None:
+    # Italy's e-invoices: a signed invoice.xml.p7m, often in mail with no text at all.
+    mail = EmailMessage()
+    mail["From"] = REP
+    mail["To"] = "carl@globex.example"
+    mail.add_attachment(
+        CMS_SIGNED + bytes(300), maintype="application", subtype="pkcs7-mime", filename="invoice.xml.p7m"
+    )
+    email = read(mail.as_bytes(policy=SMTP))
+    assert email.sealed is None and email.text == ""
+    assert [a.filename for a in email.attachments] == ["invoice.xml.p7m"]
+
+
 @pytest.mark.parametrize(
     "body",
     [
