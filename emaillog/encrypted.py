@@ -119,6 +119,11 @@ def sealed_structure(header: Message, leaves: Iterable[Leaf], text: str, html: s
     return _judge(header, found, text, html)
 
 
+def sealed_text(text: str) -> Sealed | None:
+    """Text that is an OpenPGP message (inline PGP): an original read from an inline forward."""
+    return Sealed("OpenPGP", "inline-pgp") if _armoured(text) else None
+
+
 def _sealed_parts(parts: Iterable[Part]) -> Iterator[Sealed | None]:
     for part in parts:
         kind = part.content_type
@@ -137,7 +142,7 @@ def _judge(header: Message, found: Iterable[Sealed | None], text: str, html: str
         whole = header.get_content_type() in _WHOLE_MESSAGE_TYPES
         if whole or (sealed.encrypted and not (text.strip() or (html or "").strip())):
             return sealed
-    return Sealed("OpenPGP", "inline-pgp") if _armoured(text) else None
+    return sealed_text(text)
 
 
 def _armoured(text: str) -> bool:

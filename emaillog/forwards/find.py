@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from email.message import Message
 
+from emaillog.encrypted import explained, sealed_text
 from emaillog.forwards.attached import from_attachment
 from emaillog.forwards.htmlcut import original_html
 from emaillog.forwards.htmltext import html_to_text
@@ -30,6 +31,10 @@ def forwards_of(email: Email) -> tuple[ForwardedMessage, ...]:
 
 
 def _safe(original: ForwardedMessage) -> ForwardedMessage:
+    # An original forwarded inline as it came, encrypted, says so as a BCC'd one does (one read of
+    # attached originals said so already: their text starts with the statement, not the armour).
+    if (sealed := sealed_text(original.body)) is not None:
+        original = replace(original, body=explained(original.body, sealed))
     return original if original.html is None else replace(original, html=sanitise_html(original.html))
 
 

@@ -24,6 +24,7 @@ from support import (
 
 from emaillog.batch import _log_line
 from emaillog.encrypted import Sealed, sealed_structure
+from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.mime import read_header
@@ -162,6 +163,15 @@ def test_inline_pgp_keeps_the_armour_below_the_statement() -> None:
     statement, rest = email.text.split("\n\n", 1)
     assert statement.startswith("This email's text was encrypted (OpenPGP), so it cannot be shown here")
     assert rest.strip() == ARMOUR.strip()
+
+
+def test_an_encrypted_original_forwarded_inline_says_so() -> None:
+    # The client could not decrypt it either: the header block is in clear, the body is armour.
+    block = "FYI\n\n---------- Forwarded message ---------\nFrom: Carl Customer <carl@globex.example>\n"
+    block += "Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Terms\nTo: Rita Rep <rita@acme.example>\n\n"
+    [original] = forwards_of(read(message(body=block + ARMOUR, delivered_to=FWD, subject="Fwd: Terms")))
+    assert original.body.startswith("This email's text was encrypted (OpenPGP)")
+    assert ARMOUR.strip() in original.body
 
 
 def test_a_signed_file_attached_to_an_email_without_text_is_a_file_not_a_wrapper() -> None:
