@@ -97,7 +97,7 @@ class Daemon:
         # Cleared by work done (a pass ended, a batch moved), not by a login: a login that works
         # followed by a pass that fails (an unwritable attachments dir, a path that drops large
         # replies) reset it at every reconnect, and such a mailbox was never given back. A fleet
-        # gives the lease back of a mailbox not logged in since this long (fleet.py).
+        # gives back the lease of a mailbox not worked for EMAILLOG_HAND_OVER_SECONDS (fleet.py).
         self.unworkable_since: float | None = None
 
     # -- start and stop ------------------------------------------------------------------------
