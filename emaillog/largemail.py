@@ -26,8 +26,12 @@ from .mailbox import SectionReader
 from .message import Attachment, Email, Malformed, malformed, parse, safe_filename
 from .mime import read_header
 from .structure import MAX_LEAVES, Leaf, leaves
+from .tnef import Budget, File, is_tnef, unpack
 
 CHUNK = 1024 * 1024
+# A winmail.dat streamed to disk is read back into memory to be opened up to this size (tnefparse
+# reads a whole stream at once); a larger one stays packed, as it came.
+MAX_TNEF_OPENED = 64 * 1024 * 1024
 # message/rfc822 parts up to this size are kept in the skeleton so forwards-as-attachment work.
 MAX_INLINE_MESSAGE = 8 * 1024 * 1024
 _MIME_HEADER = re.compile(
@@ -64,9 +68,60 @@ def read_large(reader: SectionReader, limits: Limits, max_body_bytes: int, tmp_d
     streamed = tuple(
         _stream(reader, leaf, tmp_dir) for leaf in found if leaf not in kept and leaf not in texts
     )
+    streamed = _opened_tnef(streamed, limits.max_parts - len(found), tmp_dir)
     body_bytes = max(email.body_bytes, text_size) if too_big else email.body_bytes
     email = replace(email, attachments=email.attachments + streamed, sha256=sha256, body_bytes=body_bytes)
     return LargeRead(_with_sealed(email, header, found), header, sha256)
+
+
+def _opened_tnef(streamed: tuple[Attachment, ...], room: int, tmp_dir: Path) -> tuple[Attachment, ...]:
+    """The streamed attachments, each winmail.dat replaced by the files it carries (written to temp
+    files, fsynced), as a small message's are (``tnef.opened``); its body is not read here.
+
+    A large Outlook email is most often one with a large file inside its winmail.dat: left packed,
+    the rep's file would not show in the CRM. ``room``: how many parts the message may still take.
+    """
+    kept: list[Attachment] = []
+    budget = Budget()
+    for attachment in streamed:
+        files = _tnef_files(attachment, room, budget)
+        if not files:
+            kept.append(attachment)
+            continue
+        kept.extend(_written(file, tmp_dir) for file in files)
+        room -= len(files) - 1
+        if attachment.path is not None:
+            attachment.path.unlink(missing_ok=True)
+    return tuple(kept)
+
+
+def _tnef_files(attachment: Attachment, room: int, budget: Budget) -> tuple[File, ...]:
+    """The files of a streamed winmail.dat small enough to be read back to be opened; () otherwise."""
+    if attachment.path is None or not is_tnef(attachment.content_type, attachment.filename):
+        return ()
+    if attachment.size > MAX_TNEF_OPENED:
+        return ()
+    unpacked = unpack(attachment.path.read_bytes(), room + 1, budget)
+    return () if unpacked is None else unpacked.files
+
+
+def _written(file: File, tmp_dir: Path) -> Attachment:
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(file.data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Attachment(
+        filename=safe_filename(file.name, file.content_type),
+        content_type=file.content_type,
+        size=len(file.data),
+        sha256=hashlib.sha256(file.data).hexdigest(),
+        path=Path(name),
+    )
 
 
 def _with_sealed(email: Email, header: bytes, found: list[Leaf]) -> Email:

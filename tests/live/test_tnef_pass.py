@@ -49,3 +49,20 @@ def test_a_file_inside_over_the_attachment_limit_is_left_out_as_any_other(
         ("huge.zip", len(huge), False),
     ]
     assert w.folder_counts()["Processed"] == 1
+
+
+def test_a_large_messages_winmail_dat_is_opened_from_the_file_it_was_streamed_to(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read by sections (every message counts as large here): the winmail.dat is streamed to a temp
+    # file, then opened from it. A large Outlook email is most often a large file inside one.
+    monkeypatch.setattr("emaillog.poll.STREAM_OVER", 1000)
+    world.deliver(bcc_message(winmail([("Contract 2026.pdf", CONTRACT), ("notes.txt", b"call back")])))
+    assert world.run_pass().outcomes == {"logged": 1}
+    [email] = views.emails(world.store)
+    assert [(a["filename"], a["size"], a["sha256"]) for a in email["attachments"]] == [
+        ("Contract 2026.pdf", len(CONTRACT), hashlib.sha256(CONTRACT).hexdigest()),
+        ("notes.txt", 9, hashlib.sha256(b"call back").hexdigest()),
+    ]
+    stored = attachment_path(world.settings.attachments_dir, hashlib.sha256(CONTRACT).hexdigest())
+    assert stored.read_bytes() == CONTRACT
