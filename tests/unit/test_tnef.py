@@ -28,7 +28,7 @@ from winmail import (
     winmail,
 )
 
-from emaillog import tnef
+from emaillog import largemail, tnef
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Attachment, Email, parse
@@ -282,3 +282,20 @@ def test_a_file_given_as_one_value_of_the_data_object_property_is_opened() -> No
     assert described(parsed(bcc_message(data)).attachments) == [
         ("c.pdf", "application/pdf", len(PDF), hashlib.sha256(PDF).hexdigest())
     ]
+
+
+@pytest.mark.parametrize(("limit", "opened"), [(10_000, True), (100, False)])
+def test_a_streamed_winmail_dat_is_opened_from_its_file_up_to_a_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int, opened: bool
+) -> None:
+    # A large message's parts are streamed to temp files; a winmail.dat is read back to be opened.
+    monkeypatch.setattr(largemail, "MAX_TNEF_OPENED", limit)
+    packed = tmp_path / "part-packed"
+    packed.write_bytes(winmail([("offer.pdf", b"%PDF-1.4 offer")]))
+    streamed = Attachment("winmail.dat", "application/ms-tnef", packed.stat().st_size, "x", path=packed)
+    [result] = largemail._opened_tnef((streamed,), 10, tmp_path)
+    if opened:
+        assert (result.filename, result.size, packed.exists()) == ("offer.pdf", 14, False)
+        assert result.path is not None and result.path.read_bytes() == b"%PDF-1.4 offer"
+    else:
+        assert result is streamed and packed.exists()
