@@ -306,6 +306,10 @@ class Fleet:
         self._stop_workers(changed + gone)
         for name in gone:
             self.leases.release(name)
+        # A mailbox given back for not being reached may be reachable on its new settings (a host
+        # corrected): it is claimed again at once, not after the rest.
+        for name in [n for n in self.resting_until if n in after and (every or after[n] != before.get(n))]:
+            del self.resting_until[name]
         self.settings, self.chain = settings, chain
         for name in changed:
             self._claim(after[name])  # the lease is still ours: started again at once

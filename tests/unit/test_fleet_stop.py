@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -41,3 +43,20 @@ def test_stuck_mailbox_threads_share_one_deadline(tmp_path: Path, monkeypatch: p
     finally:
         stuck.set()
         fleet.parser.close()
+
+
+def test_a_mailbox_resting_after_a_hand_over_is_claimed_at_once_on_new_settings(tmp_path: Path) -> None:
+    """Given back for not being reached, a mailbox rests before it is claimed again; a reload that
+    changes its settings (its host corrected) ends the rest, and one that does not keeps it."""
+    settings = make_settings(tmp_path)
+    fleet = Fleet(settings, load_chain(settings.chain_file), open_store(settings).db, Notifier(None))
+    name = settings.mailbox_name
+    try:
+        fleet.resting_until[name] = time.monotonic() + 300
+        fleet._apply(settings, fleet.chain)
+        assert name in fleet.resting_until
+        fleet._apply(replace(settings, poll_seconds=settings.poll_seconds + 1), fleet.chain)
+        assert name not in fleet.resting_until
+    finally:
+        fleet.parser.close()
+        fleet.leases.release_all()
