@@ -23,7 +23,7 @@ from pathlib import Path
 from .encrypted import explained, sealed_structure
 from .limits import Limits
 from .mailbox import SectionReader
-from .message import Attachment, Email, Malformed, malformed, parse, safe_filename
+from .message import Attachment, Email, Malformed, malformed, parse, safe_filename, unpacked_file
 from .mime import read_header
 from .structure import MAX_LEAVES, Leaf, leaves
 from .tnef import Budget, File, is_tnef, unpack
@@ -106,22 +106,18 @@ def _tnef_files(attachment: Attachment, room: int, budget: Budget) -> tuple[File
 
 
 def _written(file: File, tmp_dir: Path) -> Attachment:
+    """The file as an attachment in a temp file (fsynced), as streamed parts are."""
+    attachment = unpacked_file(file)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(file.data)
+            out.write(attachment.data)
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
-    return Attachment(
-        filename=safe_filename(file.name, file.content_type),
-        content_type=file.content_type,
-        size=len(file.data),
-        sha256=hashlib.sha256(file.data).hexdigest(),
-        path=Path(name),
-    )
+    return replace(attachment, data=b"", path=Path(name))
 
 
 def _with_sealed(email: Email, header: bytes, found: list[Leaf]) -> Email:

@@ -331,7 +331,7 @@ def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None,
                 html = part.text()
             continue
         attachments.append(_attachment(part))
-    files, text, html = opened(attachments, "\n".join(texts), html, max_parts - len(parts), _unpacked)
+    files, text, html = opened(attachments, "\n".join(texts), html, max_parts - len(parts), unpacked_file)
     if not text and html:
         text = html_to_text(html)
     return text, html, files
@@ -354,8 +354,8 @@ def _attachment(part: Part) -> Attachment:
     )
 
 
-def _unpacked(file: File) -> Attachment:
-    """A file from inside a winmail.dat, as an attachment of the message."""
+def unpacked_file(file: File) -> Attachment:
+    """A file from inside a winmail.dat, as an attachment of the message (held in memory)."""
     return Attachment(
         filename=safe_filename(file.name, file.content_type),
         content_type=file.content_type,
