@@ -284,9 +284,7 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
         return _malformed(fields, "the message has more than one From", digest)
     if not senders:
         return _malformed(fields, "the message has no readable From address", digest)
-    text, html, attachments = _contents(walked.parts, max_parts)
-    sealed = sealed_message(walked.header, walked.parts, text, html)
-    text = explained(text, sealed)
+    text, html, attachments, sealed = _read_contents(walked, max_parts)
     return Email(
         message_id=first_msgid(fields.first("message-id")),
         subject=clean(fields.decoded("subject")) or "",
@@ -311,6 +309,15 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
         lazy_tree=LazyTree(raw),
         sealed=sealed,
     )
+
+
+def _read_contents(
+    walked: Walked, max_parts: int
+) -> tuple[str, str | None, tuple[Attachment, ...], Sealed | None]:
+    """``_contents``, and whether the message is encrypted: if so, its text says why it is missing."""
+    text, html, attachments = _contents(walked.parts, max_parts)
+    sealed = sealed_message(walked.header, walked.parts, text, html)
+    return explained(text, sealed), html, attachments, sealed
 
 
 def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None, tuple[Attachment, ...]]:
@@ -385,9 +392,9 @@ def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | 
     walked = walk(raw, limits)
     if isinstance(walked, StructureProblem):
         return None
-    text, html, attachments = _contents(walked.parts, limits.max_parts)
     # An encrypted original forwarded as an attachment is logged as a BCC'd one is: saying so.
-    return explained(text, sealed_message(walked.header, walked.parts, text, html)), html, attachments
+    text, html, attachments, _ = _read_contents(walked, limits.max_parts)
+    return text, html, attachments
 
 
 def first_msgid(value: str | None) -> str | None:
