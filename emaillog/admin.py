@@ -31,10 +31,14 @@ class AdminError(Exception):
 
 
 def email_key(settings: Settings, address: str) -> str:
-    """The comparison key of ``address``; AdminError when it is not an email address."""
-    if make_address(None, address) is None:
+    """The comparison key of ``address``; AdminError when it is not an email address.
+
+    The key is made from the address as make_address cleaned it: from the text as typed, a pasted
+    ``<rita@acme.com>`` was stored with its brackets (and a control character kept), and never matched."""
+    parsed = make_address(None, address)
+    if parsed is None:
         raise AdminError(f"{address!r} is not an email address")
-    return settings.key(address)
+    return settings.key(parsed.address)
 
 
 NAME_LIMIT = 300  # the length of the name columns (store/models.py)
