@@ -51,8 +51,28 @@ def address_key(address: str, case_sensitive_local: bool = False) -> str:
     local, _, domain = address.strip().rpartition("@")
     if not local:
         return address.strip().lower()
-    domain = _unicode_domain(domain.lower().rstrip("."))
-    return f"{local if case_sensitive_local else local.lower()}@{domain}"
+    return f"{local if case_sensitive_local else local.lower()}@{domain_key(domain)}"
+
+
+def domain_key(domain: str) -> str:
+    """The form domains are compared in, the domain of an address_key: lower-case, in Unicode."""
+    return _unicode_domain(domain.lower().rstrip("."))
+
+
+_MAX_DOMAIN = 255
+
+
+def domain_value(text: str) -> str | None:
+    """A domain an admin typed (``@acme.com``, ``Acme.COM.``, ``xn--bcher-kva.de``) as its
+    domain_key, or None when it is not a domain: an entry stored in another form than the domains
+    of the addresses it is compared with never matches one."""
+    domain = text.strip().lstrip("@").lower().removesuffix(".")
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(labels) or len(domain) > _MAX_DOMAIN:
+        return None
+    if any(c.isspace() or c in "@/<>:" for c in domain):
+        return None
+    return domain_key(domain)
 
 
 def ascii_domain(domain: str) -> str:

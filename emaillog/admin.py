@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
-from .addresses import make_address
+from .addresses import domain_value, make_address
 from .domains import company_domain
 from .settings import Settings
 from .store import Store
@@ -42,7 +42,6 @@ def email_key(settings: Settings, address: str) -> str:
 
 
 NAME_LIMIT = 300  # the length of the name columns (store/models.py)
-DOMAIN_LIMIT = 255
 
 
 def name_value(name: str) -> str:
@@ -129,12 +128,12 @@ def add_team_inbox(
 
 
 def never_log_value(settings: Settings, value: str) -> str:
-    """An address (compared as keys are) or a domain, lower-cased, without a leading @."""
+    """An address or a domain (``@acme.com`` too), in the form addresses are compared in."""
     value = value.strip()
     if "@" in value.lstrip("@"):
         return email_key(settings, value)
-    domain = value.lstrip("@").lower().rstrip(".")
-    if "." not in domain or len(domain) > DOMAIN_LIMIT or any(c.isspace() or c in "/<>" for c in domain):
+    domain = domain_value(value)
+    if domain is None:
         raise AdminError(f"{value!r} is neither an email address nor a domain")
     return domain
 
@@ -161,11 +160,11 @@ def list_never_log(store: Store) -> list[str]:
 
 
 def company_domain_value(domain: str) -> str:
-    """A company's domain as stored: lower-cased, without a leading @ or a trailing dot."""
-    domain = domain.strip().lower().lstrip("@").rstrip(".")
-    if "." not in domain or len(domain) > DOMAIN_LIMIT or any(c.isspace() or c in "@/<>" for c in domain):
-        raise AdminError(f"{domain!r} is not a domain")
-    return domain
+    """A company's domain as stored: as contacts' domains are compared (addresses.domain_value)."""
+    value = domain_value(domain)
+    if value is None:
+        raise AdminError(f"{domain.strip()!r} is not a domain")
+    return value
 
 
 def add_company(store: Store, domain: str, name: str | None) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .addresses import make_address
+from .addresses import domain_value, make_address
 
 
 class SettingsError(Exception):
@@ -100,12 +100,14 @@ class Reader:
     def domains(self, name: str) -> frozenset[str]:
         found = set()
         for item in self.text(name).split(","):
-            item = item.strip().lower().lstrip("@")
-            if not item:
+            if not item.strip():
                 continue
-            if "." not in item or any(c.isspace() or c in "@/<>" for c in item):
-                self.problems.append(f"{name}: {item!r} is not a domain")
-            found.add(item)
+            # Compared with the domains of address keys: in Unicode, as domain_value gives it.
+            domain = domain_value(item)
+            if domain is None:
+                self.problems.append(f"{name}: {item.strip()!r} is not a domain")
+            else:
+                found.add(domain)
         return frozenset(found)
 
     def time_zones(self, name: str) -> tuple[ZoneInfo, ...]:
