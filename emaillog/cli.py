@@ -23,6 +23,7 @@ from .mailbox import FolderUnusable, LoginRefused, MailboxError
 from .runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from .settings import Settings, SettingsError, load
 from .store import Store, open_store
+from .store.models import MAX_ID
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -38,6 +39,17 @@ def _iso_time(text: str) -> datetime:
         return admin.parse_time(text)
     except admin.AdminError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _row_id(text: str) -> int:
+    """The id of a row (see the list commands), within what a database column holds."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (a whole number)") from None
+    if not 1 <= value <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"{text} is not an id (ids run from 1 to {MAX_ID})")
+    return value
 
 
 def _print_json(data: Any) -> int:
@@ -304,10 +316,10 @@ def _crm(commands: Any) -> None:
     _import_command(deals, "deals", "name, contacts, closed, created")
     _list_command(deals, "deals, open or closed, with their contacts", views.deals, DEAL_COLUMNS)
     _add(deals, "close", _deal_state(False), "close a deal: no more email is linked to it").add_argument(
-        "id", type=int, metavar="ID"
+        "id", type=_row_id, metavar="ID"
     )
     _add(deals, "reopen", _deal_state(True), "reopen a closed deal").add_argument(
-        "id", type=int, metavar="ID"
+        "id", type=_row_id, metavar="ID"
     )
 
 
@@ -331,7 +343,7 @@ def _listings(commands: Any) -> None:
         groups[group] = _group(commands, group, what)
         _list_command(groups[group], group, view, columns)
     p = _add(groups["emails"], "show", _emails_show, "everything about one logged email")
-    p.add_argument("id", type=int, metavar="ID", help="its id (see: emaillog emails list)")
+    p.add_argument("id", type=_row_id, metavar="ID", help="its id (see: emaillog emails list)")
     p.add_argument("--json", action="store_true", help="as JSON, with the sanitised HTML body")
     p.add_argument("--html", action="store_true", help="also print the sanitised HTML body")
     p = _add(groups["contacts"], "show", _contacts_show, "one contact: its company, deals and logged emails")

@@ -16,7 +16,7 @@ from typing import Any, cast
 from .mailbox import ImapMailbox
 from .settings import Settings
 from .store import Store
-from .store.models import Ledger, utcnow
+from .store.models import MAX_ID, Ledger, utcnow
 from .terminal import printable
 
 
@@ -31,6 +31,8 @@ def find_row(store: Store, value: str, *, as_uid: bool = False) -> Ledger:
         as_uid, text = True, text[4:]
     if not text.isdigit():
         raise NotFound(f"{value!r} is neither a ledger id nor a UID (use a number, or uid:NUMBER)")
+    if int(text) > MAX_ID:
+        raise NotFound(f"no ledger row with the id or UID {text}")
     query = Ledger.select().where(Ledger.account == store.account_id)
     row = None if as_uid else query.where(Ledger.id == int(text)).first()
     if row is None:

@@ -22,6 +22,10 @@ from peewee import (
 
 database_proxy = DatabaseProxy()
 
+# The largest id or UID a column holds (a signed 64-bit integer): SQLite's driver raises
+# OverflowError for a larger number rather than finding no row.
+MAX_ID = 2**63 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
