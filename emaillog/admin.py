@@ -52,12 +52,18 @@ def name_value(name: str) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """An ISO 8601 time; one without a zone is UTC."""
+    """An ISO 8601 time; one without a zone is UTC. It is stored in UTC: a time that has none (the
+    first or last hours of the calendar in another zone) is refused here, not by a traceback then."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise AdminError(f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T09:30:00Z)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise AdminError(f"{text!r} is out of range: it has no time in UTC") from None
+    return value
 
 
 def _user(store: Store, settings: Settings, email: str) -> User:
