@@ -45,7 +45,10 @@ NAME_LIMIT = 300  # the length of the name columns (store/models.py)
 
 
 def name_value(name: str) -> str:
-    """A user's, company's or deal's name: PostgreSQL refuses one longer than its column."""
+    """A user's, company's or deal's name: PostgreSQL refuses one longer than its column, and an
+    empty one names nothing (a deal is known by its name)."""
+    if not name.strip():
+        raise AdminError("the name is empty")
     if len(name) > NAME_LIMIT:
         raise AdminError(f"the name is {len(name)} characters long; at most {NAME_LIMIT}")
     return name
