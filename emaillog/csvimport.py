@@ -30,6 +30,9 @@ R = TypeVar("R")
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 NONE: tuple[str, ...] = ()
 DELIMITERS = ",;\t"
+# 64 MB is some 500,000 users; a file past it is read no further (/dev/zero, or a log file named by
+# mistake, was read whole until the machine ran out of memory).
+MAX_FILE_BYTES = 64_000_000
 # Several addresses in one cell: none of these can appear in an address the checks accept.
 _LIST_SEPARATORS = re.compile(r"[\s,;|]+")
 _FLAGS = {
@@ -331,9 +334,12 @@ KINDS: dict[str, type[Kind[Any]]] = {
 def read_text(path: Path) -> str:
     """The file as text: UTF-8, with or without the byte order mark Excel writes."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise admin.AdminError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise admin.AdminError(f"{path} is more than {MAX_FILE_BYTES / 1e6:g} MB: split it into smaller files")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
