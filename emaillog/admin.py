@@ -10,6 +10,7 @@ from .addresses import domain_value, make_address
 from .domains import company_domain
 from .settings import Settings
 from .store import Store
+from .store.bulk import write_transaction
 from .store.models import (
     Company,
     Contact,
@@ -24,6 +25,9 @@ from .store.models import (
     to_utc_naive,
     utcnow,
 )
+
+# Each change that reads before it writes is a write_transaction: in SQLite's default transaction a
+# command run while a pass was writing got "database is locked" at once instead of waiting for it.
 
 
 class AdminError(Exception):
@@ -81,7 +85,7 @@ def add_user(
 ) -> User:
     key = email_key(settings, email)
     name = None if name is None else name_value(name)
-    with store.db.atomic():
+    with write_transaction(store.db):
         user, created = User.get_or_create(
             account=store.account_id, email=key, defaults=dict(name=name, active=active, may_log=may_log)
         )
@@ -104,7 +108,7 @@ def _user_address(
 ) -> None:
     user = _user(store, settings, email)
     key = email_key(settings, address)
-    with store.db.atomic():
+    with write_transaction(store.db):
         row, created = UserAddress.get_or_create(
             account=store.account_id,
             user=user,
@@ -122,7 +126,7 @@ def add_team_inbox(
 ) -> None:
     user = _user(store, settings, connected_by)
     key = email_key(settings, address)
-    with store.db.atomic():
+    with write_transaction(store.db):
         inbox = TeamInbox.get_or_none((TeamInbox.account == store.account_id) & (TeamInbox.address == key))
         if inbox is None:
             TeamInbox.create(
@@ -179,7 +183,7 @@ def company_domain_value(domain: str) -> str:
 def add_company(store: Store, domain: str, name: str | None) -> None:
     domain = company_domain_value(domain)
     name = None if name is None else name_value(name)
-    with store.db.atomic():
+    with write_transaction(store.db):
         company, created = Company.get_or_create(
             account=store.account_id, domain=domain, defaults=dict(name=name or domain)
         )
@@ -206,7 +210,7 @@ def ensure_contact(store: Store, settings: Settings, address: str, name: str | N
 def add_deal(
     store: Store, settings: Settings, name: str, contacts: list[str], closed: bool, created: datetime | None
 ) -> int:
-    with store.db.atomic():
+    with write_transaction(store.db):
         deal = Deal.create(
             account=store.account_id,
             name=name_value(name),
@@ -233,7 +237,7 @@ def update_deal(
 ) -> None:
     """Open or close a deal, move its created time when given, and add contacts it lacks (none are
     taken away: other contacts may have been linked since)."""
-    with store.db.atomic():
+    with write_transaction(store.db):
         changes: dict[str, object] = {"is_open": not closed}
         if created is not None:
             changes["created_at"] = to_utc_naive(created)
@@ -272,7 +276,7 @@ def remove_user(store: Store, settings: Settings, email: str) -> None:
     """Remove a user who owns nothing: logged emails and team inboxes go with their user in the
     database (ON DELETE CASCADE), so a user who has any is refused and may be deactivated instead."""
     user = _user(store, settings, email)
-    with store.db.atomic():
+    with write_transaction(store.db):
         emails = LoggedEmail.select().where(LoggedEmail.owner == user).count()
         if emails:
             raise AdminError(

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 from . import admin
 from .settings import Settings
 from .store import Store
+from .store.bulk import write_transaction
 from .store.models import Company, ContactAddress, DealContact, NeverLog, User, UserAddress, to_utc_naive
 
 T = TypeVar("T")
@@ -339,7 +340,8 @@ def read_text(path: Path) -> str:
     except OSError as exc:
         raise admin.AdminError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise admin.AdminError(f"{path} is more than {MAX_FILE_BYTES / 1e6:g} MB: split it into smaller files")
+        limit = f"{MAX_FILE_BYTES / 1e6:g} MB"
+        raise admin.AdminError(f"{path} is more than {limit}: split it into smaller files")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -445,7 +447,8 @@ def import_file(store: Store, settings: Settings, kind_name: str, path: Path, *,
     found = checked(path, kind, read_rows(path, type(kind)))
     summary = Summary()
     # One transaction: a failure half-way (the database going away) leaves nothing half-imported.
-    with store.db.atomic():
+    # It takes SQLite's write lock at its start, so it waits for a pass that is writing.
+    with store.db.atomic() if dry_run else write_transaction(store.db):
         for record in found:
             status = kind.state(record)
             summary.counts[status] += 1

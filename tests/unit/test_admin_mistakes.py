@@ -1,0 +1,160 @@
+"""The mistakes an admin makes at the command line, through `emaillog.cli.main`: an address pasted
+with its angle brackets, a domain in its xn-- form, an id with too many digits, a date at the end
+of the calendar, a file that never ends, a command run while the daemon writes. Each is either
+stored in the form the pipeline compares, or one line and exit code 2; never a traceback."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from emaillog import csvimport
+from emaillog.cli import main
+from emaillog.settings import load
+from emaillog.store import open_store
+from emaillog.store.models import Company, NeverLog, User
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def _exit_code(argv: list[str]) -> int:
+    """What the process exits with: argparse's own usage errors leave by SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+def _usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """The one line of a usage error (exit 2)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 2, (argv, out, err)
+    assert err.startswith("emaillog: ") and err.count("\n") == 1 and out == "", err
+    return err
+
+
+def test_an_address_pasted_in_angle_brackets_is_stored_bare(env: Path) -> None:
+    # Stored as "<rita@acme.example>", the user matched no sender and `users connect rita@…` failed.
+    assert main(["users", "add", "<Rita@Acme.example>"]) == 0
+    assert main(["users", "connect", "rita@acme.example", " <rita.home@example.org> "]) == 0
+    assert main(["never-log", "add", "<rival@foe.example>"]) == 0
+    assert [u.email for u in User.select()] == ["rita@acme.example"]
+    assert [n.value for n in NeverLog.select()] == ["rival@foe.example"]
+
+
+def test_a_control_character_is_not_kept_in_a_stored_address(env: Path) -> None:
+    assert main(["users", "add", "rita\x01@acme.example"]) == 0
+    assert [u.email for u in User.select()] == ["rita@acme.example"]
+
+
+def test_a_domain_in_its_xn_form_is_the_same_domain(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Addresses are compared with their domain in Unicode (addresses.address_key): a company or a
+    # never-log domain stored as xn--… never matched a contact, and was a second copy of the first.
+    assert main(["companies", "add", "bücher.example"]) == 0
+    assert main(["companies", "add", "XN--BCHER-KVA.example", "--name", "Bücher"]) == 0
+    assert main(["never-log", "add", "@xn--mller-kva.example"]) == 0
+    assert capsys.readouterr().out == "müller.example\n"
+    assert [(c.domain, c.name) for c in Company.select()] == [("bücher.example", "Bücher")]
+    assert [n.value for n in NeverLog.select()] == ["müller.example"]
+    settings = load()
+    assert settings.key("anna@xn--bcher-kva.example").endswith("@bücher.example")
+
+
+def test_company_domains_setting_in_xn_form_is_compared_in_unicode(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMAILLOG_COMPANY_DOMAINS", "xn--bcher-kva.example, @Acme.example.")
+    assert load().company_domains == frozenset({"bücher.example", "acme.example"})
+
+
+@pytest.mark.parametrize("domain", ["acme..example", ".example", "acme.example..", "-"])
+def test_a_domain_with_an_empty_label_is_refused(
+    domain: str, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "is not a domain" in _usage_error(capsys, "companies", "add", domain)
+    assert "is neither an email address nor a domain" in _usage_error(capsys, "never-log", "add", domain)
+    assert Company.select().count() == NeverLog.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["deals", "close", "99999999999999999999999"],
+        ["deals", "reopen", "99999999999999999999999"],
+        ["emails", "show", "99999999999999999999999"],
+        ["explain", "99999999999999999999999"],
+        ["explain", "uid:99999999999999999999999"],
+        ["errors", "retry", "99999999999999999999999"],
+    ],
+)
+def test_an_id_too_large_for_the_database_is_a_usage_error(
+    argv: list[str], env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SQLite's driver raised OverflowError (a traceback, exit 1) for an id past 64 bits.
+    code = _exit_code(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert "99999999999999999999999" in err
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_a_time_at_the_end_of_the_calendar_is_a_usage_error(
+    when: str, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The time was taken, then turned to UTC on writing: OverflowError, a traceback.
+    assert _exit_code(["deals", "add", "Renewal", "--contact", "c@customer.example", "--created", when]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and when in err
+    assert main(["users", "add", "rita@acme.example"]) == 0
+    assert _exit_code(["users", "connect", "rita@acme.example", "r@home.example", "--at", when]) == 2
+    assert when in capsys.readouterr().err
+
+
+def test_a_deal_needs_a_name(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "the name is empty" in _usage_error(capsys, "deals", "add", " ", "--contact", "c@customer.example")
+
+
+def test_a_file_larger_than_an_import_takes_is_refused_before_it_is_read(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /dev/zero (or a log file named by mistake) was read whole into memory until the OOM killer came.
+    monkeypatch.setattr(csvimport, "MAX_FILE_BYTES", 100)
+    path = env / "big.csv"
+    path.write_text("domain\n" + "acme.example\n" * 20)
+    err = _usage_error(capsys, "companies", "import", str(path))
+    assert "more than 0.0001 MB" in err and "split it" in err
+    err = _usage_error(capsys, "companies", "import", "/dev/zero")
+    assert "more than 0.0001 MB" in err
+    assert Company.select().count() == 0
+
+
+def test_an_admin_write_waits_for_the_daemons_write_to_finish(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A deferred transaction that read first and then wrote got "database is locked" at once (exit
+    # 75) while a pass held the write lock, instead of waiting for it (busy_timeout).
+    assert main(["users", "add", "rita@acme.example"]) == 0
+    database = open_store(load()).db.database
+    daemon = sqlite3.connect(database, isolation_level=None)
+    daemon.execute("BEGIN IMMEDIATE")
+    daemon.execute("UPDATE user SET name = 'held' WHERE email = 'rita@acme.example'")
+    codes: list[int] = []
+    admin = threading.Thread(target=lambda: codes.append(main(["users", "add", "tom@acme.example"])))
+    admin.start()
+    # The admin's command waits on the lock rather than ending with an error.
+    admin.join(timeout=1.0)
+    assert admin.is_alive() and codes == []
+    daemon.execute("COMMIT")
+    daemon.close()
+    admin.join(timeout=30)
+    assert codes == [0], capsys.readouterr().err
+    assert sorted(u.email for u in User.select()) == ["rita@acme.example", "tom@acme.example"]
