@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .mailbox import ImapMailbox
+from .imapmailbox import ImapMailbox
 from .settings import Settings
 from .store import Store
 from .store.models import MAX_ID, Ledger, utcnow

@@ -21,8 +21,8 @@ from itertools import islice
 from pathlib import Path
 
 from .encrypted import explained, sealed_structure
+from .imapmailbox import SectionReader
 from .limits import Limits
-from .mailbox import SectionReader
 from .message import Attachment, Email, Malformed, malformed, parse, safe_filename, unpacked_file
 from .mime import read_header
 from .structure import MAX_LEAVES, Leaf, leaves

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from peewee import OperationalError
 
 from .fleet import Fleet
+from .imapmailbox import ImapMailbox
 from .lease import LEASE_DIR, FileLeases, leases_for
 from .logsetup import setup_logging as _setup_logging
-from .mailbox import ImapMailbox
 from .parallel import ParallelParser
 from .poll import Pass, PassReport, remove_stale_tmp
 from .reconnect import START_UP_FAILURES, start_up_failure

@@ -143,7 +143,8 @@ def outbox_backlog(db: Any, account_id: int) -> int | None:
 
 def probe_imap(settings: Settings) -> dict[str, Any]:
     """Log in now and count the Error folder: the current login state, as the server sees it."""
-    from .mailbox import ImapMailbox, LoginRefused, MailboxError
+    from .imapmailbox import ImapMailbox
+    from .mailbox import LoginRefused, MailboxError
 
     if settings.imap is None:
         return {"login": "not configured (demo mailbox)", "error_folder_messages": None}

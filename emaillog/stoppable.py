@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .mailbox import ImapMailbox
+from .imapmailbox import ImapMailbox
 
 
 class StoppableMailbox:

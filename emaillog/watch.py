@@ -32,7 +32,8 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 
-from .mailbox import FolderMissing, FolderReadOnly, ImapMailbox, LoginRefused, MailboxError
+from .imapmailbox import ImapMailbox
+from .mailbox import FolderMissing, FolderReadOnly, LoginRefused, MailboxError
 from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser

@@ -22,7 +22,7 @@ from imapclient import IMAPClient
 
 from emaillog import admin
 from emaillog.devmail import DevDovecot, ImapAccount
-from emaillog.mailbox import ImapMailbox
+from emaillog.imapmailbox import ImapMailbox
 from emaillog.poll import Pass, PassReport
 from emaillog.settings import Settings, load
 from emaillog.store import Store, open_store

@@ -175,7 +175,7 @@ def test_crash_between_commit_and_move_is_moved_next_pass_without_logging_again(
     def crash(*args: object) -> None:
         raise ConnectionResetError("cut between the commit and the move")
 
-    monkeypatch.setattr("emaillog.mailbox.ImapMailbox.move", crash)
+    monkeypatch.setattr("emaillog.imapmailbox.ImapMailbox.move", crash)
     with pytest.raises(ConnectionResetError):
         world.run_pass()
     monkeypatch.undo()

@@ -22,7 +22,8 @@ from imapclient.exceptions import IMAPClientError
 from support import World, make_world, message, throwaway_dovecot
 
 from emaillog.devmail import DevDovecot
-from emaillog.mailbox import ImapMailbox, MailboxError
+from emaillog.imapmailbox import ImapMailbox
+from emaillog.mailbox import MailboxError
 from emaillog.store.ledger import settle_vanished
 from emaillog.store.models import Ledger, LoggedEmail
 

@@ -11,7 +11,7 @@ from support import FWD, REP, World, make_world, message, smime_encrypted
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
-from emaillog.mailbox import ImapMailbox
+from emaillog.imapmailbox import ImapMailbox
 from emaillog.store.files import attachment_path
 
 

@@ -10,7 +10,7 @@ from support import mailboxes_toml, message
 
 from emaillog import admin, views
 from emaillog.devmail import DevDovecot
-from emaillog.mailbox import ImapMailbox
+from emaillog.imapmailbox import ImapMailbox
 from emaillog.poll import Pass
 from emaillog.settings import Settings, SettingsError, load
 from emaillog.store import open_store

@@ -18,7 +18,7 @@ from support import check_env, make_world, message, run_checks, throwaway_doveco
 
 from emaillog import status
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
-from emaillog.mailbox import ImapMailbox
+from emaillog.imapmailbox import ImapMailbox
 from emaillog.settings import load
 from emaillog.store.models import Ledger
 

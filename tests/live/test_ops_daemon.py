@@ -34,8 +34,8 @@ from support import (
 
 from emaillog import admin, status, views
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
+from emaillog.imapmailbox import ImapMailbox
 from emaillog.lease import FileLeases, leases_for
-from emaillog.mailbox import ImapMailbox
 from emaillog.parallel import PARALLEL_OVER
 from emaillog.poll import Pass
 from emaillog.settings import load

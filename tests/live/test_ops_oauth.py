@@ -21,7 +21,8 @@ from support import make_settings, message
 
 from emaillog import admin
 from emaillog.devmail import DevDovecot, dovecot_available
-from emaillog.mailbox import ImapMailbox, LoginRefused
+from emaillog.imapmailbox import ImapMailbox
+from emaillog.mailbox import LoginRefused
 from emaillog.store import open_store
 from emaillog.store.models import Ledger
 

@@ -15,7 +15,7 @@ from support import make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import DevDovecot, ImapAccount
-from emaillog.mailbox import ImapMailbox
+from emaillog.imapmailbox import ImapMailbox
 from emaillog.poll import Pass
 
 REP = "rita@acme.example"

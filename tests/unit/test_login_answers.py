@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from emaillog.mailbox import ImapMailbox, LoginRefused, MailboxError
+from emaillog.imapmailbox import ImapMailbox
+from emaillog.mailbox import LoginRefused, MailboxError
 from emaillog.settings import ImapSettings
 
 LOGIN_ANSWERS = {
