@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .imapmailbox import ImapMailbox, tls_context
+from .imapmailbox import ImapMailbox
+from .imapsession import tls_context
 from .mailbox import LoginRefused, MailboxError
 from .settings import ImapSettings, Settings, SettingsError, SmtpSettings, load
 

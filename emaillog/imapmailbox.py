@@ -1,4 +1,4 @@
-"""The IMAP mailbox: one IMAP connection to the dedicated logging mailbox (imapclient).
+"""The IMAP mailbox: the commands a pass sends over its logged-in connection (imapsession.py).
 
 Fetching uses ``BODY.PEEK[]`` so it never sets ``\\Seen``; what is new is decided by the ledger,
 not by flags (SPEC §10). Messages leave the intake folder with one MOVE per batch, or COPY +
@@ -10,27 +10,14 @@ from __future__ import annotations
 import hashlib
 import imaplib
 import re
-import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
-from imapclient.imapclient import _parse_untagged_response
 
 from .imapfetch import bodies_of
-from .mailbox import (
-    FolderMissing,
-    FolderReadOnly,
-    FolderState,
-    LoginRefused,
-    MailboxError,
-    MessageVanished,
-    Wanted,
-)
-from .oauth import TokenError, TokenSource
-from .oauth import token_source as _token_source_for
-from .settings import ImapSettings
+from .imapsession import ImapSession, server_words
+from .mailbox import FolderMissing, FolderReadOnly, FolderState, MailboxError, MessageVanished, Wanted
 
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
@@ -47,145 +34,8 @@ _SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
 _HASH_CHUNK = 1024 * 1024
 
 
-
-def tls_context(settings: ImapSettings) -> ssl.SSLContext:
-    """A context that verifies the certificate and the host name (imaplib does neither by default)."""
-    context = ssl.create_default_context(cafile=settings.ca_file)
-    if not settings.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-class ImapMailbox:
-    def __init__(self, settings: ImapSettings, tokens: TokenSource | None = None) -> None:
-        self.settings = settings
-        # XOAUTH2 logins ask this for a token; the daemon passes one source in so that its cached
-        # token survives reconnects.
-        self.tokens = tokens if tokens is not None else _token_source(settings)
-        self.client = self._connect()
-        self.capabilities: frozenset[bytes] = frozenset()
-        try:
-            self._login()
-            self._prefix = self._personal_prefix()
-        except MailboxError:
-            self.client.shutdown()
-            raise
-
-    def _connect(self) -> IMAPClient:
-        s = self.settings
-        use_ssl = s.security == "ssl"
-        context = tls_context(s) if s.security != "none" else None
-        try:
-            client = IMAPClient(s.host, port=s.port, ssl=use_ssl, ssl_context=context, timeout=s.timeout)
-            if s.security == "starttls":
-                client.starttls(context)
-        except (OSError, IMAPClientError) as exc:
-            raise MailboxError(f"cannot connect to {s.host}:{s.port} ({s.security}): {exc}") from exc
-        # imapclient sets imaplib's debug level to 5, which formats a repr of every fetched literal
-        # even when logging is off: most of the fetch CPU. Pinned imapclient; a test guards this.
-        client._imap.debug = 0
-        return client
-
-    def _login(self) -> None:
-        try:
-            if self.tokens is not None:
-                self.client.oauth2_login(self.settings.user, self._token())
-            else:
-                self.client.login(self.settings.user, self.settings.password)
-        except IMAPClientError as exc:
-            if _connection_broke(exc):
-                # A server restarting, say: nothing was refused (imapclient reports it as LoginError).
-                raise MailboxError(
-                    f"{self.settings.host}: connection lost during login: {_words(exc)}"
-                ) from exc
-            if "[UNAVAILABLE]" in str(exc).upper():
-                # RFC 5530: the server cannot check credentials right now (its auth service restarting).
-                raise MailboxError(
-                    f"{self.settings.host} cannot log {self.settings.user} in for now: {_words(exc)}"
-                ) from exc
-            if self.tokens is not None:
-                # A refused token may have been revoked early: the next attempt fetches a new one.
-                self.tokens.invalidate()
-            raise LoginRefused(
-                f"{self.settings.host} refused the login of {self.settings.user}: {_words(exc)}"
-            ) from exc
-        except OSError as exc:
-            raise MailboxError(f"{self.settings.host}: connection lost during login: {exc}") from exc
-        # Dovecot (and others) announce MOVE and UIDPLUS only after authentication.
-        self.capabilities = frozenset(self.client.capabilities())
-
-    def _personal_prefix(self) -> str:
-        """What the server puts before the name of every personal folder but INBOX (RFC 2342).
-
-        "INBOX." on Courier, Cyrus and Dovecot set up like them: there, CREATE Processed fails with
-        "Mailbox name should probably be prefixed with: INBOX.", and the daemon retried for ever.
-        Mail clients show such folders without the prefix, as people name them in the settings.
-        """
-        if not self.has("NAMESPACE"):
-            return ""
-        try:
-            personal = self.client.namespace().personal
-            prefix, delimiter = (str(personal[0][0]), personal[0][1]) if personal else ("", None)
-        except (IMAPClientError, OSError) as exc:
-            if isinstance(exc, OSError) or _connection_broke(exc):
-                raise MailboxError(f"{self.settings.host}: connection lost after login: {exc}") from exc
-            return ""  # a NAMESPACE it cannot answer: the names as written
-        except (ValueError, TypeError, IndexError):
-            # An answer imapclient cannot unpack (RFC 2342 extension data): the names as written.
-            return ""
-        if prefix and delimiter and not prefix.endswith(str(delimiter)):
-            prefix += str(delimiter)  # "INBOX" with "." is the same namespace as "INBOX."
-        return prefix
-
-    def on_server(self, folder: str) -> str:
-        """The server's name of a folder named in the settings: the personal prefix added if needed."""
-        if not self._prefix or folder.upper() == "INBOX" or folder.upper().startswith(self._prefix.upper()):
-            return folder
-        return self._prefix + folder
-
-    def _token(self) -> str:
-        assert self.tokens is not None
-        try:
-            return self.tokens.token()
-        except TokenError as exc:
-            raise MailboxError(f"no access token for {self.settings.user}: {exc}") from exc
-
-    # -- IMAP IDLE (RFC 2177): the daemon's main loop waits here for new mail -------------------
-
-    def idle_start(self) -> None:
-        """Enter IDLE on the selected folder; the server then pushes EXISTS when mail arrives."""
-        self.client.idle()
-
-    def idle_wait(self, seconds: float) -> list[Any]:
-        """Untagged responses pushed within ``seconds`` (an empty list when none came)."""
-        # imaplib reads through a buffered file: an EXISTS that arrived in the same packet as the
-        # "+ idling" continuation (or an earlier keep-alive) already sits in that buffer, where
-        # idle_check's poll() on the socket cannot see it. Read it now rather than at the next packet.
-        buffered = self._idle_buffered()
-        if buffered:
-            return buffered
-        return list(self.client.idle_check(timeout=seconds))
-
-    def _idle_buffered(self) -> list[Any]:
-        sock = self.client.socket()
-        reader = self.client._imap.file  # imapclient pinned: imaplib's buffered reader
-        found: list[Any] = []
-        sock.setblocking(False)
-        try:
-            while _has_buffered_line(reader):
-                found.append(_parse_untagged_response(self.client._imap._get_line()))
-        finally:
-            sock.setblocking(True)
-            self.client._set_read_timeout()
-        return found
-
-    def idle_end(self) -> None:
-        """Leave IDLE (DONE); commands can be sent again. Raises if the connection is gone."""
-        self.client.idle_done()
-
-    def has(self, capability: str) -> bool:
-        return capability.encode() in self.capabilities
+class ImapMailbox(ImapSession):
+    """The Mailbox protocol over IMAP: folders, listing, fetching, moving, and looking for copies."""
 
     def ensure_folders(self, names: Iterable[str]) -> None:
         for name in names:
@@ -212,7 +62,7 @@ class ImapMailbox:
         except IMAPClientError as exc:
             if _NONEXISTENT.search(str(exc)):
                 raise FolderMissing(
-                    f"the folder {folder} does not exist for {self.settings.user}: {_words(exc)}"
+                    f"the folder {folder} does not exist for {self.settings.user}: {server_words(exc)}"
                 ) from exc
             raise
         # A flag change in a read-only mailbox answers OK and changes nothing (Dovecot): refuse early.
@@ -307,50 +157,12 @@ class ImapMailbox:
     def append(self, folder: str, raw: bytes) -> None:
         self.client.append(self.on_server(folder), raw)
 
-    def close(self) -> None:
-        try:
-            self.client.logout()
-        except (OSError, IMAPClientError):
-            self.client.shutdown()
-
-
-def _has_buffered_line(reader: Any) -> bool:
-    """Whether a whole line waits in the reader's buffer (the socket must be non-blocking)."""
-    try:
-        return b"\n" in reader.peek(1)
-    except (BlockingIOError, ssl.SSLWantReadError):
-        return False
-
-
-def _token_source(settings: ImapSettings) -> TokenSource | None:
-    try:
-        return _token_source_for(settings)
-    except TokenError as exc:
-        raise MailboxError(str(exc)) from exc
-
-
-def _connection_broke(exc: BaseException) -> bool:
-    """The error, or one it was raised from, is the connection breaking rather than an answer."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, imaplib.IMAP4.abort | OSError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
 
 def _criteria(wanted: Wanted) -> list[str]:
     size = ["LARGER", str(wanted.size - 1), "SMALLER", str(wanted.size + 1)]
     if wanted.message_id is not None and _SEARCHABLE_ID.fullmatch(wanted.message_id):
         return [*size, "HEADER", "Message-ID", wanted.message_id]
     return size
-
-
-def _words(exc: Exception) -> str:
-    text = str(exc)
-    return text[2:-1] if text.startswith("b'") else text
 
 
 class SectionReader:
