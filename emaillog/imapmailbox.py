@@ -7,17 +7,17 @@ not by flags (SPEC §10). Messages leave the intake folder with one MOVE per bat
 
 from __future__ import annotations
 
-import hashlib
 import imaplib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from imapclient.exceptions import IMAPClientError
 
 from .imapfetch import bodies_of
+from .imapsections import SectionReader
 from .imapsession import ImapSession, server_words
-from .mailbox import FolderMissing, FolderReadOnly, FolderState, MailboxError, MessageVanished, Wanted
+from .mailbox import FolderMissing, FolderReadOnly, FolderState, MailboxError, Wanted
 
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
@@ -30,8 +30,6 @@ _NONEXISTENT = re.compile(
 )
 # A Message-ID that can go into a SEARCH as it is (imapclient sends search strings as US-ASCII).
 _SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
-# How much of a message one FETCH reads while hashing it.
-_HASH_CHUNK = 1024 * 1024
 
 
 class ImapMailbox(ImapSession):
@@ -163,48 +161,3 @@ def _criteria(wanted: Wanted) -> list[str]:
     if wanted.message_id is not None and _SEARCHABLE_ID.fullmatch(wanted.message_id):
         return [*size, "HEADER", "Message-ID", wanted.message_id]
     return size
-
-
-class SectionReader:
-    """Fetches parts of one large message by section, in bounded chunks (RFC 3501 partial fetch)."""
-
-    def __init__(self, mailbox: ImapMailbox, uid: int) -> None:
-        self.client = mailbox.client
-        self.uid = uid
-
-    def structure(self) -> tuple[bytes, Any]:
-        data = self._fetch(["BODYSTRUCTURE", "BODY.PEEK[HEADER]"])
-        if b"BODY[HEADER]" not in data or b"BODYSTRUCTURE" not in data:
-            raise MessageVanished(f"uid {self.uid} is no longer in the folder")
-        return bytes(data[b"BODY[HEADER]"]), data[b"BODYSTRUCTURE"]
-
-    def section(self, section: str) -> bytes:
-        item = f"BODY[{section}]"
-        data = self._fetch([f"BODY.PEEK[{section}]"])
-        return bytes(data.get(item.encode(), b"") or b"")
-
-    def _fetch(self, items: list[str]) -> Any:
-        # A message expunged by another session answers with no FETCH line for its UID at all.
-        data = self.client.fetch([self.uid], items)
-        if self.uid not in data:
-            raise MessageVanished(f"uid {self.uid} is no longer in the folder")
-        return data[self.uid]
-
-    def sha256(self) -> str:
-        """The SHA-256 of the whole message, read in bounded chunks."""
-        digest = hashlib.sha256()
-        for piece in self.chunks("", _HASH_CHUNK):
-            digest.update(piece)
-        return digest.hexdigest()
-
-    def chunks(self, section: str, chunk: int) -> Iterator[bytes]:
-        """The section's bytes, ``chunk`` octets at a time; section "" is the whole message."""
-        offset = 0
-        while True:
-            data = self._fetch([f"BODY.PEEK[{section}]<{offset}.{chunk}>"])
-            piece = bytes(next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b"")
-            if piece:
-                yield piece
-            if len(piece) < chunk:
-                return
-            offset += len(piece)

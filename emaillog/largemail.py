@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 
 from .encrypted import explained, sealed_structure
-from .imapmailbox import SectionReader
+from .imapsections import SectionReader
 from .limits import Limits
 from .message import Attachment, Email, Malformed, malformed, parse, safe_filename, unpacked_file
 from .mime import read_header

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .imapmailbox import SectionReader
+    from .imapsections import SectionReader
 
 
 class MailboxError(Exception):

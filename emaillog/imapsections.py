@@ -1,0 +1,64 @@
+"""Reading one message by parts, in bounded chunks, so that a large one is never held whole.
+
+largemail.py streams a message too large to fetch whole through this reader (BODYSTRUCTURE, then
+each section in chunks), batch.py reads only the header of one over the limit, and
+ImapMailbox.copies_in hashes candidates with it. A message that another session expunged meanwhile
+raises MessageVanished: batch.py skips that message (the next pass settles it), the batch goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+from .imapsession import ImapSession
+from .mailbox import MessageVanished
+
+# How much of a message one FETCH reads while hashing it.
+_HASH_CHUNK = 1024 * 1024
+
+
+class SectionReader:
+    """Fetches parts of one large message by section, in bounded chunks (RFC 3501 partial fetch)."""
+
+    def __init__(self, mailbox: ImapSession, uid: int) -> None:
+        self.client = mailbox.client
+        self.uid = uid
+
+    def structure(self) -> tuple[bytes, Any]:
+        data = self._fetch(["BODYSTRUCTURE", "BODY.PEEK[HEADER]"])
+        if b"BODY[HEADER]" not in data or b"BODYSTRUCTURE" not in data:
+            raise MessageVanished(f"uid {self.uid} is no longer in the folder")
+        return bytes(data[b"BODY[HEADER]"]), data[b"BODYSTRUCTURE"]
+
+    def section(self, section: str) -> bytes:
+        item = f"BODY[{section}]"
+        data = self._fetch([f"BODY.PEEK[{section}]"])
+        return bytes(data.get(item.encode(), b"") or b"")
+
+    def _fetch(self, items: list[str]) -> Any:
+        # A message expunged by another session answers with no FETCH line for its UID at all.
+        data = self.client.fetch([self.uid], items)
+        if self.uid not in data:
+            raise MessageVanished(f"uid {self.uid} is no longer in the folder")
+        return data[self.uid]
+
+    def sha256(self) -> str:
+        """The SHA-256 of the whole message, read in bounded chunks."""
+        digest = hashlib.sha256()
+        for piece in self.chunks("", _HASH_CHUNK):
+            digest.update(piece)
+        return digest.hexdigest()
+
+    def chunks(self, section: str, chunk: int) -> Iterator[bytes]:
+        """The section's bytes, ``chunk`` octets at a time; section "" is the whole message."""
+        offset = 0
+        while True:
+            data = self._fetch([f"BODY.PEEK[{section}]<{offset}.{chunk}>"])
+            piece = bytes(next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b"")
+            if piece:
+                yield piece
+            if len(piece) < chunk:
+                return
+            offset += len(piece)
