@@ -61,6 +61,8 @@ class NoticeRequest:
     now: datetime
     details: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     templates_dir: Path | None = None
+    # The BCC address, for advice on logging by BCC when ``logging_address`` is the forwarding one.
+    bcc_address: str | None = None
     small_original_limit: int = DEFAULT_SMALL_ORIGINAL
 
     def __post_init__(self) -> None:
@@ -165,6 +167,7 @@ def _values(request: NoticeRequest, reason: Reason, original: MIMEPart) -> dict[
         subject=_subject(request.original_subject),
         recipient=request.recipient,
         logging_address=request.logging_address,
+        bcc_address=request.bcc_address or request.logging_address,
         arrival=request.arrival,
         message_id=clean_message_id(request.original_message_id),
         whole_original=original.get_content_type() == "message/rfc822",

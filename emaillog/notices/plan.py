@@ -121,7 +121,8 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
             reason=reason,
             recipient=sender,
             notice_from=Address(None, notices.sender),
-            logging_address=settings.bcc_address,
+            logging_address=_sent_to(ctx.decision, settings),
+            bcc_address=settings.bcc_address,
             original_raw=ctx.raw,
             original_message_id=ctx.email.message_id,
             original_subject=ctx.email.subject,
@@ -135,6 +136,13 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
     )
     message_id = notice_message_id(ctx.ledger_key, reason, notices.hostname)
     return NoticeVerdict(PlannedNotice(reason, sender, message_id, message.as_bytes()), "queued")
+
+
+def _sent_to(decision: Decision, settings: Settings) -> str:
+    """The logging address the rep sent the message to, as its route tells (SPEC §3): a forward's
+    notice must not say it went to the BCC address, nor ask to send it there again. Without a route
+    (malformed, processing-failed) the BCC address, the one most mail reaches."""
+    return settings.forward_address if decision.route == "forward" else settings.bcc_address
 
 
 def _auth(email: Email | Malformed, settings: Settings) -> AuthVerdict | None:

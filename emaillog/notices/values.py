@@ -1,10 +1,11 @@
 """The values a notice template may use, each made safe for one line of plain text.
 
-Always present: ``$title $reason $status $subject $sender $recipient $logging_address $arrival
-$message_id $original_note``. From the request's details, with a readable default when absent:
-``$attachments`` (one line per left-out file: name and size), ``$limit``, ``$body_size``, ``$detail``,
-``$attempts``, ``$original_sender``, ``$recipients`` (one line per recipient left out, and why),
-``$encryption`` (S/MIME or OpenPGP, for a forward that came encrypted).
+Always present: ``$title $reason $status $subject $sender $recipient $logging_address $bcc_address
+$arrival $message_id $original_note``. ``$logging_address`` is the address the message was sent to
+(the forwarding address for a forward), ``$bcc_address`` the one to BCC. From the request's details,
+with a readable default when absent: ``$attachments`` (one line per left-out file: name and size),
+``$limit``, ``$body_size``, ``$detail``, ``$attempts``, ``$original_sender``, ``$recipients`` (one line
+per recipient left out, and why), ``$encryption`` (S/MIME or OpenPGP, for a forward that came encrypted).
 Any other detail whose key is an identifier is passed through as
 text; integers under keys ending in ``size`` or ``limit`` are shown as sizes.
 """
@@ -41,6 +42,7 @@ class Facts:
     subject: str
     recipient: Address
     logging_address: str
+    bcc_address: str
     arrival: datetime
     message_id: str | None
     whole_original: bool
@@ -63,6 +65,7 @@ def _base_values(facts: Facts) -> dict[str, str]:
         "sender": one_line(facts.recipient.address, 320),
         "recipient": one_line(str(facts.recipient), 400),
         "logging_address": one_line(facts.logging_address, 320),
+        "bcc_address": one_line(facts.bcc_address, 320),
         "arrival": format_datetime(facts.arrival),
         "message_id": facts.message_id or "(none)",
         "original_note": (

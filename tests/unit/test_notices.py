@@ -179,6 +179,17 @@ def test_an_encrypted_forward_is_explained_as_encrypted_under_its_own_reason() -
     assert str(notice["Subject"]).startswith("Not logged:")
 
 
+def test_a_forward_with_no_recipients_says_where_it_went_and_what_to_bcc() -> None:
+    # A rep who forwarded their own sent email: it reached the forwarding address, and the advice is
+    # to BCC the BCC address next time, not the forwarding address.
+    notice = build_notice(
+        request("no-recipients", logging_address="log+fwd@acme.com", bcc_address="log@acme.com")
+    )
+    text = text_of(notice)
+    assert "Sent to:  log+fwd@acme.com" in text
+    assert "log@acme.com on the Bcc line" in text and "log+fwd@acme.com on the Bcc line" not in text
+
+
 def test_an_unknown_notice_variant_is_a_bug() -> None:
     with pytest.raises(ValueError, match="variant"):
         request("forward-not-recognised", details={"variant": "sealed"})

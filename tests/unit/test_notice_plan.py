@@ -1,0 +1,73 @@
+"""Planning a notice from a real parse and decision (SPEC §11): what the rep is told, and who is told."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from support import BCC, FWD, REP, make_settings, message
+
+from emaillog import admin
+from emaillog.limits import Limits
+from emaillog.message import parse
+from emaillog.notices.plan import NoticePlanner, NoticeVerdict
+from emaillog.rules import decide
+from emaillog.settings import Settings
+from emaillog.store import Store, open_store
+
+Crm = tuple[Store, Settings]
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Crm:
+    settings = make_settings(
+        tmp_path,
+        EMAILLOG_SMTP_HOST="127.0.0.1",
+        EMAILLOG_SMTP_SECURITY="none",
+        EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
+        EMAILLOG_HOSTNAME="crm.acme.example",
+    )
+    store = open_store(settings)
+    admin.add_user(store, settings, REP, "Rita Rep", active=True, may_log=True)
+    return store, settings
+
+
+def plan(crm: Crm, raw: bytes) -> NoticeVerdict:
+    store, settings = crm
+    email = parse(raw, Limits())
+    decision = decide(email, settings, store.lookup)
+    return NoticePlanner(settings, store.account_id, lambda key: False).plan(email, raw, decision, "d|x/1/1")
+
+
+def notice_of(verdict: NoticeVerdict) -> EmailMessage:
+    assert verdict.notice is not None, verdict.why
+    return message_from_bytes(verdict.notice.raw, policy=policy.default)  # type: ignore[return-value]
+
+
+def text_and_status(notice: EmailMessage) -> tuple[str, str]:
+    text = next(p for p in notice.walk() if p.get_content_type() == "text/plain")
+    status = next(p for p in notice.walk() if p.get_content_type() == "message/delivery-status")
+    return str(text.get_content()), status.as_string()  # type: ignore[attr-defined]
+
+
+def test_a_forward_notice_names_the_forwarding_address_it_was_sent_to(crm: Crm) -> None:
+    raw = message(to=(FWD,), delivered_to=FWD, subject="Fwd: hello", body="see below")
+    text, status = text_and_status(notice_of(plan(crm, raw)))
+    assert f"Sent to:  {FWD}" in text
+    assert f"Final-Recipient: rfc822; {FWD}" in status
+
+
+def test_a_bcc_notice_names_the_bcc_address(crm: Crm) -> None:
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    text, status = text_and_status(notice_of(plan(crm, message(sender="gone@acme.example"))))
+    assert f"Sent to:  {BCC}" in text and f"send the email to {BCC} again" in text
+    assert f"Final-Recipient: rfc822; {BCC}" in status
+
+
+def test_a_refused_forward_is_to_be_sent_again_to_the_forwarding_address(crm: Crm) -> None:
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    raw = message(sender="gone@acme.example", to=(FWD,), delivered_to=FWD, subject="Fwd: hello")
+    text, _ = text_and_status(notice_of(plan(crm, raw)))
+    assert f"Sent to:  {FWD}" in text and f"send the email to {FWD} again" in text
