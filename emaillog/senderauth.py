@@ -117,6 +117,9 @@ def _judge_if_trusted(index: int, value: str, trusted: set[str], domain: str) ->
 def _evaluate(results: Iterable[_Result], domain: str, where: Mapping[str, str]) -> AuthVerdict:
     """Apply the pass rules to the trusted header's results, DMARC first."""
     results = tuple(results)
+    other = _other_from_domain(results, domain)
+    if other is not None:
+        return _fail("from-domain-mismatch", **where, method="dmarc", header_from=other[:255])
     # DMARC's own verdict wins when the server ran it: it already applied the domain owner's
     # alignment mode (adkim/aspf=s may be stricter than our relaxed fallback below), RFC 7489 §6.6.
     for result in _of_method(results, "dmarc"):
@@ -134,6 +137,21 @@ def _evaluate(results: Iterable[_Result], domain: str, where: Mapping[str, str])
         if result.result == "pass" and _aligned(envelope, domain):
             return _pass("spf-aligned-pass", where, method="spf", domain=envelope or "")
     return _fail("not-authenticated", **where, results=_summary(results))
+
+
+def _other_from_domain(results: Iterable[_Result], domain: str) -> str | None:
+    """A From domain other than ``domain`` that the server's DMARC check names, if any.
+
+    The server names the From domain *it* read. Another one means it read a different From than
+    ours (a second From hidden from our parser, such as RFC 5322 §4.5's obsolete "From :", which
+    the stdlib drops): its verdict is not about our From, and the relaxed DKIM/SPF fallback would
+    pass what the domain owner's strict alignment (adkim/aspf=s) failed.
+    """
+    for result in _of_method(results, "dmarc"):
+        seen = result.properties.get("header.from")
+        if seen and not _same_domain(seen, domain):
+            return seen
+    return None
 
 
 def parse_header(value: str) -> _Header | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
 from emaillog.senderauth import TRUST_TOPMOST, AuthVerdict, check_authentication, parse_header
 
 # Microsoft 365 / Exchange Online (EOP): no authserv-id, trailing ";" and vendor results (compauth).
@@ -134,6 +136,30 @@ def test_forged_pass_below_the_trusted_header_is_ignored() -> None:
 def test_forged_pass_below_a_neutral_trusted_header_is_ignored() -> None:
     verdict = check(["mail.example.net; spf=none smtp.mailfrom=example.com", FORGED_PASS])
     assert not verdict.passed and verdict.reason == "not-authenticated"
+
+
+def test_a_dmarc_verdict_on_another_from_domain_fails_whatever_else_passed() -> None:
+    # The receiving server read a different From (a second one hidden from our parser): its DMARC
+    # result is about evil.example, so an aligned-looking DKIM or SPF pass proves nothing for ours.
+    for aligned in ("dkim=pass header.d=mail.example.com", "spf=pass smtp.mailfrom=example.com"):
+        header = f"mail.example.net; dmarc=pass header.from=evil.example; {aligned}"
+        verdict = check([header])
+        assert not verdict.passed and verdict.reason == "from-domain-mismatch"
+        assert verdict.evidence["header_from"] == "evil.example"
+
+
+def test_a_from_hidden_from_our_parser_is_caught_by_the_servers_dmarc_domain() -> None:
+    # "From :" (RFC 5322 §4.5 obsolete syntax) is a From field to the receiving server, which judged
+    # evil.example; the stdlib drops it and reads example.com from the second From.
+    raw = (
+        b"Authentication-Results: mail.example.net; dmarc=pass header.from=evil.example; "
+        b"spf=pass smtp.mailfrom=rep@example.com\r\n"
+        b"From : x@evil.example\r\nFrom: rep@example.com\r\nTo: c@customer.example\r\n\r\nhi\r\n"
+    )
+    email = parse(raw, Limits())
+    assert isinstance(email, Email) and email.sender is not None
+    verdict = check(list(email.authentication_results), domain=email.sender.domain)
+    assert not verdict.passed and verdict.reason == "from-domain-mismatch"
 
 
 def test_dkim_pass_for_an_unaligned_domain_fails() -> None:
