@@ -97,8 +97,11 @@ HEADER_PARSER = BytesHeaderParser(_class=ParsedHeader, policy=COMPAT32_TEXT)
 # A header section in the plain form nearly every one has: each line a field name (the printable
 # characters the stdlib accepts, no colon), a colon and a value, or a continuation starting with
 # a space or tab; every line ended by CRLF or LF.
-_PLAIN_SECTION = re.compile(r"(?:[!-9;-~]+:[^\r\n]*\r?\n|[ \t][^\r\n]*\r?\n)*")
-_FIELD = re.compile(r"([!-9;-~]+):[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)\r?\n")
+# Blanks between a field name and its colon are RFC 5322 §4.5's obsolete syntax ("Auto-Submitted :"),
+# which every server reads as that field; the stdlib drops the line (or ends the header there).
+_PLAIN_SECTION = re.compile(r"(?:[!-9;-~]+[ \t]*:[^\r\n]*\r?\n|[ \t][^\r\n]*\r?\n)*")
+_FIELD = re.compile(r"([!-9;-~]+)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)\r?\n")
+_OBSOLETE_NAME = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
 
 
 def read_header(section: bytes) -> ParsedHeader:
@@ -118,7 +121,8 @@ def read_header(section: bytes) -> ParsedHeader:
             header.set_raw(name, value)
         header.set_payload("")
         return header
-    parsed = HEADER_PARSER.parsebytes(section)
+    # Obsolete "Name :" fields are given their plain form first, so the stdlib reads them too.
+    parsed = HEADER_PARSER.parsebytes(_OBSOLETE_NAME.sub(rb"\1:", section))
     assert isinstance(parsed, ParsedHeader)
     return parsed
 

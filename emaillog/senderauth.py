@@ -143,9 +143,9 @@ def _other_from_domain(results: Iterable[_Result], domain: str) -> str | None:
     """A From domain other than ``domain`` that the server's DMARC check names, if any.
 
     The server names the From domain *it* read. Another one means it read a different From than
-    ours (a second From hidden from our parser, such as RFC 5322 §4.5's obsolete "From :", which
-    the stdlib drops): its verdict is not about our From, and the relaxed DKIM/SPF fallback would
-    pass what the domain owner's strict alignment (adkim/aspf=s) failed.
+    ours (parsers disagree on hostile headers: a second From one of them does not see as a field):
+    its verdict is not about our From, and the relaxed DKIM/SPF fallback would pass what the
+    domain owner's strict alignment (adkim/aspf=s) failed.
     """
     for result in _of_method(results, "dmarc"):
         seen = result.properties.get("header.from")

@@ -71,3 +71,18 @@ def test_a_refused_forward_is_to_be_sent_again_to_the_forwarding_address(crm: Cr
     raw = message(sender="gone@acme.example", to=(FWD,), delivered_to=FWD, subject="Fwd: hello")
     text, _ = text_and_status(notice_of(plan(crm, raw)))
     assert f"Sent to:  {FWD}" in text and f"send the email to {FWD} again" in text
+
+
+@pytest.mark.parametrize(
+    ("field", "why"),
+    [
+        (b"Auto-Submitted : auto-replied", "suppressed-auto-submitted"),
+        (b"List-Id\t: <sales.lists.example>", "suppressed-list-mail"),
+        (b"Precedence : bulk", "suppressed-precedence"),
+    ],
+)
+def test_robots_writing_obsolete_field_syntax_get_no_notice(crm: Crm, field: bytes, why: str) -> None:
+    # RFC 5322 §4.5: blanks before the colon are still the field; it was dropped and answered.
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    raw = field + b"\n" + message(sender="gone@acme.example")
+    assert plan(crm, raw).why == why

@@ -41,6 +41,23 @@ def test_two_from_headers_are_malformed() -> None:
     assert isinstance(result, Malformed) and "more than one From" in result.detail
 
 
+@pytest.mark.parametrize("separator", [b" :", b"\t:", b"  \t :"])
+def test_a_field_with_blanks_before_its_colon_is_read(separator: bytes) -> None:
+    # RFC 5322 §4.5 (obs-fields): "Name :" is the field Name to every server; the stdlib dropped it,
+    # so an auto-reply or list mail written so was answered, and a second From went unseen.
+    raw = message(headers={"Auto-Submitted": "auto-replied", "List-Id": "<sales.lists.example>"})
+    raw = raw.replace(b"Auto-Submitted:", b"Auto-Submitted" + separator).replace(
+        b"List-Id:", b"List-Id" + separator
+    )
+    result = parse(raw, Limits())
+    assert isinstance(result, Email), result
+    assert result.auto_submitted == "auto-replied" and result.is_list_mail
+    hidden_from = parse(
+        message().replace(b"From:", b"From" + separator + b" x@evil.example\r\nFrom:", 1), Limits()
+    )
+    assert isinstance(hidden_from, Malformed) and "more than one From" in hidden_from.detail
+
+
 def test_missing_from_is_malformed() -> None:
     raw = b"To: a@example.com\r\nSubject: x\r\n\r\nbody\r\n"
     result = parse(raw, Limits())
