@@ -83,9 +83,20 @@ def make_settings(
     return load(None, values)
 
 
-def crm_with_rep(tmp_path: Path, rep: str = REP, name: str = "Rita Rep") -> tuple[Store, Settings]:
-    """A CRM on SQLite in ``tmp_path`` whose one user is ``rep``, allowed to log."""
-    settings = make_settings(tmp_path)
+# Notices switched on, sent to a relay on loopback (for tests that plan notices without sending).
+NOTICES_ON = {
+    "EMAILLOG_SMTP_HOST": "127.0.0.1",
+    "EMAILLOG_SMTP_SECURITY": "none",
+    "EMAILLOG_NOTICE_FROM": "mailer-daemon@acme.example",
+    "EMAILLOG_HOSTNAME": "crm.acme.example",
+}
+
+
+def crm_with_rep(
+    tmp_path: Path, rep: str = REP, name: str = "Rita Rep", **env: str
+) -> tuple[Store, Settings]:
+    """A CRM on SQLite in ``tmp_path`` whose one user is ``rep``, allowed to log; ``env``: settings."""
+    settings = make_settings(tmp_path, **env)
     store = open_store(settings)
     admin.add_user(store, settings, rep, name, active=True, may_log=True)
     return store, settings

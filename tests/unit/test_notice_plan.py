@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support import BCC, FWD, REP, make_settings, message
+from support import BCC, FWD, NOTICES_ON, crm_with_rep, message
 
 from emaillog import admin
 from emaillog.limits import Limits
@@ -15,23 +15,14 @@ from emaillog.message import parse
 from emaillog.notices.plan import NoticePlanner, NoticeVerdict
 from emaillog.rules import decide
 from emaillog.settings import Settings
-from emaillog.store import Store, open_store
+from emaillog.store import Store
 
 Crm = tuple[Store, Settings]
 
 
 @pytest.fixture
 def crm(tmp_path: Path) -> Crm:
-    settings = make_settings(
-        tmp_path,
-        EMAILLOG_SMTP_HOST="127.0.0.1",
-        EMAILLOG_SMTP_SECURITY="none",
-        EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
-        EMAILLOG_HOSTNAME="crm.acme.example",
-    )
-    store = open_store(settings)
-    admin.add_user(store, settings, REP, "Rita Rep", active=True, may_log=True)
-    return store, settings
+    return crm_with_rep(tmp_path, **NOTICES_ON)
 
 
 def plan(crm: Crm, raw: bytes) -> NoticeVerdict:
