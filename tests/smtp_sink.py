@@ -26,6 +26,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
+    mail_options: tuple[str, ...] = ()  # the MAIL FROM parameters, e.g. "BODY=8BITMIME"
 
 
 class _Recorder:
@@ -38,7 +39,8 @@ class _Recorder:
         content = envelope.original_content or b""
         # aiosmtpd reports the null reverse-path as "<>"; "" is what smtplib's callers pass for it.
         mail_from = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
-        message = ReceivedMessage(mail_from, tuple(envelope.rcpt_tos), bytes(content))
+        options = tuple(envelope.mail_options)
+        message = ReceivedMessage(mail_from, tuple(envelope.rcpt_tos), bytes(content), options)
         self._sink._record(message)
         return "250 OK"
 

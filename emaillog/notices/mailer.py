@@ -77,7 +77,7 @@ def _send_one(client: smtplib.SMTP, notice: QueuedNotice, report: DeliveryReport
         return  # another mailbox of the account is sending it (or sent it) since it was read
     recipient = outbox_recipient(notice.recipient)
     try:
-        options = _mail_options(client, recipient)
+        options = _mail_options(client, recipient, notice.raw)
         if options is None:
             # A non-ASCII local part needs SMTPUTF8 (RFC 6531); smtplib would raise on encoding it,
             # and an exception here would stop every notice queued behind this one, on every pass.
@@ -105,12 +105,22 @@ def _send_one(client: smtplib.SMTP, notice: QueuedNotice, report: DeliveryReport
     log.info("notice sent to %s message_id=%s", notice.recipient, notice.message_id)
 
 
-def _mail_options(client: smtplib.SMTP, recipient: str) -> list[str] | None:
-    """MAIL FROM options for ``recipient``: none for ASCII, SMTPUTF8 when needed and offered."""
-    if recipient.isascii():
-        return []
-    client.ehlo_or_helo_if_needed()
-    return ["SMTPUTF8"] if client.has_extn("smtputf8") else None
+def _mail_options(client: smtplib.SMTP, recipient: str, raw: bytes) -> list[str] | None:
+    """MAIL FROM options: SMTPUTF8 for a non-ASCII recipient (None when the relay lacks it), and
+    BODY=8BITMIME for a notice with 8-bit bytes (a small original attached as it arrived), as
+    RFC 6152 §3 asks of a client sending 8-bit data."""
+    options: list[str] = []
+    if not recipient.isascii():
+        client.ehlo_or_helo_if_needed()
+        if not client.has_extn("smtputf8"):
+            return None
+        options.append("SMTPUTF8")
+    if not raw.isascii():
+        client.ehlo_or_helo_if_needed()
+        # A relay without 8BITMIME is left to take the bytes as before: nearly every relay does.
+        if client.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+    return options
 
 
 def _quit(client: smtplib.SMTP) -> None:

@@ -349,6 +349,17 @@ def test_an_internationalised_domain_travels_as_a_labels(
         assert [a.addr_spec for a in notice["To"].addresses] == ["gone@xn--bcher-kva.example"]
 
 
+def test_a_notice_carrying_8bit_bytes_declares_them(world: World, smtp_sink: SmtpSink) -> None:
+    # A small original is attached as it arrived; with UTF-8 in it, the notice is 8-bit data, which
+    # RFC 6152 lets a client send only as BODY=8BITMIME.
+    admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
+    raw = utf8_message("gone@acme.example", "<1@x>").replace(b"Subject: hello", "Subject: Grüße".encode())
+    world.deliver(raw, message(sender="gone@acme.example", message_id="<2@x>"))
+    world.run_pass()
+    sent = {m.raw.isascii(): "BODY=8BITMIME" in m.mail_options for m in smtp_sink.wait_for(2)}
+    assert sent == {False: True, True: False}
+
+
 def test_the_daily_limit_counts_a_domain_however_it_is_spelled(
     tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
 ) -> None:
