@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..addresses import Address
-from ..message import Email, Malformed
+from ..addresses import Address, parse_addresses
+from ..message import DELIVERY_HEADERS, Email, Malformed
 from ..rules.model import Decision
 from ..senderauth import AuthVerdict, check_authentication
 from ..settings import Settings
@@ -121,7 +121,7 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
             reason=reason,
             recipient=sender,
             notice_from=Address(None, notices.sender),
-            logging_address=_sent_to(ctx.decision, settings),
+            logging_address=_sent_to(ctx.email, ctx.decision, settings),
             bcc_address=settings.bcc_address,
             original_raw=ctx.raw,
             original_message_id=ctx.email.message_id,
@@ -138,11 +138,20 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
     return NoticeVerdict(PlannedNotice(reason, sender, message_id, message.as_bytes()), "queued")
 
 
-def _sent_to(decision: Decision, settings: Settings) -> str:
-    """The logging address the rep sent the message to, as its route tells (SPEC §3): a forward's
-    notice must not say it went to the BCC address, nor ask to send it there again. Without a route
-    (malformed, processing-failed) the BCC address, the one most mail reaches."""
-    return settings.forward_address if decision.route == "forward" else settings.bcc_address
+def _sent_to(email: Email | Malformed, decision: Decision, settings: Settings) -> str:
+    """The logging address the rep sent the message to (SPEC §3): a forward's notice must not say
+    it went to the BCC address, nor ask to send it there again. Without a route (malformed,
+    processing-failed), the receiving server's delivery headers tell; else the BCC address."""
+    forward = decision.route == "forward"
+    if decision.route is None:
+        delivered = parse_addresses(
+            value for name, value in email.headers if name.lower() in DELIVERY_HEADERS
+        )
+        keys = {settings.key(a.address) for a in delivered}
+        forward = (
+            settings.key(settings.forward_address) in keys and settings.key(settings.bcc_address) not in keys
+        )
+    return settings.forward_address if forward else settings.bcc_address
 
 
 def _auth(email: Email | Malformed, settings: Settings) -> AuthVerdict | None:

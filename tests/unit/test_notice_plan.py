@@ -14,6 +14,7 @@ from emaillog.limits import Limits
 from emaillog.message import parse
 from emaillog.notices.plan import NoticePlanner, NoticeVerdict
 from emaillog.rules import decide
+from emaillog.rules.attribution import attribute
 from emaillog.settings import Settings
 from emaillog.store import Store
 
@@ -29,7 +30,11 @@ def plan(crm: Crm, raw: bytes) -> NoticeVerdict:
     store, settings = crm
     email = parse(raw, Limits())
     decision = decide(email, settings, store.lookup)
-    return NoticePlanner(settings, store.account_id, lambda key: False).plan(email, raw, decision, "d|x/1/1")
+    # As the batch asks it: is the sender a CRM user?
+    planner = NoticePlanner(
+        settings, store.account_id, lambda key: attribute(key, store.lookup).user is not None
+    )
+    return planner.plan(email, raw, decision, "d|x/1/1")
 
 
 def notice_of(verdict: NoticeVerdict) -> EmailMessage:
@@ -77,3 +82,13 @@ def test_robots_writing_obsolete_field_syntax_get_no_notice(crm: Crm, field: byt
     admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
     raw = field + b"\n" + message(sender="gone@acme.example")
     assert plan(crm, raw).why == why
+
+
+def test_a_malformed_forward_names_the_forwarding_address_it_was_delivered_to(crm: Crm) -> None:
+    # No route is decided for a message that cannot be read; the delivery header still says where.
+    parts = b"".join(b"--p\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(1001))
+    raw = message(to=(FWD,), delivered_to=FWD).split(b"Content-Type:")[0]
+    raw += b"Content-Type: multipart/mixed; boundary=p\r\n\r\n" + parts + b"--p--\r\n"
+    text, status = text_and_status(notice_of(plan(crm, raw)))
+    assert "more than 1000 MIME parts" in text
+    assert f"Sent to:  {FWD}" in text and f"Final-Recipient: rfc822; {FWD}" in status
