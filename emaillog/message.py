@@ -419,10 +419,18 @@ def _date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# RFC 5322 §3.6.7: path = angle-addr / ([CFWS] "<" [CFWS] ">" [CFWS]); comments may surround it.
+_PATH_COMMENT = re.compile(r"\([^()]*\)")
+_ANGLE_PATH = re.compile(r"<([^<>]*)>")
+
+
 def _return_path(value: str | None) -> str | None:
+    """The envelope sender inside the Return-Path's angle brackets; "" for the null path ``<>``."""
     if value is None:
         return None
-    return value.strip().strip("<>").strip()
+    text = _PATH_COMMENT.sub(" ", value)
+    found = _ANGLE_PATH.search(text)
+    return (found.group(1) if found else text).strip()
 
 
 def _is_list_mail(fields: Fields) -> bool:

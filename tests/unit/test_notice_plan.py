@@ -92,3 +92,11 @@ def test_a_malformed_forward_names_the_forwarding_address_it_was_delivered_to(cr
     text, status = text_and_status(notice_of(plan(crm, raw)))
     assert "more than 1000 MIME parts" in text
     assert f"Sent to:  {FWD}" in text and f"Final-Recipient: rfc822; {FWD}" in status
+
+
+@pytest.mark.parametrize("path", [b"<> (bounce)", b"(null) <>", b" < > ", b"<MAILER-DAEMON> (x)"])
+def test_a_null_return_path_with_comments_gets_no_notice(crm: Crm, path: bytes) -> None:
+    # RFC 5322 §3.6.7: the path may carry comments and blanks around its angle brackets.
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    raw = b"Return-Path: " + path + b"\n" + message(sender="gone@acme.example")
+    assert plan(crm, raw).why == "suppressed-null-sender"
