@@ -167,8 +167,6 @@ class Email:
     text: str
     html: str | None
     attachments: tuple[Attachment, ...]
-    auto_submitted: str | None
-    is_list_mail: bool
     authentication_results: tuple[str, ...]
     return_path: str | None  # the envelope sender as delivered; "" for the null path (a bounce)
     headers: tuple[tuple[str, str], ...]  # every top-level header as it arrived, in order
@@ -299,8 +297,6 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
         text=text,
         html=sanitise_html(html) if html else None,
         attachments=attachments,
-        auto_submitted=clean(fields.first("auto-submitted")),
-        is_list_mail=_is_list_mail(fields),
         authentication_results=tuple(fields.all("authentication-results")),
         return_path=_return_path(fields.first("return-path")),
         headers=fields.items,
@@ -431,15 +427,6 @@ def _return_path(value: str | None) -> str | None:
     text = _PATH_COMMENT.sub(" ", value)
     found = _ANGLE_PATH.search(text)
     return (found.group(1) if found else text).strip()
-
-
-def _is_list_mail(fields: Fields) -> bool:
-    precedence = (fields.first("precedence") or "").strip().lower()
-    return bool(fields.first("list-id") or fields.first("list-unsubscribe")) or precedence in (
-        "bulk",
-        "list",
-        "junk",
-    )
 
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")

@@ -51,7 +51,8 @@ def test_a_field_with_blanks_before_its_colon_is_read(separator: bytes) -> None:
     )
     result = parse(raw, Limits())
     assert isinstance(result, Email), result
-    assert result.auto_submitted == "auto-replied" and result.is_list_mail
+    names = {name for name, _ in result.headers}
+    assert {"Auto-Submitted", "List-Id"} <= names, names
     hidden_from = parse(
         message().replace(b"From:", b"From" + separator + b" x@evil.example\r\nFrom:", 1), Limits()
     )
