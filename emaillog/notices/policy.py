@@ -121,8 +121,9 @@ def _list_mail(facts: NoticeFacts) -> str | None:
 
 
 def _bulk_precedence(facts: NoticeFacts) -> str | None:
-    # Precedence is not standard (RFC 3834 §3.1.8 only notes it), but list servers still set it.
-    found = {v.split("(", 1)[0].strip().lower() for v in _values(facts, "precedence")}
+    # Precedence is not standard (RFC 3834 §3.1.8 only notes it), but list servers still set it,
+    # some of them quoted.
+    found = {v.split("(", 1)[0].strip().strip('"').strip().lower() for v in _values(facts, "precedence")}
     return "suppressed-precedence" if found & _BULK_PRECEDENCE else None
 
 

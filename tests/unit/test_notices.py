@@ -484,6 +484,7 @@ A_STRANGER = Address(None, "someone@elsewhere.example")
         ({"headers": (("Precedence", " List "),)}, "suppressed-precedence"),
         ({"headers": (("Precedence", "junk"),)}, "suppressed-precedence"),
         ({"headers": (("Precedence", "Bulk (newsletter)"),)}, "suppressed-precedence"),
+        ({"headers": (("Precedence", '"bulk"'),)}, "suppressed-precedence"),
         ({"headers": (("List-Post", "<mailto:sales@lists.example>"),)}, "suppressed-list-mail"),
         ({"headers": (("List-Help", "<mailto:sales-request@lists.example>"),)}, "suppressed-list-mail"),
         ({"headers": (("list-archive", "<https://lists.example/sales>"),)}, "suppressed-list-mail"),
