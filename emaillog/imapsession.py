@@ -202,4 +202,3 @@ def server_words(exc: Exception) -> str:
     """The text of an imapclient error, without the b'...' it keeps around the server's bytes."""
     text = str(exc)
     return text[2:-1] if text.startswith("b'") else text
-
