@@ -35,6 +35,7 @@ from .models import (
     utcnow,
 )
 from .outbox import enqueue
+from .sameness import joined_in_batch
 
 if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
@@ -129,6 +130,8 @@ class _BatchWriter:
         self.results = results
         self.plans = [plan for result in results for plan in result.decision.plans]
         self.emails: dict[str, int] = {}  # identity -> email id
+        # Each plan's identity as stored (by id() of the plan): its own, or the one sameness gave it.
+        self.key: dict[int, str] = {id(plan): plan.identity for plan in self.plans}
         self.contacts: dict[str, tuple[int, int | None]] = {}  # address key -> (contact id, company id)
         self.companies: dict[str, int | None] = {}  # domain -> company id
         self.links: dict[type[Model], set[tuple[int, int]]] = {
@@ -157,8 +160,7 @@ class _BatchWriter:
 
     def _load_existing(self) -> None:
         db, account = self.r.db, self.r.account_id
-        identities = sorted({plan.identity for plan in self.plans})
-        self.emails.update(select_in(db, _EMAILS_BY_IDENTITY, (account,), identities))
+        self.emails.update(select_in(db, _EMAILS_BY_IDENTITY, (account,), sorted(self.key.values())))
         self._match_fingerprints()
         self.existing = set(self.emails)
         keys = sorted({c.key for plan in self.plans for c in plan.contacts})
@@ -172,14 +174,16 @@ class _BatchWriter:
         A fingerprint only joins two copies when one of them is known by its fingerprint alone, so
         two emails with different Message-IDs are never merged.
         """
-        unmatched = [p for p in self.plans if p.identity not in self.emails]
+        unmatched = [p for p in self.plans if self.key[id(p)] not in self.emails]
         prints = sorted({p.fingerprint for p in unmatched})
         rows = select_in(self.r.db, _EMAILS_BY_FINGERPRINT, (self.r.account_id,), prints)
         found = {fp: (email_id, ident) for fp, email_id, ident in rows}
         for plan in unmatched:
-            match = found.get(plan.fingerprint)
-            if match and (plan.identity.startswith("fp:") or match[1].startswith("fp:")):
-                self.emails[plan.identity] = match[0]
+            match, key = found.get(plan.fingerprint), self.key[id(plan)]
+            if match and (key.startswith("fp:") or match[1].startswith("fp:")):
+                self.emails[key] = match[0]
+        still_new = [p for p in unmatched if self.key[id(p)] not in self.emails]
+        self.key.update(joined_in_batch(still_new, self.key))
 
     def _load_threads(self) -> None:
         wanted = sorted({m for p in self.plans for m in (p.in_reply_to, *p.references[-20:]) if m})
@@ -203,39 +207,41 @@ class _BatchWriter:
         )
 
     def _plan(self, plan: EmailPlan) -> tuple[int, bool]:
-        email_id = self.emails[plan.identity]
+        email_id = self.emails[self.key[id(plan)]]
         for contact in plan.contacts:
             contact_id, company_id = self._contact(contact)
             self.links[EmailContact].add((email_id, contact_id))
             if company_id is not None:
                 self.links[EmailCompany].add((email_id, company_id))
         self.links[EmailDeal].update((email_id, deal_id) for deal_id in plan.deal_ids)
-        return email_id, plan.identity in self.existing
+        return email_id, self.key[id(plan)] in self.existing
 
     def _create_emails(self) -> None:
         """Insert the batch's new emails in one statement each 200, then their attachments."""
         new: dict[str, EmailPlan] = {}
         for plan in self.plans:
-            if plan.identity not in self.emails:
-                new.setdefault(plan.identity, plan)
+            key = self.key[id(plan)]
+            # Of copies joined in the batch, the one known by that identity itself is written.
+            if key not in self.emails and (key not in new or plan.identity == key != new[key].identity):
+                new[key] = plan
         db = self.r.db
-        rows = [self._email_row(plan) for plan in new.values()]
+        rows = [self._email_row(key, plan) for key, plan in new.items()]
         for identity, email_id in insert_returning(db, LoggedEmail, _EMAIL_FIELDS, rows, ("identity", "id")):
             self.emails[identity] = int(email_id)
-        self._thread_within_batch(list(new.values()))
+        self._thread_within_batch(new)
         files = [
-            (self.emails[plan.identity], a.filename, a.content_type, a.size, a.sha256, logged)
-            for plan in new.values()
+            (self.emails[key], a.filename, a.content_type, a.size, a.sha256, logged)
+            for key, plan in new.items()
             for logged, group in ((True, plan.attachments), (False, plan.left_out))
             for a in group
         ]
         insert_rows(db, Attachment, ("email", "filename", "content_type", "size", "sha256", "logged"), files)
 
-    def _email_row(self, plan: EmailPlan) -> tuple[object, ...]:
+    def _email_row(self, identity: str, plan: EmailPlan) -> tuple[object, ...]:
         sender = plan.sender
         return (
             self.r.account_id,
-            plan.identity,
+            identity,
             plan.fingerprint,
             plan.route,
             plan.direction,
@@ -263,17 +269,15 @@ class _BatchWriter:
             None,
         )
 
-    def _thread_within_batch(self, created: list[EmailPlan]) -> None:
+    def _thread_within_batch(self, created: dict[str, EmailPlan]) -> None:
         """Replies whose parent arrived in the same batch are linked once both have ids."""
         known = dict(self.threads)
-        self.threads.update({p.message_id: self.emails[p.identity] for p in created if p.message_id})
-        for plan in created:
+        self.threads.update({p.message_id: self.emails[k] for k, p in created.items() if p.message_id})
+        for key, plan in created.items():
             # The nearest parent may be new in this batch although an older one was known before.
             parent, inserted_with = self._parent(plan), self._parent_in(plan, known)
-            if parent != inserted_with and parent != self.emails[plan.identity]:
-                LoggedEmail.update(thread_parent=parent).where(
-                    LoggedEmail.id == self.emails[plan.identity]
-                ).execute()
+            if parent != inserted_with and parent != self.emails[key]:
+                LoggedEmail.update(thread_parent=parent).where(LoggedEmail.id == self.emails[key]).execute()
 
     @staticmethod
     def _parent_in(plan: EmailPlan, threads: dict[str, int]) -> int | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support import FWD, World, make_world, message
+from support import FWD, REP, World, attached_forward, make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
@@ -49,6 +51,55 @@ def test_bccd_email_later_forwarded_inline_is_one_email(world: World) -> None:
         ("logged", None),
         ("logged", "duplicate"),
     ]
+
+
+def _customer_reply(
+    sender: str = "Carl Customer <carl@globex.example>",
+    subject: str = "Re: Proposal",
+    body: str = "Looks good, let's sign.\n",
+    date: str = "Fri, 20 Nov 2026 09:15:42 +0100",
+) -> EmailMessage:
+    """A customer's reply as a rep's client attaches it to a forward, with its real headers."""
+    inner = EmailMessage()
+    inner["From"] = sender
+    inner["To"] = "Rita Rep <rita@acme.example>"
+    inner["Subject"] = subject
+    inner["Date"] = date
+    inner["Message-ID"] = "<reply-1@globex.example>"
+    inner.set_content(body)
+    return inner
+
+
+def _inline_forward_of_the_reply(sender: str) -> bytes:
+    """The same reply forwarded inline by Gmail (no Message-ID), from a rep at +0100."""
+    block = (
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Carl Customer <carl@globex.example>\n"
+        "Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Re: Proposal\nTo: Rita Rep <rita@acme.example>\n"
+    )
+    return message(
+        sender=sender,
+        to=[FWD],
+        subject="Fwd: Re: Proposal",
+        body=block + "\nLooks good, let's sign.\n",
+        message_id="<fwd-sam@acme.example>",
+        delivered_to=FWD,
+        date=datetime(2026, 11, 20, 10, 0, tzinfo=timezone(timedelta(hours=1))),
+    )
+
+
+def test_a_reply_forwarded_inline_and_as_attachment_in_one_pass_is_one_email(world: World) -> None:
+    # Two reps forward the same customer reply at about the same time: Sam inline (known by its
+    # fingerprint), Rita as an attachment (known by its Message-ID). Both reach one batch.
+    admin.add_user(world.store, world.settings, "sam@acme.example", "Sam", True, True)
+    world.deliver(
+        _inline_forward_of_the_reply("Sam <sam@acme.example>"),
+        attached_forward(_customer_reply(), sender=REP),
+    )
+    assert world.run_pass().outcomes == {"logged": 2}
+    [email] = views.emails(world.store)
+    # The copy with the real headers is the one kept: replies to it are threaded by its Message-ID.
+    assert (email["message_id"], email["from"]) == ("<reply-1@globex.example>", "carl@globex.example")
+    assert [r["email_id"] for r in views.ledger(world.store)] == [email["id"]] * 2
 
 
 def test_two_emails_with_different_message_ids_are_never_merged(world: World) -> None:
