@@ -35,14 +35,15 @@ from .models import (
     utcnow,
 )
 from .outbox import enqueue
-from .sameness import joined_in_batch
+from .sameness import Author, joined_in_batch, reused_message_ids, stored_author
 
 if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
 
 # The batch's lookups, as plain SQL (see bulk.select_in); every one within the account.
 _EMAILS_BY_IDENTITY = (
-    'SELECT "identity", "id" FROM "logged_email" WHERE "account_id" = ? AND "identity" IN ({values})'
+    'SELECT "identity", "id", "from_address", "date" FROM "logged_email" '
+    'WHERE "account_id" = ? AND "identity" IN ({values})'
 )
 _EMAILS_BY_FINGERPRINT = (
     'SELECT "fingerprint", "id", "identity" FROM "logged_email" '
@@ -132,6 +133,7 @@ class _BatchWriter:
         self.emails: dict[str, int] = {}  # identity -> email id
         # Each plan's identity as stored (by id() of the plan): its own, or the one sameness gave it.
         self.key: dict[int, str] = {id(plan): plan.identity for plan in self.plans}
+        self.authors: dict[str, Author] = {}  # stored identity -> who sent it when (see sameness)
         self.contacts: dict[str, tuple[int, int | None]] = {}  # address key -> (contact id, company id)
         self.companies: dict[str, int | None] = {}  # domain -> company id
         self.links: dict[type[Model], set[tuple[int, int]]] = {
@@ -160,13 +162,23 @@ class _BatchWriter:
 
     def _load_existing(self) -> None:
         db, account = self.r.db, self.r.account_id
-        self.emails.update(select_in(db, _EMAILS_BY_IDENTITY, (account,), sorted(self.key.values())))
+        self._load_identities(sorted(set(self.key.values())))
+        # A Message-ID already taken by another sender's email: the plan is known by its fingerprint.
+        moved = reused_message_ids(self.plans, self.authors)
+        self.key.update(moved)
+        self._load_identities(sorted(set(moved.values()) - set(self.emails)))
         self._match_fingerprints()
         self.existing = set(self.emails)
         keys = sorted({c.key for plan in self.plans for c in plan.contacts})
         rows = select_in(db, _CONTACTS_BY_ADDRESS, (account,), keys)
         self.contacts.update({address: (cid, company) for address, cid, company in rows})
         self._load_threads()
+
+    def _load_identities(self, identities: list[str]) -> None:
+        """The stored emails known by ``identities``, and who sent each when (see sameness)."""
+        rows = select_in(self.r.db, _EMAILS_BY_IDENTITY, (self.r.account_id,), identities)
+        self.emails.update({identity: email_id for identity, email_id, _, _ in rows})
+        self.authors.update({identity: stored_author(sender, date) for identity, _, sender, date in rows})
 
     def _match_fingerprints(self) -> None:
         """SPEC §9: a BCC'd email later forwarded inline (no Message-ID on one side) is one email.

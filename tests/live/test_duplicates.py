@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -100,6 +100,46 @@ def test_a_reply_forwarded_inline_and_as_attachment_in_one_pass_is_one_email(wor
     # The copy with the real headers is the one kept: replies to it are threaded by its Message-ID.
     assert (email["message_id"], email["from"]) == ("<reply-1@globex.example>", "carl@globex.example")
     assert [r["email_id"] for r in views.ledger(world.store)] == [email["id"]] * 2
+
+
+# A stranger's email under the Message-ID of Carl's reply, and a broken mailer of Carl's that gives
+# a later email of his the same Message-ID: neither is Carl's reply.
+_REUSED_ID = {
+    "stranger": {"sender": "Eve <eve@evil.example>", "subject": "Cheap seats", "body": "Buy mine.\n"},
+    "same sender, a day later": {"date": "Sat, 21 Nov 2026 14:02:10 +0100", "body": "One more thing.\n"},
+}
+
+
+@pytest.mark.parametrize("one_pass", [False, True], ids=["two passes", "one pass"])
+@pytest.mark.parametrize("other", _REUSED_ID.values(), ids=_REUSED_ID.keys())
+def test_another_email_under_a_logged_message_id_is_logged_on_its_own(
+    world: World, other: dict[str, str], one_pass: bool
+) -> None:
+    carls = attached_forward(_customer_reply(), sender=REP)
+    others = attached_forward(_customer_reply(**other), sender=REP)
+    world.deliver(carls)
+    if not one_pass:
+        world.run_pass()
+    world.deliver(others)
+    world.run_pass()
+    # Delivered again, each is a duplicate of its own email.
+    world.deliver(others, carls)
+    world.run_pass()
+    first, second = views.emails(world.store)
+    assert (first["subject"], first["date"]) == ("Re: Proposal", "2026-11-20T08:15:42+00:00")
+    assert first["contacts"] == ["carl@globex.example"]
+    expected = _customer_reply(**other)
+    sender = expected["From"].addresses[0].addr_spec
+    assert (second["subject"], second["from"]) == (expected["Subject"], sender)
+    assert second["date"] == expected["Date"].datetime.astimezone(UTC).isoformat()
+    assert second["message_id"] == "<reply-1@globex.example>"
+    ledger = [(r["email_id"], r["reason"]) for r in views.ledger(world.store)]
+    assert ledger == [
+        (first["id"], None),
+        (second["id"], None),
+        (second["id"], "duplicate"),
+        (first["id"], "duplicate"),
+    ]
 
 
 def test_two_emails_with_different_message_ids_are_never_merged(world: World) -> None:
