@@ -282,14 +282,20 @@ class _BatchWriter:
         )
 
     def _thread_within_batch(self, created: dict[str, EmailPlan]) -> None:
-        """Replies whose parent arrived in the same batch are linked once both have ids."""
+        """Replies whose parent arrived in the same batch are linked once both have ids.
+
+        Emails of one batch may name each other (forged or broken In-Reply-To/References): a link
+        that would close a loop is not made, so walking up a thread always ends.
+        """
         known = dict(self.threads)
         self.threads.update({p.message_id: self.emails[k] for k, p in created.items() if p.message_id})
+        parents = {self.emails[k]: self._parent_in(p, known) for k, p in created.items()}
         for key, plan in created.items():
             # The nearest parent may be new in this batch although an older one was known before.
-            parent, inserted_with = self._parent(plan), self._parent_in(plan, known)
-            if parent != inserted_with and parent != self.emails[key]:
-                LoggedEmail.update(thread_parent=parent).where(LoggedEmail.id == self.emails[key]).execute()
+            email_id, parent = self.emails[key], self._parent(plan)
+            if parent != parents[email_id] and not _leads_to(parents, parent, email_id):
+                parents[email_id] = parent
+                LoggedEmail.update(thread_parent=parent).where(LoggedEmail.id == email_id).execute()
 
     @staticmethod
     def _parent_in(plan: EmailPlan, threads: dict[str, int]) -> int | None:
@@ -324,6 +330,18 @@ class _BatchWriter:
         for model, pairs in self.links.items():
             fields = tuple(f.name for f in model._meta.sorted_fields if f.name != "id")
             insert_rows(self.r.db, model, fields, sorted(pairs), conflict=fields)
+
+
+def _leads_to(parents: dict[int, int | None], start: int | None, target: int) -> bool:
+    """Whether following ``parents`` up from ``start`` reaches ``target`` (``start`` itself included).
+    Emails stored before the batch are not in ``parents``: their own parents are older still."""
+    seen: set[int] = set()
+    while start is not None and start not in seen:
+        if start == target:
+            return True
+        seen.add(start)
+        start = parents.get(start)
+    return False
 
 
 def _addresses_json(addresses: Sequence[Address]) -> str:

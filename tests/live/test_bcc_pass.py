@@ -261,6 +261,20 @@ def test_replies_are_linked_into_threads(world: World) -> None:
     assert second["thread_parent"] == first["id"] and third["thread_parent"] == second["id"]
 
 
+def test_replies_that_answer_each_other_in_one_batch_make_no_loop(world: World) -> None:
+    # Two emails each naming the other as the one they answer (forged, or a broken mailer): the
+    # first is linked to the second, and the second is left a root instead of closing a loop that
+    # anything walking up a thread would go round for ever.
+    world.deliver(
+        message(message_id="<a@acme.example>", headers={"In-Reply-To": "<b@acme.example>"}),
+        message(message_id="<b@acme.example>", headers={"References": "<x@acme.example> <a@acme.example>"}),
+        message(message_id="<c@acme.example>", headers={"In-Reply-To": "<c@acme.example>"}),
+    )
+    world.run_pass()
+    a, b, c = emails(world)
+    assert (a["thread_parent"], b["thread_parent"], c["thread_parent"]) == (b["id"], None, None)
+
+
 def test_companies_are_not_created_when_switched_off(
     tmp_path: Path, database_url: str, imap_account: ImapAccount
 ) -> None:
