@@ -176,7 +176,7 @@ def plan_messages(count: int, poison: int, seed: int) -> list[Planned]:
     names, weights = zip(*KINDS, strict=True)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     planned: list[Planned] = []
-    logged_ids: list[str] = []
+    logged_ids: list[tuple[str, datetime]] = []  # (Message-ID, Date) of each BCC'd email
     poison_at = set(rng.sample(range(count), min(poison, count)))
     for i in range(count):
         tid = f"t{i}-{seed}"
@@ -187,12 +187,18 @@ def plan_messages(count: int, poison: int, seed: int) -> list[Planned]:
             kind = "bcc"
         planned.append(_planned(kind, tid, i, customer, date, rng, logged_ids))
         if kind in ("bcc", "bcc-attachment"):
-            logged_ids.append(f"<m{i}-{seed}@acme.example>")
+            logged_ids.append((f"<m{i}-{seed}@acme.example>", date))
     return planned
 
 
 def _planned(
-    kind: str, tid: str, i: int, customer: str, date: datetime, rng: random.Random, logged_ids: list[str]
+    kind: str,
+    tid: str,
+    i: int,
+    customer: str,
+    date: datetime,
+    rng: random.Random,
+    logged_ids: list[tuple[str, datetime]],
 ) -> Planned:
     mid = f"<m{tid.split('-')[0][1:]}-{tid.split('-')[1]}@acme.example>"
     any_reason: frozenset[str | None] = frozenset({None, "duplicate"})
@@ -212,8 +218,10 @@ def _planned(
             return _done(tid, kind, msg, ERROR, "rejected", failed, None, True)
         return _done(tid, kind, msg, PROCESSED, "logged", any_reason, mid, False)
     if kind == "duplicate":
-        again = rng.choice(logged_ids)
-        msg = _base(tid, f"Rita Rep <{REP}>", [customer], f"Proposal again {i}", again, BCC, date)
+        # A second copy of a logged email carries its From and Date: under the same Message-ID
+        # with another Date it would be another email that reused the id (SPEC §9, sameness.py).
+        again, sent = rng.choice(logged_ids)
+        msg = _base(tid, f"Rita Rep <{REP}>", [customer], f"Proposal again {i}", again, BCC, sent)
         msg.set_content("The same email, BCC'd a second time.\n")
         return _done(tid, kind, msg, PROCESSED, "logged", any_reason, again, False)
     if kind == "forward-attached":
