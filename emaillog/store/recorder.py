@@ -168,7 +168,6 @@ class _BatchWriter:
         self.key.update(moved)
         self._load_identities(sorted(set(moved.values()) - set(self.emails)))
         self._match_fingerprints()
-        self.existing = set(self.emails)
         keys = sorted({c.key for plan in self.plans for c in plan.contacts})
         rows = select_in(db, _CONTACTS_BY_ADDRESS, (account,), keys)
         self.contacts.update({address: (cid, company) for address, cid, company in rows})
@@ -226,7 +225,9 @@ class _BatchWriter:
             if company_id is not None:
                 self.links[EmailCompany].add((email_id, company_id))
         self.links[EmailDeal].update((email_id, deal_id) for deal_id in plan.deal_ids)
-        return email_id, self.key[id(plan)] in self.existing
+        # A copy is a duplicate unless it is the one that wrote the email (an earlier batch's, or
+        # another copy of this batch, may have).
+        return email_id, id(plan) not in self.writers
 
     def _create_emails(self) -> None:
         """Insert the batch's new emails in one statement each 200, then their attachments."""
@@ -236,6 +237,7 @@ class _BatchWriter:
             # Of copies joined in the batch, the one known by that identity itself is written.
             if key not in self.emails and (key not in new or plan.identity == key != new[key].identity):
                 new[key] = plan
+        self.writers = {id(plan) for plan in new.values()}
         db = self.r.db
         rows = [self._email_row(key, plan) for key, plan in new.items()]
         for identity, email_id in insert_returning(db, LoggedEmail, _EMAIL_FIELDS, rows, ("identity", "id")):

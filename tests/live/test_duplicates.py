@@ -99,7 +99,18 @@ def test_a_reply_forwarded_inline_and_as_attachment_in_one_pass_is_one_email(wor
     [email] = views.emails(world.store)
     # The copy with the real headers is the one kept: replies to it are threaded by its Message-ID.
     assert (email["message_id"], email["from"]) == ("<reply-1@globex.example>", "carl@globex.example")
-    assert [r["email_id"] for r in views.ledger(world.store)] == [email["id"]] * 2
+    ledger = [(r["email_id"], r["reason"]) for r in views.ledger(world.store)]
+    # The inline copy came first but the attached one was written: the inline one is the duplicate.
+    assert ledger == [(email["id"], "duplicate"), (email["id"], None)]
+
+
+def test_the_second_copy_of_an_email_in_one_pass_is_the_duplicate(world: World) -> None:
+    # A message moved back to the intake folder while its copy still waits there: one pass reads both.
+    world.deliver(message(), message())
+    assert world.run_pass().outcomes == {"logged": 2}
+    [email] = views.emails(world.store)
+    ledger = [(r["email_id"], r["reason"]) for r in views.ledger(world.store)]
+    assert ledger == [(email["id"], None), (email["id"], "duplicate")]
 
 
 # A stranger's email under the Message-ID of Carl's reply, and a broken mailer of Carl's that gives
