@@ -51,7 +51,7 @@ _EMAILS_BY_FINGERPRINT = (
 )
 _EMAILS_BY_MESSAGE_ID = (
     'SELECT "message_id", "id" FROM "logged_email" '
-    'WHERE "account_id" = ? AND "message_id" IN ({values}) ORDER BY "id"'
+    'WHERE "account_id" = ? AND "message_id" IN ({values}) ORDER BY "id" DESC'
 )
 _CONTACTS_BY_ADDRESS = (
     'SELECT a."address", c."id", c."company_id" FROM "contact_address" AS a '
@@ -198,7 +198,8 @@ class _BatchWriter:
 
     def _load_threads(self) -> None:
         wanted = sorted({m for p in self.plans for m in (p.in_reply_to, *p.references[-20:]) if m})
-        # Ordered by id: of several emails with one Message-ID, the latest is the parent.
+        # Newest first, so the dict keeps the oldest: of several emails under one Message-ID, the
+        # first logged had it first; a later one reused it (see sameness).
         self.threads: dict[str, int] = dict(
             select_in(self.r.db, _EMAILS_BY_MESSAGE_ID, (self.r.account_id,), wanted)
         )
@@ -290,7 +291,9 @@ class _BatchWriter:
         that would close a loop is not made, so walking up a thread always ends.
         """
         known = dict(self.threads)
-        self.threads.update({p.message_id: self.emails[k] for k, p in created.items() if p.message_id})
+        for key, plan in created.items():
+            if plan.message_id:
+                self.threads.setdefault(plan.message_id, self.emails[key])
         parents = {self.emails[k]: self._parent_in(p, known) for k, p in created.items()}
         for key, plan in created.items():
             # The nearest parent may be new in this batch although an older one was known before.

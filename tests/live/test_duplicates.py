@@ -153,6 +153,24 @@ def test_another_email_under_a_logged_message_id_is_logged_on_its_own(
     ]
 
 
+def test_a_reply_is_threaded_to_the_first_email_logged_under_its_message_id(world: World) -> None:
+    # Eve's email reused the Message-ID of Carl's logged reply: Rita's answers to Carl, in the
+    # same pass as Eve's email and in a later one, belong under Carl's email, not Eve's.
+    world.deliver(attached_forward(_customer_reply(), sender=REP))
+    world.run_pass()
+    answer = {"In-Reply-To": "<reply-1@globex.example>", "References": "<reply-1@globex.example>"}
+    world.deliver(
+        attached_forward(_customer_reply(**_REUSED_ID["stranger"]), sender=REP),
+        message(message_id="<answer-1@acme.example>", subject="Re: Proposal", headers=answer),
+    )
+    world.run_pass()
+    world.deliver(message(message_id="<answer-2@acme.example>", subject="Re: Proposal", headers=answer))
+    world.run_pass()
+    carls, eves, first_answer, second_answer = views.emails(world.store)
+    assert eves["subject"] == "Cheap seats"
+    assert first_answer["thread_parent"] == second_answer["thread_parent"] == carls["id"]
+
+
 def test_two_emails_with_different_message_ids_are_never_merged(world: World) -> None:
     world.deliver(message(message_id="<one@acme.example>"), message(message_id="<two@acme.example>"))
     world.run_pass()
