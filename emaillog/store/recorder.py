@@ -134,6 +134,7 @@ class _BatchWriter:
         # Each plan's identity as stored (by id() of the plan): its own, or the one sameness gave it.
         self.key: dict[int, str] = {id(plan): plan.identity for plan in self.plans}
         self.authors: dict[str, Author] = {}  # stored identity -> who sent it when (see sameness)
+        self.writers: set[int] = set()  # the plans (by id()) whose email this batch inserts
         self.contacts: dict[str, tuple[int, int | None]] = {}  # address key -> (contact id, company id)
         self.companies: dict[str, int | None] = {}  # domain -> company id
         self.links: dict[type[Model], set[tuple[int, int]]] = {
@@ -238,7 +239,7 @@ class _BatchWriter:
             # Of copies joined in the batch, the one known by that identity itself is written.
             if key not in self.emails and (key not in new or plan.identity == key != new[key].identity):
                 new[key] = plan
-        self.writers = {id(plan) for plan in new.values()}
+        self.writers.update(id(plan) for plan in new.values())
         db = self.r.db
         rows = [self._email_row(key, plan) for key, plan in new.items()]
         for identity, email_id in insert_returning(db, LoggedEmail, _EMAIL_FIELDS, rows, ("identity", "id")):
