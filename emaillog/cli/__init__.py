@@ -18,12 +18,12 @@ from typing import Any
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from . import admin, errors, terminal, views
-from .mailbox import FolderUnusable, LoginRefused, MailboxError
-from .runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
-from .settings import Settings, SettingsError, load
-from .store import Store, open_store
-from .store.models import MAX_ID
+from .. import admin, errors, terminal, views
+from ..mailbox import FolderUnusable, LoginRefused, MailboxError
+from ..runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
+from ..settings import Settings, SettingsError, load
+from ..store import Store, open_store
+from ..store.models import MAX_ID
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from . import status
+    from .. import status
 
     data = status.gather(settings, _store(settings), probe=not args.no_imap)
     if args.json:
@@ -86,7 +86,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(args: argparse.Namespace, env_file: Any) -> int:
-    from .check import run_check
+    from ..check import run_check
 
     return run_check(env_file, create_folders=args.create_folders, as_json=args.json)
 
@@ -204,7 +204,7 @@ def _contacts_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _importer(kind: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        from .csvimport import import_file
+        from ..csvimport import import_file
 
         print(import_file(_store(settings), settings, kind, args.file, dry_run=args.dry_run))
         return 0
@@ -496,7 +496,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"emaillog: mailbox unavailable: {exc}", file=sys.stderr)
         return EXIT_TEMPFAIL
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
