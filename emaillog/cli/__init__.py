@@ -10,8 +10,7 @@ import argparse
 import imaplib
 import json
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,17 @@ from .. import admin, errors, terminal, views
 from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from ..settings import Settings, SettingsError, load
-from ..store import Store, open_store
-from ..store.models import MAX_ID
-
-Handler = Callable[[argparse.Namespace, Settings], int]
+from ..store import open_store
+from .declare import (
+    Handler,
+    add_command,
+    add_group,
+    import_command,
+    iso_time,
+    list_command,
+    print_json,
+    row_id,
+)
 
 # What the `list` commands print a line of per row; --json prints every field.
 USER_COLUMNS = ("email", "name", "active", "may_log", "aliases", "connected", "team_inboxes", "emails")
@@ -34,35 +40,7 @@ COMPANY_COLUMNS = ("domain", "name", "contacts")
 DEAL_COLUMNS = ("id", "name", "state", "created", "contacts")
 
 
-def _iso_time(text: str) -> datetime:
-    try:
-        return admin.parse_time(text)
-    except admin.AdminError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _row_id(text: str) -> int:
-    """The id of a row (see the list commands), within what a database column holds."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an id (a whole number)") from None
-    if not 1 <= value <= MAX_ID:
-        raise argparse.ArgumentTypeError(f"{text} is not an id (ids run from 1 to {MAX_ID})")
-    return value
-
-
-def _print_json(data: Any) -> int:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0
-
-
-def _store(settings: Settings) -> Store:
-    return open_store(settings)
-
-
-# -- handlers: each takes the parsed arguments and the settings, returns an exit code ---------------
+# -- handlers ----------------------------------------------------------------------------------
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,9 +56,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from .. import status
 
-    data = status.gather(settings, _store(settings), probe=not args.no_imap)
+    data = status.gather(settings, open_store(settings), probe=not args.no_imap)
     if args.json:
-        return _print_json(data)
+        return print_json(data)
     print(status.render(data))
     return 0
 
@@ -92,167 +70,126 @@ def _check(args: argparse.Namespace, env_file: Any) -> int:
 
 
 def _ops(commands: Any) -> None:
-    p = _add(
+    p = add_command(
         commands, "check", _check, "check the set-up step by step: settings, IMAP, folders, database, SMTP"
     )
     p.add_argument("--create-folders", action="store_true", help="create missing Processed/Error folders")
     p.add_argument("--json", action="store_true")
     p.set_defaults(own_settings=True)
-    p = _add(commands, "status", _status, "last pass, messages by outcome, Error folder, outbox, login state")
+    p = add_command(
+        commands, "status", _status, "last pass, messages by outcome, Error folder, outbox, login state"
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-imap", action="store_true", help="do not log in to count the Error folder")
 
 
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_user(_store(settings), settings, args.email, args.name, not args.inactive, not args.no_logging)
+    admin.add_user(
+        open_store(settings), settings, args.email, args.name, not args.inactive, not args.no_logging
+    )
     return 0
 
 
 def _users_connect(args: argparse.Namespace, settings: Settings) -> int:
-    admin.connect_address(_store(settings), settings, args.email, args.address, args.at)
+    admin.connect_address(open_store(settings), settings, args.email, args.address, args.at)
     return 0
 
 
 def _users_alias(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_alias(_store(settings), settings, args.email, args.address)
+    admin.add_alias(open_store(settings), settings, args.email, args.address)
     return 0
 
 
 def _users_disconnect(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_user_address(_store(settings), settings, args.email, args.address, "connected")
+    admin.remove_user_address(open_store(settings), settings, args.email, args.address, "connected")
     return 0
 
 
 def _users_unalias(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_user_address(_store(settings), settings, args.email, args.address, "alias")
+    admin.remove_user_address(open_store(settings), settings, args.email, args.address, "alias")
     return 0
 
 
 def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_user(_store(settings), settings, args.email)
+    admin.remove_user(open_store(settings), settings, args.email)
     return 0
 
 
 def _team_inbox_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_team_inbox(_store(settings), settings, args.address, args.connected_by, args.at)
+    admin.add_team_inbox(open_store(settings), settings, args.address, args.connected_by, args.at)
     return 0
 
 
 def _team_inbox_remove(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_team_inbox(_store(settings), settings, args.address)
+    admin.remove_team_inbox(open_store(settings), settings, args.address)
     return 0
 
 
 def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
-    print(admin.add_never_log(_store(settings), settings, args.value))
+    print(admin.add_never_log(open_store(settings), settings, args.value))
     return 0
 
 
 def _never_log_remove(args: argparse.Namespace, settings: Settings) -> int:
-    if not admin.remove_never_log(_store(settings), settings, args.value):
+    if not admin.remove_never_log(open_store(settings), settings, args.value):
         # A usage error (2), like any other name the admin got wrong; 1 is for the unexpected.
         raise admin.AdminError(f"{args.value} is not on the never-log list (see: emaillog never-log list)")
     return 0
 
 
 def _never_log_list(args: argparse.Namespace, settings: Settings) -> int:
-    entries = admin.list_never_log(_store(settings))
+    entries = admin.list_never_log(open_store(settings))
     if args.json:
-        return _print_json(entries)
+        return print_json(entries)
     print("\n".join(entries))
     return 0
 
 
 def _companies_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_company(_store(settings), args.domain, args.name)
+    admin.add_company(open_store(settings), args.domain, args.name)
     return 0
 
 
 def _deals_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_deal(_store(settings), settings, args.name, args.contact, args.closed, args.created)
+    admin.add_deal(open_store(settings), settings, args.name, args.contact, args.closed, args.created)
     return 0
 
 
 def _deal_state(is_open: bool) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        admin.set_deal_open(_store(settings), args.id, is_open)
+        admin.set_deal_open(open_store(settings), args.id, is_open)
         return 0
 
     return handler
 
 
 def _emails_show(args: argparse.Namespace, settings: Settings) -> int:
-    email = views.email_detail(_store(settings), args.id)
+    email = views.email_detail(open_store(settings), args.id)
     if email is None:
         raise admin.AdminError(f"no logged email with the id {args.id} (see: emaillog emails list)")
     if args.json:
-        return _print_json(email)
+        return print_json(email)
     print("\n".join(terminal.email_lines(email, html=args.html)))
     return 0
 
 
 def _contacts_show(args: argparse.Namespace, settings: Settings) -> int:
     key = admin.email_key(settings, args.address)
-    contact = views.contact_detail(_store(settings), key)
+    contact = views.contact_detail(open_store(settings), key)
     if contact is None:
         raise admin.AdminError(f"no contact with the address {key} (see: emaillog contacts list)")
     if args.json:
-        return _print_json(contact)
+        return print_json(contact)
     print("\n".join(terminal.contact_lines(contact)))
     return 0
-
-
-def _importer(kind: str) -> Handler:
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        from ..csvimport import import_file
-
-        print(import_file(_store(settings), settings, kind, args.file, dry_run=args.dry_run))
-        return 0
-
-    return handler
-
-
-def _import_command(group: Any, kind: str, columns: str) -> None:
-    p = _add(group, "import", _importer(kind), f"add or update {kind} from a CSV file (columns: {columns})")
-    p.add_argument("file", type=Path, metavar="FILE", help="UTF-8 CSV, comma or semicolon; a header row")
-    p.add_argument("--dry-run", action="store_true", help="check the file and report; write nothing")
-
-
-def _listing(view: Callable[[Store], list[dict[str, Any]]], columns: Sequence[str]) -> Handler:
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        rows = view(_store(settings))
-        if args.json:
-            return _print_json(rows)
-        for row in rows:
-            print(terminal.row_line(row, columns))
-        return 0
-
-    return handler
 
 
 # -- the parser ---------------------------------------------------------------------------------
 
 
-def _add(parent: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def _list_command(
-    group: Any, what: str, view: Callable[[Store], list[dict[str, Any]]], columns: Sequence[str]
-) -> None:
-    _add(group, "list", _listing(view, columns), f"list {what}").add_argument("--json", action="store_true")
-
-
-def _group(parent: Any, name: str, help_text: str) -> Any:
-    parser = parent.add_parser(name, help=help_text, description=help_text)
-    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
-
-
 def _users(commands: Any) -> None:
-    users = _group(commands, "users", "CRM users and their addresses")
-    p = _add(users, "add", _users_add, "add or update a user")
+    users = add_group(commands, "users", "CRM users and their addresses")
+    p = add_command(users, "add", _users_add, "add or update a user")
     p.add_argument("email")
     p.add_argument("--name")
     p.add_argument(
@@ -262,64 +199,66 @@ def _users(commands: Any) -> None:
         "a user who owns logged email; `users add EMAIL` again reactivates)",
     )
     p.add_argument("--no-logging", action="store_true", help="the user's seat may not log email")
-    _import_command(users, "users", "email, name, active, may_log, aliases, connected")
-    p = _add(users, "connect", _users_connect, "connect a personal address to a user")
+    import_command(users, "users", "email, name, active, may_log, aliases, connected")
+    p = add_command(users, "connect", _users_connect, "connect a personal address to a user")
     p.add_argument("email")
     p.add_argument("address")
-    p.add_argument("--at", type=_iso_time, help="when it was connected (ISO 8601; default now)")
-    p = _add(users, "alias", _users_alias, "add an alias to a user")
+    p.add_argument("--at", type=iso_time, help="when it was connected (ISO 8601; default now)")
+    p = add_command(users, "alias", _users_alias, "add an alias to a user")
     p.add_argument("email")
     p.add_argument("address")
-    _list_command(
+    list_command(
         users, "users, their aliases, connected addresses and team inboxes", views.users, USER_COLUMNS
     )
-    p = _add(users, "disconnect", _users_disconnect, "disconnect a personal address from a user")
+    p = add_command(users, "disconnect", _users_disconnect, "disconnect a personal address from a user")
     p.add_argument("email")
     p.add_argument("address")
-    p = _add(users, "unalias", _users_unalias, "remove an alias of a user")
+    p = add_command(users, "unalias", _users_unalias, "remove an alias of a user")
     p.add_argument("email")
     p.add_argument("address")
-    p = _add(
+    p = add_command(
         users,
         "remove",
         _users_remove,
         "remove a user who owns no logged email and no team inbox (otherwise: users add --inactive)",
     )
     p.add_argument("email")
-    inboxes = _group(commands, "team-inboxes", "shared addresses connected by a user")
-    p = _add(inboxes, "add", _team_inbox_add, "add or re-connect a team inbox")
+    inboxes = add_group(commands, "team-inboxes", "shared addresses connected by a user")
+    p = add_command(inboxes, "add", _team_inbox_add, "add or re-connect a team inbox")
     p.add_argument("address")
     p.add_argument("--connected-by", required=True, metavar="EMAIL")
-    p.add_argument("--at", type=_iso_time)
-    _list_command(inboxes, "team inboxes and who connected them", views.team_inboxes, INBOX_COLUMNS)
-    _add(inboxes, "remove", _team_inbox_remove, "remove a team inbox").add_argument("address")
+    p.add_argument("--at", type=iso_time)
+    list_command(inboxes, "team inboxes and who connected them", views.team_inboxes, INBOX_COLUMNS)
+    add_command(inboxes, "remove", _team_inbox_remove, "remove a team inbox").add_argument("address")
 
 
 def _crm(commands: Any) -> None:
-    never = _group(commands, "never-log", "addresses and domains never logged (SPEC §6)")
-    _add(never, "add", _never_log_add, "add an address or a domain").add_argument("value")
-    _add(never, "remove", _never_log_remove, "remove an entry").add_argument("value")
-    _add(never, "list", _never_log_list, "list the entries").add_argument("--json", action="store_true")
-    _import_command(never, "never-log", "value")
-    companies = _group(commands, "companies", "companies")
-    p = _add(companies, "add", _companies_add, "add a company by domain")
+    never = add_group(commands, "never-log", "addresses and domains never logged (SPEC §6)")
+    add_command(never, "add", _never_log_add, "add an address or a domain").add_argument("value")
+    add_command(never, "remove", _never_log_remove, "remove an entry").add_argument("value")
+    add_command(never, "list", _never_log_list, "list the entries").add_argument(
+        "--json", action="store_true"
+    )
+    import_command(never, "never-log", "value")
+    companies = add_group(commands, "companies", "companies")
+    p = add_command(companies, "add", _companies_add, "add a company by domain")
     p.add_argument("domain")
     p.add_argument("--name")
-    _import_command(companies, "companies", "domain, name")
-    _list_command(companies, "companies and their number of contacts", views.companies, COMPANY_COLUMNS)
-    deals = _group(commands, "deals", "deals")
-    p = _add(deals, "add", _deals_add, "add a deal; missing contacts are created")
+    import_command(companies, "companies", "domain, name")
+    list_command(companies, "companies and their number of contacts", views.companies, COMPANY_COLUMNS)
+    deals = add_group(commands, "deals", "deals")
+    p = add_command(deals, "add", _deals_add, "add a deal; missing contacts are created")
     p.add_argument("name")
     p.add_argument("--contact", action="append", required=True, metavar="EMAIL")
     p.add_argument("--closed", action="store_true")
-    p.add_argument("--created", type=_iso_time)
-    _import_command(deals, "deals", "name, contacts, closed, created")
-    _list_command(deals, "deals, open or closed, with their contacts", views.deals, DEAL_COLUMNS)
-    _add(deals, "close", _deal_state(False), "close a deal: no more email is linked to it").add_argument(
-        "id", type=_row_id, metavar="ID"
-    )
-    _add(deals, "reopen", _deal_state(True), "reopen a closed deal").add_argument(
-        "id", type=_row_id, metavar="ID"
+    p.add_argument("--created", type=iso_time)
+    import_command(deals, "deals", "name, contacts, closed, created")
+    list_command(deals, "deals, open or closed, with their contacts", views.deals, DEAL_COLUMNS)
+    add_command(
+        deals, "close", _deal_state(False), "close a deal: no more email is linked to it"
+    ).add_argument("id", type=row_id, metavar="ID")
+    add_command(deals, "reopen", _deal_state(True), "reopen a closed deal").add_argument(
+        "id", type=row_id, metavar="ID"
     )
 
 
@@ -340,29 +279,31 @@ def _listings(commands: Any) -> None:
             ("id", "uid", "message_id", "outcome", "reason", "folder"),
         ),
     ):
-        groups[group] = _group(commands, group, what)
-        _list_command(groups[group], group, view, columns)
-    p = _add(groups["emails"], "show", _emails_show, "everything about one logged email")
-    p.add_argument("id", type=_row_id, metavar="ID", help="its id (see: emaillog emails list)")
+        groups[group] = add_group(commands, group, what)
+        list_command(groups[group], group, view, columns)
+    p = add_command(groups["emails"], "show", _emails_show, "everything about one logged email")
+    p.add_argument("id", type=row_id, metavar="ID", help="its id (see: emaillog emails list)")
     p.add_argument("--json", action="store_true", help="as JSON, with the sanitised HTML body")
     p.add_argument("--html", action="store_true", help="also print the sanitised HTML body")
-    p = _add(groups["contacts"], "show", _contacts_show, "one contact: its company, deals and logged emails")
+    p = add_command(
+        groups["contacts"], "show", _contacts_show, "one contact: its company, deals and logged emails"
+    )
     p.add_argument("address", metavar="ADDRESS", help="any of its addresses")
     p.add_argument("--json", action="store_true")
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
-    row = errors.find_row(_store(settings), args.which, as_uid=args.uid)
+    row = errors.find_row(open_store(settings), args.which, as_uid=args.uid)
     if args.json:
-        return _print_json({**views.ledger_row(row), "trace": json.loads(row.trace_json or "[]")})
+        return print_json({**views.ledger_row(row), "trace": json.loads(row.trace_json or "[]")})
     print("\n".join(errors.explain(row)))
     return 0
 
 
 def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [views.ledger_row(r) for r in errors.error_rows(_store(settings), settings)]
+    rows = [views.ledger_row(r) for r in errors.error_rows(open_store(settings), settings)]
     if args.json:
-        return _print_json(rows)
+        return print_json(rows)
     for row in rows:
         # The Message-ID and the detail are the sender's text: terminal.shown escapes control characters.
         print(
@@ -375,7 +316,7 @@ def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _errors_retry(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
+    store = open_store(settings)
     if args.all:
         rows = errors.error_rows(store, settings)
     elif args.id is None:
@@ -400,15 +341,19 @@ def _progress(done: int, total: int) -> None:
 
 
 def _why(commands: Any) -> None:
-    p = _add(commands, "explain", _explain, "show the rule trace of one message: why was it logged or not?")
+    p = add_command(
+        commands, "explain", _explain, "show the rule trace of one message: why was it logged or not?"
+    )
     p.add_argument("which", metavar="LEDGER-ID-or-UID", help="a ledger id, or uid:NUMBER for an IMAP UID")
     p.add_argument("--uid", action="store_true", help="read the number as a UID")
     p.add_argument("--json", action="store_true")
-    group = _group(commands, "errors", "messages in the Error folder")
-    _add(group, "list", _errors_list, "list them with their reasons").add_argument(
+    group = add_group(commands, "errors", "messages in the Error folder")
+    add_command(group, "list", _errors_list, "list them with their reasons").add_argument(
         "--json", action="store_true"
     )
-    p = _add(group, "retry", _errors_retry, "put messages back through the pipeline after fixing the cause")
+    p = add_command(
+        group, "retry", _errors_retry, "put messages back through the pipeline after fixing the cause"
+    )
     p.add_argument("id", nargs="?", metavar="ID")
     p.add_argument("--all", action="store_true")
     p.add_argument("--no-pass", action="store_true", help="only move them back; the daemon picks them up")
@@ -427,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with EMAILLOG_MAILBOXES_FILE: the [mailbox.NAME] (and its account) a command works on",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = _add(commands, "run", _run, "run the daemon (the same as python daemon.py)")
+    p = add_command(commands, "run", _run, "run the daemon (the same as python daemon.py)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--dry-run", action="store_true", help="report decisions; write, move and send nothing")
     _users(commands)
