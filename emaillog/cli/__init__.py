@@ -22,6 +22,7 @@ from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from ..settings import Settings, SettingsError, load
 from ..store import open_store
+from . import users
 from .declare import (
     Handler,
     add_command,
@@ -34,8 +35,6 @@ from .declare import (
 )
 
 # What the `list` commands print a line of per row; --json prints every field.
-USER_COLUMNS = ("email", "name", "active", "may_log", "aliases", "connected", "team_inboxes", "emails")
-INBOX_COLUMNS = ("address", "connected_by", "connected_at")
 COMPANY_COLUMNS = ("domain", "name", "contacts")
 DEAL_COLUMNS = ("id", "name", "state", "created", "contacts")
 
@@ -81,48 +80,6 @@ def _ops(commands: Any) -> None:
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-imap", action="store_true", help="do not log in to count the Error folder")
-
-
-def _users_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_user(
-        open_store(settings), settings, args.email, args.name, not args.inactive, not args.no_logging
-    )
-    return 0
-
-
-def _users_connect(args: argparse.Namespace, settings: Settings) -> int:
-    admin.connect_address(open_store(settings), settings, args.email, args.address, args.at)
-    return 0
-
-
-def _users_alias(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_alias(open_store(settings), settings, args.email, args.address)
-    return 0
-
-
-def _users_disconnect(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_user_address(open_store(settings), settings, args.email, args.address, "connected")
-    return 0
-
-
-def _users_unalias(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_user_address(open_store(settings), settings, args.email, args.address, "alias")
-    return 0
-
-
-def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_user(open_store(settings), settings, args.email)
-    return 0
-
-
-def _team_inbox_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_team_inbox(open_store(settings), settings, args.address, args.connected_by, args.at)
-    return 0
-
-
-def _team_inbox_remove(args: argparse.Namespace, settings: Settings) -> int:
-    admin.remove_team_inbox(open_store(settings), settings, args.address)
-    return 0
 
 
 def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -185,51 +142,6 @@ def _contacts_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- the parser ---------------------------------------------------------------------------------
-
-
-def _users(commands: Any) -> None:
-    users = add_group(commands, "users", "CRM users and their addresses")
-    p = add_command(users, "add", _users_add, "add or update a user")
-    p.add_argument("email")
-    p.add_argument("--name")
-    p.add_argument(
-        "--inactive",
-        action="store_true",
-        help="deactivate the user: their email is no longer logged, what was logged stays (the way to retire "
-        "a user who owns logged email; `users add EMAIL` again reactivates)",
-    )
-    p.add_argument("--no-logging", action="store_true", help="the user's seat may not log email")
-    import_command(users, "users", "email, name, active, may_log, aliases, connected")
-    p = add_command(users, "connect", _users_connect, "connect a personal address to a user")
-    p.add_argument("email")
-    p.add_argument("address")
-    p.add_argument("--at", type=iso_time, help="when it was connected (ISO 8601; default now)")
-    p = add_command(users, "alias", _users_alias, "add an alias to a user")
-    p.add_argument("email")
-    p.add_argument("address")
-    list_command(
-        users, "users, their aliases, connected addresses and team inboxes", views.users, USER_COLUMNS
-    )
-    p = add_command(users, "disconnect", _users_disconnect, "disconnect a personal address from a user")
-    p.add_argument("email")
-    p.add_argument("address")
-    p = add_command(users, "unalias", _users_unalias, "remove an alias of a user")
-    p.add_argument("email")
-    p.add_argument("address")
-    p = add_command(
-        users,
-        "remove",
-        _users_remove,
-        "remove a user who owns no logged email and no team inbox (otherwise: users add --inactive)",
-    )
-    p.add_argument("email")
-    inboxes = add_group(commands, "team-inboxes", "shared addresses connected by a user")
-    p = add_command(inboxes, "add", _team_inbox_add, "add or re-connect a team inbox")
-    p.add_argument("address")
-    p.add_argument("--connected-by", required=True, metavar="EMAIL")
-    p.add_argument("--at", type=iso_time)
-    list_command(inboxes, "team inboxes and who connected them", views.team_inboxes, INBOX_COLUMNS)
-    add_command(inboxes, "remove", _team_inbox_remove, "remove a team inbox").add_argument("address")
 
 
 def _crm(commands: Any) -> None:
@@ -375,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(commands, "run", _run, "run the daemon (the same as python daemon.py)")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--dry-run", action="store_true", help="report decisions; write, move and send nothing")
-    _users(commands)
+    users.add_commands(commands)
     _crm(commands)
     _ops(commands)
     _listings(commands)
