@@ -22,22 +22,14 @@ from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from ..settings import Settings, SettingsError, load
 from ..store import open_store
-from . import users
+from . import crm, users
 from .declare import (
-    Handler,
     add_command,
     add_group,
-    import_command,
-    iso_time,
     list_command,
     print_json,
     row_id,
 )
-
-# What the `list` commands print a line of per row; --json prints every field.
-COMPANY_COLUMNS = ("domain", "name", "contacts")
-DEAL_COLUMNS = ("id", "name", "state", "created", "contacts")
-
 
 # -- handlers ----------------------------------------------------------------------------------
 
@@ -82,44 +74,6 @@ def _ops(commands: Any) -> None:
     p.add_argument("--no-imap", action="store_true", help="do not log in to count the Error folder")
 
 
-def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
-    print(admin.add_never_log(open_store(settings), settings, args.value))
-    return 0
-
-
-def _never_log_remove(args: argparse.Namespace, settings: Settings) -> int:
-    if not admin.remove_never_log(open_store(settings), settings, args.value):
-        # A usage error (2), like any other name the admin got wrong; 1 is for the unexpected.
-        raise admin.AdminError(f"{args.value} is not on the never-log list (see: emaillog never-log list)")
-    return 0
-
-
-def _never_log_list(args: argparse.Namespace, settings: Settings) -> int:
-    entries = admin.list_never_log(open_store(settings))
-    if args.json:
-        return print_json(entries)
-    print("\n".join(entries))
-    return 0
-
-
-def _companies_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_company(open_store(settings), args.domain, args.name)
-    return 0
-
-
-def _deals_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_deal(open_store(settings), settings, args.name, args.contact, args.closed, args.created)
-    return 0
-
-
-def _deal_state(is_open: bool) -> Handler:
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        admin.set_deal_open(open_store(settings), args.id, is_open)
-        return 0
-
-    return handler
-
-
 def _emails_show(args: argparse.Namespace, settings: Settings) -> int:
     email = views.email_detail(open_store(settings), args.id)
     if email is None:
@@ -142,36 +96,6 @@ def _contacts_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- the parser ---------------------------------------------------------------------------------
-
-
-def _crm(commands: Any) -> None:
-    never = add_group(commands, "never-log", "addresses and domains never logged (SPEC §6)")
-    add_command(never, "add", _never_log_add, "add an address or a domain").add_argument("value")
-    add_command(never, "remove", _never_log_remove, "remove an entry").add_argument("value")
-    add_command(never, "list", _never_log_list, "list the entries").add_argument(
-        "--json", action="store_true"
-    )
-    import_command(never, "never-log", "value")
-    companies = add_group(commands, "companies", "companies")
-    p = add_command(companies, "add", _companies_add, "add a company by domain")
-    p.add_argument("domain")
-    p.add_argument("--name")
-    import_command(companies, "companies", "domain, name")
-    list_command(companies, "companies and their number of contacts", views.companies, COMPANY_COLUMNS)
-    deals = add_group(commands, "deals", "deals")
-    p = add_command(deals, "add", _deals_add, "add a deal; missing contacts are created")
-    p.add_argument("name")
-    p.add_argument("--contact", action="append", required=True, metavar="EMAIL")
-    p.add_argument("--closed", action="store_true")
-    p.add_argument("--created", type=iso_time)
-    import_command(deals, "deals", "name, contacts, closed, created")
-    list_command(deals, "deals, open or closed, with their contacts", views.deals, DEAL_COLUMNS)
-    add_command(
-        deals, "close", _deal_state(False), "close a deal: no more email is linked to it"
-    ).add_argument("id", type=row_id, metavar="ID")
-    add_command(deals, "reopen", _deal_state(True), "reopen a closed deal").add_argument(
-        "id", type=row_id, metavar="ID"
-    )
 
 
 def _listings(commands: Any) -> None:
@@ -288,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--dry-run", action="store_true", help="report decisions; write, move and send nothing")
     users.add_commands(commands)
-    _crm(commands)
+    crm.add_commands(commands)
     _ops(commands)
     _listings(commands)
     _why(commands)
