@@ -22,13 +22,11 @@ from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from ..settings import Settings, SettingsError, load
 from ..store import open_store
-from . import crm, users
+from . import browse, crm, users
 from .declare import (
     add_command,
     add_group,
-    list_command,
     print_json,
-    row_id,
 )
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -74,58 +72,7 @@ def _ops(commands: Any) -> None:
     p.add_argument("--no-imap", action="store_true", help="do not log in to count the Error folder")
 
 
-def _emails_show(args: argparse.Namespace, settings: Settings) -> int:
-    email = views.email_detail(open_store(settings), args.id)
-    if email is None:
-        raise admin.AdminError(f"no logged email with the id {args.id} (see: emaillog emails list)")
-    if args.json:
-        return print_json(email)
-    print("\n".join(terminal.email_lines(email, html=args.html)))
-    return 0
-
-
-def _contacts_show(args: argparse.Namespace, settings: Settings) -> int:
-    key = admin.email_key(settings, args.address)
-    contact = views.contact_detail(open_store(settings), key)
-    if contact is None:
-        raise admin.AdminError(f"no contact with the address {key} (see: emaillog contacts list)")
-    if args.json:
-        return print_json(contact)
-    print("\n".join(terminal.contact_lines(contact)))
-    return 0
-
-
 # -- the parser ---------------------------------------------------------------------------------
-
-
-def _listings(commands: Any) -> None:
-    groups: dict[str, Any] = {}
-    for group, what, view, columns in (
-        ("contacts", "contacts: list, show", views.contacts, ("id", "addresses", "name", "company")),
-        (
-            "emails",
-            "logged emails: list, show",
-            views.emails,
-            ("id", "route", "direction", "owner", "subject", "contacts"),
-        ),
-        (
-            "ledger",
-            "list the ledger",
-            views.ledger,
-            ("id", "uid", "message_id", "outcome", "reason", "folder"),
-        ),
-    ):
-        groups[group] = add_group(commands, group, what)
-        list_command(groups[group], group, view, columns)
-    p = add_command(groups["emails"], "show", _emails_show, "everything about one logged email")
-    p.add_argument("id", type=row_id, metavar="ID", help="its id (see: emaillog emails list)")
-    p.add_argument("--json", action="store_true", help="as JSON, with the sanitised HTML body")
-    p.add_argument("--html", action="store_true", help="also print the sanitised HTML body")
-    p = add_command(
-        groups["contacts"], "show", _contacts_show, "one contact: its company, deals and logged emails"
-    )
-    p.add_argument("address", metavar="ADDRESS", help="any of its addresses")
-    p.add_argument("--json", action="store_true")
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -214,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_commands(commands)
     crm.add_commands(commands)
     _ops(commands)
-    _listings(commands)
+    browse.add_commands(commands)
     _why(commands)
     return parser
 
