@@ -11,13 +11,7 @@ from typing import Any
 from .. import admin, terminal, views
 from ..settings import Settings
 from ..store import open_store
-from .declare import (
-    add_command,
-    add_group,
-    list_command,
-    print_json,
-    row_id,
-)
+from .declare import add_command, add_group, list_command, print_json, row_id
 
 
 def _emails_show(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,116 @@
+"""The operator's commands: is the set-up right (`check`), how is the daemon doing (`status`), why
+was a message handled as it was (`explain`), and the Error folder (`errors list`, `errors retry`).
+
+`check` reads the settings itself, to report bad ones as its first step; `errors retry` moves
+messages back to the intake folder and, unless --no-pass, runs one pass over them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .. import admin, errors, terminal, views
+from ..runner import run
+from ..settings import Settings
+from ..store import open_store
+from .declare import add_command, add_group, print_json
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from .. import status
+
+    data = status.gather(settings, open_store(settings), probe=not args.no_imap)
+    if args.json:
+        return print_json(data)
+    print(status.render(data))
+    return 0
+
+
+def _check(args: argparse.Namespace, env_file: Any) -> int:
+    from ..check import run_check
+
+    return run_check(env_file, create_folders=args.create_folders, as_json=args.json)
+
+
+def add_check_commands(commands: Any) -> None:
+    p = add_command(
+        commands, "check", _check, "check the set-up step by step: settings, IMAP, folders, database, SMTP"
+    )
+    p.add_argument("--create-folders", action="store_true", help="create missing Processed/Error folders")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(own_settings=True)
+    p = add_command(
+        commands, "status", _status, "last pass, messages by outcome, Error folder, outbox, login state"
+    )
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-imap", action="store_true", help="do not log in to count the Error folder")
+
+
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    row = errors.find_row(open_store(settings), args.which, as_uid=args.uid)
+    if args.json:
+        return print_json({**views.ledger_row(row), "trace": json.loads(row.trace_json or "[]")})
+    print("\n".join(errors.explain(row)))
+    return 0
+
+
+def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [views.ledger_row(r) for r in errors.error_rows(open_store(settings), settings)]
+    if args.json:
+        return print_json(rows)
+    for row in rows:
+        # The Message-ID and the detail are the sender's text: terminal.shown escapes control characters.
+        print(
+            f"#{row['id']}  uid={row['uid']}  {row['reason']}  {terminal.shown(row['owner'] or None)}  "
+            f"{terminal.shown(row['message_id'] or None)}"
+        )
+        if row["detail"]:
+            print(f"      {terminal.shown(row['detail'])}")
+    return 0
+
+
+def _errors_retry(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    if args.all:
+        rows = errors.error_rows(store, settings)
+    elif args.id is None:
+        raise admin.AdminError("give a ledger id (see: emaillog errors list) or --all")
+    else:
+        rows = [errors.find_row(store, args.id)]
+    if settings.imap is None:
+        raise admin.AdminError("no mailbox is configured (EMAILLOG_IMAP_HOST)")
+    report = errors.retry(store, settings, rows, _progress if sys.stderr.isatty() else None)
+    print(
+        f"moved back to {settings.intake_folder}: {len(report.moved)}; not found in "
+        f"{settings.error_folder}: {len(report.missing)}"
+    )
+    if report.moved and not args.no_pass:
+        return run(settings, once=True, dry_run=False)
+    return 0 if not report.missing else 1
+
+
+def _progress(done: int, total: int) -> None:
+    sys.stderr.write(f"\r{done}/{total}")
+    sys.stderr.write("\n" if done == total else "")
+
+
+def add_why_commands(commands: Any) -> None:
+    p = add_command(
+        commands, "explain", _explain, "show the rule trace of one message: why was it logged or not?"
+    )
+    p.add_argument("which", metavar="LEDGER-ID-or-UID", help="a ledger id, or uid:NUMBER for an IMAP UID")
+    p.add_argument("--uid", action="store_true", help="read the number as a UID")
+    p.add_argument("--json", action="store_true")
+    group = add_group(commands, "errors", "messages in the Error folder")
+    add_command(group, "list", _errors_list, "list them with their reasons").add_argument(
+        "--json", action="store_true"
+    )
+    p = add_command(
+        group, "retry", _errors_retry, "put messages back through the pipeline after fixing the cause"
+    )
+    p.add_argument("id", nargs="?", metavar="ID")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--no-pass", action="store_true", help="only move them back; the daemon picks them up")
