@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emaillog import csvimport
+from emaillog import csvfile
 from emaillog.cli import main
 from emaillog.settings import load
 from emaillog.store import open_store
@@ -127,7 +127,7 @@ def test_a_file_larger_than_an_import_takes_is_refused_before_it_is_read(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # /dev/zero (or a log file named by mistake) was read whole into memory until the OOM killer came.
-    monkeypatch.setattr(csvimport, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", 100)
     path = env / "big.csv"
     path.write_text("domain\n" + "acme.example\n" * 20)
     err = _usage_error(capsys, "companies", "import", str(path))
