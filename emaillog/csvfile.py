@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from . import admin
 
 if TYPE_CHECKING:
-    from .csvimport import Kind
+    from .csvkinds import Kind
 
 T = TypeVar("T")
 R = TypeVar("R")
