@@ -24,7 +24,7 @@ from .encrypted import explained, sealed_structure
 from .imapsections import SectionReader
 from .limits import Limits
 from .message import Attachment, Email, Malformed, malformed, parse, safe_filename, unpacked_file
-from .mime import read_header
+from .mimeheader import read_header
 from .structure import MAX_LEAVES, Leaf, leaves
 from .tnef import Budget, File, is_tnef, unpack
 

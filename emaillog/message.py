@@ -28,7 +28,8 @@ from .encrypted import Sealed, explained, sealed_message
 from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
 from .memo import cached_when_short
-from .mime import Part, Walked, unescaped, walk
+from .mime import Part, Walked, walk
+from .mimeheader import unescaped
 from .pickling import pickled_by_fields
 from .tnef import File, opened
 
@@ -254,7 +255,8 @@ def parse(raw: bytes, limits: Limits, digest: str | None = None) -> Email | Malf
 
 def malformed(raw: bytes, detail: str, digest: str, limits: Limits) -> Malformed:
     """A Malformed value with whatever the header section tells, read without the body."""
-    from .mime import read_header, split_header
+    from .mime import split_header
+    from .mimeheader import read_header
 
     end, _ = split_header(raw)
     if end > limits.max_header_bytes:

@@ -27,7 +27,7 @@ from emaillog.encrypted import Sealed, sealed_structure
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
-from emaillog.mime import read_header
+from emaillog.mimeheader import read_header
 from emaillog.notices.plan import notice_reason
 from emaillog.rules import Decision, decide
 from emaillog.settings import Settings

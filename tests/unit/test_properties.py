@@ -297,7 +297,7 @@ _HEADER_SECTION = st.one_of(
 @example(b"Subject:\r\n\tcontinued only\r\n")
 @example(b"From x Mon\r\nAuto-Submitted :\tauto-replied\r\nTo : a\r\n")
 def test_header_sections_read_as_the_stdlib_reads_them(section: bytes) -> None:
-    from emaillog.mime import HEADER_PARSER, read_header
+    from emaillog.mimeheader import HEADER_PARSER, read_header
 
     # Except that "Name :" (RFC 5322 §4.5 obsolete syntax), which the stdlib drops, is read as "Name:".
     plain = re.sub(rb"(?m)^([!-9;-~]+)[ \t]+:", rb"\1:", section)
@@ -351,7 +351,7 @@ _PARAMETERISED = st.tuples(
 def test_a_read_headers_parameters_are_those_the_stdlib_finds(section: bytes) -> None:
     from email.message import Message
 
-    from emaillog.mime import COMPAT32_TEXT, read_header
+    from emaillog.mimeheader import COMPAT32_TEXT, read_header
 
     # The same policy on both sides: it reads 8-bit values as text (a UTF-8 "é.txt" is "é.txt").
     ours, theirs = read_header(section), Message(COMPAT32_TEXT)
