@@ -24,7 +24,7 @@ from email.message import Message
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
-from .mime import Part
+from .mimepart import Part
 from .pickling import pickled_by_fields
 
 if TYPE_CHECKING:

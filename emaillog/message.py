@@ -28,8 +28,9 @@ from .encrypted import Sealed, explained, sealed_message
 from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
 from .memo import cached_when_short
-from .mime import Part, Walked, walk
+from .mime import Walked, walk
 from .mimeheader import unescaped
+from .mimepart import Part
 from .pickling import pickled_by_fields
 from .tnef import File, opened
 

@@ -23,7 +23,7 @@ from typing import Protocol, TypeVar
 
 from tnefparse.tnef import TNEF, TNEFAttachment
 
-from .mime import decode_text
+from .mimepart import decode_text
 
 log = logging.getLogger("emaillog.parse")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from email.errors import MessageError
 from email.message import EmailMessage, Message
 
-from emaillog.mime import decode_text
+from emaillog.mimepart import decode_text
 
 _MAX_DEPTH = 50  # SPEC §8: deeper nesting is hostile
 _MAX_PARTS = 1000
@@ -52,7 +52,7 @@ def body_of(msg: Message, subtype: str) -> str | None:
 
 
 def decoded(part: Message) -> str | None:
-    """Text of ``part``, decoded as the BCC path decodes a body (``mime.decode_text``): its declared
+    """Text of ``part``, decoded as the BCC path decodes a body (``mimepart.decode_text``): its declared
     charset when the bytes fit it, else UTF-8, else Windows-1252 (for iso-8859-1 and us-ascii too)."""
     try:
         raw = part.get_payload(decode=True)

@@ -251,7 +251,7 @@ def test_fingerprint_letters_from_a_prefix_equal_those_of_the_whole_window(body:
 def test_base64_bodies_decode_as_binascii_does(encoded: bytes) -> None:
     import binascii
 
-    from emaillog.mime import _base64
+    from emaillog.mimepart import _base64
 
     def in_place(body: bytes) -> bytes:
         # Read out of a larger message, as a part's body is: padding-like bytes on either side
