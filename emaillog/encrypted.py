@@ -28,7 +28,7 @@ from .mimepart import Part
 from .pickling import pickled_by_fields
 
 if TYPE_CHECKING:
-    # Only a type here: structure.py imports message.py, which imports this module.
+    # Only an annotation here (the leaves sealed_structure reads): nothing of structure.py runs.
     from .structure import Leaf
 
 Kind = Literal["S/MIME", "OpenPGP"]

@@ -13,23 +13,29 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
+from datetime import datetime
+from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import EmailPolicy
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .addresses import Address, clean, parse_addresses
 from .encrypted import Sealed, explained, sealed_message
+from .headerfields import (
+    MAX_DECODED_HEADER,
+    MSGID,
+    Fields,
+    decode_words,
+    first_msgid,
+    header_date,
+    header_text,
+    return_path_of,
+)
 from .htmltext import html_to_text, sanitise_html
 from .limits import Limits, StructureProblem
 from .memo import cached_when_short
 from .mime import Walked, walk
-from .mimeheader import unescaped
 from .mimepart import Part
 from .pickling import pickled_by_fields
 from .tnef import File, opened
@@ -48,8 +54,6 @@ DELIVERY_HEADERS = (
     "x-rcpt-to",
     "x-forwarded-to",
 )
-_MSGID = re.compile(r"<[^<>\s]{1,900}>")
-_BARE_MSGID = re.compile(r"[^<>\s@()]{1,450}@[^<>\s@()]{1,450}")
 _BODY_TYPES = ("text/plain", "text/html")
 
 
@@ -64,13 +68,6 @@ class Attachment:
     sha256: str
     data: bytes = b""
     path: Path | None = None
-
-
-# Header values are decoded from at most this many characters. The stdlib's encoded-word decoders
-# are quadratic in the number of words (decode_header pops from the front of a list, the
-# policy.default parser re-splits the rest of the value for each word): a 1 MB Subject of encoded
-# words, within the header limit, took over 40 CPU seconds. Nothing the rules read is longer.
-MAX_DECODED_HEADER = 32 * 1024
 
 
 class _BoundedPolicy(EmailPolicy):
@@ -206,42 +203,6 @@ class Malformed:
     authentication_results: tuple[str, ...] = ()
 
 
-class Fields:
-    """Top-level header values by lower-case name, decoded from the raw bytes once."""
-
-    def __init__(self, header: Message) -> None:
-        self.items = tuple((str(k), _text(v)) for k, v in header.raw_items())
-        self._by_name: dict[str, list[str]] = {}
-        for name, value in self.items:
-            self._by_name.setdefault(name.lower(), []).append(value)
-
-    def all(self, name: str) -> list[str]:
-        return self._by_name.get(name, [])
-
-    def first(self, name: str) -> str | None:
-        values = self._by_name.get(name)
-        return values[0] if values else None
-
-    def decoded(self, name: str) -> str | None:
-        """A text header with its RFC 2047 encoded words decoded (Subject, Auto-Submitted …)."""
-        return decode_words(self.first(name))
-
-
-def _text(value: object) -> str:
-    """A raw header value as text; 8-bit bytes are read as UTF-8 (RFC 6532), else as Windows-1252."""
-    return unescaped(str(value))
-
-
-def decode_words(value: str | None) -> str | None:
-    if value is None or "=?" not in value:
-        return value
-    try:
-        return str(make_header(decode_header(value[:MAX_DECODED_HEADER])))
-    except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):
-        # HeaderParseError: an encoded word whose base64 does not decode (a stranger's broken Subject).
-        return value
-
-
 def parse(raw: bytes, limits: Limits, digest: str | None = None) -> Email | Malformed:
     """Parse one message; structure limits are enforced while walking it.
 
@@ -274,7 +235,7 @@ def _malformed(fields: Fields, detail: str, digest: str) -> Malformed:
         sender=senders[0] if len(senders) == 1 and len(fields.all("from")) == 1 else None,
         subject=clean(fields.decoded("subject")) or "",
         headers=fields.items,
-        return_path=_return_path(fields.first("return-path")),
+        return_path=return_path_of(fields.first("return-path")),
         authentication_results=tuple(fields.all("authentication-results")),
     )
 
@@ -289,19 +250,19 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
     return Email(
         message_id=first_msgid(fields.first("message-id")),
         subject=clean(fields.decoded("subject")) or "",
-        date=_date(fields.first("date")),
+        date=header_date(fields.first("date")),
         senders=senders,
         to=parse_addresses(fields.all("to")),
         cc=parse_addresses(fields.all("cc")),
         bcc=parse_addresses(fields.all("bcc")),
         delivered_to=tuple(a.address for h in DELIVERY_HEADERS for a in parse_addresses(fields.all(h))),
         in_reply_to=first_msgid(fields.first("in-reply-to")),
-        references=tuple(_MSGID.findall(fields.first("references") or ""))[-50:],
+        references=tuple(MSGID.findall(fields.first("references") or ""))[-50:],
         text=text,
         html=sanitise_html(html) if html else None,
         attachments=attachments,
         authentication_results=tuple(fields.all("authentication-results")),
-        return_path=_return_path(fields.first("return-path")),
+        return_path=return_path_of(fields.first("return-path")),
         headers=fields.items,
         body_bytes=len(text.encode()) + len((html or "").encode()),
         sha256=digest,
@@ -376,7 +337,7 @@ def _filename(part: Part) -> str | None:
         name = part.header.get_filename()
     except (ValueError, LookupError, UnicodeError, TypeError):
         return None
-    return decode_words(_text(name)) if name else None
+    return decode_words(header_text(name)) if name else None
 
 
 def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | None:
@@ -394,42 +355,6 @@ def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | 
     # An encrypted original forwarded as an attachment is logged as a BCC'd one is: saying so.
     text, html, attachments, _ = _read_contents(walked, limits.max_parts)
     return text, html, attachments
-
-
-def first_msgid(value: str | None) -> str | None:
-    """The first <id> of a Message-ID / In-Reply-To value; an id written without its angle brackets
-    (some mailers and gateways) is taken whole, in brackets. One reading for every path, so that an
-    email BCC'd and later forwarded as an attachment has the same identity (SPEC §9)."""
-    found = _MSGID.search(value or "")
-    if found:
-        return found.group(0)
-    bare = (value or "").strip()
-    return f"<{bare}>" if _BARE_MSGID.fullmatch(bare) else None
-
-
-def _date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    # A date without a zone ("-0000" or none) is taken as UTC so every stored date is comparable.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-# RFC 5322 §3.6.7: path = angle-addr / ([CFWS] "<" [CFWS] ">" [CFWS]); comments may surround it.
-_PATH_COMMENT = re.compile(r"\([^()]*\)")
-_ANGLE_PATH = re.compile(r"<([^<>]*)>")
-
-
-def _return_path(value: str | None) -> str | None:
-    """The envelope sender inside the Return-Path's angle brackets; "" for the null path ``<>``."""
-    if value is None:
-        return None
-    text = _PATH_COMMENT.sub(" ", value)
-    found = _ANGLE_PATH.search(text)
-    return (found.group(1) if found else text).strip()
 
 
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")

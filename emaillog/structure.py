@@ -12,7 +12,7 @@ from email.utils import decode_rfc2231
 from typing import Any
 from urllib.parse import unquote
 
-from .message import decode_words
+from .headerfields import decode_words
 
 MAX_LEAVES = 2000
 

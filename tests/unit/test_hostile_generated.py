@@ -5,7 +5,7 @@ within that bound too.
 
 Found here: a Subject of encoded words just under the 1 MB header limit took 4.5 CPU seconds to
 parse, and 40 or more to decide on the forwarding route (the stdlib's encoded-word decoders are
-quadratic); header values are now decoded from at most 32 KB (message.MAX_DECODED_HEADER)."""
+quadratic); header values are now decoded from at most 32 KB (headerfields.MAX_DECODED_HEADER)."""
 
 from __future__ import annotations
 
