@@ -11,8 +11,9 @@ from emaillog.addresses import parse_addresses
 from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
+from emaillog.fulltree import BOUNDED_DEFAULT
 from emaillog.headerfields import first_msgid
-from emaillog.message import BOUNDED_DEFAULT, Attachment, contents_of
+from emaillog.message import Attachment, contents_of
 
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
 # The original's bytes written back as they came: the default "long" refolding of a stranger's

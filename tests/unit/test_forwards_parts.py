@@ -170,7 +170,7 @@ def test_a_huge_text_part_is_cut_between_characters() -> None:
     from email import message_from_bytes
 
     from emaillog.forwards.parts import decoded
-    from emaillog.message import BOUNDED_DEFAULT
+    from emaillog.fulltree import BOUNDED_DEFAULT
 
     raw = b"Content-Type: text/plain\r\n\r\n" + "é\n".encode() * 1_500_000
     text = decoded(message_from_bytes(raw, policy=BOUNDED_DEFAULT))

@@ -12,8 +12,9 @@ from support import attached_forward
 from emaillog.forwards import forwards_of
 from emaillog.forwards.attached import from_attachment
 from emaillog.forwards.model import ForwardedMessage
+from emaillog.fulltree import BOUNDED_DEFAULT
 from emaillog.limits import Limits
-from emaillog.message import BOUNDED_DEFAULT, Email, Malformed, parse
+from emaillog.message import Email, Malformed, parse
 from emaillog.structure import leaves
 
 HEAD = (
