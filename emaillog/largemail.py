@@ -20,10 +20,11 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
+from .contents import Attachment, safe_filename, unpacked_file
 from .encrypted import explained, sealed_structure
 from .imapsections import SectionReader
 from .limits import Limits
-from .message import Attachment, Email, Malformed, malformed, parse, safe_filename, unpacked_file
+from .message import Email, Malformed, malformed, parse
 from .mimeheader import read_header
 from .structure import MAX_LEAVES, Leaf, leaves
 from .tnef import Budget, File, is_tnef, unpack

@@ -24,10 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from .contents import Attachment
 from .fulltree import TreeTooLarge
 from .handover import Handed, Mapped, Regions
 from .limits import Limits
-from .message import Attachment, Email, Malformed, malformed, parse
+from .message import Email, Malformed, malformed, parse
 from .pickling import pickled_by_fields
 
 log = logging.getLogger("emaillog.parse")

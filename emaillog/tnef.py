@@ -76,7 +76,7 @@ _DECODE_ERRORS = (
     struct.error,
 )
 
-# The standard library's own table (of this Python), as for other parts (``message.safe_filename``).
+# The standard library's own table (of this Python), as for other parts (``contents.safe_filename``).
 _TYPES = mimetypes.MimeTypes()
 
 
@@ -95,7 +95,7 @@ class Unpacked:
 
 
 class Part(Protocol):
-    """What is read of an attachment here (``message.Attachment``)."""
+    """What is read of an attachment here (``contents.Attachment``)."""
 
     @property
     def filename(self) -> str: ...

@@ -8,12 +8,12 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
 from emaillog.addresses import parse_addresses
+from emaillog.contents import Attachment, contents_of
 from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
 from emaillog.fulltree import BOUNDED_DEFAULT
 from emaillog.headerfields import first_msgid
-from emaillog.message import Attachment, contents_of
 
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
 # The original's bytes written back as they came: the default "long" refolding of a stranger's

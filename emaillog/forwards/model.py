@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from emaillog.addresses import Address
-from emaillog.message import Attachment
+from emaillog.contents import Attachment
 from emaillog.pickling import pickled_by_fields
 
 

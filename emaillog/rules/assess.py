@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..contents import Attachment
 from ..forwards import ForwardedMessage, forwards_of, zone_written
-from ..message import Attachment, Email
+from ..message import Email
 from ..settings import Settings
 from .attribution import attribute
 from .identity import fingerprint, identity

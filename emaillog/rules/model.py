@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from ..addresses import Address
-from ..message import Attachment, Email
+from ..contents import Attachment
+from ..message import Email
 from ..senderauth import AuthVerdict
 
 Route = Literal["bcc", "forward"]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..message import Attachment
+from ..contents import Attachment
 
 # fsync waits on the disk and releases the GIL: several at once share the journal's commits. One
 # pool for the process (a fleet's mailbox threads share it), its threads made as they are needed.

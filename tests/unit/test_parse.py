@@ -9,10 +9,11 @@ import pytest
 from support import BCC, FWD, REP, message
 
 from emaillog.addresses import parse_addresses
+from emaillog.contents import safe_filename
 from emaillog.domains import company_domain
 from emaillog.fulltree import MAX_TREE_PARTS
 from emaillog.limits import Limits
-from emaillog.message import Email, Malformed, parse, safe_filename
+from emaillog.message import Email, Malformed, parse
 from emaillog.mime import check_structure, split_header
 from emaillog.parallel import InlineParser, MessageParser, ParallelParser, ParseJob
 from emaillog.rules.route import ReadForwards, RouteSettings

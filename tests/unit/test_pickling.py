@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from support import forward_with_a_file
 
+from emaillog.contents import Attachment
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
-from emaillog.message import Attachment, Email, Malformed, parse
+from emaillog.message import Email, Malformed, parse
 from emaillog.parallel import Parsed
 from emaillog.pickling import pickled_by_fields
 

@@ -29,9 +29,10 @@ from winmail import (
 )
 
 from emaillog import largemail, tnef
+from emaillog.contents import Attachment
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
-from emaillog.message import Attachment, Email, parse
+from emaillog.message import Email, parse
 from emaillog.parallel import SPOOL_OVER, parse_one
 
 PDF = b"%PDF-1.7 the signed contract"

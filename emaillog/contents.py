@@ -1,0 +1,153 @@
+"""What a message contains: its body text and HTML, and its files as Attachment values.
+
+The walker (``mime.py``) gives the leaves of a message; here they are sorted into the body (the
+inline text/plain and text/html parts, Apple Mail's split body joined) and the attachments, each
+decoded, hashed and given a safe display name. Outlook's winmail.dat is opened into the files it
+carries (``tnef.py``) and an encrypted message's text says why its content is missing
+(``encrypted.py``). ``message.py`` reads a message's own contents through here, the forward
+reader an attached original's (``contents_of``), and the large-message path, which streams
+attachments to disk instead of holding them, names and records its files with the same
+``safe_filename`` and ``unpacked_file``, so a file is named the same whichever path read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .encrypted import Sealed, explained, sealed_message
+from .headerfields import decode_words, header_text
+from .htmltext import html_to_text
+from .limits import Limits, StructureProblem
+from .mime import Walked, walk
+from .mimepart import Part
+from .pickling import pickled_by_fields
+from .tnef import File, opened
+
+_BODY_TYPES = ("text/plain", "text/html")
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A decoded attachment: in memory (``data``) or, for a streamed large one, in a temp file."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    data: bytes = b""
+    path: Path | None = None
+
+
+def read_contents(
+    walked: Walked, max_parts: int
+) -> tuple[str, str | None, tuple[Attachment, ...], Sealed | None]:
+    """``_contents``, and whether the message is encrypted: if so, its text says why it is missing."""
+    text, html, attachments = _contents(walked.parts, max_parts)
+    sealed = sealed_message(walked.header, walked.parts, text, html)
+    return explained(text, sealed), html, attachments, sealed
+
+
+def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None, tuple[Attachment, ...]]:
+    """The body text and HTML (the message's own, not an attached one's) and the attachments.
+
+    Several inline text parts (Apple Mail splits a body around an inline image) are joined. Outlook's
+    winmail.dat gives the files (and the body, where there is none) it carries (``tnef.opened``).
+    """
+    texts: list[str] = []
+    html: str | None = None
+    attachments: list[Attachment] = []
+    for part in parts:
+        kind = part.content_type
+        if kind in _BODY_TYPES and not part.is_attachment and not _named(part):
+            if kind == "text/plain":
+                texts.append(part.text())
+            elif html is None:
+                html = part.text()
+            continue
+        attachments.append(_attachment(part))
+    files, text, html = opened(attachments, "\n".join(texts), html, max_parts - len(parts), unpacked_file)
+    if not text and html:
+        text = html_to_text(html)
+    return text, html, files
+
+
+def _named(part: Part) -> bool:
+    return bool(
+        part.header.get_param("filename", header="content-disposition") or part.header.get_param("name")
+    )
+
+
+def _attachment(part: Part) -> Attachment:
+    data = part.decoded() if part.content_type != "message/rfc822" else bytes(part.body)
+    return Attachment(
+        filename=safe_filename(_filename(part), part.content_type),
+        content_type=part.content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+    )
+
+
+def unpacked_file(file: File) -> Attachment:
+    """A file from inside a winmail.dat, as an attachment of the message (held in memory)."""
+    return Attachment(
+        filename=safe_filename(file.name, file.content_type),
+        content_type=file.content_type,
+        size=len(file.data),
+        sha256=hashlib.sha256(file.data).hexdigest(),
+        data=file.data,
+    )
+
+
+def _filename(part: Part) -> str | None:
+    try:
+        name = part.header.get_filename()
+    except (ValueError, LookupError, UnicodeError, TypeError):
+        return None
+    return decode_words(header_text(name)) if name else None
+
+
+def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | None:
+    """Body text, HTML and files of ``raw`` (an attached original), read as ``parse`` reads a message
+    of our own; None when it cannot be walked.
+
+    One reading for both paths: the stdlib's get_body/iter_attachments had kept only the first part of
+    a body Apple Mail splits around a picture (the rest became a nameless file) and dropped Outlook's
+    inline pictures and a text/calendar beside the bodies.
+    """
+    limits = Limits()
+    walked = walk(raw, limits)
+    if isinstance(walked, StructureProblem):
+        return None
+    # An encrypted original forwarded as an attachment is logged as a BCC'd one is: saying so.
+    text, html, attachments, _ = read_contents(walked, limits.max_parts)
+    return text, html, attachments
+
+
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")
+
+
+def safe_filename(name: str | None, content_type: str) -> str:
+    """A display name for an attachment: no path parts, no control characters, bounded length.
+
+    Files are stored by content hash, never under this name, so this only protects what is shown.
+    """
+    name = _UNSAFE_NAME.sub("_", (name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip(" ._")
+    if not name:
+        # A picture pasted into the body, an invitation: named by its type, so a person who
+        # downloads it can open it (every such part was "attachment.bin").
+        extension = _MAIL_EXTENSIONS.get(content_type) or _EXTENSIONS.guess_extension(content_type)
+        name = "attachment" + (extension or ".bin")
+    return name[:200]
+
+
+# The standard library's own table (of this Python), not the machine's /etc/mime.types, which
+# differs from one machine to the next; with the names mail clients give the types it lacks or
+# names otherwise.
+_EXTENSIONS = mimetypes.MimeTypes()
+_MAIL_EXTENSIONS = {"text/calendar": ".ics", "application/pkcs7-mime": ".p7m"}
