@@ -95,7 +95,7 @@ def _rfc(text: str) -> datetime | None:
         return None
     try:
         return parsedate_to_datetime(_NAMED_OFFSET.sub(r" \1\2\3", text))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # Overflow: an offset of 20 digits
         return None
 
 

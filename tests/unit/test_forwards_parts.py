@@ -98,6 +98,26 @@ def test_unreadable_date_is_none() -> None:
     assert parse_date("no date here at all") is None
 
 
+def test_an_offset_of_twenty_digits_is_no_zone_and_no_error() -> None:
+    # The stdlib's RFC 5322 reader raised OverflowError on it, out of the forward reader.
+    overflowing = parse_date("Mon, 1 Jan 2020 00:00:00 +99999999999999999999")
+    assert overflowing == datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_an_inline_forward_whose_date_overflows_is_read() -> None:
+    forwarded = parse_inline(
+        "---------- Forwarded message ---------\n"
+        "From: Carl <carl@globex.example>\n"
+        "Date: Mon, 1 Jan 2020 00:00:00 +99999999999999999999\n"
+        "Subject: Quote\n"
+        "To: <rep@ourco.example>\n\n"
+        "Hello there\n"
+    )
+    assert forwarded is not None and forwarded.sender is not None
+    assert forwarded.sender.address == "carl@globex.example"
+    assert forwarded.date == datetime(2020, 1, 1, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("subject", "kind", "stripped"),
     [
