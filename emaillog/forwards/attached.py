@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import parsedate_to_datetime
 
 from emaillog.addresses import parse_addresses
 from emaillog.contents import Attachment, contents_of
@@ -13,9 +10,8 @@ from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
 from emaillog.fulltree import BOUNDED_DEFAULT
-from emaillog.headerfields import first_msgid
+from emaillog.headerfields import MSGID, first_msgid, header_date
 
-_MSGID = re.compile(r"<[^<>\s]{1,900}>")
 # The original's bytes written back as they came: the default "long" refolding of a stranger's
 # 900 KB Subject of encoded words took all the memory of the machine.
 _AS_WRITTEN = BOUNDED_DEFAULT.clone(refold_source="none", linesep="\r\n")
@@ -37,7 +33,7 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         sender=senders[0] if senders else None,
         to=parse_addresses(_all(inner, "To")),
         cc=parse_addresses(_all(inner, "Cc")),
-        date=_date(date_text),
+        date=header_date(date_text),
         date_text=date_text,
         subject=_header(inner, "Subject"),
         body=text.replace("\r\n", "\n").strip(),
@@ -45,7 +41,7 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         note=note,
         message_id=first_msgid(_header(inner, "Message-ID")),
         in_reply_to=first_msgid(_header(inner, "In-Reply-To")),
-        references=tuple(_MSGID.findall(_header(inner, "References") or ""))[-50:],
+        references=tuple(MSGID.findall(_header(inner, "References") or ""))[-50:],
         source="attachment",
         client_hint=None,
         sender_name=senders[0].name if senders else None,
@@ -75,14 +71,3 @@ def _all(msg: EmailMessage, name: str) -> list[str]:
 def _header(msg: EmailMessage, name: str) -> str | None:
     values = _all(msg, name)
     return values[0].strip() or None if values else None
-
-
-def _date(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = parsedate_to_datetime(text)
-    except PART_ERRORS:
-        return None
-    # RFC 5322 §3.3: "-0000" means the zone is unknown; like every other unwritten zone, UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -11,7 +11,18 @@ from emaillog.mimepart import decode_text
 _MAX_DEPTH = 50  # SPEC §8: deeper nesting is hostile
 _MAX_PARTS = 1000
 _MAX_PART_BYTES = 4 * 1024 * 1024  # a text part beyond this is cut; the reader only needs its start
-PART_ERRORS = (MessageError, LookupError, UnicodeError, ValueError, TypeError, AttributeError, IndexError)
+# What the stdlib raises on a hostile part or header. OverflowError: its date parser on a year or
+# an offset of twenty digits, raised out of reading an attached original's Date.
+PART_ERRORS = (
+    MessageError,
+    LookupError,
+    UnicodeError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+)
 
 
 def attached_messages(msg: Message) -> Iterator[EmailMessage]:

@@ -485,6 +485,16 @@ def test_several_attached_messages_are_each_logged(crm: Crm) -> None:
     assert first.note == second.note == "Both of these, please."
 
 
+def test_an_attached_original_with_a_date_past_any_calendar_is_logged_without_its_date(crm: Crm) -> None:
+    # The stdlib's date parser raises OverflowError for a year of 20 digits; read apart from the
+    # top-level header's Date, the attached original's raised it out of the forward reader.
+    raw = attached_forward(original_message())
+    raw = raw.replace(b"Fri, 20 Nov 2026 09:15:42", b"Fri, 20 Nov 99999999999999999999 09:15:42")
+    plan = only_plan(run(crm, raw))
+    assert plan.sender is not None and plan.sender.address == "carl@globex.example"
+    assert plan.message_id == "<orig-1@globex.example>" and plan.date is None
+
+
 def test_a_nested_forward_logs_only_the_top_most_message(crm: Crm) -> None:
     plan = only_plan(run(crm, fixture("nested_forward_gmail_en.eml")))
     assert plan.sender is not None and plan.sender.address == "john.doe@acme.com"
