@@ -26,7 +26,8 @@ from .fulltree import LazyTree
 from .headerfields import MSGID, Fields, first_msgid, header_date, return_path_of
 from .htmltext import sanitise_html
 from .limits import Limits, StructureProblem
-from .mime import Walked, walk
+from .mime import Walked, split_header, walk
+from .mimeheader import read_header
 from .pickling import pickled_by_fields
 
 # Headers a receiving server writes to say which address it delivered to (RFC 9228 Delivered-To,
@@ -111,9 +112,6 @@ def parse(raw: bytes, limits: Limits, digest: str | None = None) -> Email | Malf
 
 def malformed(raw: bytes, detail: str, digest: str, limits: Limits) -> Malformed:
     """A Malformed value with whatever the header section tells, read without the body."""
-    from .mime import split_header
-    from .mimeheader import read_header
-
     end, _ = split_header(raw)
     if end > limits.max_header_bytes:
         return Malformed(detail, digest)
