@@ -38,6 +38,7 @@ DASHED_PHRASES: tuple[str, ...] = (
     "eredeti üzenet",
     "mesaj redirecționat",
     "mesaj original",
+    "mesajul original",  # Thunderbird ro, older localisation (forwards and replies alike)
     "mesaj redirectionat",
     "proslijeđena poruka",
     "izvorna poruka",
@@ -61,10 +62,13 @@ DASHED_PHRASES: tuple[str, ...] = (
     "i̇letilmiş mesaj",
     "iletilen ileti",
     "i̇letilen i̇leti",
+    "iletilmiş ileti",  # Thunderbird tr, older localisation
+    "i̇letilmiş i̇leti",
     "özgün ileti",
     "メッセージを転送",
     "転送されたメッセージ",
     "元のメッセージ",
+    "転送メッセージ",  # Gmail ja
     "edastatud kiri",
     "προωθημένο μήνυμα",
     "转发的邮件",
@@ -88,6 +92,7 @@ ORIGINAL_MESSAGE_PHRASES: tuple[str, ...] = (
     "pôvodná správa",
     "eredeti üzenet",
     "mesaj original",
+    "mesajul original",
     "izvorna poruka",
     "oprindelig meddelelse",
     "opprinnelig melding",

@@ -169,6 +169,20 @@ CASES = {
         "Bessie, see the history below.",
         "Top one is the latest.",
     ),
+    # Gmail in Japanese: "---------- 転送メッセージ ---------" with 差出人/日付/件名 and "2021年1月25日(月)
+    # 16:23". Strings as public code that reads Gmail's Japanese UI writes them (search index,
+    # find_string "---------- 転送メッセージ": a Gmail forward-block reader's doc comment and its test).
+    "gmail_web_ja.eml": (
+        ("山田太郎", "taro.yamada@acme.co.jp"),
+        [BESSIE],
+        [WALTER],
+        J_UTC,
+        "見積もりのご依頼",
+        "inline-text",
+        "gmail",
+        "よろしくお願いします。",
+        "ご確認ください。",
+    ),
     "outlook_forward_as_attachment.eml": (
         JOHN,
         [BESSIE],

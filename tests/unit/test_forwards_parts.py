@@ -118,6 +118,33 @@ def test_an_inline_forward_whose_date_overflows_is_read() -> None:
     assert forwarded.date == datetime(2020, 1, 1, tzinfo=UTC)
 
 
+# Thunderbird writes the localisation's mailnews.forward_header_originalmessage above an inline
+# forward; older localisations worded it differently from today's (crisp's corpus has today's):
+# ro "Mesajul original" (mozilla-l10n/firefox-l10n, ro/mail/chrome/messenger/messengercompose/
+# composeMsgs.properties at 03ef7b7a), tr "İletilmiş İleti" (transvision.mozfr.org entity
+# mailnews.forward_header_originalmessage, aurora, as listed in a Ruby EmailParser::ForwardPatterns).
+# The labels are those of the same locales' mime.properties, as in crisp's thunderbird_ro/tr fixtures.
+@pytest.mark.parametrize(
+    ("separator", "labels"),
+    [
+        ("-------- Mesajul original --------", ("Subiect", "Dată", "de la", "Către")),
+        ("-------- İletilmiş İleti --------", ("Konu", "Tarih", "Kimden", "Kime")),
+    ],
+)
+def test_older_thunderbird_separators_open_the_block(separator: str, labels: tuple[str, ...]) -> None:
+    subject, date, sender, to = labels
+    forwarded = parse_inline(
+        f"See below\n\n{separator}\n{subject}: \tOferta 40\n{date}: \tWed, 3 Nov 2021 15:51:30 +0100\n"
+        f"{sender}: \tJohn Doe <john.doe@acme.com>\n{to}: \tbessie.berry@acme.com\n\nHello Bessie,\n",
+        "Fwd: Oferta 40",
+    )
+    assert forwarded is not None and forwarded.sender is not None
+    # Read from the "From" line on, the block lost the subject and date written above it.
+    assert (forwarded.subject, forwarded.date) == ("Oferta 40", datetime(2021, 11, 3, 14, 51, 30, tzinfo=UTC))
+    assert (forwarded.note, forwarded.client_hint) == ("See below", "thunderbird")
+    assert forwarded.body == "Hello Bessie,"
+
+
 @pytest.mark.parametrize(
     ("subject", "kind", "stripped"),
     [
