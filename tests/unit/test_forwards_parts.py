@@ -145,6 +145,16 @@ def test_older_thunderbird_separators_open_the_block(separator: str, labels: tup
     assert forwarded.body == "Hello Bessie,"
 
 
+def test_older_thunderbird_ro_separator_above_a_reply_is_no_forward() -> None:
+    # The same localisation wrote "Mesajul original" above the quote of a reply too (its
+    # mailnews.reply_header_originalmessage): a BCC'd reply must not be routed as a forward.
+    reply = (
+        "Multumesc!\n\n-------- Mesajul original --------\nSubiect: \tOferta 40\n"
+        "de la: \tJohn Doe <john.doe@acme.com>\nCătre: \tbessie.berry@acme.com\n\nHello Bessie,\n"
+    )
+    assert parse_inline(reply, "Re: Oferta 40", reply_quotes=False) is None
+
+
 @pytest.mark.parametrize(
     ("subject", "kind", "stripped"),
     [
