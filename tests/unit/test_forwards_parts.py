@@ -155,6 +155,23 @@ def test_older_thunderbird_ro_separator_above_a_reply_is_no_forward() -> None:
     assert parse_inline(reply, "Re: Oferta 40", reply_quotes=False) is None
 
 
+def test_thunderbird_japanese_keeps_english_separator_and_labels() -> None:
+    # Japanese Thunderbird: thunderbird/thunderbird-l10n ja/mail/chrome/messenger/messengercompose/
+    # composeMsgs.properties keeps "-------- Forwarded Message --------", and ja mime.properties
+    # (mozilla-l10n/firefox-l10n) keeps Subject/Date/From/To; the date is the RFC 5322 header.
+    forwarded = parse_inline(
+        "ご確認ください。\n\n-------- Forwarded Message --------\nSubject: \t見積もり\n"
+        "Date: \tMon, 25 Jan 2021 16:23:00 +0900\nFrom: \t山田太郎 <taro.yamada@acme.co.jp>\n"
+        "To: \tbessie.berry@acme.com\n\nよろしくお願いします。\n",
+        "Fwd: 見積もり",
+    )
+    assert forwarded is not None and forwarded.sender is not None
+    assert (forwarded.sender.name, forwarded.sender.address) == ("山田太郎", "taro.yamada@acme.co.jp")
+    assert forwarded.date == datetime(2021, 1, 25, 7, 23, tzinfo=UTC)
+    assert (forwarded.subject, forwarded.client_hint) == ("見積もり", "thunderbird")
+    assert forwarded.note == "ご確認ください。"
+
+
 @pytest.mark.parametrize(
     ("subject", "kind", "stripped"),
     [
