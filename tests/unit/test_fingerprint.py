@@ -144,15 +144,20 @@ def test_a_body_without_links_or_placeholders_keeps_its_fingerprint() -> None:
     assert _print(body) == fingerprint_with_links(CARL, WHEN, "Re: Proposal", body)
 
 
-def test_a_placeholder_across_the_prefix_cut_reads_as_in_the_whole_window() -> None:
-    # The letters are tried first from a prefix cut at the first space after 2,666 characters: a
-    # placeholder that the cut splits must go as it goes from the whole window.
-    head = "word " * 533  # 2,665 characters: the cut falls inside the placeholder below
-    body = head + "[image: a logo with words] " + "tail " * 2000
-    assert body.find(" ", WANTED + WANTED // 3) < len(head) + 20
+# 1,995 letters, then punctuation up to 2,666 characters: the prefix cut (the first space after
+# 2,666) falls inside the placeholder that follows, and its first word would make up 2,000 letters.
+_BEFORE_CUT = "abcde " * 399 + "- " * 136
+
+
+@pytest.mark.parametrize("placeholder", ["[image: a logo with words]", "[cid:image001.png@01D9 x]"])
+def test_a_placeholder_across_the_prefix_cut_reads_as_in_the_whole_window(placeholder: str) -> None:
+    # The letters are tried first from a prefix cut at whitespace: a placeholder that the cut
+    # splits must go as it goes from the whole window.
+    body = _BEFORE_CUT + placeholder + " " + "tail " * 2000
+    assert len(_BEFORE_CUT) <= body.find(" ", WANTED + WANTED // 3) < len(_BEFORE_CUT) + len(placeholder)
     whole = _keep_letters_and_digits(_own_text(body[:WINDOW].lower(), False))[:WANTED]
     assert _letters_and_digits(body) == whole
-    assert "logo" not in _letters_and_digits(body)
+    assert whole.endswith("abcdetailt")
 
 
 _TOKENS = st.sampled_from(
@@ -185,7 +190,7 @@ _TOKENS = st.sampled_from(
 
 @given(st.lists(_TOKENS, max_size=3000).map("".join))
 @settings(max_examples=300, deadline=None)
-@example("word " * 533 + "[image: a logo] " + "tail " * 600)
+@example(_BEFORE_CUT + "[image: a logo] " + "tail " * 600)
 @example("word " * 533 + "<https://a.example/x> " + "tail " * 600)
 def test_fingerprint_letters_from_a_prefix_equal_those_of_the_whole_window(body: str) -> None:
     whole = _keep_letters_and_digits(_own_text(body[:WINDOW].lower(), False))[:WANTED]
