@@ -10,7 +10,7 @@ from peewee import Database, Expression, Field, Model, fn
 from playhouse.migrate import SchemaMigrator, migrate
 
 from ..addresses import Address
-from ..rules.identity import WINDOW, fingerprint, whole_body_fingerprint
+from ..rules.identity import WINDOW, fingerprint, fingerprint_with_links, whole_body_fingerprint
 from .models import ALL_MODELS, Ledger, LoggedEmail, Outbox, SchemaVersion
 
 
@@ -96,6 +96,24 @@ def _v9_fingerprints_of_whole_bodies(db: Database) -> None:
     )
 
 
+def _v10_fingerprints_without_links(db: Database) -> None:
+    # Versions before schema v10 counted link targets and picture placeholders as the body's letters:
+    # "sign here <https://…>" of Gmail's text and "sign here" of an HTML-only Outlook forward gave
+    # two fingerprints, and a copy of an email logged before the upgrade forwarded from the other
+    # client was logged a second time. Only a body that may hold such a token can have changed.
+    may_hold = (
+        LoggedEmail.text_body.contains("[")
+        | LoggedEmail.text_body.contains("://")
+        | LoggedEmail.text_body.contains("mailto:")
+    )
+    _refingerprint(may_hold, _stored_with_links)
+
+
+def _stored_with_links(row: _Row) -> bool:
+    inputs = _fingerprint_inputs(row)
+    return row[1] == fingerprint_with_links(*inputs) != fingerprint(*inputs)
+
+
 _Row = tuple[int, str | None, str | None, datetime | None, str, str]
 
 
@@ -177,6 +195,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v7_no_index_a_composite_serves,
     _v8_fingerprints_before_v3,
     _v9_fingerprints_of_whole_bodies,
+    _v10_fingerprints_without_links,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

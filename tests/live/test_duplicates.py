@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
 from support import FWD, REP, World, attached_forward, make_world, message
 
 from emaillog import admin, views
+from emaillog.addresses import Address
 from emaillog.devmail import ImapAccount
+from emaillog.rules.identity import fingerprint_with_links
 from emaillog.store import schema
 from emaillog.store.db import open_database
 from emaillog.store.models import ALL_MODELS, LoggedEmail, SchemaVersion
@@ -102,6 +105,109 @@ def test_a_reply_forwarded_inline_and_as_attachment_in_one_pass_is_one_email(wor
     ledger = [(r["email_id"], r["reason"]) for r in views.ledger(world.store)]
     # The inline copy came first but the attached one was written: the inline one is the duplicate.
     assert ledger == [(email["id"], "duplicate"), (email["id"], None)]
+
+
+# Carl's reply with a link, as two reps' clients forward it inline: Gmail writes the link's target
+# into its text ("sign here <https://…>"), Outlook desktop sends HTML only, whose text has none.
+_SIGN = "https://sign.globex.example/d/8841?u=rita"
+_CARL, _RITA = "Carl Customer <carl@globex.example>", "Rita Rep <rita@acme.example>"
+# Gmail's text of the reply (its lines wrapped): what a BCC'd copy of it holds as well.
+_GMAIL_TEXT = f"Looks good. Please sign here\n<{_SIGN}> before Friday.\n\nCarl\n"
+
+
+def _gmail_inline_forward(sender: str, mid: str, original: tuple[str, str] = (_CARL, _RITA)) -> bytes:
+    text = (
+        f"FYI\n\n---------- Forwarded message ---------\nFrom: {original[0]}\n"
+        f"Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Re: Proposal\nTo: {original[1]}\n\n{_GMAIL_TEXT}"
+    )
+    return message(
+        sender=sender,
+        to=[FWD],
+        subject="Fwd: Re: Proposal",
+        body=text,
+        message_id=mid,
+        delivered_to=FWD,
+        date=datetime(2026, 11, 20, 10, 0, tzinfo=timezone(timedelta(hours=1))),
+    )
+
+
+def _outlook_html_only_forward(sender: str, mid: str, original: tuple[str, str] = (_CARL, _RITA)) -> bytes:
+    author, to = (html_escape(name, quote=False) for name in original)
+    html = (
+        '<html><body><p>FYI</p><div id="divRplyFwdMsg" dir="ltr"><hr><font face="Calibri">'
+        f"<b>From:</b> {author}<br><b>Sent:</b> Friday, November 20, 2026 9:15 AM<br>"
+        f"<b>To:</b> {to}<br><b>Subject:</b> Re: Proposal</font></div>"
+        f'<div><p>Looks good. Please <a href="{_SIGN}">sign here</a> before Friday.</p>'
+        "<p>Carl</p></div></body></html>"
+    )
+    msg = EmailMessage()
+    msg["Delivered-To"] = FWD
+    msg["From"] = sender
+    msg["To"] = FWD
+    msg["Subject"] = "FW: Re: Proposal"
+    msg["Date"] = "Fri, 20 Nov 2026 11:00:00 +0100"
+    msg["Message-ID"] = mid
+    msg.set_content(html, subtype="html")
+    return bytes(msg)
+
+
+def test_a_reply_forwarded_inline_from_two_clients_in_two_passes_is_one_email(world: World) -> None:
+    # Sam forwards Carl's reply from Gmail, Rita the same reply later from Outlook: the link's
+    # target in Gmail's text made another fingerprint, and the reply was logged twice.
+    admin.add_user(world.store, world.settings, "sam@acme.example", "Sam", True, True)
+    world.deliver(_gmail_inline_forward("Sam <sam@acme.example>", "<fwd-gmail@acme.example>"))
+    world.run_pass()
+    world.deliver(_outlook_html_only_forward(REP, "<fwd-outlook@acme.example>"))
+    world.run_pass()
+    [email] = views.emails(world.store)
+    assert (email["from"], email["subject"]) == ("carl@globex.example", "Re: Proposal")
+    # The text logged is the email's as the first copy read it: only its identity leaves links out.
+    assert _SIGN in LoggedEmail.get_by_id(email["id"]).text_body
+    ledger = [(r["email_id"], r["outcome"], r["reason"]) for r in views.ledger(world.store)]
+    assert ledger == [(email["id"], "logged", None), (email["id"], "logged", "duplicate")]
+
+
+def _as_a_version_before_schema_v10_stored_it(world: World) -> None:
+    """The logged emails' fingerprints (and an inline forward's identity) as a version before
+    schema v10 made them, link targets counted, and the database at schema version 9."""
+    for email in LoggedEmail.select():
+        sender = Address(None, email.from_address)
+        old = fingerprint_with_links(sender, email.date.replace(tzinfo=UTC), email.subject, email.text_body)
+        assert old != email.fingerprint  # else the test would upgrade nothing
+        identity = old if email.identity.startswith("fp:") else email.identity
+        LoggedEmail.update(fingerprint=old, identity=identity).where(LoggedEmail.id == email.id).execute()
+    SchemaVersion.delete().where(SchemaVersion.version > 9).execute()
+    assert schema.current_version(world.store.db) == 9
+
+
+@pytest.mark.parametrize("before", ["bcc", "inline forward"])
+def test_an_email_logged_before_the_v10_upgrade_is_one_with_a_copy_forwarded_after_it(
+    world: World, before: str
+) -> None:
+    # Rita's email reached the log by BCC, or Sam forwarded it inline from Gmail, before the upgrade;
+    # after it Sam forwards it inline from Outlook (HTML only, no link target in its text).
+    admin.add_user(world.store, world.settings, "sam@acme.example", "Sam", True, True)
+    sam, original = "Sam <sam@acme.example>", (_RITA, _CARL)
+    first = (
+        message(
+            subject="Re: Proposal",
+            body=_GMAIL_TEXT,
+            message_id="<sent-1@acme.example>",
+            date=datetime(2026, 11, 20, 8, 15, tzinfo=UTC),
+        )
+        if before == "bcc"
+        else _gmail_inline_forward(sam, "<fwd-gmail@acme.example>", original)
+    )
+    world.deliver(first)
+    world.run_pass()
+    _as_a_version_before_schema_v10_stored_it(world)
+    assert schema.upgrade(world.store.db) == schema.CURRENT_VERSION
+    world.deliver(_outlook_html_only_forward(sam, "<fwd-outlook@acme.example>", original))
+    world.run_pass()
+    [email] = views.emails(world.store)
+    assert (email["from"], email["subject"]) == ("rita@acme.example", "Re: Proposal")
+    ledger = [(r["email_id"], r["outcome"], r["reason"]) for r in views.ledger(world.store)]
+    assert ledger == [(email["id"], "logged", None), (email["id"], "logged", "duplicate")]
 
 
 def test_the_second_copy_of_an_email_in_one_pass_is_the_duplicate(world: World) -> None:
