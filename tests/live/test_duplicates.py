@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.policy import default
 from html import escape as html_escape
 from pathlib import Path
 
@@ -73,17 +75,22 @@ def _customer_reply(
     return inner
 
 
-def _inline_forward_of_the_reply(sender: str) -> bytes:
-    """The same reply forwarded inline by Gmail (no Message-ID), from a rep at +0100."""
+def _inline_forward_of_the_reply(
+    sender: str,
+    body: str = "Looks good, let's sign.\n",
+    original: tuple[str, str] = ("Carl Customer <carl@globex.example>", "Rita Rep <rita@acme.example>"),
+) -> bytes:
+    """The same reply (or ``original``'s email: author, recipient) forwarded inline by Gmail (no
+    Message-ID), from a rep at +0100."""
     block = (
-        "FYI\n\n---------- Forwarded message ---------\nFrom: Carl Customer <carl@globex.example>\n"
-        "Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Re: Proposal\nTo: Rita Rep <rita@acme.example>\n"
+        f"FYI\n\n---------- Forwarded message ---------\nFrom: {original[0]}\n"
+        f"Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Re: Proposal\nTo: {original[1]}\n"
     )
     return message(
         sender=sender,
         to=[FWD],
         subject="Fwd: Re: Proposal",
-        body=block + "\nLooks good, let's sign.\n",
+        body=block + "\n" + body,
         message_id="<fwd-sam@acme.example>",
         delivered_to=FWD,
         date=datetime(2026, 11, 20, 10, 0, tzinfo=timezone(timedelta(hours=1))),
@@ -115,22 +122,6 @@ _CARL, _RITA = "Carl Customer <carl@globex.example>", "Rita Rep <rita@acme.examp
 _GMAIL_TEXT = f"Looks good. Please sign here\n<{_SIGN}> before Friday.\n\nCarl\n"
 
 
-def _gmail_inline_forward(sender: str, mid: str, original: tuple[str, str] = (_CARL, _RITA)) -> bytes:
-    text = (
-        f"FYI\n\n---------- Forwarded message ---------\nFrom: {original[0]}\n"
-        f"Date: Fri, Nov 20, 2026 at 9:15 AM\nSubject: Re: Proposal\nTo: {original[1]}\n\n{_GMAIL_TEXT}"
-    )
-    return message(
-        sender=sender,
-        to=[FWD],
-        subject="Fwd: Re: Proposal",
-        body=text,
-        message_id=mid,
-        delivered_to=FWD,
-        date=datetime(2026, 11, 20, 10, 0, tzinfo=timezone(timedelta(hours=1))),
-    )
-
-
 def _outlook_html_only_forward(sender: str, mid: str, original: tuple[str, str] = (_CARL, _RITA)) -> bytes:
     author, to = (html_escape(name, quote=False) for name in original)
     html = (
@@ -140,13 +131,19 @@ def _outlook_html_only_forward(sender: str, mid: str, original: tuple[str, str] 
         f'<div><p>Looks good. Please <a href="{_SIGN}">sign here</a> before Friday.</p>'
         "<p>Carl</p></div></body></html>"
     )
-    msg = EmailMessage()
-    msg["Delivered-To"] = FWD
-    msg["From"] = sender
-    msg["To"] = FWD
-    msg["Subject"] = "FW: Re: Proposal"
-    msg["Date"] = "Fri, 20 Nov 2026 11:00:00 +0100"
-    msg["Message-ID"] = mid
+    # support.message's headers; its text body replaced by the HTML (Outlook sends no text part).
+    msg = message_from_bytes(
+        message(
+            sender=sender,
+            to=[FWD],
+            subject="FW: Re: Proposal",
+            message_id=mid,
+            delivered_to=FWD,
+            date=datetime(2026, 11, 20, 11, 0, tzinfo=timezone(timedelta(hours=1))),
+        ),
+        policy=default,
+    )
+    assert isinstance(msg, EmailMessage)
     msg.set_content(html, subtype="html")
     return bytes(msg)
 
@@ -155,7 +152,7 @@ def test_a_reply_forwarded_inline_from_two_clients_in_two_passes_is_one_email(wo
     # Sam forwards Carl's reply from Gmail, Rita the same reply later from Outlook: the link's
     # target in Gmail's text made another fingerprint, and the reply was logged twice.
     admin.add_user(world.store, world.settings, "sam@acme.example", "Sam", True, True)
-    world.deliver(_gmail_inline_forward("Sam <sam@acme.example>", "<fwd-gmail@acme.example>"))
+    world.deliver(_inline_forward_of_the_reply("Sam <sam@acme.example>", _GMAIL_TEXT))
     world.run_pass()
     world.deliver(_outlook_html_only_forward(REP, "<fwd-outlook@acme.example>"))
     world.run_pass()
@@ -196,7 +193,7 @@ def test_an_email_logged_before_the_v10_upgrade_is_one_with_a_copy_forwarded_aft
             date=datetime(2026, 11, 20, 8, 15, tzinfo=UTC),
         )
         if before == "bcc"
-        else _gmail_inline_forward(sam, "<fwd-gmail@acme.example>", original)
+        else _inline_forward_of_the_reply(sam, _GMAIL_TEXT, original)
     )
     world.deliver(first)
     world.run_pass()
