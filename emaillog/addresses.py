@@ -107,10 +107,19 @@ def make_address(name: str | None, address: str) -> Address | None:
     address = _CONTROL.sub("", address).strip().strip("<>").strip()
     if len(address) > _MAX_ADDRESS or not _ADDR.match(address):
         return None
-    name = clean(name)
+    name = _without_outlook_quotes(clean(name))
     if name is not None and address_key(name) == address_key(address):
         name = None
     return Address(name, address)
+
+
+def _without_outlook_quotes(name: str | None) -> str | None:
+    """Outlook writes a name from an address book entry as ``"'Dana Doe'"`` (and a bare address as
+    ``"'dana@x.com'"``): the single quotes around the whole name are its, not the person's. One
+    that only starts with one (the Dutch "'t Hooft") is kept as it is."""
+    if name is not None and len(name) > 2 and name[0] == name[-1] == "'":
+        return clean(name[1:-1])
+    return name
 
 
 def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import crm_with_rep
+from support import crm_with_rep, message
 
 from emaillog.domains import company_domain
 from emaillog.limits import Limits
@@ -31,6 +31,26 @@ def run(crm: Crm, raw: bytes) -> Decision:
 def new_contacts(decision: Decision) -> list[tuple[str, str | None]]:
     [plan] = decision.plans
     return [(c.key, c.name) for c in plan.contacts]
+
+
+def test_outlooks_single_quotes_around_a_display_name_are_not_part_of_the_contacts_name(crm: Crm) -> None:
+    # Outlook writes a name it took from an address book entry as "'Dana Doe'", and an address it
+    # was given without a name as "'dana@initech.example'": the quotes are its, not the person's.
+    decision = run(
+        crm,
+        message(
+            to=(
+                "\"'Dana Doe'\" <dana@initech.example>",
+                "\"'carl@globex.example'\" <carl@globex.example>",
+                "\"'t Hooft\" <gerard@hooli.example>",
+            )
+        ),
+    )
+    assert new_contacts(decision) == [
+        ("dana@initech.example", "Dana Doe"),
+        ("carl@globex.example", None),
+        ("gerard@hooli.example", "'t Hooft"),
+    ]
 
 
 # Free-mail and ISP domains of each region a sales team sells into: such an address is a person,
