@@ -51,9 +51,10 @@ def contact_plans(recipients: Iterable[Recipient]) -> tuple[ContactPlan, ...]:
     for r in recipients:
         if not r.logged_on:
             continue
+        # A contact's company is its first one; one without any gets its domain's (SPEC §7).
+        domain = company_domain(r.key.rpartition("@")[2])
         if r.contact is not None:
-            plans.append(ContactPlan(r.key, r.contact.name, r.contact.id, r.contact.company_domain))
+            plans.append(ContactPlan(r.key, r.contact.name, r.contact.id, r.contact.company_domain or domain))
         else:
-            domain = company_domain(r.key.rpartition("@")[2])
             plans.append(ContactPlan(r.key, r.address.name, None, domain))
     return tuple(plans)

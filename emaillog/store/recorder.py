@@ -317,7 +317,20 @@ class _BatchWriter:
                 self.contacts[plan.key] = (contact.id, contact.company_id)
             else:
                 self.contacts[plan.key] = self._create_contact(plan)
+        contact_id, company_id = self.contacts[plan.key]
+        if company_id is None and plan.company_domain:
+            self.contacts[plan.key] = (contact_id, self._give_company(contact_id, plan.company_domain))
         return self.contacts[plan.key]
+
+    def _give_company(self, contact_id: int, domain: str) -> int | None:
+        """SPEC §7: a contact made without a company (companies were not created then, or its
+        domain's came later) gets its domain's company as its first, so primary, one."""
+        company_id = self._company(domain)
+        if company_id is not None:
+            Contact.update(company=company_id).where(
+                (Contact.id == contact_id) & Contact.company.is_null()
+            ).execute()
+        return company_id
 
     def _create_contact(self, plan: ContactPlan) -> tuple[int, int | None]:
         company_id = self._company(plan.company_domain) if plan.company_domain else None

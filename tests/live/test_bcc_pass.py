@@ -286,6 +286,24 @@ def test_companies_are_not_created_when_switched_off(
     assert by_address == {"carl@globex.example": None, "dana@initech.example": "initech.example"}
 
 
+def test_a_contact_without_a_company_gets_the_one_its_domain_later_has(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount
+) -> None:
+    # SPEC §7: a contact's company is found by its domain. Made while companies were not created,
+    # the contact has none; once the admin adds Globex, its next email is on Globex's record too,
+    # and Globex is the contact's first, so primary, company.
+    w = make_world(tmp_path, database_url, imap_account, EMAILLOG_CREATE_COMPANIES="no")
+    w.deliver(message(to=["carl@globex.example"]))
+    w.run_pass()
+    admin.add_company(w.store, "globex.example", "Globex")
+    admin.add_company(w.store, "initech.example", "Initech")
+    w.deliver(message(to=["carl@globex.example"], message_id="<m2@acme.example>"))
+    w.run_pass()
+    first, second = views.emails(w.store)
+    assert (first["companies"], second["companies"]) == ([], ["globex.example"])
+    assert [c["company"] for c in views.contacts(w.store)] == ["globex.example"]
+
+
 def test_a_processed_folder_that_exists_only_as_a_parent_is_made_usable(world: World) -> None:
     # A person filed old mail under Processed/2024 before the daemon ran: Processed is listed
     # \Noselect, and a MOVE into it fails with [TRYCREATE] on every pass.

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from support import crm_with_rep, message
 
+from emaillog import admin
 from emaillog.domains import company_domain
 from emaillog.limits import Limits
 from emaillog.message import parse
@@ -42,7 +43,7 @@ def test_outlooks_single_quotes_around_a_display_name_are_not_part_of_the_contac
             to=(
                 "\"'Dana Doe'\" <dana@initech.example>",
                 "\"'carl@globex.example'\" <carl@globex.example>",
-                "\"'t Hooft\" <gerard@hooli.example>",
+                '"\'t Hooft" <gerard@hooli.example>',
             )
         ),
     )
@@ -91,3 +92,14 @@ def test_a_companys_domain_under_a_free_mail_carriers_suffix_still_gives_its_com
     # i.softbank.jp is SoftBank's free mail; its staff write from softbank.co.jp, a company.
     assert company_domain("softbank.co.jp") == "softbank.co.jp"
     assert company_domain("mail.acme.co.uk") == "acme.co.uk"
+
+
+def test_an_existing_contact_without_a_company_is_planned_with_its_domains_company(tmp_path: Path) -> None:
+    crm = crm_with_rep(tmp_path, EMAILLOG_CREATE_COMPANIES="no")
+    admin.ensure_contact(crm[0], crm[1], "carl@globex.example")
+    admin.ensure_contact(crm[0], crm[1], "gina@gmail.com")
+    [plan] = run(crm, message(to=("carl@globex.example", "gina@gmail.com"))).plans
+    assert [(c.key, c.contact_id is not None, c.company_domain) for c in plan.contacts] == [
+        ("carl@globex.example", True, "globex.example"),
+        ("gina@gmail.com", True, None),
+    ]
