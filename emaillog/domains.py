@@ -69,8 +69,15 @@ _EXTRA_FREE_MAIL = frozenset(
         "nifty.com",
         "online.no",
         "hispeed.ch",
+        # Apple's "Hide My Email": each address relays to one person.
+        "privaterelay.appleid.com",
     }
 )
+
+# Suffixes under which each name is a tenant of its own, as the Public Suffix List's private section
+# would have them but does not: Microsoft 365 gives every organisation acme.onmicrosoft.com, and
+# small businesses write from it. Longest first, so the more specific one decides.
+_TENANT_SUFFIXES = ("mail.onmicrosoft.com", "onmicrosoft.com")
 
 
 @lru_cache(maxsize=1)
@@ -84,6 +91,9 @@ def registrable_domain(domain: str) -> str | None:
     domain = domain.strip().rstrip(".").lower()
     if not domain or "." not in domain:
         return None
+    tenant = next((t for t in _TENANT_SUFFIXES if domain.endswith("." + t)), None)
+    if tenant is not None:
+        return domain[: -len(tenant) - 1].rpartition(".")[2] + "." + tenant
     found = _psl().privatesuffix(domain)
     return str(found) if found else None
 

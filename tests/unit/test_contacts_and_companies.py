@@ -103,3 +103,19 @@ def test_an_existing_contact_without_a_company_is_planned_with_its_domains_compa
         ("carl@globex.example", True, "globex.example"),
         ("gina@gmail.com", True, None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("domain", "company"),
+    [
+        # A Microsoft 365 tenant's own domain is the company, not Microsoft's onmicrosoft.com: a
+        # small business often writes from it, and every such customer was one company.
+        ("acme.onmicrosoft.com", "acme.onmicrosoft.com"),
+        ("acme.mail.onmicrosoft.com", "acme.mail.onmicrosoft.com"),
+        ("initech.onmicrosoft.com", "initech.onmicrosoft.com"),
+        # Apple's "Hide My Email" relay is one person's address, not Apple's.
+        ("privaterelay.appleid.com", None),
+    ],
+)
+def test_hosted_tenants_are_their_own_companies_and_relays_none(domain: str, company: str | None) -> None:
+    assert company_domain(domain) == company
