@@ -29,6 +29,9 @@ from .store.models import Ledger
 
 log = logging.getLogger("emaillog.pass")
 
+# Whose ledger rows: (account id, mailbox name), the leading part of the ledger's key.
+MailboxKey = tuple[int, str]
+
 
 @dataclass
 class _Folder:
@@ -40,7 +43,7 @@ class _Folder:
 
 
 def finish_copies(
-    mailbox: Mailbox, intake: str, name: str, uidvalidity: int, undeleted: dict[int, Ledger]
+    mailbox: Mailbox, intake: str, key: MailboxKey, uidvalidity: int, undeleted: dict[int, Ledger]
 ) -> int:
     """Finish the moves of recorded messages in the intake folder, which is selected; returns how many.
 
@@ -48,19 +51,19 @@ def finish_copies(
     ``\\Deleted`` are looked up here. The intake folder is selected again at the end.
     """
     deleted = mailbox.uids(deleted=True)
-    flagged = {u: r for u, r in rows_for(name, uidvalidity, deleted).items() if _ours(r)}
+    flagged = {u: r for u, r in rows_for(*key, uidvalidity, deleted).items() if _ours(r)}
     rows = undeleted | flagged
     if not rows:
         return 0
     sizes = mailbox.sizes(sorted(rows))
     rows = {u: r for u, r in rows.items() if u in sizes}  # expunged meanwhile: nothing left to do
     plans = {
-        folder: _plan(mailbox, name, folder, {u: rows[u] for u in uids}, sizes, set(flagged))
+        folder: _plan(mailbox, key, folder, {u: rows[u] for u in uids}, sizes, set(flagged))
         for folder, uids in _by_folder(rows).items()
     }
     if mailbox.select(intake).uidvalidity != uidvalidity:
         raise MailboxError(f"{intake} was recreated during the pass (new UIDVALIDITY)")
-    return sum(_carry_out(mailbox, name, uidvalidity, folder, plan) for folder, plan in plans.items())
+    return sum(_carry_out(mailbox, key, uidvalidity, folder, plan) for folder, plan in plans.items())
 
 
 def _ours(row: Ledger) -> bool:
@@ -76,7 +79,7 @@ def _by_folder(rows: dict[int, Ledger]) -> dict[str, list[int]]:
 
 def _plan(
     mailbox: Mailbox,
-    name: str,
+    key: MailboxKey,
     folder: str,
     rows: dict[int, Ledger],
     sizes: dict[int, int],
@@ -89,7 +92,7 @@ def _plan(
     # Copies that belong to other messages: rows already disposed there, but for the ones in hand
     # (a message flagged and not expunged may have been marked disposed when it left the listing).
     spare = {sha: n for sha, n in found.items() if n}
-    for sha, n in disposed_to(name, folder, spare).items():
+    for sha, n in disposed_to(*key, folder, spare).items():
         spare[sha] -= n
     for r in hashed.values():
         if r.disposed and r.sha256 in spare:
@@ -114,7 +117,7 @@ def _place(plan: _Folder, uid: int, *, there: bool, flagged: bool) -> None:
         plan.copy.append(uid)
 
 
-def _carry_out(mailbox: Mailbox, name: str, uidvalidity: int, folder: str, plan: _Folder) -> int:
+def _carry_out(mailbox: Mailbox, key: MailboxKey, uidvalidity: int, folder: str, plan: _Folder) -> int:
     if plan.leave:
         log.warning(
             "uids %s are flagged \\Deleted in the intake folder and not in %s: left alone",
@@ -128,7 +131,7 @@ def _carry_out(mailbox: Mailbox, name: str, uidvalidity: int, folder: str, plan:
     mailbox.discard(plan.discard)
     mailbox.move(plan.copy, folder)
     done = plan.discard + plan.copy
-    mark_disposed(name, uidvalidity, done)
+    mark_disposed(*key, uidvalidity, done)
     return len(done)
 
 

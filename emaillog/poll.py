@@ -167,11 +167,11 @@ class Pass:
             self.mailbox.ensure_folders([s.processed_folder, s.error_folder])
         uidvalidity = self.mailbox.select(s.intake_folder).uidvalidity
         uids = self.mailbox.uids()
-        rows = rows_for(s.mailbox_name, uidvalidity, uids)
+        rows = rows_for(self.store.account_id, s.mailbox_name, uidvalidity, uids)
         report.seen = len(uids)
         todo = self._finish_interrupted(uidvalidity, uids, rows, report)
         if not self.dry_run:
-            settle_vanished(s.mailbox_name, uidvalidity, set(uids))
+            settle_vanished(self.store.account_id, s.mailbox_name, uidvalidity, set(uids))
         sizes = self.mailbox.sizes(todo)
         retried = frozenset(u for u, row in rows.items() if row.attempts > 0)
         self._pipeline(
@@ -193,7 +193,7 @@ class Pass:
         """
         owed = self.store.owed_attempts
         while owed:
-            give_back_attempts(owed[0])
+            give_back_attempts(self.store.account_id, owed[0])
             owed.pop(0)
 
     def _send_notices(self) -> None:
@@ -227,7 +227,7 @@ class Pass:
             finished = finish_copies(
                 self.mailbox,
                 self.settings.intake_folder,
-                self.settings.mailbox_name,
+                (self.store.account_id, self.settings.mailbox_name),
                 uidvalidity,
                 {u: rows[u] for u in done},
             )
@@ -360,7 +360,7 @@ class Pass:
         the pass has one (queued behind the batch recording there), else at once."""
         for folder, uids in by_folder.items():
             self.mailbox.move(uids, folder)
-            stages.later(mark_disposed, self.settings.mailbox_name, uidvalidity, uids)
+            stages.later(mark_disposed, self.store.account_id, self.settings.mailbox_name, uidvalidity, uids)
             report.moved += len(uids)
 
 

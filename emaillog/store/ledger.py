@@ -1,7 +1,11 @@
 """The ledger: what happened to each message seen in an intake folder (SPEC §10).
 
-The row is keyed by (mailbox, UIDVALIDITY, UID): a recreated folder reuses UIDs under a new
-UIDVALIDITY, so the UID alone is never an identity.
+The row is keyed by (account, mailbox, UIDVALIDITY, UID): a recreated folder reuses UIDs under a new
+UIDVALIDITY, so the UID alone is never an identity. The account is part of the key because a mailbox
+name is not unique across accounts: two deployments on one database each have a mailbox "default"
+unless told otherwise, and two IMAP servers may give their folders the same UIDVALIDITY (Dovecot's is
+the second the folder was made). Keyed by name alone, one account's pass took the other's rows for
+its own and moved its messages away unlogged.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from peewee import fn
 
@@ -21,12 +26,14 @@ FINAL_OUTCOMES = ("logged", "skipped", "rejected")
 # Per-batch statements as plain SQL (see bulk.select_in).
 _ATTEMPTS = (
     'SELECT "uid", "id", "attempts", "failures" FROM "ledger" '
-    'WHERE "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
+    'WHERE "account_id" = ? AND "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
 )
 _DISPOSED = (
     'UPDATE "ledger" SET "disposed" = ?, "updated_at" = ? '
-    'WHERE "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
+    'WHERE "account_id" = ? AND "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
 )
+# The ledger's unique key (models.Ledger), the target of its upserts.
+_KEY = ("account", "mailbox", "uidvalidity", "uid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +46,17 @@ class LedgerKey:
         return f"{self.mailbox}/{self.uidvalidity}/{self.uid}"
 
 
-def rows_for(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> dict[int, Ledger]:
+def _of(account_id: int, mailbox: str, uidvalidity: int) -> Any:
+    """The condition for the rows of one intake folder of one account's mailbox."""
+    return (Ledger.account == account_id) & (Ledger.mailbox == mailbox) & (Ledger.uidvalidity == uidvalidity)
+
+
+def rows_for(account_id: int, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> dict[int, Ledger]:
     """The ledger rows of these UIDs, fetched in chunks so a large folder stays one query per 500."""
     found: dict[int, Ledger] = {}
     for start in range(0, len(uids), 500):
         chunk = list(uids[start : start + 500])
-        query = Ledger.select().where(
-            (Ledger.mailbox == mailbox) & (Ledger.uidvalidity == uidvalidity) & Ledger.uid.in_(chunk)
-        )
+        query = Ledger.select().where(_of(account_id, mailbox, uidvalidity) & Ledger.uid.in_(chunk))
         found.update({row.uid: row for row in query})
     return found
 
@@ -99,16 +109,17 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
             Ledger,
             _NEW_ROW_COLUMNS,
             rows,
-            conflict=("mailbox", "uidvalidity", "uid"),
+            conflict=_KEY,
             update=("updated_at",),
             increment=("attempts",),
         )
     first = keys[0]
-    counted = select_in(db, _ATTEMPTS, (first.mailbox, first.uidvalidity), [k.uid for k in keys])
+    fixed = (account_id, first.mailbox, first.uidvalidity)
+    counted = select_in(db, _ATTEMPTS, fixed, [k.uid for k in keys])
     return {uid: Attempt(row_id, attempts, failures) for uid, row_id, attempts, failures in counted}
 
 
-def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
+def give_back_attempts(account_id: int, keys: Sequence[LedgerKey]) -> None:
     """Undo ``begin_attempts`` for a batch that failed for a reason that was not the messages' own.
 
     A database, disk or network failure after the count says nothing about the messages; counting
@@ -116,18 +127,17 @@ def give_back_attempts(keys: Sequence[LedgerKey]) -> None:
     One transaction: given back whole or not at all, so that a batch owed is never given back twice.
     """
     with write_transaction(Ledger._meta.database):
-        _give_back(keys)
+        _give_back(account_id, keys)
 
 
-def _give_back(keys: Sequence[LedgerKey]) -> None:
+def _give_back(account_id: int, keys: Sequence[LedgerKey]) -> None:
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         first = chunk[0]
         (
             Ledger.update(attempts=Ledger.attempts - 1)
             .where(
-                (Ledger.mailbox == first.mailbox)
-                & (Ledger.uidvalidity == first.uidvalidity)
+                _of(account_id, first.mailbox, first.uidvalidity)
                 & Ledger.uid.in_([k.uid for k in chunk])
                 & (Ledger.attempts > 0)
                 & Ledger.outcome.in_(("pending", "failed"))
@@ -178,7 +188,7 @@ def write_outcomes(account_id: int, outcomes: Sequence[Outcome]) -> None:
         Ledger,
         _KEY_COLUMNS + _OUTCOME_COLUMNS,
         [_row(account_id, o, now) for o in outcomes],
-        conflict=("mailbox", "uidvalidity", "uid"),
+        conflict=_KEY,
         update=_OUTCOME_COLUMNS,
     )
 
@@ -207,7 +217,7 @@ def _row(account_id: int, o: Outcome, now: datetime) -> tuple[object, ...]:
     )
 
 
-def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
+def settle_vanished(account_id: int, mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
     """Mark disposed the final rows whose message already left the intake folder.
 
     A crash (or a lost database) between a MOVE and its ``mark_disposed`` leaves such rows; the
@@ -215,20 +225,15 @@ def settle_vanished(mailbox: str, uidvalidity: int, in_intake: set[int]) -> int:
     """
     rows = (
         Ledger.select(Ledger.uid)
-        .where(
-            (Ledger.mailbox == mailbox)
-            & (Ledger.uidvalidity == uidvalidity)
-            & ~Ledger.disposed
-            & Ledger.outcome.in_(FINAL_OUTCOMES)
-        )
+        .where(_of(account_id, mailbox, uidvalidity) & ~Ledger.disposed & Ledger.outcome.in_(FINAL_OUTCOMES))
         .tuples()
     )
     gone = [uid for (uid,) in rows if uid not in in_intake]
-    mark_disposed(mailbox, uidvalidity, gone)
+    mark_disposed(account_id, mailbox, uidvalidity, gone)
     return len(gone)
 
 
-def disposed_to(mailbox: str, folder: str, sha256s: Iterable[str]) -> dict[str, int]:
+def disposed_to(account_id: int, mailbox: str, folder: str, sha256s: Iterable[str]) -> dict[str, int]:
     """How many messages with each of these SHA-256s the ledger says were put into ``folder``.
 
     The same bytes delivered twice are two messages, each with its own copy there.
@@ -239,7 +244,8 @@ def disposed_to(mailbox: str, folder: str, sha256s: Iterable[str]) -> dict[str, 
         query = (
             Ledger.select(Ledger.sha256, fn.COUNT(Ledger.id))
             .where(
-                (Ledger.mailbox == mailbox)
+                (Ledger.account == account_id)
+                & (Ledger.mailbox == mailbox)
                 & (Ledger.folder == folder)
                 & Ledger.disposed
                 & Ledger.outcome.in_(FINAL_OUTCOMES)
@@ -252,6 +258,6 @@ def disposed_to(mailbox: str, folder: str, sha256s: Iterable[str]) -> dict[str, 
     return counts
 
 
-def mark_disposed(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
-    fixed = (True, utcnow(), mailbox, uidvalidity)
+def mark_disposed(account_id: int, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
+    fixed = (True, utcnow(), account_id, mailbox, uidvalidity)
     execute_in(Ledger._meta.database, _DISPOSED, fixed, uids)

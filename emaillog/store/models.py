@@ -203,9 +203,9 @@ class EmailDeal(BaseModel):
 
 
 class Ledger(BaseModel):
-    """One row per message seen in an intake folder, keyed by mailbox, UIDVALIDITY and UID."""
+    """One row per message seen in an intake folder, keyed by account, mailbox, UIDVALIDITY and UID."""
 
-    account = ForeignKeyField(Account, on_delete="CASCADE")
+    account = ForeignKeyField(Account, on_delete="CASCADE", index=False)  # see LoggedEmail.account
     mailbox = CharField(max_length=200)
     uidvalidity = BigIntegerField()
     uid = BigIntegerField()
@@ -226,7 +226,8 @@ class Ledger(BaseModel):
     updated_at = DateTimeField(default=utcnow, index=True)
 
     class Meta:
-        indexes = ((("mailbox", "uidvalidity", "uid"), True),)
+        # A mailbox name is one account's: two accounts may each have a mailbox "default" (schema v11).
+        indexes = ((("account", "mailbox", "uidvalidity", "uid"), True),)
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (

@@ -20,6 +20,7 @@ def _v1_initial(db: Database) -> None:
         _without(LoggedEmail.fingerprint),
         _without(Ledger.failures),
         _indexes(LoggedEmail, _V1_EMAIL_INDEXES),
+        _indexes(Ledger, _V1_LEDGER_INDEXES),
     ):
         db.create_tables(ALL_MODELS, safe=True)
         for table, column in _V1_COLUMN_INDEXES:
@@ -109,6 +110,21 @@ def _v10_fingerprints_without_links(db: Database) -> None:
     _refingerprint(may_hold, _stored_with_links)
 
 
+def _v11_ledger_keyed_by_account(db: Database) -> None:
+    # A mailbox name is unique within a deployment, not within a database: two deployments on one
+    # database (an env file each) both had a mailbox "default". Keyed by (mailbox, UIDVALIDITY, UID),
+    # and Dovecot giving two folders made in the same second the same UIDVALIDITY, one account's pass
+    # took the other's rows for its own and moved its messages to Processed unlogged. Every row
+    # already names its account: the rows unique without it are unique with it. The account's own
+    # index goes, as v7's did: the key, which it leads, serves the same lookups.
+    db.execute_sql('DROP INDEX IF EXISTS "ledger_mailbox_uidvalidity_uid"')
+    db.execute_sql('DROP INDEX IF EXISTS "ledger_account_id"')
+    db.execute_sql(
+        'CREATE UNIQUE INDEX IF NOT EXISTS "ledger_account_id_mailbox_uidvalidity_uid" '
+        'ON "ledger" ("account_id", "mailbox", "uidvalidity", "uid")'
+    )
+
+
 def _stored_with_links(row: _Row) -> bool:
     inputs = _fingerprint_inputs(row)
     return row[1] == fingerprint_with_links(*inputs) != fingerprint(*inputs)
@@ -150,10 +166,13 @@ def _fingerprint_inputs(row: _Row) -> tuple[Address | None, datetime | None, str
 
 # Version 1's indexes on logged_email beyond the columns' own (v6 replaced the others).
 _V1_EMAIL_INDEXES = ((("account", "identity"), True),)
+# Version 1's key of the ledger (v11 put the account in it).
+_V1_LEDGER_INDEXES = ((("mailbox", "uidvalidity", "uid"), True),)
 # Version 1's indexes on single columns that later versions dropped (v6, v7).
 _V1_COLUMN_INDEXES = (
     ("logged_email", "message_id"),
     ("logged_email", "account_id"),
+    ("ledger", "account_id"),
     ("contact_address", "account_id"),
     ("email_contact", "email_id"),
     ("email_company", "email_id"),
@@ -196,6 +215,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v8_fingerprints_before_v3,
     _v9_fingerprints_of_whole_bodies,
     _v10_fingerprints_without_links,
+    _v11_ledger_keyed_by_account,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -92,11 +92,11 @@ def test_marking_rows_disposed_on_the_recording_thread_may_fail_without_harm(
     deliver_a_conversation(world)
     failed: list[int] = []
 
-    def mark_failing_once(mailbox: str, uidvalidity: int, uids: list[int]) -> None:
+    def mark_failing_once(account_id: int, mailbox: str, uidvalidity: int, uids: list[int]) -> None:
         if threading.current_thread() is not threading.main_thread() and not failed:
             failed.extend(uids)
             raise OperationalError("the database went away")
-        mark_disposed(mailbox, uidvalidity, uids)
+        mark_disposed(account_id, mailbox, uidvalidity, uids)
 
     monkeypatch.setattr("emaillog.poll.mark_disposed", mark_failing_once)
     with pytest.raises(OperationalError):

@@ -183,7 +183,7 @@ def test_messages_left_flagged_by_an_earlier_version_are_expunged(
     with pytest.raises(CUT):
         world.run_pass()
     uidvalidity = Ledger.get().uidvalidity
-    assert settle_vanished(world.settings.mailbox_name, uidvalidity, set()) == 2
+    assert settle_vanished(world.store.account_id, world.settings.mailbox_name, uidvalidity, set()) == 2
     assert world.run_pass().resumed == 2
     assert_each_once(world, sent)
 

@@ -13,9 +13,11 @@ import peewee
 import pytest
 from pg import PgCluster
 
+from emaillog.store import account_id_for, schema
 from emaillog.store.bulk import PAGE_ROWS, execute_in, insert_returning, insert_rows, select_in
 from emaillog.store.db import SQLITE_PRAGMAS, open_database
-from emaillog.store.models import SchemaVersion
+from emaillog.store.ledger import LedgerKey, begin_attempts, rows_for
+from emaillog.store.models import Ledger, SchemaVersion
 
 
 @pytest.mark.live
@@ -80,6 +82,37 @@ def test_in_lists_longer_than_a_page_find_every_row(database_url: str) -> None:
         execute_in(db, moved, (datetime(2026, 11, 30),), versions[1::2])
         later = select_in(db, by_version, (datetime(2026, 11, 30),), versions)
         assert sorted(v for (v,) in later) == versions[1::2]
+    finally:
+        db.close()
+
+
+def _ledger_keys(db: peewee.Database) -> set[tuple[str, ...]]:
+    # PostgreSQL lists the primary key among them.
+    return {tuple(i.columns) for i in db.get_indexes(Ledger._meta.table_name) if i.unique} - {("id",)}
+
+
+def test_an_upgrade_puts_the_account_in_the_ledgers_key(database_url: str) -> None:
+    """Schema v11: a database made before it keeps its ledger rows, and a mailbox of another account
+    with the same name, UIDVALIDITY and UID gets a row of its own instead of the first account's."""
+    db = open_database(database_url, migrate=False)
+    try:
+        for number, migration in enumerate(schema.MIGRATIONS[:10], start=1):
+            migration(db)
+            SchemaVersion.create(version=number)
+        assert _ledger_keys(db) == {("mailbox", "uidvalidity", "uid")}
+        acme, globex = account_id_for("acme"), account_id_for("globex")
+        # The row as a version before v11 left it (its upsert named the old key).
+        Ledger.insert(account=acme, mailbox="default", uidvalidity=7, uid=1, attempts=1).execute()
+        schema.upgrade(db)
+        assert _ledger_keys(db) == {("account_id", "mailbox", "uidvalidity", "uid")}
+        assert ("account_id",) not in {tuple(i.columns) for i in db.get_indexes(Ledger._meta.table_name)}
+        key = LedgerKey("default", 7, 1)
+        begin_attempts(globex, [key])
+        begin_attempts(globex, [key])
+        counts = {
+            a: {u: r.attempts for u, r in rows_for(a, "default", 7, [1]).items()} for a in (acme, globex)
+        }
+        assert counts == {acme: {1: 1}, globex: {1: 2}}
     finally:
         db.close()
 

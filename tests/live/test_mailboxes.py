@@ -14,6 +14,7 @@ from emaillog.imapmailbox import ImapMailbox
 from emaillog.poll import Pass
 from emaillog.settings import Settings, SettingsError, load
 from emaillog.store import open_store
+from emaillog.store.models import Ledger
 
 
 @pytest.fixture
@@ -88,6 +89,51 @@ def test_accounts_never_see_each_other(deployment: Settings) -> None:
     ]
     assert {r["mailbox"] for r in views.ledger(acme_store)} == {"acme"}
     assert admin.list_never_log(acme_store) == admin.list_never_log(globex_store) == []
+
+
+def _uidvalidity(settings: Settings) -> int:
+    assert settings.imap is not None
+    mailbox = ImapMailbox(settings.imap)
+    try:
+        return mailbox.select(settings.intake_folder).uidvalidity
+    finally:
+        mailbox.close()
+
+
+def test_two_accounts_whose_mailboxes_have_one_name_keep_their_own_ledgers(
+    tmp_path: Path, database_url: str, dovecot: DevDovecot
+) -> None:
+    # Two single-mailbox deployments (an env file each, as two systemd instances have them) on one
+    # database: each names its account, neither its mailbox, so both mailboxes are "default".
+    boxes = {}
+    for name in ("acme", "globex"):
+        login = dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw")
+        own = {"EMAILLOG_ACCOUNT": name, "EMAILLOG_BCC_ADDRESS": f"log@{name}.example"}
+        boxes[name] = load(
+            None,
+            {
+                **login.settings(),
+                **own,
+                "EMAILLOG_DATA_DIR": str(tmp_path / name),
+                "EMAILLOG_DATABASE_URL": database_url,
+            },
+        )
+        admin.add_user(open_store(boxes[name]), boxes[name], "rep@shared.example", None, True, True)
+    acme, globex = boxes["acme"], boxes["globex"]
+    assert acme.mailbox_name == globex.mailbox_name == "default"
+    deliver(acme, message(sender="rep@shared.example", to=["carl@customer.example"], message_id="<a@x>"))
+    run_pass(acme)
+    # Dovecot gives a new mailbox the time it was made as its UIDVALIDITY: two made in the same
+    # second (one provisioning script) have the same one, and UIDs start at 1 in both.
+    assert Ledger.update(uidvalidity=_uidvalidity(globex)).execute() == 1
+    deliver(globex, message(sender="rep@shared.example", to=["dora@customer.example"], message_id="<g@x>"))
+    run_pass(globex)
+    # globex's message was taken for acme's, already logged, and moved to Processed unlogged.
+    assert [e["message_id"] for e in views.emails(open_store(globex))] == ["<g@x>"]
+    assert [(r["message_id"], r["outcome"]) for r in views.ledger(open_store(globex))] == [
+        ("<g@x>", "logged")
+    ]
+    assert [(r["message_id"], r["outcome"]) for r in views.ledger(open_store(acme))] == [("<a@x>", "logged")]
 
 
 def test_mailbox_table_may_not_set_shared_settings(tmp_path: Path) -> None:
