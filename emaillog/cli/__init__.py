@@ -28,13 +28,25 @@ from .declare import add_command
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    # SIGHUP reads the same env file (and environment) again.
+    # Every mailbox, unless --mailbox names one: then that one alone, as every other command does
+    # (it ran all of them, and an admin trying one tenant's set-up logged the others' mail too).
+    # SIGHUP reads the same env file (and environment) again, and the same mailbox from it.
     return run(
-        settings,
+        select_mailbox(settings, args.mailbox) if args.mailbox else settings,
         once=args.once,
         dry_run=args.dry_run,
-        reload_settings=lambda: load(default_env_file(args.env_file)),
+        reload_settings=lambda: _reloaded(args),
     )
+
+
+def _reloaded(args: argparse.Namespace) -> Settings:
+    settings = load(default_env_file(args.env_file))
+    if not args.mailbox:
+        return settings
+    try:
+        return select_mailbox(settings, args.mailbox)
+    except admin.AdminError as exc:  # taken out of the file: the daemon keeps the settings it has
+        raise SettingsError([str(exc)]) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mailbox",
         metavar="NAME",
-        help="with EMAILLOG_MAILBOXES_FILE: the [mailbox.NAME] (and its account) a command works on",
+        help="with EMAILLOG_MAILBOXES_FILE: the [mailbox.NAME] (and its account) a command works on; "
+        "`run` works every mailbox without it",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = add_command(commands, "run", _run, "run the daemon (the same as python daemon.py)")

@@ -9,6 +9,7 @@ from imapclient import IMAPClient
 from support import mailboxes_toml, message
 
 from emaillog import admin, views
+from emaillog.cli import main
 from emaillog.devmail import DevDovecot
 from emaillog.imapmailbox import ImapMailbox
 from emaillog.poll import Pass
@@ -134,6 +135,23 @@ def test_two_accounts_whose_mailboxes_have_one_name_keep_their_own_ledgers(
         ("<g@x>", "logged")
     ]
     assert [(r["message_id"], r["outcome"]) for r in views.ledger(open_store(acme))] == [("<a@x>", "logged")]
+
+
+def test_run_with_mailbox_runs_that_mailbox_only(
+    deployment: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme, globex = deployment.all_mailboxes()
+    for box in (acme, globex):
+        admin.add_user(open_store(box), box, "rep@shared.example", None, True, True)
+        deliver(box, message(sender="rep@shared.example", message_id=f"<{box.mailbox_name}@x>"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(deployment.data_dir))
+    monkeypatch.setenv("EMAILLOG_DATABASE_URL", deployment.database_url)
+    monkeypatch.setenv("EMAILLOG_MAILBOXES_FILE", str(tmp_path / "mailboxes.toml"))
+    assert main(["--mailbox", "acme", "run", "--once"]) == 0
+    # It ran globex's mailbox too: an admin trying acme's new set-up logged globex's mail.
+    assert [r["message_id"] for r in views.ledger(open_store(acme))] == ["<acme@x>"]
+    assert views.ledger(open_store(globex)) == []
 
 
 def test_mailbox_table_may_not_set_shared_settings(tmp_path: Path) -> None:
