@@ -3,9 +3,20 @@
 nh3 (the Rust ammonia sanitiser) removes scripts, event handlers and dangerous URLs. Remote images
 are dropped as well: in a CRM they are tracking pixels that would tell the sender each time a
 colleague opens the record.
+
+The parsers under it spend more than linear time on shapes no mail client writes: html5ever
+(nh3) looks back along the open elements at each tag, so 100,000 nested ``<div>`` (1.1 MB) took
+32 s of CPU; html5ever and libxml2 (inscriptis) compare each attribute of a tag with the ones
+before it, so one tag with 100,000 attributes took 4 s to sanitise and 130 s to read as text; and
+html5ever takes time that grows with the square of a run of character references ("&amp;" 400,000
+times in a row, 2 MB, took 1.5 s, "x&notin" 7.5 s). HTML with more of these than ``_costly``
+allows is read as plain text instead, in linear time.
 """
 
 from __future__ import annotations
+
+import html as htmllib
+import re
 
 import nh3
 from inscriptis import get_text
@@ -31,12 +42,122 @@ _CLEANER = nh3.Cleaner(
 
 def sanitise_html(html: str) -> str:
     """Return HTML that is safe to show inside the CRM (no script, no remote images, no handlers)."""
-    return _CLEANER.clean(html[:_MAX_HTML])
+    html = html[:_MAX_HTML]
+    if _costly(html):
+        return f"<pre>{htmllib.escape(_plain_text(html))}</pre>"
+    return _CLEANER.clean(html)
 
 
 def html_to_text(html: str) -> str:
     """Readable text of an HTML body (tables and lists laid out), for HTML-only messages."""
+    html = html[:_MAX_HTML]
+    if _costly(html):
+        return _plain_text(html)
     try:
-        return str(get_text(html[:_MAX_HTML])).strip()
+        return str(get_text(html)).strip()
     except (ValueError, TypeError, AttributeError, RecursionError):  # inscriptis on broken markup
         return ""
+
+
+# A start or end tag as the HTML tokenizer reads it, to its ">" or the end of the text: possessive
+# throughout, so each tag is read once whatever it holds (a quote left open runs to the end, as it
+# does for the tokenizer). Group 1 is "/" for an end tag, group 2 the name.
+_TAG = re.compile(
+    r"<(/?)([A-Za-z][^\s/>]*+)"
+    r"(?:[\s/]++|[^\s/>][^\s/>=]*+(?:\s*+=\s*+(?:\"[^\"]*+\"?|'[^']*+'?|[^\s>]*+))?+)*+"
+)
+_ATTRIBUTE = re.compile(r"[\s/\"'][^\s/>\"']")  # where one may start: an over-count
+_QUOTED = re.compile(r"\"[^\"]*+\"|'[^']*+'")  # a value: its words and slashes start none
+# Elements a new one of their kind, or their parent's end, closes: they do not deepen the tree.
+_SHALLOW = frozenset(
+    {
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "tr",
+        "td",
+        "th",
+        "tbody",
+        "thead",
+        "tfoot",
+        "option",
+        "optgroup",
+        "rb",
+        "rt",
+        "rtc",
+        "rp",
+        "colgroup",
+        "caption",
+        "html",
+        "head",
+        "body",
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
+_CHECK_TAGS_OVER = 2000  # fewer tags nest at most 2,000 deep: cheap whatever their shape
+_CHECK_LENGTH_OVER = 32 * 1024  # in less, no tag has attributes enough to cost a tenth of a second
+_LONG_TAG = 512  # a shorter tag has at most 256 attributes: each costs microseconds
+_MAX_NESTING_COST = 20_000_000  # the sum of the depths of the tags opened (~0.1 s in html5ever)
+_MAX_ATTRIBUTE_COST = 10_000_000  # the sum of the squares of the attributes of long tags (~0.05 s)
+_MAX_REFERENCE_COST = 2_000_000_000  # the sum of the squares of the "&" between two "<" (~0.1 s)
+
+
+def _costly(html: str) -> bool:
+    """Whether ``html`` would make the parsers crawl (see above)."""
+    return _references_costly(html) or _markup_costly(html)
+
+
+def _references_costly(html: str) -> bool:
+    """Whether the runs of character references, each ended by a "<", are too long."""
+    if html.count("&") ** 2 <= _MAX_REFERENCE_COST:
+        return False
+    return sum(run.count("&") ** 2 for run in html.split("<")) > _MAX_REFERENCE_COST
+
+
+def _markup_costly(html: str) -> bool:
+    """Whether ``html`` nests or names attributes enough to make the parsers crawl."""
+    if len(html) <= _CHECK_LENGTH_OVER and html.count("<") <= _CHECK_TAGS_OVER:
+        return False
+    depth = nesting = attributes = 0
+    open_by_name: dict[str, int] = {}
+    for tag in _TAG.finditer(html):
+        closing, name = tag.group(1, 2)
+        if tag.end() - tag.start() > _LONG_TAG:
+            values_out = _QUOTED.sub('""', html[tag.end(2) : tag.end()])
+            attributes += len(_ATTRIBUTE.findall(values_out)) ** 2
+        name = name.lower()
+        if name in _SHALLOW:
+            continue
+        # An end tag takes off only an element of its name still open: "<div></span>" a thousand
+        # times is a thousand divs deep, as the parser builds it.
+        if not closing:
+            open_by_name[name] = open_by_name.get(name, 0) + 1
+            depth += 1
+            nesting += depth
+        elif open_by_name.get(name):
+            open_by_name[name] -= 1
+            depth -= 1
+    return nesting > _MAX_NESTING_COST or attributes > _MAX_ATTRIBUTE_COST
+
+
+_ANY_TAG = re.compile(r"<[^<>]*+>")
+_BLANKS = re.compile(r"[ \t\r\f\v]*+\n\s*+|[ \t\r\f\v]++")
+
+
+def _plain_text(html: str) -> str:
+    """The text of ``html`` with its tags left out, in linear time: for HTML too costly to parse."""
+    text = htmllib.unescape(_ANY_TAG.sub(" ", html))
+    return _BLANKS.sub(lambda m: "\n" if "\n" in m.group() else " ", text).strip()

@@ -1,0 +1,73 @@
+"""The HTML stored for display (SPEC §4 "HTML made safe to display"): read through ``parse`` as the
+daemon reads a message, it carries no script and nothing that loads from elsewhere, and no shape of
+HTML makes reading it take more than bounded time (SPEC §8)."""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from email.message import EmailMessage
+
+import pytest
+
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
+
+CPU_BOUND = 2.0  # CPU seconds for one message, as the hostile corpus allows
+
+
+def html_only(html: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Carl Customer <carl@globex.example>"
+    msg["To"] = "rita@acme.example"
+    msg["Subject"] = "Hello"
+    msg.set_content(html, subtype="html")
+    return bytes(msg)
+
+
+def parsed(html: str) -> Email:
+    email = parse(html_only(html), Limits())
+    assert isinstance(email, Email)
+    return email
+
+
+# Shapes no mail client writes, each under the 2 MB body limit, that made html5ever (under nh3) or
+# libxml2 (under inscriptis) spend from 4 s to minutes of CPU before the fix.
+CRAWLING = {
+    "nested divs": "<div>" * 100_000 + "Hello",
+    "end tags of elements never opened": "<div></span>" * 100_000 + "Hello",
+    "one tag with many attributes": "<p " + " ".join(f"a{i}" for i in range(100_000)) + ">Hello</p>",
+    "attributes named from '='": "<p " + " ".join(f"=a{i}" for i in range(100_000)) + ">Hello</p>",
+    "a run of character references": "Hello " + "&notin" * 300_000,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(CRAWLING))
+def test_html_shaped_to_make_the_parsers_crawl_is_read_in_bounded_time(shape: str) -> None:
+    started = time.process_time()
+    email = parsed(CRAWLING[shape])
+    cpu = time.process_time() - started
+    assert cpu < CPU_BOUND, f"{shape}: {cpu:.2f} CPU seconds"
+    # Read as plain text instead: its words are kept, and nothing of its markup.
+    assert email.text.startswith("Hello") and email.html is not None and "Hello" in email.html
+    assert "<div" not in email.html and "<p " not in email.html
+
+
+def test_a_large_ordinary_email_keeps_its_markup() -> None:
+    # 3,000 rows of a report: more tags and bytes than the cheap look lets through unexamined.
+    rows = "".join(
+        f'<tr><td align="left" colspan="1">Item {i}</td><td><a href="https://acme.example/i/{i}?a=1&amp;b=2">'
+        f"&euro;{i}</a></td></tr>"
+        for i in range(3000)
+    )
+    # A picture written into the HTML (base64, with a "/" every few characters): dropped, but its
+    # tag, 400 KB long, is one attribute.
+    picture = base64.b64encode(random.Random(7).randbytes(300_000)).decode()
+    email = parsed(
+        f'<div><div><table>{rows}</table></div></div><img alt="logo" src="data:image/png;base64,{picture}">'
+        "<p>Regards, <b>Carl</b></p>"
+    )
+    assert email.html is not None and "<table>" in email.html and "<b>Carl</b>" in email.html
+    assert '<td align="left" colspan="1">Item 2999</td>' in email.html and '<img alt="logo">' in email.html
+    assert "Item 2999  €2999" in email.text  # laid out as a table, as inscriptis lays one out
