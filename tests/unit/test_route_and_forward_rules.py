@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -409,6 +410,18 @@ def test_the_original_html_excludes_the_note_and_header_block_and_is_made_safe(c
     assert "Forwarded message" not in plan.html and "Specs from Globex" not in plan.html
     plan = only_plan(run(crm, fixture("outlook_desktop_html_divrplyfwdmsg_en.eml")))
     assert plan.html is not None and "Hello Bessie" in plan.html and "See below" not in plan.html
+
+
+def test_html_beside_an_inline_forward_is_cut_in_bounded_time(crm: Crm) -> None:
+    # Looking for the client's header block in the HTML read each "<div" to the next ">": 100 KB of
+    # "<div " with none took a minute of CPU, 2 MB would take hours (SPEC §8: never exhaust CPU).
+    forward = message_from_bytes(inline_forward(), policy=default)
+    assert isinstance(forward, EmailMessage)
+    forward.add_alternative("<div " * 20_000 + "Looks good, let's sign.", subtype="html")
+    started = time.process_time()
+    plan = only_plan(run(crm, bytes(forward)))
+    assert time.process_time() - started < 2.0
+    assert plan.text.startswith("Looks good") and plan.html is None  # no known block: kept as text
 
 
 def test_original_sender_is_not_created_when_internal(crm: Crm) -> None:
