@@ -4,6 +4,7 @@ sequences could rewrite the screen or a newline could pass for another field."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,3 +114,24 @@ def printable(value: str | None) -> str | None:
 def _escaped(char: str) -> str:
     code = ord(char)
     return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def json_text(data: Any) -> str:
+    """``data`` as indented JSON for a terminal or a program: letters of every script written as they
+    are, and every unprintable character (a bidi override, a C1 control such as CSI, DEL, a line
+    separator) as a JSON escape. ``json`` escapes only the C0 controls: with ``ensure_ascii=False`` the
+    others reached the terminal raw from a subject or a name."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    # Outside strings the text holds only printable ASCII and the indent's newlines.
+    return "\n".join(line if line.isprintable() else _json_escaped(line) for line in text.split("\n"))
+
+
+def _json_escaped(line: str) -> str:
+    return "".join(c if c.isprintable() else _json_escape(ord(c)) for c in line)
+
+
+def _json_escape(code: int) -> str:
+    if code > 0xFFFF:  # written as its UTF-16 surrogate pair, as JSON writes such a character
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"

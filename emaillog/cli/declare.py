@@ -8,7 +8,6 @@ answer read the same way.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -43,8 +42,7 @@ def row_id(text: str) -> int:
 
 
 def print_json(data: Any) -> int:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    sys.stdout.write(terminal.json_text(data) + "\n")
     return 0
 
 

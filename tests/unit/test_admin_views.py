@@ -356,6 +356,29 @@ def test_hostile_text_from_the_database_stays_on_its_line(
     assert r"  line\x1b]0;title\x07 two" in show
 
 
+def test_json_of_hostile_text_is_valid_and_escapes_what_a_terminal_would_obey(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # json escapes only C0 controls: a bidi override, CSI as a C1 control (U+009B), DEL and a line
+    # separator in a subject or a name reached the terminal raw from every --json.
+    hostile = "Hi\u202efdp.exe\u009b2J\x7f\u2028\U000e0041 Grüße 日本"
+    _ok(capsys, "users", "add", REP, "--name", hostile)
+    email_id = _log(message(to=["Carl Customer <carl@globex.example>"]))
+    LoggedEmail.update(subject=hostile).execute()
+    for argv in (
+        ("emails", "show", str(email_id)),
+        ("emails", "list"),
+        ("users", "list"),
+        ("contacts", "show", "carl@globex.example"),
+    ):
+        out = _ok(capsys, *argv, "--json")
+        assert out.isprintable() or set(c for c in out if not c.isprintable()) == {"\n"}, argv
+        assert "Grüße 日本" in out, argv  # letters stay readable, not \u escapes
+    assert _json(capsys, "emails", "show", str(email_id))["subject"] == hostile
+    assert _json(capsys, "users", "list")[0]["name"] == hostile
+    assert _json(capsys, "contacts", "show", "carl@globex.example")["emails"][0]["subject"] == hostile
+
+
 def test_contacts_show_the_company_deals_and_emails(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _ok(capsys, "users", "add", REP)
     _ok(capsys, "companies", "add", "globex.example", "--name", "Globex")
