@@ -129,7 +129,9 @@ def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | 
     return text, html, attachments
 
 
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|]")
+# With the controls, the bidi marks and overrides: "invoice\u202efdp.exe" shows as "invoiceexe.pdf"
+# wherever the name is displayed (the CRM's page, a download dialog), an .exe passed off as a PDF.
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:*?\"<>|\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def safe_filename(name: str | None, content_type: str) -> str:

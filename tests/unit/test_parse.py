@@ -196,6 +196,15 @@ def test_attachment_names_cannot_be_paths() -> None:
     assert safe_filename(None, "message/rfc822") == "attachment.eml"
 
 
+def test_an_attachment_name_cannot_turn_its_end_around() -> None:
+    # U+202E (right-to-left override) made "invoice<RLO>fdp.exe" show as "invoiceexe.pdf".
+    raw = message(attachments=[("invoice\u202efdp.exe", b"MZ"), ("\u2067a\u200fb\u2069.txt", b"x")])
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    assert [a.filename for a in email.attachments] == ["invoice_fdp.exe", "a_b_.txt"]
+    assert safe_filename("שלום.pdf", "application/pdf") == "שלום.pdf"  # right-to-left letters are kept
+
+
 def test_a_part_without_a_name_is_named_by_its_type() -> None:
     # A picture pasted into the body or an invitation has no file name; "attachment.bin" could not
     # be opened by the person who downloaded it.
