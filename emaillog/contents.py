@@ -43,20 +43,30 @@ class Attachment:
     path: Path | None = None
 
 
-def read_contents(
-    walked: Walked, max_parts: int
-) -> tuple[str, str | None, tuple[Attachment, ...], Sealed | None]:
+@dataclass(frozen=True, slots=True)
+class Contents:
+    text: str  # for an encrypted message, says why its content is missing
+    html: str | None  # as it came: sanitised by the caller
+    attachments: tuple[Attachment, ...]
+    sealed: Sealed | None
+    body_bytes: int  # the text and HTML bodies that came, as SPEC §8 limits them
+
+
+def read_contents(walked: Walked, max_parts: int) -> Contents:
     """``_contents``, and whether the message is encrypted: if so, its text says why it is missing."""
-    text, html, attachments = _contents(walked.parts, max_parts)
+    text, html, attachments, body_bytes = _contents(walked.parts, max_parts)
     sealed = sealed_message(walked.header, walked.parts, text, html)
-    return explained(text, sealed), html, attachments, sealed
+    return Contents(explained(text, sealed), html, attachments, sealed, body_bytes)
 
 
-def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None, tuple[Attachment, ...]]:
-    """The body text and HTML (the message's own, not an attached one's) and the attachments.
+def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None, tuple[Attachment, ...], int]:
+    """The body text and HTML (the message's own, not an attached one's), the attachments, and the
+    size of the bodies.
 
     Several inline text parts (Apple Mail splits a body around an inline image) are joined. Outlook's
     winmail.dat gives the files (and the body, where there is none) it carries (``tnef.opened``).
+    The text read from an HTML-only body is not a body that came: counted, a 1.3 MB HTML email was
+    "2.5 MB" and refused as over the 2 MB limit.
     """
     texts: list[str] = []
     html: str | None = None
@@ -71,9 +81,10 @@ def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None,
             continue
         attachments.append(_attachment(part))
     files, text, html = opened(attachments, "\n".join(texts), html, max_parts - len(parts), unpacked_file)
+    body_bytes = len(text.encode()) + len((html or "").encode())
     if not text and html:
         text = html_to_text(html)
-    return text, html, files
+    return text, html, files, body_bytes
 
 
 def _named(part: Part) -> bool:
@@ -125,8 +136,8 @@ def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | 
     if isinstance(walked, StructureProblem):
         return None
     # An encrypted original forwarded as an attachment is logged as a BCC'd one is: saying so.
-    text, html, attachments, _ = read_contents(walked, limits.max_parts)
-    return text, html, attachments
+    read = read_contents(walked, limits.max_parts)
+    return read.text, read.html, read.attachments
 
 
 # With the controls, the bidi marks and overrides: "invoice\u202efdp.exe" shows as "invoiceexe.pdf"

@@ -138,7 +138,7 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
         return _malformed(fields, "the message has more than one From", digest)
     if not senders:
         return _malformed(fields, "the message has no readable From address", digest)
-    text, html, attachments, sealed = read_contents(walked, max_parts)
+    read = read_contents(walked, max_parts)
     return Email(
         message_id=first_msgid(fields.first("message-id")),
         subject=clean(fields.decoded("subject")) or "",
@@ -150,16 +150,16 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
         delivered_to=tuple(a.address for h in DELIVERY_HEADERS for a in parse_addresses(fields.all(h))),
         in_reply_to=first_msgid(fields.first("in-reply-to")),
         references=tuple(MSGID.findall(fields.first("references") or ""))[-50:],
-        text=text,
-        html=sanitise_html(html) if html else None,
-        attachments=attachments,
+        text=read.text,
+        html=sanitise_html(read.html) if read.html else None,
+        attachments=read.attachments,
         authentication_results=tuple(fields.all("authentication-results")),
         return_path=return_path_of(fields.first("return-path")),
         headers=fields.items,
-        body_bytes=len(text.encode()) + len((html or "").encode()),
+        body_bytes=read.body_bytes,
         sha256=digest,
         lazy_tree=LazyTree(raw),
-        sealed=sealed,
+        sealed=read.sealed,
     )
 
 

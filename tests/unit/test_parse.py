@@ -230,6 +230,18 @@ def test_html_is_sanitised_and_text_derived_when_missing() -> None:
     assert "script" not in email.html and "t.example" not in email.html and email.text == "Hi"
 
 
+def test_the_body_size_counts_the_bodies_that_came_not_the_text_read_from_html() -> None:
+    # SPEC §8 limits the text and HTML parts: a 1.3 MB HTML-only email was "2.5 MB" with the text
+    # read from it, and refused as over the 2 MB limit.
+    html = "<p>" + "Here is the long proposal we discussed on the phone. " * 24_000 + "</p>"
+    raw = b"From: a@b.example\r\nContent-Type: text/html\r\n\r\n" + html.encode()
+    email = parse(raw, Limits())
+    assert isinstance(email, Email) and email.text.startswith("Here is the long proposal")
+    assert email.body_bytes == len(html.encode()) < 2 * 1024 * 1024
+    plain = message(body="Hello, here is our proposal.")
+    assert parse(plain, Limits()).body_bytes == len("Hello, here is our proposal.\n")  # type: ignore[union-attr]
+
+
 def test_undecodable_part_parameters_read_as_absent() -> None:
     # name* beside name*0* makes the stdlib's RFC 2231 decoder raise TypeError: the part is read
     # as one without a name, and the message is not given up as a crash.
