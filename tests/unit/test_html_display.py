@@ -11,6 +11,8 @@ from email.message import EmailMessage
 
 import pytest
 from display_checks import VECTORS, assert_displayable
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
@@ -94,3 +96,41 @@ def test_pictures_of_the_email_itself_links_and_layout_are_kept() -> None:
         f'<tr><td><a href="https://acme.example/quote?id=7&amp;v=2" {rel}>the quote</a></td>'
         f'<td><a href="mailto:rita@acme.example" {rel}>write</a></td></tr></tbody></table>'
     )
+
+
+# A tag of the kinds the long-tag look must not miss: names and values holding "<", ">", quotes and
+# "=", quoted or not, closed or not, at lengths around _LONG_TAG.
+_TOKEN = st.one_of(
+    st.text(alphabet="ab=<>/ ", min_size=1, max_size=40),
+    st.builds(
+        lambda q, v: f"={q}{v}{q}", st.sampled_from(["'", '"', ""]), st.text(alphabet="x<>'\" ", max_size=300)
+    ),
+    st.just(" " * 200),
+    st.just("y" * 300),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TOKEN, max_size=12), st.text(alphabet="<>a ", max_size=20))
+@example(['="x>' + "y" * 600 + '"'], "")
+@example(["= 'x>" + "y" * 600], "")
+def test_the_look_at_c_speed_finds_every_tag_the_count_would_weigh(tokens: list[str], after: str) -> None:
+    from emaillog import htmltext
+
+    html = "<p class=x>" + "<div " + "".join(tokens) + after
+    if not htmltext._may_hold_a_long_tag(html):
+        longest = max(m.end() - m.start() for m in htmltext._TAG.finditer(html))
+        assert longest <= htmltext._LONG_TAG, html
+
+
+def test_a_large_ordinary_email_is_weighed_without_counting_its_tags() -> None:
+    from emaillog import htmltext
+
+    # An Outlook body of 60 KB: 3,000 tags, none long, none odd.
+    paragraph = (
+        "<p class=MsoNormal><span style='font-size:11.0pt;font-family:\"Calibri\",sans-serif'>Thanks for "
+        'the call &amp; the notes. <a href="https://example.com/x?y=1">link</a></span></p>\n'
+    )
+    html = "<div class=WordSection1>" + paragraph * 350 + "</div>"
+    assert not htmltext._may_nest_deep(html) and not htmltext._may_hold_a_long_tag(html)
+    assert not htmltext._costly(html)
