@@ -21,7 +21,7 @@ from .largemail import read_large
 from .limits import Limits
 from .mailbox import Mailbox, MailboxError, MessageVanished
 from .message import Email, Malformed, malformed
-from .notices.plan import NoticePlanner
+from .notices.plan import NoticePlanner, NoticeVerdict
 from .parallel import MessageParser, Parsed, ParseJob
 from .rules import Decision, Link, TraceEntry, decide
 from .rules.attribution import attribute
@@ -29,6 +29,7 @@ from .rules.route import ReadForwards, RouteSettings
 from .settings import Settings
 from .store.ledger import Attempt, LedgerKey
 from .store.lookup import SnapshotLookup
+from .store.outbox import told_before
 from .store.recorder import Result
 from .terminal import printable
 
@@ -219,7 +220,7 @@ def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
     )
     notice = None
     if not ctx.dry_run and decision.outcome != "failed":
-        verdict = planner.plan(email, item.raw, decision, f"{s.account}|{item.key}")
+        verdict = _told_once(ctx, item, planner.plan(email, item.raw, decision, f"{s.account}|{item.key}"))
         notice = verdict.notice
         if verdict.why != "no-notice":
             decision = replace(
@@ -233,6 +234,22 @@ def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
         time.monotonic() - item.started,
     )
     return Result(item.key, item.sha256 or None, email.message_id, decision, folder, notice, failures)
+
+
+def _told_once(ctx: BatchContext, item: Loaded, verdict: NoticeVerdict) -> NoticeVerdict:
+    """No second notice for the same message and reason: a message put back through the pipeline
+    (``errors retry`` before the cause was fixed, or moved back by hand) and refused again would
+    tell the rep what they were told already. (The planner counted it for the daily limit: a
+    notice at most too few today, never one too many.)"""
+    notice = verdict.notice
+    key = f"{ctx.settings.account}|{item.key}"
+    if (
+        notice is not None
+        and item.sha256
+        and told_before(ctx.account_id, ctx.settings.account, item.sha256, notice.reason, key)
+    ):
+        return NoticeVerdict(None, "suppressed-already-told")
+    return verdict
 
 
 def _decision(ctx: BatchContext, item: Loaded) -> tuple[Decision, bool]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..addresses import ascii_domain
-from .models import Outbox, utcnow
+from .models import Ledger, Outbox, utcnow
 
 # 1, 2, 4 … minutes, capped at an hour; after two days of refusal the notice is given up.
 FIRST_RETRY = timedelta(minutes=1)
@@ -51,6 +51,27 @@ def enqueue(
         )
         .on_conflict_ignore()
         .execute()
+    )
+
+
+def told_before(account_id: int, account: str, sha256: str, reason: str, ledger_key: str) -> bool:
+    """Whether another delivery of these very bytes already queued a notice for ``reason``: a
+    message moved back to the intake folder (``errors retry``, or by hand) and refused again.
+
+    Asked only of a notice about to be queued (a few a day per rep, the daily limit): the ledger
+    has no index on the hash, and a lookup for every refused message would read it all each time.
+    """
+    earlier = Ledger.select(Ledger.mailbox, Ledger.uidvalidity, Ledger.uid).where(
+        (Ledger.account == account_id) & (Ledger.sha256 == sha256)
+    )
+    keys = [f"{account}|{r.mailbox}/{r.uidvalidity}/{r.uid}" for r in earlier]
+    keys = [key for key in keys if key != ledger_key]
+    if not keys:
+        return False
+    return bool(
+        Outbox.select()
+        .where((Outbox.account == account_id) & (Outbox.reason == reason) & Outbox.ledger_key.in_(keys))
+        .exists()
     )
 
 

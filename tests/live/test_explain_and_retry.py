@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from support import BCC, COMPANY, FWD, message
+from support import BCC, COMPANY, FWD, NOTICES_ON, message
 
 from emaillog.cli import main
 from emaillog.devmail import ImapAccount
+from emaillog.store.models import Outbox
 
 
 @pytest.fixture
@@ -95,3 +96,36 @@ def test_a_message_id_with_escape_sequences_reaches_no_terminal(cli, imap_accoun
     for out in (listed, explained):
         assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
         assert "\\x1b]0;owned" in out
+
+
+def test_a_retried_message_rejected_again_gets_no_second_notice(
+    cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {**NOTICES_ON, "EMAILLOG_SMTP_PORT": "1"}.items():  # the relay away: queued only
+        monkeypatch.setenv(name, value)
+    assert cli("users", "add", "eve@acme.example", "--inactive")[0] == 0
+    deliver(imap_account, message(sender="eve@acme.example"))
+    assert cli("run", "--once")[0] == 0
+    assert Outbox.select().count() == 1
+    # Retried before the cause is fixed: rejected again for the same reason, back in Error.
+    code, out, _ = cli("errors", "retry", "1")
+    assert code == 0 and "moved back to INBOX: 1" in out
+    assert folder_size(imap_account, "Error") == 1
+    code, out, _ = cli("errors", "list", "--json")
+    [again] = json.loads(out)
+    assert again["reason"] == "sender-not-permitted" and again["id"] != 1
+    # Eve was told once; the same message again is not news to her.
+    assert Outbox.select().count() == 1
+    code, out, _ = cli("explain", str(again["id"]), "--json")
+    assert json.loads(out)["trace"][-1]["reason"] == "suppressed-already-told"
+
+
+def folder_size(account: ImapAccount, folder: str) -> int:
+    from imapclient import IMAPClient
+
+    client = IMAPClient(account.host, port=account.port, ssl=False)
+    client.login(account.user, account.password)
+    try:
+        return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+    finally:
+        client.logout()
