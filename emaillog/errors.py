@@ -76,6 +76,20 @@ def error_rows(store: Store, settings: Settings) -> list[Ledger]:
     )
 
 
+def in_error_folder(row: Ledger, settings: Settings) -> Ledger:
+    """``row``, when its message was put in this mailbox's Error folder; else a NotFound that says
+    where it went. Looked for there anyway, a logged message was only reported "not found"."""
+    if row.mailbox != settings.mailbox_name:
+        raise NotFound(f"ledger #{row.id} is a message of mailbox {row.mailbox}: use --mailbox {row.mailbox}")
+    if row.folder != settings.error_folder:
+        where = f"moved to {row.folder}" if row.folder else f"still in {settings.intake_folder}"
+        raise NotFound(
+            f"ledger #{row.id} is not in the {settings.error_folder} folder: {row.outcome}, {where}"
+            " (emaillog errors list shows what is)"
+        )
+    return row
+
+
 @dataclass
 class RetryReport:
     moved: list[int]

@@ -149,6 +149,16 @@ def _took_the_lease(settings: Settings, cleanup: ExitStack) -> bool:
     return False
 
 
+def worked_elsewhere(settings: Settings) -> bool:
+    """Whether another process (the daemon) holds the mailbox's lease at this moment: what an admin
+    command put back in the intake folder is then that process's to pass, not a reason to fail."""
+    leases = leases_for(settings.database_url, settings.data_dir)
+    try:
+        return not leases.acquire(settings.mailbox_name)
+    finally:
+        leases.release_all()
+
+
 def _warn_unverified(settings: Settings) -> None:
     """Said at every start: a certificate not verified is an open door, left open on purpose only."""
     for box in settings.all_mailboxes():

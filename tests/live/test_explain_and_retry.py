@@ -10,6 +10,7 @@ from support import BCC, COMPANY, FWD, NOTICES_ON, message
 
 from emaillog.cli import main
 from emaillog.devmail import ImapAccount
+from emaillog.lease import leases_for
 from emaillog.store.models import Outbox
 
 
@@ -98,6 +99,26 @@ def test_a_message_id_with_escape_sequences_reaches_no_terminal(cli, imap_accoun
         assert "\\x1b]0;owned" in out
 
 
+def test_retry_beside_the_running_daemon_leaves_the_pass_to_it(
+    cli, imap_account: ImapAccount, tmp_path: Path, database_url: str
+) -> None:
+    deliver(imap_account, message(sender="newrep@acme.example"))
+    assert cli("run", "--once")[0] == 0
+    assert cli("users", "add", "newrep@acme.example")[0] == 0
+    # The daemon works the mailbox: it holds the mailbox's lease (a file lock, or PostgreSQL's).
+    daemon = leases_for(database_url, tmp_path / "data")
+    assert daemon.acquire("default")
+    try:
+        code, out, err = cli("errors", "retry", "1")
+    finally:
+        daemon.release_all()
+    # Moved back, and the daemon (IDLE) picks it up: no "stop it first", no temporary failure.
+    assert code == 0, err
+    assert "moved back to INBOX: 1" in out and "the running daemon" in out
+    assert "stop it first" not in err
+    assert folder_size(imap_account, "INBOX") == 1
+
+
 def test_a_retried_message_rejected_again_gets_no_second_notice(
     cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -118,6 +139,18 @@ def test_a_retried_message_rejected_again_gets_no_second_notice(
     assert Outbox.select().count() == 1
     code, out, _ = cli("explain", str(again["id"]), "--json")
     assert json.loads(out)["trace"][-1]["reason"] == "suppressed-already-told"
+
+
+def test_retry_of_a_message_that_is_not_in_the_error_folder_is_a_usage_error(
+    cli, imap_account: ImapAccount
+) -> None:
+    deliver(imap_account, message())  # from Rita, a user: logged and moved to Processed
+    deliver(imap_account, message(sender="newrep@acme.example", message_id="<other@acme.example>"))
+    assert cli("users", "add", "rita@acme.example")[0] == 0
+    assert cli("run", "--once")[0] == 0
+    code, _, err = cli("errors", "retry", "uid:1")  # logged, in Processed
+    assert code == 2 and "not in the Error folder" in err and "Processed" in err
+    assert folder_size(imap_account, "INBOX") == 0
 
 
 def folder_size(account: ImapAccount, folder: str) -> int:
