@@ -7,9 +7,13 @@ maps start-up failures to exit codes and keeps the one-shot path.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from types import FrameType
+from typing import Any
 
 from peewee import OperationalError
 
@@ -23,6 +27,7 @@ from .reconnect import START_UP_FAILURES, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import POSTGRESQL_URLS, Settings
+from .stoppable import StoppableMailbox
 from .store import Store, StoreNotReady, open_read_only, open_store, store_for
 from .watch import Daemon
 
@@ -44,14 +49,53 @@ class Runner:
     def one_pass(self) -> PassReport:
         assert self.settings.imap is not None
         mailbox = ImapMailbox(self.settings.imap)
-        parser = ParallelParser()
-        try:
-            report = Pass(self.settings, mailbox, self.store, self.chain, self.dry_run, parser).run()
-        finally:
-            parser.close()
-            mailbox.close()
+        with _StopOnSignal() as stop:
+            # The handlers are in place before the parser forks its workers, which inherit them:
+            # Ctrl-C reaches the whole process group, and a worker killed by it was a crash.
+            parser = ParallelParser()
+            try:
+                stoppable = StoppableMailbox(mailbox, stop.asked, _nothing)
+                report = Pass(self.settings, stoppable, self.store, self.chain, self.dry_run, parser).run()
+            finally:
+                parser.close()
+                mailbox.close()
         log.info("%spass done: %s", self.label, report.summary())
+        if stop.signal_name:
+            log.info("%sstopped by %s: the rest waits for the next pass", self.label, stop.signal_name)
         return report
+
+
+def _nothing() -> None:
+    """No watchdog to ping in a one-shot pass."""
+
+
+class _StopOnSignal:
+    """SIGTERM and SIGINT during a one-shot pass: fetch nothing more, record and move the batch in
+    hand, exit 0 (SPEC §13). Killed where it stood, a pass left recorded messages unmoved and
+    fetched ones counted as tried, which the next pass then retried one at a time as suspects.
+
+    Only in the main thread (signals can be handled nowhere else); the old handlers come back after.
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def asked(self) -> bool:
+        return self.signal_name is not None
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._old[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, old in self._old.items():
+            signal.signal(signum, old)
 
 
 def setup_logging(log_format: str = "text") -> None:

@@ -271,6 +271,49 @@ def test_sigterm_mid_pass_loses_nothing_and_doubles_nothing(
     assert LoggedEmail.select().count() == total
 
 
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_a_once_run_stopped_mid_pass_finishes_the_batch_in_hand_and_exits_0(
+    tmp_path: Path, world: World, dovecot: DevDovecot, how: str
+) -> None:
+    # systemctl stop of a --once timer unit (SIGTERM), or Ctrl-C in a terminal (SIGINT to the whole
+    # process group, parser workers included): a stop, not a crash.
+    total = 1000
+    raws = [message(to=[f"c{i}@globex.example"], message_id=f"<once-{i}@acme.example>") for i in range(total)]
+    dovecot.seed_maildir(world.account.user, "INBOX", raws)
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text(env_text(world.account, tmp_path / "data", EMAILLOG_BATCH_SIZE="10"))
+    log_path = tmp_path / "once.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(env_file)],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(lambda: "outcome=logged" in log_path.read_text(), 60, "the first message")
+            if how == "SIGTERM":
+                proc.send_signal(signal.SIGTERM)
+            else:
+                os.killpg(proc.pid, signal.SIGINT)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    text = log_path.read_text()
+    assert code == 0, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text and "stopped by" in text
+    counts = world.folder_counts()
+    assert 0 < counts["INBOX"] < total and sum(counts.values()) == total
+    # Nothing half done: every message taken was recorded and moved, none left counted as tried
+    # (which would make the next pass retry it alone, as if it had crashed the process).
+    rows = list(Ledger.select())
+    assert all(r.outcome == "logged" and r.disposed and r.attempts == 1 for r in rows)
+    assert len(rows) == counts["Processed"]
+
+
 def _mailbox(world: World) -> tuple[ImapMailbox]:
     assert world.settings.imap is not None
     return (ImapMailbox(world.settings.imap),)
