@@ -27,6 +27,7 @@ from .reconnect import START_UP_FAILURES, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import POSTGRESQL_URLS, Settings
+from .status import StateFile
 from .stoppable import StoppableMailbox
 from .store import Store, StoreNotReady, open_read_only, open_store, store_for
 from .watch import Daemon
@@ -62,6 +63,11 @@ class Runner:
         log.info("%spass done: %s", self.label, report.summary())
         if stop.signal_name:
             log.info("%sstopped by %s: the rest waits for the next pass", self.label, stop.signal_name)
+        if not self.dry_run:
+            # What status shows as the last pass: a --once from a timer is a way to run emaillog too.
+            state = StateFile.for_settings(self.settings)
+            state.update(login_state="stopped", login_detail=None)
+            state.pass_done(report)
         return report
 
 

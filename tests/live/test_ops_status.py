@@ -92,3 +92,19 @@ def test_status_shows_a_refused_login(
     [mailbox] = json.loads(capsys.readouterr().out)["mailboxes"]
     assert mailbox["login"] == "refused" and "Authentication failed" in mailbox["login_detail"]
     assert mailbox["error_folder_messages"] is None
+
+
+def test_status_tells_the_last_pass_of_a_once_run_and_a_dry_run_writes_no_state(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --once from a timer (or cron) is a way to run emaillog too: its passes are passes.
+    world.deliver(message(message_id="<o-1@acme.example>"))
+    path = env_file(world, tmp_path)
+    assert main(["--env-file", str(path), "run", "--dry-run"]) == 0
+    assert not StateFile.for_settings(world.settings).path.exists()  # a dry run writes nothing
+    assert main(["--env-file", str(path), "run", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["--env-file", str(path), "status", "--json", "--no-imap"]) == 0
+    [mailbox] = json.loads(capsys.readouterr().out)["mailboxes"]
+    assert mailbox["last_successful_pass"] is not None
+    assert mailbox["daemon"]["last_outcomes"] == {"logged": 1} and not mailbox["daemon"]["running"]
