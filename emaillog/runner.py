@@ -23,7 +23,7 @@ from .lease import LEASE_DIR, FileLeases, leases_for
 from .logsetup import setup_logging as _setup_logging
 from .parallel import ParallelParser
 from .poll import Pass, PassReport, remove_stale_tmp
-from .reconnect import START_UP_FAILURES, start_up_failure
+from .reconnect import START_UP_FAILURES, one_line, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
 from .settings import POSTGRESQL_URLS, Settings
@@ -125,7 +125,7 @@ def run(
         except OperationalError as exc:
             # The database unreachable at start-up (or left unhandled below) is a temporary failure,
             # to be retried (SPEC §13: 75), not a crash with a traceback (1).
-            log.error("database unavailable: %s", exc)
+            log.error("database unavailable: %s", one_line(exc))
             return EXIT_TEMPFAIL
 
 

@@ -45,3 +45,24 @@ def test_errors_retry_with_the_mailbox_unreachable_exits_75(
     assert main(["errors", "retry", "--all", "--no-pass"]) == 75
     err = capsys.readouterr().err
     assert err.startswith("emaillog: mailbox unavailable:") and "Traceback" not in err
+
+
+def test_the_daemon_with_its_database_unreachable_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # libpq's message spans lines ("...refused\n\tIs the server running on that host..."): under
+    # journald each would be an entry of its own, without the level or the logger's name.
+    _env(
+        monkeypatch,
+        tmp_path,
+        EMAILLOG_DATABASE_URL="postgresql://emaillog:hunter2@127.0.0.1:1/crm",
+        EMAILLOG_IMAP_HOST="127.0.0.1",
+        EMAILLOG_IMAP_PORT="1",
+        EMAILLOG_IMAP_SECURITY="none",
+        EMAILLOG_IMAP_USER="crm",
+        EMAILLOG_IMAP_PASSWORD="pw",
+    )
+    assert main(["run", "--once"]) == 75
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "ERROR emaillog: database unavailable: " in lines[0], lines
+    assert "Is the server running" in lines[0] and "hunter2" not in lines[0]
