@@ -11,7 +11,9 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
+
+from imapclient.exceptions import IMAPClientError
 
 from .imapmailbox import ImapMailbox
 from .settings import Settings
@@ -125,15 +127,33 @@ def retry(
 
 
 def _locate(mailbox: ImapMailbox, row: Ledger) -> int | None:
-    """The Error-folder UID whose bytes hash to the ledger's SHA-256."""
-    criteria: list[Any] = ["HEADER", "Message-ID", row.message_id] if row.message_id else ["ALL"]
-    candidates = sorted(int(u) for u in mailbox.client.search(criteria))
+    """The Error-folder UID whose bytes hash to the ledger's SHA-256.
+
+    SEARCH HEADER matches a substring (RFC 3501 §6.4.4): the id is looked for without the angle
+    brackets the ledger gives it, as a message may carry it bare (``Message-ID: id@host``).
+    """
+    msgid = (row.message_id or "").removeprefix("<").removesuffix(">")
+    candidates = _candidates(mailbox, msgid)
     for start in range(0, len(candidates), 100):
         fetched = mailbox.fetch(candidates[start : start + 100])
         for uid, raw in fetched.items():
             if hashlib.sha256(raw).hexdigest() == row.sha256:
                 return uid
     return None
+
+
+def _candidates(mailbox: ImapMailbox, msgid: str) -> list[int]:
+    """The UIDs whose Message-ID contains ``msgid``; every UID without one, or where the server
+    cannot search for it. A Message-ID may be UTF-8 (RFC 6532), which a SEARCH must announce,
+    and only US-ASCII is a charset every server must search in (RFC 3501 §6.4.4)."""
+    client = mailbox.client
+    if msgid:
+        try:
+            found = client.search(["HEADER", "Message-ID", msgid], None if msgid.isascii() else "UTF-8")
+            return sorted(int(u) for u in found)
+        except IMAPClientError:
+            pass  # [BADCHARSET]: the hashes tell which it is
+    return sorted(int(u) for u in client.search(["ALL"]))
 
 
 def _note_retry(row: Ledger, settings: Settings) -> None:

@@ -162,3 +162,22 @@ def folder_size(account: ImapAccount, folder: str) -> int:
         return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
     finally:
         client.logout()
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        b"bare-7@acme.example",  # some mailers and gateways write it bare; the ledger keeps <id>
+        '<id-\u00fc"q@\u00e9vil.example>'.encode(),  # UTF-8 (RFC 6532), and a quote
+    ],
+)
+def test_retry_finds_a_message_whatever_its_message_id_looks_like(
+    cli, imap_account: ImapAccount, message_id: bytes
+) -> None:
+    raw = message(sender="newrep@acme.example", message_id="<placeholder@x>")
+    deliver(imap_account, raw.replace(b"<placeholder@x>", message_id))
+    assert cli("run", "--once")[0] == 0
+    assert cli("users", "add", "newrep@acme.example")[0] == 0
+    code, out, _ = cli("errors", "retry", "1")
+    assert code == 0 and "moved back to INBOX: 1; not found in Error: 0" in out
+    assert folder_size(imap_account, "Processed") == 1
