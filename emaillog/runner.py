@@ -6,10 +6,12 @@ maps start-up failures to exit codes and keeps the one-shot path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from types import FrameType
@@ -22,7 +24,7 @@ from .imapmailbox import ImapMailbox
 from .lease import LEASE_DIR, FileLeases, leases_for
 from .logsetup import setup_logging as _setup_logging
 from .parallel import ParallelParser
-from .poll import Pass, PassReport, remove_stale_tmp
+from .poll import Pass, PassReport, process_tmp_dir, remove_stale_tmp
 from .reconnect import START_UP_FAILURES, one_line, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
@@ -153,7 +155,8 @@ def _run(
         seed_crm(store, settings)
         reload_settings = None  # the demo's settings are made here, not read from a file
     elif dry_run:
-        return _dry_run(settings, chain)
+        with _no_temp_dirs_left(settings):
+            return _dry_run(settings, chain)
     else:
         _warn_unverified(settings)
         if not _took_the_lease(settings, cleanup):
@@ -266,6 +269,22 @@ def _dry_run(settings: Settings, chain: tuple[Link, ...]) -> int:
         codes.append(_one_shot(Runner(mailbox, store, chain, True, _label(settings, mailbox))))
     db.close()
     return max(codes)
+
+
+@contextlib.contextmanager
+def _no_temp_dirs_left(settings: Settings) -> Iterator[None]:
+    """A dry run spools large attachments as a pass does, and its pass removes the files: the
+    directories that held them go too, so that a dry run leaves the data dir as it found it.
+    Only empty ones, and ``tmp`` only where the dry run made it (a daemon beside it uses its own)."""
+    data_dirs = {mailbox.data_dir for mailbox in settings.all_mailboxes()}
+    made = {d / "tmp" for d in data_dirs if not (d / "tmp").exists()}
+    try:
+        yield
+    finally:
+        for data_dir in data_dirs:
+            for path in (process_tmp_dir(data_dir, os.getpid()), *({data_dir / "tmp"} & made)):
+                with contextlib.suppress(OSError):
+                    path.rmdir()
 
 
 def _label(settings: Settings, mailbox: Settings) -> str:

@@ -612,6 +612,31 @@ def test_a_dry_run_reads_the_database_without_writing_or_upgrading_it(
     assert current_version(database_proxy.obj) == CURRENT_VERSION - 1
 
 
+def test_a_dry_run_leaves_the_mailbox_and_the_data_dir_as_they_were(tmp_path: Path, world: World) -> None:
+    world.deliver(
+        message(attachments=[("offer.pdf", b"%PDF" * 750_000)]),  # 3 MB: parsed on a worker, spooled
+        message(sender="Stranger <x@elsewhere.example>", message_id="<m2@acme.example>"),
+    )
+    data_dir = world.settings.data_dir
+    before = _files(data_dir)
+    done = dry_run(tmp_path, world, data_dir, world.settings.database_url)
+    assert done.returncode == 0, done.stderr
+    assert "1 logged, 1 rejected; 0 moved" in done.stderr
+    client = world.client()
+    try:
+        assert [name for _, _, name in client.list_folders()] == ["INBOX"]  # no folder created
+        client.select_folder("INBOX", readonly=True)
+        assert set(client.get_flags(client.search()).values()) == {()}  # no \Seen
+    finally:
+        client.logout()
+    # Nothing stored, not even an empty temp dir; SQLite's own -wal/-shm of a read-only reader aside.
+    assert _files(data_dir) - before <= {"emaillog.sqlite3-wal", "emaillog.sqlite3-shm"}
+
+
+def _files(top: Path) -> set[str]:
+    return {str(path.relative_to(top)) for path in top.rglob("*")}
+
+
 def test_a_dry_run_creates_no_database(tmp_path: Path, world: World) -> None:
     data_dir = tmp_path / "fresh"
     done = dry_run(tmp_path, world, data_dir, f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
