@@ -47,7 +47,15 @@ def start_up_failure(exc: BaseException) -> tuple[int, str]:
         return EXIT_LOGIN, str(exc)
     if isinstance(exc, FolderUnusable):
         return EXIT_CONFIG, str(exc)
+    if on_a_local_file(exc):
+        return EXIT_TEMPFAIL, f"pass failed on a local file: {one_line(exc)}"
     return EXIT_TEMPFAIL, f"mailbox unavailable: {str(exc) or type(exc).__name__}"
+
+
+def on_a_local_file(exc: BaseException) -> bool:
+    """An OSError of a file here (a full disk, an unwritable attachments dir), not of a socket:
+    what the mailbox is not to be blamed for."""
+    return isinstance(exc, OSError) and getattr(exc, "filename", None) is not None
 
 
 class IntakeReadOnly(FolderReadOnly):

@@ -38,7 +38,15 @@ from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser
 from .poll import Pass, PassReport
-from .reconnect import CONNECTION_ERRORS, DATABASE_ERRORS, Backoff, ConnectionLost, IntakeReadOnly, one_line
+from .reconnect import (
+    CONNECTION_ERRORS,
+    DATABASE_ERRORS,
+    Backoff,
+    ConnectionLost,
+    IntakeReadOnly,
+    on_a_local_file,
+    one_line,
+)
 from .reloading import reload
 from .rules import Link
 from .sdnotify import Notifier
@@ -378,8 +386,7 @@ class Daemon:
             return
         # OSError covers sockets and local files alike (an unwritable attachments directory): say which
         # it looks like; either way the connection is dropped and rebuilt after a backoff, to start clean.
-        local = isinstance(exc, OSError) and getattr(exc, "filename", None) is not None
-        what = "pass failed on a local file" if local else "mailbox connection lost"
+        what = "pass failed on a local file" if on_a_local_file(exc) else "mailbox connection lost"
         log.warning("%s%s: %s; reconnecting", self.label, what, one_line(exc))
         self._set_login("disconnected", str(exc) or type(exc).__name__)
         self.metrics.connection(False)

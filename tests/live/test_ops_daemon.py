@@ -612,6 +612,21 @@ def test_a_dry_run_reads_the_database_without_writing_or_upgrading_it(
     assert current_version(database_proxy.obj) == CURRENT_VERSION - 1
 
 
+def test_a_once_pass_that_fails_on_a_local_file_says_so_not_mailbox_unavailable(
+    tmp_path: Path, world: World
+) -> None:
+    world.deliver(message(attachments=[("offer.pdf", b"%PDF-1.7 offer")]))
+    (world.settings.data_dir / "attachments").write_text("a file where the directory should be")
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text(env_text(world.account, world.settings.data_dir))
+    done = one_pass(env_file)
+    assert done.returncode == 75, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert "pass failed on a local file: [Errno 20] Not a directory" in line, line
+    assert "mailbox unavailable" not in line and "Traceback" not in done.stderr
+    assert world.folder_counts()["INBOX"] == 1  # left for the next pass
+
+
 def test_a_dry_run_leaves_the_mailbox_and_the_data_dir_as_they_were(tmp_path: Path, world: World) -> None:
     world.deliver(
         message(attachments=[("offer.pdf", b"%PDF" * 750_000)]),  # 3 MB: parsed on a worker, spooled

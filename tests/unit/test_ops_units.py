@@ -287,6 +287,12 @@ def test_start_up_failures_and_the_exit_code_of_a_fleet_that_had_none_working() 
     assert start_up_failure(FolderReadOnly("the folder X is read-only"))[0] == 78
     assert start_up_failure(MailboxError("cannot connect")) == (75, "mailbox unavailable: cannot connect")
     assert start_up_failure(ConnectionResetError())[1] == "mailbox unavailable: ConnectionResetError"
+    # A full disk or an unwritable attachments dir: nothing to do with the mailbox.
+    disk_full = OSError(28, "No space left on device", "/data/attachments/ab")
+    assert start_up_failure(disk_full) == (
+        75,
+        "pass failed on a local file: [Errno 28] No space left on device: '/data/attachments/ab'",
+    )
     # 77 only when every login was refused; a failure that may pass by itself makes it 75.
     assert _worst([77]) == _worst([77, 77]) == 77
     assert _worst([77, 75]) == _worst([75]) == _worst([78, 75]) == 75
