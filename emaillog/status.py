@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from peewee import fn
+from peewee import DatabaseError, fn
 
-from .settings import Settings
+from .lease import LEASE_DIR, lock_key
+from .settings import POSTGRESQL_URLS, Settings
 
 log = logging.getLogger("emaillog.status")
 
@@ -160,10 +161,70 @@ def probe_imap(settings: Settings) -> dict[str, Any]:
         mailbox.close()
 
 
+def lease_of(settings: Settings, db: Any) -> dict[str, Any]:
+    """Whether a process holds the mailbox's lease (the daemon, on this machine or, with PostgreSQL,
+    another), read without taking it: taken even for an instant, a daemon starting at that moment
+    would find it held and exit. ``{}`` where it cannot be read."""
+    if settings.database_url.startswith(POSTGRESQL_URLS):
+        holder = _advisory_holder(db, settings.mailbox_name)
+    else:
+        holder = _flock_holder(settings.data_dir / LEASE_DIR / f"{settings.mailbox_name}.lock")
+    if holder is None:
+        return {}
+    return {"held": True, "holder": holder} if holder else {"held": False}
+
+
+def _flock_holder(path: Path) -> str | None:
+    """ "pid N" of the process whose flock holds ``path``, "" when none does, None when unknown.
+
+    Linux lists every lock in /proc/locks: ``1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF``
+    (a line with "->" is a process waiting for it).
+    """
+    try:
+        st = path.stat()
+        table = Path("/proc/locks").read_text()
+    except FileNotFoundError as exc:
+        return "" if exc.filename == str(path) else None
+    except OSError:
+        return None
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for fields in (line.split() for line in table.splitlines()):
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == where:
+            return f"pid {fields[4]}"
+    return ""
+
+
+_ADVISORY_HOLDER = """
+SELECT a.application_name, host(a.client_addr) FROM pg_locks l
+LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+def _advisory_holder(db: Any, mailbox: str) -> str | None:
+    """The holder of the mailbox's advisory lock (lease.py names its session emaillog-lease-PID)."""
+    key = lock_key(mailbox) & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key is classid (high), objid (low)
+    try:
+        rows = db.execute_sql(_ADVISORY_HOLDER, (key >> 32, key & 0xFFFF_FFFF)).fetchall()
+    except DatabaseError:
+        return None
+    if not rows:
+        return ""
+    name, address = rows[0]
+    pid = name.removeprefix("emaillog-lease-") if name and name.startswith("emaillog-lease-") else "?"
+    return f"pid {pid}" + (f" at {address}" if address else "")
+
+
 def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, Any]:
     """Everything ``status`` shows, as one JSON-ready value."""
     daemon = StateFile.for_settings(settings).read()
-    daemon["running"] = _pid_running(daemon.get("pid")) and daemon.get("login_state") != "stopped"
+    lease = lease_of(settings, store.db)
+    # The pid alone can lie: after a crash and a reboot it may be another program's. A lease known
+    # to be free says no emaillog process works the mailbox.
+    daemon["running"] = (
+        _pid_running(daemon.get("pid")) and daemon.get("login_state") != "stopped" and lease.get("held", True)
+    )
     mailboxes = []
     for name in _mailboxes(store.account_id, settings.mailbox_name):
         entry: dict[str, Any] = {
@@ -174,6 +235,7 @@ def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, A
         }
         if name == settings.mailbox_name:
             entry["daemon"] = daemon
+            entry["lease"] = lease
             entry["last_successful_pass"] = daemon.get("last_success_at")
             entry["error_folder"] = settings.error_folder
             entry.update(probe_imap(settings) if probe else {})
@@ -197,6 +259,11 @@ def render(data: dict[str, Any]) -> str:
                 f" (pid {d.get('pid', '-')}), IMAP {d.get('login_state', 'unknown')}"
                 + (f": {d['login_detail']}" if d.get("login_detail") else "")
             )
+            if m.get("lease"):
+                held = m["lease"]["held"]
+                lines.append(
+                    f"  lease: {'held by ' + m['lease']['holder'] if held else 'free (no process works it)'}"
+                )
             lines.append(
                 f"  last successful pass: {m.get('last_successful_pass') or 'never'}"
                 + (f" ({d['last_summary']})" if d.get("last_summary") else "")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import World, make_world, message
@@ -12,6 +14,7 @@ from support import World, make_world, message
 from emaillog import admin
 from emaillog.cli import main
 from emaillog.devmail import ImapAccount
+from emaillog.lease import leases_for
 from emaillog.poll import PassReport
 from emaillog.status import StateFile
 from emaillog.store.models import Ledger
@@ -108,3 +111,33 @@ def test_status_tells_the_last_pass_of_a_once_run_and_a_dry_run_writes_no_state(
     [mailbox] = json.loads(capsys.readouterr().out)["mailboxes"]
     assert mailbox["last_successful_pass"] is not None
     assert mailbox["daemon"]["last_outcomes"] == {"logged": 1} and not mailbox["daemon"]["running"]
+
+
+def test_status_reads_whether_the_daemon_runs_from_its_lease_not_only_a_pid(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A daemon that died with the machine left "logged-in" and its pid; after the reboot that pid
+    # is some other process's (here: this test's own, which is running).
+    state = StateFile.for_settings(world.settings)
+    state.pass_done(PassReport(seen=1, outcomes={"logged": 1}))
+    state.update(login_state="logged-in")
+    path = env_file(world, tmp_path)
+
+    def shown() -> dict[str, Any]:
+        assert main(["--env-file", str(path), "status", "--json", "--no-imap"]) == 0
+        [mailbox] = json.loads(capsys.readouterr().out)["mailboxes"]
+        return dict(mailbox)
+
+    mailbox = shown()
+    assert mailbox["lease"] == {"held": False} and not mailbox["daemon"]["running"]
+    # A process that works the mailbox holds its lease: the daemon, wherever it runs.
+    leases = leases_for(world.settings.database_url, world.settings.data_dir)
+    assert leases.acquire("default")
+    try:
+        mailbox = shown()
+        assert mailbox["lease"]["held"] and f"pid {os.getpid()}" in mailbox["lease"]["holder"]
+        assert mailbox["daemon"]["running"]
+        assert main(["--env-file", str(path), "status", "--no-imap"]) == 0
+        assert f"lease: held by pid {os.getpid()}" in capsys.readouterr().out
+    finally:
+        leases.release_all()
