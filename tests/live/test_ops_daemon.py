@@ -335,7 +335,8 @@ def test_sighup_reloads_settings_and_sigusr1_runs_a_pass(tmp_path: Path, world: 
         )
         daemon.signal(signal.SIGHUP)
         wait_until(lambda: "settings reloaded; changed: processed_folder" in daemon.log(), 10, "the reload")
-        assert daemon.saw("RELOADING=1")
+        # Sent before that line, but read by the test's own thread: on a busy machine a little later.
+        wait_until(lambda: daemon.saw("RELOADING=1"), 10, "RELOADING=1")
         world.deliver(message(message_id="<hup-1@acme.example>"))
         daemon.signal(signal.SIGUSR1)
         wait_until(lambda: ledger_rows("logged") == 1, 10, "SIGUSR1's pass")
