@@ -178,20 +178,26 @@ def _flock_holder(path: Path) -> str | None:
     """ "pid N" of the process whose flock holds ``path``, "" when none does, None when unknown.
 
     Linux lists every lock in /proc/locks: ``1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF``
-    (a line with "->" is a process waiting for it).
+    (a line with "->" is a process waiting for it). The device is not compared: some file systems
+    (btrfs subvolumes) show another there than stat() gives. The lock's inode and the pid its
+    holder wrote into the file (lease.py) must both match.
     """
     try:
         st = path.stat()
+        written = path.read_text().strip()
         table = Path("/proc/locks").read_text()
     except FileNotFoundError as exc:
         return "" if exc.filename == str(path) else None
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
-    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    for fields in (line.split() for line in table.splitlines()):
-        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == where:
-            return f"pid {fields[4]}"
-    return ""
+    held = (
+        len(fields) >= 6
+        and fields[1] == "FLOCK"
+        and fields[4] == written
+        and fields[5].endswith(f":{st.st_ino}")
+        for fields in (line.split() for line in table.splitlines())
+    )
+    return f"pid {written}" if any(held) else ""
 
 
 _ADVISORY_HOLDER = """
