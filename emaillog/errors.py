@@ -16,6 +16,7 @@ from typing import cast
 from imapclient.exceptions import IMAPClientError
 
 from .imapmailbox import ImapMailbox
+from .poll import BATCH_BYTES, STREAM_OVER, batches_by_size
 from .settings import Settings
 from .store import Store
 from .store.models import MAX_ID, Ledger, utcnow
@@ -134,12 +135,17 @@ def _locate(mailbox: ImapMailbox, row: Ledger) -> int | None:
     """
     msgid = (row.message_id or "").removeprefix("<").removesuffix(">")
     candidates = _candidates(mailbox, msgid)
-    for start in range(0, len(candidates), 100):
-        fetched = mailbox.fetch(candidates[start : start + 100])
-        for uid, raw in fetched.items():
+    # Bounded as a pass is: small messages fetched whole in batches of a bounded size, a large one
+    # hashed in chunks. Fetched a hundred at a time whatever their size, an Error folder of large
+    # messages without Message-IDs (all of them candidates) filled the memory.
+    sizes = mailbox.sizes(candidates)
+    small = [uid for uid in candidates if uid in sizes and sizes[uid] <= STREAM_OVER]
+    for batch in batches_by_size(small, sizes, 100, BATCH_BYTES):
+        for uid, raw in mailbox.fetch(batch).items():
             if hashlib.sha256(raw).hexdigest() == row.sha256:
                 return uid
-    return None
+    large = (uid for uid in candidates if uid in sizes and sizes[uid] > STREAM_OVER)
+    return next((uid for uid in large if mailbox.sections(uid).sha256() == row.sha256), None)
 
 
 def _candidates(mailbox: ImapMailbox, msgid: str) -> list[int]:

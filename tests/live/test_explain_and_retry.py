@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,24 @@ def test_retry_finds_a_message_whatever_its_message_id_looks_like(
     code, out, _ = cli("errors", "retry", "1")
     assert code == 0 and "moved back to INBOX: 1; not found in Error: 0" in out
     assert folder_size(imap_account, "Processed") == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # IMAP's part: one backend is enough
+def test_retry_finds_a_message_without_holding_the_error_folder_in_memory(
+    cli, imap_account: ImapAccount
+) -> None:
+    # Without a Message-ID to search by, every message of the Error folder is a candidate: large ones
+    # (a body too large, a message over the maximum) were fetched whole, a hundred at a time.
+    big = 9 * 1024 * 1024
+    for _ in range(3):
+        attachment = [("big.bin", os.urandom(big))]
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=None, attachments=attachment))
+    assert cli("run", "--once")[0] == 0
+    tracemalloc.start()
+    try:
+        code, out, _ = cli("errors", "retry", "3", "--no-pass")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 0 and "moved back to INBOX: 1; not found in Error: 0" in out
+    assert peak < big, f"peak {peak / 2**20:.0f} MiB"  # no message held whole, let alone three
