@@ -9,6 +9,15 @@ import pytest
 
 from emaillog.cli import main
 
+# A mailbox on port 1 of loopback: nothing listens there, the connection is refused at once.
+UNREACHABLE_IMAP = {
+    "EMAILLOG_IMAP_HOST": "127.0.0.1",
+    "EMAILLOG_IMAP_PORT": "1",
+    "EMAILLOG_IMAP_SECURITY": "none",
+    "EMAILLOG_IMAP_USER": "crm",
+    "EMAILLOG_IMAP_PASSWORD": "pw",
+}
+
 
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **values: str) -> None:
     monkeypatch.chdir(tmp_path)
@@ -33,15 +42,7 @@ def test_database_unreachable_exits_75_in_one_line(
 def test_errors_retry_with_the_mailbox_unreachable_exits_75(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _env(
-        monkeypatch,
-        tmp_path,
-        EMAILLOG_IMAP_HOST="127.0.0.1",
-        EMAILLOG_IMAP_PORT="1",
-        EMAILLOG_IMAP_SECURITY="none",
-        EMAILLOG_IMAP_USER="crm",
-        EMAILLOG_IMAP_PASSWORD="pw",
-    )
+    _env(monkeypatch, tmp_path, **UNREACHABLE_IMAP)
     assert main(["errors", "retry", "--all", "--no-pass"]) == 75
     err = capsys.readouterr().err
     assert err.startswith("emaillog: mailbox unavailable:") and "Traceback" not in err
@@ -56,11 +57,7 @@ def test_the_daemon_with_its_database_unreachable_says_so_in_one_line(
         monkeypatch,
         tmp_path,
         EMAILLOG_DATABASE_URL="postgresql://emaillog:hunter2@127.0.0.1:1/crm",
-        EMAILLOG_IMAP_HOST="127.0.0.1",
-        EMAILLOG_IMAP_PORT="1",
-        EMAILLOG_IMAP_SECURITY="none",
-        EMAILLOG_IMAP_USER="crm",
-        EMAILLOG_IMAP_PASSWORD="pw",
+        **UNREACHABLE_IMAP,
     )
     assert main(["run", "--once"]) == 75
     lines = capsys.readouterr().err.strip().splitlines()
