@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from imapclient.exceptions import IMAPClientError
 from peewee import DatabaseError, fn
 
 from .lease import LEASE_DIR, lock_key
@@ -147,18 +148,33 @@ def probe_imap(settings: Settings) -> dict[str, Any]:
     from .imapmailbox import ImapMailbox
     from .mailbox import LoginRefused, MailboxError
 
+    unknown = {"error_folder_messages": None, "intake_folder_messages": None}
     if settings.imap is None:
-        return {"login": "not configured (demo mailbox)", "error_folder_messages": None}
+        return {"login": "not configured (demo mailbox)", **unknown}
     try:
         mailbox = ImapMailbox(settings.imap)
     except LoginRefused as exc:
-        return {"login": "refused", "login_detail": str(exc), "error_folder_messages": None}
+        return {"login": "refused", "login_detail": str(exc), **unknown}
     except (MailboxError, OSError) as exc:
-        return {"login": "unreachable", "login_detail": str(exc), "error_folder_messages": None}
+        return {"login": "unreachable", "login_detail": str(exc), **unknown}
     try:
-        return {"login": "ok", "error_folder_messages": mailbox.message_count(settings.error_folder)}
+        return {
+            "login": "ok",
+            "error_folder_messages": mailbox.message_count(settings.error_folder),
+            "intake_folder_messages": _waiting(mailbox, settings.intake_folder),
+        }
     finally:
         mailbox.close()
+
+
+def _waiting(mailbox: Any, folder: str) -> int | None:
+    """The backlog: messages in the intake folder as a pass counts them (one a person flagged
+    \\Deleted is never passed, so never waits); None when the folder is missing."""
+    try:
+        mailbox.client.select_folder(mailbox.on_server(folder), readonly=True)
+    except IMAPClientError:
+        return None
+    return len(mailbox.uids())
 
 
 def lease_of(settings: Settings, db: Any) -> dict[str, Any]:
@@ -244,6 +260,7 @@ def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, A
             entry["lease"] = lease
             entry["last_successful_pass"] = daemon.get("last_success_at")
             entry["error_folder"] = settings.error_folder
+            entry["intake_folder"] = settings.intake_folder
             entry.update(probe_imap(settings) if probe else {})
         mailboxes.append(entry)
     return {
@@ -280,6 +297,9 @@ def render(data: dict[str, Any]) -> str:
                 f"  login now: {m.get('login', 'not checked')}"
                 + (f" ({m['login_detail']})" if m.get("login_detail") else "")
             )
+            waiting = m.get("intake_folder_messages")
+            if waiting is not None:
+                lines.append(f"  {m['intake_folder']} folder: {waiting} messages waiting")
             size = m.get("error_folder_messages")
             lines.append(f"  {m['error_folder']} folder: {'?' if size is None else size} messages")
         lines.append(f"  last ledger update: {m['last_ledger_update'] or 'never'}")

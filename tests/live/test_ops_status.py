@@ -51,6 +51,12 @@ def test_status_counts_outcomes_error_folder_and_outbox(
         message(sender="stranger@elsewhere.example", message_id="<s-2@acme.example>"),
     )
     world.run_pass()
+    # The backlog: one more waits; one a person flagged \Deleted never will (no pass takes it).
+    world.deliver(message(message_id="<s-3@acme.example>"), message(message_id="<s-4@acme.example>"))
+    client = world.client()
+    client.select_folder("INBOX")
+    client.add_flags(client.search(["HEADER", "Message-ID", "s-4@acme.example"]), [b"\\Deleted"])
+    client.logout()
     # One ledger row from eight days ago counts for neither period.
     old = Ledger.get(Ledger.message_id == "<s-1@acme.example>")
     Ledger.create(
@@ -72,6 +78,7 @@ def test_status_counts_outcomes_error_folder_and_outbox(
     [mailbox] = data["mailboxes"]
     assert mailbox["outcomes_24h"] == {"logged": 1, "rejected": 1} == mailbox["outcomes_7d"]
     assert mailbox["error_folder_messages"] == 1 and mailbox["login"] == "ok"
+    assert mailbox["intake_folder_messages"] == 1
     assert mailbox["last_successful_pass"] is not None and mailbox["daemon"]["last_outcomes"] == {"logged": 1}
     assert data["outbox_pending"] == 1
 
@@ -79,6 +86,7 @@ def test_status_counts_outcomes_error_folder_and_outbox(
     text = capsys.readouterr().out
     assert "messages, last 24h: logged 1, rejected 1" in text
     assert "Error folder: 1 messages" in text and "outbox: 1 notices waiting" in text
+    assert "INBOX folder: 1 messages waiting" in text
     assert "login now: ok" in text and "daemon: not running" in text
 
 
