@@ -11,9 +11,9 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -48,11 +48,13 @@ class Runner:
     chain: tuple[Link, ...]
     dry_run: bool = False
     label: str = ""  # "mailbox NAME: " where there are several
+    # Shared by the passes of one run over several mailboxes: a stop ends them all.
+    stop: _StopOnSignal = field(default_factory=lambda: _StopOnSignal())
 
     def one_pass(self) -> PassReport:
         assert self.settings.imap is not None
         mailbox = ImapMailbox(self.settings.imap)
-        with _StopOnSignal() as stop:
+        with self.stop as stop:
             # The handlers are in place before the parser forks its workers, which inherit them:
             # Ctrl-C reaches the whole process group, and a worker killed by it was a crash.
             parser = ParallelParser()
@@ -82,12 +84,14 @@ class _StopOnSignal:
     hand, exit 0 (SPEC §13). Killed where it stood, a pass left recorded messages unmoved and
     fetched ones counted as tried, which the next pass then retried one at a time as suspects.
 
-    Only in the main thread (signals can be handled nowhere else); the old handlers come back after.
+    Only in the main thread (signals can be handled nowhere else); the old handlers come back after
+    the outermost ``with`` (a run over several mailboxes holds one around all their passes).
     """
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
         self._old: dict[int, Any] = {}
+        self._depth = 0
 
     def asked(self) -> bool:
         return self.signal_name is not None
@@ -96,14 +100,18 @@ class _StopOnSignal:
         self.signal_name = signal.Signals(signum).name
 
     def __enter__(self) -> _StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
+        self._depth += 1
+        if self._depth == 1 and threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._old[signum] = signal.signal(signum, self._on_signal)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for signum, old in self._old.items():
-            signal.signal(signum, old)
+        self._depth -= 1
+        if self._depth == 0:
+            for signum, old in self._old.items():
+                signal.signal(signum, old)
+            self._old.clear()
 
 
 def setup_logging(log_format: str = "text") -> None:
@@ -239,15 +247,27 @@ def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_r
     leases = leases_for(settings.database_url, settings.data_dir)
     codes = [EXIT_OK]
     try:
-        for mailbox in settings.all_mailboxes():
-            if not leases.acquire(mailbox.mailbox_name):
-                log.info("mailbox %s is worked by another process: skipped", mailbox.mailbox_name)
-                continue
-            runner = Runner(mailbox, store_for(store.db, mailbox), chain, dry_run, _label(settings, mailbox))
-            codes.append(_one_shot(runner))
+        with _StopOnSignal() as stop:
+            for mailbox in _until_stopped(settings.all_mailboxes(), stop):
+                if not leases.acquire(mailbox.mailbox_name):
+                    log.info("mailbox %s is worked by another process: skipped", mailbox.mailbox_name)
+                    continue
+                store_of = store_for(store.db, mailbox)
+                codes.append(
+                    _one_shot(Runner(mailbox, store_of, chain, dry_run, _label(settings, mailbox), stop))
+                )
     finally:
         leases.release_all()
     return max(codes)
+
+
+def _until_stopped(mailboxes: Iterable[Settings], stop: _StopOnSignal) -> Iterator[Settings]:
+    """The mailboxes of a one-shot run, until a signal asks it to stop: the pass it stopped in
+    finishes its batch, the passes of the mailboxes after it do not start."""
+    for mailbox in mailboxes:
+        if stop.asked():
+            return
+        yield mailbox
 
 
 def _dry_run(settings: Settings, chain: tuple[Link, ...]) -> int:
@@ -259,14 +279,15 @@ def _dry_run(settings: Settings, chain: tuple[Link, ...]) -> int:
         log.error("--dry-run: %s", exc)
         return EXIT_CONFIG
     codes = [EXIT_OK]
-    for mailbox in settings.all_mailboxes():
-        try:
-            store = store_for(db, mailbox, read_only=True)
-        except StoreNotReady as exc:
-            log.error("--dry-run: mailbox %s: %s", mailbox.mailbox_name, exc)
-            codes.append(EXIT_CONFIG)
-            continue
-        codes.append(_one_shot(Runner(mailbox, store, chain, True, _label(settings, mailbox))))
+    with _StopOnSignal() as stop:
+        for mailbox in _until_stopped(settings.all_mailboxes(), stop):
+            try:
+                store = store_for(db, mailbox, read_only=True)
+            except StoreNotReady as exc:
+                log.error("--dry-run: mailbox %s: %s", mailbox.mailbox_name, exc)
+                codes.append(EXIT_CONFIG)
+                continue
+            codes.append(_one_shot(Runner(mailbox, store, chain, True, _label(settings, mailbox), stop)))
     db.close()
     return max(codes)
 

@@ -849,6 +849,45 @@ def test_a_fleets_one_pass_says_which_mailbox_each_pass_was(tmp_path: Path, dove
             assert f"mailbox {name}: pass done: 0 seen" in done.stderr, done.stderr
 
 
+def test_a_fleets_once_pass_stopped_in_its_first_mailbox_leaves_the_next_alone(
+    tmp_path: Path, dovecot: DevDovecot
+) -> None:
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
+    for account in accounts.values():
+        raws = [message(to=[f"c{i}@initech.example"], message_id=f"<f-{i}@acme.example>") for i in range(600)]
+        dovecot.seed_maildir(account.user, "INBOX", raws)
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(mailboxes_toml(accounts))
+    env_file = fleet_env(tmp_path, f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}", mailboxes)
+    env_file.write_text(env_file.read_text() + "EMAILLOG_BATCH_SIZE=10\n")
+    log_path = tmp_path / "once.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(env_file)],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(lambda: "outcome=" in log_path.read_text(), 60, "the first message")
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log_path.read_text()
+    assert code == 0 and "mailbox acme: stopped by SIGTERM" in text, text
+    # Stopped is stopped: the pass of the next mailbox does not start.
+    assert "mailbox globex: pass done" not in text, text
+    client = IMAPClient(accounts["globex"].host, port=accounts["globex"].port, ssl=False)
+    client.login(accounts["globex"].user, "pw")
+    try:
+        assert client.folder_status("INBOX", [b"MESSAGES"])[b"MESSAGES"] == 600
+    finally:
+        client.logout()
+
+
 def test_a_fleet_whose_every_login_is_refused_at_start_exits_77(
     tmp_path: Path, database_url: str, dovecot: DevDovecot
 ) -> None:
