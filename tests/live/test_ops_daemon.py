@@ -271,6 +271,32 @@ def test_sigterm_mid_pass_loses_nothing_and_doubles_nothing(
     assert LoggedEmail.select().count() == total
 
 
+def stopped_once_run(env_file: Path, how: str) -> tuple[int, str]:
+    """``daemon.py --once`` stopped once its first message is logged: by SIGTERM (systemctl stop),
+    or by Ctrl-C (SIGINT to the whole process group, parser workers included). Its exit code and log."""
+    log_path = env_file.parent / "once.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(env_file)],
+            cwd=env_file.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until(lambda: "outcome=" in log_path.read_text(), 60, "the first message")
+            if how == "SIGTERM":
+                proc.send_signal(signal.SIGTERM)
+            else:
+                os.killpg(proc.pid, signal.SIGINT)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return code, log_path.read_text()
+
+
 @pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
 def test_a_once_run_stopped_mid_pass_finishes_the_batch_in_hand_and_exits_0(
     tmp_path: Path, world: World, dovecot: DevDovecot, how: str
@@ -282,27 +308,7 @@ def test_a_once_run_stopped_mid_pass_finishes_the_batch_in_hand_and_exits_0(
     dovecot.seed_maildir(world.account.user, "INBOX", raws)
     env_file = tmp_path / "emaillog.env"
     env_file.write_text(env_text(world.account, tmp_path / "data", EMAILLOG_BATCH_SIZE="10"))
-    log_path = tmp_path / "once.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(env_file)],
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until(lambda: "outcome=logged" in log_path.read_text(), 60, "the first message")
-            if how == "SIGTERM":
-                proc.send_signal(signal.SIGTERM)
-            else:
-                os.killpg(proc.pid, signal.SIGINT)
-            code = proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-    text = log_path.read_text()
+    code, text = stopped_once_run(env_file, how)
     assert code == 0, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text and "stopped by" in text
     counts = world.folder_counts()
@@ -860,23 +866,7 @@ def test_a_fleets_once_pass_stopped_in_its_first_mailbox_leaves_the_next_alone(
     mailboxes.write_text(mailboxes_toml(accounts))
     env_file = fleet_env(tmp_path, f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}", mailboxes)
     env_file.write_text(env_file.read_text() + "EMAILLOG_BATCH_SIZE=10\n")
-    log_path = tmp_path / "once.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "daemon.py"), "--once", "--env-file", str(env_file)],
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(lambda: "outcome=" in log_path.read_text(), 60, "the first message")
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    text = log_path.read_text()
+    code, text = stopped_once_run(env_file, "SIGTERM")
     assert code == 0 and "mailbox acme: stopped by SIGTERM" in text, text
     # Stopped is stopped: the pass of the next mailbox does not start.
     assert "mailbox globex: pass done" not in text, text
