@@ -29,7 +29,7 @@ from .rules.route import ReadForwards, RouteSettings
 from .settings import Settings
 from .store.ledger import Attempt, LedgerKey
 from .store.lookup import SnapshotLookup
-from .store.outbox import told_before
+from .store.outbox import NoticeKey, told_before
 from .store.recorder import Result
 from .terminal import printable
 
@@ -242,14 +242,11 @@ def _told_once(ctx: BatchContext, item: Loaded, verdict: NoticeVerdict) -> Notic
     tell the rep what they were told already. (The planner counted it for the daily limit: a
     notice at most too few today, never one too many.)"""
     notice = verdict.notice
-    key = f"{ctx.settings.account}|{item.key}"
-    if (
-        notice is not None
-        and item.sha256
-        and told_before(ctx.account_id, ctx.settings.account, item.sha256, notice.reason, key)
-    ):
-        return NoticeVerdict(None, "suppressed-already-told")
-    return verdict
+    if notice is None or not item.sha256:
+        return verdict
+    account = ctx.settings.account
+    key = NoticeKey(ctx.account_id, account, notice.recipient.address, notice.reason, f"{account}|{item.key}")
+    return NoticeVerdict(None, "suppressed-already-told") if told_before(key, item.sha256) else verdict
 
 
 def _decision(ctx: BatchContext, item: Loaded) -> tuple[Decision, bool]:

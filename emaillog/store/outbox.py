@@ -54,23 +54,64 @@ def enqueue(
     )
 
 
-def told_before(account_id: int, account: str, sha256: str, reason: str, ledger_key: str) -> bool:
-    """Whether another delivery of these very bytes already queued a notice for ``reason``: a
+@dataclass(frozen=True, slots=True)
+class NoticeKey:
+    """A notice about to be queued: whose, for what, about which ledger row."""
+
+    account_id: int
+    account: str
+    recipient: str
+    reason: str
+    ledger_key: str  # "ACCOUNT|MAILBOX/UIDVALIDITY/UID", as the outbox stores it
+
+
+# How many of a rep's latest notices for one reason are looked at for an earlier delivery.
+TOLD_LOOKBACK = 50
+
+
+def told_before(notice: NoticeKey, sha256: str) -> bool:
+    """Whether another delivery of these very bytes already queued a notice for ``notice.reason``: a
     message moved back to the intake folder (``errors retry``, or by hand) and refused again.
 
-    Asked only of a notice about to be queued (a few a day per rep, the daily limit): the ledger
-    has no index on the hash, and a lookup for every refused message would read it all each time.
+    Looked for from the rep's own latest notices for that reason (the outbox's recipient index),
+    each checked against its ledger row by the ledger's key: the ledger has no index on the hash,
+    and reading it by hash read every row of the account for each notice queued.
     """
-    earlier = Ledger.select(Ledger.mailbox, Ledger.uidvalidity, Ledger.uid).where(
-        (Ledger.account == account_id) & (Ledger.sha256 == sha256)
+    earlier = (
+        Outbox.select(Outbox.ledger_key)
+        .where(
+            (Outbox.account == notice.account_id)
+            & (Outbox.recipient == outbox_recipient(notice.recipient))
+            & (Outbox.reason == notice.reason)
+            & (Outbox.ledger_key != notice.ledger_key)
+        )
+        .order_by(Outbox.id.desc())
+        .limit(TOLD_LOOKBACK)
+        .tuples()
     )
-    keys = [f"{account}|{r.mailbox}/{r.uidvalidity}/{r.uid}" for r in earlier]
-    keys = [key for key in keys if key != ledger_key]
-    if not keys:
-        return False
+    keys = [_ledger_key(key, notice.account) for (key,) in earlier]
+    return any(key is not None and _hashed(notice.account_id, key, sha256) for key in keys)
+
+
+def _ledger_key(text: str, account: str) -> tuple[str, int, int] | None:
+    mailbox, _, numbers = text.removeprefix(f"{account}|").rpartition("/")
+    mailbox, _, uidvalidity = mailbox.rpartition("/")
+    if not (mailbox and uidvalidity.isdigit() and numbers.isdigit()):
+        return None
+    return mailbox, int(uidvalidity), int(numbers)
+
+
+def _hashed(account_id: int, key: tuple[str, int, int], sha256: str) -> bool:
+    mailbox, uidvalidity, uid = key
     return bool(
-        Outbox.select()
-        .where((Outbox.account == account_id) & (Outbox.reason == reason) & Outbox.ledger_key.in_(keys))
+        Ledger.select()
+        .where(
+            (Ledger.account == account_id)
+            & (Ledger.mailbox == mailbox)
+            & (Ledger.uidvalidity == uidvalidity)
+            & (Ledger.uid == uid)
+            & (Ledger.sha256 == sha256)
+        )
         .exists()
     )
 
