@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import imaplib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,6 +103,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging()
+    try:
+        code = _handled(args)
+        sys.stdout.flush()  # a reader gone away shows here for what is still buffered
+    except BrokenPipeError:
+        if args.handler is _run:
+            raise  # the daemon writes nothing to stdout: a broken pipe there is not a reader's doing
+        # The program reading the output stopped early (`emaillog users list | head -1`): nothing is
+        # wrong and nothing more can be written. Stdout goes to /dev/null, so that the interpreter's
+        # last flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
+
+
+def _handled(args: argparse.Namespace) -> int:
+    """Run the command; each failure an admin can act on is one line and its exit code (SPEC §13)."""
     if getattr(args, "own_settings", False):
         # check reports bad settings as its first step rather than stopping before it starts.
         code: int = args.handler(args, default_env_file(args.env_file))

@@ -5,7 +5,10 @@ stored in the form the pipeline compares, or one line and exit code 2; never a t
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -158,3 +161,21 @@ def test_an_admin_write_waits_for_the_daemons_write_to_finish(
     admin.join(timeout=30)
     assert codes == [0], capsys.readouterr().err
     assert sorted(u.email for u in User.select()) == ["rita@acme.example", "tom@acme.example"]
+
+
+def test_output_read_by_a_program_that_stops_early_ends_quietly(env: Path) -> None:
+    # `emaillog users list | head -1`: the reader goes away, and the rest of the listing met a
+    # closed pipe. It ended in a BrokenPipeError traceback and exit 1.
+    assert main(["users", "add", "rita@acme.example"]) == 0
+    for argv in (["users", "list"], ["users", "list", "--json"]):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "emaillog", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+        assert child.stdout is not None
+        child.stdout.close()  # gone before the first line: every write meets a closed pipe
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        assert err == b"", err
