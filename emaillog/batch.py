@@ -226,14 +226,9 @@ def _result(ctx: BatchContext, item: Loaded, planner: NoticePlanner) -> Result:
             decision = replace(
                 decision, trace=(*decision.trace, TraceEntry("notice", notice is not None, verdict.why))
             )
-    _log_line(
-        ctx.ledger_ids.get(item.key.uid),
-        item.key,
-        email.message_id,
-        decision,
-        time.monotonic() - item.started,
-    )
-    return Result(item.key, item.sha256 or None, email.message_id, decision, folder, notice, failures)
+    seconds = time.monotonic() - item.started
+    sha256 = item.sha256 or None
+    return Result(item.key, sha256, email.message_id, decision, folder, notice, failures, seconds)
 
 
 def _told_once(ctx: BatchContext, item: Loaded, verdict: NoticeVerdict) -> NoticeVerdict:
@@ -291,6 +286,14 @@ def given_up(failures: int, error: str | None = None, interrupted: int = 0) -> D
     data = {"failures": failures, "interrupted": interrupted, "error": error}
     entry = TraceEntry("attempts", True, "processing-failed", data)
     return Decision("rejected", "processing-failed", None, None, (), (entry,), detail)
+
+
+def log_outcomes(results: Sequence[Result], ledger_ids: dict[int, int]) -> None:
+    """One line per message (SPEC §13): once its batch is recorded, or decided in a dry run. Written
+    before the batch's transaction, a batch the database lost was said to be logged, then said so
+    again by the pass that logged it."""
+    for r in results:
+        _log_line(ledger_ids.get(r.key.uid), r.key, r.message_id, r.decision, r.seconds)
 
 
 def _log_line(

@@ -20,7 +20,7 @@ from pathlib import Path
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from .batch import BatchContext, process, start_parsing
+from .batch import BatchContext, log_outcomes, process, start_parsing
 from .fallback import finish_copies
 from .limits import Limits
 from .mailbox import Mailbox, MailboxError
@@ -296,7 +296,7 @@ class Pass:
         assert stages.pending is not None
         results = self._decide(stages.pending, sizes, report)
         if results is not None:
-            stages.start_recording(stages.pending.keys, results, self.store.recorder.record)
+            stages.start_recording(stages.pending.keys, results, self._record)
         stages.pending = None
         if recorded is not None:
             self._move(uidvalidity, _by_folder(recorded), report, stages)
@@ -308,9 +308,14 @@ class Pass:
             return
         results = self._decide(stages.pending, sizes, report)
         if results is not None:
-            self.store.recorder.record(results)
+            self._record(results)
             self._move(uidvalidity, _by_folder(results), report, stages)
         stages.pending = None
+
+    def _record(self, results: list[Result]) -> None:
+        """Record a batch in one transaction, then say what became of each of its messages."""
+        self.store.recorder.record(results)
+        log_outcomes(results, self._ledger_ids)
 
     def _dispose(self, uidvalidity: int, stages: _InFlight, report: PassReport) -> None:
         """Wait for the batch on the recording thread, then move it."""
@@ -349,6 +354,7 @@ class Pass:
         for r in results:
             report.count(r.decision.outcome)
         if self.dry_run:
+            log_outcomes(results, self._ledger_ids)
             report.decisions.extend((r.key.uid, r.decision) for r in results)
             return None
         return results

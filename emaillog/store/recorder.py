@@ -92,6 +92,7 @@ class Result:
     folder: str | None  # None: stays in the intake folder for another attempt
     notice: PlannedNotice | None = None
     failures: int = 0  # attempts so far ended by the message's own crash, this one included
+    seconds: float = 0.0  # from its fetch to its decision, for its log line
 
 
 class Recorder:

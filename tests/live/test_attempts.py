@@ -143,6 +143,34 @@ def test_attempts_an_outage_kept_from_being_given_back_are_given_back_once_it_an
     assert sorted(row.attempts for row in Ledger.select()) == [1] * 6
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_batch_whose_recording_failed_is_not_logged_as_logged(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line per message says what happened to it: written before the batch's transaction, a
+    batch the database lost was said to be "outcome=logged", then said so again by the next pass."""
+    world.deliver(*(message(message_id=f"<lost-{i}@acme.example>") for i in range(6)))
+    record, cut = Recorder.record, []
+
+    def record_as_the_server_restarts(recorder: Recorder, results: list[Any]) -> None:
+        if not cut:
+            cut.append(True)
+            _cut_every_session(world.settings.database_url)
+        record(recorder, results)
+
+    def logged_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "outcome=logged" in r.getMessage()]
+
+    monkeypatch.setattr(Recorder, "record", record_as_the_server_restarts)
+    caplog.set_level("INFO", logger="emaillog.pass")
+    with pytest.raises((OperationalError, InterfaceError)):
+        world.run_pass()
+    assert logged_lines() == []
+    world.store.db.close()
+    assert world.run_pass().outcomes == {"logged": 6}
+    assert len(logged_lines()) == 6
+
+
 def test_a_fleet_mailbox_restarted_on_a_new_store_still_owes_what_it_owed(world: World) -> None:
     """In a fleet a database restart also ends the lease session: the mailbox's daemon and store are
     made anew, and the attempts owed went with the old store."""
