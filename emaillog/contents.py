@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .encrypted import Sealed, explained, sealed_message
-from .headerfields import decode_words, header_text
+from .headerfields import content_id, decode_words, header_text
 from .htmltext import html_to_text
 from .limits import Limits, StructureProblem
 from .mime import Walked, walk
@@ -41,6 +41,8 @@ class Attachment:
     sha256: str
     data: bytes = b""
     path: Path | None = None
+    # The part's Content-ID (``headerfields.content_id``): what ``cid:`` URLs in the HTML name it by.
+    content_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,9 @@ def _attachment(part: Part) -> Attachment:
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         data=data,
+        # Read here, from the header the walker parsed, and only for the parts that are files: the
+        # body parts, most of the parts read, never pay for it.
+        content_id=content_id(part.header.get("content-id")),
     )
 
 
@@ -112,6 +117,7 @@ def unpacked_file(file: File) -> Attachment:
         size=len(file.data),
         sha256=hashlib.sha256(file.data).hexdigest(),
         data=file.data,
+        content_id=file.content_id,
     )
 
 

@@ -100,3 +100,35 @@ def return_path_of(value: str | None) -> str | None:
     text = _PATH_COMMENT.sub(" ", value)
     found = _ANGLE_PATH.search(text)
     return (found.group(1) if found else text).strip()
+
+
+# A Content-ID longer than this is not kept. Real ones are short (Outlook's "image001.png@01DA2B3C.
+# 4D5E6F70" is 30 characters); a cut-short one could equal another part's and show the wrong picture.
+MAX_CONTENT_ID = 250
+# What a kept Content-ID may hold: no blanks (a folded or CR/LF-split value is not one id) and no
+# angle brackets; ``content_id`` also refuses controls and invisible format characters (bidi).
+_CONTENT_ID = re.compile(rf"[^\s<>]{{1,{MAX_CONTENT_ID}}}")
+
+
+def content_id(value: object) -> str | None:
+    """A part's Content-ID as a ``cid:`` URL names it (RFC 2392): the id without its angle brackets
+    and blanks; None when there is none or it is not one id within bounds.
+
+    ``value`` is the first Content-ID field (the one IMAP servers put in BODYSTRUCTURE, so that a
+    message read whole and one read by sections store the same id). The id is a stranger's text
+    that a CRM matches against ``cid:`` URLs: it is kept whole or not at all, never repaired.
+    """
+    if value is None:
+        return None
+    text = header_text(value)
+    if len(text) > 4 * MAX_CONTENT_ID:  # nothing is searched through a huge value
+        return None
+    text = text.strip()
+    if text.startswith("<"):
+        close = text.find(">")
+        rest = text[close + 1 :].strip() if close > 0 else ""
+        # Only a comment may follow the id (RFC 5322 CFWS): "<a@b> (logo)".
+        if close < 0 or (rest and not (rest.startswith("(") and rest.endswith(")"))):
+            return None
+        text = text[1:close].strip()
+    return text if _CONTENT_ID.fullmatch(text) and text.isprintable() else None

@@ -176,6 +176,7 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
         size=size,
         sha256=digest.hexdigest(),
         path=Path(name),
+        content_id=leaf.content_id,
     )
 
 

@@ -12,7 +12,7 @@ from email.utils import decode_rfc2231
 from typing import Any
 from urllib.parse import unquote
 
-from .headerfields import decode_words
+from .headerfields import content_id, decode_words
 
 MAX_LEAVES = 2000
 
@@ -27,6 +27,7 @@ class Leaf:
     disposition: str | None
     filename: str | None
     inside_message: bool  # part of an attached message/rfc822
+    content_id: str | None = None  # the body-id, as ``headerfields.content_id`` keeps it
 
     @property
     def is_body_text(self) -> bool:
@@ -83,7 +84,17 @@ def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
         # the server hands it over as written: decoded here as the small-message parse decodes it.
         filename=decode_words(_filename(disp_params) or _filename(params, "name")),
         inside_message=inside_message,
+        # The server's body-id is the first Content-ID field as written (Dovecot unfolds it): read
+        # as the message's own parse reads the field, so both paths store the same id.
+        content_id=content_id(_raw(body[3])),
     )
+
+
+def _raw(value: Any) -> str | None:
+    """A string of the structure with its 8-bit bytes kept (``content_id`` decodes them as a header's)."""
+    if isinstance(value, bytes):
+        return value.decode("ascii", "surrogateescape")
+    return None if value is None else str(value)
 
 
 def _filename(params: dict[str, str], name: str = "filename") -> str | None:

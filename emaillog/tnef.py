@@ -21,8 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from tnefparse.properties import MAPI_ATTACH_CONTENT_ID
 from tnefparse.tnef import TNEF, TNEFAttachment
 
+from .headerfields import content_id
 from .mimepart import decode_text
 
 log = logging.getLogger("emaillog.parse")
@@ -85,6 +87,7 @@ class File:
     name: str | None  # as written in the stream; the caller makes it safe to show
     content_type: str
     data: bytes
+    content_id: str | None = None  # what the stream's HTML body names the file by, if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,8 +183,22 @@ def _files(tnef: TNEF) -> tuple[File, ...]:
     for attachment in tnef.attachments:
         if attachment.data:
             name = _name(attachment)
-            files.append(File(name, _content_type(name or ""), bytes(attachment.data)))
+            data = bytes(attachment.data)
+            files.append(File(name, _content_type(name or ""), data, _content_id(attachment)))
     return tuple(files)
+
+
+def _content_id(attachment: TNEFAttachment) -> str | None:
+    """The file's PR_ATTACH_CONTENT_ID (MS-OXPROPS), which Outlook gives a picture its HTML body shows
+    as ``cid:``; None when the stream has none (most have none: RTF bodies name no files by it)."""
+    try:
+        values = [a.data for a in attachment.mapi_attrs if a.name == MAPI_ATTACH_CONTENT_ID]
+    except _DECODE_ERRORS:
+        return None  # a value tnefparse cannot read costs the id, not the file
+    value = values[0] if values else None
+    if isinstance(value, bytes):
+        value = decode_text(value.rstrip(b"\x00"), None)
+    return content_id(value) if isinstance(value, str) else None
 
 
 def _name(attachment: TNEFAttachment) -> str | None:
