@@ -82,7 +82,9 @@ def email_lines(email: dict[str, Any], *, html: bool) -> list[str]:
 def _attachment(a: dict[str, Any]) -> str:
     size = f"{human_size(a['size'])} ({a['size']} bytes)"
     where = a["path"] if a["logged"] else "left out (over the size limit), not stored"
-    return "  ".join(shown(v) for v in (a["filename"], a["content_type"], size, where))
+    # The id the HTML shows the file by (an inline picture): "cid:image001.png@01DA…".
+    cid = [f"cid:{a['content_id']}"] if a.get("content_id") else []
+    return "  ".join(shown(v) for v in (a["filename"], a["content_type"], size, where, *cid))
 
 
 CONTACT_FIELDS = ("id", "name", "addresses", "company", "created")

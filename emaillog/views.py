@@ -195,7 +195,13 @@ def _email(e: LoggedEmail) -> dict[str, Any]:
         "thread_parent": e.thread_parent_id,
         "note": e.note,
         "attachments": [
-            {"filename": a.filename, "size": a.size, "logged": a.logged, "sha256": a.sha256}
+            {
+                "filename": a.filename,
+                "size": a.size,
+                "logged": a.logged,
+                "sha256": a.sha256,
+                "content_id": a.content_id,
+            }
             for a in attachments
         ],
     }
@@ -235,6 +241,8 @@ def _attachment(store: Store, a: Attachment) -> dict[str, Any]:
         "logged": a.logged,
         "sha256": a.sha256,
         "path": str(path) if path else None,
+        # What the HTML's "cid:" URLs name this file by: a CRM shows the picture from ``path``.
+        "content_id": a.content_id,
     }
 
 

@@ -231,6 +231,29 @@ def attached_forward(
     return outer.as_bytes(policy=SMTP)
 
 
+PICTURE = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+PICTURE_HTML = '<p>See the screenshot:</p><img src="cid:image001.png@01DA" width="300"><p>Rita</p>'
+
+
+def with_picture(content_ids: Sequence[bytes], html: str = PICTURE_HTML, picture: bytes = PICTURE) -> bytes:
+    """An HTML email as Outlook writes a pasted screenshot: multipart/related, the picture inline
+    with ``Content-ID`` fields written as given (raw bytes: hostile ones included)."""
+    head = (
+        b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+        b"To: Carl Customer <carl@globex.example>\r\nSubject: Screenshot\r\n"
+        b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\nMessage-ID: <shot@acme.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="rel"\r\n\r\n'
+    )
+    body = b'--rel\r\nContent-Type: text/html; charset="utf-8"\r\n\r\n' + html.encode() + b"\r\n"
+    picture = (
+        b'--rel\r\nContent-Type: image/png; name="image001.png"\r\n'
+        + b"".join(b"Content-ID: " + cid + b"\r\n" for cid in content_ids)
+        + b'Content-Disposition: inline; filename="image001.png"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + base64.encodebytes(picture).replace(b"\n", b"\r\n")
+    )
+    return head + body + picture + b"--rel--\r\n"
+
+
 def forward_with_a_file(data: bytes) -> bytes:
     """A rep's forward of a customer's email that carries ``data`` as contract.pdf."""
     original = EmailMessage()

@@ -176,6 +176,9 @@ class Attachment(BaseModel):
     size = BigIntegerField()
     sha256 = CharField(max_length=64)
     logged = BooleanField(default=True)  # False: left out (over the size limit)
+    # Without its angle brackets, as the HTML's "cid:" URLs name the part (RFC 2392); None when the
+    # part had none (most files) or one not kept (``headerfields.content_id``). Schema v12.
+    content_id = CharField(max_length=255, null=True)
 
 
 class EmailContact(BaseModel):

@@ -79,6 +79,7 @@ _EMAIL_FIELDS = (
     "thread_parent",
     "created_at",
 )
+_ATTACHMENT_FIELDS = ("email", "filename", "content_type", "size", "sha256", "logged", "content_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,12 +248,12 @@ class _BatchWriter:
             self.emails[identity] = int(email_id)
         self._thread_within_batch(new)
         files = [
-            (self.emails[key], a.filename, a.content_type, a.size, a.sha256, logged)
+            (self.emails[key], a.filename, a.content_type, a.size, a.sha256, logged, a.content_id)
             for key, plan in new.items()
             for logged, group in ((True, plan.attachments), (False, plan.left_out))
             for a in group
         ]
-        insert_rows(db, Attachment, ("email", "filename", "content_type", "size", "sha256", "logged"), files)
+        insert_rows(db, Attachment, _ATTACHMENT_FIELDS, files)
 
     def _email_row(self, identity: str, plan: EmailPlan) -> tuple[object, ...]:
         sender = plan.sender

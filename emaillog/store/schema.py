@@ -11,7 +11,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from ..addresses import Address
 from ..rules.identity import WINDOW, fingerprint, fingerprint_with_links, whole_body_fingerprint
-from .models import ALL_MODELS, Ledger, LoggedEmail, Outbox, SchemaVersion
+from .models import ALL_MODELS, Attachment, Ledger, LoggedEmail, Outbox, SchemaVersion
 
 
 def _v1_initial(db: Database) -> None:
@@ -19,6 +19,7 @@ def _v1_initial(db: Database) -> None:
     with (
         _without(LoggedEmail.fingerprint),
         _without(Ledger.failures),
+        _without(Attachment.content_id),
         _indexes(LoggedEmail, _V1_EMAIL_INDEXES),
         _indexes(Ledger, _V1_LEDGER_INDEXES),
     ):
@@ -125,6 +126,14 @@ def _v11_ledger_keyed_by_account(db: Database) -> None:
     )
 
 
+def _v12_attachment_content_id(db: Database) -> None:
+    # The stored HTML keeps <img src="cid:…"> (pasted screenshots, signature logos), but nothing said
+    # which attachment each one names: a CRM page showed every one as a broken picture. Emails logged
+    # before keep no id (their parts' Content-IDs were not kept): the column is NULL for them.
+    migrator = SchemaMigrator.from_database(db)
+    migrate(migrator.add_column(Attachment._meta.table_name, "content_id", Attachment.content_id))
+
+
 def _stored_with_links(row: _Row) -> bool:
     inputs = _fingerprint_inputs(row)
     return row[1] == fingerprint_with_links(*inputs) != fingerprint(*inputs)
@@ -216,6 +225,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v9_fingerprints_of_whole_bodies,
     _v10_fingerprints_without_links,
     _v11_ledger_keyed_by_account,
+    _v12_attachment_content_id,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

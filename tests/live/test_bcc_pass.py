@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support import REP, World, make_world, message, smime_encrypted
+from support import PICTURE, REP, World, make_world, message, smime_encrypted, with_picture
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
@@ -339,3 +339,19 @@ def test_an_smime_encrypted_email_is_logged_saying_so_with_its_p7m_attached(worl
     [row] = Ledger.select()
     [content] = [step for step in json.loads(row.trace_json) if step["rule"] == "content"]
     assert (content["reason"], content["data"]) == ("encrypted", {"kind": "S/MIME", "form": "enveloped-data"})
+
+
+def test_an_inline_pictures_content_id_is_stored_beside_the_html_that_names_it(world: World) -> None:
+    # A screenshot pasted into an HTML email: the CRM resolves src="cid:…" to the stored file.
+    world.deliver(with_picture([b"<image001.png@01DA>"]))
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = emails(world)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None and 'src="cid:image001.png@01DA"' in email["html_body"]
+    [picture] = email["attachments"]
+    assert (picture["filename"], picture["content_type"], picture["content_id"]) == (
+        "image001.png",
+        "image/png",
+        "image001.png@01DA",
+    )
+    assert Path(picture["path"]).read_bytes() == PICTURE

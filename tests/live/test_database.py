@@ -17,7 +17,7 @@ from emaillog.store import account_id_for, schema
 from emaillog.store.bulk import PAGE_ROWS, execute_in, insert_returning, insert_rows, select_in
 from emaillog.store.db import SQLITE_PRAGMAS, open_database
 from emaillog.store.ledger import LedgerKey, begin_attempts, rows_for
-from emaillog.store.models import Ledger, SchemaVersion
+from emaillog.store.models import Attachment, Ledger, LoggedEmail, SchemaVersion, User
 
 
 @pytest.mark.live
@@ -113,6 +113,44 @@ def test_an_upgrade_puts_the_account_in_the_ledgers_key(database_url: str) -> No
             a: {u: r.attempts for u, r in rows_for(a, "default", 7, [1]).items()} for a in (acme, globex)
         }
         assert counts == {acme: {1: 1}, globex: {1: 2}}
+    finally:
+        db.close()
+
+
+def test_an_upgrade_gives_attachments_a_content_id_that_older_rows_lack(database_url: str) -> None:
+    """Schema v12: the attachments of a database made before it keep every row, with no Content-ID
+    (none was read), and new rows store theirs."""
+    db = open_database(database_url, migrate=False)
+    try:
+        for number, migration in enumerate(schema.MIGRATIONS[:11], start=1):
+            migration(db)
+            SchemaVersion.create(version=number)
+        assert "content_id" not in {c.name for c in db.get_columns(Attachment._meta.table_name)}
+        acme = account_id_for("acme")
+        owner = User.insert(account=acme, email="rita@acme.example").execute()
+        email = LoggedEmail.insert(
+            account=acme,
+            identity="<m1@acme.example>",
+            route="bcc",
+            direction="outgoing",
+            owner=owner,
+            subject="Screenshot",
+            text_body="See it",
+        ).execute()
+        old = {
+            "email": email,
+            "filename": "a.png",
+            "content_type": "image/png",
+            "size": 3,
+            "sha256": "ab" * 32,
+        }
+        Attachment.insert(**old).execute()
+        schema.upgrade(db)
+        [column] = [c for c in db.get_columns(Attachment._meta.table_name) if c.name == "content_id"]
+        assert column.null
+        Attachment.insert(**old, content_id="image001.png@01DA").execute()
+        rows = Attachment.select(Attachment.filename, Attachment.content_id).order_by(Attachment.id).tuples()
+        assert list(rows) == [("a.png", None), ("a.png", "image001.png@01DA")]
     finally:
         db.close()
 

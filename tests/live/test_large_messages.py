@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
-from support import FWD, REP, World, make_world, message, smime_encrypted
+from support import FWD, REP, World, make_world, message, smime_encrypted, with_picture
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
 from emaillog.imapmailbox import ImapMailbox
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
 from emaillog.store.files import attachment_path
 
 
@@ -90,6 +92,37 @@ def test_forward_as_attachment_still_found_in_a_large_message(world: World) -> N
         "carl@globex.example",
         "<c1@globex.example>",
     )
+
+
+@pytest.mark.parametrize(
+    ("content_ids", "kept"),
+    [
+        ([b"<image001.png@01DA>"], "image001.png@01DA"),
+        ([b"  < image001.png@01DA >  "], "image001.png@01DA"),
+        ([b"<first@acme.example>", b"<second@acme.example>"], "first@acme.example"),
+        ([b"<a b@acme.example>"], None),
+        ([b"<" + b"x" * 400 + b"@acme.example>"], None),
+        ([b"<a\r\n b@acme.example>"], None),
+        (["<bild-\u00fc@acme.example>".encode()], "bild-\u00fc@acme.example"),
+        ([], None),
+    ],
+)
+def test_a_streamed_pictures_content_id_is_stored_as_a_whole_messages_is(
+    world: World, content_ids: list[bytes], kept: str | None
+) -> None:
+    # Read from the server's BODYSTRUCTURE (its body-id), not from a header the pass parses.
+    picture = os.urandom(200_000)
+    raw = with_picture(content_ids, picture=picture)
+    whole = parse(raw, Limits())
+    assert isinstance(whole, Email) and [a.content_id for a in whole.attachments] == [kept]
+    world.deliver(raw)
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None and "cid:image001.png@01DA" in email["html_body"]
+    [stored] = email["attachments"]
+    assert (stored["filename"], stored["size"], stored["content_id"]) == ("image001.png", 200_000, kept)
+    assert Path(stored["path"]).read_bytes() == picture
 
 
 @pytest.mark.parametrize("over_the_maximum", [False, True])

@@ -8,12 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from support import World, make_world
+from support import World, make_world, with_picture
 from upgrade_mail import COPIES, NEW, PENDING
 
 from emaillog.devmail import ImapAccount
 from emaillog.store import schema
-from emaillog.store.models import Ledger, LoggedEmail
+from emaillog.store.models import Attachment, Ledger, LoggedEmail
 
 OLD_DATABASES = Path(__file__).parent.parent / "data" / "upgrades"
 
@@ -68,6 +68,9 @@ def test_an_old_versions_database_upgrades_without_losing_or_logging_twice(
             kept = [c for c in columns if (table, c) != ("logged_email", "fingerprint")]
             assert _rows(old, table, kept) == _rows(new, table, kept), table
     emails = LoggedEmail.select().count()
+    # Schema v12: the old files had no Content-ID read; they keep none.
+    assert Attachment.select().count() > 0
+    assert Attachment.select().where(Attachment.content_id.is_null(False)).count() == 0
 
     uidvalidity, uid = _the_pending_message_here(world)
     here = Ledger.uidvalidity == uidvalidity
@@ -86,3 +89,9 @@ def test_an_old_versions_database_upgrades_without_losing_or_logging_twice(
     assert LoggedEmail.select().count() == emails + 2  # the pending message and NEW, once each
     assert world.run_pass().seen == 0
     assert world.folder_counts() == {"INBOX": 0, "Processed": len(COPIES) + 2, "Error": 0}
+
+    # A picture logged after the upgrade is stored with the id its HTML names it by.
+    world.deliver(with_picture([b"<image001.png@01DA>"]))
+    assert world.run_pass().outcomes == {"logged": 1}
+    [picture] = Attachment.select().join(LoggedEmail).where(LoggedEmail.message_id == "<shot@acme.example>")
+    assert (picture.filename, picture.content_id) == ("image001.png", "image001.png@01DA")

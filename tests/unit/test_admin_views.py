@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BCC, COMPANY, FWD, message, offline_mailboxes_toml
+from support import BCC, COMPANY, FWD, PICTURE, message, offline_mailboxes_toml, with_picture
 
 from emaillog.cli import main, select_mailbox
 from emaillog.limits import Limits
@@ -337,6 +337,31 @@ def test_emails_show_everything_about_one_email(env: Path, capsys: pytest.Captur
     assert f"no logged email with the id {email_id + 1}" in _usage_error(
         capsys, "emails", "show", str(email_id + 1)
     )
+
+
+def test_emails_show_and_list_give_the_content_id_the_html_names_each_file_by(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A CRM (or an admin) maps <img src="cid:image001.png@01DA"> in the stored HTML to the file.
+    _ok(capsys, "users", "add", REP)
+    email_id = _log(with_picture([b"<image001.png@01DA>"]))
+    shown = _json(capsys, "emails", "show", str(email_id))
+    [picture] = shown["attachments"]
+    assert (picture["filename"], picture["content_id"]) == ("image001.png", "image001.png@01DA")
+    assert Path(picture["path"]).read_bytes() == PICTURE
+    assert 'src="cid:image001.png@01DA"' in shown["html_body"]
+    [listed] = _json(capsys, "emails", "list")
+    assert [a["content_id"] for a in listed["attachments"]] == ["image001.png@01DA"]
+    lines = _ok(capsys, "emails", "show", str(email_id)).splitlines()
+    assert any(
+        line.startswith("  image001.png  image/png") and line.endswith("  cid:image001.png@01DA")
+        for line in lines
+    )
+
+    plain = _log(message(message_id="<plain@acme.example>", attachments=[("offer.pdf", b"%PDF-1.7")]))
+    [offer] = _json(capsys, "emails", "show", str(plain))["attachments"]
+    assert offer["content_id"] is None
+    assert not any("cid:" in line for line in _ok(capsys, "emails", "show", str(plain)).splitlines())
 
 
 def test_hostile_text_from_the_database_stays_on_its_line(

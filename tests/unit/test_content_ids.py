@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import base64
 import pickle
 from email.message import EmailMessage
 
 import pytest
-from support import attached_forward
+from support import PICTURE, attached_forward, with_picture
 from winmail import ATTACHMENT, BYTE, STRING8, attribute, bcc_message, file, mapi, stream, value
 
 from emaillog.contents import Attachment
@@ -17,28 +16,6 @@ from emaillog.headerfields import MAX_CONTENT_ID, content_id
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.structure import leaves
-
-PICTURE = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
-HTML = '<p>See the screenshot:</p><img src="cid:image001.png@01DA" width="300"><p>Rita</p>'
-
-
-def with_picture(content_ids: list[bytes], html: str = HTML) -> bytes:
-    """An HTML email as Outlook writes a pasted screenshot: multipart/related, the picture inline
-    with ``Content-ID`` fields written as given (raw bytes: hostile ones included)."""
-    head = (
-        b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
-        b"To: Carl Customer <carl@globex.example>\r\nSubject: Screenshot\r\n"
-        b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\nMessage-ID: <shot@acme.example>\r\n"
-        b'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="rel"\r\n\r\n'
-    )
-    body = b'--rel\r\nContent-Type: text/html; charset="utf-8"\r\n\r\n' + html.encode() + b"\r\n"
-    picture = (
-        b'--rel\r\nContent-Type: image/png; name="image001.png"\r\n'
-        + b"".join(b"Content-ID: " + cid + b"\r\n" for cid in content_ids)
-        + b'Content-Disposition: inline; filename="image001.png"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-        + base64.encodebytes(PICTURE).replace(b"\n", b"\r\n")
-    )
-    return head + body + picture + b"--rel--\r\n"
 
 
 def parsed(raw: bytes) -> Email:
@@ -150,7 +127,9 @@ def content_id_file(name: str, data: bytes, cid: bytes) -> bytes:
 
 
 def test_a_winmail_dats_files_carry_the_content_id_outlook_gave_them_or_none() -> None:
-    tnef = stream(content_id_file("image001.png", PICTURE, b"image001.png@01DA"), file("offer.pdf", b"%PDF-1.7"))
+    tnef = stream(
+        content_id_file("image001.png", PICTURE, b"image001.png@01DA"), file("offer.pdf", b"%PDF-1.7")
+    )
     email = parsed(bcc_message(tnef))
     assert [(a.filename, a.content_id) for a in email.attachments] == [
         ("image001.png", "image001.png@01DA"),
