@@ -254,16 +254,30 @@ def with_picture(content_ids: Sequence[bytes], html: str = PICTURE_HTML, picture
     return head + body + picture + b"--rel--\r\n"
 
 
-def forward_with_a_file(data: bytes) -> bytes:
-    """A rep's forward of a customer's email that carries ``data`` as contract.pdf."""
+def customer_email(subject: str, message_id: str) -> EmailMessage:
+    """The header of a customer's email to Rita, for a test to give a body and forward."""
     original = EmailMessage()
     original["From"] = "Carl Customer <carl@globex.example>"
     original["To"] = "rita@acme.example"
-    original["Subject"] = "The contract"
+    original["Subject"] = subject
     original["Date"] = "Fri, 20 Nov 2026 10:30:00 +0000"
-    original["Message-ID"] = "<contract@globex.example>"
+    original["Message-ID"] = message_id
+    return original
+
+
+def forward_with_a_file(data: bytes) -> bytes:
+    """A rep's forward of a customer's email that carries ``data`` as contract.pdf."""
+    original = customer_email("The contract", "<contract@globex.example>")
     original.set_content("Signed copy attached.")
     original.add_attachment(data, maintype="application", subtype="pdf", filename="contract.pdf")
+    return attached_forward(original, sender="Rita Rep <rita@acme.example>")
+
+
+def forward_with_a_picture() -> bytes:
+    """A rep's forward (as attachment) of a customer's HTML email showing its logo by ``cid:logo@globex``."""
+    original = customer_email("Our logo", "<logo@globex.example>")
+    original.set_content('<p>Logo:</p><img src="cid:logo@globex">', subtype="html")
+    original.add_related(PICTURE, maintype="image", subtype="png", cid="<logo@globex>", filename="logo.png")
     return attached_forward(original, sender="Rita Rep <rita@acme.example>")
 
 

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from support import FWD, World, attached_forward, make_world, message
+from support import FWD, PICTURE, World, attached_forward, forward_with_a_picture, make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
@@ -313,3 +313,16 @@ def test_a_forward_from_a_non_user_goes_to_error(world: World) -> None:
     [row] = views.ledger(world.store)
     assert (row["outcome"], row["reason"], row["folder"]) == ("rejected", "sender-not-a-user", "Error")
     assert views.emails(world.store) == [] and views.contacts(world.store) == []
+
+
+def test_an_attached_originals_picture_is_stored_with_its_content_id(world: World) -> None:
+    # The original's HTML shows its logo by cid:logo@globex: the logged email keeps both.
+    world.deliver(forward_with_a_picture())  # from Rita, the support world's rep
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None and (email["direction"], email["from"]) == ("incoming", "carl@globex.example")
+    assert 'src="cid:logo@globex"' in email["html_body"]
+    [logo] = email["attachments"]
+    assert (logo["filename"], logo["content_id"]) == ("logo.png", "logo@globex")
+    assert Path(logo["path"]).read_bytes() == PICTURE

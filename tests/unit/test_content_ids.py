@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import pickle
-from email.message import EmailMessage
 
 import pytest
-from support import PICTURE, attached_forward, with_picture
+from support import PICTURE, forward_with_a_picture, with_picture
 from winmail import ATTACHMENT, BYTE, STRING8, attribute, bcc_message, file, mapi, stream, value
 
 from emaillog.contents import Attachment
@@ -106,15 +105,7 @@ def test_the_normaliser_reads_nothing_as_nothing() -> None:
 
 
 def test_an_attached_originals_inline_picture_keeps_its_content_id() -> None:
-    original = EmailMessage()
-    original["From"] = "Carl Customer <carl@globex.example>"
-    original["To"] = "rita@acme.example"
-    original["Subject"] = "Our logo"
-    original["Date"] = "Fri, 20 Nov 2026 10:30:00 +0000"
-    original["Message-ID"] = "<logo@globex.example>"
-    original.set_content('<p>Logo:</p><img src="cid:logo@globex">', subtype="html")
-    original.add_related(PICTURE, maintype="image", subtype="png", cid="<logo@globex>", filename="logo.png")
-    email = parsed(attached_forward(original, sender="Rita Rep <rita@acme.example>"))
+    email = parsed(forward_with_a_picture())
     [forward] = forwards_of(email)
     [logo] = forward.attachments
     assert (logo.filename, logo.content_id, logo.data) == ("logo.png", "logo@globex", PICTURE)
