@@ -75,16 +75,58 @@ def test_tls_is_verified_by_default() -> None:
     assert s.imap is not None and s.imap.verify_tls and s.imap.port == 993
 
 
+def documented(path: Path) -> list[tuple[str, str]]:
+    """Each setting line of a shipped env file, commented out or not: (name, value as written)."""
+    return re.findall(r"^#?(EMAILLOG_[A-Z0-9_]+)=(.*)$", path.read_text(), re.M)
+
+
+# Without a host no IMAP or SMTP setting is read at all, so their defaults could not be compared.
+WITH_SERVERS = {
+    "EMAILLOG_IMAP_HOST": "imap.acme.example",
+    "EMAILLOG_IMAP_USER": "log@acme.example",
+    "EMAILLOG_IMAP_PASSWORD": "secret",
+    "EMAILLOG_SMTP_HOST": "smtp.acme.example",
+}
+
+
 def test_config_file_documents_every_setting() -> None:
     sources = ("settings.py", "opsettings.py")  # every name a setting is read by
     code = "".join((ROOT / "emaillog" / name).read_text() for name in sources)
     names = set(re.findall(r'"(EMAILLOG_[A-Z_]+)"', code))
-    documented = (ROOT / "config" / "emaillog.env").read_text()
     assert {"EMAILLOG_IMAP_HOST", "EMAILLOG_IMAP_IDLE"} <= names
-    assert not {n for n in names if n not in documented}
-    # The names a typo is told from: every one read, each documented.
+    # The names a typo is told from: every one read ("EMAILLOG_IMAP_" is the per-mailbox prefix).
     assert names - {"EMAILLOG_IMAP_"} <= KNOWN
-    assert not {n for n in KNOWN if n not in documented}
+    # config/emaillog.env "lists every setting": each on a line of its own, once, and no other.
+    lines = [name for name, _ in documented(ROOT / "config" / "emaillog.env")]
+    assert sorted(lines) == sorted(KNOWN)
+
+
+def test_config_file_gives_each_settings_own_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the default data dir, ./data, is then a fresh one
+    base = dict(WITH_SERVERS)
+    defaults = load(None, base)
+    wrong = []
+    for name, value in documented(ROOT / "config" / "emaillog.env"):
+        # Empty: no default. <…>: one worked out at start-up (the BCC address's domain, this host's name).
+        if value and "<" not in value and load(None, {**base, name: value}) != defaults:
+            wrong.append(f"{name}={value}")
+    assert wrong == []
+
+
+def test_systemd_env_example_starts_as_shipped_and_each_commented_value_is_accepted(tmp_path: Path) -> None:
+    example = ROOT / "systemd" / "emaillog.env.example"
+    # The password comes as a credential; the data dir is the unit's StateDirectory.
+    environ = {"EMAILLOG_IMAP_PASSWORD": "secret", "EMAILLOG_DATA_DIR": str(tmp_path)}
+    assert load(example, environ).imap is not None
+    refused = []
+    for name, value in documented(example):
+        if name.endswith("_FILE") or name == "EMAILLOG_DATA_DIR":
+            continue  # paths on the machine it is installed on
+        try:
+            load(None, {**WITH_SERVERS, **environ, name: value})
+        except SettingsError as exc:
+            refused.extend(exc.problems)
+    assert refused == []
 
 
 def test_a_misspelt_setting_stops_start_up_naming_the_setting_it_is_nearest_to(tmp_path: Path) -> None:
