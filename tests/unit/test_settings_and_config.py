@@ -319,3 +319,14 @@ def test_a_misspelt_database_url_option_is_a_settings_problem(tmp_path: Path) ->
         None, {"EMAILLOG_DATABASE_URL": url.removesuffix("&bogus=1"), "EMAILLOG_DATA_DIR": str(tmp_path)}
     )
     assert good.database_url.endswith("sslmode=verify-full")
+
+
+def test_the_example_mailboxes_file_is_accepted(tmp_path: Path) -> None:
+    secret = tmp_path / "acme-imap-password"
+    secret.write_text("secret")
+    example = (ROOT / "config" / "mailboxes.example.toml").read_text()
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text(example.replace("/etc/emaillog/acme-imap-password", str(secret)))
+    settings = load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_MAILBOXES_FILE": str(mailboxes)})
+    named = [(m.mailbox_name, m.account) for m in settings.mailboxes]
+    assert named == [("acme", "acme"), ("globex", "globex")]
