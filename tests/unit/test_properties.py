@@ -308,7 +308,7 @@ def test_header_sections_read_as_the_stdlib_reads_them(section: bytes) -> None:
     assert [type(d) for d in ours.defects] == [type(d) for d in theirs.defects]
 
 
-# Both the plain forms mime._simple_params reads and those it leaves to the stdlib: RFC 2231
+# The forms ParsedHeader.get_param (mimeheader.py) must read as the stdlib does: plain ones, RFC 2231
 # names, backslashes, a ";" inside quotes, angle brackets, bare and empty parameters, non-ASCII.
 _PARAM = st.one_of(
     st.tuples(
