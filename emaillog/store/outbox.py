@@ -165,10 +165,23 @@ def mark_sent(notice_id: int) -> None:
     ).execute()
 
 
+def retry_wait(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes after the first, second, third … failure, never more than LONGEST_WAIT.
+
+    The exponent is bounded first: a two-day outage makes some fifty attempts, and from the 42nd,
+    FIRST_RETRY × 2**attempts no longer fits a timedelta (OverflowError).
+    """
+    return min(FIRST_RETRY * 2 ** min(attempts, _DOUBLINGS), LONGEST_WAIT)
+
+
+# Doublings of FIRST_RETRY that reach LONGEST_WAIT: beyond these the wait stays at its cap.
+_DOUBLINGS = (LONGEST_WAIT // FIRST_RETRY).bit_length()
+
+
 def mark_failed(notice: QueuedNotice, error: str, permanent: bool) -> None:
     """Record a failed attempt; retry later with exponential backoff, or give up."""
     row = Outbox.get_by_id(notice.id)
-    wait = min(FIRST_RETRY * (2**notice.attempts), LONGEST_WAIT)
+    wait = retry_wait(notice.attempts)
     expired = utcnow() - row.created_at > GIVE_UP_AFTER
     row.attempts = notice.attempts + 1
     row.last_error = error[:1000]
