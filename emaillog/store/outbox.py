@@ -171,7 +171,7 @@ def retry_wait(attempts: int) -> timedelta:
     The exponent is bounded first: a two-day outage makes some fifty attempts, and from the 42nd,
     FIRST_RETRY × 2**attempts no longer fits a timedelta (OverflowError).
     """
-    return min(FIRST_RETRY * 2 ** min(attempts, _DOUBLINGS), LONGEST_WAIT)
+    return min(FIRST_RETRY * (1 << min(attempts, _DOUBLINGS)), LONGEST_WAIT)
 
 
 # Doublings of FIRST_RETRY that reach LONGEST_WAIT: beyond these the wait stays at its cap.
