@@ -65,44 +65,88 @@ def deliver_due(account_id: int, settings: SmtpSettings, limit: int = 100) -> De
         )
         return report
     try:
-        for notice in notices:
-            _send_one(client, notice, report)
+        for index, notice in enumerate(notices):
+            if not _send_one(client, notice, report):
+                _round_ended(settings, report, len(notices) - index - 1)
+                break
     finally:
         _quit(client)
     return report
 
 
-def _send_one(client: smtplib.SMTP, notice: QueuedNotice, report: DeliveryReport) -> None:
+def _round_ended(settings: SmtpSettings, report: DeliveryReport, untouched: int) -> None:
+    log.warning(
+        "SMTP relay %s:%d: %s; %d more notice(s) wait for the next round",
+        settings.host,
+        settings.port,
+        report.error,
+        untouched,
+    )
+
+
+def _send_one(client: smtplib.SMTP, notice: QueuedNotice, report: DeliveryReport) -> bool:
+    """Offer one notice; False when the session cannot take another (the relay hung up, timed out
+    or refuses the null sender), so that the notices behind it wait, uncharged, for the next round."""
     if not claim(notice.id):
-        return  # another mailbox of the account is sending it (or sent it) since it was read
+        return True  # another mailbox of the account is sending it (or sent it) since it was read
     recipient = outbox_recipient(notice.recipient)
     try:
         options = _mail_options(client, recipient, notice.raw)
         if options is None:
             # A non-ASCII local part needs SMTPUTF8 (RFC 6531); smtplib would raise on encoding it,
             # and an exception here would stop every notice queued behind this one, on every pass.
-            mark_failed(notice, "the recipient's address needs SMTPUTF8, not offered by the relay", True)
-            report.failed += 1
-            return
+            _failed(notice, "the recipient's address needs SMTPUTF8, not offered by the relay", True, report)
+            return True
         client.sendmail("", [recipient], notice.raw, mail_options=options)
-    except smtplib.SMTPRecipientsRefused as exc:
-        permanent = all(code >= 500 for code, _ in exc.recipients.values())
-        mark_failed(notice, str(exc.recipients), permanent)
-        report.failed += permanent
-        report.deferred += not permanent
-        return
     except (OSError, smtplib.SMTPException) as exc:
-        mark_failed(notice, str(exc), permanent=False)
-        report.deferred += 1
-        return
+        error, permanent, code = _refusal(exc, recipient)
+        _failed(notice, error, permanent, report)
+        # Not once smtplib closed the connection (a timeout, a hang-up), nor after 421, with which the
+        # relay says it is closing it (RFC 5321 §3.8), nor after a refused MAIL FROM:<>: that is the
+        # relay's policy, the same for every notice, and the admin's to fix.
+        going_on = client.sock is not None and code != 421 and not isinstance(exc, smtplib.SMTPSenderRefused)
+        if not going_on:
+            report.error = error
+        return going_on
     except (UnicodeError, ValueError) as exc:
         # Not the relay's fault and no better next time; raised, it would stop the notices behind.
-        mark_failed(notice, f"{type(exc).__name__}: {exc}", permanent=True)
-        report.failed += 1
-        return
+        _failed(notice, f"{type(exc).__name__}: {exc}", True, report)
+        return True
     mark_sent(notice.id)
     report.sent += 1
     log.info("notice sent to %s message_id=%s", notice.recipient, notice.message_id)
+    return True
+
+
+def _failed(notice: QueuedNotice, error: str, permanent: bool, report: DeliveryReport) -> None:
+    mark_failed(notice, error, permanent)
+    report.failed += permanent
+    report.deferred += not permanent
+
+
+def _refusal(exc: OSError | smtplib.SMTPException, recipient: str) -> tuple[str, bool, int]:
+    """What went wrong, in words for the outbox; whether it is final (RFC 5321 §4.2.1: a 5yz reply
+    is, a 4yz one is worth another try); the reply code (0 without one)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        [(code, text)] = exc.recipients.values()
+        return f"RCPT TO:<{recipient}> refused: {_reply(code, text)}", code >= 500, code
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return (
+            f"the relay refused MAIL FROM:<>: {_reply(exc.smtp_code, exc.smtp_error)}",
+            False,
+            exc.smtp_code,
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        # After DATA: 554 (content refused) is final for this notice; 451 (greylisting) is not.
+        words = f"the relay refused the message: {_reply(exc.smtp_code, exc.smtp_error)}"
+        return words, exc.smtp_code >= 500, exc.smtp_code
+    return str(exc), False, 0
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    """An SMTP reply as the relay wrote it: "554 5.7.1 Message refused", not a tuple of bytes."""
+    words = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{code} {' '.join(words.split())}"
 
 
 def _mail_options(client: smtplib.SMTP, recipient: str, raw: bytes) -> list[str] | None:

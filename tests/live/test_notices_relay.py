@@ -31,7 +31,8 @@ class Relay:
     sink: SmtpSink
 
     def queue(self, count: int, recipient: str = REP) -> None:
-        for n in range(count):
+        queued = Outbox.select().count()
+        for n in range(queued, queued + count):
             raw = (
                 f"From: mailer-daemon@acme.example\r\nTo: {recipient}\r\nMessage-ID: <{n}@crm.acme.example>"
                 f"\r\nSubject: Undelivered: n{n}\r\n\r\nnot logged\r\n"
@@ -81,3 +82,75 @@ def test_a_relay_down_for_two_days_is_retried_hourly_and_then_given_up(relay: Re
         assert row.next_attempt_at - utcnow() <= LONGEST_WAIT
     assert (row.status, row.attempts) == ("failed", 51)
     assert "Connection refused" in row.last_error
+
+
+def test_a_permanent_refusal_after_data_is_final_with_its_reason(relay: Relay) -> None:
+    # 554 after the message: that relay will never take this notice. Taken for a 4xx, it was
+    # offered again for two days, some fifty times.
+    relay.sink.answers["DATA"] = "554 5.7.1 Message refused by content filter"
+    relay.queue(2)
+    report = relay.deliver()
+    assert (report.sent, report.deferred, report.failed) == (0, 0, 2)
+    assert [row[:2] for row in relay.rows()] == [("failed", 1)] * 2
+    assert all("554" in (error or "") and "content filter" in (error or "") for *_, error in relay.rows())
+
+
+def test_a_temporary_refusal_after_data_waits_a_minute(relay: Relay) -> None:
+    relay.sink.answers["DATA"] = "451 4.7.1 Greylisted, try again later"
+    relay.queue(1)
+    assert relay.deliver().deferred == 1
+    row = Outbox.get()
+    assert (row.status, row.attempts) == ("pending", 1) and "451" in row.last_error
+    assert timedelta(seconds=50) < row.next_attempt_at - utcnow() <= timedelta(minutes=1)
+    relay.sink.answers.clear()
+    assert relay.deliver().sent == 0  # not yet due
+    relay.all_due()
+    assert relay.deliver().sent == 1 and len(relay.sink.messages) == 1
+
+
+def test_recipients_are_refused_one_by_one(relay: Relay) -> None:
+    relay.sink.rcpt_answers["gone@acme.example"] = "550 5.1.1 No such user"
+    relay.sink.rcpt_answers["full@acme.example"] = "452 4.2.2 Mailbox full"
+    relay.queue(1, "gone@acme.example")
+    relay.queue(1, "full@acme.example")
+    relay.queue(1)
+    report = relay.deliver()
+    assert (report.sent, report.deferred, report.failed) == (1, 1, 1)
+    assert [row[:2] for row in relay.rows()] == [("failed", 1), ("pending", 1), ("sent", 1)]
+    assert relay.sink.connections == 1
+
+
+def test_a_relay_that_hangs_up_ends_the_round_and_charges_only_the_notice_in_hand(relay: Relay) -> None:
+    # The notices behind it were never offered: counting an attempt for each (with "please run
+    # connect() first" as their error) pushed back their retry for nothing.
+    relay.sink.drop_at = "MAIL"
+    relay.queue(3)
+    report = relay.deliver()
+    assert report.deferred == 1 and report.error and "closed" in report.error
+    assert relay.rows() == [
+        ("pending", 1, "Connection unexpectedly closed"),
+        ("pending", 0, None),
+        ("pending", 0, None),
+    ]
+    relay.sink.drop_at = None
+    assert relay.deliver().sent == 2  # the two that were not tried are still due
+    assert relay.sink.connections == 2
+
+
+def test_a_refused_sender_ends_the_round(relay: Relay) -> None:
+    # MAIL FROM:<> refused is the relay's policy, the same for every notice: one is charged, the
+    # others wait untouched, and the error says what was refused.
+    relay.sink.answers["MAIL"] = "553 5.7.1 Sender address rejected: not owned by user"
+    relay.queue(3)
+    report = relay.deliver()
+    assert report.deferred == 1 and report.error and "553" in report.error
+    assert [row[:2] for row in relay.rows()] == [("pending", 1), ("pending", 0), ("pending", 0)]
+    assert "MAIL FROM:<>" in (relay.rows()[0][2] or "")
+
+
+def test_a_relay_that_stalls_mid_data_costs_one_timeout_per_round(relay: Relay) -> None:
+    relay.sink.stall_data = 3.0  # longer than the mailer's 2 s
+    relay.queue(3)
+    report = relay.deliver()
+    assert report.deferred == 1 and relay.sink.connections == 1
+    assert [row[:2] for row in relay.rows()] == [("pending", 1), ("pending", 0), ("pending", 0)]
