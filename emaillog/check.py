@@ -23,6 +23,8 @@ from typing import Any
 from .imapmailbox import ImapMailbox
 from .imapsession import tls_context
 from .mailbox import LoginRefused, MailboxError
+from .notices.mailer import connect_error
+from .notices.mailer import tls_context as smtp_tls_context
 from .settings import ImapSettings, Settings, SettingsError, SmtpSettings, load
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
@@ -271,15 +273,15 @@ def _starttls(sock: socket.socket) -> None:
 
 
 def _smtp_check(smtp: SmtpSettings) -> str:
-    context = ssl.create_default_context()
-    if not smtp.verify_tls:
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context = smtp_tls_context(smtp)
     try:
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
             if smtp.security == "ssl"
             else smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
         )
+    except ssl.SSLCertVerificationError as exc:
+        raise StepFailed(connect_error(smtp, exc), EXIT_CONFIG) from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise StepFailed(
             f"cannot reach the relay {smtp.host}:{smtp.port}: {exc} (notices will wait in the outbox)",
@@ -302,6 +304,9 @@ def _smtp_check(smtp: SmtpSettings) -> str:
             raise StepFailed(
                 f"{smtp.host} refused the login of {smtp.user}: {exc.smtp_code} {words}", EXIT_LOGIN
             ) from exc
+        except (ssl.SSLCertVerificationError, smtplib.SMTPNotSupportedError) as exc:
+            # No STARTTLS, or a certificate nobody vouches for: settings to change, not a passing fault.
+            raise StepFailed(connect_error(smtp, exc), EXIT_CONFIG) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise StepFailed(f"{smtp.host}:{smtp.port} ({smtp.security}): {exc}", EXIT_TEMPFAIL) from exc
     login = f", logged in as {smtp.user}" if smtp.user else ", no login configured"

@@ -56,6 +56,7 @@ class SmtpSettings:
     password: str | None = field(repr=False)
     verify_tls: bool = True
     timeout: float = 30.0
+    ca_file: str | None = None  # a private CA's certificate(s), trusted besides the system store
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,18 @@ def _smtp(r: Reader) -> SmtpSettings | None:
             f"EMAILLOG_SMTP_SECURITY: none would send the relay login to {host} in clear; use ssl or "
             "starttls (or no EMAILLOG_SMTP_USER for a relay that takes mail without a login)"
         )
+    user, password = r.text("EMAILLOG_SMTP_USER") or None, r.secret("EMAILLOG_SMTP_PASSWORD") or None
+    if user and not password:
+        # Without it the mailer would not log in at all, and the relay refuse every notice.
+        r.problems.append("EMAILLOG_SMTP_PASSWORD: required when EMAILLOG_SMTP_USER is set")
     return SmtpSettings(
         host=host,
         port=r.port("EMAILLOG_SMTP_PORT", {"ssl": 465, "starttls": 587, "none": 25}.get(security, 587)),
         security=security,
-        user=r.text("EMAILLOG_SMTP_USER") or None,
-        password=r.secret("EMAILLOG_SMTP_PASSWORD") or None,
+        user=user,
+        password=password,
         verify_tls=r.flag("EMAILLOG_SMTP_VERIFY_TLS", True),
+        ca_file=r.existing_file("EMAILLOG_SMTP_CA_FILE") or None,
     )
 
 

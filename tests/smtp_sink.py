@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -234,3 +237,31 @@ class SilentRelay:
         for conn in self._held:
             conn.close()
         self._thread.join(timeout=5)
+
+
+def private_ca_context(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context whose certificate for 127.0.0.1 is signed by itself, as by a private CA
+    nobody's system store holds; and that certificate's file, for a client told to trust it."""
+    key, cert = directory / "relay-key.pem", directory / "relay-cert.pem"
+    subprocess.run(
+        [
+            *(
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+            ),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context, cert

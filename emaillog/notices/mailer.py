@@ -26,22 +26,50 @@ class DeliveryReport:
     error: str | None = None
 
 
-def connect(settings: SmtpSettings) -> smtplib.SMTP:
-    """An SMTP session, TLS verified (smtplib verifies nothing without a default context)."""
-    context = ssl.create_default_context()
+def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
+    """Verifies the certificate and the host name (smtplib verifies nothing without a context)."""
+    context = ssl.create_default_context(cafile=settings.ca_file)
     if not settings.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connect_error(settings: SmtpSettings, exc: OSError | smtplib.SMTPException) -> str:
+    """Why no session could be had, in the admin's terms, naming the setting that fixes it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"the certificate of {settings.host} is not trusted: {exc.verify_message} "
+            "(EMAILLOG_SMTP_CA_FILE names a private CA)"
+        )
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return (
+            f"{settings.host} refused the login of {settings.user}: {_reply(exc.smtp_code, exc.smtp_error)} "
+            "(EMAILLOG_SMTP_USER, EMAILLOG_SMTP_PASSWORD)"
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and settings.security == "starttls":
+        # Never a fallback to plain text: that would hand the login to whoever answers.
+        return f"{settings.host}:{settings.port} offers no STARTTLS: {exc} (EMAILLOG_SMTP_SECURITY)"
+    return f"relay unavailable: {exc}"
+
+
+def connect(settings: SmtpSettings) -> smtplib.SMTP:
+    """An SMTP session, TLS verified, logged in when a login is configured."""
+    context = tls_context(settings)
     if settings.security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(
             settings.host, settings.port, timeout=settings.timeout, context=context
         )
     else:
         client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    try:
         if settings.security == "starttls":
             client.starttls(context=context)
-    if settings.user and settings.password:
-        client.login(settings.user, settings.password)
+        if settings.user:
+            client.login(settings.user, settings.password or "")
+    except BaseException:
+        client.close()  # a refused STARTTLS or login would leave the connection open until collected
+        raise
     return client
 
 
@@ -53,15 +81,15 @@ def deliver_due(account_id: int, settings: SmtpSettings, limit: int = 100) -> De
     try:
         client = connect(settings)
     except (OSError, smtplib.SMTPException) as exc:
+        report.deferred, report.error = len(notices), connect_error(settings, exc)
         for notice in notices:
-            mark_failed(notice, f"relay unavailable: {exc}", permanent=False)
-        report.deferred, report.error = len(notices), str(exc)
+            mark_failed(notice, report.error, permanent=False)
         log.warning(
-            "SMTP relay %s:%d unavailable, %d notice(s) stay queued: %s",
+            "SMTP relay %s:%d: %s; %d notice(s) stay queued",
             settings.host,
             settings.port,
+            report.error,
             len(notices),
-            exc,
         )
         return report
     try:

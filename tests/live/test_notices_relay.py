@@ -5,14 +5,18 @@ a permanent refusal is final, and a relay in trouble costs one connection per ro
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from smtp_sink import SmtpSink
-from support import NOTICES_ON, crm_with_rep
+from aiosmtpd.smtp import AuthResult
+from smtp_sink import SmtpSink, private_ca_context
+from support import NOTICES_ON, crm_with_rep, make_settings
 
+from emaillog.check import EXIT_CONFIG, Checker, StepFailed
 from emaillog.notices import mailer
 from emaillog.settings import SmtpSettings
 from emaillog.store import Store
@@ -154,3 +158,86 @@ def test_a_relay_that_stalls_mid_data_costs_one_timeout_per_round(relay: Relay) 
     report = relay.deliver()
     assert report.deferred == 1 and relay.sink.connections == 1
     assert [row[:2] for row in relay.rows()] == [("pending", 1), ("pending", 0), ("pending", 0)]
+
+
+class Logins:
+    """An aiosmtpd authenticator that records each login offered and accepts it only when told."""
+
+    def __init__(self, accept: bool) -> None:
+        self.accept = accept
+        self.offered: list[tuple[str, bool]] = []  # (mechanism, over TLS)
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        self.offered.append((mechanism, server.transport.get_extra_info("ssl_object") is not None))
+        return AuthResult(success=self.accept, handled=False)
+
+
+LOGIN = {"EMAILLOG_SMTP_USER": "crm", "EMAILLOG_SMTP_PASSWORD": "s3cret"}
+
+
+def test_starttls_never_falls_back_to_plain_text(tmp_path: Path) -> None:
+    # The relay (or whoever answers on its port) offers AUTH but no STARTTLS: nothing is sent,
+    # least of all the password, and the error names the setting.
+    logins = Logins(accept=True)
+    with SmtpSink(authenticator=logins, auth_require_tls=False) as sink:
+        relay = relay_for(tmp_path, sink, EMAILLOG_SMTP_SECURITY="starttls", **LOGIN)
+        relay.queue(2)
+        report = relay.deliver()
+        assert report.deferred == 2 and not sink.messages and logins.offered == []
+        [(status, _, error)] = set(relay.rows())
+        assert status == "pending" and "offers no STARTTLS" in (error or "")
+        assert "EMAILLOG_SMTP_SECURITY" in (error or "")
+
+
+def test_a_private_ca_is_refused_until_named(tmp_path: Path) -> None:
+    context, ca_file = private_ca_context(tmp_path)
+    with SmtpSink(tls_context=context, require_starttls=True) as sink:
+        relay = relay_for(tmp_path / "a", sink, EMAILLOG_SMTP_SECURITY="starttls")
+        relay.queue(1)
+        report = relay.deliver()
+        assert report.deferred == 1 and not sink.messages
+        assert report.error and "is not trusted" in report.error and "EMAILLOG_SMTP_CA_FILE" in report.error
+        assert Outbox.get().last_error == report.error
+        env = {**NOTICES_ON, "EMAILLOG_SMTP_SECURITY": "starttls", "EMAILLOG_SMTP_PORT": str(sink.port)}
+        step = Checker(make_settings(tmp_path / "b", **env)).smtp
+        with pytest.raises(StepFailed) as caught:
+            step()
+        assert "EMAILLOG_SMTP_CA_FILE" in str(caught.value) and caught.value.exit_code == EXIT_CONFIG
+
+        trusted = relay_for(
+            tmp_path / "c", sink, EMAILLOG_SMTP_SECURITY="starttls", EMAILLOG_SMTP_CA_FILE=str(ca_file)
+        )
+        trusted.queue(1)
+        assert trusted.deliver().sent == 1 and len(sink.messages) == 1
+
+
+def test_ssl_from_the_first_byte_with_a_login(tmp_path: Path) -> None:
+    # Port 465 style (RFC 8314): TLS before the banner. (aiosmtpd counts only STARTTLS as TLS, so
+    # it is told to offer AUTH anyway; the login is seen to arrive over TLS.)
+    context, ca_file = private_ca_context(tmp_path)
+    logins = Logins(accept=True)
+    with SmtpSink(ssl_context=context, authenticator=logins, auth_require_tls=False) as sink:
+        env = {"EMAILLOG_SMTP_SECURITY": "ssl", "EMAILLOG_SMTP_CA_FILE": str(ca_file), **LOGIN}
+        relay = relay_for(tmp_path, sink, **env)
+        relay.queue(2)
+        assert relay.deliver().sent == 2 and len(sink.messages) == 2
+        assert logins.offered and all(tls for _, tls in logins.offered)
+
+
+def test_a_refused_login_is_reported_once_per_round_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logins = Logins(accept=False)
+    with SmtpSink(authenticator=logins, auth_require_tls=False) as sink:
+        relay = relay_for(tmp_path, sink, **LOGIN)
+        relay.queue(5)
+        with caplog.at_level(logging.WARNING, logger="emaillog.notices"):
+            report = relay.deliver()
+        assert report.deferred == 5 and sink.connections == 1
+        [warning] = [r.getMessage() for r in caplog.records if r.name == "emaillog.notices"]
+        assert "refused the login of crm: 535" in warning and "5 notice(s) stay queued" in warning
+        assert "s3cret" not in caplog.text
+        assert {row[:2] for row in relay.rows()} == {("pending", 1)}
+        logins.accept = True
+        relay.all_due()
+        assert relay.deliver().sent == 5 and len(sink.messages) == 5

@@ -294,6 +294,7 @@ def test_a_login_never_crosses_the_network_without_tls(tmp_path: Path) -> None:
                 "EMAILLOG_SMTP_HOST": "smtp.acme.example",
                 "EMAILLOG_SMTP_SECURITY": "none",
                 "EMAILLOG_SMTP_USER": "crm",
+                "EMAILLOG_SMTP_PASSWORD": "p",
             },
         )
     assert [p.split(":")[0] for p in caught.value.problems] == [
@@ -307,6 +308,19 @@ def test_a_login_never_crosses_the_network_without_tls(tmp_path: Path) -> None:
         assert local.imap is not None and local.imap.security == "none"
     relay = load(None, {**base, "EMAILLOG_SMTP_HOST": "mx.acme.example", "EMAILLOG_SMTP_SECURITY": "none"})
     assert relay.notices is not None and relay.notices.smtp is not None
+
+
+def test_a_relay_login_without_a_password_is_a_settings_problem(tmp_path: Path) -> None:
+    # The mailer logged in only with both: a user alone sent notices without a login, which the
+    # relay refused one by one, while `check` tried the login with an empty password.
+    relay = {"EMAILLOG_SMTP_HOST": "smtp.acme.example", "EMAILLOG_SMTP_USER": "crm"}
+    with pytest.raises(SettingsError) as caught:
+        load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), **relay})
+    assert caught.value.problems == ["EMAILLOG_SMTP_PASSWORD: required when EMAILLOG_SMTP_USER is set"]
+    (tmp_path / "smtp-password").write_text("s3cret\n")
+    env = {"EMAILLOG_DATA_DIR": str(tmp_path), "CREDENTIALS_DIRECTORY": str(tmp_path), **relay}
+    smtp = load(None, env).notices.smtp  # type: ignore[union-attr]
+    assert smtp is not None and (smtp.user, smtp.password) == ("crm", "s3cret")
 
 
 def test_a_misspelt_database_url_option_is_a_settings_problem(tmp_path: Path) -> None:
