@@ -143,6 +143,19 @@ def outbox_backlog(db: Any, account_id: int) -> int | None:
     return backlog(account_id)
 
 
+def outbox_trouble(db: Any, account_id: int) -> dict[str, Any]:
+    """What a backlog alone hides: the relay's last answer to a waiting notice, and the notices given
+    up in the last 7 days (refused for good, or not taken in two days: those reps were never told)."""
+    if not db.table_exists("outbox"):
+        return {}
+    from .store.outbox import given_up, last_error
+
+    return {
+        "outbox_last_error": last_error(account_id),
+        "outbox_given_up_7d": given_up(account_id, timedelta(days=7)),
+    }
+
+
 def probe_imap(settings: Settings) -> dict[str, Any]:
     """Log in now and count the Error folder: the current login state, as the server sees it."""
     from .imapmailbox import ImapMailbox
@@ -268,6 +281,7 @@ def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, A
         "checked_at": _now_iso(),
         "mailboxes": mailboxes,
         "outbox_pending": outbox_backlog(store.db, store.account_id),
+        **outbox_trouble(store.db, store.account_id),
     }
 
 
@@ -309,4 +323,8 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"  messages, last {label}: {text}")
     backlog = data["outbox_pending"]
     lines.append(f"outbox: {'no outbox table' if backlog is None else f'{backlog} notices waiting'}")
+    if data.get("outbox_given_up_7d"):
+        lines.append(f"  given up, last 7d: {data['outbox_given_up_7d']} notices (never delivered)")
+    if data.get("outbox_last_error"):
+        lines.append(f"  last error: {' '.join(str(data['outbox_last_error']).split())}")
     return "\n".join(lines)

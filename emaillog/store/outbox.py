@@ -190,5 +190,31 @@ def mark_failed(notice: QueuedNotice, error: str, permanent: bool) -> None:
     row.save()
 
 
+def given_up(account_id: int, since: timedelta) -> int:
+    """Notices marked failed (refused for good, or for two days) among those queued since ``since`` ago."""
+    return int(
+        Outbox.select()
+        .where(
+            (Outbox.account == account_id)
+            & (Outbox.status == "failed")
+            & (Outbox.created_at >= utcnow() - since)
+        )
+        .count()
+    )
+
+
+def last_error(account_id: int) -> str | None:
+    """Why the latest notice still waiting was not sent, if it was tried: what the relay last said."""
+    row = (
+        Outbox.select(Outbox.last_error)
+        .where(
+            (Outbox.account == account_id) & (Outbox.status == "pending") & Outbox.last_error.is_null(False)
+        )
+        .order_by(Outbox.next_attempt_at.desc(), Outbox.id.desc())
+        .first()
+    )
+    return None if row is None else str(row.last_error)
+
+
 def backlog(account_id: int) -> int:
     return int(Outbox.select().where((Outbox.account == account_id) & (Outbox.status == "pending")).count())

@@ -18,7 +18,8 @@ from support import NOTICES_ON, crm_with_rep, make_settings
 
 from emaillog.check import EXIT_CONFIG, Checker, StepFailed
 from emaillog.notices import mailer
-from emaillog.settings import SmtpSettings
+from emaillog.settings import Settings, SmtpSettings
+from emaillog.status import gather, render
 from emaillog.store import Store
 from emaillog.store.models import Outbox, utcnow
 from emaillog.store.outbox import LONGEST_WAIT, enqueue
@@ -33,6 +34,7 @@ class Relay:
     store: Store
     smtp: SmtpSettings
     sink: SmtpSink
+    settings: Settings
 
     def queue(self, count: int, recipient: str = REP) -> None:
         queued = Outbox.select().count()
@@ -61,7 +63,7 @@ def relay_for(tmp_path: Path, sink: SmtpSink, **env: str) -> Relay:
     settings = {**NOTICES_ON, "EMAILLOG_SMTP_PORT": str(sink.port), **env}
     store, loaded = crm_with_rep(tmp_path, **settings)
     assert loaded.notices is not None and loaded.notices.smtp is not None
-    return Relay(store, dataclasses.replace(loaded.notices.smtp, timeout=2.0), sink)
+    return Relay(store, dataclasses.replace(loaded.notices.smtp, timeout=2.0), sink, loaded)
 
 
 @pytest.fixture
@@ -241,3 +243,18 @@ def test_a_refused_login_is_reported_once_per_round_and_loses_nothing(
         logins.accept = True
         relay.all_due()
         assert relay.deliver().sent == 5 and len(sink.messages) == 5
+
+
+def test_status_tells_what_the_relay_said_and_what_was_given_up(relay: Relay) -> None:
+    # A backlog count alone hid both: notices never delivered, and why the waiting ones wait.
+    relay.sink.rcpt_answers["gone@acme.example"] = "550 5.1.1 No such user"
+    relay.sink.rcpt_answers[REP] = "451 4.4.5 Insufficient system storage"
+    relay.queue(1, "gone@acme.example")
+    relay.queue(1)
+    relay.deliver()
+    data = gather(relay.settings, relay.store, probe=False)
+    assert data["outbox_pending"] == 1 and data["outbox_given_up_7d"] == 1
+    assert data["outbox_last_error"] == f"RCPT TO:<{REP}> refused: 451 4.4.5 Insufficient system storage"
+    text = render(data)
+    assert "outbox: 1 notices waiting" in text and "given up, last 7d: 1 notices" in text
+    assert "last error: RCPT TO:<rita@acme.example> refused: 451 4.4.5" in text
