@@ -112,6 +112,8 @@ def test_a_temporary_refusal_after_data_waits_a_minute(relay: Relay) -> None:
     assert relay.deliver().sent == 0  # not yet due
     relay.all_due()
     assert relay.deliver().sent == 1 and len(relay.sink.messages) == 1
+    # The resend is the queued bytes: same Message-ID and Date, so the rep's client can dedupe.
+    assert relay.sink.messages[0].raw.replace(b"\r\n", b"\n") == bytes(row.raw).replace(b"\r\n", b"\n")
 
 
 def test_recipients_are_refused_one_by_one(relay: Relay) -> None:
