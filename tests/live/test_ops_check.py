@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
-from smtp_sink import SmtpSink
+from smtp_sink import SmtpSink, private_ca_context
 from support import check_env, run_checks
 
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
@@ -98,29 +97,7 @@ def test_tls_to_a_plain_port(
 @pytest.fixture
 def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
     """A TLS server with a self-signed certificate (nobody's CA)."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context, _ = private_ca_context(tmp_path)
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(10)
 
