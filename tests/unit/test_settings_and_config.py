@@ -115,8 +115,12 @@ def test_config_file_gives_each_settings_own_default(tmp_path: Path, monkeypatch
 
 def test_systemd_env_example_starts_as_shipped_and_each_commented_value_is_accepted(tmp_path: Path) -> None:
     example = ROOT / "systemd" / "emaillog.env.example"
-    # The password comes as a credential; the data dir is the unit's StateDirectory.
-    environ = {"EMAILLOG_IMAP_PASSWORD": "secret", "EMAILLOG_DATA_DIR": str(tmp_path)}
+    # The passwords come as credentials; the data dir is the unit's StateDirectory.
+    environ = {
+        "EMAILLOG_IMAP_PASSWORD": "secret",
+        "EMAILLOG_SMTP_PASSWORD": "secret",
+        "EMAILLOG_DATA_DIR": str(tmp_path),
+    }
     assert load(example, environ).imap is not None
     refused = []
     for name, value in documented(example):
