@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 
 from ..settings import SmtpSettings
@@ -73,6 +74,13 @@ def connect(settings: SmtpSettings) -> smtplib.SMTP:
     return client
 
 
+# A round sends no more notices once it has taken this long: a relay answering each just inside its
+# timeout (a tarpit, a busy queue) held the pass for as many timeouts as notices were due, and the
+# watchdog (WatchdogSec=120s) or a stop (TimeoutStopSec=90s) found a daemon that did not answer.
+# The notices left wait, uncharged, for the next round.
+ROUND_SECONDS = 45.0
+
+
 def deliver_due(account_id: int, settings: SmtpSettings, limit: int = 100) -> DeliveryReport:
     report = DeliveryReport()
     notices = due(account_id, limit)
@@ -92,8 +100,17 @@ def deliver_due(account_id: int, settings: SmtpSettings, limit: int = 100) -> De
             len(notices),
         )
         return report
+    started = time.monotonic()
     try:
         for index, notice in enumerate(notices):
+            if index and time.monotonic() - started > ROUND_SECONDS:
+                log.info(
+                    "SMTP relay %s:%d is slow; %d notice(s) wait for the next round",
+                    settings.host,
+                    settings.port,
+                    len(notices) - index,
+                )
+                break
             if not _send_one(client, notice, report):
                 _round_ended(settings, report, len(notices) - index - 1)
                 break

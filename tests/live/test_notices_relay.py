@@ -164,6 +164,24 @@ def test_a_relay_that_stalls_mid_data_costs_one_timeout_per_round(relay: Relay) 
     assert [row[:2] for row in relay.rows()] == [("pending", 1), ("pending", 0), ("pending", 0)]
 
 
+def test_a_slow_relay_gets_a_round_of_bounded_time_and_the_rest_waits_uncharged(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A relay that answers each notice just inside the timeout (a tarpit, a busy queue) held the
+    # pass for as many timeouts as notices were due: 100 of them, and the watchdog (120 s) or a
+    # stop (90 s) saw a daemon that did not answer.
+    monkeypatch.setattr(mailer, "ROUND_SECONDS", 1.0)
+    relay.sink.stall_data = 0.4  # within the 2 s timeout: each notice goes, slowly
+    relay.queue(10)
+    report = relay.deliver()
+    assert 1 <= report.sent < 10 and report.deferred == 0 and relay.sink.connections == 1
+    rows = relay.rows()
+    assert [row[:2] for row in rows[: report.sent]] == [("sent", 1)] * report.sent
+    assert [row[:2] for row in rows[report.sent :]] == [("pending", 0)] * (10 - report.sent)
+    relay.sink.stall_data = 0.0
+    assert relay.deliver().sent == 10 - report.sent  # due at once: nothing was charged
+
+
 class Logins:
     """An aiosmtpd authenticator that records each login offered and accepts it only when told."""
 
