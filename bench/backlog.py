@@ -482,6 +482,20 @@ def prepare_crm(env: dict[str, str]) -> None:
         store.db.close()
 
 
+def prepare_crm_by(checkout: Path, env: dict[str, str]) -> None:
+    """``prepare_crm`` by the emaillog of ``checkout``: the schema is then the one its code knows. An
+    older checkout given with --against could not work on the schema this one's code creates (its
+    ledger key changed with v11)."""
+    if checkout == ROOT:
+        prepare_crm(env)
+        return
+    script = "import os, runpy, sys; runpy.run_path(sys.argv[1])['prepare_crm'](dict(os.environ))"
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("EMAILLOG_")} | env
+    subprocess.run(
+        [sys.executable, "-c", script, str(checkout / "bench" / "backlog.py")], env=child_env, check=True
+    )
+
+
 def drain_child() -> int:
     """The child: start up as ``emaillog run --once`` does, time the pass, print one JSON line."""
     from emaillog.rules import load_chain
@@ -605,8 +619,9 @@ class Backends:
         if self.pg is not None:
             self.pg.stop()
 
-    def new_run(self, backend: str, history: bool) -> tuple[dict[str, str], Path, Any]:
-        """Settings for a run on an empty (or history) database, its work dir and a cleanup callable."""
+    def new_run(self, backend: str, history: bool, checkout: Path = ROOT) -> tuple[dict[str, str], Path, Any]:
+        """Settings for a run on an empty (or history) database, its work dir and a cleanup callable;
+        the users of an empty one are added by the emaillog of ``checkout``, which drains it."""
         self.counter += 1
         run_dir = self.workdir / f"run{self.counter}"
         data_dir = run_dir / "data"
@@ -637,7 +652,7 @@ class Backends:
             # delay its fsyncs (ext4 flushes other files' data with its journal) and the floor's reads.
             os.sync()
         else:
-            prepare_crm(env)
+            prepare_crm_by(checkout, env)
         return env, run_dir, cleanup
 
     def _pg_admin(self, statement: str) -> None:
@@ -859,7 +874,7 @@ def measure_pair(
     floor = measure_floor(account)
     if floor.messages != backlog.messages:
         raise RuntimeError(f"the floor read {floor.messages} of {backlog.messages} messages")
-    env, run_dir, cleanup = dbs.new_run(backend, history)
+    env, run_dir, cleanup = dbs.new_run(backend, history, checkout)
     try:
         drain = run_drain(env, run_dir, checkout)
     finally:
