@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from .imapmailbox import ImapMailbox
-from .imapsession import tls_context
 from .mailbox import LoginRefused, MailboxError
 from .notices.mailer import connect_error
-from .notices.mailer import tls_context as smtp_tls_context
 from .settings import ImapSettings, Settings, SettingsError, SmtpSettings, load
+from .tls import tls_context
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 EXIT_OK, EXIT_TEMPFAIL, EXIT_LOGIN, EXIT_CONFIG = 0, 75, 77, 78
@@ -273,7 +272,7 @@ def _starttls(sock: socket.socket) -> None:
 
 
 def _smtp_check(smtp: SmtpSettings) -> str:
-    context = smtp_tls_context(smtp)
+    context = tls_context(smtp)
     try:
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)

@@ -21,15 +21,7 @@ from .mailbox import LoginRefused, MailboxError
 from .oauth import TokenError, TokenSource
 from .oauth import token_source as _token_source_for
 from .settings import ImapSettings
-
-
-def tls_context(settings: ImapSettings) -> ssl.SSLContext:
-    """A context that verifies the certificate and the host name (imaplib does neither by default)."""
-    context = ssl.create_default_context(cafile=settings.ca_file)
-    if not settings.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+from .tls import tls_context
 
 
 class ImapSession:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..settings import SmtpSettings
 from ..store.outbox import QueuedNotice, claim, due, mark_failed, mark_sent, outbox_recipient
+from ..tls import tls_context
 
 log = logging.getLogger("emaillog.notices")
 
@@ -25,15 +26,6 @@ class DeliveryReport:
     deferred: int = 0
     failed: int = 0
     error: str | None = None
-
-
-def tls_context(settings: SmtpSettings) -> ssl.SSLContext:
-    """Verifies the certificate and the host name (smtplib verifies nothing without a context)."""
-    context = ssl.create_default_context(cafile=settings.ca_file)
-    if not settings.verify_tls:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def connect_error(settings: SmtpSettings, exc: OSError | smtplib.SMTPException) -> str:
