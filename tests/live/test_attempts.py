@@ -118,13 +118,7 @@ def _cut_every_session(database_url: str) -> None:
         killer.close()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_attempts_an_outage_kept_from_being_given_back_are_given_back_once_it_answers(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The database goes away while a batch is recorded: the give-back of its attempts fails too.
-    Before, those messages kept the attempt, were taken for crashes and retried one at a time."""
-    world.deliver(*(message(message_id=f"<outage-{i}@acme.example>") for i in range(6)))
+def _restart_the_server_while_the_first_batch_records(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     record, cut = Recorder.record, []
 
     def record_as_the_server_restarts(recorder: Recorder, results: list[Any]) -> None:
@@ -134,6 +128,16 @@ def test_attempts_an_outage_kept_from_being_given_back_are_given_back_once_it_an
         record(recorder, results)
 
     monkeypatch.setattr(Recorder, "record", record_as_the_server_restarts)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_attempts_an_outage_kept_from_being_given_back_are_given_back_once_it_answers(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away while a batch is recorded: the give-back of its attempts fails too.
+    Before, those messages kept the attempt, were taken for crashes and retried one at a time."""
+    world.deliver(*(message(message_id=f"<outage-{i}@acme.example>") for i in range(6)))
+    _restart_the_server_while_the_first_batch_records(world, monkeypatch)
     with pytest.raises((OperationalError, InterfaceError)):
         world.run_pass()
     assert world.store.owed_attempts
@@ -150,18 +154,11 @@ def test_a_batch_whose_recording_failed_is_not_logged_as_logged(
     """The line per message says what happened to it: written before the batch's transaction, a
     batch the database lost was said to be "outcome=logged", then said so again by the next pass."""
     world.deliver(*(message(message_id=f"<lost-{i}@acme.example>") for i in range(6)))
-    record, cut = Recorder.record, []
-
-    def record_as_the_server_restarts(recorder: Recorder, results: list[Any]) -> None:
-        if not cut:
-            cut.append(True)
-            _cut_every_session(world.settings.database_url)
-        record(recorder, results)
 
     def logged_lines() -> list[str]:
         return [r.getMessage() for r in caplog.records if "outcome=logged" in r.getMessage()]
 
-    monkeypatch.setattr(Recorder, "record", record_as_the_server_restarts)
+    _restart_the_server_while_the_first_batch_records(world, monkeypatch)
     caplog.set_level("INFO", logger="emaillog.pass")
     with pytest.raises((OperationalError, InterfaceError)):
         world.run_pass()
