@@ -278,10 +278,19 @@ def _check_postgres_options(r: Reader, url: str) -> None:
     from psycopg2.extensions import parse_dsn
 
     try:
-        parse_dsn(url.replace("postgres://", "postgresql://", 1))
+        options = parse_dsn(url.replace("postgres://", "postgresql://", 1))
     except psycopg2.ProgrammingError as exc:
         reason = str(exc).strip().splitlines()[0].removeprefix("invalid dsn: ")
         r.problems.append(f"EMAILLOG_DATABASE_URL: {reason}")
+        return
+    # libpq reads an option's value only when it connects: a misspelt sslmode was "database
+    # unavailable" (75, restarted for ever) rather than a setting to correct (78).
+    sslmode = options.get("sslmode")
+    if sslmode is not None and sslmode not in _SSLMODES:
+        r.problems.append(f"EMAILLOG_DATABASE_URL: sslmode={sslmode} is not one of {', '.join(_SSLMODES)}")
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 def read_values(

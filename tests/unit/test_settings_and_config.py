@@ -339,6 +339,18 @@ def test_a_misspelt_database_url_option_is_a_settings_problem(tmp_path: Path) ->
     assert good.database_url.endswith("sslmode=verify-full")
 
 
+def test_a_misspelt_sslmode_is_a_settings_problem_not_an_outage(tmp_path: Path) -> None:
+    # libpq reads option names when the URL is parsed, their values only when it connects: the daemon
+    # said "database unavailable" (75) and systemd restarted it for ever, where 78 stops it.
+    url = "postgresql://crm:s3cret@db.acme.example/crm?sslmode=verify_full"
+    with pytest.raises(SettingsError) as caught:
+        load(None, {"EMAILLOG_DATABASE_URL": url, "EMAILLOG_DATA_DIR": str(tmp_path)})
+    assert caught.value.problems == [
+        "EMAILLOG_DATABASE_URL: sslmode=verify_full is not one of disable, allow, prefer, require, "
+        "verify-ca, verify-full"
+    ]
+
+
 def test_the_example_mailboxes_file_is_accepted(tmp_path: Path) -> None:
     secret = tmp_path / "acme-imap-password"
     secret.write_text("secret")
