@@ -19,8 +19,8 @@ import weakref
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .databaseurl import POSTGRESQL_URLS
 from .reconnect import one_line
-from .settings import POSTGRESQL_URLS
 
 log = logging.getLogger("emaillog.lease")
 

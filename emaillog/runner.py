@@ -19,6 +19,7 @@ from typing import Any
 
 from peewee import OperationalError
 
+from .databaseurl import POSTGRESQL_URLS
 from .fleet import Fleet
 from .imapmailbox import ImapMailbox
 from .lease import LEASE_DIR, FileLeases, leases_for
@@ -28,7 +29,7 @@ from .poll import Pass, PassReport, process_tmp_dir, remove_stale_tmp
 from .reconnect import START_UP_FAILURES, one_line, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
-from .settings import POSTGRESQL_URLS, Settings
+from .settings import Settings
 from .status import StateFile
 from .stoppable import StoppableMailbox
 from .store import Store, StoreNotReady, open_read_only, open_store, store_for

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from dotenv import dotenv_values
 
 from .addresses import address_key
+from .databaseurl import database_url
 from .envreader import Reader, is_loopback
 from .envreader import SettingsError as SettingsError  # part of this module's interface
 from .opsettings import AUTH_MODES, read_ops, read_token_source
@@ -219,7 +220,7 @@ def _build(r: Reader) -> Settings:
         processed_folder=processed,
         error_folder=error,
         data_dir=data_dir,
-        database_url=_database_url(r, data_dir),
+        database_url=database_url(r, data_dir),
         bcc_address=bcc_address,
         forward_address=r.address("EMAILLOG_FORWARD_ADDRESS", "log+fwd@emaillog.invalid"),
         company_domains=r.domains("EMAILLOG_COMPANY_DOMAINS"),
@@ -241,58 +242,6 @@ def _build(r: Reader) -> Settings:
 
 
 # The two spellings of a PostgreSQL EMAILLOG_DATABASE_URL (anything else is SQLite's sqlite:///).
-POSTGRESQL_URLS = ("postgresql://", "postgres://")
-
-
-def _database_url(r: Reader, data_dir: Path) -> str:
-    url = r.text("EMAILLOG_DATABASE_URL", f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
-    if not url.startswith(("sqlite:///", *POSTGRESQL_URLS)):
-        r.problems.append(
-            f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://"
-        )
-    elif url.startswith("sqlite:///") and not url.removeprefix("sqlite:///").strip("/"):
-        r.problems.append("EMAILLOG_DATABASE_URL: sqlite:/// names no file")
-    elif url.startswith(POSTGRESQL_URLS):
-        from playhouse.db_url import parse as parse_url
-
-        try:
-            named = bool(parse_url(url).get("database"))
-        except ValueError:
-            # Not the parser's words: for a password holding "/", "?" or "#" they quote a piece of it
-            # ("Port could not be cast to integer value as 's3cr'").
-            r.problems.append(
-                "EMAILLOG_DATABASE_URL: not a valid postgresql://USER@HOST:PORT/DB URL (a password with "
-                "/ ? # @ or [ breaks it: keep the password in a PGPASSFILE instead)"
-            )
-        else:
-            if not named:
-                r.problems.append("EMAILLOG_DATABASE_URL: names no database (postgresql://USER@HOST:PORT/DB)")
-            _check_postgres_options(r, url)
-    return url
-
-
-def _check_postgres_options(r: Reader, url: str) -> None:
-    """The URL's ?options are libpq's own (sslmode, connect_timeout ...): a misspelt one failed every
-    connection with a ProgrammingError traceback. libpq's answer names the option, not the password."""
-    import psycopg2
-    from psycopg2.extensions import parse_dsn
-
-    try:
-        options = parse_dsn(url.replace("postgres://", "postgresql://", 1))
-    except psycopg2.ProgrammingError as exc:
-        reason = str(exc).strip().splitlines()[0].removeprefix("invalid dsn: ")
-        r.problems.append(f"EMAILLOG_DATABASE_URL: {reason}")
-        return
-    # libpq reads an option's value only when it connects: a misspelt sslmode was "database
-    # unavailable" (75, restarted for ever) rather than a setting to correct (78).
-    sslmode = options.get("sslmode")
-    if sslmode is not None and sslmode not in _SSLMODES:
-        r.problems.append(f"EMAILLOG_DATABASE_URL: sslmode={sslmode} is not one of {', '.join(_SSLMODES)}")
-
-
-_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-
-
 def read_values(
     env_file: Path | None, environ: Mapping[str, str], problems: list[str]
 ) -> dict[str, str | None]:

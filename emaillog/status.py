@@ -24,8 +24,9 @@ from typing import Any
 from imapclient.exceptions import IMAPClientError
 from peewee import DatabaseError, fn
 
+from .databaseurl import POSTGRESQL_URLS
 from .lease import LEASE_DIR, lock_key
-from .settings import POSTGRESQL_URLS, Settings
+from .settings import Settings
 
 log = logging.getLogger("emaillog.status")
 

@@ -1,0 +1,63 @@
+"""EMAILLOG_DATABASE_URL: which database, and whether its URL can be used at all.
+
+SQLite by default (a file under the data dir), PostgreSQL when the URL says so. A URL that cannot
+work is a settings problem found at start-up (exit 78), not an outage found at the first connection
+(75, and systemd restarting the daemon for ever); the problems never quote the URL's password.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .envreader import Reader
+
+POSTGRESQL_URLS = ("postgresql://", "postgres://")
+
+
+def database_url(r: Reader, data_dir: Path) -> str:
+    url = r.text("EMAILLOG_DATABASE_URL", f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
+    if not url.startswith(("sqlite:///", *POSTGRESQL_URLS)):
+        r.problems.append(
+            f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://"
+        )
+    elif url.startswith("sqlite:///") and not url.removeprefix("sqlite:///").strip("/"):
+        r.problems.append("EMAILLOG_DATABASE_URL: sqlite:/// names no file")
+    elif url.startswith(POSTGRESQL_URLS):
+        from playhouse.db_url import parse as parse_url
+
+        try:
+            named = bool(parse_url(url).get("database"))
+        except ValueError:
+            # Not the parser's words: for a password holding "/", "?" or "#" they quote a piece of it
+            # ("Port could not be cast to integer value as 's3cr'").
+            r.problems.append(
+                "EMAILLOG_DATABASE_URL: not a valid postgresql://USER@HOST:PORT/DB URL (a password with "
+                "/ ? # @ or [ breaks it: keep the password in a PGPASSFILE instead)"
+            )
+        else:
+            if not named:
+                r.problems.append("EMAILLOG_DATABASE_URL: names no database (postgresql://USER@HOST:PORT/DB)")
+            _check_postgres_options(r, url)
+    return url
+
+
+def _check_postgres_options(r: Reader, url: str) -> None:
+    """The URL's ?options are libpq's own (sslmode, connect_timeout ...): a misspelt one failed every
+    connection with a ProgrammingError traceback. libpq's answer names the option, not the password."""
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        options = parse_dsn(url.replace("postgres://", "postgresql://", 1))
+    except psycopg2.ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0].removeprefix("invalid dsn: ")
+        r.problems.append(f"EMAILLOG_DATABASE_URL: {reason}")
+        return
+    # libpq reads an option's value only when it connects: a misspelt sslmode was "database
+    # unavailable" (75, restarted for ever) rather than a setting to correct (78).
+    sslmode = options.get("sslmode")
+    if sslmode is not None and sslmode not in _SSLMODES:
+        r.problems.append(f"EMAILLOG_DATABASE_URL: sslmode={sslmode} is not one of {', '.join(_SSLMODES)}")
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
