@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.header import Header
 from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import BaseHeader, HeaderRegistry, MessageIDHeader
 from email.message import EmailMessage, MIMEPart
@@ -27,7 +28,7 @@ from emaillog.addresses import Address, ascii_domain
 from emaillog.notices.parts import StatusFields, original_part, status_part, text_part
 from emaillog.notices.reasons import Reason, reason_for
 from emaillog.notices.templates import load_template, render
-from emaillog.notices.text import decoded_subject, one_line
+from emaillog.notices.text import one_line
 from emaillog.notices.values import Facts, template_values
 
 DEFAULT_SMALL_ORIGINAL = 64 * 1024
@@ -45,7 +46,8 @@ class NoticeRequest:
 
     ``ledger_key`` identifies the processed message (account|mailbox|uidvalidity|uid), so the same
     notice built again gets the same Message-ID and a resend is recognisable. ``original_raw`` may be
-    only the header section when the original is large.
+    only the header section when the original is large. ``original_subject`` is the subject as the
+    parser decoded it (``Email.subject``): text, never decoded again.
     """
 
     reason: str
@@ -115,7 +117,7 @@ def notice_policy() -> EmailPolicy[EmailMessage]:
 def _set_headers(message: EmailMessage, request: NoticeRequest, reason: Reason) -> None:
     message["From"] = _header_address(request.notice_from)
     message["To"] = _header_address(request.recipient)
-    message["Subject"] = f"{reason.subject_prefix}: {_subject(request.original_subject)}"
+    _set_subject(message, f"{reason.subject_prefix}: {_subject(request.original_subject)}")
     message["Date"] = request.now
     message["Message-ID"] = notice_message_id(request.ledger_key, reason.code, request.hostname)
     original_id = clean_message_id(request.original_message_id)
@@ -147,9 +149,23 @@ def clean_message_id(value: str | None) -> str | None:
 
 
 def _subject(original: str | None) -> str:
-    # The original subject is hostile: an encoded word may decode to CR LF "Bcc: …". Decoding first
-    # and then flattening every control character means nothing can start a new header line.
-    return decoded_subject(original or "", 150) or "(no subject)"
+    # The parser decoded the original subject's encoded words already (Email.subject): decoding
+    # again turned a subject written as "=?utf-8?q?Hi?=" into "Hi". The text is hostile: it may
+    # hold CR LF "Bcc: …", so every control character is flattened and nothing starts a header line.
+    return one_line(original or "", 150) or "(no subject)"
+
+
+def _set_subject(message: EmailMessage, text: str) -> None:
+    """Set Subject so that every reader shows ``text`` exactly.
+
+    The stdlib writes ASCII text as it is, so a subject that reads like an encoded word would be
+    decoded by the rep's client (and by the stdlib's own header factory when it is set). Such a
+    subject is encoded here, whole, and stored as a raw header that the generator writes unchanged.
+    """
+    if "=?" not in text:
+        message["Subject"] = text
+        return
+    message.set_raw("Subject", Header(text, "utf-8", header_name="Subject").encode())
 
 
 def _header_address(address: Address) -> HeaderAddress:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from email.errors import HeaderParseError
-from email.policy import default
 
 # C0 and C1 controls and DEL, plus the Unicode line and paragraph separators: any of them decoded from
 # an encoded word (RFC 2047) could end a header line in some writer or reader (header injection).
@@ -18,16 +16,6 @@ def one_line(text: str, limit: int = 200) -> str:
     """``text`` with every control character turned into a space, whitespace collapsed, truncated."""
     flat = _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def decoded_subject(raw: str, limit: int = 200) -> str:
-    """Decode RFC 2047 encoded words in a raw Subject, then flatten it with :func:`one_line`."""
-    try:
-        # Bounded: the stdlib's encoded-word parser is quadratic in the number of words.
-        decoded = str(default.header_factory("subject", raw[: limit * 64]))
-    except (HeaderParseError, ValueError, LookupError, IndexError):
-        decoded = raw
-    return one_line(decoded, limit)
 
 
 def human_size(size: int) -> str:

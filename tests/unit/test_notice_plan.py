@@ -100,3 +100,16 @@ def test_a_null_return_path_with_comments_gets_no_notice(crm: Crm, path: bytes) 
     admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
     raw = b"Return-Path: " + path + b"\n" + message(sender="gone@acme.example")
     assert plan(crm, raw).why == "suppressed-null-sender"
+
+
+def test_a_subject_that_reads_like_an_encoded_word_reaches_the_rep_as_written(crm: Crm) -> None:
+    # The rep wrote the subject "=?utf-8?q?Hi?=", which their client had to encode to send it.
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    written = "=?utf-8?q?Hi?="
+    raw = message(sender="gone@acme.example", subject="SUBJECT").replace(
+        b"Subject: SUBJECT", b"Subject: =?utf-8?q?=3D=3Futf-8=3Fq=3FHi=3F=3D?="
+    )
+    notice = notice_of(plan(crm, raw))
+    text, _ = text_and_status(notice)
+    assert notice["Subject"] == f"Not logged: {written}"
+    assert f"  Subject:  {written}" in text.splitlines()
