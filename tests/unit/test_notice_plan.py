@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,40 @@ def test_a_subject_that_reads_like_an_encoded_word_reaches_the_rep_as_written(cr
     text, _ = text_and_status(notice)
     assert notice["Subject"] == f"Not logged: {written}"
     assert f"  Subject:  {written}" in text.splitlines()
+
+
+def arrival_date(notice: EmailMessage) -> datetime:
+    _, status = text_and_status(notice)
+    found = re.search(r"^Arrival-Date: (.+)$", status, re.M)
+    assert found is not None, status
+    return parsedate_to_datetime(found[1])
+
+
+def test_arrival_date_is_when_the_mailbox_server_received_the_message(crm: Crm) -> None:
+    # RFC 3464 §2.2.5: when the message arrived, which the topmost Received field (the mailbox
+    # server's own) records; an earlier hop's is further down.
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    raw = (
+        b"Received: from mx.acme.example by imap.acme.example with LMTP id 7;\r\n"
+        b"\tFri, 20 Nov 2026 10:31:07 +0100 (CET)\r\n"
+        b"Received: from rita-laptop by mx.acme.example; Fri, 20 Nov 2026 09:30:59 +0000\r\n"
+    ) + message(sender="gone@acme.example")
+    notice = notice_of(plan(crm, raw))
+    assert arrival_date(notice) == datetime(2026, 11, 20, 9, 31, 7, tzinfo=UTC)
+    text, _ = text_and_status(notice)
+    assert "  Received: Fri, 20 Nov 2026 10:31:07 +0100" in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        b"",  # appended by an IMAP client: no Received field at all
+        b"Received: by imap.acme.example; not a date\r\n",
+        b"Received: by imap.acme.example; Sat, 20 Nov 2066 10:31:07 +0000\r\n",  # a clock far ahead
+    ],
+)
+def test_without_a_usable_received_date_the_arrival_is_when_it_was_read(crm: Crm, received: bytes) -> None:
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    before = datetime.now(UTC).replace(microsecond=0)
+    notice = notice_of(plan(crm, received + message(sender="gone@acme.example")))
+    assert before <= arrival_date(notice) <= datetime.now(UTC)
