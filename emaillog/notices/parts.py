@@ -14,6 +14,7 @@ from email.parser import BytesParser
 from email.policy import EmailPolicy, compat32
 from email.utils import format_datetime
 
+from emaillog.addresses import ascii_domain
 from emaillog.notices.reasons import Reason
 from emaillog.notices.text import one_line
 
@@ -52,7 +53,7 @@ def status_part(fields: StatusFields, policy: EmailPolicy[EmailMessage]) -> MIME
     )
     per_recipient = _block(
         policy,
-        ("Final-Recipient", f"rfc822; {one_line(fields.logging_address, 320)}"),
+        ("Final-Recipient", f"rfc822; {_addr_spec(fields.logging_address)}"),
         ("Action", fields.reason.action),
         ("Status", fields.reason.status),
         # RFC 3464 §2.3.6 allows extension diagnostic types ("x-…"); ours carries the reason code.
@@ -62,6 +63,13 @@ def status_part(fields: StatusFields, policy: EmailPolicy[EmailMessage]) -> MIME
     part["Content-Type"] = "message/delivery-status"
     part.set_payload([per_message, per_recipient])
     return part
+
+
+def _addr_spec(address: str) -> str:
+    # An addr-spec may not hold encoded words (RFC 2047 §5), which the generator wrote for a Unicode
+    # domain: the domain's ASCII spelling is its A-labels, as in the SMTP envelope.
+    local, at, domain = one_line(address, 320).rpartition("@")
+    return f"{local}{at}{ascii_domain(domain)}" if at else domain
 
 
 def _block(policy: EmailPolicy[EmailMessage], *fields: tuple[str, str]) -> MIMEPart:

@@ -151,6 +151,16 @@ def test_notice_is_a_delivery_status_report(reason: str) -> None:
     assert original.get_content_type() == expected
 
 
+def test_an_internationalised_logging_address_is_reported_in_a_labels() -> None:
+    # RFC 3464 §2.3.2: Final-Recipient is an addr-spec, in which an encoded word is not allowed
+    # (RFC 2047 §5); the ASCII spelling of the domain is its A-labels.
+    data = build_notice(request(logging_address="log@b\u00fccher.example")).as_bytes()
+    _, status, _ = parts(parse(data))
+    _, per_recipient = parts(status)
+    assert per_recipient["Final-Recipient"] == "rfc822; log@xn--bcher-kva.example"
+    assert b"=?" not in data.split(b"message/delivery-status", 1)[1].split(b"\r\n--", 1)[0]
+
+
 def test_notice_headers() -> None:
     notice = build_notice(request())
     assert str(notice["From"]) == "CRM email logging <crm-noreply@acme.com>"
