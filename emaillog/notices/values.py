@@ -67,7 +67,9 @@ def _base_values(facts: Facts) -> dict[str, str]:
         "logging_address": one_line(facts.logging_address, 320),
         "bcc_address": one_line(facts.bcc_address, 320),
         "arrival": format_datetime(facts.arrival),
-        "message_id": facts.message_id or "(none)",
+        # The texts that show it ask the rep to quote it to the administrator: without one, what
+        # finds the message instead (in the Error folder, by its subject and date).
+        "message_id": facts.message_id or "(none: quote the subject and the time received above)",
         "original_note": (
             "The original message is attached below."
             if facts.whole_original

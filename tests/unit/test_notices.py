@@ -161,6 +161,12 @@ def test_an_internationalised_logging_address_is_reported_in_a_labels() -> None:
     assert b"=?" not in data.split(b"message/delivery-status", 1)[1].split(b"\r\n--", 1)[0]
 
 
+@pytest.mark.parametrize("reason", ["malformed", "processing-failed"])
+def test_without_a_message_id_the_rep_is_told_what_to_quote_instead(reason: str) -> None:
+    text = text_of(parse(build_notice(request(reason, original_message_id=None)).as_bytes()))
+    assert "  Message-ID: (none: quote the subject and the time received above)" in text.splitlines()
+
+
 def test_notice_headers() -> None:
     notice = build_notice(request())
     assert str(notice["From"]) == "CRM email logging <crm-noreply@acme.com>"
