@@ -14,7 +14,7 @@ from ..settings import Settings
 from .attribution import attribute
 from .identity import fingerprint, identity
 from .model import Attribution, EmailPlan, Facts, Lookup, Recipient, Route, TraceEntry, UserRef
-from .recipients import classify, contact_plans
+from .recipients import classify, contact_plans, contacts_by_then
 from .route import detect_route
 
 DEALS_PER_CONTACT = 5
@@ -222,6 +222,7 @@ def _plan(
         left_out=left_out,
         contacts=contacts,
         deal_ids=tuple(deal_ids),
+        contacts_if_made=contacts_by_then(recipients),
     )
 
 

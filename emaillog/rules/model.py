@@ -118,6 +118,9 @@ class EmailPlan:
     left_out: tuple[Attachment, ...]
     contacts: tuple[ContactPlan, ...]
     deal_ids: tuple[int, ...]
+    # Associated only if they are contacts when the email is recorded; never created (see
+    # recipients.contacts_by_then). Not counted as something to log on: the snapshot had no contact.
+    contacts_if_made: tuple[ContactPlan, ...] = ()
 
     @property
     def company_domains(self) -> tuple[str, ...]:

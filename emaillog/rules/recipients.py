@@ -58,3 +58,14 @@ def contact_plans(recipients: Iterable[Recipient]) -> tuple[ContactPlan, ...]:
         else:
             plans.append(ContactPlan(r.key, r.address.name, None, domain))
     return tuple(plans)
+
+
+def contacts_by_then(recipients: Iterable[Recipient]) -> tuple[ContactPlan, ...]:
+    """Recipients that may not be created (a forward's Cc, SPEC §5) and were no contact when the
+    batch's lookup was read: the recorder associates each one that is a contact by the time the
+    email is written — made by an earlier message of the same batch, say."""
+    return tuple(
+        ContactPlan(r.key, r.address.name, None, company_domain(r.key.rpartition("@")[2]))
+        for r in recipients
+        if r.excluded is None and r.contact is None and not r.may_create
+    )

@@ -171,7 +171,7 @@ class _BatchWriter:
         self.key.update(moved)
         self._load_identities(sorted(set(moved.values()) - set(self.emails)))
         self._match_fingerprints()
-        keys = sorted({c.key for plan in self.plans for c in plan.contacts})
+        keys = sorted({c.key for plan in self.plans for c in (*plan.contacts, *plan.contacts_if_made)})
         rows = select_in(db, _CONTACTS_BY_ADDRESS, (account,), keys)
         self.contacts.update({address: (cid, company) for address, cid, company in rows})
         self._load_threads()
@@ -223,7 +223,9 @@ class _BatchWriter:
 
     def _plan(self, plan: EmailPlan) -> tuple[int, bool]:
         email_id = self.emails[self.key[id(plan)]]
-        for contact in plan.contacts:
+        # In batch order: a contact made by an earlier message of the batch is in self.contacts.
+        made = tuple(c for c in plan.contacts_if_made if c.key in self.contacts)
+        for contact in (*plan.contacts, *made):
             contact_id, company_id = self._contact(contact)
             self.links[EmailContact].add((email_id, contact_id))
             if company_id is not None:

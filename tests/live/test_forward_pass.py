@@ -239,6 +239,25 @@ def test_ccd_recipients_are_not_created_existing_ones_are_associated(world: Worl
     ]
 
 
+def test_a_ccd_person_made_a_contact_earlier_in_the_same_pass_is_associated(world: World) -> None:
+    # The rep BCCs Dana (new: she becomes a contact), then forwards Carl's reply that Cc's Dana.
+    # Both reach one batch, whose lookup was read before Dana was a contact.
+    world.deliver(
+        message(sender=REP, to=["Dana <dana@initech.example>"], message_id="<intro-1@ourco.example>"),
+        inline_forward(cc="Dana <dana@initech.example>, Fred <fred@hooli.example>"),
+    )
+    assert world.run_pass().outcomes == {"logged": 2}
+    intro, reply = views.emails(world.store)
+    assert intro["contacts"] == ["dana@initech.example"]
+    # Fred, Cc'd but nobody's contact, is still not created (SPEC §5).
+    assert reply["contacts"] == ["carl@globex.example", "dana@initech.example"]
+    assert reply["companies"] == ["globex.example", "initech.example"]
+    assert sorted(a for c in views.contacts(world.store) for a in c["addresses"]) == [
+        "carl@globex.example",
+        "dana@initech.example",
+    ]
+
+
 def test_a_rep_forwarding_their_own_sent_email_is_outgoing(world: World) -> None:
     inner = EmailMessage()
     inner["From"] = "Rep Smith <rep@ourco.example>"
