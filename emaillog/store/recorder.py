@@ -46,7 +46,7 @@ _EMAILS_BY_IDENTITY = (
     'WHERE "account_id" = ? AND "identity" IN ({values})'
 )
 _EMAILS_BY_FINGERPRINT = (
-    'SELECT "fingerprint", "id", "identity" FROM "logged_email" '
+    'SELECT "fingerprint", "id", "identity", "message_id" FROM "logged_email" '
     'WHERE "account_id" = ? AND "fingerprint" IN ({values})'
 )
 _EMAILS_BY_MESSAGE_ID = (
@@ -191,13 +191,31 @@ class _BatchWriter:
         unmatched = [p for p in self.plans if self.key[id(p)] not in self.emails]
         prints = sorted({p.fingerprint for p in unmatched})
         rows = select_in(self.r.db, _EMAILS_BY_FINGERPRINT, (self.r.account_id,), prints)
-        found = {fp: (email_id, ident) for fp, email_id, ident in rows}
+        found = {fp: (email_id, ident, mid) for fp, email_id, ident, mid in rows}
+        gains: dict[str, tuple[int, str]] = {}  # identity -> (stored email known by fingerprint, Message-ID)
         for plan in unmatched:
             match, key = found.get(plan.fingerprint), self.key[id(plan)]
             if match and (key.startswith("fp:") or match[1].startswith("fp:")):
                 self.emails[key] = match[0]
+                if key.startswith("mid:") and match[2] is None and plan.message_id:
+                    gains[key] = (match[0], plan.message_id)
+        self._give_message_ids(gains)
         still_new = [p for p in unmatched if self.key[id(p)] not in self.emails]
         self.key.update(joined_in_batch(still_new, self.key))
+
+    def _give_message_ids(self, gains: dict[str, tuple[int, str]]) -> None:
+        """An email logged from an inline forward (known by its fingerprint) takes the Message-ID of
+        a copy that carries one, so replies to it are threaded (SPEC §9) and later copies are known
+        by it. Not when another stored email holds that Message-ID: the first to have it keeps it
+        (see sameness). The copy matched by fingerprint, so its sender and minute agree already."""
+        wanted = sorted({message_id for _, message_id in gains.values()})
+        held = {mid for mid, _ in select_in(self.r.db, _EMAILS_BY_MESSAGE_ID, (self.r.account_id,), wanted)}
+        for identity, (email_id, message_id) in gains.items():
+            if message_id not in held:
+                held.add(message_id)
+                LoggedEmail.update(identity=identity, message_id=message_id).where(
+                    LoggedEmail.id == email_id
+                ).execute()
 
     def _load_threads(self) -> None:
         wanted = sorted({m for p in self.plans for m in (p.in_reply_to, *p.references[-20:]) if m})

@@ -114,6 +114,54 @@ def test_a_reply_forwarded_inline_and_as_attachment_in_one_pass_is_one_email(wor
     assert ledger == [(email["id"], "duplicate"), (email["id"], None)]
 
 
+def test_a_reply_logged_from_an_inline_forward_gains_the_message_id_of_its_attached_copy(
+    world: World,
+) -> None:
+    # Sam forwards Carl's reply inline (no Message-ID known); Rita later forwards it as an
+    # attachment, real headers and all; then Rita answers Carl. The answer threads to the reply.
+    admin.add_user(world.store, world.settings, "sam@acme.example", "Sam", True, True)
+    world.deliver(_inline_forward_of_the_reply("Sam <sam@acme.example>"))
+    world.run_pass()
+    world.deliver(attached_forward(_customer_reply(), sender=REP))
+    world.run_pass()
+    answer = {"In-Reply-To": "<reply-1@globex.example>", "References": "<reply-1@globex.example>"}
+    world.deliver(message(message_id="<answer-1@acme.example>", subject="Re: Proposal", headers=answer))
+    world.run_pass()
+    reply, rita_answer = views.emails(world.store)
+    assert (reply["from"], reply["message_id"]) == ("carl@globex.example", "<reply-1@globex.example>")
+    assert rita_answer["thread_parent"] == reply["id"]
+    ledger = [(r["email_id"], r["reason"]) for r in views.ledger(world.store)]
+    assert ledger == [(reply["id"], None), (reply["id"], "duplicate"), (rita_answer["id"], None)]
+    # Known by its Message-ID now: a stranger's email under it is an email of its own (sameness).
+    world.deliver(attached_forward(_customer_reply(**_REUSED_ID["stranger"]), sender=REP))
+    world.run_pass()
+    assert [e["from"] for e in views.emails(world.store)][2] == "eve@evil.example"
+
+
+@pytest.mark.parametrize("eves_known_by", ["message-id", "fingerprint"])
+def test_an_inline_copy_does_not_take_a_message_id_another_logged_email_holds(
+    world: World, eves_known_by: str
+) -> None:
+    # Eve's email was logged first under the Message-ID Carl's reply carries: it is Eve's. Carl's
+    # reply, logged from Sam's inline forward, stays without it when its attached copy comes.
+    admin.add_user(world.store, world.settings, "sam@acme.example", "Sam", True, True)
+    world.deliver(attached_forward(_customer_reply(**_REUSED_ID["stranger"]), sender=REP))
+    world.run_pass()
+    if eves_known_by == "fingerprint":
+        # Holding the Message-ID under another identity (as an email that reused one is stored):
+        # the attached copy is then not found by its identity, only by its fingerprint.
+        LoggedEmail.update(identity=LoggedEmail.fingerprint).execute()
+    world.deliver(_inline_forward_of_the_reply("Sam <sam@acme.example>"))
+    world.run_pass()
+    world.deliver(attached_forward(_customer_reply(), sender=REP))
+    world.run_pass()
+    eves, carls = views.emails(world.store)
+    assert (eves["from"], eves["message_id"]) == ("eve@evil.example", "<reply-1@globex.example>")
+    assert (carls["from"], carls["message_id"]) == ("carl@globex.example", None)
+    ledger = [(r["email_id"], r["reason"]) for r in views.ledger(world.store)]
+    assert ledger == [(eves["id"], None), (carls["id"], None), (carls["id"], "duplicate")]
+
+
 # Carl's reply with a link, as two reps' clients forward it inline: Gmail writes the link's target
 # into its text ("sign here <https://…>"), Outlook desktop sends HTML only, whose text has none.
 _SIGN = "https://sign.globex.example/d/8841?u=rita"
