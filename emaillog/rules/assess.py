@@ -34,9 +34,10 @@ def assess(email: Email, settings: Settings, lookup: Lookup) -> tuple[Facts, tup
     sender_key = settings.key(email.sender.address) if email.sender else ""
     attribution = attribute(sender_key, lookup)
     owner = attribution.user.email if attribution.user else None
-    owner_entry = TraceEntry(
-        "attribution", attribution.user is not None, attribution.rule, {"sender": sender_key, "user": owner}
-    )
+    found = {"sender": sender_key, "user": owner}
+    if attribution.passed_over:
+        found["passed_over"] = attribution.passed_over
+    owner_entry = TraceEntry("attribution", attribution.user is not None, attribution.rule, found)
     entries = (route_entry, owner_entry, *_content_entry(email))
     if route == "forward":
         facts, forward_entry = _forward_facts(scope, attribution)

@@ -69,6 +69,7 @@ class TraceEntry:
 class Attribution:
     user: UserRef | None
     rule: str  # e.g. "team-inbox", "connected", "login", "alias", "connected-earliest", "none"
+    passed_over: str | None = None  # the deactivated user the rules picked before ``user`` (see attribute)
 
 
 @dataclass(frozen=True, slots=True)

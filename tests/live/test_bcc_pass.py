@@ -147,6 +147,35 @@ def test_inactive_and_read_only_users_are_not_permitted(world: World) -> None:
     ] * 2
 
 
+def test_a_shared_address_first_connected_by_a_deactivated_user_is_logged_for_an_active_one(
+    world: World,
+) -> None:
+    # Gus connected the sales desk first, then left (deactivated: he owns logged email, so he
+    # cannot be removed); Rita connected it later. Mail from the desk is Rita's, not refused.
+    admin.add_user(world.store, world.settings, "gus@acme.example", None, active=True, may_log=True)
+    admin.connect_address(world.store, world.settings, "gus@acme.example", "desk@acme.example", _day(1))
+    admin.connect_address(world.store, world.settings, REP, "desk@acme.example", _day(5))
+    admin.add_user(world.store, world.settings, "gus@acme.example", None, active=False, may_log=True)
+    # Only Gus connected the old desk: mail from it is still refused, naming him.
+    admin.connect_address(world.store, world.settings, "gus@acme.example", "olddesk@acme.example", _day(1))
+    world.deliver(
+        message(sender="Sales <desk@acme.example>"),
+        message(sender="olddesk@acme.example", message_id="<m2@acme.example>"),
+    )
+    assert world.run_pass().outcomes == {"logged": 1, "rejected": 1}
+    [email] = emails(world)
+    assert (email["owner"], email["from"]) == (REP, "desk@acme.example")
+    logged, refused = views.ledger(world.store)
+    assert (refused["outcome"], refused["reason"]) == ("rejected", "sender-not-permitted")
+    trace = json.loads(Ledger.get_by_id(logged["id"]).trace_json)
+    attribution = next(e for e in trace if e["rule"] == "attribution")
+    assert (attribution["reason"], attribution["data"]["passed_over"]) == ("connected", "gus@acme.example")
+
+
+def _day(day: int) -> datetime:
+    return datetime(2026, 1, day, tzinfo=UTC)
+
+
 def test_same_message_twice_is_one_email_and_two_ledger_rows(world: World) -> None:
     raw = message(to=["carl@globex.example"])
     world.deliver(raw)

@@ -94,3 +94,59 @@ def test_case_sensitive_local_part_when_configured(tmp_path: Path) -> None:
     admin.add_user(store, settings, "Ann@acme.example", None, True, True)
     assert owner_of((store, settings), "Ann@ACME.example")[0] == "Ann@acme.example"
     assert owner_of((store, settings), "ann@acme.example")[0] is None
+
+
+def deactivate(crm: tuple[Store, Settings], email: str) -> None:
+    admin.add_user(crm[0], crm[1], email, None, active=False, may_log=True)
+
+
+def test_a_deactivated_users_earlier_connection_is_passed_over_for_an_active_one(
+    crm: tuple[Store, Settings],
+) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example", "cat@acme.example")
+    for user, day in (("ann@acme.example", 1), ("ben@acme.example", 5), ("cat@acme.example", 9)):
+        admin.connect_address(crm[0], crm[1], user, "desk@acme.example", at(day))
+    deactivate(crm, "ann@acme.example")
+    # Rule 4 among the active users: Ben connected it before Cat.
+    assert owner_of(crm, "desk@acme.example") == ("ben@acme.example", None, "connected-earliest")
+    deactivate(crm, "ben@acme.example")
+    assert owner_of(crm, "desk@acme.example") == ("cat@acme.example", None, "connected")
+
+
+def test_a_team_inbox_of_a_deactivated_user_goes_to_an_active_user_holding_it(
+    crm: tuple[Store, Settings],
+) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example")
+    admin.add_team_inbox(crm[0], crm[1], "sales@acme.example", "ann@acme.example", at(1))
+    admin.connect_address(crm[0], crm[1], "ben@acme.example", "sales@acme.example", at(2))
+    deactivate(crm, "ann@acme.example")
+    assert owner_of(crm, "sales@acme.example") == ("ben@acme.example", None, "connected")
+
+
+def test_an_address_only_deactivated_users_hold_is_refused_naming_the_first(
+    crm: tuple[Store, Settings],
+) -> None:
+    users(crm, "ann@acme.example", "ben@acme.example")
+    admin.connect_address(crm[0], crm[1], "ann@acme.example", "desk@acme.example", at(1))
+    admin.connect_address(crm[0], crm[1], "ben@acme.example", "desk@acme.example", at(5))
+    deactivate(crm, "ann@acme.example")
+    deactivate(crm, "ben@acme.example")
+    assert owner_of(crm, "desk@acme.example") == (
+        "ann@acme.example",
+        "sender-not-permitted",
+        "connected-earliest",
+    )
+
+
+def test_a_read_only_seat_that_connected_first_still_keeps_the_address(crm: tuple[Store, Settings]) -> None:
+    # A read-only seat is a colleague still there, set up so on purpose: their mail is refused and
+    # the admin told, never quietly put in someone else's name.
+    users(crm, "ben@acme.example")
+    admin.add_user(crm[0], crm[1], "ann@acme.example", None, active=True, may_log=False)
+    admin.connect_address(crm[0], crm[1], "ann@acme.example", "desk@acme.example", at(1))
+    admin.connect_address(crm[0], crm[1], "ben@acme.example", "desk@acme.example", at(5))
+    assert owner_of(crm, "desk@acme.example") == (
+        "ann@acme.example",
+        "sender-not-permitted",
+        "connected-earliest",
+    )
