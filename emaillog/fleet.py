@@ -131,7 +131,7 @@ class Fleet:
         going_on = False
         for mailbox in self.settings.all_mailboxes():
             name = mailbox.mailbox_name
-            if not self.leases.acquire(name):
+            if not self.leases.acquire(mailbox.account, name):
                 if not self.leases.alive():
                     log.error("database unavailable: the lease of mailbox %s cannot be taken", name)
                     return EXIT_TEMPFAIL
@@ -223,7 +223,7 @@ class Fleet:
                 if not worker.thread.is_alive():
                     del self.workers[name]
                     self.handing_over.discard(name)
-                    self.leases.release(name)
+                    self.leases.release(worker.daemon.settings.account, name)
                     self.resting_until[name] = now + wait
                     log.info("mailbox %s given back; not claimed here again for %ds", name, wait)
                 continue
@@ -255,7 +255,7 @@ class Fleet:
             worker.ended_at = worker.ended_at or time.monotonic()
             if time.monotonic() - worker.ended_at < RESTART_SECONDS:
                 return False
-        if not self.leases.acquire(name):
+        if not self.leases.acquire(mailbox.account, name):
             return False
         self._begin(self._daemon_for(mailbox), started=False)
         return True
@@ -304,8 +304,9 @@ class Fleet:
         changed = [n for n in self.workers if n in after and (every or after[n] != before.get(n))]
         gone = [n for n in self.workers if n not in after]
         self._stop_workers(changed + gone)
-        for name in gone:
-            self.leases.release(name)
+        # A mailbox moved to another account is leased under that one now: the old lease goes too.
+        for name in gone + [n for n in changed if after[n].account != before[n].account]:
+            self.leases.release(before[name].account, name)
         # A mailbox given back for not being reached may be reachable on its new settings (a host
         # corrected): it is claimed again at once, not after the rest.
         for name in [n for n in self.resting_until if n in after and (every or after[n] != before.get(n))]:

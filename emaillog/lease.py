@@ -5,6 +5,9 @@ dies — even by ``kill -9`` — the server sees the socket close and frees the 
 another worker takes the mailbox over on its next attempt (every few seconds). With SQLite all
 workers share one machine, and an ``flock`` on a file per mailbox does the same job.
 
+A mailbox is named by its account and its name, as in the ledger: two tenants sharing one
+PostgreSQL may each have a mailbox "default", and neither waits for the other's.
+
 A lease is an optimisation of work, not the guarantee of exactly-once: the ledger, the unique
 keys and MOVE already make a double pass harmless. It keeps two workers from racing for nothing.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import weakref
@@ -28,17 +32,32 @@ LEASE_DIR = "leases"  # under the data dir: one lock file per mailbox (SQLite)
 
 
 class Leases(Protocol):
-    def acquire(self, mailbox: str) -> bool: ...
+    def acquire(self, account: str, mailbox: str) -> bool: ...
     def alive(self) -> bool: ...
-    def release(self, mailbox: str) -> None: ...
+    def release(self, account: str, mailbox: str) -> None: ...
     def release_all(self) -> None: ...
 
 
-def lock_key(mailbox: str) -> int:
+def lock_key(account: str, mailbox: str) -> int:
+    """The key of the lease of ``account``'s ``mailbox``: taken exclusive, so one process works it.
+
+    JSON keeps the two names apart whatever they hold (("a:b", "c") is not ("a", "b:c")), and the
+    prefix keeps the key apart from the legacy ones."""
+    return _key("emaillog-lease:" + json.dumps([account, mailbox]))
+
+
+def lock_key_legacy(mailbox: str) -> int:
+    """The key of the versions that leased a mailbox by its name alone (taken exclusive there).
+
+    Taken shared here beside ``lock_key``: a process of the previous version and one of this one
+    never work a mailbox of that name together during a rolling upgrade, while two processes of
+    this version, of different accounts, share it and block each other nowhere."""
+    return _key(f"emaillog-mailbox:{mailbox}")
+
+
+def _key(text: str) -> int:
     """A stable signed 64-bit key for pg_try_advisory_lock."""
-    return int.from_bytes(
-        hashlib.sha256(f"emaillog-mailbox:{mailbox}".encode()).digest()[:8], "big", signed=True
-    )
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
 class AdvisoryLeases:
@@ -46,7 +65,7 @@ class AdvisoryLeases:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.held: set[str] = set()
+        self.held: set[tuple[str, str]] = set()  # (account, mailbox)
         self._conn: Any = None
         self._unavailable = False
 
@@ -66,31 +85,29 @@ class AdvisoryLeases:
             self.held.clear()  # a new session holds nothing
         return self._conn
 
-    def acquire(self, mailbox: str) -> bool:
+    def acquire(self, account: str, mailbox: str) -> bool:
         """Take the lease if it is free; False also while the database cannot be reached."""
         import psycopg2
 
-        if mailbox in self.held and self.alive():
+        if (account, mailbox) in self.held and self.alive():
             return True
         self.alive()  # a lost session forgets what it held before a new one is opened
         try:
             with self._connection().cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(mailbox),))
-                row = cursor.fetchone()
+                taken = _take_both(cursor, account, mailbox)
         except psycopg2.Error as exc:
             if not self._unavailable:  # once an outage: the fleet tries again every few seconds
                 log.warning(
                     "lease for mailbox %s not taken: the database is unavailable (%s)", mailbox, one_line(exc)
                 )
             self._unavailable = True
-            self.release_all()
+            self.release_all()  # closing the session frees a lock taken before the failure too
             return False
         self._unavailable = False
-        if row and row[0]:
-            self.held.add(mailbox)
+        if taken:
+            self.held.add((account, mailbox))
             log.info("lease taken: mailbox %s", mailbox)
-            return True
-        return False
+        return taken
 
     def alive(self) -> bool:
         """The session still exists, so its locks are still ours."""
@@ -108,15 +125,18 @@ class AdvisoryLeases:
             self._conn = None
             return False
 
-    def release(self, mailbox: str) -> None:
+    def release(self, account: str, mailbox: str) -> None:
         """Give one lease back (a mailbox no longer configured); the session keeps the others."""
-        if mailbox not in self.held or self._conn is None or self._conn.closed:
+        if (account, mailbox) not in self.held or self._conn is None or self._conn.closed:
             return
-        self.held.discard(mailbox)
+        self.held.discard((account, mailbox))
         try:
             with self._conn.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", (lock_key(mailbox),))
-        except Exception:  # noqa: BLE001 - a lost session has freed the lock already
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(%s), pg_advisory_unlock_shared(%s)",
+                    (lock_key(account, mailbox), lock_key_legacy(mailbox)),
+                )
+        except Exception:  # noqa: BLE001 - a lost session has freed the locks already
             self.alive()
 
     def release_all(self) -> None:
@@ -126,15 +146,33 @@ class AdvisoryLeases:
         self.held.clear()
 
 
+def _take_both(cursor: Any, account: str, mailbox: str) -> bool:
+    """The account's lock, then the legacy name's shared: both or neither (see lock_key_legacy)."""
+    key = lock_key(account, mailbox)
+    cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+    if not cursor.fetchone()[0]:
+        return False  # another process of this version works the mailbox: the usual case
+    cursor.execute("SELECT pg_try_advisory_lock_shared(%s)", (lock_key_legacy(mailbox),))
+    if cursor.fetchone()[0]:
+        return True
+    cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))  # a previous version's process works it
+    return False
+
+
 class FileLeases:
-    """flock on <data dir>/leases/<mailbox>.lock: freed by the kernel when the process dies."""
+    """flock on <data dir>/leases/<mailbox>.lock: freed by the kernel when the process dies.
+
+    Named by the mailbox alone, the account left out: a data dir is one deployment's (its state
+    files, state/<mailbox>.json, are named so too), and a file named by the account as well would
+    not be the one the previous version locks: during an upgrade both versions could work a mailbox.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.files: dict[str, IO[bytes]] = {}
         _IN_THIS_PROCESS.add(self)
 
-    def acquire(self, mailbox: str) -> bool:
+    def acquire(self, account: str, mailbox: str) -> bool:
         if mailbox in self.files:
             return True
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -163,7 +201,7 @@ class FileLeases:
         except (OSError, ValueError):
             return None
 
-    def release(self, mailbox: str) -> None:
+    def release(self, account: str, mailbox: str) -> None:
         handle = self.files.pop(mailbox, None)
         if handle is not None:
             handle.close()

@@ -198,7 +198,7 @@ def _took_the_lease(settings: Settings, cleanup: ExitStack) -> bool:
     if _fleet_of(settings):
         return True
     leases = FileLeases(settings.data_dir / LEASE_DIR)
-    if leases.acquire(settings.mailbox_name):
+    if leases.acquire(settings.account, settings.mailbox_name):
         cleanup.callback(leases.release_all)
         return True
     pid = leases.holder(settings.mailbox_name)
@@ -216,7 +216,7 @@ def worked_elsewhere(settings: Settings) -> bool:
     command put back in the intake folder is then that process's to pass, not a reason to fail."""
     leases = leases_for(settings.database_url, settings.data_dir)
     try:
-        return not leases.acquire(settings.mailbox_name)
+        return not leases.acquire(settings.account, settings.mailbox_name)
     finally:
         leases.release_all()
 
@@ -250,7 +250,7 @@ def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_r
     try:
         with _StopOnSignal() as stop:
             for mailbox in _until_stopped(settings.all_mailboxes(), stop):
-                if not leases.acquire(mailbox.mailbox_name):
+                if not leases.acquire(mailbox.account, mailbox.mailbox_name):
                     log.info("mailbox %s is worked by another process: skipped", mailbox.mailbox_name)
                     continue
                 store_of = store_for(store.db, mailbox)

@@ -25,7 +25,7 @@ from imapclient.exceptions import IMAPClientError
 from peewee import DatabaseError, fn
 
 from .databaseurl import POSTGRESQL_URLS
-from .lease import LEASE_DIR, lock_key
+from .lease import LEASE_DIR, lock_key, lock_key_legacy
 from .settings import Settings
 
 log = logging.getLogger("emaillog.status")
@@ -196,7 +196,7 @@ def lease_of(settings: Settings, db: Any) -> dict[str, Any]:
     another), read without taking it: taken even for an instant, a daemon starting at that moment
     would find it held and exit. ``{}`` where it cannot be read."""
     if settings.database_url.startswith(POSTGRESQL_URLS):
-        holder = _advisory_holder(db, settings.mailbox_name)
+        holder = _advisory_holder(db, settings.account, settings.mailbox_name)
     else:
         holder = _flock_holder(settings.data_dir / LEASE_DIR / f"{settings.mailbox_name}.lock")
     if holder is None:
@@ -230,19 +230,23 @@ def _flock_holder(path: Path) -> str | None:
     return f"pid {written}" if any(held) else ""
 
 
+# Exclusive locks only: the legacy key is held shared by every process of this version working a
+# mailbox of that name, whatever its account, and exclusive by a process of the previous version.
 _ADVISORY_HOLDER = """
 SELECT a.application_name, host(a.client_addr) FROM pg_locks l
 LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
+WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' AND l.objsubid = 1
+  AND (l.classid, l.objid) IN ((%s, %s), (%s, %s))
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 
-def _advisory_holder(db: Any, mailbox: str) -> str | None:
-    """The holder of the mailbox's advisory lock (lease.py names its session emaillog-lease-PID)."""
-    key = lock_key(mailbox) & 0xFFFF_FFFF_FFFF_FFFF  # a bigint key is classid (high), objid (low)
+def _advisory_holder(db: Any, account: str, mailbox: str) -> str | None:
+    """The holder of the mailbox's advisory lock (lease.py names its session emaillog-lease-PID),
+    or of its legacy one: a process of the previous version works the mailbox then."""
+    keys = [lock_key(account, mailbox), lock_key_legacy(mailbox)]
     try:
-        rows = db.execute_sql(_ADVISORY_HOLDER, (key >> 32, key & 0xFFFF_FFFF)).fetchall()
+        rows = db.execute_sql(_ADVISORY_HOLDER, [half for key in keys for half in _halves(key)]).fetchall()
     except DatabaseError:
         return None
     if not rows:
@@ -250,6 +254,12 @@ def _advisory_holder(db: Any, mailbox: str) -> str | None:
     name, address = rows[0]
     pid = name.removeprefix("emaillog-lease-") if name and name.startswith("emaillog-lease-") else "?"
     return f"pid {pid}" + (f" at {address}" if address else "")
+
+
+def _halves(key: int) -> tuple[int, int]:
+    """pg_locks shows a bigint key as classid (its high 32 bits) and objid (its low)."""
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
 def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def test_retry_beside_the_running_daemon_leaves_the_pass_to_it(
     assert cli("users", "add", "newrep@acme.example")[0] == 0
     # The daemon works the mailbox: it holds the mailbox's lease (a file lock, or PostgreSQL's).
     daemon = leases_for(database_url, tmp_path / "data")
-    assert daemon.acquire("default")
+    assert daemon.acquire("default", "default")  # the account and the mailbox
     try:
         code, out, err = cli("errors", "retry", "1")
     finally:

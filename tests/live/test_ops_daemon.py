@@ -522,7 +522,7 @@ def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDov
         daemon.signal(signal.SIGHUP)
         stopped = "restarted: none; stopped: globex; new: none"
         wait_until(lambda: stopped in daemon.log(), 15, "globex stopped")
-        assert FileLeases(boxes["globex"].data_dir / "leases").acquire("globex")
+        assert FileLeases(boxes["globex"].data_dir / "leases").acquire("globex", "globex")
         assert daemon.stop() == 0
     finally:
         daemon.close()
@@ -708,17 +708,21 @@ def test_a_fleet_keeps_working_beside_a_mailbox_whose_login_is_refused(
 ) -> None:
     """globex's password is wrong, initech's lease is held by another process, acme is fine: the
     process gets ready on acme, retries globex with backoff in one line a try (its state file and
-    systemd's STATUS say so), leaves initech alone, and stops with 0 on SIGTERM."""
+    systemd's STATUS say so), leaves initech alone, and stops with 0 on SIGTERM. initech's account
+    is not its name: the lease is the account's mailbox's."""
     names = ("globex", "acme", "initech")  # globex first: it is tried first at start-up
     accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in names}
     mailboxes = tmp_path / "mailboxes.toml"
-    mailboxes.write_text(mailboxes_toml(accounts, globex={"EMAILLOG_IMAP_PASSWORD": "wrong"}))
+    initech = {"EMAILLOG_ACCOUNT": "initech-corp"}
+    mailboxes.write_text(
+        mailboxes_toml(accounts, globex={"EMAILLOG_IMAP_PASSWORD": "wrong"}, initech=initech)
+    )
     env_file = fleet_env(tmp_path, database_url, mailboxes)
     boxes = {box.mailbox_name: box for box in load(env_file).all_mailboxes()}
     acme = open_store(boxes["acme"])
     admin.add_user(acme, boxes["acme"], "rita@acme.example", "Rita Rep", active=True, may_log=True)
     other_process = leases_for(database_url, tmp_path / "data")
-    assert other_process.acquire("initech")
+    assert other_process.acquire("initech-corp", "initech")
     daemon = DaemonProcess(tmp_path, env_file)
     try:
         daemon.wait_ready()
@@ -743,6 +747,7 @@ def test_a_fleet_keeps_working_beside_a_mailbox_whose_login_is_refused(
         other_process.release_all()
     log = daemon.log()
     assert "Traceback" not in log, log
+    assert "working mailbox initech" not in log, log
     assert not [
         line for line in log.splitlines() if "initech" in line and ("WARNING" in line or "ERROR" in line)
     ]
@@ -764,13 +769,13 @@ def test_a_fleet_gives_back_a_mailbox_it_cannot_reach_for_another_process_to_tak
     try:
         daemon.wait_ready()
         wait_until(lambda: "working mailbox down" in daemon.log(), 10, "down claimed")
-        assert not other_process.acquire("down")
-        wait_until(lambda: other_process.acquire("down"), 30, "down given back")
+        assert not other_process.acquire("down", "down")
+        wait_until(lambda: other_process.acquire("down", "down"), 30, "down given back")
         assert "mailbox down not worked from here for " in daemon.log()
         assert "s (IMAP unreachable): giving its lease back" in daemon.log()
-        assert not other_process.acquire("acme")  # the mailbox it reaches is kept
+        assert not other_process.acquire("acme", "acme")  # the mailbox it reaches is kept
         # Nobody else works it after all: taken back once the other process lets go.
-        other_process.release("down")
+        other_process.release("down", "down")
         wait_until(lambda: daemon.log().count("working mailbox down") == 2, 30, "down claimed again")
         assert daemon.stop() == 0
     finally:
@@ -808,11 +813,11 @@ def test_a_fleet_gives_back_a_mailbox_whose_passes_keep_failing_on_a_local_file(
     try:
         daemon.wait_ready()
         wait_until(lambda: "pass failed on a local file" in daemon.log(), 10, "a failed pass")
-        wait_until(lambda: other_process.acquire("acme"), 20, "acme given back")
+        wait_until(lambda: other_process.acquire("acme", "acme"), 20, "acme given back")
         assert "mailbox acme not worked from here for " in daemon.log()
         assert {row["attempts"] for row in views.ledger(store)} <= {0}  # given back: no crash counted
         box.attachments_dir.unlink()
-        other_process.release("acme")
+        other_process.release("acme", "acme")
         wait_until(
             lambda: [r["outcome"] for r in views.ledger(store)] == ["logged"], 20, "logged once taken back"
         )
@@ -945,7 +950,7 @@ def test_a_pass_that_cannot_take_the_lease_opens_no_database(imap_account: ImapA
     root.chmod(0o755)
     (root / "emaillog.env").write_text(env_text(imap_account, root / "data"))
     daemon = FileLeases(root / "data" / "leases")
-    assert daemon.acquire("default")
+    assert daemon.acquire("default", "default")
     try:
         beside = one_pass(root / "emaillog.env")
         assert beside.returncode == 75, beside.stderr
@@ -1002,7 +1007,8 @@ def test_a_daemon_killed_with_9_leaves_no_parser_process_holding_its_mailbox(
     other_process = leases_for(world.settings.database_url, tmp_path / "data")
     try:
         wait_until(lambda: not any(map(_running, workers)), 10, "the orphaned parser processes to end")
-        wait_until(lambda: other_process.acquire(world.settings.mailbox_name), 30, "the lease")
+        settings = world.settings
+        wait_until(lambda: other_process.acquire(settings.account, settings.mailbox_name), 30, "the lease")
     finally:
         other_process.release_all()
         for pid in filter(_running, workers):  # the test failed: leave no orphan behind

@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import pytest
 from support import World, make_world, message
 
 from emaillog import admin
 from emaillog.cli import main
 from emaillog.devmail import ImapAccount
-from emaillog.lease import leases_for
+from emaillog.lease import AdvisoryLeases, leases_for, lock_key_legacy
 from emaillog.poll import PassReport
 from emaillog.status import StateFile
 from emaillog.store.models import Ledger
@@ -140,7 +141,7 @@ def test_status_reads_whether_the_daemon_runs_from_its_lease_not_only_a_pid(
     assert mailbox["lease"] == {"held": False} and not mailbox["daemon"]["running"]
     # A process that works the mailbox holds its lease: the daemon, wherever it runs.
     leases = leases_for(world.settings.database_url, world.settings.data_dir)
-    assert leases.acquire("default")
+    assert leases.acquire(world.settings.account, world.settings.mailbox_name)
     try:
         mailbox = shown()
         assert mailbox["lease"]["held"] and f"pid {os.getpid()}" in mailbox["lease"]["holder"]
@@ -149,3 +150,37 @@ def test_status_reads_whether_the_daemon_runs_from_its_lease_not_only_a_pid(
         assert f"lease: held by pid {os.getpid()}" in capsys.readouterr().out
     finally:
         leases.release_all()
+
+
+def test_status_on_postgresql_reads_its_own_accounts_lease_and_an_old_versions(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Leases are the account's mailbox's: another tenant working a mailbox of the same name is no
+    holder of this one's, a process of the previous version (the name's key, exclusive) is."""
+    if not world.settings.database_url.startswith("postgresql"):
+        pytest.skip("advisory locks: PostgreSQL only (a data dir is one deployment's)")
+    path = env_file(world, tmp_path)
+
+    def lease() -> dict[str, Any]:
+        assert main(["--env-file", str(path), "status", "--json", "--no-imap"]) == 0
+        [mailbox] = json.loads(capsys.readouterr().out)["mailboxes"]
+        return dict(mailbox["lease"])
+
+    name, other_account = world.settings.mailbox_name, world.settings.account + "-other"
+    other_tenant = AdvisoryLeases(world.settings.database_url)
+    try:
+        assert other_tenant.acquire(other_account, name)
+        assert lease() == {"held": False}
+        other_tenant.release(other_account, name)  # at once: a closed session's locks linger a moment
+    finally:
+        other_tenant.release_all()
+    # The previous version names its lease session as this one does.
+    old = psycopg2.connect(world.settings.database_url, application_name="emaillog-lease-424242")
+    try:
+        with old.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (lock_key_legacy(name),))
+            assert cursor.fetchone()[0]
+        held = lease()
+        assert held["held"] and held["holder"].startswith("pid 424242"), held
+    finally:
+        old.close()
