@@ -152,13 +152,14 @@ def test_status_reads_whether_the_daemon_runs_from_its_lease_not_only_a_pid(
         leases.release_all()
 
 
+# Advisory locks are PostgreSQL's: on SQLite a data dir is one deployment's and its lock files
+# are named by the mailbox alone.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_status_on_postgresql_reads_its_own_accounts_lease_and_an_old_versions(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Leases are the account's mailbox's: another tenant working a mailbox of the same name is no
     holder of this one's, a process of the previous version (the name's key, exclusive) is."""
-    if not world.settings.database_url.startswith("postgresql"):
-        pytest.skip("advisory locks: PostgreSQL only (a data dir is one deployment's)")
     path = env_file(world, tmp_path)
 
     def lease() -> dict[str, Any]:
