@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -79,6 +80,29 @@ def error_rows(store: Store, settings: Settings) -> list[Ledger]:
     )
 
 
+def still_in_error_folder(settings: Settings, rows: Sequence[Ledger]) -> set[int]:
+    """The ids of the ``rows`` whose message the Error folder still holds, by the SHA-256 of its bytes.
+
+    A person may delete a message from Error, or move it elsewhere, in a mail client: the ledger
+    still says Error. The folder is read once, message by message, never held whole; a message
+    flagged \\Deleted and not yet expunged counts as gone, as a mail client shows it.
+    """
+    assert settings.imap is not None
+    wanted = {row.sha256 for row in rows if row.sha256}
+    mailbox = ImapMailbox(settings.imap)
+    try:
+        mailbox.select(settings.error_folder)
+        held = Counter(digest for _, digest in _hashed(mailbox, mailbox.uids()) if digest in wanted)
+    finally:
+        mailbox.close()
+    there: set[int] = set()
+    for row in rows:  # the same message rejected twice: as many rows as the folder holds copies
+        if held[row.sha256] > 0:
+            held[row.sha256] -= 1
+            there.add(row.id)
+    return there
+
+
 def in_error_folder(row: Ledger, settings: Settings) -> Ledger:
     """``row``, when its message was put in this mailbox's Error folder; else a NotFound that says
     where it went. Looked for there anyway, a logged message was only reported "not found"."""
@@ -135,17 +159,23 @@ def _locate(mailbox: ImapMailbox, row: Ledger) -> int | None:
     """
     msgid = (row.message_id or "").removeprefix("<").removesuffix(">")
     candidates = _candidates(mailbox, msgid)
-    # Bounded as a pass is: small messages fetched whole in batches of a bounded size, a large one
-    # hashed in chunks. Fetched a hundred at a time whatever their size, an Error folder of large
-    # messages without Message-IDs (all of them candidates) filled the memory.
-    sizes = mailbox.sizes(candidates)
-    small = [uid for uid in candidates if uid in sizes and sizes[uid] <= STREAM_OVER]
+    return next((uid for uid, digest in _hashed(mailbox, candidates) if digest == row.sha256), None)
+
+
+def _hashed(mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[tuple[int, str]]:
+    """Each UID of the selected folder with the SHA-256 of its bytes, read as a pass reads them.
+
+    Bounded as a pass is: small messages fetched whole in batches of a bounded size, a large one
+    hashed in chunks. Fetched a hundred at a time whatever their size, an Error folder of large
+    messages without Message-IDs (all of them candidates) filled the memory.
+    """
+    sizes = mailbox.sizes(uids)
+    small = [uid for uid in uids if uid in sizes and sizes[uid] <= STREAM_OVER]
     for batch in batches_by_size(small, sizes, 100, BATCH_BYTES):
         for uid, raw in mailbox.fetch(batch).items():
-            if hashlib.sha256(raw).hexdigest() == row.sha256:
-                return uid
-    large = (uid for uid in candidates if uid in sizes and sizes[uid] > STREAM_OVER)
-    return next((uid for uid in large if mailbox.sections(uid).sha256() == row.sha256), None)
+            yield uid, hashlib.sha256(raw).hexdigest()
+    for uid in (uid for uid in uids if uid in sizes and sizes[uid] > STREAM_OVER):
+        yield uid, mailbox.sections(uid).sha256()
 
 
 def _candidates(mailbox: ImapMailbox, msgid: str) -> list[int]:

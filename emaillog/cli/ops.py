@@ -58,18 +58,38 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [views.ledger_row(r) for r in errors.error_rows(open_store(settings), settings)]
+    ledger = errors.error_rows(open_store(settings), settings)
+    # The ledger says Error; the folder says what is still there (a person may have deleted some).
+    there = None if args.no_imap or settings.imap is None else errors.still_in_error_folder(settings, ledger)
+    rows = [
+        {**views.ledger_row(r), "in_error_folder": None if there is None else r.id in there} for r in ledger
+    ]
     if args.json:
         return print_json(rows)
     for row in rows:
-        # The Message-ID and the detail are the sender's text: terminal.shown escapes control characters.
+        if row["in_error_folder"] is not False:
+            _print_error_row(row)
+    gone = [f"#{row['id']}" for row in rows if row["in_error_folder"] is False]
+    if gone:
         print(
-            f"#{row['id']}  uid={row['uid']}  {row['reason']}  {terminal.shown(row['owner'] or None)}  "
-            f"{terminal.shown(row['message_id'] or None)}"
+            f"{len(gone)} no longer in {settings.error_folder} (deleted or moved by hand), "
+            f"though the ledger put them there: {', '.join(gone)}"
         )
-        if row["detail"]:
-            print(f"      {terminal.shown(row['detail'])}")
+    if there is None and rows:
+        print(
+            f"(from the ledger alone: the {settings.error_folder} folder was not looked at)", file=sys.stderr
+        )
     return 0
+
+
+def _print_error_row(row: dict[str, Any]) -> None:
+    # The Message-ID and the detail are the sender's text: terminal.shown escapes control characters.
+    print(
+        f"#{row['id']}  uid={row['uid']}  {row['reason']}  {terminal.shown(row['owner'] or None)}  "
+        f"{terminal.shown(row['message_id'] or None)}"
+    )
+    if row["detail"]:
+        print(f"      {terminal.shown(row['detail'])}")
 
 
 def _errors_retry(args: argparse.Namespace, settings: Settings) -> int:
@@ -110,8 +130,10 @@ def add_why_commands(commands: Any) -> None:
     p.add_argument("--uid", action="store_true", help="read the number as a UID")
     p.add_argument("--json", action="store_true")
     group = add_group(commands, "errors", "messages in the Error folder")
-    add_command(group, "list", _errors_list, "list them with their reasons").add_argument(
-        "--json", action="store_true"
+    p = add_command(group, "list", _errors_list, "list them with their reasons")
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--no-imap", action="store_true", help="list what the ledger says without logging in to look"
     )
     p = add_command(
         group, "retry", _errors_retry, "put messages back through the pipeline after fixing the cause"

@@ -196,11 +196,53 @@ def test_retry_finds_a_message_without_holding_the_error_folder_in_memory(
         attachment = [("big.bin", os.urandom(big))]
         deliver(imap_account, message(sender="x@elsewhere.example", message_id=None, attachments=attachment))
     assert cli("run", "--once")[0] == 0
-    tracemalloc.start()
+    for command in (("errors", "list", "--json"), ("errors", "retry", "3", "--no-pass")):
+        tracemalloc.start()
+        try:
+            code, out, _ = cli(*command)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert code == 0
+        assert peak < big, f"{command}: peak {peak / 2**20:.0f} MiB"  # no message held whole, let alone three
+    assert "moved back to INBOX: 1; not found in Error: 0" in out
+
+
+def delete_from(account: ImapAccount, folder: str, message_id: str) -> None:
+    """What a person does in a mail client: delete a message from a folder for good."""
+    from imapclient import IMAPClient
+
+    client = IMAPClient(account.host, port=account.port, ssl=False)
+    client.login(account.user, account.password)
     try:
-        code, out, _ = cli("errors", "retry", "3", "--no-pass")
-        peak = tracemalloc.get_traced_memory()[1]
+        client.select_folder(folder)
+        uids = client.search(["HEADER", "Message-ID", message_id])
+        assert len(uids) == 1
+        client.delete_messages(uids)
+        client.expunge()
     finally:
-        tracemalloc.stop()
-    assert code == 0 and "moved back to INBOX: 1; not found in Error: 0" in out
-    assert peak < big, f"peak {peak / 2**20:.0f} MiB"  # no message held whole, let alone three
+        client.logout()
+
+
+def test_errors_list_tells_the_messages_a_person_deleted_from_the_error_folder(
+    cli, imap_account: ImapAccount
+) -> None:
+    for n in range(3):
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=f"<{n}@x>"))
+    assert cli("run", "--once")[0] == 0
+    delete_from(imap_account, "Error", "1@x")
+    # The ledger still says Error for all three; the folder holds two.
+    code, out, _ = cli("errors", "list")
+    assert code == 0 and out.count("<0@x>") == 1 and out.count("<2@x>") == 1
+    listed, _, gone = out.partition("no longer in Error")
+    assert "<1@x>" not in listed and "#2" in gone and "deleted or moved" in gone
+    code, out, _ = cli("errors", "list", "--json")
+    assert code == 0
+    assert [(r["message_id"], r["in_error_folder"]) for r in json.loads(out)] == [
+        ("<0@x>", True),
+        ("<1@x>", False),
+        ("<2@x>", True),
+    ]
+    # --no-imap lists what the ledger says, and says that it did not look.
+    code, out, _ = cli("errors", "list", "--no-imap", "--json")
+    assert [r["in_error_folder"] for r in json.loads(out)] == [None, None, None]
