@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import imaplib
 import json
+import os
 import smtplib
 import socket
 import ssl
@@ -203,14 +204,18 @@ class Checker:
     def database(self) -> tuple[str, str]:
         from peewee import DatabaseError
 
-        from .store.db import open_database
+        from .store.db import DatabaseMissing, open_database
         from .store.schema import CURRENT_VERSION, current_version
 
         where = _safe_url(self.settings.database_url)
         try:
-            db = open_database(self.settings.database_url, migrate=False)
+            # Read-only: a check changes nothing. Opened for writing, SQLite created an empty
+            # database (and its directory) on a fresh install, left behind for the daemon.
+            db = open_database(self.settings.database_url, migrate=False, read_only=True)
             version = current_version(db)
             db.close()
+        except DatabaseMissing:
+            return _sqlite_to_create(Path(self.settings.database_url.removeprefix("sqlite:///")))
         except (DatabaseError, OSError) as exc:
             raise StepFailed(
                 f"cannot use {where}: {str(exc).strip().splitlines()[0]}", EXIT_TEMPFAIL
@@ -250,6 +255,18 @@ class Checker:
             "EMAILLOG_TRUSTED_AUTHSERV_IDS is not set: anyone who learns "
             "the logging address can write into the CRM (SPEC §12)",
         )
+
+
+def _sqlite_to_create(path: Path) -> tuple[str, str]:
+    """An SQLite database not there yet: fine on a fresh install, when the daemon can create it."""
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StepFailed(f"{path} cannot be created: {existing} is not a directory", EXIT_CONFIG)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StepFailed(f"{path} cannot be created: {existing} is not writable", EXIT_CONFIG)
+    return WARN, f"there is no database at {path} yet: the daemon creates it at start"
 
 
 def _starttls(sock: socket.socket) -> None:

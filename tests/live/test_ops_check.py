@@ -41,9 +41,11 @@ def test_all_steps_pass_and_folders_can_be_created(
     assert "run `emaillog check --create-folders`" in steps["Processed and Error folders"]["detail"]
     code, steps = run_checks(env, capsys, create_folders=True)
     assert steps["Processed and Error folders"]["detail"] == "created Processed, Error"
-    # The database has not been created yet: the daemon upgrades it at start.
-    assert steps["database"]["result"] == "warn" and "upgrades it" in steps["database"]["detail"]
+    # The database has not been created yet: the daemon creates it at start, and a check leaves no
+    # empty database (nor its directory) behind.
+    assert steps["database"]["result"] == "warn" and "creates it at start" in steps["database"]["detail"]
     assert code == 0
+    assert not (tmp_path / "data").exists()
     open_database(f"sqlite:///{tmp_path / 'data' / 'emaillog.sqlite3'}").close()
     code, steps = run_checks(env, capsys)
     assert code == 0
@@ -204,6 +206,20 @@ def test_database_password_in_the_query_is_not_shown(
     code, steps = run_checks(check_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url), capsys)
     detail = steps["database"]["detail"]
     assert code == 75 and "s3cret" not in detail and "password=***&sslmode=prefer" in detail
+
+
+def test_a_database_that_could_not_be_created(
+    tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not there yet, and the daemon could not create it: EMAILLOG_DATABASE_URL names a file under a file.
+    _with_folders(imap_account)
+    (tmp_path / "not-a-dir").write_text("")
+    url = f"sqlite:///{tmp_path / 'not-a-dir' / 'emaillog.sqlite3'}"
+    env = check_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url)
+    code, steps = run_checks(env, capsys)
+    detail = steps["database"]["detail"]
+    assert code == 78 and steps["database"]["result"] == "FAIL"
+    assert f"{tmp_path / 'not-a-dir'} is not a directory" in detail, detail
 
 
 def test_database_newer_than_the_program(
