@@ -7,12 +7,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 
 from .admin import add_deal, add_user, connect_address
 from .devmail import DevDovecot, DevDovecotError, dovecot_available
+from .lease import FileLeases
 from .settings import ImapSettings, Settings
 from .store import Store
 from .store.models import Deal
@@ -26,8 +29,12 @@ class DemoUnavailable(RuntimeError):
     """Dovecot is not installed, so there is no demo mailbox to start."""
 
 
-def demo_settings(settings: Settings, server: DevDovecot, password: str) -> Settings:
-    imap = ImapSettings(host=server.host, port=server.port, security="none", user="log", password=password)
+class DemoBusy(RuntimeError):
+    """Another emaillog process is starting the demo mailbox this very moment."""
+
+
+def demo_settings(settings: Settings, host: str, port: int, password: str) -> Settings:
+    imap = ImapSettings(host=host, port=port, security="none", user="log", password=password)
     return dataclasses.replace(
         settings,
         imap=imap,
@@ -37,8 +44,16 @@ def demo_settings(settings: Settings, server: DevDovecot, password: str) -> Sett
     )
 
 
-def start_demo(settings: Settings) -> tuple[DevDovecot, Settings]:
-    """Start the demo Dovecot; seed it the first time. Returns the server and the settings to use."""
+def start_demo(settings: Settings, cleanup: ExitStack) -> Settings:
+    """The settings of the demo mailbox: its Dovecot started (and seeded the first time), stopped by
+    ``cleanup``; or the one another emaillog process runs on this data dir.
+
+    One process at a time starts the Dovecot under a data dir, under a lock held while it runs.
+    A second one (``run --once`` beside ``make run``) started another there: it rewrote the running
+    server's configuration (another port), died on Dovecot's pid file, and the process exited 78
+    with Dovecot's log. It now uses the running server; the mailbox's own lease then decides, as for
+    any mailbox, whether it may work it (a dry run may, a ``--once`` is told who works it).
+    """
     if not dovecot_available():
         raise DemoUnavailable(
             "no mailbox is configured (EMAILLOG_IMAP_HOST) and Dovecot is not installed "
@@ -46,6 +61,12 @@ def start_demo(settings: Settings) -> tuple[DevDovecot, Settings]:
         )
     root = settings.data_dir / "demo-mailbox"
     root.mkdir(parents=True, exist_ok=True)
+    lock = FileLeases(root)
+    if not lock.acquire("demo-mailbox"):
+        return _running_demo(settings, root, lock.holder("demo-mailbox"))
+    cleanup.callback(lock.release_all)
+    address = root / "address"
+    address.unlink(missing_ok=True)  # a server stopped with its process: none is up until written
     password_file = root / "password"
     first_run = not password_file.exists()
     if first_run:
@@ -56,12 +77,28 @@ def start_demo(settings: Settings) -> tuple[DevDovecot, Settings]:
         server.start()
     except DevDovecotError as exc:
         raise DemoUnavailable(f"the demo mailbox could not start: {exc}") from exc
+    cleanup.callback(server.stop)
     server.add_user("log", password)
     if first_run:
         server.seed_maildir("log", "INBOX", sample_messages())
         log.info("demo mailbox seeded with %d sample emails", len(sample_messages()))
+    address.write_text(f"{server.host}:{server.port}\n")
     log.info("demo mailbox: imap://log@%s:%d (Dovecot under %s)", server.host, server.port, root)
-    return server, demo_settings(settings, server, password)
+    return demo_settings(settings, server.host, server.port, password)
+
+
+def _running_demo(settings: Settings, root: Path, pid: int | None) -> Settings:
+    """The demo mailbox that the process ``pid`` serves, from the address it wrote once it was up."""
+    try:
+        host, _, port = (root / "address").read_text().strip().rpartition(":")
+        password = (root / "password").read_text().strip()
+    except OSError:
+        by = f" (pid {pid})" if pid else ""
+        raise DemoBusy(
+            f"the demo mailbox is being started by another emaillog process{by}: try again"
+        ) from None
+    log.info("demo mailbox: imap://log@%s:%s, served by another emaillog process (pid %s)", host, port, pid)
+    return demo_settings(settings, host, int(port), password)
 
 
 def seed_crm(store: Store, settings: Settings) -> None:

@@ -150,14 +150,16 @@ def _run(
     reload_settings: Callable[[], Settings] | None,
 ) -> int:
     if settings.imap is None and not settings.mailboxes:
-        from .demo import DemoUnavailable, seed_crm, start_demo
+        from .demo import DemoBusy, DemoUnavailable, seed_crm, start_demo
 
         try:
-            server, settings = start_demo(settings)
+            settings = start_demo(settings, cleanup)
         except DemoUnavailable as exc:
             log.error("%s", exc)
             return EXIT_CONFIG
-        cleanup.callback(server.stop)
+        except DemoBusy as exc:
+            log.error("%s", exc)
+            return EXIT_TEMPFAIL
         if not dry_run and not _took_the_lease(settings, cleanup):
             return EXIT_TEMPFAIL
         store = open_store(settings)

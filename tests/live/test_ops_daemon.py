@@ -964,6 +964,34 @@ def test_a_pass_that_cannot_take_the_lease_opens_no_database(imap_account: ImapA
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_a_pass_beside_the_demo_daemon_uses_its_mailbox_and_meets_its_lease() -> None:
+    """No IMAP settings: ``make run`` works the demo mailbox, its own Dovecot under the data dir.
+    A ``--once`` beside it started a second Dovecot there: it rewrote the running one's
+    configuration (another port), failed on Dovecot's pid file and exited 78 with Dovecot's log."""
+    # Under /tmp and searchable: the demo's Dovecot serves mail as its own user.
+    root = Path(tempfile.mkdtemp(prefix="emaillog-demo-"))
+    root.chmod(0o755)
+    (root / "emaillog.env").write_text(f"EMAILLOG_DATA_DIR={root / 'data'}\n")
+    conf = root / "data" / "demo-mailbox" / "dovecot" / "dovecot.conf"
+    daemon = DaemonProcess(root, root / "emaillog.env")
+    try:
+        daemon.wait_ready()
+        running_conf = conf.read_text()
+        beside = one_pass(root / "emaillog.env")
+        assert beside.returncode == 75, beside.stderr
+        assert f"is being worked by another emaillog process (pid {daemon.proc.pid})" in beside.stderr
+        assert "Traceback" not in beside.stderr and "dovecot" not in beside.stderr.lower()
+        # A dry run may run beside the daemon: it reads the demo mailbox the daemon serves.
+        dry = one_pass(root / "emaillog.env", "--dry-run")
+        assert dry.returncode == 0 and "pass done" in dry.stderr, dry.stderr
+        assert conf.read_text() == running_conf
+        assert daemon.stop() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.stop()  # SIGTERM: the daemon stops its Dovecot, which a kill -9 would leave running
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
