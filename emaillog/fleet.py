@@ -34,7 +34,7 @@ from peewee import Database, InterfaceError, OperationalError
 from .lease import Leases, leases_for
 from .parallel import ParallelParser
 from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, one_line, start_up_failure
-from .reloading import reload
+from .reloading import keeps_its_data_dir, reload
 from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
@@ -291,6 +291,7 @@ class Fleet:
         reload(self.notifier, self.reload_settings, self._reloadable, self._apply)
 
     def _reloadable(self, settings: Settings) -> None:
+        keeps_its_data_dir(self.settings, settings)
         if settings.database_url != self.settings.database_url:
             raise SettingsError(["EMAILLOG_DATABASE_URL: a running fleet keeps its database; restart it"])
         if settings.imap is None and not settings.mailboxes:

@@ -21,6 +21,20 @@ Check = Callable[[Settings], None]
 Apply = Callable[[Settings, tuple[Link, ...]], None]
 
 
+def keeps_its_data_dir(running: Settings, new: Settings) -> None:
+    """EMAILLOG_DATA_DIR takes a restart: the lease (SQLite's: a lock file there), the state file and
+    the temporary files of the running process are there, taken or made at start. Applied on
+    SIGHUP, the daemon moved to the new dir's database with its lease left in the old dir: a daemon
+    started on the new dir worked the same mailbox beside it."""
+    if new.data_dir != running.data_dir:
+        raise SettingsError(
+            [
+                f"EMAILLOG_DATA_DIR: a running daemon keeps its data dir {running.data_dir} (its lease, "
+                f"state and temporary files are there): restart it to use {new.data_dir}"
+            ]
+        )
+
+
 def reload(notifier: Notifier, source: Callable[[], Settings] | None, check: Check, apply: Apply) -> None:
     log.info("SIGHUP: reloading the settings")
     notifier.reloading()

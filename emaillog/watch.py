@@ -32,6 +32,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from imapclient.exceptions import IMAPClientError
 
+from .databaseurl import POSTGRESQL_URLS
 from .imapmailbox import ImapMailbox
 from .mailbox import FolderMissing, FolderReadOnly, LoginRefused, MailboxError
 from .metrics import Metrics, serve
@@ -47,7 +48,7 @@ from .reconnect import (
     on_a_local_file,
     one_line,
 )
-from .reloading import reload
+from .reloading import keeps_its_data_dir, reload
 from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
@@ -430,7 +431,7 @@ class Daemon:
     # -- reload ------------------------------------------------------------------------------------
 
     def _reload(self) -> None:
-        reload(self.notifier, self.reload_settings, _reloadable, self._apply)
+        reload(self.notifier, self.reload_settings, lambda new: _reloadable(self.settings, new), self._apply)
         self._status()
 
     def _apply(self, settings: Settings, chain: tuple[Link, ...]) -> None:
@@ -486,6 +487,14 @@ class Daemon:
 UNWORKABLE_HERE = frozenset({"unreachable", "disconnected"})
 
 
-def _reloadable(settings: Settings) -> None:
+def _reloadable(running: Settings, settings: Settings) -> None:
+    keeps_its_data_dir(running, settings)
     if settings.imap is None:
         raise SettingsError(["EMAILLOG_IMAP_HOST: cannot switch to the demo mailbox while running"])
+    if settings.database_url.startswith(POSTGRESQL_URLS):
+        # One mailbox on SQLite is leased with a lock file; on PostgreSQL, each process leases it with
+        # a PostgreSQL lock (fleet.py). Moved there on SIGHUP, the daemon held no lock that a
+        # process started on PostgreSQL would meet.
+        raise SettingsError(
+            ["EMAILLOG_DATABASE_URL: a running daemon on SQLite cannot move to PostgreSQL: restart it"]
+        )

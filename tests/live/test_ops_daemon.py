@@ -361,6 +361,54 @@ def test_sighup_reloads_settings_and_sigusr1_runs_a_pass(tmp_path: Path, world: 
         daemon.close()
 
 
+def test_a_reload_keeps_the_data_dir_and_the_lease_in_it(tmp_path: Path, world: World) -> None:
+    """The lease (SQLite: a lock file in the data dir) is taken at start. Applied on SIGHUP, a new
+    EMAILLOG_DATA_DIR moved the daemon to that dir's database with its lease left in the old one:
+    a daemon started on the new dir worked the same mailbox beside it."""
+    daemon = start(tmp_path, world.account, EMAILLOG_IMAP_IDLE="no", EMAILLOG_POLL_SECONDS="3600")
+    env_file, moved = tmp_path / "emaillog.env", tmp_path / "moved"
+    try:
+        daemon.wait_ready()
+        env_file.write_text(
+            env_text(world.account, moved, EMAILLOG_IMAP_IDLE="no", EMAILLOG_POLL_SECONDS="3600")
+        )
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed, keeping the old settings" in daemon.log(), 10, "the refusal")
+        assert f"EMAILLOG_DATA_DIR: a running daemon keeps its data dir {tmp_path / 'data'}" in daemon.log()
+        assert f"restart it to use {moved}" in daemon.log()
+        # Still all on the old dir: its database, and its lease, which a pass there meets.
+        world.deliver(message(message_id="<hup-1@acme.example>"))
+        daemon.signal(signal.SIGUSR1)
+        wait_until(lambda: ledger_rows("logged") == 1, 10, "the pass after the refused reload")
+        assert not moved.exists()
+        env_file.write_text(env_text(world.account, tmp_path / "data"))
+        assert one_pass(env_file).returncode == 75
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_reload_keeps_a_daemon_on_sqlite_off_postgresql(
+    tmp_path: Path, world: World, database_url: str
+) -> None:
+    """On SQLite the lease is a lock file; on PostgreSQL the fleet's processes lease a mailbox with a
+    PostgreSQL lock. Applied on SIGHUP, the daemon wrote into PostgreSQL under its lock file alone:
+    a process started on PostgreSQL took the same mailbox."""
+    daemon = start(tmp_path, world.account, EMAILLOG_IMAP_IDLE="no", EMAILLOG_POLL_SECONDS="3600")
+    env_file = tmp_path / "emaillog.env"
+    try:
+        daemon.wait_ready()
+        pg = {"EMAILLOG_DATABASE_URL": database_url}
+        env_file.write_text(env_text(world.account, tmp_path / "data", EMAILLOG_IMAP_IDLE="no", **pg))
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed, keeping the old settings" in daemon.log(), 10, "the refusal")
+        assert "EMAILLOG_DATABASE_URL: a running daemon on SQLite cannot move to PostgreSQL" in daemon.log()
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
 def test_login_refused_at_start_exits_77_with_the_servers_words(tmp_path: Path, world: World) -> None:
     daemon = start(tmp_path, world.account, EMAILLOG_IMAP_PASSWORD="wrong")
     try:
@@ -527,6 +575,34 @@ def test_a_fleet_reloads_its_mailboxes_on_sighup(tmp_path: Path, dovecot: DevDov
     finally:
         daemon.close()
     assert "Traceback" not in daemon.log()
+
+
+def test_a_fleet_keeps_its_data_dir_on_sighup(tmp_path: Path, dovecot: DevDovecot) -> None:
+    """The fleet's leases on SQLite are lock files in the data dir, taken at start: a database named
+    outside it let a new EMAILLOG_DATA_DIR through on SIGHUP, the leases left in the old dir."""
+    account = dovecot.add_user(f"acme-{tmp_path.name[-8:]}", "pw")
+    mailboxes, env_file, moved = tmp_path / "mailboxes.toml", tmp_path / "emaillog.env", tmp_path / "moved"
+    mailboxes.write_text(mailboxes_toml({"acme": account}))
+
+    def settings(data_dir: Path) -> str:
+        return (
+            f"EMAILLOG_DATA_DIR={data_dir}\nEMAILLOG_MAILBOXES_FILE={mailboxes}\n"
+            f"EMAILLOG_DATABASE_URL=sqlite:///{tmp_path / 'emaillog.sqlite3'}\n"
+            "EMAILLOG_IMAP_IDLE=no\nEMAILLOG_POLL_SECONDS=1\nEMAILLOG_IMAP_TIMEOUT=5\n"
+        )
+
+    env_file.write_text(settings(tmp_path / "data"))
+    daemon = DaemonProcess(tmp_path, env_file)
+    try:
+        daemon.wait_ready()
+        env_file.write_text(settings(moved))
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed, keeping the old settings" in daemon.log(), 15, "the refusal")
+        assert f"EMAILLOG_DATA_DIR: a running daemon keeps its data dir {tmp_path / 'data'}" in daemon.log()
+        assert not FileLeases(tmp_path / "data" / "leases").acquire("acme")  # still the fleet's
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
 
 
 def test_a_pass_runs_under_the_units_system_call_filter(tmp_path: Path, both_worlds: World) -> None:
