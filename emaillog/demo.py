@@ -62,7 +62,7 @@ def start_demo(settings: Settings, cleanup: ExitStack) -> Settings:
     root = settings.data_dir / "demo-mailbox"
     root.mkdir(parents=True, exist_ok=True)
     lock = FileLeases(root)
-    if not lock.acquire("demo-mailbox"):
+    if not lock.acquire("demo", "demo-mailbox"):  # the account is not in a file lease's name
         return _running_demo(settings, root, lock.holder("demo-mailbox"))
     cleanup.callback(lock.release_all)
     address = root / "address"
