@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 from .addresses import domain_value, make_address
-from .domains import company_domain
+from .domains import company_domain, is_free_mail, registrable_domain
 from .settings import Settings
 from .store import Store
 from .store.bulk import write_transaction
@@ -173,10 +173,26 @@ def list_never_log(store: Store) -> list[str]:
 
 
 def company_domain_value(domain: str) -> str:
-    """A company's domain as stored: as contacts' domains are compared (addresses.domain_value)."""
+    """A company's domain as stored: as contacts' domains are compared (addresses.domain_value).
+
+    A contact's company is the registrable domain of its address, never a free-mail one (SPEC §7,
+    domains.company_domain): a company under any other domain was kept and never matched a contact,
+    while the contacts of the domain the admin meant got a company of their own."""
     value = domain_value(domain)
     if value is None:
         raise AdminError(f"{domain.strip()!r} is not a domain")
+    if is_free_mail(value):
+        raise AdminError(f"{value} is free mail: its addresses never make or match a company")
+    registered = registrable_domain(value)
+    if registered is None:
+        raise AdminError(
+            f"{value} is a public suffix, not a company's domain (a company's is one label longer)"
+        )
+    if registered != value:
+        raise AdminError(
+            f"{value} is below {registered}, the domain a company registers: add {registered} (contacts "
+            "of all its subdomains belong to it)"
+        )
     return value
 
 

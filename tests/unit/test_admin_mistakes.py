@@ -5,6 +5,7 @@ stored in the form the pipeline compares, or one line and exit code 2; never a t
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -124,6 +125,41 @@ def test_a_time_at_the_end_of_the_calendar_is_a_usage_error(
 
 def test_a_deal_needs_a_name(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "the name is empty" in _usage_error(capsys, "deals", "add", " ", "--contact", "c@customer.example")
+
+
+@pytest.mark.parametrize(
+    ("domain", "why"),
+    [
+        ("mail.acme.co.uk", "below acme.co.uk, the domain a company registers: add acme.co.uk"),
+        ("Sales.Acme.example.", "below acme.example, the domain a company registers: add acme.example"),
+        ("gmail.com", "free mail: its addresses never make or match a company"),
+        ("mail.gmail.com", "free mail: its addresses never make or match a company"),
+        ("co.uk", "a public suffix, not a company's domain (a company's is one label longer)"),
+    ],
+)
+def test_a_company_domain_no_contact_could_match_is_refused(
+    domain: str, why: str, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A contact's company is its address's registrable domain, never a free-mail one (SPEC §7,
+    # domains.company_domain): a company added under any other domain was kept and never matched.
+    assert why in _usage_error(capsys, "companies", "add", domain, "--name", "Acme")
+    path = env / "companies.csv"
+    path.write_text(f"domain,name\n{domain},Acme\n")
+    assert _exit_code(["companies", "import", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2: domain: " in err and why in err
+    assert Company.select().count() == 0
+
+
+def test_the_company_domain_the_refusal_names_is_the_one_contacts_get(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["companies", "add", "acme.co.uk", "--name", "Acme"]) == 0
+    assert main(["deals", "add", "Renewal", "--contact", "anna@mail.acme.co.uk"]) == 0
+    capsys.readouterr()
+    assert main(["companies", "list", "--json"]) == 0
+    [company] = json.loads(capsys.readouterr().out)
+    assert (company["domain"], company["name"], company["contacts"]) == ("acme.co.uk", "Acme", 1)
 
 
 def test_a_file_larger_than_an_import_takes_is_refused_before_it_is_read(
