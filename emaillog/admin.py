@@ -224,17 +224,41 @@ def ensure_contact(store: Store, settings: Settings, address: str, name: str | N
 
 
 def add_deal(
-    store: Store, settings: Settings, name: str, contacts: list[str], closed: bool, created: datetime | None
+    store: Store,
+    settings: Settings,
+    name: str,
+    contacts: list[str],
+    closed: bool,
+    created: datetime | None,
+    another: bool = False,
 ) -> int:
+    """Add a deal. One of the same name is refused unless ``another`` says a second is meant: the
+    same command run twice made two identical deals, and a name that several deals have names none
+    (the only key an admin gives a deal: `deals import` refuses it)."""
+    name = name_value(name)
     with write_transaction(store.db):
+        existing = deals_named(store, name)
+        if existing and not another:
+            raise AdminError(_deal_exists(name, existing[0]))
         deal = Deal.create(
             account=store.account_id,
-            name=name_value(name),
+            name=name,
             is_open=not closed,
             created_at=to_utc_naive(created) or utcnow(),
         )
         _link_contacts(store, settings, int(deal.id), contacts)
     return int(deal.id)
+
+
+def _deal_exists(name: str, deal: Deal) -> str:
+    if deal.is_open:
+        state, instead = "open", "link more contacts to it with `emaillog deals import`"
+    else:
+        state, instead = "closed", f"reopen it with `emaillog deals reopen {deal.id}`"
+    return (
+        f"a deal named {name!r} exists already (id {deal.id}, {state}): {instead}, or give --another "
+        "to add a second deal of that name"
+    )
 
 
 def deals_named(store: Store, name: str) -> list[Deal]:

@@ -192,7 +192,8 @@ class DealRecord:
 
 
 class Deals(Kind[DealRecord]):
-    """A deal is known by its name: `deals add` adds one each time, an import adds it once."""
+    """A deal is known by its name: an import adds it once, then updates it (`deals add` refuses a
+    name a deal has, unless --another)."""
 
     what = "deals"
     columns = (

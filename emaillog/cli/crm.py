@@ -54,7 +54,8 @@ def _companies_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _deals_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_deal(open_store(settings), settings, args.name, args.contact, args.closed, args.created)
+    store = open_store(settings)
+    admin.add_deal(store, settings, args.name, args.contact, args.closed, args.created, args.another)
     return 0
 
 
@@ -86,6 +87,9 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--contact", action="append", required=True, metavar="EMAIL")
     p.add_argument("--closed", action="store_true")
     p.add_argument("--created", type=iso_time)
+    p.add_argument(
+        "--another", action="store_true", help="add it even when a deal of that name exists already"
+    )
     import_command(deals, "deals", "name, contacts, closed, created")
     list_command(deals, "deals, open or closed, with their contacts", views.deals, DEAL_COLUMNS)
     add_command(

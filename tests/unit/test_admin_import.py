@@ -153,8 +153,8 @@ def test_every_bad_row_is_reported_and_nothing_is_written(
 def test_a_deal_name_already_used_twice_cannot_be_imported(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for _ in range(2):
-        assert main(["deals", "add", "Renewal", "--contact", "ann@acme.example"]) == 0
+    for again in ([], ["--another"]):
+        assert main(["deals", "add", "Renewal", "--contact", "ann@acme.example", *again]) == 0
     assert _import("deals", _file(env, "name,contact\nRenewal,bo@acme.example\n")) == 2
     assert "line 2: there are several deals named 'Renewal' already" in capsys.readouterr().err
 

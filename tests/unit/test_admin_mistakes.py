@@ -19,7 +19,7 @@ from emaillog import csvfile
 from emaillog.cli import main
 from emaillog.settings import load
 from emaillog.store import open_store
-from emaillog.store.models import Company, NeverLog, User
+from emaillog.store.models import Company, Deal, NeverLog, User
 
 
 @pytest.fixture
@@ -160,6 +160,27 @@ def test_the_company_domain_the_refusal_names_is_the_one_contacts_get(
     assert main(["companies", "list", "--json"]) == 0
     [company] = json.loads(capsys.readouterr().out)
     assert (company["domain"], company["name"], company["contacts"]) == ("acme.co.uk", "Acme", 1)
+
+
+def test_a_deal_added_again_is_refused_unless_another_is_meant(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same `deals add` run twice (a retry, shell history) made two identical deals, and the
+    # name, the only key an admin has for a deal, no longer named one (a `deals import` refuses it).
+    add = ["deals", "add", "Renewal", "--contact", "c@customer.example"]
+    assert main(add) == 0
+    err = _usage_error(capsys, *add)
+    assert "a deal named 'Renewal' exists already (id 1, open)" in err and "--another" in err
+    assert main(["deals", "close", "1"]) == 0
+    err = _usage_error(capsys, "deals", "add", "Renewal", "--contact", "d@other.example")
+    assert "(id 1, closed): reopen it with `emaillog deals reopen 1`" in err
+    assert [d.name for d in Deal.select()] == ["Renewal"]
+    assert main([*add, "--another"]) == 0
+    assert [(d.name, d.is_open) for d in Deal.select().order_by(Deal.id)] == [
+        ("Renewal", False),
+        ("Renewal", True),
+    ]
+    assert main(["deals", "add", "Renewal 2027", "--contact", "c@customer.example"]) == 0
 
 
 def test_a_file_larger_than_an_import_takes_is_refused_before_it_is_read(
