@@ -9,9 +9,20 @@ from datetime import UTC, datetime
 from peewee import Database, Expression, Field, Model, fn
 from playhouse.migrate import SchemaMigrator, migrate
 
-from ..addresses import Address
+from ..addresses import Address, domain_key
 from ..rules.identity import WINDOW, fingerprint, fingerprint_with_links, whole_body_fingerprint
-from .models import ALL_MODELS, Attachment, Ledger, LoggedEmail, Outbox, SchemaVersion
+from .models import (
+    ALL_MODELS,
+    Attachment,
+    Company,
+    Contact,
+    EmailCompany,
+    Ledger,
+    LoggedEmail,
+    NeverLog,
+    Outbox,
+    SchemaVersion,
+)
 
 
 def _v1_initial(db: Database) -> None:
@@ -137,6 +148,50 @@ def _v12_attachment_content_id(db: Database) -> None:
         migrate(SchemaMigrator.from_database(db).add_column(table, "content_id", Attachment.content_id))
 
 
+def _v13_domains_in_unicode(db: Database) -> None:
+    # Versions before 4e9a585 stored a company's or a never-log domain as the admin typed it: one
+    # typed in A-labels (xn--bcher-kva.de) never matched a contact, whose domain is compared in
+    # Unicode (addresses.domain_key), and `never-log remove` of it said it was not on the list.
+    # Each such row takes the form compared now; where that form is stored already (a company the
+    # daemon made from the contacts' domain), the A-label row is a copy that matched nothing.
+    for company in list(Company.select().where(Company.domain.contains("xn--"))):
+        _company_in_unicode(company)
+    for entry in list(NeverLog.select().where(NeverLog.value.contains("xn--"))):
+        _never_log_in_unicode(entry)
+
+
+def _company_in_unicode(company: Company) -> None:
+    domain = domain_key(company.domain)
+    if domain == company.domain:
+        return  # not IDNA the codec reads: address keys keep such a domain in A-labels too
+    # A name `companies add` defaulted to the domain follows it; one the admin gave is kept.
+    name = domain if company.name == company.domain else company.name
+    twin = Company.get_or_none((Company.account == company.account_id) & (Company.domain == domain))
+    if twin is None:
+        Company.update(domain=domain, name=name).where(Company.id == company.id).execute()
+        return
+    linked = Contact.select().where(Contact.company == company.id).exists() or (
+        EmailCompany.select().where(EmailCompany.company == company.id).exists()
+    )
+    if linked:
+        return  # no version linked one (contacts' companies come from Unicode domains): left alone
+    if twin.name == twin.domain and name != domain:
+        Company.update(name=name).where(Company.id == twin.id).execute()
+    Company.delete().where(Company.id == company.id).execute()
+
+
+def _never_log_in_unicode(entry: NeverLog) -> None:
+    local, at, domain = entry.value.rpartition("@")
+    value = f"{local}{at}{domain_key(domain)}"
+    if value == entry.value:
+        return
+    twin = NeverLog.select().where((NeverLog.account == entry.account_id) & (NeverLog.value == value))
+    if twin.exists():
+        NeverLog.delete().where(NeverLog.id == entry.id).execute()
+    else:
+        NeverLog.update(value=value).where(NeverLog.id == entry.id).execute()
+
+
 def _stored_with_links(row: _Row) -> bool:
     inputs = _fingerprint_inputs(row)
     return row[1] == fingerprint_with_links(*inputs) != fingerprint(*inputs)
@@ -229,6 +284,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v10_fingerprints_without_links,
     _v11_ledger_keyed_by_account,
     _v12_attachment_content_id,
+    _v13_domains_in_unicode,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -17,7 +17,16 @@ from emaillog.store import account_id_for, schema
 from emaillog.store.bulk import PAGE_ROWS, execute_in, insert_returning, insert_rows, select_in
 from emaillog.store.db import SQLITE_PRAGMAS, open_database
 from emaillog.store.ledger import LedgerKey, begin_attempts, rows_for
-from emaillog.store.models import Attachment, Ledger, LoggedEmail, SchemaVersion, User
+from emaillog.store.models import (
+    Attachment,
+    Company,
+    Contact,
+    Ledger,
+    LoggedEmail,
+    NeverLog,
+    SchemaVersion,
+    User,
+)
 
 
 @pytest.mark.live
@@ -151,6 +160,54 @@ def test_an_upgrade_gives_attachments_a_content_id_that_older_rows_lack(database
         Attachment.insert(**old, content_id="image001.png@01DA").execute()
         rows = Attachment.select(Attachment.filename, Attachment.content_id).order_by(Attachment.id).tuples()
         assert list(rows) == [("a.png", None), ("a.png", "image001.png@01DA")]
+    finally:
+        db.close()
+
+
+def test_an_upgrade_puts_domains_typed_in_a_labels_in_the_form_compared(database_url: str) -> None:
+    """Schema v13: a company or never-log domain that a version before 4e9a585 stored in A-labels,
+    as the admin typed it, matched no contact (their domains are compared in Unicode); it takes
+    that form, and a copy of a company stored in it already goes, its admin-given name kept."""
+    db = open_database(database_url, migrate=False)
+    try:
+        for number, migration in enumerate(schema.MIGRATIONS[:12], start=1):
+            migration(db)
+            SchemaVersion.create(version=number)
+        acme, globex = account_id_for("acme"), account_id_for("globex")
+
+        def company(account: int, domain: str, name: str) -> int:
+            return int(Company.insert(account=account, domain=domain, name=name).execute())
+
+        company(acme, "xn--bcher-kva.example", "Bücher GmbH")
+        company(acme, "xn--mller-kva.example", "xn--mller-kva.example")  # named after its domain
+        company(acme, "xn--caf-dma.example", "Café SA")
+        cafe = company(acme, "café.example", "café.example")  # the daemon made it for the contacts
+        Contact.insert(account=acme, company=cafe).execute()
+        company(globex, "xn--caf-dma.example", "xn--caf-dma.example")  # another account's own
+        # Python's IDNA codec reads no IDNA 2008 label (ß): address keys keep it so too.
+        company(acme, "xn--strae-oqa.example", "Straße")
+        # A copy some contact is linked to (no version linked one) is left for the admin.
+        koeln = company(acme, "xn--kln-sna.example", "Köln AG")
+        company(acme, "köln.example", "köln.example")
+        Contact.insert(account=acme, company=koeln).execute()
+        for value in ("xn--rival-fsa.example", "bob@xn--rival-fsa.example", "xn--mller-kva.example"):
+            NeverLog.insert(account=acme, value=value).execute()
+        NeverLog.insert(account=acme, value="müller.example").execute()
+
+        schema.upgrade(db)
+        companies = {(c.account_id, c.domain): c.name for c in Company.select()}
+        assert companies == {
+            (acme, "bücher.example"): "Bücher GmbH",
+            (acme, "müller.example"): "müller.example",
+            (acme, "café.example"): "Café SA",
+            (globex, "café.example"): "café.example",
+            (acme, "xn--strae-oqa.example"): "Straße",
+            (acme, "xn--kln-sna.example"): "Köln AG",
+            (acme, "köln.example"): "köln.example",
+        }
+        assert sorted(c.company_id for c in Contact.select()) == sorted([cafe, koeln])
+        entries = sorted(n.value for n in NeverLog.select())
+        assert entries == ["bob@rivalé.example", "müller.example", "rivalé.example"]
     finally:
         db.close()
 
