@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
-from peewee import Database, Expression, Field, Model, fn
+from peewee import Database, DatabaseError, Expression, Field, InterfaceError, Model, SqliteDatabase, fn
 from playhouse.migrate import SchemaMigrator, migrate
 
 from ..addresses import Address, domain_key
@@ -23,6 +25,8 @@ from .models import (
     Outbox,
     SchemaVersion,
 )
+
+log = logging.getLogger("emaillog")
 
 
 def _v1_initial(db: Database) -> None:
@@ -297,10 +301,58 @@ def current_version(db: Database) -> int:
 
 
 def upgrade(db: Database) -> int:
-    """Apply every pending migration; return the resulting version."""
+    """Apply every pending migration; return the resulting version.
+
+    Several processes may open one database at the same moment (SPEC §14: daemons on several machines,
+    an admin's command beside them). Each migration runs in a write transaction that reads the version
+    again first, under a lock on PostgreSQL, so it runs once: unserialised, every process started
+    together ran it (v10's fingerprints made again once each), and the later ones failed on the
+    earlier one's tables ("column already exists", exit 1) or wrote its version row again.
+    """
     version = current_version(db)
-    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.atomic():
-            migration(db)
-            SchemaVersion.create(version=number)
+    if version < CURRENT_VERSION:
+        with _upgrade_lock(db):
+            _apply_pending(db)
     return CURRENT_VERSION
+
+
+def _apply_pending(db: Database) -> int:
+    while True:
+        with _write_transaction(db):
+            version = current_version(db)  # again, now that no other process can be upgrading
+            if version >= CURRENT_VERSION:
+                return version
+            MIGRATIONS[version](db)
+            SchemaVersion.create(version=version + 1)
+
+
+# pg_advisory_lock's key for schema upgrades; lease.py's keys are hashes of their own prefix.
+_UPGRADE_LOCK = int.from_bytes(hashlib.sha256(b"emaillog-schema-upgrade").digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def _upgrade_lock(db: Database) -> Iterator[None]:
+    """PostgreSQL: a session advisory lock around the upgrade, held from outside its transactions,
+    so that each one's first read comes after the lock at any isolation level. SQLite needs none:
+    each migration's transaction is a write transaction from its start (``_write_transaction``)."""
+    if isinstance(db, SqliteDatabase):
+        yield
+        return
+    if not db.execute_sql("SELECT pg_try_advisory_lock(%s)", (_UPGRADE_LOCK,)).fetchone()[0]:
+        log.info("database: another process is upgrading the schema; waiting for it to finish")
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (_UPGRADE_LOCK,))
+    try:
+        yield
+    finally:
+        # A lost connection has lost the lock with it; the upgrade's own error is the one to tell.
+        with suppress(DatabaseError, InterfaceError):
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (_UPGRADE_LOCK,))
+
+
+@contextmanager
+def _write_transaction(db: Database) -> Iterator[None]:
+    """SQLite: BEGIN IMMEDIATE takes the write lock before the version is read. A deferred transaction
+    read a version another process was about to change, or failed at its first write ("database is
+    locked") when its snapshot had gone stale."""
+    with db.atomic("IMMEDIATE") if isinstance(db, SqliteDatabase) else db.atomic():
+        yield

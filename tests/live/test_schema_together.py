@@ -1,0 +1,121 @@
+"""Processes that open one database at the same moment (SPEC §14: daemons on several machines, an
+admin's command beside them) upgrade its schema once between them."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+from support import wait_until
+
+from emaillog.store import schema
+from emaillog.store.db import open_database
+from emaillog.store.models import SchemaVersion
+
+ROOT = Path(__file__).resolve().parents[2]
+TOGETHER = 4
+OLD = 9  # before v10's fingerprints made again, v11's ledger key and v12's column
+
+
+def _database_at(url: str, version: int) -> None:
+    db = open_database(url, migrate=False)
+    try:
+        for number, migration in enumerate(schema.MIGRATIONS[:version], start=1):
+            with db.atomic():
+                migration(db)
+                SchemaVersion.create(version=number)
+    finally:
+        db.close()
+
+
+def _emaillog(url: str, tmp_path: Path, *args: str, **settings: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "EMAILLOG_DATABASE_URL": url,
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        **settings,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "emaillog", *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _query(url: str, sql: str) -> list[tuple[object, ...]]:
+    """Run ``sql`` on a connection of its own and commit; its rows, if it returns any."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+            rows = con.execute(sql).fetchall()
+        con.close()
+        return rows
+    with psycopg2.connect(url) as con, con.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall() if cur.description else []
+    con.close()
+    return rows
+
+
+@contextmanager
+def _versions_held(url: str, readers: int) -> Iterator[None]:
+    """Let the processes started inside read the schema's version, and migrate only when it ends.
+
+    PostgreSQL: the table is locked, and every reader waits for it until all of them are there.
+    SQLite (WAL) lets them read; the write lock held here keeps any from writing until they have.
+    """
+    if url.startswith("sqlite:///"):
+        con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            time.sleep(3)  # their start-up (imports, settings) takes about a second
+        finally:
+            con.execute("COMMIT")
+            con.close()
+        return
+    con = psycopg2.connect(url)
+    try:
+        with con.cursor() as cur:
+            cur.execute("LOCK TABLE schema_version IN ACCESS EXCLUSIVE MODE")
+            yield
+            waiting = (
+                "SELECT count(*) FROM pg_locks WHERE relation = 'schema_version'::regclass AND NOT granted"
+            )
+
+            def all_there() -> bool:
+                cur.execute(waiting)
+                return bool(cur.fetchone()[0] >= readers)
+
+            wait_until(all_there, timeout=30, what=f"{readers} processes reading the schema version")
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_processes_started_together_upgrade_an_old_database_once(database_url: str, tmp_path: Path) -> None:
+    """Each migration ran in every process that had read the old version: the later ones failed on
+    the first one's index or column ("already exists": a traceback, exit 1) or wrote its version
+    row again; on SQLite some stopped at "database is locked" (75)."""
+    _database_at(database_url, OLD)
+    with _versions_held(database_url, TOGETHER):
+        started = [
+            _emaillog(database_url, tmp_path / str(n), "users", "add", f"rep{n}@acme.example")
+            for n in range(TOGETHER)
+        ]
+    ended = [(p.returncode, err) for p in started for _, err in [p.communicate(timeout=60)]]
+    assert [code for code, _ in ended] == [0] * TOGETHER, ended
+    assert not any("Traceback" in err for _, err in ended), ended
+    versions = _query(database_url, "SELECT version FROM schema_version ORDER BY id")
+    assert [v for (v,) in versions] == list(range(1, schema.CURRENT_VERSION + 1))
+    assert _query(database_url, 'SELECT count(*) FROM "user"') == [(TOGETHER,)]
