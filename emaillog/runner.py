@@ -33,6 +33,7 @@ from .settings import Settings
 from .status import StateFile
 from .stoppable import StoppableMailbox
 from .store import Store, StoreNotReady, open_read_only, open_store, store_for
+from .store.schema import SchemaTooNew
 from .watch import Daemon
 
 log = logging.getLogger("emaillog")
@@ -138,6 +139,10 @@ def run(
             # to be retried (SPEC §13: 75), not a crash with a traceback (1).
             log.error("database unavailable: %s", one_line(exc))
             return EXIT_TEMPFAIL
+        except SchemaTooNew as exc:
+            # Not temporary: restarting this version changes nothing, and it must not write there.
+            log.error("%s", exc)
+            return EXIT_CONFIG
 
 
 def _run(

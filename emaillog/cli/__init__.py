@@ -24,6 +24,7 @@ from .. import admin, errors
 from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
 from ..settings import Settings, SettingsError, load
+from ..store.schema import SchemaTooNew
 from . import browse, crm, ops, users
 from .declare import add_command
 
@@ -139,6 +140,9 @@ def _handled(args: argparse.Namespace) -> int:
         # SPEC §13: an unreachable database is a temporary failure (75), told in one line.
         print(f"emaillog: database unavailable: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return EXIT_TEMPFAIL
+    except SchemaTooNew as exc:
+        print(f"emaillog: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except LoginRefused as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_LOGIN

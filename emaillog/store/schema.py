@@ -300,6 +300,11 @@ def current_version(db: Database) -> int:
     return int(latest.version) if latest else 0
 
 
+class SchemaTooNew(Exception):
+    """The database was upgraded by a newer emaillog than this one: its schema is not the one this
+    code reads and writes."""
+
+
 def upgrade(db: Database) -> int:
     """Apply every pending migration; return the resulting version.
 
@@ -312,8 +317,13 @@ def upgrade(db: Database) -> int:
     version = current_version(db)
     if version < CURRENT_VERSION:
         with _upgrade_lock(db):
-            _apply_pending(db)
-    return CURRENT_VERSION
+            version = _apply_pending(db)
+    if version > CURRENT_VERSION:
+        raise SchemaTooNew(
+            f"the database is at schema version {version}, newer than this emaillog knows "
+            f"({CURRENT_VERSION}): a newer emaillog upgraded it; run that version (or a newer one) here too"
+        )
+    return version
 
 
 def _apply_pending(db: Database) -> int:

@@ -1,5 +1,6 @@
 """Processes that open one database at the same moment (SPEC §14: daemons on several machines, an
-admin's command beside them) upgrade its schema once between them."""
+admin's command beside them) upgrade its schema once between them; an emaillog older than the
+database refuses it instead of writing there."""
 
 from __future__ import annotations
 
@@ -119,3 +120,28 @@ def test_processes_started_together_upgrade_an_old_database_once(database_url: s
     versions = _query(database_url, "SELECT version FROM schema_version ORDER BY id")
     assert [v for (v,) in versions] == list(range(1, schema.CURRENT_VERSION + 1))
     assert _query(database_url, 'SELECT count(*) FROM "user"') == [(TOGETHER,)]
+
+
+def test_an_older_emaillog_refuses_a_database_a_newer_one_upgraded(database_url: str, tmp_path: Path) -> None:
+    """It wrote there with the schema it knew, exit 0; the daemon ran its passes the same way."""
+    open_database(database_url).close()
+    newer = schema.CURRENT_VERSION + 1
+    _query(database_url, f"INSERT INTO schema_version (version, applied_at) VALUES ({newer}, '2030-01-01')")
+    command = _emaillog(database_url, tmp_path, "users", "add", "rep@acme.example")
+    daemon = _emaillog(
+        database_url,
+        tmp_path,
+        "run",
+        "--once",
+        EMAILLOG_IMAP_HOST="127.0.0.1",
+        EMAILLOG_IMAP_PORT="1",  # nothing listens: the database is refused before the mailbox is tried
+        EMAILLOG_IMAP_SECURITY="none",
+        EMAILLOG_IMAP_USER="log",
+        EMAILLOG_IMAP_PASSWORD="secret",
+    )
+    for process in (command, daemon):
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 78, err
+        assert f"schema version {newer}, newer than this emaillog knows ({newer - 1})" in err
+        assert "Traceback" not in err
+    assert _query(database_url, 'SELECT count(*) FROM "user"') == [(0,)]
