@@ -228,6 +228,18 @@ def _fingerprint_of(row: _Row) -> str:
     return fingerprint(*_fingerprint_inputs(row))
 
 
+def _v14_no_index_a_racing_upgrade_made_again(db: Database) -> None:
+    # Versions before 731c101 upgraded unserialised: of several processes started together on one
+    # SQLite database, one could run v1 again after another had run v6-v11 (seen: versions
+    # 1..9,1,2,...). v1 made again the indexes later versions dropped: the single-column ones that
+    # had SQLite read every email of an account (v6, v7), and the ledger's key without its account,
+    # unique, which v11 dropped because two accounts' mailboxes of one name share UIDs.
+    for table, column in _V1_COLUMN_INDEXES:
+        db.execute_sql(f'DROP INDEX IF EXISTS "{table}_{column}"')
+    db.execute_sql('DROP INDEX IF EXISTS "logged_email_fingerprint"')  # v3's, replaced by v6
+    db.execute_sql('DROP INDEX IF EXISTS "ledger_mailbox_uidvalidity_uid"')
+
+
 def _fingerprint_inputs(row: _Row) -> tuple[Address | None, datetime | None, str, str]:
     """What a stored email's fingerprint is made of: sender, date (stored as naive UTC), subject, text."""
     _, _, sender, date, subject, body = row
@@ -289,6 +301,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _v11_ledger_keyed_by_account,
     _v12_attachment_content_id,
     _v13_domains_in_unicode,
+    _v14_no_index_a_racing_upgrade_made_again,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -223,3 +223,30 @@ def test_a_new_sqlite_database_is_private_whatever_the_umask(tmp_path: Path) -> 
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "data").iterdir()}
     assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
     assert modes and all(mode == 0o600 for mode in modes.values()), modes
+
+
+def _indexes_of(db: peewee.Database) -> set[str]:
+    if isinstance(db, peewee.SqliteDatabase):
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
+    else:
+        query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    return {name for (name,) in db.execute_sql(query).fetchall()}
+
+
+def test_an_upgrade_drops_the_indexes_a_racing_upgrade_made_again(database_url: str) -> None:
+    """Schema v14: versions that upgraded unserialised could run v1 again after v11 on a database
+    opened by several processes at once, making again the ledger's key without its account (unique:
+    two accounts' mailboxes of one name share UIDs) and the single-column indexes v6 and v7 dropped.
+    The upgrade leaves the indexes a database upgraded alone has."""
+    db = open_database(database_url, migrate=False)
+    try:
+        for number, migration in enumerate(schema.MIGRATIONS[:13], start=1):
+            migration(db)
+            SchemaVersion.create(version=number)
+        alone = _indexes_of(db)
+        schema.MIGRATIONS[0](db)  # what the racing process did
+        assert "ledger_mailbox_uidvalidity_uid" in _indexes_of(db) - alone
+        schema.upgrade(db)
+        assert _indexes_of(db) == alone
+    finally:
+        db.close()
