@@ -599,7 +599,7 @@ def test_a_fleet_keeps_its_data_dir_on_sighup(tmp_path: Path, dovecot: DevDoveco
         daemon.signal(signal.SIGHUP)
         wait_until(lambda: "reload failed, keeping the old settings" in daemon.log(), 15, "the refusal")
         assert f"EMAILLOG_DATA_DIR: a running daemon keeps its data dir {tmp_path / 'data'}" in daemon.log()
-        assert not FileLeases(tmp_path / "data" / "leases").acquire("acme")  # still the fleet's
+        assert not FileLeases(tmp_path / "data" / "leases").acquire("acme", "acme")  # still the fleet's
         assert daemon.stop() == 0
     finally:
         daemon.close()
