@@ -20,7 +20,7 @@ import stat
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -196,6 +196,7 @@ class DevDovecot:
         read_only_folders: Iterable[str] = (),
         capabilities: Iterable[str] | None = None,
         personal_prefix: str = "",
+        extra_settings: Mapping[str, str] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         # What the server announces after login instead of its own list (``imap_capability``): a
@@ -205,6 +206,9 @@ class DevDovecot:
         self.read_only_folders = tuple(read_only_folders)
         # "INBOX." keeps every folder under INBOX, with "." between levels, as Courier and Cyrus do.
         self.personal_prefix = personal_prefix
+        # Dovecot settings added as written, to behave as other servers do: a shorter command line
+        # ("imap_max_line_length": "8k"), fewer connections per user ("mail_max_userip_connections").
+        self.extra_settings = dict(extra_settings or {})
         # With a URL, XOAUTH2 and OAUTHBEARER logins are accepted too: Dovecot's oauth2 passdb POSTs the
         # token there (RFC 7662 introspection) and expects {"active": true, "username": USER}.
         self.oauth2_introspection_url = oauth2_introspection_url
@@ -313,6 +317,7 @@ class DevDovecot:
         text = config_text(self.root, self.port, uid, gid, self.personal_prefix)
         if self.capabilities is not None:
             text += f"imap_capability = {' '.join(self.capabilities)}\n"
+        text += "".join(f"{name} = {value}\n" for name, value in self.extra_settings.items())
         if self.read_only_folders:
             acl_file = self.root / "dovecot-acl"
             acl_file.write_text("".join(f"{name} owner lr\n" for name in self.read_only_folders))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import imaplib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from imapclient.exceptions import IMAPClientError
@@ -30,6 +30,11 @@ _NONEXISTENT = re.compile(
 )
 # A Message-ID that can go into a SEARCH as it is (imapclient sends search strings as US-ASCII).
 _SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
+# The longest UID set one command carries. Servers refuse a longer command line than theirs ("BAD
+# Too long argument"): Dovecot's is 64 kB, others' are smaller, and RFC 7162 §4 asks clients to
+# stay under about 8 kB. A backlog of 2000 messages listed one by one (12 kB of UIDs) failed every
+# pass on such a server; written as ranges and cut here, any list fits, room left for a folder name.
+MAX_UID_SET = 4000
 
 
 class ImapMailbox(ImapSession):
@@ -77,12 +82,14 @@ class ImapMailbox(ImapSession):
             return {}
         # A regex: imapclient's general response parser took a third of a millisecond per line here,
         # for a reply whose shape is fixed.
+        # At most 5000 answers a command, however short its ranges: imaplib holds them all until the end.
         sizes: dict[int, int] = {}
         for start in range(0, len(uids), 5000):
-            for line in self._uid_fetch(uids[start : start + 5000], "RFC822.SIZE"):
-                found = _SIZE_LINE.search(line if isinstance(line, bytes) else b"")
-                if found:
-                    sizes[int(found["uid"])] = int(found["size"])
+            for uid_set in uid_sets(uids[start : start + 5000]):
+                for line in self._uid_fetch(uid_set, "RFC822.SIZE"):
+                    found = _SIZE_LINE.search(line if isinstance(line, bytes) else b"")
+                    if found:
+                        sizes[int(found["uid"])] = int(found["size"])
         return sizes
 
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
@@ -90,15 +97,18 @@ class ImapMailbox(ImapSession):
             return {}
         # A message expunged by another session meanwhile comes back as BODY[] NIL (Dovecot): it is
         # left out, as if it had not been listed, rather than crashing the pass.
-        return bodies_of(self._uid_fetch(uids, "BODY.PEEK[]"))
+        bodies: dict[int, bytes] = {}
+        for uid_set in uid_sets(uids):
+            bodies.update(bodies_of(self._uid_fetch(uid_set, "BODY.PEEK[]")))
+        return bodies
 
-    def _uid_fetch(self, uids: Sequence[int], item: str) -> list[Any]:
-        """imaplib's untagged answers to ``UID FETCH uids (UID item)``, left for the caller to read.
+    def _uid_fetch(self, uid_set: str, item: str) -> list[Any]:
+        """imaplib's untagged answers to ``UID FETCH uid_set (UID item)``, left for the caller to read.
 
         Through imaplib directly: imapclient's general response parser costs far more than reading
         these fixed shapes (imapfetch.py, and the regex in ``sizes``).
         """
-        typ, data = self.client._imap.uid("FETCH", ",".join(map(str, uids)), f"(UID {item})")
+        typ, data = self.client._imap.uid("FETCH", uid_set, f"(UID {item})")
         if typ != "OK":
             raise MailboxError(f"FETCH {item} failed: {data!r}"[:300])
         return list(data)
@@ -110,22 +120,27 @@ class ImapMailbox(ImapSession):
         if not uids:
             return
         folder = self.on_server(folder)
-        if self.has("MOVE"):
-            self.client.move(list(uids), folder)
-        else:
-            self.client.copy(list(uids), folder)
-            self.discard(uids)
+        for uid_set in uid_sets(uids):
+            if self.has("MOVE"):
+                self.client.move(uid_set, folder)
+            else:
+                self.client.copy(uid_set, folder)
+                self.client.add_flags(uid_set, [b"\\Deleted"], silent=True)
+                self._expunge(uid_set)
 
     def discard(self, uids: Sequence[int]) -> None:
         """The end of a move without MOVE, once the copies are in place: flag \\Deleted and expunge."""
-        if not uids:
-            return
-        self.client.add_flags(list(uids), [b"\\Deleted"], silent=True)
-        self.expunge(uids)
+        for uid_set in uid_sets(uids):
+            self.client.add_flags(uid_set, [b"\\Deleted"], silent=True)
+            self._expunge(uid_set)
 
     def expunge(self, uids: Sequence[int]) -> None:
+        for uid_set in uid_sets(uids):
+            self._expunge(uid_set)
+
+    def _expunge(self, uid_set: str) -> None:
         if self.has("UIDPLUS"):
-            self.client.uid_expunge(list(uids))
+            self.client.uid_expunge(uid_set)
         else:
             self.client.expunge()
 
@@ -154,6 +169,33 @@ class ImapMailbox(ImapSession):
 
     def append(self, folder: str, raw: bytes) -> None:
         self.client.append(self.on_server(folder), raw)
+
+
+def uid_sets(uids: Iterable[int], limit: int = MAX_UID_SET) -> Iterator[str]:
+    """The UIDs as IMAP sequence sets of at most ``limit`` characters, runs as ranges ("3:7,9,12:40").
+
+    A range names exactly the UIDs given: every UID between its ends is one of them.
+    """
+    pieces: list[str] = []
+    used = 0
+    for first, last in _runs(sorted(set(uids))):
+        piece = str(first) if first == last else f"{first}:{last}"
+        if pieces and used + 1 + len(piece) > limit:
+            yield ",".join(pieces)
+            pieces, used = [], 0
+        used += len(piece) + (1 if pieces else 0)
+        pieces.append(piece)
+    if pieces:
+        yield ",".join(pieces)
+
+
+def _runs(uids: list[int]) -> Iterator[tuple[int, int]]:
+    """The runs of consecutive numbers in a sorted list, as (first, last)."""
+    start = 0
+    for i in range(1, len(uids) + 1):
+        if i == len(uids) or uids[i] != uids[i - 1] + 1:
+            yield uids[start], uids[i - 1]
+            start = i
 
 
 def _criteria(wanted: Wanted) -> list[str]:
