@@ -3,13 +3,14 @@
 This is the connection, not what is done with messages (imapmailbox.py). What it settles holds for
 every command: the certificate and the host name are verified; a failed login is a refusal
 (LoginRefused, exit 77) only when the server refused, not when the line dropped or the server said
-[UNAVAILABLE] (RFC 5530); folder names from the settings get the server's personal prefix
-(RFC 2342); and IDLE (RFC 2177) also sees what imaplib has already buffered.
+it cannot for now ([UNAVAILABLE], [LIMIT]: RFC 5530); folder names from the settings get the
+server's personal prefix (RFC 2342); and IDLE (RFC 2177) also sees what imaplib has already buffered.
 """
 
 from __future__ import annotations
 
 import imaplib
+import re
 import ssl
 from typing import Any
 
@@ -22,6 +23,13 @@ from .oauth import TokenError, TokenSource
 from .oauth import token_source as _token_source_for
 from .settings import ImapSettings
 from .tls import tls_context
+
+# A login the server cannot serve for now, which a later attempt may get (RFC 5530): its auth service
+# is down ([UNAVAILABLE]), or the user has too many connections open, which mail clients on people's
+# phones and desktops use up: Dovecot's mail_max_userip_connections ([LIMIT]; older versions said
+# [UNAVAILABLE]), Gmail's 15 ("[ALERT] Too many simultaneous connections"). Taken for refusals, these exited
+# 77, which systemd does not restart: the mailbox stayed unlogged after the phones let go.
+_NOT_NOW = re.compile(r"\[(UNAVAILABLE|LIMIT|INUSE|SERVERBUG)\]|too many simultaneous connections", re.I)
 
 
 class ImapSession:
@@ -68,8 +76,7 @@ class ImapSession:
                 raise MailboxError(
                     f"{self.settings.host}: connection lost during login: {server_words(exc)}"
                 ) from exc
-            if "[UNAVAILABLE]" in str(exc).upper():
-                # RFC 5530: the server cannot check credentials right now (its auth service restarting).
+            if _NOT_NOW.search(str(exc)):
                 raise MailboxError(
                     f"{self.settings.host} cannot log {self.settings.user} in for now: {server_words(exc)}"
                 ) from exc

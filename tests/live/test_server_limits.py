@@ -1,8 +1,9 @@
 """Servers stricter than a default Dovecot: a shorter command line (RFC 7162 §4 asks clients to stay
-under about 8 kB; Dovecot allows 64 kB by default, other servers less).
+under about 8 kB; Dovecot allows 64 kB by default, other servers less), and fewer connections a user.
 
 A long list of UIDs once went into one command: "BAD Error in IMAP command UID FETCH: Too long
-argument" at every pass of a backlog of 2000 messages, for ever.
+argument" at every pass of a backlog of 2000 messages, for ever. A login over the user's limit of
+connections ([LIMIT]) was taken for a refused password: exit 77, which systemd does not restart.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from support import message, throwaway_dovecot
 
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
 from emaillog.imapmailbox import ImapMailbox
+from emaillog.mailbox import LoginRefused, MailboxError
+from emaillog.reconnect import EXIT_TEMPFAIL, start_up_failure
 from emaillog.settings import ImapSettings
 
 SHORT_LINES = {"imap_max_line_length": "8k"}
@@ -71,3 +74,19 @@ def test_a_backlog_of_scattered_uids_is_sized_fetched_and_moved(short_lines: Dev
         assert mailbox.message_count("Processed") == len(kept)
     finally:
         mailbox.close()
+
+
+def test_a_login_over_the_users_connection_limit_is_tried_again_not_refused() -> None:
+    # The people sharing the mailbox hold its connections (a phone, a desktop client): the server
+    # turns the next login away until one lets go. The password is right: a restart will get in.
+    require(dovecot_available(), "Dovecot (dovecot-imapd)")
+    with throwaway_dovecot("conns", extra_settings={"mail_max_userip_connections": "1"}) as server:
+        account = server.add_user("conns", "pw")
+        first = ImapMailbox(login(account))
+        try:
+            with pytest.raises(MailboxError, match=r"cannot log conns in for now: \[LIMIT\]") as raised:
+                ImapMailbox(login(account))
+        finally:
+            first.close()
+    assert not isinstance(raised.value, LoginRefused)
+    assert start_up_failure(raised.value)[0] == EXIT_TEMPFAIL

@@ -19,6 +19,8 @@ from emaillog.settings import ImapSettings
 LOGIN_ANSWERS = {
     "refused": b"NO [AUTHENTICATIONFAILED] Authentication failed.",
     "unavailable": b"NO [UNAVAILABLE] Temporary authentication failure.",
+    # Gmail, over its 15 connections a user (Dovecot's [LIMIT] is in tests/live/test_server_limits.py).
+    "too-many": b"NO [ALERT] Too many simultaneous connections. (Failure)",
     "cut": None,  # the connection closes instead of answering
 }
 
@@ -58,7 +60,7 @@ def test_a_refused_login_is_login_refused(server: ImapSettings) -> None:
         ImapMailbox(server)
 
 
-@pytest.mark.parametrize("server", ["unavailable", "cut"], indirect=True)
+@pytest.mark.parametrize("server", ["unavailable", "too-many", "cut"], indirect=True)
 def test_a_server_that_cannot_check_now_is_a_temporary_failure(server: ImapSettings) -> None:
     with pytest.raises(MailboxError) as raised:
         ImapMailbox(server)
