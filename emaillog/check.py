@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .imapmailbox import ImapMailbox
-from .mailbox import LoginRefused, MailboxError
+from .mailbox import FolderUnusable, LoginRefused, MailboxError
 from .notices.mailer import connect_error
 from .settings import ImapSettings, Settings, SettingsError, SmtpSettings, load
 from .tls import tls_context
@@ -194,7 +194,12 @@ class Checker:
         names = [self.settings.processed_folder, self.settings.error_folder]
         missing = [n for n in names if not mailbox.folder_usable(n)]
         if missing and self.create_folders:
-            mailbox.ensure_folders(missing)
+            try:
+                mailbox.ensure_folders(missing)
+            except FolderUnusable as exc:
+                raise StepFailed(
+                    f"{exc} (check EMAILLOG_PROCESSED_FOLDER and _ERROR_FOLDER)", EXIT_CONFIG
+                ) from exc
             return OK, f"created {', '.join(map(mailbox.on_server, missing))}"
         if missing:
             names_there = ", ".join(map(mailbox.on_server, missing))

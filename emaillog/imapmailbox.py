@@ -17,7 +17,7 @@ from imapclient.exceptions import IMAPClientError
 from .imapfetch import bodies_of
 from .imapsections import SectionReader
 from .imapsession import ImapSession, server_words
-from .mailbox import FolderMissing, FolderReadOnly, FolderState, MailboxError, Wanted
+from .mailbox import FolderMissing, FolderReadOnly, FolderState, FolderUnusable, MailboxError, Wanted
 
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
@@ -28,6 +28,8 @@ _NOT_SELECTABLE = {b"\\noselect", b"\\nonexistent"}
 _NONEXISTENT = re.compile(
     r"\[NONEXISTENT\]|doesn'?t exist|does not exist|not found|unknown mailbox|no such (mailbox|folder)", re.I
 )
+# How a server refuses for good (RFC 5530): the name breaks its rules, or the account may not create.
+_NEVER = re.compile(r"\[(CANNOT|NOPERM)\]")
 # A Message-ID that can go into a SEARCH as it is (imapclient sends search strings as US-ASCII).
 _SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
 # The longest UID set one command carries. Servers refuse a longer command line than theirs ("BAD
@@ -41,9 +43,29 @@ class ImapMailbox(ImapSession):
     """The Mailbox protocol over IMAP: folders, listing, fetching, moving, and looking for copies."""
 
     def ensure_folders(self, names: Iterable[str]) -> None:
+        """Create each folder that is not there. FolderUnusable (78) when the server says it never will."""
         for name in names:
             if not self.folder_usable(name):
-                self.client.create_folder(self.on_server(name))
+                self._create(self.on_server(name))
+
+    def _create(self, folder: str) -> None:
+        try:
+            self.client.create_folder(folder)
+        except IMAPClientError as exc:
+            if not _NEVER.search(str(exc)):
+                raise
+            # A name the server does not take ("Processed.2024" where '.' cannot be in a name, a '/'
+            # where '.' separates levels): the same at every pass, so not retried as a lost line.
+            raise FolderUnusable(
+                f"the server will not create the folder {folder} for {self.settings.user}: "
+                f"{server_words(exc)} (folder levels are separated by {self._separator()!r} on it)"
+            ) from exc
+
+    def _separator(self) -> str:
+        """The server's hierarchy separator: LIST "" "" answers with it alone (RFC 3501 §6.3.8)."""
+        listed = self.client.list_folders("", "")
+        separator = listed[0][1] if listed else None
+        return separator.decode() if isinstance(separator, bytes) else str(separator or "")
 
     def folder_usable(self, name: str) -> bool:
         """Whether ``name`` exists as a folder that can hold messages.

@@ -1,0 +1,86 @@
+"""Folder names as people write them: any script, spaces and quotes (modified UTF-7 and quoting on the
+wire), and names a server will not take, whose hierarchy separator is the other one ('/' or '.').
+
+A name the server refuses with [CANNOT] (RFC 5530) was retried at every pass as if the line had
+dropped: `run --once` exited 75 ("mailbox unavailable"), and `check --create-folders` printed a
+traceback. It is a settings problem (78), told with the server's separator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import require
+from support import check_env, make_world, message, run_checks, throwaway_dovecot
+
+from emaillog.cli import main
+from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
+from emaillog.reconnect import EXIT_CONFIG
+
+FOLDERS = "Processed and Error folders"  # the step of `emaillog check`
+
+
+def test_folders_named_in_any_script_with_spaces_and_quotes(
+    tmp_path: Path, imap_account: ImapAccount
+) -> None:
+    intake, processed, error = "Eingang CRM", "Erledigt – geprüft", 'Fehler/Überprüfung "neu"'
+    world = make_world(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        imap_account,
+        EMAILLOG_INTAKE_FOLDER=intake,
+        EMAILLOG_PROCESSED_FOLDER=processed,
+        EMAILLOG_ERROR_FOLDER=error,
+    )
+    client = world.client()
+    client.create_folder(intake)
+    client.logout()
+    world.deliver(
+        message(), message(sender="Stranger <x@other.example>", message_id="<m2@acme.example>"), folder=intake
+    )
+    assert world.run_pass().moved == 2
+    assert world.run_pass().seen == 0
+    assert world.folder_counts() == {intake: 0, processed: 1, error: 1}
+
+
+@pytest.fixture(scope="module")
+def dotted() -> Iterator[DevDovecot]:
+    """Folders under "INBOX.", levels separated by '.' (Courier, Cyrus)."""
+    require(dovecot_available(), "Dovecot (dovecot-imapd)")
+    with throwaway_dovecot("dotted", personal_prefix="INBOX.") as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("separator", "name", "refusal"),
+    [("/", "Processed.2024", "Character not allowed"), (".", "Processed/2024", "must not have '/'")],
+)
+def test_a_folder_name_the_server_will_not_take_is_a_settings_problem(
+    tmp_path: Path,
+    dovecot: DevDovecot,
+    dotted: DevDovecot,
+    capsys: pytest.CaptureFixture[str],
+    separator: str,
+    name: str,
+    refusal: str,
+) -> None:
+    server = dovecot if separator == "/" else dotted
+    account = server.add_user(f"names-{tmp_path.name[-8:]}", "pw")
+    env = check_env(
+        tmp_path,
+        account,
+        EMAILLOG_PROCESSED_FOLDER=name,
+        EMAILLOG_BCC_ADDRESS="log@acme.example",
+        EMAILLOG_COMPANY_DOMAINS="acme.example",
+        EMAILLOG_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    code, steps = run_checks(env, capsys, create_folders=True)
+    assert code == EXIT_CONFIG
+    detail = steps[FOLDERS]["detail"]
+    assert refusal in detail and f"separated by '{separator}'" in detail, detail
+    assert main(["--env-file", str(env), "run", "--once"]) == EXIT_CONFIG
+    assert (
+        f"will not create the folder {'INBOX.' if separator == '.' else ''}{name}" in capsys.readouterr().err
+    )
