@@ -17,7 +17,15 @@ from imapclient.exceptions import IMAPClientError
 from .imapfetch import bodies_of
 from .imapsections import SectionReader
 from .imapsession import ImapSession, server_words
-from .mailbox import FolderMissing, FolderReadOnly, FolderState, FolderUnusable, MailboxError, Wanted
+from .mailbox import (
+    FolderMissing,
+    FolderReadOnly,
+    FolderState,
+    FolderUnusable,
+    MailboxError,
+    MessageVanished,
+    Wanted,
+)
 
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
@@ -179,8 +187,15 @@ class ImapMailbox(ImapSession):
         for w in wanted:
             if w.sha256 not in found:
                 candidates = self.client.search(_criteria(w))
-                found[w.sha256] = sum(1 for uid in candidates if self.sections(int(uid)).sha256() == w.sha256)
+                found[w.sha256] = sum(1 for uid in candidates if self._sha256(int(uid)) == w.sha256)
         return found
+
+    def _sha256(self, uid: int) -> str | None:
+        """The SHA-256 of a message of the selected folder; None if another session expunged it."""
+        try:
+            return self.sections(uid).sha256()
+        except MessageVanished:
+            return None
 
     def message_count(self, folder: str) -> int:
         """How many messages ``folder`` holds (STATUS); 0 when it does not exist yet."""

@@ -33,9 +33,7 @@ class SectionReader:
         return bytes(data[b"BODY[HEADER]"]), data[b"BODYSTRUCTURE"]
 
     def section(self, section: str) -> bytes:
-        item = f"BODY[{section}]"
-        data = self._fetch([f"BODY.PEEK[{section}]"])
-        return bytes(data.get(item.encode(), b"") or b"")
+        return self._body(self._fetch([f"BODY.PEEK[{section}]"]))
 
     def _fetch(self, items: list[str]) -> Any:
         # A message expunged by another session answers with no FETCH line for its UID at all.
@@ -43,6 +41,18 @@ class SectionReader:
         if self.uid not in data:
             raise MessageVanished(f"uid {self.uid} is no longer in the folder")
         return data[self.uid]
+
+    def _body(self, data: Any) -> bytes:
+        """The BODY[...] of an answer; "" past the end of a section (RFC 3501 §6.4.5).
+
+        NIL is a message expunged by another session since the last command (Dovecot), and so is an
+        answer without BODY at all. Read as "", it ended a streamed attachment early: the message
+        was logged with the attachment cut short.
+        """
+        body = next((value for key, value in data.items() if key.startswith(b"BODY[")), None)
+        if body is None:
+            raise MessageVanished(f"uid {self.uid} is no longer in the folder")
+        return bytes(body)
 
     def sha256(self) -> str:
         """The SHA-256 of the whole message, read in bounded chunks."""
@@ -55,8 +65,7 @@ class SectionReader:
         """The section's bytes, ``chunk`` octets at a time; section "" is the whole message."""
         offset = 0
         while True:
-            data = self._fetch([f"BODY.PEEK[{section}]<{offset}.{chunk}>"])
-            piece = bytes(next((v for k, v in data.items() if k.startswith(b"BODY[")), b"") or b"")
+            piece = self._body(self._fetch([f"BODY.PEEK[{section}]<{offset}.{chunk}>"]))
             if piece:
                 yield piece
             if len(piece) < chunk:

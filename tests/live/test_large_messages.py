@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from support import FWD, REP, World, make_world, message, smime_encrypted, with_
 from emaillog import views
 from emaillog.devmail import ImapAccount
 from emaillog.imapmailbox import ImapMailbox
+from emaillog.imapsections import SectionReader
 from emaillog.limits import Limits
+from emaillog.mailbox import Wanted
 from emaillog.message import Email, parse
 from emaillog.store.files import attachment_path
 
@@ -163,3 +166,62 @@ def test_a_large_message_moved_away_while_the_pass_reads_it_is_left_alone(
     assert gone["outcome"] not in ("rejected", "logged") and gone["folder"] is None
     w.run_pass()
     assert len(views.ledger(w.store)) == 2 and w.folder_counts()["Error"] == 0
+
+
+def test_a_large_message_moved_away_while_its_attachment_streams_is_left_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server answers the chunks after the move with NIL (Dovecot: "BODY[2]<8192> NIL"), which
+    # ended the read as if the attachment were whole: logged with the first 8 kB of 300 kB.
+    world.deliver(message(attachments=[("big.bin", os.urandom(300_000))]))
+    fetch = SectionReader._fetch
+
+    def a_person_moves_it_away(reader: SectionReader, items: list[str]) -> object:
+        if re.fullmatch(r"BODY\.PEEK\[\d[\d.]*\]<8192\.\d+>", items[0]):  # an attachment's 3rd chunk
+            other = world.client()
+            other.select_folder("INBOX")
+            other.create_folder("Elsewhere")
+            other.move([reader.uid], "Elsewhere")
+            other.logout()
+        return fetch(reader, items)
+
+    monkeypatch.setattr(SectionReader, "_fetch", a_person_moves_it_away)
+    with caplog.at_level("INFO", logger="emaillog"):
+        report = world.run_pass()
+    assert report.outcomes == {"failed": 1}
+    assert "left the intake folder while it was read" in caplog.text
+    assert views.emails(world.store) == []
+
+
+def test_a_copy_expunged_while_it_is_looked_for_is_not_counted(
+    tmp_path: Path, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # copies_in (a move without MOVE, cut short) hashes the candidates a SEARCH found; one expunged
+    # by another session in between answers NIL, and the look must go on without it.
+    world = make_world(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", imap_account)
+    raw = message(message_id="<twice@acme.example>")
+    client = world.client()
+    client.create_folder("Processed")
+    client.logout()
+    world.deliver(raw, raw, folder="Processed")
+    mailbox = ImapMailbox(world.settings.imap)  # type: ignore[arg-type]
+    try:
+        mailbox.select("Processed")
+        [size] = mailbox.sizes([1]).values()
+        [body] = mailbox.fetch([1]).values()
+        hashed = SectionReader.sha256
+
+        def expunged_first(reader: SectionReader) -> str:
+            if reader.uid == 1:
+                other = world.client()
+                other.select_folder("Processed")
+                other.delete_messages([1])
+                other.expunge()
+                other.logout()
+            return hashed(reader)
+
+        monkeypatch.setattr(SectionReader, "sha256", expunged_first)
+        wanted = Wanted(hashlib.sha256(body).hexdigest(), size, "<twice@acme.example>")
+        assert mailbox.copies_in("Processed", [wanted]) == {wanted.sha256: 1}
+    finally:
+        mailbox.close()
