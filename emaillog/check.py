@@ -21,7 +21,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from imapclient.exceptions import IMAPClientError
+
 from .imapmailbox import ImapMailbox
+from .imapsession import server_words
 from .mailbox import FolderUnusable, LoginRefused, MailboxError
 from .notices.mailer import connect_error
 from .settings import ImapSettings, Settings, SettingsError, SmtpSettings, load
@@ -200,6 +203,13 @@ class Checker:
                 raise StepFailed(
                     f"{exc} (check EMAILLOG_PROCESSED_FOLDER and _ERROR_FOLDER)", EXIT_CONFIG
                 ) from exc
+            except imaplib.IMAP4.abort:
+                raise
+            except IMAPClientError as exc:
+                # Any other NO (a folder quota, a prefix the server does not announce): its words, not a
+                # traceback; whether it lasts is not known, so temporary, as `run` takes it.
+                names_there = ", ".join(map(mailbox.on_server, missing))
+                raise StepFailed(f"cannot create {names_there}: {server_words(exc)}", EXIT_TEMPFAIL) from exc
             return OK, f"created {', '.join(map(mailbox.on_server, missing))}"
         if missing:
             names_there = ", ".join(map(mailbox.on_server, missing))

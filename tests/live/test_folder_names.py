@@ -3,7 +3,8 @@ wire), and names a server will not take, whose hierarchy separator is the other 
 
 A name the server refuses with [CANNOT] (RFC 5530) was retried at every pass as if the line had
 dropped: `run --once` exited 75 ("mailbox unavailable"), and `check --create-folders` printed a
-traceback. It is a settings problem (78), told with the server's separator.
+traceback. It is a settings problem (78), told with the server's separator; any other refusal is
+told by `check` in the server's words.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from support import check_env, make_world, message, run_checks, throwaway_doveco
 
 from emaillog.cli import main
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
-from emaillog.reconnect import EXIT_CONFIG
+from emaillog.reconnect import EXIT_CONFIG, EXIT_TEMPFAIL
 
 FOLDERS = "Processed and Error folders"  # the step of `emaillog check`
 
@@ -84,3 +85,20 @@ def test_a_folder_name_the_server_will_not_take_is_a_settings_problem(
     assert (
         f"will not create the folder {'INBOX.' if separator == '.' else ''}{name}" in capsys.readouterr().err
     )
+
+
+def test_a_create_the_server_answers_otherwise_is_told_by_check_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Folders under "INBOX." on a server that does not announce NAMESPACE: CREATE Processed gets a NO
+    # without a response code, of which nothing says whether it lasts.
+    require(dovecot_available(), "Dovecot (dovecot-imapd)")
+    capabilities = ("IMAP4rev1", "LITERAL+", "UIDPLUS", "MOVE", "IDLE")
+    with throwaway_dovecot("nons", personal_prefix="INBOX.", capabilities=capabilities) as server:
+        env = check_env(tmp_path, server.add_user("nons", "pw"))
+        code, steps = run_checks(env, capsys, create_folders=True)
+    assert code == EXIT_TEMPFAIL
+    assert steps[FOLDERS]["detail"].startswith("cannot create Processed, Error: create failed: "), steps[
+        FOLDERS
+    ]
+    assert "prefixed with: INBOX." in steps[FOLDERS]["detail"]
