@@ -34,7 +34,7 @@ from imapclient.exceptions import IMAPClientError
 
 from .databaseurl import POSTGRESQL_URLS
 from .imapmailbox import ImapMailbox
-from .mailbox import FolderMissing, FolderReadOnly, LoginRefused, MailboxError
+from .mailbox import FolderReadOnly, FolderUnusable, LoginRefused, MailboxError
 from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser
@@ -330,11 +330,10 @@ class Daemon:
         self.metrics.connection(True)
         # IDLE waits on the selected folder: select the intake folder now (a pass does it again).
         try:
+            # A name the server will never create would fail every pass, after READY=1, as a lost
+            # connection: the same at start-up as a missing intake folder (78) instead.
+            self.mailbox.ensure_folders([self.settings.processed_folder, self.settings.error_folder])
             self.mailbox.select(self.settings.intake_folder)
-        except FolderMissing as exc:
-            self._drop_connection(logout=False)  # retrying cannot help either (78 at start-up)
-            self._set_login("missing", str(exc))
-            raise
         except FolderReadOnly as exc:
             # Retrying cannot help (exit 78 at start-up).
             self._drop_connection(logout=False)
@@ -344,6 +343,10 @@ class Daemon:
             )
             self._set_login("read-only", str(read_only))
             raise read_only from exc
+        except FolderUnusable as exc:  # the intake folder missing, or a folder the server will not create
+            self._drop_connection(logout=False)  # retrying cannot help either (78 at start-up)
+            self._set_login("missing", str(exc))
+            raise
 
     def retry_later(self) -> float:
         """After a failed ``start()``: the wait before ``run()`` tries to log in again."""

@@ -3,8 +3,9 @@ wire), and names a server will not take, whose hierarchy separator is the other 
 
 A name the server refuses with [CANNOT] (RFC 5530) was retried at every pass as if the line had
 dropped: `run --once` exited 75 ("mailbox unavailable"), and `check --create-folders` printed a
-traceback. It is a settings problem (78), told with the server's separator; any other refusal is
-told by `check` in the server's words.
+traceback; the daemon started, then failed every pass as a lost connection. It is a settings problem
+(78, at start-up too), told with the server's separator; any other refusal is told by `check` in the
+server's words.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from support import check_env, make_world, message, run_checks, throwaway_doveco
 
 from emaillog.cli import main
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
-from emaillog.reconnect import EXIT_CONFIG, EXIT_TEMPFAIL
+from emaillog.mailbox import FolderUnusable
+from emaillog.parallel import InlineParser
+from emaillog.reconnect import EXIT_CONFIG, EXIT_TEMPFAIL, start_up_failure
+from emaillog.rules import DEFAULT_CHAIN
+from emaillog.sdnotify import Notifier
+from emaillog.watch import Daemon
 
 FOLDERS = "Processed and Error folders"  # the step of `emaillog check`
 
@@ -102,3 +108,17 @@ def test_a_create_the_server_answers_otherwise_is_told_by_check_without_a_traceb
         FOLDERS
     ]
     assert "prefixed with: INBOX." in steps[FOLDERS]["detail"]
+
+
+def test_the_daemon_does_not_start_with_a_folder_the_server_will_not_create(
+    tmp_path: Path, imap_account: ImapAccount
+) -> None:
+    # It started (READY=1), then failed every pass as a lost connection and reconnected for ever.
+    world = make_world(
+        tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", imap_account, EMAILLOG_ERROR_FOLDER="Error.2024"
+    )
+    daemon = Daemon(world.settings, world.store, DEFAULT_CHAIN, Notifier(None), parser=InlineParser())
+    with pytest.raises(FolderUnusable, match=r"will not create the folder Error\.2024") as raised:
+        daemon.start(install_signals=False)
+    assert start_up_failure(raised.value)[0] == EXIT_CONFIG
+    assert daemon.mailbox is None and daemon.login_state == "missing"
