@@ -27,6 +27,7 @@ from .mailbox import (
     Wanted,
 )
 
+_UID_ITEM = re.compile(rb"\bUID (\d+)")
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
 
@@ -49,6 +50,8 @@ MAX_UID_SET = 4000
 
 class ImapMailbox(ImapSession):
     """The Mailbox protocol over IMAP: folders, listing, fetching, moving, and looking for copies."""
+
+    _exists = 0  # how many messages the selected folder held when selected
 
     def ensure_folders(self, names: Iterable[str]) -> None:
         """Create each folder that is not there. FolderUnusable (78) when the server says it never will."""
@@ -101,10 +104,36 @@ class ImapMailbox(ImapSession):
         # A flag change in a read-only mailbox answers OK and changes nothing (Dovecot): refuse early.
         if b"READ-ONLY" in info:
             raise FolderReadOnly(read_only)
-        return FolderState(int(info[b"UIDVALIDITY"]), int(info.get(b"EXISTS", 0)))
+        state = FolderState(int(info[b"UIDVALIDITY"]), int(info.get(b"EXISTS", 0)))
+        self._exists = state.exists
+        return state
 
     def uids(self, *, deleted: bool = False) -> list[int]:
-        return sorted(int(u) for u in self.client.search(["DELETED" if deleted else "UNDELETED"]))
+        """The UIDs of the selected folder's messages, undeleted (or only the \\Deleted ones).
+
+        SEARCH answers with every UID on one line, and imaplib refuses a line over 1,000,000 bytes
+        (its _MAXLINE): an intake folder of 160,000 messages failed every pass ("got more than
+        1000000 bytes"). A folder that large is searched a range of UIDs at a time.
+        """
+        criteria = ["DELETED" if deleted else "UNDELETED"]
+        span = getattr(imaplib, "_MAXLINE", 1_000_000) // 12  # UIDs of up to ten digits and a space
+        if self._exists <= span:
+            return sorted(int(u) for u in self.client.search(criteria))
+        lowest, highest = self._uid_bounds()
+        found: set[int] = set()
+        for start in range(lowest, highest + 1, span):
+            # The last range open-ended: mail that came in meanwhile is listed too.
+            end = "*" if start + span > highest else str(start + span - 1)
+            found.update(int(u) for u in self.client.search(["UID", f"{start}:{end}", *criteria]))
+        return sorted(found)
+
+    def _uid_bounds(self) -> tuple[int, int]:
+        """The UIDs of the selected folder's first and last messages (by sequence number)."""
+        typ, data = self.client._imap.fetch("1,*", "(UID)")
+        uids = [int(m[1]) for line in data if isinstance(line, bytes) and (m := _UID_ITEM.search(line))]
+        if typ != "OK" or not uids:
+            raise MailboxError(f"FETCH 1,* (UID) failed: {data!r}"[:300])
+        return min(uids), max(uids)
 
     def sizes(self, uids: Sequence[int]) -> dict[int, int]:
         """RFC822.SIZE of each message: decides which are read whole and which are streamed."""

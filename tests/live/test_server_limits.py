@@ -4,10 +4,12 @@ under about 8 kB; Dovecot allows 64 kB by default, other servers less), and fewe
 A long list of UIDs once went into one command: "BAD Error in IMAP command UID FETCH: Too long
 argument" at every pass of a backlog of 2000 messages, for ever. A login over the user's limit of
 connections ([LIMIT]) was taken for a refused password: exit 77, which systemd does not restart.
+And a SEARCH answer longer than imaplib takes in one line failed every pass of a very large folder.
 """
 
 from __future__ import annotations
 
+import imaplib
 from collections.abc import Iterator
 
 import pytest
@@ -90,3 +92,25 @@ def test_a_login_over_the_users_connection_limit_is_tried_again_not_refused() ->
             first.close()
     assert not isinstance(raised.value, LoginRefused)
     assert start_up_failure(raised.value)[0] == EXIT_TEMPFAIL
+
+
+def test_a_folder_too_large_for_one_search_answer_is_listed_by_ranges(
+    dovecot: DevDovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # imaplib takes answer lines of up to 1,000,000 bytes: SEARCH in a folder of 160,000 messages
+    # failed every pass. Here the line limit is 6,000 bytes and the folder 2,000 messages (9 kB).
+    monkeypatch.setattr(imaplib, "_MAXLINE", 6000)
+    account = dovecot.add_user(f"ranges-{dovecot.port}", "pw")
+    dovecot.seed_maildir(account.user, "INBOX", [message()] * 2000)
+    mailbox = ImapMailbox(login(account))
+    try:
+        mailbox.select("INBOX")
+        deleted = [1, 2, 700, 1999]
+        mailbox.client.add_flags(deleted, [b"\\Deleted"], silent=True)
+        assert mailbox.uids() == [uid for uid in range(1, 2001) if uid not in deleted]
+        assert mailbox.uids(deleted=True) == deleted
+        mailbox.expunge(deleted)
+        assert mailbox.select("INBOX").exists == 1996
+        assert mailbox.uids() == [uid for uid in range(3, 2001) if uid not in deleted]
+    finally:
+        mailbox.close()
