@@ -17,6 +17,7 @@ from typing import cast
 from imapclient.exceptions import IMAPClientError
 
 from .imapmailbox import ImapMailbox
+from .mailbox import MessageVanished
 from .poll import BATCH_BYTES, STREAM_OVER, batches_by_size
 from .settings import Settings
 from .store import Store
@@ -175,7 +176,10 @@ def _hashed(mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[tuple[int, st
         for uid, raw in mailbox.fetch(batch).items():
             yield uid, hashlib.sha256(raw).hexdigest()
     for uid in (uid for uid in uids if uid in sizes and sizes[uid] > STREAM_OVER):
-        yield uid, mailbox.sections(uid).sha256()
+        try:
+            yield uid, mailbox.sections(uid).sha256()
+        except MessageVanished:
+            continue  # deleted by a person since it was listed: gone, as if it had not been listed
 
 
 def _candidates(mailbox: ImapMailbox, msgid: str) -> list[int]:

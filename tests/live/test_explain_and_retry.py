@@ -246,3 +246,31 @@ def test_errors_list_tells_the_messages_a_person_deleted_from_the_error_folder(
     # --no-imap lists what the ledger says, and says that it did not look.
     code, out, _ = cli("errors", "list", "--no-imap", "--json")
     assert [r["in_error_folder"] for r in json.loads(out)] == [None, None, None]
+
+
+def test_errors_list_goes_on_past_a_large_message_deleted_while_it_is_read(
+    cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large message is hashed in chunks after the folder was listed; one a person deletes in
+    # between answers NIL, which raised MessageVanished (no MailboxError): a traceback, exit 1.
+    from emaillog import errors
+    from emaillog.imapsections import SectionReader
+
+    for n in range(2):
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=f"<{n}@x>"))
+    assert cli("run", "--once")[0] == 0
+    monkeypatch.setattr(errors, "STREAM_OVER", 100)  # both are "large": hashed by sections
+    hashed = SectionReader.sha256
+
+    def deleted_first(reader: SectionReader) -> str:
+        if reader.uid == 1:
+            delete_from(imap_account, "Error", "0@x")
+        return hashed(reader)
+
+    monkeypatch.setattr(SectionReader, "sha256", deleted_first)
+    code, out, _ = cli("errors", "list", "--json")
+    assert code == 0
+    assert [(r["message_id"], r["in_error_folder"]) for r in json.loads(out)] == [
+        ("<0@x>", False),
+        ("<1@x>", True),
+    ]
