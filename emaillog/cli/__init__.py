@@ -150,6 +150,12 @@ def _handled(args: argparse.Namespace) -> int:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except (MailboxError, IMAPClientError, imaplib.IMAP4.error) as exc:
-        print(f"emaillog: mailbox unavailable: {exc}", file=sys.stderr)
-        return EXIT_TEMPFAIL
+        return _mailbox_unavailable(exc)
     return code
+
+
+def _mailbox_unavailable(exc: Exception) -> int:
+    print(f"emaillog: mailbox unavailable: {exc}", file=sys.stderr)
+    for note in getattr(exc, "__notes__", ()):  # what the command can do without the mailbox
+        print(f"emaillog: {note}", file=sys.stderr)
+    return EXIT_TEMPFAIL

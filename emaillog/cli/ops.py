@@ -13,9 +13,11 @@ import sys
 from typing import Any
 
 from .. import admin, errors, terminal, views
+from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import run, worked_elsewhere
 from ..settings import Settings
 from ..store import open_store
+from ..store.models import Ledger
 from .declare import add_command, add_group, print_json
 
 
@@ -60,7 +62,7 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
 def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
     ledger = errors.error_rows(open_store(settings), settings)
     # The ledger says Error; the folder says what is still there (a person may have deleted some).
-    there = None if args.no_imap or settings.imap is None else errors.still_in_error_folder(settings, ledger)
+    there = None if args.no_imap or settings.imap is None else _still_there(settings, ledger)
     rows = [
         {**views.ledger_row(r), "in_error_folder": None if there is None else r.id in there} for r in ledger
     ]
@@ -80,6 +82,19 @@ def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
             f"(from the ledger alone: the {settings.error_folder} folder was not looked at)", file=sys.stderr
         )
     return 0
+
+
+def _still_there(settings: Settings, ledger: list[Ledger]) -> set[int]:
+    try:
+        return errors.still_in_error_folder(settings, ledger)
+    except MailboxError as exc:
+        if not isinstance(exc, FolderUnusable | LoginRefused):  # told as they are (78, 77)
+            # The list itself is in the ledger: say how to have it while the server is away.
+            exc.add_note(
+                "`emaillog errors list --no-imap` lists what the ledger says without looking in the "
+                f"{settings.error_folder} folder"
+            )
+        raise
 
 
 def _print_error_row(row: dict[str, Any]) -> None:

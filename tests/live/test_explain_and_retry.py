@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tracemalloc
 from pathlib import Path
 
@@ -274,3 +275,18 @@ def test_errors_list_goes_on_past_a_large_message_deleted_while_it_is_read(
         ("<0@x>", False),
         ("<1@x>", True),
     ]
+
+
+def test_errors_list_with_the_mailbox_down_says_how_to_list_without_it(
+    cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deliver(imap_account, message(sender="x@elsewhere.example", message_id="<0@x>"))
+    assert cli("run", "--once")[0] == 0
+    with socket.socket() as unused:  # a port nothing listens on: the server is down
+        unused.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("EMAILLOG_IMAP_PORT", str(unused.getsockname()[1]))
+        code, _, err = cli("errors", "list")
+    assert code == 75 and "mailbox unavailable" in err
+    assert "errors list --no-imap" in err
+    code, out, _ = cli("errors", "list", "--no-imap")
+    assert code == 0 and "<0@x>" in out
