@@ -273,11 +273,27 @@ class Daemon:
 
     def _passes(self, reasons: set[str]) -> None:
         log.debug("pass for %s", ", ".join(sorted(reasons)))
-        self.one_pass()
-        for _ in range(MAX_FOLLOW_UPS):
-            if self.stopping or not self._mail_arrived_since_pass():
-                return
+        try:
             self.one_pass()
+            for _ in range(MAX_FOLLOW_UPS):
+                if self.stopping or not self._mail_arrived_since_pass():
+                    return
+                self.one_pass()
+        finally:
+            self._release_database()
+
+    def _release_database(self) -> None:
+        """Under a fleet, give this thread's database connection back until its next pass.
+
+        Kept through IDLE, every mailbox held a PostgreSQL session of its own: 150 mailboxes wanted
+        152 sessions, the server's default max_connections is 100, and with every slot taken the
+        mailboxes past it failed each pass ("too many clients already") and locked every other
+        client (status, psql, the other workers) out of the database. Opening one per pass costs
+        milliseconds; the one-mailbox daemon (SQLite) keeps its own.
+        """
+        if not self.owns_process:
+            with contextlib.suppress(*DATABASE_ERRORS):
+                self.store.db.close()
 
     def _mail_arrived_since_pass(self) -> bool:
         """Whether the intake folder holds a UID above the last pass's highest.
