@@ -396,8 +396,10 @@ class Daemon:
             return
         log.info("%sreconnected to %s", self.label, self.settings.imap.host if self.settings.imap else "?")
         self.metrics.connection(True, reconnect=True)
-        self.backoff.reset()
         self._passes({"pass:reconnect"})
+        # Only once a pass has worked: reset at the login, the backoff never grew when the database
+        # failed every pass (a full max_connections), and each mailbox logged in again every second.
+        self.backoff.reset()
 
     def _lost(self, exc: BaseException) -> None:
         if self.stopping:

@@ -9,6 +9,7 @@ refused. An idle fleet now holds two sessions, however many mailboxes it works.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from psycopg2 import sql
 from support import mailboxes_toml, wait_until
 
 from emaillog.devmail import DevDovecot
@@ -50,6 +52,13 @@ class Fleet:
 
     def lines(self, text: str) -> list[str]:
         return [line for line in self.log().splitlines() if text in line]
+
+    def waits(self) -> list[float]:
+        """The waits before each reconnect, as logged."""
+        return [
+            float(re.findall(r"reconnecting in ([0-9.]+)s", line)[0])
+            for line in self.lines("reconnecting in")
+        ]
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -90,6 +99,44 @@ def test_an_idle_fleet_holds_no_database_session_per_mailbox(
         wait_until(lambda: len(fleet.lines("IDLE, with a reconciliation")) == len(names), 10, "IDLE")
         # The lease's session and the claiming thread's: not one more per mailbox (was 2 + 6).
         assert sessions(pg_url) <= 2
+    finally:
+        code = fleet.stop()
+    assert code == 0 and "Traceback" not in fleet.log(), fleet.log()
+
+
+@pytest.fixture
+def capped_url(postgres) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database whose role may hold two sessions: the lease's and the claiming thread's."""
+    role, database = "emaillog_capped", "fleet_capped"
+    postgres._admin(sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 2").format(sql.Identifier(role)))
+    postgres._admin(
+        sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role))
+    )
+    try:
+        yield f"postgresql://{role}@127.0.0.1:{postgres.port}/{database}"
+    finally:
+        postgres.drop_database(database)
+        postgres._admin(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_a_mailbox_whose_passes_the_database_refuses_backs_off(
+    tmp_path: Path, dovecot: DevDovecot, capped_url: str
+) -> None:
+    """Every pass fails on a session the server refuses (too many connections) while the lease holds:
+    the daemon logged in to IMAP again every second for as long, since the login reset its backoff."""
+    account = {"acme": dovecot.add_user(f"acme-{tmp_path.name[-6:]}", "pw")}
+    fleet = Fleet(
+        tmp_path,
+        capped_url,
+        mailboxes_toml(account),
+        EMAILLOG_RECONNECT_MIN_SECONDS="1",
+        EMAILLOG_RECONNECT_MAX_SECONDS="300",
+    )
+    try:
+        wait_until(lambda: len(fleet.waits()) >= 4, 30, "four retries")
+        # Drawn from the upper half of 1, 2, 4, 8 s: they were all 0.5-1 s, for as long as it lasted.
+        assert fleet.waits()[3] >= 4.0, fleet.log()
+        assert "too many connections for role" in fleet.lines("database trouble")[0]
     finally:
         code = fleet.stop()
     assert code == 0 and "Traceback" not in fleet.log(), fleet.log()
