@@ -18,10 +18,15 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from imapclient import IMAPClient
 from psycopg2 import sql
 from support import mailboxes_toml, wait_until
 
 from emaillog.devmail import DevDovecot
+from emaillog.imapmailbox import ImapMailbox
+from emaillog.mailbox import LoginRefused, MailboxError
+from emaillog.reconnect import EXIT_TEMPFAIL, start_up_failure
+from emaillog.settings import ImapSettings
 
 pytestmark = pytest.mark.live
 
@@ -140,3 +145,26 @@ def test_a_mailbox_whose_passes_the_database_refuses_backs_off(
     finally:
         code = fleet.stop()
     assert code == 0 and "Traceback" not in fleet.log(), fleet.log()
+
+
+def test_a_login_over_the_servers_connection_limit_is_not_a_wrong_password(
+    tmp_path: Path, dovecot: DevDovecot
+) -> None:
+    """Mailboxes sharing one login (folders of one account) reach Dovecot's connections per user and
+    address (mail_max_userip_connections, 10): [LIMIT] was taken for a refused password, exit 77,
+    which systemd does not restart on, and 'refused' in status."""
+    account = dovecot.add_user(f"shared-{tmp_path.name[-6:]}", "pw")
+    held = []
+    try:
+        for _ in range(10):
+            client = IMAPClient(account.host, port=account.port, ssl=False)
+            held.append(client)
+            client.login(account.user, account.password)
+        with pytest.raises(MailboxError) as caught:
+            ImapMailbox(ImapSettings(account.host, account.port, "none", account.user, "pw", timeout=5))
+    finally:
+        for client in held:
+            client.logout()
+    assert not isinstance(caught.value, LoginRefused)
+    assert "mail_max_userip_connections" in str(caught.value)
+    assert start_up_failure(caught.value)[0] == EXIT_TEMPFAIL
