@@ -20,6 +20,7 @@ back, a new one is claimed like any other; mailboxes that did not change keep ru
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import signal
@@ -45,6 +46,7 @@ from .watch import Daemon
 log = logging.getLogger("emaillog.fleet")
 
 CLAIM_SECONDS = 2.0  # how often free mailboxes are claimed: a dead worker's are taken within seconds
+BALANCE_ROUNDS = 3  # rounds over its fair share before a process gives mailboxes back
 RESTART_SECONDS = 30.0  # a mailbox whose daemon stopped on an unexpected error is started again after this
 # A start-up try of a mailbox waits at most this many IMAP timeouts: connecting (TLS included),
 # logging in, CAPABILITY and NAMESPACE, LIST/CREATE of the folders, SELECT. A host with several
@@ -75,13 +77,15 @@ class Fleet:
     # Per mailbox, the attempts a cut-short pass still owes (Store.owed_attempts): kept here, as a
     # mailbox's daemon and store are made anew when it restarts (the lease session lost, SIGHUP).
     owed_attempts: dict[str, list[list[LedgerKey]]] = field(default_factory=dict)
-    # Mailboxes not worked from here for hand_over_seconds: being stopped, then given back and left
-    # alone until the time noted (monotonic), so that a process that can reach them takes them.
-    handing_over: set[str] = field(default_factory=set)
+    # Mailboxes being stopped, to be given back and then left alone for the seconds noted: not worked
+    # from here for hand_over_seconds (so that a process that can reach them takes them), or held
+    # beyond a fair share (0: the share keeps this process from claiming them again).
+    handing_over: dict[str, float] = field(default_factory=dict)
     resting_until: dict[str, float] = field(default_factory=dict)
     # Put by the signal handlers ("stop", "reload", "pass"): SimpleQueue.put is safe in a handler.
     requests: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
     _db_trouble: bool = False  # the last round failed on the database (logged once until it answers)
+    _over_rounds: int = 0  # rounds in a row this process held more than its fair share
 
     def __post_init__(self) -> None:
         self.leases = leases_for(self.settings.database_url, self.settings.data_dir)
@@ -192,11 +196,15 @@ class Fleet:
             log.error("the lease session was lost: stopping every mailbox until the leases are taken again")
             self._stop_workers()
         self._hand_over_unworkable()
-        # One new mailbox per round: workers started together share the mailboxes out between
-        # them instead of the first one taking all (a lone worker has them all within seconds).
+        workers = self.leases.workers(self._fleet_name())
+        share = self._fair_share(workers)
+        self._give_back_over(share, workers)
+        room = 1 if share is None else share + 1 - self._held()
         for mailbox in self.settings.all_mailboxes():
-            if self._claim(mailbox):
+            if room <= 0:
                 break
+            if self._claim(mailbox):
+                room -= 1
         held = sorted(n for n, w in self.workers.items() if w.thread.is_alive())
         trouble = [
             f"{n}: IMAP {state}" for n in held if (state := self.workers[n].daemon.login_state) in _TROUBLE
@@ -207,6 +215,51 @@ class Fleet:
             + (", ".join(held) or "none")
             + (f" ({'; '.join(trouble)})" if trouble else "")
         )
+
+    def _fleet_name(self) -> str:
+        """What names the processes that share this one's mailboxes out: the mailboxes themselves."""
+        return json.dumps(sorted([m.account, m.mailbox_name] for m in self.settings.all_mailboxes()))
+
+    def _fair_share(self, workers: int | None) -> int | None:
+        """The mailboxes each process should work: all of them divided among the processes that
+        work the same mailboxes, ``workers`` (AdvisoryLeases.workers; None where they cannot be counted: SQLite's lock
+        files, or the database not answering; one is then claimed a round, and nothing given back).
+
+        A process claims free mailboxes up to one more than its share in a round, and gives back
+        what it holds beyond that. Claimed one a round whatever the share, a lone process took 5
+        minutes to start 150 mailboxes, two took ~35 s over a dead one's 50, and a process started
+        (or restarted) after the others had them all got none, or a third of its own back.
+        """
+        if not workers:
+            return None
+        return -(-len(self.settings.all_mailboxes()) // workers)
+
+    def _held(self) -> int:
+        return len(self.workers.keys() - self.handing_over.keys())
+
+    def _give_back_over(self, share: int | None, workers: int | None) -> None:
+        """Give back what is held beyond one more than ``share``, once that has lasted BALANCE_ROUNDS
+        rounds (a process counted for a moment, as an admin command's lease check, moves nothing).
+        Handed over as an unreachable mailbox is (stopped, then released), but not left to rest:
+        the share keeps this process from claiming it again."""
+        over = 0 if share is None else self._held() - (share + 1)
+        self._over_rounds = self._over_rounds + 1 if over > 0 else 0
+        if self._over_rounds < BALANCE_ROUNDS:
+            return
+        self._over_rounds = 0
+        names = sorted(self.workers.keys() - self.handing_over.keys(), reverse=True)[:over]
+        log.info(
+            "working %d mailboxes, %d more than a fair share among %d processes: giving back %s",
+            self._held(),
+            over,
+            workers or 0,
+            ", ".join(names),
+        )
+        for name in names:
+            worker = self.workers[name]
+            self.handing_over[name] = 0.0
+            worker.daemon.stopping = True
+            worker.daemon.requests.put("stop")
 
     def _hand_over_unworkable(self) -> None:
         """Give back the lease of a mailbox this process has not reached for ``hand_over_seconds``.
@@ -222,10 +275,13 @@ class Fleet:
             if name in self.handing_over:
                 if not worker.thread.is_alive():
                     del self.workers[name]
-                    self.handing_over.discard(name)
+                    rest = self.handing_over.pop(name)
                     self.leases.release(worker.daemon.settings.account, name)
-                    self.resting_until[name] = now + wait
-                    log.info("mailbox %s given back; not claimed here again for %ds", name, wait)
+                    if rest:
+                        self.resting_until[name] = now + rest
+                        log.info("mailbox %s given back; not claimed here again for %ds", name, rest)
+                    else:
+                        log.info("mailbox %s given back", name)
                 continue
             since = worker.daemon.unworkable_since
             # Not while logged in: a pass may be under way (a long backlog after an outage).
@@ -238,7 +294,7 @@ class Fleet:
                     now - since,
                     worker.daemon.login_state,
                 )
-                self.handing_over.add(name)
+                self.handing_over[name] = wait
                 worker.daemon.stopping = True
                 worker.daemon.requests.put("stop")
 
@@ -339,7 +395,7 @@ class Fleet:
                 log.warning("mailbox %s did not stop within %.0fs", name, STOP_SECONDS)
                 continue
             del self.workers[name]
-            self.handing_over.discard(name)  # stopped for good or restarted: the lease is kept
+            self.handing_over.pop(name, None)  # stopped for good or restarted: the lease is kept
 
     def _shutdown(self) -> None:
         log.info("stopping %d mailbox(es)", len(self.workers))

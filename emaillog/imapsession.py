@@ -80,14 +80,6 @@ class ImapSession:
                 raise MailboxError(
                     f"{self.settings.host} cannot log {self.settings.user} in for now: {server_words(exc)}"
                 ) from exc
-            if "[LIMIT]" in str(exc).upper():
-                # RFC 5530: over a limit of the server's, such as Dovecot's connections per user and
-                # address (mail_max_userip_connections, 10), which mailboxes sharing one login reach.
-                # Connections closing lift it; taken for a wrong password it exited 77, never restarted.
-                raise MailboxError(
-                    f"{self.settings.host} refused the login of {self.settings.user} for now, over a "
-                    f"limit of the server's: {server_words(exc)}"
-                ) from exc
             if self.tokens is not None:
                 # A refused token may have been revoked early: the next attempt fetches a new one.
                 self.tokens.invalidate()

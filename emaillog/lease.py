@@ -34,6 +34,7 @@ LEASE_DIR = "leases"  # under the data dir: one lock file per mailbox (SQLite)
 class Leases(Protocol):
     def acquire(self, account: str, mailbox: str) -> bool: ...
     def alive(self) -> bool: ...
+    def workers(self, fleet: str) -> int | None: ...
     def release(self, account: str, mailbox: str) -> None: ...
     def release_all(self) -> None: ...
 
@@ -60,6 +61,20 @@ def _key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
+def key_halves(key: int) -> tuple[int, int]:
+    """pg_locks shows a bigint key as classid (its high 32 bits) and objid (its low)."""
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    return unsigned >> 32, unsigned & 0xFFFF_FFFF
+
+
+# The sessions holding a fleet's key: the processes working its mailboxes (AdvisoryLeases.workers).
+_FLEET_MEMBERS = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND mode = 'ShareLock' AND classid = %s AND objid = %s
+  AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
 class AdvisoryLeases:
     """PostgreSQL session advisory locks on a dedicated connection."""
 
@@ -68,6 +83,7 @@ class AdvisoryLeases:
         self.held: set[tuple[str, str]] = set()  # (account, mailbox)
         self._conn: Any = None
         self._unavailable = False
+        self._fleet_key: int | None = None  # the fleet key this session holds shared (workers)
 
     def _connection(self) -> Any:
         import psycopg2
@@ -83,6 +99,7 @@ class AdvisoryLeases:
             self._conn = psycopg2.connect(**params)
             self._conn.autocommit = True
             self.held.clear()  # a new session holds nothing
+            self._fleet_key = None
         return self._conn
 
     def acquire(self, account: str, mailbox: str) -> bool:
@@ -124,6 +141,30 @@ class AdvisoryLeases:
                 self._conn.close()
             self._conn = None
             return False
+
+    def workers(self, fleet: str) -> int | None:
+        """The processes that work the mailboxes ``fleet`` names, this one included; None if unknown.
+
+        Each holds a shared lock on the fleet's key, on its lease session, and pg_locks (which every
+        role may read) counts them. Counted by their lease sessions on the database instead, another
+        deployment's processes (another tenant on the same PostgreSQL) and an admin command's lease
+        check lowered this process's share: it gave back mailboxes that no other process would take.
+        """
+        import psycopg2
+
+        key = _key("emaillog-fleet:" + fleet)
+        try:
+            with self._connection().cursor() as cursor:
+                if self._fleet_key != key:  # a new session, or the mailboxes changed on SIGHUP
+                    if self._fleet_key is not None:
+                        cursor.execute("SELECT pg_advisory_unlock_shared(%s)", (self._fleet_key,))
+                    cursor.execute("SELECT pg_try_advisory_lock_shared(%s)", (key,))
+                    self._fleet_key = key
+                cursor.execute(_FLEET_MEMBERS, key_halves(key))
+                row = cursor.fetchone()
+        except psycopg2.Error:
+            return None
+        return int(row[0]) if row else None
 
     def release(self, account: str, mailbox: str) -> None:
         """Give one lease back (a mailbox no longer configured); the session keeps the others."""
@@ -193,6 +234,10 @@ class FileLeases:
 
     def alive(self) -> bool:
         return True
+
+    def workers(self, fleet: str) -> int | None:
+        """Unknown: a lock file says who took it last, not who is alive and claiming."""
+        return None
 
     def holder(self, mailbox: str) -> int | None:
         """The pid written by the process that holds ``mailbox``'s lease, if it can be read."""

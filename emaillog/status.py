@@ -25,7 +25,7 @@ from imapclient.exceptions import IMAPClientError
 from peewee import DatabaseError, fn
 
 from .databaseurl import POSTGRESQL_URLS
-from .lease import LEASE_DIR, lock_key, lock_key_legacy
+from .lease import LEASE_DIR, key_halves, lock_key, lock_key_legacy
 from .settings import Settings
 
 log = logging.getLogger("emaillog.status")
@@ -246,7 +246,7 @@ def _advisory_holder(db: Any, account: str, mailbox: str) -> str | None:
     or of its legacy one: a process of the previous version works the mailbox then."""
     keys = [lock_key(account, mailbox), lock_key_legacy(mailbox)]
     try:
-        rows = db.execute_sql(_ADVISORY_HOLDER, [half for key in keys for half in _halves(key)]).fetchall()
+        rows = db.execute_sql(_ADVISORY_HOLDER, [half for key in keys for half in key_halves(key)]).fetchall()
     except DatabaseError:
         return None
     if not rows:
@@ -254,12 +254,6 @@ def _advisory_holder(db: Any, account: str, mailbox: str) -> str | None:
     name, address = rows[0]
     pid = name.removeprefix("emaillog-lease-") if name and name.startswith("emaillog-lease-") else "?"
     return f"pid {pid}" + (f" at {address}" if address else "")
-
-
-def _halves(key: int) -> tuple[int, int]:
-    """pg_locks shows a bigint key as classid (its high 32 bits) and objid (its low)."""
-    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
-    return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
 def gather(settings: Settings, store: Any, *, probe: bool = True) -> dict[str, Any]:

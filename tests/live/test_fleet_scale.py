@@ -13,20 +13,17 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
-from imapclient import IMAPClient
 from psycopg2 import sql
 from support import mailboxes_toml, wait_until
 
 from emaillog.devmail import DevDovecot
-from emaillog.imapmailbox import ImapMailbox
-from emaillog.mailbox import LoginRefused, MailboxError
-from emaillog.reconnect import EXIT_TEMPFAIL, start_up_failure
-from emaillog.settings import ImapSettings
+from emaillog.fleet import BALANCE_ROUNDS, CLAIM_SECONDS
 
 pytestmark = pytest.mark.live
 
@@ -71,6 +68,23 @@ class Fleet:
         return self.proc.wait(timeout=60)
 
 
+def leases_by_process(url: str) -> list[int]:
+    """The mailbox leases each process holds, most first (PostgreSQL's lock table): its exclusive
+    locks, one per mailbox (the shared ones are the legacy names' and the fleet's)."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' "
+                "AND a.application_name LIKE 'emaillog-lease-%%' "
+                "GROUP BY a.pid ORDER BY 1 DESC"
+            )
+            return [int(n) for (n,) in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
 def sessions(url: str) -> int:
     """The sessions on ``url``'s database other than the one counting."""
     conn = psycopg2.connect(url)
@@ -109,6 +123,54 @@ def test_an_idle_fleet_holds_no_database_session_per_mailbox(
     assert code == 0 and "Traceback" not in fleet.log(), fleet.log()
 
 
+def test_a_lone_process_claims_every_mailbox_at_once_and_shares_them_with_one_started_later(
+    tmp_path: Path, dovecot: DevDovecot, pg_url: str
+) -> None:
+    """Claimed one a round (2 s), 20 mailboxes took 40 s to start (150: 5 minutes), and a process
+    started once the first had them all never got one."""
+    names = [f"box{n:02d}" for n in range(20)]
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-6:]}", "pw") for name in names}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Fleet(tmp_path / "a", pg_url, mailboxes_toml(accounts))
+    second = None
+    try:
+        wait_until(lambda: leases_by_process(pg_url) == [20], 12, "the first process to hold every mailbox")
+        second = Fleet(tmp_path / "b", pg_url, mailboxes_toml(accounts))
+        wait_until(lambda: leases_by_process(pg_url) in ([11, 9], [10, 10]), 30, "the mailboxes shared")
+        wait_until(
+            lambda: len(second.lines("IDLE, with a reconciliation")) >= 9, 20, "the second working them"
+        )
+    finally:
+        codes = [fleet.stop() for fleet in (first, second) if fleet is not None]
+    assert codes == [0, 0]
+    for fleet in (first, second):
+        assert fleet is not None and "Traceback" not in fleet.log(), fleet.log()
+
+
+def test_two_deployments_on_one_database_each_keep_all_their_mailboxes(
+    tmp_path: Path, dovecot: DevDovecot, pg_url: str
+) -> None:
+    """Two tenants' fleets (their own mailboxes) on one PostgreSQL: counted as two processes sharing
+    one set, each took its share as half its own mailboxes and gave the rest back to nobody."""
+    fleets = []
+    try:
+        for tenant in ("acme", "globex"):
+            names = [f"{tenant}{n}" for n in range(6)]
+            accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-6:]}", "pw") for name in names}
+            (tmp_path / tenant).mkdir()
+            fleets.append(Fleet(tmp_path / tenant, pg_url, mailboxes_toml(accounts)))
+        wait_until(lambda: leases_by_process(pg_url) == [6, 6], 20, "each fleet to hold its mailboxes")
+        # Past the rounds after which a fleet over its share gives mailboxes back (BALANCE_ROUNDS).
+        time.sleep(CLAIM_SECONDS * (BALANCE_ROUNDS + 2))
+        assert leases_by_process(pg_url) == [6, 6]
+    finally:
+        codes = [fleet.stop() for fleet in fleets]
+    assert codes == [0, 0]
+    for fleet in fleets:
+        assert "giving back" not in fleet.log() and "Traceback" not in fleet.log(), fleet.log()
+
+
 @pytest.fixture
 def capped_url(postgres) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A database whose role may hold two sessions: the lease's and the claiming thread's."""
@@ -145,26 +207,3 @@ def test_a_mailbox_whose_passes_the_database_refuses_backs_off(
     finally:
         code = fleet.stop()
     assert code == 0 and "Traceback" not in fleet.log(), fleet.log()
-
-
-def test_a_login_over_the_servers_connection_limit_is_not_a_wrong_password(
-    tmp_path: Path, dovecot: DevDovecot
-) -> None:
-    """Mailboxes sharing one login (folders of one account) reach Dovecot's connections per user and
-    address (mail_max_userip_connections, 10): [LIMIT] was taken for a refused password, exit 77,
-    which systemd does not restart on, and 'refused' in status."""
-    account = dovecot.add_user(f"shared-{tmp_path.name[-6:]}", "pw")
-    held = []
-    try:
-        for _ in range(10):
-            client = IMAPClient(account.host, port=account.port, ssl=False)
-            held.append(client)
-            client.login(account.user, account.password)
-        with pytest.raises(MailboxError) as caught:
-            ImapMailbox(ImapSettings(account.host, account.port, "none", account.user, "pw", timeout=5))
-    finally:
-        for client in held:
-            client.logout()
-    assert not isinstance(caught.value, LoginRefused)
-    assert "mail_max_userip_connections" in str(caught.value)
-    assert start_up_failure(caught.value)[0] == EXIT_TEMPFAIL
