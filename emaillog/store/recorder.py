@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from peewee import Database, Model
 
 from ..addresses import Address
+from ..contents import Attachment as ContentsAttachment
 from ..rules.model import ContactPlan, Decision, EmailPlan
 from .bulk import insert_returning, insert_rows, select_in, write_transaction
 from .files import store_files
@@ -107,13 +108,20 @@ class Recorder:
         self.create_companies = create_companies
 
     def record(self, results: Sequence[Result]) -> None:
-        """Write files first (fsynced), then every row of the batch in one transaction."""
-        files = {
-            a.sha256: a for result in results for plan in result.decision.plans for a in plan.attachments
-        }
-        store_files(self.attachments_dir, files.values())
+        """Every row of the batch in one transaction, committed once the files its rows name are
+        stored (fsynced).
+
+        Only the files of the emails the batch writes: a copy of a logged email is a duplicate whose
+        rows name the first copy's files, and a file only the copy carried (a mailer sending again
+        under one Message-ID) had been stored all the same, named by no row, one more each time.
+        """
         with write_transaction(self.db):
-            _BatchWriter(self, results).write()
+            writer = _BatchWriter(self, results)
+            writer.write()
+            # Inside the transaction, as only it knows which emails are new: a few ms under the
+            # write lock, since the spooled files were flushed while the batch was decided
+            # (start_syncing) and a failure here rolls the batch back as a failure before it did.
+            store_files(self.attachments_dir, writer.files.values())
 
     def ensure_company(self, domain: str, name: str | None = None) -> int | None:
         """The company for ``domain``; created only when creating companies is enabled."""
@@ -137,6 +145,7 @@ class _BatchWriter:
         self.key: dict[int, str] = {id(plan): plan.identity for plan in self.plans}
         self.authors: dict[str, Author] = {}  # stored identity -> who sent it when (see sameness)
         self.writers: set[int] = set()  # the plans (by id()) whose email this batch inserts
+        self.files: dict[str, ContentsAttachment] = {}  # sha256 -> a file the inserted rows name
         self.contacts: dict[str, tuple[int, int | None]] = {}  # address key -> (contact id, company id)
         self.companies: dict[str, int | None] = {}  # domain -> company id
         self.links: dict[type[Model], set[tuple[int, int]]] = {
@@ -274,6 +283,7 @@ class _BatchWriter:
             for a in group
         ]
         insert_rows(db, Attachment, _ATTACHMENT_FIELDS, files)
+        self.files.update((a.sha256, a) for plan in new.values() for a in plan.attachments)
 
     def _email_row(self, identity: str, plan: EmailPlan) -> tuple[object, ...]:
         sender = plan.sender

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -262,6 +264,22 @@ def test_the_second_copy_of_an_email_in_one_pass_is_the_duplicate(world: World) 
     [email] = views.emails(world.store)
     ledger = [(r["email_id"], r["reason"]) for r in views.ledger(world.store)]
     assert ledger == [(email["id"], None), (email["id"], "duplicate")]
+
+
+def test_the_file_of_a_duplicate_is_not_stored(world: World) -> None:
+    """A copy of a logged email is recorded as a duplicate, and its attachment row is the first copy's:
+    a file only the copy carried (a mailer that sends again under one Message-ID) was written to the
+    attachments dir all the same, named by no row, for good: one more on every such delivery."""
+    first, again, later = (os.urandom(100_000) for _ in range(3))
+    world.deliver(message(attachments=[("a.bin", first)]), message(attachments=[("a.bin", again)]))
+    assert world.run_pass().outcomes == {"logged": 2}
+    world.deliver(message(attachments=[("a.bin", later)]))
+    assert world.run_pass().outcomes == {"logged": 1}
+
+    [email] = views.emails(world.store)
+    assert [a["sha256"] for a in email["attachments"]] == [hashlib.sha256(first).hexdigest()]
+    stored = [p.name for p in world.settings.attachments_dir.rglob("*") if p.is_file()]
+    assert stored == [hashlib.sha256(first).hexdigest()]
 
 
 # A stranger's email under the Message-ID of Carl's reply, and a broken mailer of Carl's that gives
