@@ -6,6 +6,7 @@ reconnects with backoff and passes the folder again.
 
 from __future__ import annotations
 
+import errno
 import imaplib
 import random
 
@@ -54,8 +55,17 @@ def start_up_failure(exc: BaseException) -> tuple[int, str]:
 
 def on_a_local_file(exc: BaseException) -> bool:
     """An OSError of a file here (a full disk, an unwritable attachments dir), not of a socket:
-    what the mailbox is not to be blamed for."""
-    return isinstance(exc, OSError) and getattr(exc, "filename", None) is not None
+    what the mailbox is not to be blamed for.
+
+    A full disk is most often met by a write, whose error names no file (an attachment spooled or
+    stored on a full data dir was "mailbox unavailable"): its errno, which no socket gives, says it.
+    """
+    if not isinstance(exc, OSError):
+        return False
+    return getattr(exc, "filename", None) is not None or exc.errno in _DISK_ERRNOS
+
+
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 class IntakeReadOnly(FolderReadOnly):

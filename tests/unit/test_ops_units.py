@@ -293,6 +293,13 @@ def test_start_up_failures_and_the_exit_code_of_a_fleet_that_had_none_working() 
         75,
         "pass failed on a local file: [Errno 28] No space left on device: '/data/attachments/ab'",
     )
+    # A full disk as a write reports it (the error names no file): no more the mailbox's either.
+    with pytest.raises(OSError) as written, open("/dev/full", "wb", buffering=0) as full:
+        full.write(b"part of an attachment")
+    assert start_up_failure(written.value) == (
+        75,
+        "pass failed on a local file: [Errno 28] No space left on device",
+    )
     # 77 only when every login was refused; a failure that may pass by itself makes it 75.
     assert _worst([77]) == _worst([77, 77]) == 77
     assert _worst([77, 75]) == _worst([75]) == _worst([78, 75]) == 75
