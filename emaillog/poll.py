@@ -30,7 +30,7 @@ from .rules import DEFAULT_CHAIN, Decision, Link
 from .settings import Settings
 from .stages import Stages
 from .store import Store
-from .store.files import start_syncing
+from .store.files import process_tmp_dir, start_syncing
 from .store.ledger import (
     FINAL_OUTCOMES,
     Attempt,
@@ -68,11 +68,6 @@ def batches_by_size(uids: list[int], sizes: dict[int, int], count: int, budget: 
         used += size
     if batch:
         yield batch
-
-
-def process_tmp_dir(data_dir: Path, pid: int) -> Path:
-    """Where one process's spooled attachments wait to be stored (the batches travel in memory)."""
-    return data_dir / "tmp" / str(pid)
 
 
 def remove_stale_tmp(data_dir: Path) -> int:

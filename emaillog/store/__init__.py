@@ -63,7 +63,14 @@ def store_for(db: Database, settings: Settings, *, read_only: bool = False) -> S
         db,
         account_id,
         CrmLookup(account_id),
-        Recorder(db, account_id, settings.account, settings.attachments_dir, settings.create_companies),
+        Recorder(
+            db,
+            account_id,
+            settings.account,
+            settings.data_dir,
+            settings.attachments_dir,
+            settings.create_companies,
+        ),
     )
 
 

@@ -3,6 +3,8 @@
 A file is named by the SHA-256 of its bytes, written to a temporary name, fsynced, renamed into
 place and its directory fsynced: after a crash the database never points at a missing or partial
 file, and the same file logged twice is stored once. No name from the message is ever used.
+Temporary names are in the process's own temp dir (``process_tmp_dir``), which the next start
+removes once the process is gone: a crash mid-write leaves nothing in the attachments dir.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ def attachment_path(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
 
+def process_tmp_dir(data_dir: Path, pid: int) -> Path:
+    """Where one process's files wait to be stored (spooled attachments, a file being written)."""
+    return data_dir / "tmp" / str(pid)
+
+
 def start_syncing(paths: Iterable[Path]) -> None:
     """Start flushing files written without fsync (the parser workers' spool) in the background.
 
@@ -35,9 +42,10 @@ def start_syncing(paths: Iterable[Path]) -> None:
         _SYNC_POOL.submit(_fsync_if_there, path)
 
 
-def store_files(root: Path, files: Iterable[Attachment]) -> None:
+def store_files(root: Path, data_dir: Path, files: Iterable[Attachment]) -> None:
     """``store_file`` for each, several at once; returns when all are durable."""
-    list(_SYNC_POOL.map(lambda f: store_file(root, f.sha256, f.data, f.path), files))
+    tmp_dir = process_tmp_dir(data_dir, os.getpid())
+    list(_SYNC_POOL.map(lambda f: store_file(root, tmp_dir, f.sha256, f.data, f.path), files))
 
 
 def _fsync_if_there(path: Path) -> None:
@@ -45,8 +53,12 @@ def _fsync_if_there(path: Path) -> None:
         _fsync(path)
 
 
-def store_file(root: Path, sha256: str, data: bytes, source: Path | None = None) -> Path:
-    """Write ``data`` (or move the fsynced temp file ``source``) under its hash; return the path."""
+def store_file(root: Path, tmp_dir: Path, sha256: str, data: bytes, source: Path | None = None) -> Path:
+    """Write ``data`` (or move the fsynced temp file ``source``) under its hash; return the path.
+
+    ``data`` is written in ``tmp_dir`` (on the attachments dir's file system, as spooled files are):
+    beside its final name, a kill -9 or a power cut mid-write left a file nothing removed.
+    """
     path = attachment_path(root, sha256)
     size = source.stat().st_size if source is not None else len(data)
     if path.exists() and path.stat().st_size == size:
@@ -61,7 +73,8 @@ def store_file(root: Path, sha256: str, data: bytes, source: Path | None = None)
         os.replace(source, path)
         _fsync(path.parent)
         return path
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="file-")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)

@@ -99,11 +99,18 @@ class Result:
 
 class Recorder:
     def __init__(
-        self, db: Database, account_id: int, account_name: str, attachments_dir: Path, create_companies: bool
+        self,
+        db: Database,
+        account_id: int,
+        account_name: str,
+        data_dir: Path,
+        attachments_dir: Path,
+        create_companies: bool,
     ) -> None:
         self.db = db
         self.account_id = account_id
         self.account_name = account_name
+        self.data_dir = data_dir  # its tmp/<pid> holds the files being written
         self.attachments_dir = attachments_dir
         self.create_companies = create_companies
 
@@ -121,7 +128,7 @@ class Recorder:
             # Inside the transaction, as only it knows which emails are new: a few ms under the
             # write lock, since the spooled files were flushed while the batch was decided
             # (start_syncing) and a failure here rolls the batch back as a failure before it did.
-            store_files(self.attachments_dir, writer.files.values())
+            store_files(self.attachments_dir, self.data_dir, writer.files.values())
 
     def ensure_company(self, domain: str, name: str | None = None) -> int | None:
         """The company for ``domain``; created only when creating companies is enabled."""

@@ -19,9 +19,10 @@ from emaillog.logsetup import JsonFormatter, setup_logging
 from emaillog.mailbox import FolderReadOnly, LoginRefused, MailboxError
 from emaillog.metrics import Metrics
 from emaillog.oauth import CommandToken, TokenError
-from emaillog.poll import process_tmp_dir, remove_stale_tmp
+from emaillog.poll import remove_stale_tmp
 from emaillog.reconnect import Backoff, start_up_failure
 from emaillog.settings import SettingsError, load
+from emaillog.store.files import process_tmp_dir
 
 IMAP = {"EMAILLOG_IMAP_HOST": "imap.example.com", "EMAILLOG_IMAP_USER": "log@example.com"}
 
@@ -277,6 +278,34 @@ def test_temp_files_of_processes_that_are_gone_are_removed_at_start_up(tmp_path:
     assert (process_tmp_dir(tmp_path, live_pid) / "part-x").exists()
     assert (tmp_path / "tmp" / "notes").is_dir()
     assert remove_stale_tmp(tmp_path / "no-such-dir") == 0
+
+
+# A recorder storing a file held in memory, stopped in its fsync: as a kill -9 (the OOM killer, the
+# watchdog's abort) or a power cut would find it.
+_KILLED_IN_FSYNC = """
+import hashlib, os, sys, time
+from pathlib import Path
+from emaillog.store import files
+files.os.fsync = lambda fd: (print("writing", flush=True), time.sleep(60))
+data = os.urandom(50_000)
+files.store_files(Path(sys.argv[1]) / "attachments", Path(sys.argv[1]), [
+    files.Attachment("a.bin", "application/octet-stream", len(data), hashlib.sha256(data).hexdigest(), data)
+])
+"""
+
+
+def test_a_file_being_stored_when_the_process_was_killed_is_removed_at_start_up(tmp_path: Path) -> None:
+    """Its temp file was made beside its final name in the attachments dir, which nothing cleans:
+    one more file named by no row for every crash there."""
+    child = subprocess.Popen([sys.executable, "-c", _KILLED_IN_FSYNC, str(tmp_path)], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"writing\n"
+    finally:
+        child.kill()
+        child.wait()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] != [], "the kill left the file half-stored"
+    assert remove_stale_tmp(tmp_path) == 1
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_start_up_failures_and_the_exit_code_of_a_fleet_that_had_none_working() -> None:
