@@ -162,7 +162,18 @@ def safe_filename(name: str | None, content_type: str) -> str:
         # downloads it can open it (every such part was "attachment.bin").
         extension = _MAIL_EXTENSIONS.get(content_type) or _EXTENSIONS.guess_extension(content_type)
         name = "attachment" + (extension or ".bin")
-    return name[:200]
+    return _shortened(name, 200)
+
+
+def _shortened(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` characters, its extension (up to 16 characters) kept: cut off, a
+    downloaded file opens in nothing."""
+    if len(name) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > 16:
+        return name[:limit]
+    return name[: limit - len(extension) - 1] + "." + extension
 
 
 # The standard library's own table (of this Python), not the machine's /etc/mime.types, which

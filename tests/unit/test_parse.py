@@ -205,6 +205,14 @@ def test_an_attachment_name_cannot_turn_its_end_around() -> None:
     assert safe_filename("שלום.pdf", "application/pdf") == "שלום.pdf"  # right-to-left letters are kept
 
 
+def test_a_long_attachment_name_keeps_its_extension() -> None:
+    # Cut at 200 characters, "Quarterly report … .pdf" lost its ".pdf": downloaded, it opened in nothing.
+    long = "Quarterly report " + "x" * 300 + ".pdf"
+    assert safe_filename(long, "application/pdf") == long[:196] + ".pdf"
+    assert safe_filename("a" * 300, "text/plain") == "a" * 200
+    assert safe_filename("a" * 250 + "." + "b" * 50, "text/plain") == ("a" * 250 + "." + "b" * 50)[:200]
+
+
 def test_a_part_without_a_name_is_named_by_its_type() -> None:
     # A picture pasted into the body or an invitation has no file name; "attachment.bin" could not
     # be opened by the person who downloaded it.
