@@ -222,8 +222,9 @@ class Fleet:
 
     def _fair_share(self, workers: int | None) -> int | None:
         """The mailboxes each process should work: all of them divided among the processes that
-        work the same mailboxes, ``workers`` (AdvisoryLeases.workers; None where they cannot be counted: SQLite's lock
-        files, or the database not answering; one is then claimed a round, and nothing given back).
+        work the same mailboxes, ``workers`` (AdvisoryLeases.workers; None where they cannot be
+        counted: SQLite's lock files, or the database not answering; one is then claimed a round,
+        and nothing given back).
 
         A process claims free mailboxes up to one more than its share in a round, and gives back
         what it holds beyond that. Claimed one a round whatever the share, a lone process took 5
