@@ -7,19 +7,23 @@ work is a settings problem found at start-up (exit 78), not an outage found at t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .envreader import Reader
 
 POSTGRESQL_URLS = ("postgresql://", "postgres://")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?=:)")
 
 
 def database_url(r: Reader, data_dir: Path) -> str:
     url = r.text("EMAILLOG_DATABASE_URL", f"sqlite:///{data_dir / 'emaillog.sqlite3'}")
     if not url.startswith(("sqlite:///", *POSTGRESQL_URLS)):
-        r.problems.append(
-            f"EMAILLOG_DATABASE_URL: {url.split(':', 1)[0]!r} is not sqlite:/// or postgresql://"
-        )
+        # Only a scheme is quoted: a libpq keyword string ("host=db password=...") has none, and
+        # was echoed whole, its password with it.
+        scheme = _SCHEME.match(url)
+        shown = repr(scheme.group()) if scheme else "the value (not shown: it may hold a password)"
+        r.problems.append(f"EMAILLOG_DATABASE_URL: {shown} is not sqlite:/// or postgresql://")
     elif url.startswith("sqlite:///") and not url.removeprefix("sqlite:///").strip("/"):
         r.problems.append("EMAILLOG_DATABASE_URL: sqlite:/// names no file")
     elif url.startswith(POSTGRESQL_URLS):
@@ -51,7 +55,7 @@ def _check_postgres_options(r: Reader, url: str) -> None:
         options = parse_dsn(url.replace("postgres://", "postgresql://", 1))
     except psycopg2.ProgrammingError as exc:
         reason = str(exc).strip().splitlines()[0].removeprefix("invalid dsn: ")
-        r.problems.append(f"EMAILLOG_DATABASE_URL: {reason}")
+        r.problems.append(f"EMAILLOG_DATABASE_URL: {_without_passwords(reason, url)}")
         return
     # libpq reads an option's value only when it connects: a misspelt sslmode was "database
     # unavailable" (75, restarted for ever) rather than a setting to correct (78).
@@ -61,3 +65,19 @@ def _check_postgres_options(r: Reader, url: str) -> None:
 
 
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _without_passwords(text: str, url: str) -> str:
+    """libpq's words with every password the URL may hold masked: they quote the token they could
+    not read ("invalid percent-encoded token: \"pa%zz...\"" for a password with a bare %), some of
+    them the whole URL. Which "@" ends the user part is libpq's to say (a password may hold one),
+    so the password as read up to each "@" is masked."""
+    rest, _, query = url.split("://", 1)[-1].partition("?")
+    users = (rest[: at.start()] for at in re.finditer("@", rest))
+    found = [user.split(":", 1)[1] for user in users if ":" in user]
+    for key, _, value in (pair.partition("=") for pair in query.split("&")):
+        if key.lower() in ("password", "sslpassword"):
+            found.append(value)
+    for secret in sorted(filter(None, found), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

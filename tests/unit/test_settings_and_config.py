@@ -261,6 +261,20 @@ def test_a_database_url_that_does_not_parse_is_reported_without_its_password(tmp
         assert "s3cr" not in str(caught.value)
 
 
+def test_a_database_url_libpq_refuses_is_reported_without_its_password(tmp_path: Path) -> None:
+    # libpq's own words quote the token it could not read (a password holding a bare %), or the whole
+    # value when it is no URL at all (a libpq keyword string, as psql takes it).
+    for url, said in (
+        ("postgresql://app:pa%zzs3cret@db.example/crm", "percent"),
+        ("postgresql://app:s3cret%@db.example/crm", "percent"),
+        ("postgresql://app@db.example/crm?password=s3cret%zz", "percent"),
+        ("host=db.example user=app password=s3cret dbname=crm", "not sqlite:/// or postgresql://"),
+    ):
+        with pytest.raises(SettingsError, match="EMAILLOG_DATABASE_URL") as caught:
+            load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url})
+        assert "s3c" not in str(caught.value) and said in str(caught.value), url
+
+
 def test_ports_and_files_that_cannot_work_are_settings_problems(tmp_path: Path) -> None:
     # Reported at start-up (78), not found out at every connection attempt as a temporary failure.
     with pytest.raises(SettingsError) as caught:
