@@ -28,7 +28,7 @@ from .imapsession import server_words
 from .mailbox import FolderUnusable, LoginRefused, MailboxError
 from .notices.mailer import connect_error
 from .settings import ImapSettings, Settings, SettingsError, SmtpSettings, load
-from .tls import tls_context
+from .tls import tls_context, untrusted
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 EXIT_OK, EXIT_TEMPFAIL, EXIT_LOGIN, EXIT_CONFIG = 0, 75, 77, 78
@@ -149,11 +149,7 @@ class Checker:
                 cert = tls.getpeercert() or {}
                 version = tls.version()
         except ssl.SSLCertVerificationError as exc:
-            raise StepFailed(
-                f"the certificate of {imap.host} is not trusted: {exc.verify_message} "
-                f"(EMAILLOG_IMAP_CA_FILE names a private CA)",
-                EXIT_CONFIG,
-            ) from exc
+            raise StepFailed(untrusted(imap.host, exc, "EMAILLOG_IMAP"), EXIT_CONFIG) from exc
         except (ssl.SSLError, OSError) as exc:
             raise StepFailed(
                 f"TLS with {imap.host}:{imap.port} failed: {exc} (is EMAILLOG_IMAP_SECURITY="

@@ -18,11 +18,13 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import _parse_untagged_response
 
-from .mailbox import LoginRefused, MailboxError
+from .mailbox import LoginRefused, MailboxError, TlsRefused
 from .oauth import TokenError, TokenSource
 from .oauth import token_source as _token_source_for
 from .settings import ImapSettings
-from .tls import tls_context
+from .tls import tls_context, untrusted
+
+_PREFIX = "EMAILLOG_IMAP"  # the settings named in TLS problems
 
 # A login the server cannot serve for now, which a later attempt may get (RFC 5530): its auth service
 # is down ([UNAVAILABLE]), or the user has too many connections open, which mail clients on people's
@@ -55,10 +57,14 @@ class ImapSession:
         context = tls_context(s) if s.security != "none" else None
         try:
             client = IMAPClient(s.host, port=s.port, ssl=use_ssl, ssl_context=context, timeout=s.timeout)
-            if s.security == "starttls":
-                client.starttls(context)
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsRefused(
+                f"cannot connect to {s.host}:{s.port} ({s.security}): {untrusted(s.host, exc, _PREFIX)}"
+            ) from exc
         except (OSError, IMAPClientError) as exc:
             raise MailboxError(f"cannot connect to {s.host}:{s.port} ({s.security}): {exc}") from exc
+        if s.security == "starttls":
+            _start_tls(client, s, context)
         # imapclient sets imaplib's debug level to 5, which formats a repr of every fetched literal
         # even when logging is off: most of the fetch CPU. Pinned imapclient; a test guards this.
         client._imap.debug = 0
@@ -168,6 +174,26 @@ class ImapSession:
             self.client.logout()
         except (OSError, IMAPClientError):
             self.client.shutdown()
+
+
+def _start_tls(client: IMAPClient, s: ImapSettings, context: ssl.SSLContext | None) -> None:
+    """STARTTLS, or no login at all: a server (or someone in between) that does not offer it or
+    refuses it gets nothing in clear."""
+    where = f"{s.host}:{s.port} (starttls)"
+    try:
+        client.starttls(context)
+    except ssl.SSLCertVerificationError as exc:
+        client.shutdown()
+        raise TlsRefused(f"cannot connect to {where}: {untrusted(s.host, exc, _PREFIX)}") from exc
+    except (OSError, imaplib.IMAP4.abort) as exc:
+        client.shutdown()
+        raise MailboxError(f"cannot connect to {where}: {exc}") from exc
+    except IMAPClientError as exc:
+        client.shutdown()
+        raise TlsRefused(
+            f"{where} offers no STARTTLS ({server_words(exc)}): the login is not sent in clear "
+            "(EMAILLOG_IMAP_SECURITY=ssl for port 993?)"
+        ) from exc
 
 
 def _has_buffered_line(reader: Any) -> bool:

@@ -32,6 +32,12 @@ class FolderMissing(FolderUnusable):
     """The intake folder does not exist (a mistyped name, or a server that wants a prefix)."""
 
 
+class TlsRefused(MailboxError):
+    """The server's certificate is not trusted, or it offers no STARTTLS: nothing is sent, the login
+    least of all. The admin must look (a private CA, the host name, EMAILLOG_IMAP_SECURITY), or
+    someone is in between: 78 at start-up, as ``emaillog check`` says too."""
+
+
 class LoginRefused(MailboxError):
     """The server refused our credentials (exit 77 at start-up)."""
 

@@ -13,7 +13,7 @@ import random
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from .mailbox import FolderReadOnly, FolderUnusable, LoginRefused, MailboxError
+from .mailbox import FolderReadOnly, FolderUnusable, LoginRefused, MailboxError, TlsRefused
 
 # Errors that mean the connection is gone or unusable: reconnect with backoff.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -39,14 +39,15 @@ def one_line(exc: BaseException) -> str:
 def start_up_failure(exc: BaseException) -> tuple[int, str]:
     """The exit code for a start-up (or one-shot) failure, and the one line that says it.
 
-    A wrong password or token (77) and a read-only or missing intake folder (78) will not fix themselves, and
-    systemd does not restart on them; anything else with the mailbox or the database is temporary (75).
+    A wrong password or token (77), a read-only or missing intake folder, a certificate not trusted
+    or no STARTTLS (78) will not fix themselves, and systemd does not restart on them; anything else
+    with the mailbox or the database is temporary (75).
     """
     if isinstance(exc, OperationalError):
         return EXIT_TEMPFAIL, f"database unavailable: {one_line(exc)}"
     if isinstance(exc, LoginRefused):
         return EXIT_LOGIN, str(exc)
-    if isinstance(exc, FolderUnusable):
+    if isinstance(exc, FolderUnusable | TlsRefused):
         return EXIT_CONFIG, str(exc)
     if on_a_local_file(exc):
         return EXIT_TEMPFAIL, f"pass failed on a local file: {one_line(exc)}"

@@ -20,6 +20,24 @@ class TlsSettings(Protocol):
     def ca_file(self) -> str | None: ...
 
 
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH: the certificate is trusted, but not for the name we asked.
+_HOSTNAME_MISMATCH = 62
+
+
+def untrusted(host: str, exc: ssl.SSLCertVerificationError, prefix: str) -> str:
+    """Why the certificate of ``host`` was refused, naming the setting that fixes it (``prefix`` is
+    EMAILLOG_IMAP or EMAILLOG_SMTP): another CA file does not help a certificate for another name."""
+    if exc.verify_code == _HOSTNAME_MISMATCH:
+        return (
+            f"the certificate of {host} is not valid for that name: {exc.verify_message} "
+            f"({prefix}_HOST must be a name the certificate holds)"
+        )
+    return (
+        f"the certificate of {host} is not trusted: {exc.verify_message} "
+        f"({prefix}_CA_FILE names a private CA)"
+    )
+
+
 def tls_context(settings: TlsSettings) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=settings.ca_file)
     if not settings.verify_tls:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..settings import SmtpSettings
 from ..store.outbox import QueuedNotice, claim, due, mark_failed, mark_sent, outbox_recipient
-from ..tls import tls_context
+from ..tls import tls_context, untrusted
 
 log = logging.getLogger("emaillog.notices")
 
@@ -31,10 +31,7 @@ class DeliveryReport:
 def connect_error(settings: SmtpSettings, exc: OSError | smtplib.SMTPException) -> str:
     """Why no session could be had, in the admin's terms, naming the setting that fixes it."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"the certificate of {settings.host} is not trusted: {exc.verify_message} "
-            "(EMAILLOG_SMTP_CA_FILE names a private CA)"
-        )
+        return untrusted(settings.host, exc, "EMAILLOG_SMTP")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return (
             f"{settings.host} refused the login of {settings.user}: {_reply(exc.smtp_code, exc.smtp_error)} "
