@@ -23,6 +23,7 @@ from typing import Any
 
 from imapclient.exceptions import IMAPClientError
 
+from .databaseurl import unverified_database
 from .imapmailbox import ImapMailbox
 from .imapsession import server_words
 from .mailbox import FolderUnusable, LoginRefused, MailboxError
@@ -242,6 +243,8 @@ class Checker:
                 WARN,
                 f"{where} is at schema {version}; the daemon upgrades it to {CURRENT_VERSION} at start",
             )
+        if unverified := unverified_database(self.settings.database_url):
+            return WARN, f"{where} reachable, schema {version} (current); {unverified}"
         return OK, f"{where} reachable, schema {version} (current)"
 
     def smtp(self) -> tuple[str, str]:

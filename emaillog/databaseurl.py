@@ -7,10 +7,12 @@ work is a settings problem found at start-up (exit 78), not an outage found at t
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-from .envreader import Reader
+from .envreader import Reader, is_loopback
 
 POSTGRESQL_URLS = ("postgresql://", "postgres://")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?=:)")
@@ -81,3 +83,27 @@ def _without_passwords(text: str, url: str) -> str:
     for secret in sorted(filter(None, found), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def unverified_database(url: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why the connection to a PostgreSQL on another machine is not verified, or None.
+
+    libpq's default sslmode is prefer: TLS if the server offers it, its certificate never checked,
+    and plain text (queries, logged mail) when it does not, or when someone in between says so. Only
+    verify-full checks the certificate and the host name; verify-ca, the certificate alone. A Unix
+    socket or a loopback address stays on this machine.
+    """
+    if not url.startswith(POSTGRESQL_URLS):
+        return None
+    from psycopg2.extensions import parse_dsn
+
+    options = parse_dsn(url.replace("postgres://", "postgresql://", 1))
+    hosts = (options.get("host") or environ.get("PGHOST") or "").split(",")
+    remote = [h for h in hosts if h and not h.startswith("/") and not is_loopback(h)]
+    sslmode = options.get("sslmode") or environ.get("PGSSLMODE") or "prefer"
+    if not remote or sslmode in ("verify-full", "verify-ca"):
+        return None
+    return (
+        f"the certificate of the database at {', '.join(remote)} is NOT verified (sslmode={sslmode}): "
+        "add ?sslmode=verify-full&sslrootcert=CA_FILE to EMAILLOG_DATABASE_URL"
+    )

@@ -19,7 +19,7 @@ from typing import Any
 
 from peewee import OperationalError
 
-from .databaseurl import POSTGRESQL_URLS
+from .databaseurl import POSTGRESQL_URLS, unverified_database
 from .fleet import Fleet
 from .imapmailbox import ImapMailbox
 from .lease import LEASE_DIR, FileLeases, leases_for
@@ -238,6 +238,8 @@ def _warn_unverified(settings: Settings) -> None:
                 box.mailbox_name,
                 box.imap.host,
             )
+    if unverified := unverified_database(settings.database_url):
+        log.warning("%s", unverified)
     smtp = settings.notices.smtp if settings.notices else None
     if smtp is not None and not smtp.verify_tls:
         log.warning(

@@ -144,3 +144,17 @@ def test_a_server_without_starttls_gets_no_login_in_clear(
     assert "the login is not sent in clear" in log and "EMAILLOG_IMAP_SECURITY" in log, log
     # Dovecot saw no attempt to log in as this user (auth_verbose logs every one).
     assert imap_account.user not in dovecot.log_text()
+
+
+def test_a_postgresql_on_another_machine_without_verify_full_is_warned_of_at_start(
+    tmp_path: Path, imap_account: ImapAccount
+) -> None:
+    # libpq's default (sslmode=prefer) checks no certificate and falls back to plain text. 192.0.2.1
+    # (TEST-NET-1) is another machine that is never there: the pass stops at the database (75).
+    url = "postgresql://crm:s3cret@192.0.2.1:5432/crm?connect_timeout=2"
+    code, log = once(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url)
+    assert code == 75, log
+    assert "the certificate of the database at 192.0.2.1 is NOT verified (sslmode=prefer)" in log, log
+    assert "sslmode=verify-full" in log and "s3cret" not in log, log
+    code, log = once(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url + "&sslmode=verify-full")
+    assert code == 75 and "NOT verified" not in log, log

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from emaillog.databaseurl import unverified_database
 from emaillog.rules import DEFAULT_CHAIN, ChainError, load_chain
 from emaillog.setting_names import KNOWN
 from emaillog.settings import SettingsError, load
@@ -273,6 +274,23 @@ def test_a_database_url_libpq_refuses_is_reported_without_its_password(tmp_path:
         with pytest.raises(SettingsError, match="EMAILLOG_DATABASE_URL") as caught:
             load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url})
         assert "s3c" not in str(caught.value) and said in str(caught.value), url
+
+
+def test_a_postgresql_on_another_machine_is_unverified_unless_sslmode_says_verify() -> None:
+    remote = "postgresql://crm:s3cret@db.acme.example/crm"
+    said = unverified_database(remote, {})
+    assert said is not None and "db.acme.example" in said and "sslmode=prefer" in said
+    assert "s3cret" not in said
+    assert "sslmode=require" in (unverified_database(remote + "?sslmode=require", {}) or "")
+    assert unverified_database(remote + "?sslmode=verify-full", {}) is None
+    assert unverified_database(remote + "?sslmode=verify-ca", {}) is None
+    assert unverified_database(remote, {"PGSSLMODE": "verify-full"}) is None  # libpq reads it too
+    # This machine: a loopback address, or the Unix socket (no host, or a directory).
+    for local in ("postgresql://crm@127.0.0.1/crm", "postgresql://crm@localhost/crm", "postgresql:///crm"):
+        assert unverified_database(local, {}) is None, local
+    assert unverified_database("postgresql:///crm?host=/run/postgresql", {}) is None
+    assert "db2.example" in (unverified_database("postgresql:///crm", {"PGHOST": "db2.example"}) or "")
+    assert unverified_database("sqlite:///x.sqlite3", {}) is None
 
 
 def test_ports_and_files_that_cannot_work_are_settings_problems(tmp_path: Path) -> None:
