@@ -14,7 +14,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from .admin import add_deal, add_user, connect_address
-from .devmail import DevDovecot, DevDovecotError, dovecot_available
+from .devmail import DevDovecot, DevDovecotError, dovecot_available, write_private
 from .lease import FileLeases
 from .settings import ImapSettings, Settings
 from .store import Store
@@ -70,7 +70,8 @@ def start_demo(settings: Settings, cleanup: ExitStack) -> Settings:
     password_file = root / "password"
     first_run = not password_file.exists()
     if first_run:
-        password_file.write_text(secrets.token_urlsafe(16))
+        write_private(password_file, secrets.token_urlsafe(16))
+    password_file.chmod(0o600)  # one an older emaillog wrote world-readable too
     password = password_file.read_text().strip()
     server = DevDovecot(root / "dovecot")
     try:

@@ -134,6 +134,15 @@ def mail_owner(root: Path) -> tuple[int, int]:
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only, whatever the umask: it holds a password. Dovecot's
+    auth process reads the passwd-file as its owner (root, or us when unprivileged)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies to a new file only
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
 def _check_user(user: str, password: str) -> None:
     # The user name becomes a file name and a maildir, the password a passwd-file field.
     if not _USER_NAME.match(user) or ".." in user:
@@ -286,7 +295,7 @@ class DevDovecot:
         path = self._users_dir / user
         # Replace the file in one rename so Dovecot never reads it half written.
         tmp = path.with_name(f".{user}.tmp")
-        tmp.write_text(f"{user}:{password}::::::\n")
+        write_private(tmp, f"{user}:{password}::::::\n")
         tmp.replace(path)
         return ImapAccount(self.host, self.port, user, password)
 
