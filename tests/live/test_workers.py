@@ -38,7 +38,8 @@ def counts(account: ImapAccount) -> dict[str, int]:
 
 
 def lease_holders(url: str) -> dict[int, int]:
-    """Worker pid -> number of mailbox leases it holds, read from PostgreSQL's own lock table."""
+    """Worker pid -> number of mailbox leases it holds, read from PostgreSQL's own lock table: its
+    exclusive locks (the shared ones are the legacy names' and the fleet's)."""
     from urllib.parse import urlparse
 
     import psycopg2
@@ -51,7 +52,8 @@ def lease_holders(url: str) -> dict[int, int]:
         with conn.cursor() as cursor:
             cursor.execute(
                 "SELECT a.application_name, count(*) FROM pg_locks l JOIN pg_stat_activity a "
-                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted GROUP BY 1"
+                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' "
+                "GROUP BY 1"
             )
             return {
                 int(name.rsplit("-", 1)[1]): n
