@@ -76,7 +76,7 @@ def insert_rows(
         return
     with _AS_PEEWEE_ERRORS:
         cursor = db.cursor()
-        if _is_postgresql(db):
+        if is_postgresql(db):
             sql = insert_sql(model, fields, "%s", conflict, update, increment=increment)
             execute_values(cursor, sql, rows, page_size=PAGE_ROWS)
         else:
@@ -98,7 +98,7 @@ def insert_returning(
     """
     with _AS_PEEWEE_ERRORS:
         cursor = db.cursor()
-        if _is_postgresql(db):
+        if is_postgresql(db):
             sql = insert_sql(model, fields, "%s", returning=returning)
             pages = execute_values(cursor, sql, rows, page_size=PAGE_ROWS, fetch=True)
             return [tuple(r) for r in pages]
@@ -162,7 +162,7 @@ def write_transaction(db: Database) -> Any:
     return db.atomic()
 
 
-def _is_postgresql(db: Database) -> bool:
+def is_postgresql(db: Database) -> bool:
     # The models are bound through a DatabaseProxy: look at the database behind it.
     return isinstance(getattr(db, "obj", db), PostgresqlDatabase)
 

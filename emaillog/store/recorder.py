@@ -20,7 +20,7 @@ from peewee import Database, Model
 from ..addresses import Address
 from ..contents import Attachment as ContentsAttachment
 from ..rules.model import ContactPlan, Decision, EmailPlan
-from .bulk import insert_returning, insert_rows, select_in, write_transaction
+from .bulk import insert_returning, insert_rows, is_postgresql, select_in, write_transaction
 from .files import store_files
 from .ledger import LedgerKey, Outcome, write_outcomes
 from .models import (
@@ -40,6 +40,10 @@ from .sameness import Author, joined_in_batch, reused_message_ids, stored_author
 
 if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
+
+# pg_advisory_xact_lock(_RECORDING, account id): the batches of one account are recorded one at a
+# time. The two-key form: lease.py's and schema.py's one-key locks are apart from it in pg_locks.
+_RECORDING = 0x656D6C72  # "emlr"
 
 # The batch's lookups, as plain SQL (see bulk.select_in); every one within the account.
 _EMAILS_BY_IDENTITY = (
@@ -123,12 +127,27 @@ class Recorder:
         under one Message-ID) had been stored all the same, named by no row, one more each time.
         """
         with write_transaction(self.db):
+            self._one_batch_of_the_account_at_a_time()
             writer = _BatchWriter(self, results)
             writer.write()
             # Inside the transaction, as only it knows which emails are new: a few ms under the
             # write lock, since the spooled files were flushed while the batch was decided
             # (start_syncing) and a failure here rolls the batch back as a failure before it did.
             store_files(self.attachments_dir, self.data_dir, writer.files.values())
+
+    def _one_batch_of_the_account_at_a_time(self) -> None:
+        """PostgreSQL: wait for the account's batch being recorded (another mailbox's, on another
+        thread or process) to commit, so that this one's lookups see what it wrote.
+
+        Two mailboxes of one account given the same email at once (a rep BCCing both, two reps
+        forwarding one reply) both found it new: the second insert broke a unique index and its
+        pass ended in a traceback, an attempt counted; a BCC'd copy and an inline forward, which
+        no unique index joins (SPEC §9: by fingerprint), were both logged. SQLite needs nothing:
+        its write lock, taken at BEGIN (``write_transaction``), lets one batch in at a time.
+        Held until the commit; one statement per batch.
+        """
+        if is_postgresql(self.db):
+            self.db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_RECORDING, self.account_id))
 
     def ensure_company(self, domain: str, name: str | None = None) -> int | None:
         """The company for ``domain``; created only when creating companies is enabled."""
