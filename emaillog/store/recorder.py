@@ -10,12 +10,15 @@ associations are inserted together: a statement per row was most of the database
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from peewee import Database, Model
+import psycopg2.errors
+from peewee import Database, IntegrityError, Model
 
 from ..addresses import Address
 from ..contents import Attachment as ContentsAttachment
@@ -41,9 +44,13 @@ from .sameness import Author, joined_in_batch, reused_message_ids, stored_author
 if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
 
+log = logging.getLogger("emaillog.store")
+
 # pg_advisory_xact_lock(_RECORDING, account id): the batches of one account are recorded one at a
 # time. The two-key form: lease.py's and schema.py's one-key locks are apart from it in pg_locks.
 _RECORDING = 0x656D6C72  # "emlr"
+# A batch redone after a unique violation (see Recorder.record) at most this many times more.
+_REDOS = 2
 
 # The batch's lookups, as plain SQL (see bulk.select_in); every one within the account.
 _EMAILS_BY_IDENTITY = (
@@ -122,9 +129,32 @@ class Recorder:
         """Every row of the batch in one transaction, committed once the files its rows name are
         stored (fsynced).
 
-        Only the files of the emails the batch writes: a copy of a logged email is a duplicate whose
-        rows name the first copy's files, and a file only the copy carried (a mailer sending again
-        under one Message-ID) had been stored all the same, named by no row, one more each time.
+        A unique violation means a contact, company or email was written, since the batch looked it
+        up, by a transaction that does not wait for the account's batches (an admin command adding a
+        company or a deal's contacts, a process of a version before this one): the batch is rolled
+        back and redone, its lookups finding that row now. Nothing outside the transaction was done
+        yet: the files are stored after every row is written, and a unique index is checked as each
+        row is.
+        """
+        for redo in range(_REDOS + 1):
+            try:
+                self._record(results)
+                return
+            except IntegrityError as exc:
+                if redo == _REDOS or not _unique_violation(exc):
+                    raise
+                log.info(
+                    "account %s: a batch of %d messages found a row written meanwhile by another "
+                    "transaction (%s); it is recorded again",
+                    self.account_name,
+                    len(results),
+                    str(exc).splitlines()[0],
+                )
+
+    def _record(self, results: Sequence[Result]) -> None:
+        """Only the files of the emails the batch writes: a copy of a logged email is a duplicate
+        whose rows name the first copy's files, and a file only the copy carried (a mailer sending
+        again under one Message-ID) had been stored all the same, named by no row, one more each time.
         """
         with write_transaction(self.db):
             self._one_batch_of_the_account_at_a_time()
@@ -419,6 +449,16 @@ def _leads_to(parents: dict[int, int | None], start: int | None, target: int) ->
         seen.add(start)
         start = parents.get(start)
     return False
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    """Whether peewee's IntegrityError is a unique index's (not a foreign key's, a NOT NULL's: bugs
+    that redoing the batch would not mend). peewee keeps the driver's error as ``orig``."""
+    cause = getattr(exc, "orig", None)
+    if isinstance(cause, sqlite3.IntegrityError):
+        unique = (sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+        return cause.sqlite_errorcode in unique
+    return isinstance(cause, psycopg2.errors.UniqueViolation)
 
 
 def _addresses_json(addresses: Sequence[Address]) -> str:

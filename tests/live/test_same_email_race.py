@@ -8,6 +8,7 @@ transaction. Both look the email up, find nothing, and insert it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -204,3 +205,44 @@ def test_an_email_bccd_to_one_mailbox_and_forwarded_inline_to_the_other_at_once_
         ("logged", ""),
         ("logged", "duplicate"),
     ]
+
+
+def test_a_contact_an_admin_adds_while_a_batch_makes_it_is_one_contact(
+    boxes: tuple[Settings, Settings],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An admin command (``deals add`` makes its contacts), or a process of an earlier version, does
+    not wait for the account's batches: the contact it adds after the batch looked for it breaks a
+    unique index, and the batch is recorded again, finding it."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite lets one writer in at a time: the admin's insert waits for the batch's commit")
+    sales, _ = boxes
+    deliver(sales, message(message_id="<one@acme.example>", delivered_to="sales@acme.example"))
+    load_existing: Callable[[_BatchWriter], None] = _BatchWriter._load_existing
+    added: list[int] = []
+
+    def load_then_add(writer: _BatchWriter) -> None:
+        load_existing(writer)
+        if not added:  # the batch's first lookup found no carl: the admin adds him now
+            admin_store = store_for(writer.r.db, sales)
+            add = threading.Thread(
+                target=lambda: added.append(admin.ensure_contact(admin_store, sales, "carl@globex.example"))
+            )
+            add.start()
+            add.join(timeout=10)
+            assert added
+
+    monkeypatch.setattr(_BatchWriter, "_load_existing", load_then_add)
+    caplog.set_level(logging.INFO, logger="emaillog")
+    assert both_passes(sales) == []
+    [email] = views.emails(open_store(sales))
+    assert (email["contacts"], email["companies"]) == (["carl@globex.example"], ["globex.example"])
+    assert [c.id for c in Contact.select()] == added
+    assert Company.select().count() == 1
+    assert [(r.outcome, r.attempts) for r in Ledger.select()] == [("logged", 1)]
+    # Said, not warned about: nothing for the admin to do.
+    [redone] = [r for r in caplog.records if "recorded again" in r.getMessage()]
+    assert redone.levelno == logging.INFO and "contact_address" in redone.getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
