@@ -34,6 +34,7 @@ from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
 from .parallel import ParallelParser
+from .passslots import PassSlots
 from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, one_line, start_up_failure
 from .reloading import keeps_its_data_dir, reload
 from .rules import Link
@@ -73,6 +74,7 @@ class Fleet:
     reload_settings: Callable[[], Settings] | None = None
     leases: Leases = field(init=False)
     parser: ParallelParser = field(default_factory=ParallelParser)  # shared by the mailbox threads
+    slots: PassSlots = field(init=False)  # the passes the mailbox threads may run at once
     workers: dict[str, _Worker] = field(default_factory=dict)
     # Per mailbox, the attempts a cut-short pass still owes (Store.owed_attempts): kept here, as a
     # mailbox's daemon and store are made anew when it restarts (the lease session lost, SIGHUP).
@@ -89,6 +91,7 @@ class Fleet:
 
     def __post_init__(self) -> None:
         self.leases = leases_for(self.settings.database_url, self.settings.data_dir)
+        self.slots = PassSlots(self.settings.ops.max_passes_at_once)
 
     def run(self) -> int:
         self._install_signals()
@@ -320,7 +323,7 @@ class Fleet:
     def _daemon_for(self, mailbox: Settings) -> Daemon:
         owed = self.owed_attempts.setdefault(mailbox.mailbox_name, [])
         store = replace(store_for(self.db, mailbox), owed_attempts=owed)
-        daemon = Daemon(mailbox, store, self.chain, Notifier(None), parser=self.parser)
+        daemon = Daemon(mailbox, store, self.chain, Notifier(None), parser=self.parser, slots=self.slots)
         if self.settings.mailboxes:
             daemon.label = f"mailbox {mailbox.mailbox_name}: "
         return daemon
@@ -370,6 +373,7 @@ class Fleet:
         for name in [n for n in self.resting_until if n in after and (every or after[n] != before.get(n))]:
             del self.resting_until[name]
         self.settings, self.chain = settings, chain
+        self.slots.resize(settings.ops.max_passes_at_once)
         for name in changed:
             self._claim(after[name])  # the lease is still ours: started again at once
         log.info(

@@ -36,6 +36,9 @@ class OpsSettings:
     # A fleet gives back the lease of a mailbox it has not reached for this long, and leaves it
     # for as long, so that a process on another machine (another network path) may work it.
     hand_over_seconds: int = 300
+    # A fleet runs at most this many passes at once (passslots.py): a backlog in every mailbox
+    # after an outage must not take the memory and database sessions of as many passes.
+    max_passes_at_once: int = 4
     log_format: str = "text"
     metrics_port: int | None = None
 
@@ -56,6 +59,7 @@ def read_ops(r: Reader) -> OpsSettings:
         r.problems.append("EMAILLOG_RECONNECT_MAX_SECONDS must not be below EMAILLOG_RECONNECT_MIN_SECONDS")
     port = r.port("EMAILLOG_METRICS_PORT", 0, minimum=0)
     hand_over = r.number("EMAILLOG_HAND_OVER_SECONDS", 300, minimum=1)
+    passes = r.number("EMAILLOG_MAX_PASSES_AT_ONCE", 4, minimum=1)
     return OpsSettings(
         idle=r.flag("EMAILLOG_IMAP_IDLE", True),
         idle_renew_seconds=renew,
@@ -63,6 +67,7 @@ def read_ops(r: Reader) -> OpsSettings:
         reconnect_min_seconds=float(low),
         reconnect_max_seconds=float(high),
         hand_over_seconds=hand_over,
+        max_passes_at_once=passes,
         log_format=r.choice("EMAILLOG_LOG_FORMAT", "text", LOG_FORMATS),
         metrics_port=port or None,
     )

@@ -38,6 +38,7 @@ from .mailbox import FolderReadOnly, FolderUnusable, LoginRefused, MailboxError
 from .metrics import Metrics, serve
 from .oauth import TokenSource, token_source
 from .parallel import MessageParser, ParallelParser
+from .passslots import PassSlots
 from .poll import Pass, PassReport
 from .reconnect import (
     CONNECTION_ERRORS,
@@ -63,6 +64,9 @@ SLICE = 0.5
 # After a pass, mail that arrived while it ran is passed over at once, up to this many times in a row
 # (then IDLE or the queue gets a look, so signals are never starved).
 MAX_FOLLOW_UPS = 20
+# A pass waiting for a slot (PassSlots) sends a NOOP this often: a connection that says nothing for
+# 30 minutes may be dropped by the server (RFC 9051), and a backlog of many mailboxes can take that.
+NOOP_SECONDS = 60.0
 
 
 class Daemon:
@@ -76,8 +80,11 @@ class Daemon:
         notifier: Notifier,
         reload_settings: Callable[[], Settings] | None = None,
         parser: MessageParser | None = None,
+        slots: PassSlots | None = None,
     ) -> None:
         self.settings, self.store, self.chain, self.notifier = settings, store, chain, notifier
+        # Under a fleet, the process's pass slots: a pass runs in one of them (None: no bound).
+        self.slots = slots
         # Parsing runs on a pool of worker processes (parallel.py), kept for the daemon's life.
         self.parser = parser if parser is not None else ParallelParser()
         self.reload_settings = reload_settings
@@ -273,6 +280,45 @@ class Daemon:
 
     def _passes(self, reasons: set[str]) -> None:
         log.debug("pass for %s", ", ".join(sorted(reasons)))
+        if not self._take_slot():
+            return  # a stop came while waiting
+        try:
+            self._passes_in_slot()
+        finally:
+            if self.slots is not None:
+                self.slots.give_back()
+
+    def _take_slot(self) -> bool:
+        """Under a fleet, wait for one of the process's pass slots; False when a stop comes first.
+
+        The pass's batches and database sessions are held only in a slot: after an outage, every
+        mailbox of a fleet has a backlog at once (EMAILLOG_MAX_PASSES_AT_ONCE, passslots.py)."""
+        slots = self.slots
+        if slots is None:
+            return True
+        if not slots.free():
+            log.info(
+                "%spass waits for a slot: %d passes running (EMAILLOG_MAX_PASSES_AT_ONCE=%d)",
+                self.label,
+                slots.running,
+                slots.limit,
+            )
+        return slots.take(lambda: self.stopping, self._waiting())
+
+    def _waiting(self) -> Callable[[], None]:
+        """What a pass does while it waits for a slot: pings the watchdog, NOOPs now and then."""
+        last_noop = time.monotonic()
+
+        def waiting() -> None:
+            nonlocal last_noop
+            self.alive()
+            if self.mailbox is not None and time.monotonic() - last_noop >= NOOP_SECONDS:
+                last_noop = time.monotonic()
+                self.mailbox.client.noop()
+
+        return waiting
+
+    def _passes_in_slot(self) -> None:
         try:
             self.one_pass()
             for _ in range(MAX_FOLLOW_UPS):

@@ -4,6 +4,10 @@ Measured with 150 mailboxes in one process (max_connections 100, the server's de
 mailbox thread kept a session through IDLE, so the 98th took the last slot, the mailboxes after it
 failed every pass, and every other client of the database (status, psql, the other workers) was
 refused. An idle fleet now holds two sessions, however many mailboxes it works.
+
+After an outage every mailbox has a backlog at once: 35 mailboxes of 40 messages (600 KB each) ran
+34 passes together, each holding a batch in memory and a session. A fleet now runs at most
+EMAILLOG_MAX_PASSES_AT_ONCE passes; the others wait their turn.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from imapclient import IMAPClient
 from psycopg2 import sql
-from support import mailboxes_toml, wait_until
+from support import mailboxes_toml, message, wait_until
 
-from emaillog.devmail import DevDovecot
+from emaillog.devmail import DevDovecot, ImapAccount
 from emaillog.fleet import BALANCE_ROUNDS, CLAIM_SECONDS
 
 pytestmark = pytest.mark.live
@@ -169,6 +174,68 @@ def test_two_deployments_on_one_database_each_keep_all_their_mailboxes(
     assert codes == [0, 0]
     for fleet in fleets:
         assert "giving back" not in fleet.log() and "Traceback" not in fleet.log(), fleet.log()
+
+
+def _backlog(account: ImapAccount, name: str, count: int) -> None:
+    """``count`` messages in ``name``'s INBOX, their Message-IDs naming the mailbox: <NAME-N@...>."""
+    client = IMAPClient(account.host, port=account.port, ssl=False)
+    client.login(account.user, account.password)
+    try:
+        for n in range(count):
+            raw = message(
+                sender=f"Rita <rita@{name}.example>",
+                delivered_to=f"log@{name}.example",
+                message_id=f"<{name}-{n}@{name}.example>",
+                attachments=[("notes.bin", os.urandom(20_000))],
+            )
+            client.append("INBOX", raw)
+    finally:
+        client.logout()
+
+
+def passes_at_once(lines: list[str], names: list[str]) -> int:
+    """The most passes under way at once, read from the order of the log's lines (no clock): a
+    mailbox's pass is under way from the line of its first message (the Message-ID names the
+    mailbox) to its "pass done" line. Each is written inside the pass."""
+    running: set[str] = set()
+    most = 0
+    for line in lines:
+        found = re.search(r"message_id=<(\w+)-\d+@", line)
+        if found and found.group(1) in names:
+            running.add(found.group(1))
+        elif "pass done" in line:
+            running.discard(re.findall(r"mailbox (\w+): pass done", line)[0])
+        most = max(most, len(running))
+    return most
+
+
+def test_a_backlog_in_every_mailbox_runs_at_most_max_passes_at_once(
+    tmp_path: Path, dovecot: DevDovecot, pg_url: str
+) -> None:
+    names = [f"box{n}" for n in range(6)]
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-6:]}", "pw") for name in names}
+    per_box = 15
+    for name, account in accounts.items():
+        _backlog(account, name, per_box)
+    fleet = Fleet(
+        tmp_path,
+        pg_url,
+        mailboxes_toml(accounts),
+        EMAILLOG_MAX_PASSES_AT_ONCE="2",
+        EMAILLOG_BATCH_SIZE="5",  # several batches a pass: each pass records on a thread of its own
+    )
+
+    def moved() -> int:
+        return sum(int(n) for n in re.findall(r"pass done: .* (\d+) moved", fleet.log()))
+
+    try:
+        wait_until(lambda: moved() == len(names) * per_box, 30, "every backlog to be worked")
+    finally:
+        code = fleet.stop()
+    assert code == 0 and "Traceback" not in fleet.log(), fleet.log()
+    lines = fleet.log().splitlines()
+    assert passes_at_once(lines, names) == 2, fleet.log()  # 4 without the bound
+    assert fleet.lines("pass waits for a slot: 2 passes running (EMAILLOG_MAX_PASSES_AT_ONCE=2)")
 
 
 @pytest.fixture

@@ -126,6 +126,7 @@ def test_operational_settings_are_checked_together() -> None:
                 "EMAILLOG_RECONNECT_MIN_SECONDS": "10",
                 "EMAILLOG_RECONNECT_MAX_SECONDS": "5",
                 "EMAILLOG_HAND_OVER_SECONDS": "0",
+                "EMAILLOG_MAX_PASSES_AT_ONCE": "0",
             },
         )
     text = str(bad.value)
@@ -136,6 +137,7 @@ def test_operational_settings_are_checked_together() -> None:
         "METRICS_PORT",
         "RECONNECT_MAX",
         "HAND_OVER",
+        "MAX_PASSES_AT_ONCE",
     )
     for name in names:
         assert f"EMAILLOG_{name}" in text
@@ -146,12 +148,14 @@ def test_operational_settings_are_checked_together() -> None:
         ops.reconcile_seconds,
         ops.metrics_port,
         ops.hand_over_seconds,
+        ops.max_passes_at_once,
     ) == (
         True,
         1440,
         300,
         None,
         300,
+        4,
     )
 
 
