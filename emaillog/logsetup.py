@@ -65,6 +65,9 @@ def setup_logging(log_format: str = "text") -> None:
     logging.logMultiprocessing = False
     # APScheduler announces every job it adds at INFO: noise beside one line per message.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # imapclient says "Connection closed" at INFO whenever a connection is shut without a logout (a
+    # refused login, a dropped connection): a second line beside emaillog's own, which says why.
+    logging.getLogger("imapclient").setLevel(logging.WARNING)
     # tnefparse warns for each oddity of a stranger's winmail.dat (a line per property it skips):
     # emaillog.tnef says in one line when a part stays packed.
     logging.getLogger("tnefparse").setLevel(logging.CRITICAL)

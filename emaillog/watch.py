@@ -101,6 +101,8 @@ class Daemon:
         self._last_report: PassReport | None = None
         self._last_pass_at = ""
         self._highest_uid: int | None = None
+        # Whether the scheduler's job asks for IDLE reconciliations (True) or polls (False).
+        self._scheduled_idle: bool | None = None
         self._metrics_server: Any = None
         self.owns_process = True
         # Under a fleet of several mailboxes, "mailbox NAME: " before the daemon's own lines.
@@ -177,7 +179,7 @@ class Daemon:
             signal.signal(signum, on_signal)
 
     def _schedule(self) -> None:
-        uses_idle = self._uses_idle()
+        uses_idle = self._scheduled_idle = self._uses_idle()
         seconds = self.settings.ops.reconcile_seconds if uses_idle else self.settings.poll_seconds
         reason = "pass:reconcile" if uses_idle else "pass:poll"
         if self.scheduler.get_job("pass"):
@@ -191,7 +193,8 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
-        log.info("%s every %ds", "IDLE, with a reconciliation" if uses_idle else "polling", seconds)
+        what = "IDLE, with a reconciliation" if uses_idle else "polling"
+        log.info("%s%s every %ds", self.label, what, seconds)
 
     # -- one turn of the loop --------------------------------------------------------------------
 
@@ -441,6 +444,10 @@ class Daemon:
             log.warning("%sreconnect failed, next try in %.1fs: %s", self.label, self._retry_in, exc)
             return
         log.info("%sreconnected to %s", self.label, self.settings.imap.host if self.settings.imap else "?")
+        if self._uses_idle() != self._scheduled_idle:
+            # Scheduled before the first login worked (a fleet goes on past a failed one), the job
+            # polled: once logged in, the mailbox passed every EMAILLOG_POLL_SECONDS beside IDLE.
+            self._schedule()
         self.metrics.connection(True, reconnect=True)
         self._passes({"pass:reconnect"})
         # Only once a pass has worked: reset at the login, the backoff never grew when the database

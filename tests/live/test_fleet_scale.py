@@ -238,6 +238,36 @@ def test_a_backlog_in_every_mailbox_runs_at_most_max_passes_at_once(
     assert fleet.lines("pass waits for a slot: 2 passes running (EMAILLOG_MAX_PASSES_AT_ONCE=2)")
 
 
+def test_a_mailbox_whose_first_login_was_refused_waits_in_idle_once_it_logs_in(
+    tmp_path: Path, dovecot: DevDovecot, pg_url: str
+) -> None:
+    """Its scheduler was set before any login worked, to poll: once logged in it passed every
+    EMAILLOG_POLL_SECONDS beside IDLE. And each refused login wrote two lines, imapclient's
+    "Connection closed" (INFO) before emaillog's own."""
+    good = dovecot.add_user(f"good-{tmp_path.name[-6:]}", "pw")
+    user = f"late-{tmp_path.name[-6:]}"
+    dovecot.add_user(user, "not-yet")
+    accounts = {"good": good, "late": ImapAccount(good.host, good.port, user, "pw")}
+    fleet = Fleet(
+        tmp_path,
+        pg_url,
+        mailboxes_toml(accounts, common={"EMAILLOG_POLL_SECONDS": "1"}),
+        EMAILLOG_RECONNECT_MIN_SECONDS="1",
+        EMAILLOG_RECONNECT_MAX_SECONDS="2",
+    )
+    try:
+        wait_until(lambda: fleet.lines(f"refused the login of {user}"), 20, "the refused login")
+        dovecot.add_user(user, "pw")  # the password put right on the server
+        wait_until(lambda: fleet.lines("mailbox late: pass done"), 20, "late's first pass")
+        wait_until(lambda: fleet.lines("mailbox late: IDLE, with a reconciliation every 300s"), 5, "IDLE")
+        time.sleep(3)  # three poll intervals: it passed three more times
+        assert len(fleet.lines("mailbox late: pass done")) == 1, fleet.log()
+    finally:
+        code = fleet.stop()
+    assert code == 0 and "Traceback" not in fleet.log(), fleet.log()
+    assert "Connection closed" not in fleet.log(), fleet.log()
+
+
 @pytest.fixture
 def capped_url(postgres) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A database whose role may hold two sessions: the lease's and the claiming thread's."""
