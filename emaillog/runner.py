@@ -19,6 +19,7 @@ from typing import Any
 
 from peewee import OperationalError
 
+from .allocator import fewer_malloc_arenas
 from .databaseurl import POSTGRESQL_URLS, unverified_database
 from .fleet import Fleet
 from .imapmailbox import ImapMailbox
@@ -127,6 +128,7 @@ def run(
 ) -> int:
     """Run the daemon (or one pass); returns the process exit code."""
     setup_logging(settings.ops.log_format)
+    fewer_malloc_arenas()  # before the mailbox, recording and parser threads and processes start
     try:
         chain = load_chain(settings.chain_file)
     except ChainError as exc:
