@@ -375,7 +375,13 @@ class Fleet:
         self.settings, self.chain = settings, chain
         self.slots.resize(settings.ops.max_passes_at_once)
         for name in changed:
-            self._claim(after[name])  # the lease is still ours: started again at once
+            try:
+                self._claim(after[name])  # the lease is still ours: started again at once
+            except (OperationalError, InterfaceError) as exc:
+                # The database away (its sessions cut, the lease's not yet): the claiming rounds
+                # start the mailbox once it answers, as after any outage. Raised here, it ended
+                # the process (exit 75) in the middle of a reload.
+                self._database_trouble(exc)
         log.info(
             "settings reloaded; restarted: %s; stopped: %s; new: %s",
             ", ".join(changed) or "none",

@@ -971,6 +971,39 @@ def test_a_fleet_whose_every_login_is_refused_at_start_exits_77(
 
 
 @ON_POSTGRESQL
+def test_on_postgresql_a_reload_while_the_database_is_away_keeps_the_daemon_running(
+    tmp_path: Path, both_worlds: World
+) -> None:
+    """A SIGHUP that restarts a mailbox (its settings changed) when the database has just dropped the
+    process's sessions (a PostgreSQL restart, a failover) but not yet the lease's: the mailbox is
+    claimed again once the database answers, as after any outage, instead of the daemon exiting 75."""
+    url = both_worlds.settings.database_url
+    daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url)
+    try:
+        daemon.wait_ready()
+        both_worlds.deliver(message(message_id="<before@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 1, 20, "the first message logged")
+        database_proxy.obj.execute_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND application_name NOT LIKE 'emaillog-lease-%%'"
+        )
+        env_file = tmp_path / "emaillog.env"
+        env_file.write_text(env_file.read_text() + "EMAILLOG_IMAP_TIMEOUT=6\n")
+        daemon.signal(signal.SIGHUP)
+        exited = daemon.proc.poll
+        wait_until(lambda: "settings reloaded" in daemon.log() or exited() is not None, 20, "the reload")
+        both_worlds.deliver(message(message_id="<after@acme.example>"))
+        wait_until(lambda: ledger_rows("logged") == 2 or exited() is not None, 30, "the daemon working again")
+        assert daemon.proc.poll() is None, daemon.log()
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    log = daemon.log()
+    assert "Traceback" not in log, log
+    assert "settings reloaded; restarted: default" in log and "the database answers again" in log, log
+
+
+@ON_POSTGRESQL
 def test_on_postgresql_the_daemon_works_again_after_the_server_drops_every_connection(
     tmp_path: Path, both_worlds: World
 ) -> None:
