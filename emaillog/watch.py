@@ -515,7 +515,12 @@ class Daemon:
         ]
         self.settings, self.chain = settings, chain
         if old.database_url != settings.database_url or old.account != settings.account:
-            self.store = open_store(settings)
+            left, self.store = self.store.db, open_store(settings)
+            # Closed here, not whenever Python's cycle collector gets to it: until then the database
+            # left kept its connection (an SQLite file's descriptors), one more at every such reload.
+            # This thread's is the one open: a pass's recording thread closes its own.
+            with contextlib.suppress(*DATABASE_ERRORS):
+                left.close()
         if old.imap != settings.imap or old.intake_folder != settings.intake_folder:
             self.tokens = self._new_token_source()
             self._drop_connection(logout=True)
