@@ -28,11 +28,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from http.server import ThreadingHTTPServer
 from types import FrameType
 
 from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
+from .metrics import FleetMetrics, serve
 from .parallel import ParallelParser
 from .passslots import PassSlots
 from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, one_line, start_up_failure
@@ -88,6 +90,9 @@ class Fleet:
     requests: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
     _db_trouble: bool = False  # the last round failed on the database (logged once until it answers)
     _over_rounds: int = 0  # rounds in a row this process held more than its fair share
+    # One endpoint for the process (EMAILLOG_METRICS_PORT), every mailbox held here a labelled series.
+    metrics: FleetMetrics = field(default_factory=FleetMetrics)
+    _metrics_server: ThreadingHTTPServer | None = None
 
     def __post_init__(self) -> None:
         self.leases = leases_for(self.settings.database_url, self.settings.data_dir)
@@ -103,8 +108,10 @@ class Fleet:
         if code is not None:
             self._abandon()
             return code
-        self.notifier.ready()
         try:
+            if self.settings.ops.metrics_port:
+                self._metrics_server = serve(self.metrics, self.settings.ops.metrics_port)
+            self.notifier.ready()
             while self._serve():
                 try:
                     self._round()
@@ -279,6 +286,7 @@ class Fleet:
             if name in self.handing_over:
                 if not worker.thread.is_alive():
                     del self.workers[name]
+                    self._publish()
                     rest = self.handing_over.pop(name)
                     self.leases.release(worker.daemon.settings.account, name)
                     if rest:
@@ -333,6 +341,7 @@ class Fleet:
         name = daemon.settings.mailbox_name
         thread = threading.Thread(target=_work, args=(daemon, started), name=f"mailbox-{name}", daemon=True)
         self.workers[name] = _Worker(daemon, thread)
+        self._publish()
         thread.start()
         log.info("working mailbox %s", name)
 
@@ -374,6 +383,7 @@ class Fleet:
             del self.resting_until[name]
         self.settings, self.chain = settings, chain
         self.slots.resize(settings.ops.max_passes_at_once)
+        self._publish()  # the mailboxes configured
         for name in changed:
             try:
                 self._claim(after[name])  # the lease is still ours: started again at once
@@ -407,6 +417,13 @@ class Fleet:
                 continue
             del self.workers[name]
             self.handing_over.pop(name, None)  # stopped for good or restarted: the lease is kept
+        self._publish()
+
+    def _publish(self) -> None:
+        """Show the mailboxes held now in the metrics: each from its daemon of the moment (a new one
+        on a restart), and one stopped or given back no longer."""
+        held = {name: (w.daemon.settings.account, w.daemon.metrics) for name, w in self.workers.items()}
+        self.metrics.publish(held, len(self.settings.all_mailboxes()))
 
     def _shutdown(self) -> None:
         log.info("stopping %d mailbox(es)", len(self.workers))
@@ -414,6 +431,9 @@ class Fleet:
         self._stop_workers()
         self.parser.close()
         self.leases.release_all()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
 
 
 def _work(daemon: Daemon, started: bool) -> None:

@@ -1,7 +1,8 @@
 """Prometheus text metrics on 127.0.0.1:EMAILLOG_METRICS_PORT (stdlib http.server in a thread).
 
 The daemon's main thread updates the counters; the HTTP thread only reads them under a lock, so the
-database is never touched from two threads.
+database is never touched from two threads. A fleet (fleet.py) serves one endpoint for the process:
+each mailbox's daemon keeps its own ``Metrics``, shown with ``mailbox`` and ``account`` labels.
 """
 
 from __future__ import annotations
@@ -9,9 +10,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 log = logging.getLogger("emaillog.metrics")
+
+
+Labels = tuple[tuple[str, str], ...]
+# One line of a family: the suffix of its name (a summary's _sum), its labels, its value.
+Sample = tuple[str, Labels, str]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    kind: str
+    help: str
+    samples: list[Sample]
+
+
+def _one(name: str, kind: str, help: str, labels: Labels, value: object) -> Family:
+    return Family(name, kind, help, [("", labels, str(value))])
 
 
 class Metrics:
@@ -44,43 +63,126 @@ class Metrics:
             self.logged_in = int(logged_in)
             self.reconnects += int(reconnect)
 
+    def families(self, labels: Labels = ()) -> list[Family]:
+        """The metric families, each series carrying ``labels`` before its own; read under the lock."""
+        with self._lock:
+            outcomes = sorted(self.outcomes.items())
+            return [
+                Family(
+                    "emaillog_messages_total",
+                    "counter",
+                    "Messages processed, by outcome.",
+                    [("", (*labels, ("outcome", k)), str(v)) for k, v in outcomes],
+                ),
+                _one(
+                    "emaillog_passes_total", "counter", "Passes over the intake folder.", labels, self.passes
+                ),
+                _one(
+                    "emaillog_pass_failures_total",
+                    "counter",
+                    "Passes that failed (mailbox or database trouble).",
+                    labels,
+                    self.pass_failures,
+                ),
+                Family(
+                    "emaillog_pass_duration_seconds",
+                    "summary",
+                    "Time spent in passes.",
+                    [("_sum", labels, f"{self.pass_seconds_sum:.6f}"), ("_count", labels, str(self.passes))],
+                ),
+                _one(
+                    "emaillog_last_pass_duration_seconds",
+                    "gauge",
+                    "Duration of the last pass.",
+                    labels,
+                    f"{self.last_pass_seconds:.6f}",
+                ),
+                _one(
+                    "emaillog_last_pass_timestamp_seconds",
+                    "gauge",
+                    "When the last pass ended (Unix time).",
+                    labels,
+                    f"{self.last_pass_time:.3f}",
+                ),
+                _one(
+                    "emaillog_imap_logged_in",
+                    "gauge",
+                    "Whether the IMAP connection is logged in.",
+                    labels,
+                    self.logged_in,
+                ),
+                _one(
+                    "emaillog_reconnects_total",
+                    "counter",
+                    "Reconnections to the IMAP server.",
+                    labels,
+                    self.reconnects,
+                ),
+            ]
+
+    def render(self) -> str:
+        return exposition(self.families())
+
+
+class FleetMetrics:
+    """The metrics of a fleet (fleet.py): every mailbox this process holds, each series labelled
+    with its mailbox and account, and how many mailboxes it holds of those configured.
+
+    The fleet's main thread replaces the mailboxes whenever it starts or drops one (a mailbox given
+    back is gone from the output at once); each mailbox's counters are its daemon's, begun anew when
+    the daemon is (a restart, SIGHUP, a lease regained), which Prometheus reads as a counter reset.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._mailboxes: dict[str, tuple[str, Metrics]] = {}
+        self._configured = 0
+
+    def publish(self, mailboxes: dict[str, tuple[str, Metrics]], configured: int) -> None:
+        """``mailboxes``: the held ones, name to (account, the daemon's Metrics)."""
+        with self._lock:
+            self._mailboxes, self._configured = dict(mailboxes), configured
+
     def render(self) -> str:
         with self._lock:
-            lines = [
-                "# HELP emaillog_messages_total Messages processed, by outcome.",
-                "# TYPE emaillog_messages_total counter",
-            ]
-            lines += [
-                f'emaillog_messages_total{{outcome="{k}"}} {v}' for k, v in sorted(self.outcomes.items())
-            ]
-            lines += [
-                "# HELP emaillog_passes_total Passes over the intake folder.",
-                "# TYPE emaillog_passes_total counter",
-                f"emaillog_passes_total {self.passes}",
-                "# HELP emaillog_pass_failures_total Passes that failed (mailbox or database trouble).",
-                "# TYPE emaillog_pass_failures_total counter",
-                f"emaillog_pass_failures_total {self.pass_failures}",
-                "# HELP emaillog_pass_duration_seconds Time spent in passes.",
-                "# TYPE emaillog_pass_duration_seconds summary",
-                f"emaillog_pass_duration_seconds_sum {self.pass_seconds_sum:.6f}",
-                f"emaillog_pass_duration_seconds_count {self.passes}",
-                "# HELP emaillog_last_pass_duration_seconds Duration of the last pass.",
-                "# TYPE emaillog_last_pass_duration_seconds gauge",
-                f"emaillog_last_pass_duration_seconds {self.last_pass_seconds:.6f}",
-                "# HELP emaillog_last_pass_timestamp_seconds When the last pass ended (Unix time).",
-                "# TYPE emaillog_last_pass_timestamp_seconds gauge",
-                f"emaillog_last_pass_timestamp_seconds {self.last_pass_time:.3f}",
-                "# HELP emaillog_imap_logged_in Whether the IMAP connection is logged in.",
-                "# TYPE emaillog_imap_logged_in gauge",
-                f"emaillog_imap_logged_in {self.logged_in}",
-                "# HELP emaillog_reconnects_total Reconnections to the IMAP server.",
-                "# TYPE emaillog_reconnects_total counter",
-                f"emaillog_reconnects_total {self.reconnects}",
-            ]
-        return "\n".join(lines) + "\n"
+            held, configured = sorted(self._mailboxes.items()), self._configured
+        families = [
+            _one(
+                "emaillog_mailboxes_held", "gauge", "Mailboxes whose lease this process holds.", (), len(held)
+            ),
+            _one("emaillog_mailboxes_configured", "gauge", "Mailboxes configured.", (), configured),
+        ]
+        # Each mailbox's Metrics is read under its own lock, one after the other: never both locks.
+        per_mailbox = [m.families((("mailbox", name), ("account", account))) for name, (account, m) in held]
+        for merged in zip(*per_mailbox, strict=True):
+            families.append(replace(merged[0], samples=[s for family in merged for s in family.samples]))
+        return exposition(families)
 
 
-def serve(metrics: Metrics, port: int) -> ThreadingHTTPServer:
+def exposition(families: list[Family]) -> str:
+    """The Prometheus text format (0.0.4): each family's HELP and TYPE once, then its series."""
+    lines = []
+    for family in families:
+        lines += [f"# HELP {family.name} {family.help}", f"# TYPE {family.name} {family.kind}"]
+        lines += [
+            f"{family.name}{suffix}{_labels(labels)} {value}" for suffix, labels, value in family.samples
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{name}="{escape(value)}"' for name, value in labels) + "}"
+
+
+def escape(value: str) -> str:
+    """A label value as the text format wants it: a mailbox's name or account comes from the
+    settings, and a quote or a line break in it would break the whole scrape."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def serve(metrics: Metrics | FleetMetrics, port: int) -> ThreadingHTTPServer:
     """Serve ``/metrics`` on 127.0.0.1 only; the caller shuts the server down."""
 
     class Handler(BaseHTTPRequestHandler):

@@ -159,6 +159,8 @@ class Daemon:
         self.notifier.stopping()
         self.scheduler.shutdown(wait=False)
         self._drop_connection(logout=True)
+        # Under a fleet the endpoint outlives this daemon (a thread ended on an error is kept till restarted).
+        self.metrics.connection(False)
         if self.owns_process:
             self.parser.close()
         self.state.update(login_state="stopped", login_detail=None)

@@ -478,6 +478,73 @@ def _get(port: int) -> str:
         return str(response.read().decode())
 
 
+def _served(port: int) -> str:
+    """The metrics, or "" while nothing answers on ``port``."""
+    try:
+        return _get(port)
+    except OSError:
+        return ""
+
+
+def test_a_fleet_serves_every_mailboxs_metrics_on_one_port(
+    tmp_path: Path, database_url: str, dovecot: DevDovecot
+) -> None:
+    """A fleet (a mailboxes file, or any PostgreSQL) ignored EMAILLOG_METRICS_PORT without a word:
+    connection refused. Now one endpoint for the process, each mailbox's series labelled with it;
+    a mailbox taken out is gone from them, and the port is closed with the process."""
+    accounts = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("acme", "globex")}
+    mailboxes, port = tmp_path / "mailboxes.toml", free_port()
+    mailboxes.write_text(mailboxes_toml(accounts, globex={"EMAILLOG_ACCOUNT": "globex-corp"}))
+    env_file = fleet_env(tmp_path, database_url, mailboxes)
+    env_file.write_text(env_file.read_text() + f"EMAILLOG_METRICS_PORT={port}\n")
+    daemon = DaemonProcess(tmp_path, env_file)
+    try:
+        daemon.wait_ready()
+        client = IMAPClient(accounts["acme"].host, port=accounts["acme"].port, ssl=False)
+        client.login(accounts["acme"].user, accounts["acme"].password)
+        client.append("INBOX", message(message_id="<metrics@acme.example>"))  # a stranger's: rejected
+        client.logout()
+        rejected = 'emaillog_messages_total{mailbox="acme",account="acme",outcome="rejected"} 1'
+        wait_until(lambda: rejected in _served(port), 15, "acme's message in the metrics")
+        globex = 'emaillog_imap_logged_in{mailbox="globex",account="globex-corp"} 1'
+        wait_until(lambda: globex in _get(port), 15, "globex logged in")
+        text = _get(port)
+        assert "emaillog_mailboxes_held 2" in text and "emaillog_mailboxes_configured 2" in text, text
+        # One family, one HELP and TYPE: mailboxes are its labelled series, not blocks of their own.
+        assert text.count("# TYPE emaillog_passes_total counter") == 1, text
+        # globex taken out: stopped, its lease given back, and gone from the metrics.
+        mailboxes.write_text(mailboxes_toml({"acme": accounts["acme"]}))
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "stopped: globex" in daemon.log(), 15, "globex stopped")
+        text = _get(port)
+        assert 'mailbox="globex"' not in text and "emaillog_mailboxes_held 1" in text, text
+        assert "emaillog_mailboxes_configured 1" in text and rejected in text, text
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+    assert _served(port) == "" and "Traceback" not in daemon.log(), daemon.log()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_one_mailbox_on_postgresql_serves_its_metrics(tmp_path: Path, both_worlds: World) -> None:
+    """On PostgreSQL one mailbox is a fleet of one (worked under its lease): the recommended set-up
+    answered "connection refused" on its metrics port."""
+    port = free_port()
+    url = both_worlds.settings.database_url
+    daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url, EMAILLOG_METRICS_PORT=str(port))
+    try:
+        daemon.wait_ready()
+        both_worlds.deliver(message(message_id="<pg-metrics@acme.example>"))
+        wait_until(lambda: 'outcome="logged"} 1' in _served(port), 15, "the message in the metrics")
+        text = _get(port)
+        labels = f'mailbox="default",account="{both_worlds.settings.account}"'
+        assert f"emaillog_imap_logged_in{{{labels}}} 1" in text, text
+        assert "emaillog_mailboxes_held 1" in text and "emaillog_mailboxes_configured 1" in text, text
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
 @pytest.mark.parametrize("timer", ["EMAILLOG_IDLE_RENEW_SECONDS", "EMAILLOG_RECONCILE_SECONDS"])
 def test_idle_is_renewed_and_the_folder_reconciled_on_time(tmp_path: Path, world: World, timer: str) -> None:
     # With nothing arriving, only the timer under test ends IDLE; every end is followed by a full pass.

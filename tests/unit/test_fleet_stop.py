@@ -14,6 +14,7 @@ from support import make_settings
 
 from emaillog import fleet as fleet_module
 from emaillog.fleet import Fleet, _Worker
+from emaillog.metrics import Metrics
 from emaillog.rules import load_chain
 from emaillog.sdnotify import Notifier
 from emaillog.store import open_store
@@ -29,7 +30,9 @@ def test_stuck_mailbox_threads_share_one_deadline(tmp_path: Path, monkeypatch: p
     for name in names:
         thread = threading.Thread(target=stuck.wait, daemon=True)
         thread.start()
-        daemon = SimpleNamespace(stopping=False, requests=queue.SimpleQueue())
+        daemon = SimpleNamespace(
+            stopping=False, requests=queue.SimpleQueue(), settings=settings, metrics=Metrics()
+        )
         fleet.workers[name] = _Worker(daemon, thread)  # type: ignore[arg-type]
     monkeypatch.setattr(fleet_module, "STOP_SECONDS", 1.0)
     stopper = threading.Thread(target=fleet._stop_workers, daemon=True)

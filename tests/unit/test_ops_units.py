@@ -17,7 +17,7 @@ from emaillog import oauth
 from emaillog.fleet import _worst
 from emaillog.logsetup import JsonFormatter, setup_logging
 from emaillog.mailbox import FolderReadOnly, LoginRefused, MailboxError
-from emaillog.metrics import Metrics
+from emaillog.metrics import FleetMetrics, Metrics
 from emaillog.oauth import CommandToken, TokenError
 from emaillog.poll import remove_stale_tmp
 from emaillog.reconnect import Backoff, start_up_failure
@@ -166,6 +166,28 @@ def test_metrics_text_format() -> None:
     text = metrics.render()
     assert 'emaillog_messages_total{outcome="logged"} 2' in text
     assert "emaillog_pass_duration_seconds_count 1" in text and "emaillog_imap_logged_in 1" in text
+
+
+def test_fleet_metrics_label_each_mailbox_once_per_family_and_escape_the_labels() -> None:
+    acme, odd = Metrics(), Metrics()
+    acme.pass_done({"logged": 2}, 0.5)
+    odd.pass_done({"logged": 1}, 0.5)
+    fleet = FleetMetrics()
+    # Names and accounts come from the settings: a quote, a backslash or a line break must not
+    # end the label value (or the line) early, or the scrape fails for every mailbox.
+    fleet.publish({"acme": ("acme", acme), 'sales "east"': ("c:\\crm\nx", odd)}, 3)
+    text = fleet.render()
+    assert 'emaillog_messages_total{mailbox="acme",account="acme",outcome="logged"} 2' in text
+    odd_labels = 'mailbox="sales \\"east\\"",account="c:\\\\crm\\nx"'
+    assert f'emaillog_messages_total{{{odd_labels},outcome="logged"}} 1' in text, text
+    assert f"emaillog_pass_duration_seconds_count{{{odd_labels}}} 1" in text, text
+    assert "emaillog_mailboxes_held 2" in text and "emaillog_mailboxes_configured 3" in text
+    assert text.count("# TYPE emaillog_messages_total counter") == 1
+    assert all(line.startswith(("# ", "emaillog_")) for line in text.splitlines()), text  # no line broken
+    # A mailbox given back is gone at once; its counters with it.
+    fleet.publish({"acme": ("acme", acme)}, 3)
+    text = fleet.render()
+    assert "sales" not in text and "emaillog_mailboxes_held 1" in text
 
 
 def test_microsoft_client_credentials_through_msal(monkeypatch: pytest.MonkeyPatch) -> None:
