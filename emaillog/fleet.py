@@ -34,7 +34,7 @@ from types import FrameType
 from peewee import Database, InterfaceError, OperationalError
 
 from .lease import Leases, leases_for
-from .metrics import FleetMetrics, serve
+from .metrics import FleetMetrics, MetricsUnavailable, serve
 from .parallel import ParallelParser
 from .passslots import PassSlots
 from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, one_line, start_up_failure
@@ -101,6 +101,12 @@ class Fleet:
     def run(self) -> int:
         self._install_signals()
         try:
+            if self.settings.ops.metrics_port:  # before any login, as the one-mailbox daemon
+                self._metrics_server = serve(self.metrics, self.settings.ops.metrics_port)
+        except MetricsUnavailable as exc:
+            log.error("%s", exc)
+            return EXIT_CONFIG
+        try:
             code = self._start_up()
         except BaseException:
             self._abandon()
@@ -108,10 +114,8 @@ class Fleet:
         if code is not None:
             self._abandon()
             return code
+        self.notifier.ready()
         try:
-            if self.settings.ops.metrics_port:
-                self._metrics_server = serve(self.metrics, self.settings.ops.metrics_port)
-            self.notifier.ready()
             while self._serve():
                 try:
                     self._round()
@@ -183,6 +187,7 @@ class Fleet:
         self._stop_workers()
         self.parser.close()
         self.leases.release_all()
+        self._stop_metrics()
 
     def _serve(self) -> bool:
         """Wait for the next round, answering signals meanwhile; False once asked to stop."""
@@ -431,9 +436,13 @@ class Fleet:
         self._stop_workers()
         self.parser.close()
         self.leases.release_all()
+        self._stop_metrics()
+
+    def _stop_metrics(self) -> None:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
+            self._metrics_server = None
 
 
 def _work(daemon: Daemon, started: bool) -> None:

@@ -182,8 +182,14 @@ def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+class MetricsUnavailable(Exception):
+    """The metrics port cannot be listened on (another program holds it): a setting to change."""
+
+
 def serve(metrics: Metrics | FleetMetrics, port: int) -> ThreadingHTTPServer:
-    """Serve ``/metrics`` on 127.0.0.1 only; the caller shuts the server down."""
+    """Serve ``/metrics`` on 127.0.0.1 only; the caller shuts the server down.
+
+    Raises MetricsUnavailable when the port cannot be had (exit 78 at start-up)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -200,7 +206,12 @@ def serve(metrics: Metrics | FleetMetrics, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    except OSError as exc:
+        raise MetricsUnavailable(
+            f"EMAILLOG_METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}: {exc.strerror or exc}"
+        ) from exc
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics on http://127.0.0.1:%d/metrics", port)

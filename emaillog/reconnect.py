@@ -14,6 +14,7 @@ from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
 from .mailbox import FolderReadOnly, FolderUnusable, LoginRefused, MailboxError, TlsRefused
+from .metrics import MetricsUnavailable
 
 # Errors that mean the connection is gone or unusable: reconnect with backoff.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -25,7 +26,11 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 # What can stop a one-shot pass or a daemon's start-up without being a bug (SPEC §13).
-START_UP_FAILURES: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, OperationalError)
+START_UP_FAILURES: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    OperationalError,
+    MetricsUnavailable,
+)
 
 EXIT_TEMPFAIL, EXIT_LOGIN, EXIT_CONFIG = 75, 77, 78
 
@@ -47,7 +52,7 @@ def start_up_failure(exc: BaseException) -> tuple[int, str]:
         return EXIT_TEMPFAIL, f"database unavailable: {one_line(exc)}"
     if isinstance(exc, LoginRefused):
         return EXIT_LOGIN, str(exc)
-    if isinstance(exc, FolderUnusable | TlsRefused):
+    if isinstance(exc, FolderUnusable | TlsRefused | MetricsUnavailable):
         return EXIT_CONFIG, str(exc)
     if on_a_local_file(exc):
         return EXIT_TEMPFAIL, f"pass failed on a local file: {one_line(exc)}"

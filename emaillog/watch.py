@@ -134,13 +134,16 @@ class Daemon:
         self.owns_process = install_signals
         if install_signals:
             self._install_signals()
+            if self.settings.ops.metrics_port:
+                # Before the login: a port another program holds was a traceback (exit 1) after it,
+                # and systemd restarted the daemon for ever. Left open if the login fails: the
+                # process exits on it.
+                self._metrics_server = serve(self.metrics, self.settings.ops.metrics_port)
         self.tokens = self._new_token_source()
         self._connect()
 
     def run(self) -> int:
         """The main loop, until a stop is asked for; returns the exit code (0)."""
-        if self.settings.ops.metrics_port and self.owns_process:
-            self._metrics_server = serve(self.metrics, self.settings.ops.metrics_port)
         self._schedule()
         self.scheduler.start()
         self.notifier.ready()

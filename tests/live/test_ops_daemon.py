@@ -525,6 +525,27 @@ def test_a_fleet_serves_every_mailboxs_metrics_on_one_port(
     assert _served(port) == "" and "Traceback" not in daemon.log(), daemon.log()
 
 
+@pytest.mark.parametrize("fleet", [False, True])
+def test_a_metrics_port_taken_is_one_line_and_78_before_ready(
+    tmp_path: Path, world: World, fleet: bool
+) -> None:
+    """A port another program holds was a traceback and exit 1, after the login: systemd restarted
+    the daemon for ever, logging in to the mailbox each time."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    extra = {"EMAILLOG_MAILBOXES_FILE": str(tmp_path / "mailboxes.toml")} if fleet else {}
+    (tmp_path / "mailboxes.toml").write_text(mailboxes_toml({"acme": world.account}))
+    try:
+        log = exit_before_ready(start(tmp_path, world.account, EMAILLOG_METRICS_PORT=str(port), **extra), 78)
+    finally:
+        taken.close()
+    assert f"EMAILLOG_METRICS_PORT: cannot serve metrics on 127.0.0.1:{port}" in log, log
+    # Never connected to the mailbox: the first try writes "connecting" to the state file.
+    assert not list((tmp_path / "data" / "state").glob("*.json")), log
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_one_mailbox_on_postgresql_serves_its_metrics(tmp_path: Path, both_worlds: World) -> None:
     """On PostgreSQL one mailbox is a fleet of one (worked under its lease): the recommended set-up
