@@ -46,6 +46,11 @@ def reload(notifier: Notifier, source: Callable[[], Settings] | None, check: Che
         chain = load_chain(settings.chain_file)
     except (SettingsError, ChainError) as exc:
         log.error("reload failed, keeping the old settings: %s", exc)
-    else:
+        notifier.ready()
+        return
+    try:
         apply(settings, chain)
-    notifier.ready()
+    finally:
+        # Told whatever ``apply`` raised (a database away while a mailbox restarts): systemd
+        # (Type=notify-reload) waits for READY=1 after RELOADING=1 and took the reload for hung.
+        notifier.ready()

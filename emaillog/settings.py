@@ -81,7 +81,7 @@ class Settings:
     processed_folder: str
     error_folder: str
     data_dir: Path
-    database_url: str
+    database_url: str = field(repr=False)  # its password, when it holds one
     bcc_address: str
     forward_address: str
     company_domains: frozenset[str]

@@ -124,3 +124,21 @@ def test_reads_environ_by_default(manager: Manager, monkeypatch: pytest.MonkeyPa
 )
 def test_watchdog_interval(environ: dict[str, str], expected: float | None) -> None:
     assert Notifier.from_environ(environ).watchdog_interval() == expected
+
+
+def test_a_reload_whose_apply_fails_still_tells_systemd_it_is_ready(manager: Manager, tmp_path: Path) -> None:
+    """systemd (Type=notify-reload) waits for READY=1 after RELOADING=1: an apply that raised (the
+    database away while a mailbox restarts) left the reload hanging until systemd's timeout."""
+    from emaillog.reloading import reload
+    from emaillog.settings import load
+
+    sock, address = manager
+    settings = load(None, {"EMAILLOG_DATA_DIR": str(tmp_path)})
+
+    def apply(*_: object) -> None:
+        raise ConnectionError("the database went away")
+
+    with pytest.raises(ConnectionError):
+        reload(Notifier.from_environ({"NOTIFY_SOCKET": address}), lambda: settings, lambda s: None, apply)
+    assert "RELOADING" in fields(sock)
+    assert fields(sock) == {"READY": "1"}

@@ -392,3 +392,18 @@ def test_the_example_mailboxes_file_is_accepted(tmp_path: Path) -> None:
     settings = load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_MAILBOXES_FILE": str(mailboxes)})
     named = [(m.mailbox_name, m.account) for m in settings.mailboxes]
     assert named == [("acme", "acme"), ("globex", "globex")]
+
+
+def test_the_settings_repr_holds_no_password(tmp_path: Path) -> None:
+    """A Settings shown in a traceback or a debug line: the database URL's password is not in it."""
+    settings = load(
+        None,
+        {
+            "EMAILLOG_DATA_DIR": str(tmp_path),
+            "EMAILLOG_DATABASE_URL": "postgresql://crm:Sekr3tRepr@db.example/crm?sslmode=verify-full",
+            "EMAILLOG_IMAP_HOST": "imap.example.com",
+            "EMAILLOG_IMAP_USER": "log@example.com",
+            "EMAILLOG_IMAP_PASSWORD": "ImapSekr3tRepr",
+        },
+    )
+    assert "Sekr3tRepr" not in repr(settings)
