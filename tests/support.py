@@ -342,6 +342,17 @@ def hold_recording_until_the_main_thread_moves_on(monkeypatch: Any) -> None:
     monkeypatch.setattr(Stages, "start_recording", starting)
 
 
+def deliver(settings: Settings, *raws: bytes) -> None:
+    """APPEND ``raws`` to the intake folder of ``settings``' mailbox, as mail arriving does."""
+    imap = settings.imap
+    assert imap is not None
+    client = IMAPClient(imap.host, port=imap.port, ssl=False)
+    client.login(imap.user, imap.password)
+    for raw in raws:
+        client.append(settings.intake_folder, raw)
+    client.logout()
+
+
 def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> float:
     """Poll ``predicate`` until it holds (returns the seconds waited) or fail after ``timeout``."""
     started = time.monotonic()

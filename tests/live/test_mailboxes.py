@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from imapclient import IMAPClient
-from support import mailboxes_toml, message
+from support import deliver, mailboxes_toml, message
 
 from emaillog import admin, views
 from emaillog.cli import main
@@ -31,16 +30,6 @@ def deployment(tmp_path: Path, database_url: str, dovecot: DevDovecot) -> Settin
             "EMAILLOG_MAILBOXES_FILE": str(mailboxes),
         },
     )
-
-
-def deliver(settings: Settings, *raws: bytes) -> None:
-    imap = settings.imap
-    assert imap is not None
-    client = IMAPClient(imap.host, port=imap.port, ssl=False)
-    client.login(imap.user, imap.password)
-    for raw in raws:
-        client.append("INBOX", raw)
-    client.logout()
 
 
 def run_pass(settings: Settings) -> None:

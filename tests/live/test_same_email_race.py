@@ -15,8 +15,7 @@ from pathlib import Path
 from threading import Barrier
 
 import pytest
-from imapclient import IMAPClient
-from support import BCC, REP, mailboxes_toml, message
+from support import BCC, REP, deliver, mailboxes_toml, message
 
 from emaillog import admin, views
 from emaillog.devmail import DevDovecot
@@ -54,16 +53,6 @@ def boxes(tmp_path: Path, database_url: str, dovecot: DevDovecot) -> tuple[Setti
     assert sales.account == support.account == "acme"
     admin.add_user(open_store(sales), sales, REP, "Rita Rep", True, True)
     return sales, support
-
-
-def deliver(settings: Settings, *raws: bytes) -> None:
-    imap = settings.imap
-    assert imap is not None
-    client = IMAPClient(imap.host, port=imap.port, ssl=False)
-    client.login(imap.user, imap.password)
-    for raw in raws:
-        client.append("INBOX", raw)
-    client.logout()
 
 
 @pytest.fixture
