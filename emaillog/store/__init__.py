@@ -47,7 +47,14 @@ def open_read_only(settings: Settings) -> Database:
     except DatabaseMissing as exc:
         raise StoreNotReady(f"{exc}; a dry run creates nothing: run a pass or the daemon first") from exc
     version = current_version(db)
-    if version != CURRENT_VERSION:
+    if version > CURRENT_VERSION:
+        # A pass of this version would refuse it too: only a newer emaillog can read it.
+        db.close()
+        raise StoreNotReady(
+            f"the database is at schema version {version}, newer than this emaillog knows "
+            f"({CURRENT_VERSION}): a newer emaillog upgraded it; dry-run that version (or a newer one)"
+        )
+    if version < CURRENT_VERSION:
         db.close()
         raise StoreNotReady(
             f"the database is at schema version {version}, this emaillog needs {CURRENT_VERSION}; a dry run "

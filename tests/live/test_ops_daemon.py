@@ -781,6 +781,12 @@ def test_a_dry_run_reads_the_database_without_writing_or_upgrading_it(
     assert f"schema version {CURRENT_VERSION - 1}, this emaillog needs {CURRENT_VERSION}" in behind.stderr
     assert "Traceback" not in behind.stderr
     assert current_version(database_proxy.obj) == CURRENT_VERSION - 1
+    # One a newer emaillog upgraded: a pass of this version would refuse it too, so it is not offered.
+    SchemaVersion.create(version=CURRENT_VERSION + 1)
+    ahead = dry_run(tmp_path, world, data_dir, url)
+    assert ahead.returncode == 78, ahead.stderr
+    assert f"schema version {CURRENT_VERSION + 1}, newer than this emaillog knows" in ahead.stderr
+    assert "upgrade it with a pass" not in ahead.stderr and "Traceback" not in ahead.stderr
 
 
 def test_a_once_pass_that_fails_on_a_local_file_says_so_not_mailbox_unavailable(
