@@ -48,7 +48,11 @@ def add_check_commands(commands: Any) -> None:
         commands, "status", _status, "last pass, messages by outcome, Error folder, outbox, login state"
     )
     p.add_argument("--json", action="store_true")
-    p.add_argument("--no-imap", action="store_true", help="do not log in to count the Error folder")
+    p.add_argument(
+        "--no-imap",
+        action="store_true",
+        help="do not log in: no login check, no intake or Error folder count",
+    )
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
