@@ -38,7 +38,7 @@ from .metrics import FleetMetrics, MetricsUnavailable, serve
 from .parallel import ParallelParser
 from .passslots import PassSlots
 from .reconnect import CONNECTION_ERRORS, EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, one_line, start_up_failure
-from .reloading import keeps_its_data_dir, reload
+from .reloading import keeps_what_start_up_set, reload
 from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
@@ -365,7 +365,7 @@ class Fleet:
         reload(self.notifier, self.reload_settings, self._reloadable, self._apply)
 
     def _reloadable(self, settings: Settings) -> None:
-        keeps_its_data_dir(self.settings, settings)
+        keeps_what_start_up_set(self.settings, settings)
         if settings.database_url != self.settings.database_url:
             raise SettingsError(["EMAILLOG_DATABASE_URL: a running fleet keeps its database; restart it"])
         if settings.imap is None and not settings.mailboxes:

@@ -21,11 +21,16 @@ Check = Callable[[Settings], None]
 Apply = Callable[[Settings, tuple[Link, ...]], None]
 
 
-def keeps_its_data_dir(running: Settings, new: Settings) -> None:
-    """EMAILLOG_DATA_DIR takes a restart: the lease (SQLite's: a lock file there), the state file and
-    the temporary files of the running process are there, taken or made at start. Applied on
-    SIGHUP, the daemon moved to the new dir's database with its lease left in the old dir: a daemon
-    started on the new dir worked the same mailbox beside it."""
+def keeps_what_start_up_set(running: Settings, new: Settings) -> None:
+    """EMAILLOG_DATA_DIR, EMAILLOG_METRICS_PORT and EMAILLOG_LOG_FORMAT take a restart.
+
+    The data dir holds the lease (SQLite's: a lock file there), the state file and the temporary
+    files of the running process, taken or made at start. Applied on SIGHUP, the daemon moved to the
+    new dir's database with its lease left in the old dir: a daemon started on the new dir worked
+    the same mailbox beside it. The metrics port is bound and the log handler set up at start too: a
+    reload said "settings reloaded; changed: ops" and went on serving the old port, or none, and
+    writing the old format.
+    """
     if new.data_dir != running.data_dir:
         raise SettingsError(
             [
@@ -33,6 +38,19 @@ def keeps_its_data_dir(running: Settings, new: Settings) -> None:
                 f"state and temporary files are there): restart it to use {new.data_dir}"
             ]
         )
+    problems = []
+    if new.ops.metrics_port != running.ops.metrics_port:
+        problems.append(
+            f"EMAILLOG_METRICS_PORT: a running daemon keeps the port it serves metrics on "
+            f"({running.ops.metrics_port or 'none'}): restart it to use {new.ops.metrics_port or 'none'}"
+        )
+    if new.ops.log_format != running.ops.log_format:
+        problems.append(
+            f"EMAILLOG_LOG_FORMAT: a running daemon keeps its log format ({running.ops.log_format}): "
+            f"restart it to write {new.ops.log_format}"
+        )
+    if problems:
+        raise SettingsError(problems)
 
 
 def reload(notifier: Notifier, source: Callable[[], Settings] | None, check: Check, apply: Apply) -> None:

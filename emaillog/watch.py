@@ -49,7 +49,7 @@ from .reconnect import (
     on_a_local_file,
     one_line,
 )
-from .reloading import keeps_its_data_dir, reload
+from .reloading import keeps_what_start_up_set, reload
 from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings, SettingsError
@@ -572,7 +572,7 @@ UNWORKABLE_HERE = frozenset({"unreachable", "disconnected"})
 
 
 def _reloadable(running: Settings, settings: Settings) -> None:
-    keeps_its_data_dir(running, settings)
+    keeps_what_start_up_set(running, settings)
     if settings.imap is None:
         raise SettingsError(["EMAILLOG_IMAP_HOST: cannot switch to the demo mailbox while running"])
     if settings.database_url.startswith(POSTGRESQL_URLS):

@@ -388,6 +388,30 @@ def test_a_reload_keeps_the_data_dir_and_the_lease_in_it(tmp_path: Path, world: 
         daemon.close()
 
 
+def test_a_reload_keeps_the_metrics_port_and_the_log_format(tmp_path: Path, world: World) -> None:
+    """Both are set up at start (the port bound, the log handler made): applied on SIGHUP, the
+    daemon said "settings reloaded; changed: ops" and served the old port, and wrote the old format."""
+    port, other = free_port(), free_port()
+    quiet = {"EMAILLOG_IMAP_IDLE": "no", "EMAILLOG_POLL_SECONDS": "3600"}
+    daemon = start(tmp_path, world.account, EMAILLOG_METRICS_PORT=str(port), **quiet)
+    try:
+        daemon.wait_ready()
+        changed = {"EMAILLOG_METRICS_PORT": str(other), "EMAILLOG_LOG_FORMAT": "json"}
+        (tmp_path / "emaillog.env").write_text(env_text(world.account, tmp_path / "data", **quiet, **changed))
+        daemon.signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed, keeping the old settings" in daemon.log(), 10, "the refusal")
+        assert f"EMAILLOG_METRICS_PORT: a running daemon keeps the port it serves metrics on ({port}): " in (
+            daemon.log()
+        )
+        assert f"restart it to use {other}" in daemon.log()
+        assert "EMAILLOG_LOG_FORMAT: a running daemon keeps its log format (text)" in daemon.log()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            assert b"emaillog_passes_total" in response.read()
+        assert daemon.stop() == 0
+    finally:
+        daemon.close()
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_reload_keeps_a_daemon_on_sqlite_off_postgresql(
     tmp_path: Path, world: World, database_url: str
