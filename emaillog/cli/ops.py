@@ -66,7 +66,8 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
 def _errors_list(args: argparse.Namespace, settings: Settings) -> int:
     ledger = errors.error_rows(open_store(settings), settings)
     # The ledger says Error; the folder says what is still there (a person may have deleted some).
-    there = None if args.no_imap or settings.imap is None else _still_there(settings, ledger)
+    # Nothing in the ledger's Error: nothing to look for there, and no login (a server away is no failure).
+    there = None if args.no_imap or settings.imap is None or not ledger else _still_there(settings, ledger)
     rows = [
         {**views.ledger_row(r), "in_error_folder": None if there is None else r.id in there} for r in ledger
     ]

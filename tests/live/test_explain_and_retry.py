@@ -290,3 +290,11 @@ def test_errors_list_with_the_mailbox_down_says_how_to_list_without_it(
     assert "errors list --no-imap" in err
     code, out, _ = cli("errors", "list", "--no-imap")
     assert code == 0 and "<0@x>" in out
+
+
+def test_errors_list_with_nothing_in_error_needs_no_mailbox(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as unused:  # a port nothing listens on: the server is down
+        unused.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("EMAILLOG_IMAP_PORT", str(unused.getsockname()[1]))
+        code, out, err = cli("errors", "list", "--json")
+    assert (code, json.loads(out), err) == (0, [], "")
