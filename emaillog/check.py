@@ -231,8 +231,8 @@ class Checker:
             db = open_database(self.settings.database_url, migrate=False, read_only=True)
             version = current_version(db)
             db.close()
-        except DatabaseMissing:
-            return _sqlite_to_create(Path(self.settings.database_url.removeprefix("sqlite:///")))
+        except DatabaseMissing as missing:
+            return _sqlite_to_create(missing.path)
         except (DatabaseError, OSError) as exc:
             raise StepFailed(
                 f"cannot use {where}: {str(exc).strip().splitlines()[0]}", EXIT_TEMPFAIL

@@ -346,8 +346,7 @@ class Daemon:
         milliseconds; the one-mailbox daemon (SQLite) keeps its own.
         """
         if not self.owns_process:
-            with contextlib.suppress(*DATABASE_ERRORS):
-                self.store.db.close()
+            _close_quietly(self.store.db)
 
     def _mail_arrived_since_pass(self) -> bool:
         """Whether the intake folder holds a UID above the last pass's highest.
@@ -478,8 +477,7 @@ class Daemon:
         self.state.update(last_error=f"database: {one_line(exc)}")
         # The connection may be mid-IDLE or mid-command; start clean on both sides after a pause.
         self._drop_connection(logout=True)
-        with contextlib.suppress(*DATABASE_ERRORS):
-            self.store.db.close()
+        _close_quietly(self.store.db)
 
     def _drop_connection(self, *, logout: bool) -> None:
         mailbox, self.mailbox = self.mailbox, None
@@ -524,8 +522,7 @@ class Daemon:
             # Closed here, not whenever Python's cycle collector gets to it: until then the database
             # left kept its connection (an SQLite file's descriptors), one more at every such reload.
             # This thread's is the one open: a pass's recording thread closes its own.
-            with contextlib.suppress(*DATABASE_ERRORS):
-                left.close()
+            _close_quietly(left)
         if old.imap != settings.imap or old.intake_folder != settings.intake_folder:
             self.tokens = self._new_token_source()
             self._drop_connection(logout=True)
@@ -582,3 +579,9 @@ def _reloadable(running: Settings, settings: Settings) -> None:
         raise SettingsError(
             ["EMAILLOG_DATABASE_URL: a running daemon on SQLite cannot move to PostgreSQL: restart it"]
         )
+
+
+def _close_quietly(db: Any) -> None:
+    """Close this thread's connection to ``db``; one the server already dropped needs no closing."""
+    with contextlib.suppress(*DATABASE_ERRORS):
+        db.close()

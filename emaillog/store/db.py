@@ -45,6 +45,10 @@ class _Postgresql(PostgresqlDatabase):  # type: ignore[misc]
 class DatabaseMissing(Exception):
     """A read-only open of an SQLite database that does not exist (opening would create it)."""
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"there is no database at {path}")
+        self.path = path
+
 
 def open_database(url: str, *, migrate: bool = True, read_only: bool = False) -> Database:
     """Connect, bind the models to it, and apply pending schema upgrades.
@@ -79,7 +83,7 @@ def _sqlite(path: Path, read_only: bool) -> Database:
         _create_private(path)
         return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
     if not path.is_file():
-        raise DatabaseMissing(f"there is no database at {path}")
+        raise DatabaseMissing(path)
     # journal_mode is the database's own (WAL, set by the daemon); setting it would be a write.
     pragmas = {k: v for k, v in SQLITE_PRAGMAS.items() if k != "journal_mode"}
     return SqliteDatabase(f"{path.absolute().as_uri()}?mode=ro", pragmas=pragmas, uri=True)
