@@ -171,3 +171,20 @@ class PgCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def lease_holders(url: str) -> dict[int, int]:
+    """Process pid -> the mailbox leases it holds, read from PostgreSQL's own lock table: its
+    exclusive advisory locks (the shared ones are the legacy names' and the fleet's)."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT a.application_name, count(*) FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' "
+                "AND a.application_name LIKE 'emaillog-lease-%%' GROUP BY 1"
+            )
+            return {int(name.rsplit("-", 1)[1]): int(n) for name, n in cursor.fetchall()}
+    finally:
+        conn.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from imapclient import IMAPClient
+from pg import lease_holders
 from psycopg2 import sql
 from support import mailboxes_toml, message, wait_until
 
@@ -74,20 +75,8 @@ class Fleet:
 
 
 def leases_by_process(url: str) -> list[int]:
-    """The mailbox leases each process holds, most first (PostgreSQL's lock table): its exclusive
-    locks, one per mailbox (the shared ones are the legacy names' and the fleet's)."""
-    conn = psycopg2.connect(url)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' "
-                "AND a.application_name LIKE 'emaillog-lease-%%' "
-                "GROUP BY a.pid ORDER BY 1 DESC"
-            )
-            return [int(n) for (n,) in cursor.fetchall()]
-    finally:
-        conn.close()
+    """The mailbox leases each process holds, most first."""
+    return sorted(lease_holders(url).values(), reverse=True)
 
 
 def sessions(url: str) -> int:

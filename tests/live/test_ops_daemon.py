@@ -1088,6 +1088,22 @@ def test_a_fleet_whose_every_login_is_refused_at_start_exits_77(
     assert len([line for line in log.splitlines() if "refused the login" in line]) == 2, log
 
 
+def _first_logged(daemon: DaemonProcess, world: World) -> None:
+    daemon.wait_ready()
+    world.deliver(message(message_id="<before@acme.example>"))
+    wait_until(lambda: ledger_rows("logged") == 1, 20, "the first message logged")
+
+
+def _end_sessions(but_the_leases: bool) -> None:
+    """What a PostgreSQL restart or failover does to the daemon's sessions (all, or all but the
+    leases' when the server has not got to those yet)."""
+    spared = " AND application_name NOT LIKE 'emaillog-lease-%%'" if but_the_leases else ""
+    database_proxy.obj.execute_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()" + spared
+    )
+
+
 @ON_POSTGRESQL
 def test_on_postgresql_a_reload_while_the_database_is_away_keeps_the_daemon_running(
     tmp_path: Path, both_worlds: World
@@ -1098,13 +1114,8 @@ def test_on_postgresql_a_reload_while_the_database_is_away_keeps_the_daemon_runn
     url = both_worlds.settings.database_url
     daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url)
     try:
-        daemon.wait_ready()
-        both_worlds.deliver(message(message_id="<before@acme.example>"))
-        wait_until(lambda: ledger_rows("logged") == 1, 20, "the first message logged")
-        database_proxy.obj.execute_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND application_name NOT LIKE 'emaillog-lease-%%'"
-        )
+        _first_logged(daemon, both_worlds)
+        _end_sessions(but_the_leases=True)
         env_file = tmp_path / "emaillog.env"
         env_file.write_text(env_file.read_text() + "EMAILLOG_IMAP_TIMEOUT=6\n")
         daemon.signal(signal.SIGHUP)
@@ -1130,13 +1141,8 @@ def test_on_postgresql_the_daemon_works_again_after_the_server_drops_every_conne
     url = both_worlds.settings.database_url
     daemon = start(tmp_path, both_worlds.account, EMAILLOG_DATABASE_URL=url)
     try:
-        daemon.wait_ready()
-        both_worlds.deliver(message(message_id="<before@acme.example>"))
-        wait_until(lambda: ledger_rows("logged") == 1, 20, "the first message logged")
-        database_proxy.obj.execute_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        _first_logged(daemon, both_worlds)
+        _end_sessions(but_the_leases=False)
         wait_until(lambda: "lease session was lost" in daemon.log(), 20, "the lost session noticed")
         both_worlds.deliver(message(message_id="<after@acme.example>"))
         wait_until(lambda: ledger_rows("logged") == 2, 30, "the daemon working again")

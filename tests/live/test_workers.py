@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
+from pg import lease_holders
 from support import mailboxes_toml, message, wait_until
 
 from emaillog import admin, views
@@ -35,33 +36,6 @@ def counts(account: ImapAccount) -> dict[str, int]:
         }
     finally:
         client.logout()
-
-
-def lease_holders(url: str) -> dict[int, int]:
-    """Worker pid -> number of mailbox leases it holds, read from PostgreSQL's own lock table: its
-    exclusive locks (the shared ones are the legacy names' and the fleet's)."""
-    from urllib.parse import urlparse
-
-    import psycopg2
-
-    parts = urlparse(url)
-    conn = psycopg2.connect(
-        dbname=parts.path.lstrip("/"), user=parts.username, host=parts.hostname, port=parts.port
-    )
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT a.application_name, count(*) FROM pg_locks l JOIN pg_stat_activity a "
-                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' "
-                "GROUP BY 1"
-            )
-            return {
-                int(name.rsplit("-", 1)[1]): n
-                for name, n in cursor.fetchall()
-                if name.startswith("emaillog-lease-")
-            }
-    finally:
-        conn.close()
 
 
 @pytest.fixture
