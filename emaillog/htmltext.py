@@ -25,12 +25,21 @@ _URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {"cid"}
 _MAX_HTML = 4 * 1024 * 1024
 
 
-# A scheme ("https:", "mailto:") or a host ("//example.com") ahead of the rest of a link.
-_ABSOLUTE = re.compile(r"\s*+(?:[A-Za-z][A-Za-z0-9+.-]*+:|[/\\]{2})")
+# What a browser takes off a URL before reading it (WHATWG URL Standard, "basic URL parser"): C0
+# controls and spaces at either end, tabs and newlines anywhere. No other character: a link written
+# "\u00a0https:…" or "\u3000cid:…" is a relative path to a browser, though str.strip() takes it off.
+_URL_ENDS = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+# A host ("//example.com", "\\example.com") or a scheme ("mailto:") ahead of the rest of a link.
+_HOST = re.compile(r"[/\\]{2}")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*+):")
+# Schemes a browser reads as relative to a page of the same scheme unless a host follows:
+# "https:/admin" on https://crm.example/ is https://crm.example/admin (the URL Standard's "special").
+_SPECIAL = frozenset({"http", "https", "ftp", "ws", "wss", "file"})
 
 
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "img" and attribute == "src" and not value.strip().lower().startswith("cid:"):
+    if tag == "img" and attribute == "src" and not _as_read(value).lower().startswith("cid:"):
         return None
     # ammonia checks the scheme of href and src, not of cite: "javascript:" stayed in a blockquote's.
     # A browser shows no cite: nothing is lost.
@@ -38,9 +47,24 @@ def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
         return None
     # An email has no address of its own, so a relative link ("/admin/users/7/delete") can only lead
     # into the CRM that shows it, where a stranger chose it.
-    if attribute == "href" and not _ABSOLUTE.match(value):
+    if attribute == "href" and not _leads_elsewhere(_as_read(value)):
         return None
     return value
+
+
+def _as_read(url: str) -> str:
+    """``url`` as a browser reads it, before resolving it."""
+    return _TAB_OR_NEWLINE.sub("", url.strip(_URL_ENDS))
+
+
+def _leads_elsewhere(url: str) -> bool:
+    """Whether ``url`` names its own host or scheme, so that no page showing it is its base."""
+    if _HOST.match(url):
+        return True
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return False
+    return scheme.group(1).lower() not in _SPECIAL or bool(_HOST.match(url, scheme.end()))
 
 
 # Made once: nh3.clean builds its sanitiser (the allowed tags, attributes, schemes) again on every

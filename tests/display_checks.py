@@ -3,7 +3,9 @@ vectors that try to put it there, and the check of what was stored."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 # Vectors from the OWASP XSS Filter Evasion Cheat Sheet (OWASP/CheatSheetSeries,
 # cheatsheets/XSS_Filter_Evasion_Cheat_Sheet.md), html5sec.org (formaction, autofocus, svg/math
@@ -41,8 +43,20 @@ VECTORS = (
     '<blockquote cite="javascript:alert(1)">q</blockquote><q cite="https://t.example/q">q</q>',
     '<a href="/admin/users/7/delete">approve</a><a href="settings?x=1">s</a>',
     '<area href="javascript:alert(1)">',
+    # Links and pictures that a browser resolves into the CRM showing them: the scheme of the page
+    # without "//" is relative ("https:/admin" on https://crm/ is https://crm/admin), and a leading
+    # no-break or ideographic space is no blank to a browser, so the scheme after it is a path.
+    '<a href="https:/admin/users/7/delete">a</a><a href="HTTP:admin/users/7/delete">b</a>'
+    '<a href="\u00a0https://t.example/x">c</a><a href="\u3000javascript:alert(1)">d</a>',
+    '<img src="\u00a0cid:x/../../admin/users/7/delete"><img src="&nbsp;cid:logo">',
 )
 ALLOWED_SCHEMES = ("http:", "https:", "mailto:", "cid:", "tel:", "//")
+# Where the stored HTML is shown: a link must not resolve to a page of it (a stranger chose it).
+CRM_PAGE = "https://crm.example/emails/5"
+# What a browser takes off a URL before reading it (the WHATWG URL Standard, "basic URL parser"):
+# C0 controls and spaces at either end, tabs and newlines anywhere. Nothing else is a blank to it.
+_ENDS = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = re.compile("[\t\n\r]")
 URL_ATTRIBUTES = {"href", "src", "srcset", "action", "formaction", "cite", "background", "poster", "data"}
 
 
@@ -68,6 +82,14 @@ def assert_displayable(html: str) -> None:
         for name, value in attrs:
             assert not name.startswith("on") and name not in {"style", "srcdoc", "background"}, (tag, name)
             if name in URL_ATTRIBUTES:
-                url = "".join((value or "").split()).lower()
+                url = _TAB_OR_NEWLINE.sub("", (value or "").strip(_ENDS)).lower()
                 assert url.startswith(ALLOWED_SCHEMES), (tag, name, value)
                 assert tag != "img" or url.startswith("cid:"), (tag, name, value)  # nothing loads
+                assert not _into_the_crm(url), (tag, name, value)
+
+
+def _into_the_crm(url: str) -> bool:
+    """Whether a browser showing the HTML at CRM_PAGE resolves ``url`` to a page of the CRM (a
+    browser reads a backslash as a slash in an http(s) URL; urljoin does not)."""
+    resolved = urlsplit(urljoin(CRM_PAGE, url.replace("\\", "/")))
+    return resolved.scheme in {"http", "https"} and resolved.netloc == urlsplit(CRM_PAGE).netloc

@@ -134,3 +134,27 @@ def test_a_large_ordinary_email_is_weighed_without_counting_its_tags() -> None:
     html = "<div class=WordSection1>" + paragraph * 350 + "</div>"
     assert not htmltext._may_nest_deep(html) and not htmltext._may_hold_a_long_tag(html)
     assert not htmltext._costly(html)
+
+
+@pytest.mark.parametrize(
+    ("href", "kept"),
+    [
+        ("https://acme.example/quote", True),
+        (" \tHTTPS://acme.example/quote\n", True),  # a browser takes these blanks off
+        ("//acme.example/quote", True),
+        ("https:\\\\acme.example/quote", True),  # a backslash is a slash in an http(s) URL
+        ("/\t/acme.example/quote", True),  # "//acme.example" once the tab is taken out
+        ("mailto:carl@globex.example", True),
+        ("tel:+441234567", True),
+        # Relative to the CRM page that shows the email, though they start with a scheme:
+        ("https:/admin/users/7/delete", False),
+        ("http:admin/users/7/delete", False),
+        ("ftp:/x", False),
+        ("\u00a0https://acme.example/quote", False),  # a no-break space is no blank to a browser
+        ("\u3000//acme.example/quote", False),
+    ],
+)
+def test_a_link_is_kept_only_when_it_leads_out_of_the_crm(href: str, kept: bool) -> None:
+    from emaillog.htmltext import sanitise_html
+
+    assert ("href=" in sanitise_html(f'<a href="{href}">quote</a>')) is kept
