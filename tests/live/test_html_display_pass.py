@@ -42,14 +42,12 @@ def world(
 
 
 def test_a_pass_stores_html_that_runs_and_loads_nothing_in_bounded_time(world: World) -> None:
-    hostile = "".join(VECTORS)
+    # One message per vector: joined in one, the first unclosed <svg> or <style> swallowed the rest.
+    hostile = [bcc_html(f"<p>Hello Carl,</p>{v}", f"<vector{i}@acme.example>") for i, v in enumerate(VECTORS)]
     crawling = "<div>" * 100_000 + "Hello Carl"  # 32 s of CPU to sanitise before the fix
-    world.deliver(
-        bcc_html(f"<p>Hello Carl,</p>{hostile}", "<vectors@acme.example>"),
-        bcc_html(crawling, "<crawling@acme.example>"),
-    )
+    world.deliver(*hostile, bcc_html(crawling, "<crawling@acme.example>"))
     started = time.process_time()
-    assert world.run_pass().outcomes == {"logged": 2}
+    assert world.run_pass().outcomes == {"logged": len(VECTORS) + 1}
     assert time.process_time() - started < 10.0
     for email in views.emails(world.store):
         html = views.email_detail(world.store, email["id"])["html_body"]  # type: ignore[index]
