@@ -115,8 +115,8 @@ def notice_policy() -> EmailPolicy[EmailMessage]:
 
 
 def _set_headers(message: EmailMessage, request: NoticeRequest, reason: Reason) -> None:
-    message["From"] = _header_address(request.notice_from)
-    message["To"] = _header_address(request.recipient)
+    _set_address(message, "From", request.notice_from)
+    _set_address(message, "To", request.recipient)
     _set_subject(message, f"{reason.subject_prefix}: {_subject(request.original_subject)}")
     message["Date"] = request.now
     message["Message-ID"] = notice_message_id(request.ledger_key, reason.code, request.hostname)
@@ -166,6 +166,25 @@ def _set_subject(message: EmailMessage, text: str) -> None:
         message["Subject"] = text
         return
     message.set_raw("Subject", Header(text, "utf-8", header_name="Subject").encode())
+
+
+def _set_address(message: EmailMessage, field: str, address: Address) -> None:
+    """Set ``field`` to ``address`` so that no reader, and not the stdlib writing it, decodes its text.
+
+    The stdlib parses the address it is given again, and decodes what reads like an encoded word
+    there, even in quotes: a display name or local part that reads "=?utf-8?q?Rita=0D=0ABcc=3A_x?="
+    (a sender's name, encoded twice) was written as "Rita" CR LF "Bcc: x", a header of its own. Such an
+    address is written raw: the name encoded whole, as the subject is, and the addr-spec as it is.
+    """
+    header_address = _header_address(address)
+    if "=?" not in str(header_address):
+        message[field] = header_address
+        return
+    name = header_address.display_name
+    # An addr-spec is never decoded (RFC 2047 §5); it holds no space or control (addresses._ADDR).
+    addr_spec = f"{header_address.username}@{header_address.domain}"
+    shown = Header(name, "utf-8", header_name=field).encode() + " " if name else ""
+    message.set_raw(field, f"{shown}<{addr_spec}>")
 
 
 def _header_address(address: Address) -> HeaderAddress:

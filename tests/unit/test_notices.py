@@ -7,17 +7,22 @@ them with ``UPDATE_GOLDEN=1 pytest tests/unit/test_notices.py`` and review the d
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 from datetime import UTC, datetime
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message, MIMEPart
-from email.policy import default
+from email.policy import compat32, default
 from pathlib import Path
 
 import pytest
 
 from emaillog.addresses import Address
+from emaillog.limits import Limits
+from emaillog.message import Email
+from emaillog.message import parse as parse_email
 from emaillog.notices import REASONS, NoticeFacts, NoticeRequest, build_notice, notice_allowed, reason_for
 from emaillog.notices.build import notice_message_id
 from emaillog.senderauth import AuthVerdict
@@ -271,6 +276,40 @@ def test_long_subject_is_shortened() -> None:
 def test_display_names_with_newlines_are_flattened() -> None:
     notice = build_notice(request(recipient=Address("Rita\r\nBcc: x@evil.example", "rep@acme.com")))
     assert "Bcc" not in parse(notice.as_bytes())
+
+
+def sender_of(from_header: str) -> Address:
+    """The sender as the daemon reads it from a From header: its encoded words decoded once."""
+    email = parse_email(f"From: {from_header}\r\nSubject: x\r\n\r\nbody\r\n".encode(), Limits())
+    assert isinstance(email, Email) and email.sender is not None
+    return email.sender
+
+
+def written(data: bytes, field: str) -> str:
+    """A header of a serialised notice as its bytes say, unfolded and never decoded."""
+    value = message_from_bytes(data, policy=compat32)[field]
+    return " ".join(str(value).split())
+
+
+INJECTION = "=?utf-8?q?Rita=0D=0ABcc=3A_victim=40example.com?="  # decoded: "Rita" CR LF "Bcc: victim@…"
+
+
+def test_a_display_name_that_reads_as_an_encoded_word_never_creates_a_header() -> None:
+    # Encoded twice by the sender: decoded once, the name is the text of an encoded word.
+    sender = sender_of(f"=?utf-8?b?{base64.b64encode(INJECTION.encode()).decode()}?= <rep@acme.com>")
+    assert sender.name == INJECTION
+    data = build_notice(request(recipient=sender)).as_bytes()
+    header_block = data.split(b"\r\n\r\n", 1)[0]
+    assert not any(line.lower().startswith(b"bcc") for line in header_block.split(b"\r\n"))
+    # A reader decodes the name once, as the sender's client did, and shows the same text.
+    assert str(make_header(decode_header(written(data, "To")))) == f"{INJECTION} <rep@acme.com>"
+
+
+def test_a_local_part_that_reads_as_an_encoded_word_is_written_as_it_is() -> None:
+    sender = sender_of(f"<{INJECTION}@acme.com>")
+    data = build_notice(request(recipient=sender)).as_bytes()
+    assert b"\r\nBcc:" not in data.split(b"\r\n\r\n", 1)[0]
+    assert written(data, "To") == f"<{INJECTION}@acme.com>"  # an addr-spec is never decoded
 
 
 @pytest.mark.parametrize(
