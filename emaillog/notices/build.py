@@ -132,6 +132,11 @@ def _set_headers(message: EmailMessage, request: NoticeRequest, reason: Reason) 
     message["Content-Type"] = "multipart/report; report-type=delivery-status"
 
 
+# The shape of notice_message_id's ids, whatever the hostname (each mailbox may name its own): what
+# an auto-reply to a notice names in In-Reply-To / References.
+NOTICE_ID = re.compile(r"<notice\.[0-9a-f]{32}@[^<>\s]{1,400}>")
+
+
 def notice_message_id(ledger_key: str, reason: str, hostname: str) -> str:
     """A Message-ID derived from the ledger key and reason, so a resent notice is recognisable."""
     digest = hashlib.sha256(f"{ledger_key}|{reason}".encode()).hexdigest()[:32]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from emaillog.addresses import Address, address_key
+from emaillog.notices.build import NOTICE_ID
 from emaillog.notices.reasons import reason_for
 from emaillog.senderauth import AuthVerdict
 
@@ -30,8 +31,11 @@ _LIST_HEADERS = (
     "list-owner",
     "list-archive",
 )
-_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
-_AUTOREPLY_HEADERS = frozenset({"x-autoreply", "x-autorespond"})
+# "auto_reply": what vacation responders that write neither Auto-Submitted nor X-Autoreply set.
+_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply"})
+# Not standard, but what vacation responders without Auto-Submitted write; Exchange marks with the
+# third whatever its inbox rules send (rule replies, forwards, redirects), and so stops its own loops.
+_AUTOREPLY_HEADERS = frozenset({"x-autoreply", "x-autorespond", "x-ms-exchange-inbox-rules-loop"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +114,27 @@ def _auto_submitted(facts: NoticeFacts) -> str | None:
         keyword = value.split(";", 1)[0].split("(", 1)[0].strip().lower()
         if keyword != "no":
             return "suppressed-auto-submitted"
-    # Not standard, but what vacation responders without Auto-Submitted write.
     names = {name.strip().lower() for name, _ in facts.headers}
     return "suppressed-auto-submitted" if names & _AUTOREPLY_HEADERS else None
+
+
+def _report(facts: NoticeFacts) -> str | None:
+    # A report (RFC 6522: a bounce, a delay warning, a read receipt) is a machine's answer, whatever
+    # its From says: Exchange signs its bounces "MicrosoftExchange329e…@" at the company's own domain,
+    # and without a Return-Path (appended, or stored by a server that writes none) nothing else tells.
+    for value in _values(facts, "content-type")[:1]:
+        if value.split(";", 1)[0].strip().lower() == "multipart/report":
+            return "suppressed-report"
+    return None
+
+
+def _reply_to_notice(facts: NoticeFacts) -> str | None:
+    # An answer to one of our notices (a vacation reply that marks itself in no way, a reply sent by
+    # a rule): a notice to it would be answered in turn, a loop only the daily limit ends.
+    for value in (*_values(facts, "in-reply-to"), *_values(facts, "references")):
+        if NOTICE_ID.search(value):
+            return "suppressed-reply-to-notice"
+    return None
 
 
 def _list_mail(facts: NoticeFacts) -> str | None:
@@ -160,7 +182,9 @@ RULES: tuple[Rule, ...] = (
     _no_recipient,
     _null_envelope,
     _daemon_from,
+    _report,
     _auto_submitted,
+    _reply_to_notice,
     _list_mail,
     _bulk_precedence,
     _to_logging_address,

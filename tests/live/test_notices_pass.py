@@ -434,3 +434,77 @@ def test_a_skipped_email_gets_a_notice_only_when_configured(
     assert "  - bob@acme.example (" in text and "  - log@acme.example (" in text
     # Skipped is not an error: both copies (one mailbox, two CRMs) went to Processed.
     assert told.folder_counts() == {"INBOX": 0, "Processed": 2, "Error": 0}
+
+
+# How auto-replies mark themselves, if at all: each the only mark on a reply to a notice. The last
+# says nothing of being automatic; only its In-Reply-To names the notice it answers.
+AUTO_REPLY_MARKS = [
+    {"Auto-Submitted": "auto-generated"},
+    {"X-Autoreply": "yes"},
+    {"X-Autorespond": "I am away"},
+    {"Precedence": "auto_reply"},
+    {"X-MS-Exchange-Inbox-Rules-Loop": "gone@acme.example"},
+    {},
+]
+
+
+@pytest.mark.parametrize("marks", AUTO_REPLY_MARKS)
+def test_an_auto_reply_to_a_notice_gets_no_second_notice(
+    world: World, smtp_sink: SmtpSink, marks: dict[str, str]
+) -> None:
+    # A rep who left (inactive) has a vacation reply on; it answers our notice, and the notice's
+    # sender delivers into the logging mailbox. Refused again, it must be refused silently: a notice
+    # to it would be answered in turn, a loop only the daily limit would end, ten notices later.
+    admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
+    world.deliver(message(sender="gone@acme.example"))
+    world.run_pass()
+    [(_, _, notice)] = received(smtp_sink)
+    threading = {} if marks else {"In-Reply-To": notice["Message-ID"], "References": notice["Message-ID"]}
+    world.deliver(
+        message(
+            sender="gone@acme.example",
+            to=["mailer-daemon@acme.example"],
+            subject=f"Automatic reply: {notice['Subject']}",
+            body="I have left Acme. Please write to sales@acme.example.",
+            message_id="<away-1@acme.example>",
+            headers={**marks, **threading},
+        )
+    )
+    world.run_pass()
+    assert [r["reason"] for r in views.ledger(world.store)] == ["sender-not-permitted"] * 2
+    assert len(smtp_sink.messages) == 1
+
+
+def delivery_report(sender: str, headers: bytes = b"") -> bytes:
+    """A bounce of one of our notices as Exchange writes it: a report from its system mailbox."""
+    return (
+        headers + b"Delivered-To: log@acme.example\r\nFrom: " + sender.encode() + b"\r\n"
+        b"To: log@acme.example\r\nSubject: Undeliverable: Not logged: Proposal\r\n"
+        b"Message-ID: <ndr-1@acme.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        b"--r\r\nContent-Type: text/plain\r\n\r\nDelivery has failed to these recipients.\r\n"
+        b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.example\r\n\r\n"
+        b"Final-Recipient: rfc822; gone@acme.example\r\nAction: failed\r\nStatus: 5.2.2\r\n\r\n"
+        b"--r\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: mailer-daemon@acme.example\r\n"
+        b"Message-ID: <notice.0123456789abcdef0123456789abcdef@crm.acme.example>\r\n\r\n--r--\r\n"
+    )
+
+
+def test_a_bounce_from_an_own_domain_system_mailbox_gets_no_notice(
+    tmp_path: Path, database_url: str, imap_account: ImapAccount, smtp_sink: SmtpSink
+) -> None:
+    # No Return-Path (the server that stored it wrote none), a From that is no daemon by name, at the
+    # company's domain, and authenticated: every other rule lets a notice go to the bounce's sender.
+    w = notices_world(
+        tmp_path, database_url, imap_account, smtp_sink, EMAILLOG_TRUSTED_AUTHSERV_IDS="mx.acme.example"
+    )
+    passed = b"Authentication-Results: mx.acme.example; dmarc=pass header.from=acme.example\r\n"
+    w.deliver(
+        delivery_report(
+            "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@acme.example>", passed
+        )
+    )
+    w.run_pass()
+    [row] = views.ledger(w.store)
+    assert (row["outcome"], row["reason"], row["folder"]) == ("rejected", "sender-not-a-user", "Error")
+    assert smtp_sink.messages == []

@@ -510,6 +510,8 @@ def test_ordinary_notice_is_allowed() -> None:
 
 
 A_STRANGER = Address(None, "someone@elsewhere.example")
+# The Message-ID of one of our notices (build.notice_message_id), which an auto-reply answers.
+NOTICE_ID = "notice.0123456789abcdef0123456789abcdef@crm.acme.com"
 
 
 @pytest.mark.parametrize(
@@ -540,6 +542,20 @@ A_STRANGER = Address(None, "someone@elsewhere.example")
         ({"headers": (("Precedence", "junk"),)}, "suppressed-precedence"),
         ({"headers": (("Precedence", "Bulk (newsletter)"),)}, "suppressed-precedence"),
         ({"headers": (("Precedence", '"bulk"'),)}, "suppressed-precedence"),
+        # Vacation responders that write neither Auto-Submitted nor X-Autoreply (RFC 3834 §3.1.8).
+        ({"headers": (("Precedence", "auto_reply"),)}, "suppressed-precedence"),
+        # Exchange marks what its inbox rules send (rule replies, forwards, redirects) with this.
+        (
+            {"headers": (("X-MS-Exchange-Inbox-Rules-Loop", "rep@acme.com"),)},
+            "suppressed-auto-submitted",
+        ),
+        # A report (RFC 6522): a bounce or read receipt, whoever is named in its From.
+        (
+            {"headers": (("Content-Type", 'Multipart/Report; report-type="delivery-status"; boundary=r'),)},
+            "suppressed-report",
+        ),
+        ({"headers": (("In-Reply-To", f"<{NOTICE_ID}>"),)}, "suppressed-reply-to-notice"),
+        ({"headers": (("References", f"<a@b.example>\r\n <{NOTICE_ID}>"),)}, "suppressed-reply-to-notice"),
         ({"headers": (("List-Post", "<mailto:sales@lists.example>"),)}, "suppressed-list-mail"),
         ({"headers": (("List-Help", "<mailto:sales-request@lists.example>"),)}, "suppressed-list-mail"),
         ({"headers": (("list-archive", "<https://lists.example/sales>"),)}, "suppressed-list-mail"),
@@ -566,6 +582,8 @@ def test_each_suppression_rule(changes: dict[str, object], reason: str) -> None:
         {"envelope_sender": None},
         {"headers": (("Auto-Submitted", "No"), ("Precedence", "first-class"))},
         {"headers": (("Auto-Submitted", "no (a person wrote this)"),)},
+        {"headers": (("Content-Type", "multipart/mixed; boundary=report"),)},
+        {"headers": (("In-Reply-To", "<notice.proposal@acme.com>"), ("References", "<notice.1@acme.com>"))},
         {"sender_is_user": False, "recipient": Address(None, "new.rep@eu.acme.com")},
         {"sent_today": 9},
     ],
