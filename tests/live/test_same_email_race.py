@@ -23,8 +23,9 @@ from emaillog.imapmailbox import ImapMailbox
 from emaillog.poll import Pass
 from emaillog.settings import Settings, load
 from emaillog.store import open_store, store_for
+from emaillog.store.batchwriter import _BatchWriter
 from emaillog.store.models import Company, Contact, ContactAddress, Ledger, LoggedEmail
-from emaillog.store.recorder import Recorder, Result, _BatchWriter
+from emaillog.store.recorder import Recorder, Result
 
 
 @pytest.fixture
