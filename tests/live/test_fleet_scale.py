@@ -29,7 +29,8 @@ from psycopg2 import sql
 from support import mailboxes_toml, message, wait_until
 
 from emaillog.devmail import DevDovecot, ImapAccount
-from emaillog.fleet import BALANCE_ROUNDS, CLAIM_SECONDS
+from emaillog.fleet import CLAIM_SECONDS
+from emaillog.fleetclaims import BALANCE_ROUNDS
 
 pytestmark = pytest.mark.live
 

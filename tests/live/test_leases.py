@@ -22,7 +22,8 @@ import psycopg2
 import pytest
 from support import make_settings, wait_until
 
-from emaillog.fleet import Fleet, _Worker
+from emaillog.fleet import Fleet
+from emaillog.fleetworkers import _Worker
 from emaillog.lease import AdvisoryLeases, FileLeases, leases_for, lock_key, lock_key_legacy
 from emaillog.rules import load_chain
 from emaillog.runner import worked_elsewhere

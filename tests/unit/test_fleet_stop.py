@@ -12,8 +12,9 @@ from types import SimpleNamespace
 import pytest
 from support import make_settings
 
-from emaillog import fleet as fleet_module
-from emaillog.fleet import Fleet, _Worker
+from emaillog import fleetworkers
+from emaillog.fleet import Fleet
+from emaillog.fleetworkers import _Worker
 from emaillog.metrics import Metrics
 from emaillog.rules import load_chain
 from emaillog.sdnotify import Notifier
@@ -34,7 +35,7 @@ def test_stuck_mailbox_threads_share_one_deadline(tmp_path: Path, monkeypatch: p
             stopping=False, requests=queue.SimpleQueue(), settings=settings, metrics=Metrics()
         )
         fleet.workers[name] = _Worker(daemon, thread)  # type: ignore[arg-type]
-    monkeypatch.setattr(fleet_module, "STOP_SECONDS", 1.0)
+    monkeypatch.setattr(fleetworkers, "STOP_SECONDS", 1.0)
     stopper = threading.Thread(target=fleet._stop_workers, daemon=True)
     try:
         stopper.start()
