@@ -77,6 +77,7 @@ def store_for(db: Database, settings: Settings, *, read_only: bool = False) -> S
             settings.data_dir,
             settings.attachments_dir,
             settings.create_companies,
+            settings.notices.daily_limit if settings.notices else None,
         ),
     )
 

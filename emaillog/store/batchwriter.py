@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from peewee import Model
@@ -31,7 +32,7 @@ from .models import (
     to_utc_naive,
     utcnow,
 )
-from .outbox import enqueue
+from .outbox import enqueue, outbox_recipient, sent_today
 from .sameness import Author, joined_in_batch, reused_message_ids, stored_author
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class _BatchWriter:
         }
 
     def write(self) -> None:
+        self.results = self._within_daily_limit()
         self._load_existing()
         self._create_emails()
         outcomes = [self._result(result) for result in self.results]
@@ -118,6 +120,35 @@ class _BatchWriter:
                     n.message_id,
                     n.raw,
                 )
+
+    def _within_daily_limit(self) -> list[Result]:
+        """The results, each notice over its rep's daily limit (SPEC §11) dropped: counted again here.
+
+        The planner counted the notices queued before the batch was decided. Another mailbox of the
+        account recording meanwhile had queued its own by then, unseen: two mailboxes each refusing a
+        rep's mail at once queued the limit twice over. Here, after the account's batches before this
+        one committed (``Recorder._one_batch_of_the_account_at_a_time``; SQLite's write lock), the
+        count is the true one.
+        """
+        limit = self.r.notice_daily_limit
+        if limit is None:
+            return list(self.results)
+        counts: dict[str, int] = {}
+        kept = []
+        for result in self.results:
+            notice = result.notice
+            if notice is None:
+                kept.append(result)
+                continue
+            recipient = outbox_recipient(notice.recipient.address)
+            if recipient not in counts:
+                counts[recipient] = sent_today(self.r.account_id, recipient)
+            if counts[recipient] >= limit:
+                kept.append(_without_notice(result, "suppressed-daily-limit"))
+            else:
+                counts[recipient] += 1
+                kept.append(result)
+        return kept
 
     def _load_existing(self) -> None:
         db, account = self.r.db, self.r.account_id
@@ -344,3 +375,12 @@ def _leads_to(parents: dict[int, int | None], start: int | None, target: int) ->
 
 def _addresses_json(addresses: Sequence[Address]) -> str:
     return json.dumps([{"name": a.name, "address": a.address} for a in addresses])
+
+
+def _without_notice(result: Result, why: str) -> Result:
+    """``result`` with no notice, its trace saying why (as the planner's own suppressions do)."""
+    trace = tuple(
+        replace(entry, hit=False, reason=why) if entry.rule == "notice" else entry
+        for entry in result.decision.trace
+    )
+    return replace(result, notice=None, decision=replace(result.decision, trace=trace))

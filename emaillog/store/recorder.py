@@ -61,6 +61,7 @@ class Recorder:
         data_dir: Path,
         attachments_dir: Path,
         create_companies: bool,
+        notice_daily_limit: int | None = None,
     ) -> None:
         self.db = db
         self.account_id = account_id
@@ -68,6 +69,8 @@ class Recorder:
         self.data_dir = data_dir  # its tmp/<pid> holds the files being written
         self.attachments_dir = attachments_dir
         self.create_companies = create_companies
+        # Counted again as a batch is recorded (None: notices are off, nothing to count).
+        self.notice_daily_limit = notice_daily_limit
 
     def record(self, results: Sequence[Result]) -> None:
         """Every row of the batch in one transaction, committed once the files its rows name are

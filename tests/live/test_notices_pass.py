@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -11,15 +13,22 @@ from smtp_sink import SmtpSink
 from support import (
     FWD,
     World,
+    deliver,
     hold_recording_until_the_main_thread_moves_on,
+    mailboxes_toml,
     make_world,
     message,
     smime_encrypted,
 )
 
 from emaillog import admin, views
-from emaillog.devmail import ImapAccount
-from emaillog.store.models import Outbox
+from emaillog.devmail import DevDovecot, ImapAccount
+from emaillog.imapmailbox import ImapMailbox
+from emaillog.notices import plan
+from emaillog.poll import Pass
+from emaillog.settings import Settings, load
+from emaillog.store import open_store, outbox, store_for
+from emaillog.store.models import Ledger, Outbox
 
 REP = "rita@acme.example"
 
@@ -226,6 +235,69 @@ def test_the_daily_limit_holds_across_batches_recorded_meanwhile(
     w.run_pass()
     assert len(smtp_sink.messages) == 3
     assert w.folder_counts() == {"INBOX": 0, "Processed": 0, "Error": 5}
+
+
+def test_the_daily_limit_holds_for_two_mailboxes_of_one_account_at_once(
+    tmp_path: Path,
+    database_url: str,
+    dovecot: DevDovecot,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two mailboxes of one account (SPEC §14) each refuse three messages of one rep at the same time.
+    # Each pass counted the rep's notices before the other's were recorded: limit 3 queued 6.
+    logins = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("sales", "support")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    own = {n: {"EMAILLOG_BCC_ADDRESS": f"{n}@acme.example"} for n in logins}
+    common = {"EMAILLOG_ACCOUNT": "acme", "EMAILLOG_COMPANY_DOMAINS": "acme.example"}
+    mailboxes.write_text(mailboxes_toml(logins, common, **own))
+    settings = load(
+        None,
+        {
+            "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+            "EMAILLOG_DATABASE_URL": database_url,
+            "EMAILLOG_MAILBOXES_FILE": str(mailboxes),
+            "EMAILLOG_SMTP_HOST": smtp_sink.host,
+            "EMAILLOG_SMTP_PORT": str(smtp_sink.port),
+            "EMAILLOG_SMTP_SECURITY": "none",
+            "EMAILLOG_NOTICE_FROM": "mailer-daemon@acme.example",
+            "EMAILLOG_NOTICE_DAILY_LIMIT": "3",
+        },
+    )
+    boxes = settings.all_mailboxes()
+    db = open_store(boxes[0]).db  # one database for both mailboxes' threads, as in a fleet
+    admin.add_user(store_for(db, boxes[0]), boxes[0], "gone@acme.example", None, False, True)
+    for box in boxes:
+        gone = [message(sender="gone@acme.example", message_id=f"<{box.mailbox_name}{n}@x>") for n in "abc"]
+        deliver(box, *gone)
+    # Each count waits for the other pass's: both decide before either records.
+    both_counted = threading.Barrier(2)
+
+    def counted_together(account_id: int, recipient: str) -> int:
+        count = outbox.sent_today(account_id, recipient)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_counted.wait(timeout=10)
+        return count
+
+    monkeypatch.setattr(plan, "sent_today", counted_together)
+
+    def one_pass(box: Settings) -> None:
+        mailbox = ImapMailbox(box.imap)  # type: ignore[arg-type]
+        try:
+            Pass(box, mailbox, store_for(db, box)).run()
+        finally:
+            mailbox.close()
+
+    passes = [threading.Thread(target=one_pass, args=(box,)) for box in boxes]
+    for thread in passes:
+        thread.start()
+    for thread in passes:
+        thread.join()
+    assert Outbox.select().count() == 3
+    assert len(smtp_sink.messages) == 3
+    traces = [row.trace_json for row in Ledger.select()]
+    assert len(traces) == 6
+    assert sum("suppressed-daily-limit" in trace for trace in traces) == 3
 
 
 def test_outbox_waits_while_the_relay_is_down(
