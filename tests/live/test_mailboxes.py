@@ -164,7 +164,7 @@ def test_per_mailbox_secret_from_credentials_directory(tmp_path: Path) -> None:
     path = tmp_path / "m.toml"
     path.write_text(
         '[mailbox.acme]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\n'
-        '[mailbox.globex]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "u"\nEMAILLOG_IMAP_PASSWORD = "g"\n'
+        '[mailbox.globex]\nEMAILLOG_IMAP_HOST = "h"\nEMAILLOG_IMAP_USER = "g"\nEMAILLOG_IMAP_PASSWORD = "g"\n'
     )
     acme, globex = load(
         None, {"EMAILLOG_MAILBOXES_FILE": str(path), "CREDENTIALS_DIRECTORY": str(creds)}
