@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .addresses import domain_value, make_address
 
+MAXIMUM = 2**31 - 1  # the largest whole number a setting takes (68 years of seconds)
+
 
 class SettingsError(Exception):
     """Raised with every problem found in the settings; ``str()`` is the message for the admin."""
@@ -61,6 +63,11 @@ class Reader:
             return default
         if value < minimum:
             self.problems.append(f"{name}: {value} is below the minimum of {minimum}")
+        elif value > MAXIMUM:
+            # Past what a socket timeout, a sleep or an SQL integer takes: EMAILLOG_IMAP_TIMEOUT=1e23
+            # written out failed the first connection on an OverflowError traceback.
+            self.problems.append(f"{name}: {value} is above the maximum of {MAXIMUM}")
+            return default
         return value
 
     def port(self, name: str, default: int, minimum: int = 1) -> int:

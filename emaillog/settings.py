@@ -8,6 +8,8 @@ and every problem is reported together so an admin fixes them in one go.
 from __future__ import annotations
 
 import dataclasses
+import io
+import logging
 import os
 import re
 import socket
@@ -18,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from .addresses import address_key
 from .databaseurl import database_url
@@ -27,6 +30,10 @@ from .opsettings import AUTH_MODES, read_ops, read_token_source
 from .opsettings import OAuth2Settings as OAuth2Settings
 from .opsettings import OpsSettings as OpsSettings
 from .setting_names import KNOWN, unknown_names
+
+# python-dotenv logs a line it cannot parse and goes on without it; here each such line is a
+# settings problem naming the file and line (_unreadable_lines), so its warning would say it twice.
+logging.getLogger("dotenv.main").setLevel(logging.ERROR)
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
@@ -209,6 +216,17 @@ def _folders(r: Reader) -> tuple[str, str, str]:
     return names
 
 
+def _mailbox_name(r: Reader) -> str:
+    """The name keys the ledger and names the lease and state files under the data dir: one with a
+    "/" took the lease in another directory (../../x) or failed on a FileNotFoundError traceback."""
+    name = r.text("EMAILLOG_MAILBOX_NAME", "default")
+    if name in (".", "..") or any(c == "/" or not c.isprintable() for c in name):
+        r.problems.append(f"EMAILLOG_MAILBOX_NAME: {name!r} cannot name a file (no / or control characters)")
+    elif len(name.encode()) > 200:
+        r.problems.append("EMAILLOG_MAILBOX_NAME: longer than 200 bytes, too long to name a file")
+    return name
+
+
 def _build(r: Reader) -> Settings:
     data_dir = Path(r.text("EMAILLOG_DATA_DIR", "data")).expanduser().absolute()
     intake, processed, error = _folders(r)
@@ -227,7 +245,7 @@ def _build(r: Reader) -> Settings:
         poll_seconds=r.number("EMAILLOG_POLL_SECONDS", 60),
         batch_size=r.number("EMAILLOG_BATCH_SIZE", 200),
         account=r.text("EMAILLOG_ACCOUNT", "default"),
-        mailbox_name=r.text("EMAILLOG_MAILBOX_NAME", "default"),
+        mailbox_name=_mailbox_name(r),
         case_sensitive_local_part=r.flag("EMAILLOG_CASE_SENSITIVE_LOCAL_PART", False),
         create_companies=r.flag("EMAILLOG_CREATE_COMPANIES", True),
         max_body_bytes=r.number("EMAILLOG_MAX_BODY_MB", 2) * mb,
@@ -249,16 +267,42 @@ def read_values(
     values: dict[str, str | None] = {}
     if env_file is not None:
         try:
-            values.update(dotenv_values(env_file))
+            text = env_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
             problems.append(f"--env-file: cannot read {env_file}: {reason}")
+        else:
+            problems.extend(_unreadable_lines(env_file, text))
+            values.update(dotenv_values(stream=io.StringIO(text)))
     # Every name in our own file must be a setting; the environment is shared with other programs,
     # so only a near miss there is taken for a misspelt setting.
     problems.extend(unknown_names(values))
     problems.extend(unknown_names((n for n in environ if n not in values), near_misses_only=True))
     values.update(environ)
     return values
+
+
+_LEADING_NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _unreadable_lines(env_file: Path, text: str) -> list[str]:
+    """The lines python-dotenv skips: it only logged a warning and went on without the setting
+    (EMAILLOG_POLL_SECONDS 30, a quote not closed), or took a bare name for no value at all.
+    Never the line itself, which may hold a password: its number and the name it starts with."""
+    found = []
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            leading = _LEADING_NAME.match(binding.original.string)
+            about = f" ({leading.group(1)})" if leading else ""
+            found.append(
+                f"{env_file}: line {line}{about}: not NAME=value (is the = missing, or a quote not closed?)"
+            )
+        elif binding.key and binding.key.startswith("EMAILLOG_") and binding.value is None:
+            found.append(
+                f"{env_file}: line {line}: {binding.key} has no = (for the default, leave the line out)"
+            )
+    return found
 
 
 def _check_data_dir(data_dir: Path, problems: list[str]) -> None:

@@ -472,3 +472,81 @@ def test_two_mailboxes_on_one_intake_folder_are_a_settings_problem(tmp_path: Pat
         "EMAILLOG_DATA_DIR": str(tmp_path),
     }
     assert len(load(None, {**environ, **_LOGIN}).mailboxes) == 2
+
+
+def test_a_mailbox_name_that_cannot_name_a_file_is_a_settings_problem(tmp_path: Path) -> None:
+    # It names the lease and state files: "../../x" took its lease outside the data dir.
+    for name in ("../../x", "a/b", "..", "tab\there"):
+        with pytest.raises(SettingsError, match=r"EMAILLOG_MAILBOX_NAME: .* cannot name a file"):
+            load(None, {"EMAILLOG_MAILBOX_NAME": name, "EMAILLOG_DATA_DIR": str(tmp_path)})
+    assert load(None, {"EMAILLOG_MAILBOX_NAME": "Sales Team", "EMAILLOG_DATA_DIR": str(tmp_path)})
+
+
+def test_a_number_too_large_to_use_is_a_settings_problem(tmp_path: Path) -> None:
+    huge = "9" * 23  # EMAILLOG_IMAP_TIMEOUT so was an OverflowError at the first connection
+    for name in ("EMAILLOG_IMAP_TIMEOUT", "EMAILLOG_POLL_SECONDS", "EMAILLOG_NOTICE_DAILY_LIMIT"):
+        with pytest.raises(SettingsError) as raised:
+            load(None, {**WITH_SERVERS, name: huge, "EMAILLOG_DATA_DIR": str(tmp_path)})
+        assert raised.value.problems == [f"{name}: {huge} is above the maximum of 2147483647"]
+    assert load(
+        None, {**WITH_SERVERS, "EMAILLOG_IMAP_TIMEOUT": "2147483647", "EMAILLOG_DATA_DIR": str(tmp_path)}
+    )
+
+
+def test_an_env_file_line_python_dotenv_cannot_read_is_named(tmp_path: Path) -> None:
+    # python-dotenv logged a warning and went on without the setting: the poll ran every 60 s.
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text(
+        "EMAILLOG_BATCH_SIZE=50\nEMAILLOG_POLL_SECONDS 30\n"
+        "EMAILLOG_IMAP_PASSWORD='hunter2\nEMAILLOG_IMAP_IDLE\n"
+    )
+    with pytest.raises(SettingsError) as raised:
+        load(env_file, {"EMAILLOG_DATA_DIR": str(tmp_path)})
+    unread = "not NAME=value (is the = missing, or a quote not closed?)"
+    assert raised.value.problems == [
+        f"{env_file}: line 2 (EMAILLOG_POLL_SECONDS): {unread}",
+        f"{env_file}: line 3 (EMAILLOG_IMAP_PASSWORD): {unread}",  # never the password
+        f"{env_file}: line 4: EMAILLOG_IMAP_IDLE has no = (for the default, leave the line out)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "files", "named"),
+    [
+        (
+            {"EMAILLOG_MAILBOXES_FILE": "mailboxes.toml"},
+            {"mailboxes.toml": b"[mailbox.acme]\n# caf\xe9\n"},
+            "UTF-8",
+        ),
+        ({"EMAILLOG_MAILBOX_NAME": "../escape"}, {}, "EMAILLOG_MAILBOX_NAME"),
+        ({"EMAILLOG_IMAP_TIMEOUT": "9" * 23}, {}, "EMAILLOG_IMAP_TIMEOUT"),
+        ({}, {".env": b"EMAILLOG_POLL_SECONDS 30\n"}, "EMAILLOG_POLL_SECONDS"),
+    ],
+)
+def test_hostile_settings_stop_the_daemon_before_it_writes_anything(
+    tmp_path: Path, environ: dict[str, str], files: dict[str, bytes], named: str
+) -> None:
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        # Nothing listens there: a daemon that got past its settings would fail with 75.
+        "EMAILLOG_IMAP_HOST": "127.0.0.1",
+        "EMAILLOG_IMAP_PORT": "1",
+        "EMAILLOG_IMAP_SECURITY": "none",
+        "EMAILLOG_IMAP_USER": "log",
+        "EMAILLOG_IMAP_PASSWORD": "secret",
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        **{k: str(tmp_path / v) if v.endswith(".toml") else v for k, v in environ.items()},
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), "--once"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, "Traceback" in done.stderr) == (78, False), done.stderr
+    assert done.stderr.startswith("emaillog: bad settings:") and named in done.stderr
+    assert not (tmp_path / "data").exists()  # no database, lease or state file
