@@ -91,6 +91,8 @@ def read_token_source(r: Reader, auth: str) -> tuple[str | None, OAuth2Settings 
             refresh_token=r.secret("EMAILLOG_OAUTH2_REFRESH_TOKEN"),
             scope=r.text("EMAILLOG_OAUTH2_SCOPE"),
         )
+        if auth == "xoauth2":
+            r.problems.extend(_missing_oauth2(oauth2))
     if auth == "xoauth2" and not command and oauth2 is None:
         r.problems.append(
             "EMAILLOG_IMAP_AUTH=xoauth2 needs EMAILLOG_IMAP_TOKEN_COMMAND or EMAILLOG_OAUTH2_PROVIDER"
@@ -98,3 +100,28 @@ def read_token_source(r: Reader, auth: str) -> tuple[str | None, OAuth2Settings 
     if auth == "xoauth2" and command and oauth2 is not None:
         r.problems.append("EMAILLOG_IMAP_TOKEN_COMMAND and EMAILLOG_OAUTH2_PROVIDER: set one, not both")
     return command, oauth2
+
+
+def _missing_oauth2(oauth2: OAuth2Settings) -> list[str]:
+    """What the provider's client cannot do without: msal raised a ValueError traceback for a missing
+    tenant at the first login, after the lease and database were taken."""
+    if oauth2.provider == "microsoft":
+        needed = {
+            "EMAILLOG_OAUTH2_TENANT": oauth2.tenant,
+            "EMAILLOG_OAUTH2_CLIENT_ID": oauth2.client_id,
+            "EMAILLOG_OAUTH2_CLIENT_SECRET": oauth2.client_secret,
+        }
+    elif oauth2.provider == "google" and not oauth2.service_account_file:
+        needed = {
+            "EMAILLOG_OAUTH2_CLIENT_ID": oauth2.client_id,
+            "EMAILLOG_OAUTH2_CLIENT_SECRET": oauth2.client_secret,
+            "EMAILLOG_OAUTH2_REFRESH_TOKEN": oauth2.refresh_token,
+        }
+    else:
+        return []
+    how = " (or EMAILLOG_OAUTH2_SERVICE_ACCOUNT_FILE)" if oauth2.provider == "google" else ""
+    return [
+        f"{name}: required with EMAILLOG_OAUTH2_PROVIDER={oauth2.provider}{how}"
+        for name, value in needed.items()
+        if not value
+    ]

@@ -114,6 +114,27 @@ def test_xoauth2_settings_need_a_token_source_but_no_password() -> None:
     assert s.imap is not None and s.imap.oauth2 is not None and "s3cret" not in repr(s)
 
 
+def test_an_oauth2_provider_without_what_it_needs_is_a_settings_problem() -> None:
+    # Microsoft without a tenant was msal's ValueError traceback at the first login.
+    xoauth2 = {**IMAP, "EMAILLOG_IMAP_AUTH": "xoauth2"}
+    with pytest.raises(SettingsError) as raised:
+        load(None, {**xoauth2, "EMAILLOG_OAUTH2_PROVIDER": "microsoft", "EMAILLOG_OAUTH2_CLIENT_ID": "c"})
+    assert raised.value.problems == [
+        "EMAILLOG_OAUTH2_TENANT: required with EMAILLOG_OAUTH2_PROVIDER=microsoft",
+        "EMAILLOG_OAUTH2_CLIENT_SECRET: required with EMAILLOG_OAUTH2_PROVIDER=microsoft",
+    ]
+    with pytest.raises(SettingsError) as raised:
+        load(None, {**xoauth2, "EMAILLOG_OAUTH2_PROVIDER": "google", "EMAILLOG_OAUTH2_CLIENT_ID": "c"})
+    google = "required with EMAILLOG_OAUTH2_PROVIDER=google (or EMAILLOG_OAUTH2_SERVICE_ACCOUNT_FILE)"
+    assert raised.value.problems == [
+        f"EMAILLOG_OAUTH2_CLIENT_SECRET: {google}",
+        f"EMAILLOG_OAUTH2_REFRESH_TOKEN: {google}",
+    ]
+    # A password login has no use for the provider's settings.
+    password = {**IMAP, "EMAILLOG_IMAP_PASSWORD": "pw"}
+    assert load(None, {**password, "EMAILLOG_OAUTH2_PROVIDER": "microsoft"}).imap is not None
+
+
 def test_operational_settings_are_checked_together() -> None:
     with pytest.raises(SettingsError) as bad:
         load(
@@ -234,6 +255,7 @@ def test_microsoft_refusal_is_a_token_error(monkeypatch: pytest.MonkeyPatch) -> 
             "EMAILLOG_OAUTH2_PROVIDER": "microsoft",
             "EMAILLOG_OAUTH2_TENANT": "t",
             "EMAILLOG_OAUTH2_CLIENT_ID": "app",
+            "EMAILLOG_OAUTH2_CLIENT_SECRET": "wrong",
         },
     )
     assert s.imap is not None
