@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,18 @@ class Reader:
         value = self.text(name)
         if value and not Path(value).is_file():
             self.problems.append(f"{name}: {value} does not exist or is not a file")
+        return value
+
+    def ca_file(self, name: str) -> str:
+        """A private CA's certificates (PEM): one that holds none failed every connection with 75
+        ("mailbox unavailable: no certificate or crl found"), restarted for ever."""
+        value = self.existing_file(name)
+        if value and Path(value).is_file():
+            try:
+                ssl.create_default_context(cafile=value)
+            except (ssl.SSLError, OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+                self.problems.append(f"{name}: {value} holds no certificate that can be read (PEM): {reason}")
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:

@@ -153,7 +153,7 @@ def _imap(r: Reader) -> ImapSettings | None:
         user=user,
         password=password,
         verify_tls=r.flag("EMAILLOG_IMAP_VERIFY_TLS", True),
-        ca_file=r.existing_file("EMAILLOG_IMAP_CA_FILE") or None,
+        ca_file=r.ca_file("EMAILLOG_IMAP_CA_FILE") or None,
         timeout=float(r.number("EMAILLOG_IMAP_TIMEOUT", 60)),
         auth=auth,
         token_command=token_command,
@@ -182,7 +182,7 @@ def _smtp(r: Reader) -> SmtpSettings | None:
         user=user,
         password=password,
         verify_tls=r.flag("EMAILLOG_SMTP_VERIFY_TLS", True),
-        ca_file=r.existing_file("EMAILLOG_SMTP_CA_FILE") or None,
+        ca_file=r.ca_file("EMAILLOG_SMTP_CA_FILE") or None,
     )
 
 

@@ -550,3 +550,15 @@ def test_hostile_settings_stop_the_daemon_before_it_writes_anything(
     assert (done.returncode, "Traceback" in done.stderr) == (78, False), done.stderr
     assert done.stderr.startswith("emaillog: bad settings:") and named in done.stderr
     assert not (tmp_path / "data").exists()  # no database, lease or state file
+
+
+def test_a_ca_file_without_a_certificate_is_a_settings_problem(tmp_path: Path) -> None:
+    # It failed every connection as "mailbox unavailable" (75), restarted by systemd for ever.
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    (tmp_path / "ca.der").write_bytes(b"\x30\x82\x01\x0a garbage")
+    for name in ("EMAILLOG_IMAP_CA_FILE", "EMAILLOG_SMTP_CA_FILE"):
+        for ca in (tmp_path / "ca.pem", tmp_path / "ca.der"):
+            with pytest.raises(SettingsError) as raised:
+                load(None, {**WITH_SERVERS, name: str(ca), "EMAILLOG_DATA_DIR": str(tmp_path)})
+            assert [p.split(":")[0] for p in raised.value.problems] == [name]
+            assert f"{ca} holds no certificate that can be read (PEM)" in raised.value.problems[0]
