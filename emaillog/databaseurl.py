@@ -28,6 +28,8 @@ def database_url(r: Reader, data_dir: Path) -> str:
         r.problems.append(f"EMAILLOG_DATABASE_URL: {shown} is not sqlite:/// or postgresql://")
     elif url.startswith("sqlite:///") and not url.removeprefix("sqlite:///").strip("/"):
         r.problems.append("EMAILLOG_DATABASE_URL: sqlite:/// names no file")
+    elif url.startswith("sqlite:///"):
+        _check_sqlite_path(r, Path(url.removeprefix("sqlite:///")))
     elif url.startswith(POSTGRESQL_URLS):
         from playhouse.db_url import parse as parse_url
 
@@ -45,6 +47,20 @@ def database_url(r: Reader, data_dir: Path) -> str:
                 r.problems.append("EMAILLOG_DATABASE_URL: names no database (postgresql://USER@HOST:PORT/DB)")
             _check_postgres_options(r, url)
     return url
+
+
+def _check_sqlite_path(r: Reader, path: Path) -> None:
+    """A directory where the file should be (or a file where a directory should) was "database
+    unavailable: unable to open database file", 75, after the lease was taken: a restart never
+    fixes it."""
+    if path.exists() and not path.is_file():
+        r.problems.append(f"EMAILLOG_DATABASE_URL: {path} is not a file (a directory?)")
+        return
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        r.problems.append(f"EMAILLOG_DATABASE_URL: {path} cannot be created: {existing} is not a directory")
 
 
 def _check_postgres_options(r: Reader, url: str) -> None:

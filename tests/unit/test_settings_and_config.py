@@ -562,3 +562,15 @@ def test_a_ca_file_without_a_certificate_is_a_settings_problem(tmp_path: Path) -
                 load(None, {**WITH_SERVERS, name: str(ca), "EMAILLOG_DATA_DIR": str(tmp_path)})
             assert [p.split(":")[0] for p in raised.value.problems] == [name]
             assert f"{ca} holds no certificate that can be read (PEM)" in raised.value.problems[0]
+
+
+def test_an_sqlite_database_that_cannot_be_a_file_is_a_settings_problem(tmp_path: Path) -> None:
+    # A directory there was "database unavailable: unable to open database file", 75, after the lease.
+    (tmp_path / "afile").write_text("")
+    for path, why in ((tmp_path, "is not a file"), (tmp_path / "afile" / "db.sqlite3", "cannot be created")):
+        with pytest.raises(SettingsError) as raised:
+            load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": f"sqlite:///{path}"})
+        assert raised.value.problems[0].startswith(f"EMAILLOG_DATABASE_URL: {path} {why}")
+    # A directory not there yet is made, as the data dir is.
+    url = f"sqlite:///{tmp_path / 'new' / 'db.sqlite3'}"
+    assert load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url}).database_url == url
