@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from .body_too_large import BodyTooLarge
 from .forward_not_recognised import ForwardNotRecognised
@@ -90,7 +90,34 @@ def load_chain(path: Path | None) -> tuple[Link, ...]:
         raise ChainError(f"{path} does not exist or is not a file")
     try:
         data = tomllib.loads(path.read_text())
-        links = [Link(str(item["rule"]), item["action"]) for item in data.get("link", [])]
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ChainError(f"{path}: {exc}") from exc
-    return validate(links)
+    return validate([_link(path, number, item) for number, item in enumerate(_links(path, data), 1)])
+
+
+def _links(path: Path, data: dict[str, Any]) -> list[Any]:
+    # An empty file or a misspelt [[links]] was an empty chain: every rule off, mail from anyone logged.
+    unknown = sorted(set(data) - {"link"})
+    if unknown:
+        raise ChainError(
+            f"{path}: {', '.join(map(repr, unknown))} is not [[link]] (each link: rule and action)"
+        )
+    if "link" not in data:
+        raise ChainError(
+            f"{path} has no [[link]] table: write each rule to run (config/chain.toml has them all)"
+        )
+    if not isinstance(data["link"], list):
+        raise ChainError(f"{path}: link must be [[link]] tables, each with a rule and an action")
+    return data["link"]
+
+
+def _link(path: Path, number: int, item: Any) -> Link:
+    """Link ``number`` (from 1) of the file, named in every problem (was a bare KeyError: 'action')."""
+    if not isinstance(item, dict):
+        raise ChainError(f"{path}: link {number} is not a table with a rule and an action")
+    missing = [key for key in ("rule", "action") if not isinstance(item.get(key), str)]
+    extra = sorted(set(item) - {"rule", "action"})
+    if missing or extra:
+        said = [f"no {key} (a string)" for key in missing] + [f"unknown key {key!r}" for key in extra]
+        raise ChainError(f"{path}: link {number}: {'; '.join(said)}")
+    return Link(item["rule"], item["action"])

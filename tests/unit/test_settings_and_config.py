@@ -574,3 +574,23 @@ def test_an_sqlite_database_that_cannot_be_a_file_is_a_settings_problem(tmp_path
     # A directory not there yet is made, as the data dir is.
     url = f"sqlite:///{tmp_path / 'new' / 'db.sqlite3'}"
     assert load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_DATABASE_URL": url}).database_url == url
+
+
+def test_a_chain_file_that_is_not_a_list_of_links_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "chain.toml"
+    for text, said in (
+        # An empty file or a misspelt [[links]] ran an empty chain: mail from anyone was logged.
+        ("", "has no [[link]] table"),
+        ('[[links]]\nrule = "never-log"\naction = "skip"\n', "'links' is not [[link]]"),
+        ('link = "sender-not-a-user"\n', "link must be [[link]] tables"),  # was "string indices must be…"
+        (
+            '[[link]]\nrule = "never-log"\nacton = "skip"\n',
+            "link 1: no action (a string); unknown key 'acton'",
+        ),
+        ('[[link]]\nrule = 5\naction = "skip"\n', "link 1: no rule (a string)"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ChainError, match=re.escape(said)):
+            load_chain(path)
+    path.write_text("link = []\n")  # written out: an empty chain is the admin's to choose
+    assert load_chain(path) == ()
