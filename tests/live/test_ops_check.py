@@ -219,9 +219,15 @@ def test_a_database_that_could_not_be_created(
     url = f"sqlite:///{tmp_path / 'not-a-dir' / 'emaillog.sqlite3'}"
     env = check_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=url)
     code, steps = run_checks(env, capsys)
-    detail = steps["database"]["detail"]
-    assert code == 78 and steps["database"]["result"] == "FAIL"
+    # A settings problem (the daemon stops on it before it takes a lease), so the first step says it.
+    detail = steps["settings"]["detail"]
+    assert code == 78 and steps["settings"]["result"] == "FAIL"
+    assert f"EMAILLOG_DATABASE_URL: {tmp_path / 'not-a-dir' / 'emaillog.sqlite3'} cannot be created" in detail
     assert f"{tmp_path / 'not-a-dir'} is not a directory" in detail, detail
+    # A directory where the file should be: "no database there yet" (0) before, 75 from the daemon.
+    env = check_env(tmp_path, imap_account, EMAILLOG_DATABASE_URL=f"sqlite:///{tmp_path}")
+    code, steps = run_checks(env, capsys)
+    assert code == 78 and f"EMAILLOG_DATABASE_URL: {tmp_path} is not a file" in steps["settings"]["detail"]
 
 
 def test_database_newer_than_the_program(
