@@ -77,6 +77,19 @@ class Reader:
             self.problems.append(f"{name}: {value} is not a TCP port (1-65535)")
         return value
 
+    def host(self, name: str) -> str:
+        """A server's name or address. "imaps://imap.acme.example" or "imap.acme.example:993" never
+        resolves: it was "mailbox unavailable" (75), restarted for ever, instead of a setting to fix."""
+        value = self.text(name)
+        port_name = name.removesuffix("_HOST") + "_PORT"
+        if "/" in value or any(c.isspace() for c in value):
+            self.problems.append(
+                f"{name}: {value!r} is not a host name (no scheme or path: imap.example.com)"
+            )
+        elif value.count(":") == 1 and value.rpartition(":")[2].isdigit():
+            self.problems.append(f"{name}: {value!r} holds a port: put the port in {port_name}")
+        return value
+
     def existing_file(self, name: str) -> str:
         """A path that must name a readable file when it is set (a CA bundle, a key file)."""
         value = self.text(name)

@@ -129,7 +129,7 @@ class Settings:
 
 
 def _imap(r: Reader) -> ImapSettings | None:
-    host = r.text("EMAILLOG_IMAP_HOST")
+    host = r.host("EMAILLOG_IMAP_HOST")
     if not host:
         return None
     security = r.choice("EMAILLOG_IMAP_SECURITY", "ssl", SECURITY_MODES)
@@ -162,7 +162,7 @@ def _imap(r: Reader) -> ImapSettings | None:
 
 
 def _smtp(r: Reader) -> SmtpSettings | None:
-    host = r.text("EMAILLOG_SMTP_HOST")
+    host = r.host("EMAILLOG_SMTP_HOST")
     if not host:
         return None
     security = r.choice("EMAILLOG_SMTP_SECURITY", "starttls", SECURITY_MODES)

@@ -607,3 +607,21 @@ def test_company_domains_written_with_the_wrong_separator_are_not_one_domain(tmp
         None, {"EMAILLOG_COMPANY_DOMAINS": written, "EMAILLOG_DATA_DIR": str(tmp_path)}
     ).company_domains
     assert domains == {"acme.example", "bücher.de", "café.example", "_dmarc.acme.example"}
+
+
+def test_a_host_written_as_a_url_or_with_its_port_is_a_settings_problem(tmp_path: Path) -> None:
+    # Never resolved: "mailbox unavailable" (75), which systemd restarts for ever.
+    for name in ("EMAILLOG_IMAP_HOST", "EMAILLOG_SMTP_HOST"):
+        port = name.replace("_HOST", "_PORT")
+        for host, said in (
+            ("imaps://imap.acme.example", "is not a host name (no scheme or path: imap.example.com)"),
+            ("mail.acme.example/", "is not a host name (no scheme or path: imap.example.com)"),
+            ("mail.acme.example:993", f"holds a port: put the port in {port}"),
+        ):
+            with pytest.raises(SettingsError) as raised:
+                load(None, {**WITH_SERVERS, name: host, "EMAILLOG_DATA_DIR": str(tmp_path)})
+            assert raised.value.problems == [f"{name}: {host!r} {said}"]
+    for host in ("::1", "[::1]", "127.0.0.1", "imap.acme.example"):
+        assert load(
+            None, {**WITH_SERVERS, "EMAILLOG_IMAP_HOST": host, "EMAILLOG_DATA_DIR": str(tmp_path)}
+        ).imap
