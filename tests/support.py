@@ -342,6 +342,33 @@ def hold_recording_until_the_main_thread_moves_on(monkeypatch: Any) -> None:
     monkeypatch.setattr(Stages, "start_recording", starting)
 
 
+def two_mailboxes_of_one_account(
+    tmp_path: Path, database_url: str, dovecot: DevDovecot, **env: str
+) -> tuple[Settings, Settings]:
+    """The mailboxes sales and support of the account acme (SPEC §14), each with its own login and
+    logging addresses (sales@acme.example, sales+fwd@acme.example …), from a mailboxes file; ``env``
+    holds the settings they share."""
+    logins = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("sales", "support")}
+    mailboxes = tmp_path / "mailboxes.toml"
+    common = {"EMAILLOG_ACCOUNT": "acme", "EMAILLOG_COMPANY_DOMAINS": "acme.example"}
+    own = {
+        name: {
+            "EMAILLOG_BCC_ADDRESS": f"{name}@acme.example",
+            "EMAILLOG_FORWARD_ADDRESS": f"{name}+fwd@acme.example",
+        }
+        for name in logins
+    }
+    mailboxes.write_text(mailboxes_toml(logins, common, **own))
+    values = {
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        "EMAILLOG_DATABASE_URL": database_url,
+        "EMAILLOG_MAILBOXES_FILE": str(mailboxes),
+        **env,
+    }
+    sales, support = load(None, values).all_mailboxes()
+    return sales, support
+
+
 def deliver(settings: Settings, *raws: bytes) -> None:
     """APPEND ``raws`` to the intake folder of ``settings``' mailbox, as mail arriving does."""
     imap = settings.imap

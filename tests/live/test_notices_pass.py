@@ -15,10 +15,10 @@ from support import (
     World,
     deliver,
     hold_recording_until_the_main_thread_moves_on,
-    mailboxes_toml,
     make_world,
     message,
     smime_encrypted,
+    two_mailboxes_of_one_account,
 )
 
 from emaillog import admin, views
@@ -26,27 +26,28 @@ from emaillog.devmail import DevDovecot, ImapAccount
 from emaillog.imapmailbox import ImapMailbox
 from emaillog.notices import plan
 from emaillog.poll import Pass
-from emaillog.settings import Settings, load
+from emaillog.settings import Settings
 from emaillog.store import open_store, outbox, store_for
 from emaillog.store.models import Ledger, Outbox
 
 REP = "rita@acme.example"
 
 
+def notice_settings(sink: SmtpSink) -> dict[str, str]:
+    """Notices on, sent through ``sink``."""
+    return {
+        "EMAILLOG_SMTP_HOST": sink.host,
+        "EMAILLOG_SMTP_PORT": str(sink.port),
+        "EMAILLOG_SMTP_SECURITY": "none",
+        "EMAILLOG_NOTICE_FROM": "mailer-daemon@acme.example",
+        "EMAILLOG_HOSTNAME": "crm.acme.example",
+    }
+
+
 def notices_world(
     tmp_path: Path, database_url: str, account: ImapAccount, sink: SmtpSink, **env: str
 ) -> World:
-    w = make_world(
-        tmp_path,
-        database_url,
-        account,
-        EMAILLOG_SMTP_HOST=sink.host,
-        EMAILLOG_SMTP_PORT=str(sink.port),
-        EMAILLOG_SMTP_SECURITY="none",
-        EMAILLOG_NOTICE_FROM="mailer-daemon@acme.example",
-        EMAILLOG_HOSTNAME="crm.acme.example",
-        **env,
-    )
+    w = make_world(tmp_path, database_url, account, **notice_settings(sink), **env)
     admin.add_user(w.store, w.settings, REP, "Rita Rep", active=True, may_log=True)
     return w
 
@@ -246,25 +247,9 @@ def test_the_daily_limit_holds_for_two_mailboxes_of_one_account_at_once(
 ) -> None:
     # Two mailboxes of one account (SPEC §14) each refuse three messages of one rep at the same time.
     # Each pass counted the rep's notices before the other's were recorded: limit 3 queued 6.
-    logins = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("sales", "support")}
-    mailboxes = tmp_path / "mailboxes.toml"
-    own = {n: {"EMAILLOG_BCC_ADDRESS": f"{n}@acme.example"} for n in logins}
-    common = {"EMAILLOG_ACCOUNT": "acme", "EMAILLOG_COMPANY_DOMAINS": "acme.example"}
-    mailboxes.write_text(mailboxes_toml(logins, common, **own))
-    settings = load(
-        None,
-        {
-            "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
-            "EMAILLOG_DATABASE_URL": database_url,
-            "EMAILLOG_MAILBOXES_FILE": str(mailboxes),
-            "EMAILLOG_SMTP_HOST": smtp_sink.host,
-            "EMAILLOG_SMTP_PORT": str(smtp_sink.port),
-            "EMAILLOG_SMTP_SECURITY": "none",
-            "EMAILLOG_NOTICE_FROM": "mailer-daemon@acme.example",
-            "EMAILLOG_NOTICE_DAILY_LIMIT": "3",
-        },
+    boxes = two_mailboxes_of_one_account(
+        tmp_path, database_url, dovecot, **notice_settings(smtp_sink), EMAILLOG_NOTICE_DAILY_LIMIT="3"
     )
-    boxes = settings.all_mailboxes()
     db = open_store(boxes[0]).db  # one database for both mailboxes' threads, as in a fleet
     admin.add_user(store_for(db, boxes[0]), boxes[0], "gone@acme.example", None, False, True)
     for box in boxes:

@@ -15,13 +15,13 @@ from pathlib import Path
 from threading import Barrier
 
 import pytest
-from support import BCC, REP, deliver, mailboxes_toml, message
+from support import BCC, REP, deliver, message, two_mailboxes_of_one_account
 
 from emaillog import admin, views
 from emaillog.devmail import DevDovecot
 from emaillog.imapmailbox import ImapMailbox
 from emaillog.poll import Pass
-from emaillog.settings import Settings, load
+from emaillog.settings import Settings
 from emaillog.store import open_store, store_for
 from emaillog.store.batchwriter import _BatchWriter
 from emaillog.store.models import Company, Contact, ContactAddress, Ledger, LoggedEmail
@@ -31,26 +31,7 @@ from emaillog.store.recorder import Recorder, Result
 @pytest.fixture
 def boxes(tmp_path: Path, database_url: str, dovecot: DevDovecot) -> tuple[Settings, Settings]:
     """Two mailboxes of the account acme, each with its own login and BCC address."""
-    logins = {name: dovecot.add_user(f"{name}-{tmp_path.name[-8:]}", "pw") for name in ("sales", "support")}
-    mailboxes = tmp_path / "mailboxes.toml"
-    common = {"EMAILLOG_ACCOUNT": "acme", "EMAILLOG_COMPANY_DOMAINS": "acme.example"}
-    own = {
-        name: {
-            "EMAILLOG_BCC_ADDRESS": f"{name}@acme.example",
-            "EMAILLOG_FORWARD_ADDRESS": f"{name}+fwd@acme.example",
-        }
-        for name in logins
-    }
-    mailboxes.write_text(mailboxes_toml(logins, common, **own))
-    settings = load(
-        None,
-        {
-            "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
-            "EMAILLOG_DATABASE_URL": database_url,
-            "EMAILLOG_MAILBOXES_FILE": str(mailboxes),
-        },
-    )
-    sales, support = settings.all_mailboxes()
+    sales, support = two_mailboxes_of_one_account(tmp_path, database_url, dovecot)
     assert sales.account == support.account == "acme"
     admin.add_user(open_store(sales), sales, REP, "Rita Rep", True, True)
     return sales, support

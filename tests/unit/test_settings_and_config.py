@@ -190,14 +190,7 @@ def test_bad_setting_exits_78_with_one_message(tmp_path: Path) -> None:
         "EMAILLOG_IMAP_SECURITY": "x",
         "EMAILLOG_DATA_DIR": str(tmp_path),
     }
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "daemon.py"), "--once"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _daemon_once(env, tmp_path)
     assert done.returncode == 78
     assert "EMAILLOG_POLL_SECONDS" in done.stderr and "Traceback" not in done.stderr
 
@@ -539,14 +532,7 @@ def test_hostile_settings_stop_the_daemon_before_it_writes_anything(
         "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
         **{k: str(tmp_path / v) if v.endswith(".toml") else v for k, v in environ.items()},
     }
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "daemon.py"), "--once"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _daemon_once(env, tmp_path)
     assert (done.returncode, "Traceback" in done.stderr) == (78, False), done.stderr
     assert done.stderr.startswith("emaillog: bad settings:") and named in done.stderr
     assert not (tmp_path / "data").exists()  # no database, lease or state file
@@ -625,3 +611,15 @@ def test_a_host_written_as_a_url_or_with_its_port_is_a_settings_problem(tmp_path
         assert load(
             None, {**WITH_SERVERS, "EMAILLOG_IMAP_HOST": host, "EMAILLOG_DATA_DIR": str(tmp_path)}
         ).imap
+
+
+def _daemon_once(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``daemon.py --once`` run as an admin would, with only ``env`` for its environment."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), "--once"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
