@@ -60,6 +60,8 @@ def start_demo(settings: Settings, cleanup: ExitStack) -> Settings:
             "for the demo mailbox: run scripts/bootstrap, or configure a mailbox"
         )
     root = settings.data_dir / "demo-mailbox"
+    # Not private.private_dir: run as root, the demo's Dovecot serves the mail as its own user, who
+    # must be able to search down to it (what emaillog keeps beside it is made private all the same).
     root.mkdir(parents=True, exist_ok=True)
     lock = FileLeases(root)
     if not lock.acquire("demo", "demo-mailbox"):  # the account is not in a file lease's name

@@ -26,6 +26,7 @@ from .imapsections import SectionReader
 from .limits import Limits
 from .message import Email, Malformed, malformed, parse
 from .mimeheader import read_header
+from .private import private_dir
 from .structure import MAX_LEAVES, Leaf, leaves
 from .tnef import Budget, File, is_tnef, unpack
 
@@ -155,7 +156,7 @@ def _skeleton(reader: SectionReader, header: bytes, parts: list[Leaf]) -> bytes:
 
 def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
     """Decode one section to a temp file in chunks, hashing as it goes; fsynced before it is used."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(tmp_dir)
     digest, size = hashlib.sha256(), 0
     decoder = _decoder(leaf.encoding)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")

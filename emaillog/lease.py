@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .databaseurl import POSTGRESQL_URLS
+from .private import open_private, private_dir
 from .reconnect import one_line
 
 log = logging.getLogger("emaillog.lease")
@@ -216,8 +217,8 @@ class FileLeases:
     def acquire(self, account: str, mailbox: str) -> bool:
         if mailbox in self.files:
             return True
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle = open(self.directory / f"{mailbox}.lock", "ab")  # noqa: SIM115 - held while the lease is
+        private_dir(self.directory)
+        handle = open_private(self.directory / f"{mailbox}.lock", "ab")  # held while the lease is
         # Known before it is locked: a fork meanwhile (another thread's) drops it in the child too.
         self.files[mailbox] = handle
         try:

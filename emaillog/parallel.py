@@ -30,6 +30,7 @@ from .handover import Handed, Mapped, Regions
 from .limits import Limits
 from .message import Email, Malformed, malformed, parse
 from .pickling import pickled_by_fields
+from .private import private_dir
 
 log = logging.getLogger("emaillog.parse")
 T = TypeVar("T")
@@ -121,7 +122,7 @@ def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
     """
     if attachment.size <= SPOOL_OVER or attachment.path is not None:
         return attachment
-    spool_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(spool_dir)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="part-")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -26,6 +26,7 @@ from peewee import DatabaseError, fn
 
 from .databaseurl import POSTGRESQL_URLS
 from .lease import LEASE_DIR, key_halves, lock_key, lock_key_legacy
+from .private import open_private, private_dir
 from .settings import Settings
 
 log = logging.getLogger("emaillog.status")
@@ -74,8 +75,9 @@ class StateFile:
         # Advisory: a full disk or a read-only directory must not stop mail from being logged.
         tmp = self.path.with_suffix(".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self.data, indent=1, default=str))
+            private_dir(self.path.parent)
+            with open_private(tmp, "wb") as out:
+                out.write(json.dumps(self.data, indent=1, default=str).encode())
             tmp.replace(self.path)
         except OSError as exc:
             # A partial temp file would hold on to the space a full disk needs back.

@@ -13,6 +13,7 @@ import psycopg2
 from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import parse as parse_url
 
+from ..private import private_dir
 from .models import database_proxy
 from .schema import upgrade
 
@@ -95,8 +96,7 @@ def _create_private(path: Path) -> None:
     Run from a shell (umask 022) SQLite made it 0644: every local user could read the logged mail.
     SQLite gives its -wal and -shm files the database file's mode. An existing file is left as it is.
     """
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path.parent)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..contents import Attachment
+from ..private import private_dir
 
 # fsync waits on the disk and releases the GIL: several at once share the journal's commits. One
 # pool for the process (a fleet's mailbox threads share it), its threads made as they are needed.
@@ -65,7 +66,7 @@ def store_file(root: Path, tmp_dir: Path, sha256: str, data: bytes, source: Path
         if source is not None:
             source.unlink(missing_ok=True)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     if source is not None:
         # Written in the data dir's tmp/ (by a parser worker or the large-message reader): made
         # durable here, then renamed into place.
@@ -73,7 +74,7 @@ def store_file(root: Path, tmp_dir: Path, sha256: str, data: bytes, source: Path
         os.replace(source, path)
         _fsync(path.parent)
         return path
-    tmp_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(tmp_dir)
     fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="file-")
     try:
         with os.fdopen(fd, "wb") as out:

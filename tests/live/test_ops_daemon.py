@@ -1182,6 +1182,9 @@ def test_a_pass_that_cannot_take_the_lease_opens_no_database(imap_account: ImapA
     root = Path(tempfile.mkdtemp(prefix="emaillog-lease-"))
     root.chmod(0o755)
     (root / "emaillog.env").write_text(env_text(imap_account, root / "data"))
+    # Searchable too, for the demo below: made by the lease it would be its owner's alone (0700).
+    (root / "data").mkdir(mode=0o755)
+    (root / "data").chmod(0o755)
     daemon = FileLeases(root / "data" / "leases")
     assert daemon.acquire("default", "default")
     try:
