@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mailbox",
         metavar="NAME",
         help="with EMAILLOG_MAILBOXES_FILE: the [mailbox.NAME] (and its account) a command works on; "
-        "`run` works every mailbox without it",
+        "`run` and `attachments verify` work every mailbox without it",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = add_command(commands, "run", _run, "run the daemon (the same as python daemon.py)")
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_check_commands(commands)
     browse.add_commands(commands)
     ops.add_why_commands(commands)
+    ops.add_file_commands(commands)
     return parser
 
 
@@ -130,7 +131,8 @@ def _handled(args: argparse.Namespace) -> int:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        if args.handler is not _run:
+        # A command over the whole deployment (every_mailbox) works on one mailbox if --mailbox names it.
+        if args.handler is not _run and (args.mailbox or not getattr(args, "every_mailbox", False)):
             settings = select_mailbox(settings, args.mailbox)
         code = args.handler(args, settings)
     except (admin.AdminError, errors.NotFound) as exc:

@@ -1,5 +1,6 @@
 """The operator's commands: is the set-up right (`check`), how is the daemon doing (`status`), why
-was a message handled as it was (`explain`), and the Error folder (`errors list`, `errors retry`).
+was a message handled as it was (`explain`), the Error folder (`errors list`, `errors retry`), and
+the stored files against their rows (`attachments verify`).
 
 `check` reads the settings itself, to report bad ones as its first step; `errors retry` moves
 messages back to the intake folder and, unless --no-pass, runs one pass over them.
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from .. import admin, errors, terminal, views
@@ -17,6 +20,8 @@ from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import run, worked_elsewhere
 from ..settings import Settings
 from ..store import open_store
+from ..store.db import open_database
+from ..store.filecheck import Finding, Verified, verify
 from ..store.models import Ledger
 from .declare import add_command, add_group, print_json
 
@@ -161,3 +166,56 @@ def add_why_commands(commands: Any) -> None:
     p.add_argument("id", nargs="?", metavar="ID")
     p.add_argument("--all", action="store_true")
     p.add_argument("--no-pass", action="store_true", help="only move them back; the daemon picks them up")
+
+
+def _attachments_verify(args: argparse.Namespace, settings: Settings) -> int:
+    # Without --mailbox: every mailbox's account, as the data dir is the deployment's.
+    accounts = {mailbox.account for mailbox in settings.all_mailboxes()}
+    db = open_database(settings.database_url)
+    try:
+        result = verify(db, settings.attachments_dir, accounts, remove_orphans=args.remove_orphans)
+    finally:
+        db.close()
+    if args.json:
+        print_json({**asdict(result), "findings": [_finding_row(f) for f in result.findings]})
+    else:
+        for finding in result.findings:
+            print(_finding_line(_finding_row(finding)))
+        print(_verified_summary(result))
+    return 0 if result.clean else 1
+
+
+def _finding_row(finding: Finding) -> dict[str, Any]:
+    return {**asdict(finding), "path": str(finding.path)}
+
+
+def _finding_line(row: dict[str, Any]) -> str:
+    emails = " ".join(f"#{i}" for i in row["emails"])
+    more = f" and {row['more_emails']} more" if row["more_emails"] else ""
+    named = f"  (emails {emails}{more})" if emails else ""
+    return f"{row['kind']:<10} {terminal.shown(row['path'])}  {row['detail']}{named}"
+
+
+_KINDS = ("missing", "size", "sha256", "unreadable", "orphan", "removed", "unknown")
+
+
+def _verified_summary(result: Verified) -> str:
+    counts = Counter(f.kind for f in result.findings)
+    found = ", ".join(f"{counts[kind]} {kind}" for kind in _KINDS if counts[kind]) or "nothing wrong"
+    recent = f"; {result.recent} under an hour old that no row names yet, left alone" if result.recent else ""
+    return f"{result.files} files checked ({result.bytes / 1e6:.1f} MB): {found}{recent}"
+
+
+def add_file_commands(commands: Any) -> None:
+    group = add_group(commands, "attachments", "the stored attachment files")
+    p = add_command(
+        group,
+        "verify",
+        _attachments_verify,
+        "check each stored file against its rows (missing, size, SHA-256) and find files no row names",
+    )
+    p.add_argument(
+        "--remove-orphans", action="store_true", help="delete files no row names (those over an hour old)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(every_mailbox=True)

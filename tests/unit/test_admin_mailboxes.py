@@ -3,6 +3,7 @@ admin command works on one named mailbox, and `check` checks every mailbox's ser
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from support import offline_mailboxes_toml
 from emaillog.cli import main
 from emaillog.settings import load
 from emaillog.store import open_store
-from emaillog.store.models import User
+from emaillog.store.files import attachment_path
+from emaillog.store.models import Attachment, LoggedEmail, User
 
 
 def _deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
@@ -55,3 +57,39 @@ def test_check_checks_each_mailbox_not_the_demo(
     assert "IMAP" not in steps  # "EMAILLOG_IMAP_HOST is not set: `emaillog run` starts the demo mailbox"
     assert steps["acme: connect and TLS"]["result"] == "FAIL"
     assert steps["globex: connect and TLS"]["result"] == "FAIL"
+
+
+def _logged_file(mailbox: str, data: bytes) -> str:
+    """A logged email of ``mailbox``'s account naming a file of ``data``; the file's SHA-256."""
+    settings = next(m for m in load().mailboxes if m.mailbox_name == mailbox)
+    store = open_store(settings)
+    owner = User.create(account=store.account_id, email=f"rep@{mailbox}.example", name="Rep")
+    email = LoggedEmail.create(
+        account=store.account_id,
+        identity=f"<{mailbox}@x>",
+        route="bcc",
+        direction="outbound",
+        owner=owner,
+        subject="s",
+        text_body="",
+    )
+    sha256 = hashlib.sha256(data).hexdigest()
+    Attachment.create(email=email, filename="f", content_type="text/plain", size=len(data), sha256=sha256)
+    return sha256
+
+
+def test_attachments_verify_checks_every_mailboxs_files_unless_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The data dir is the deployment's: without --mailbox the files of every account are checked.
+    _deploy(tmp_path, monkeypatch, "acme", "globex")
+    kept = _logged_file("acme", b"acme's file")
+    _logged_file("globex", b"globex's file, gone")
+    path = attachment_path(tmp_path / "data" / "attachments", kept)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"acme's file")
+    capsys.readouterr()
+    assert main(["attachments", "verify", "--json"]) == 1
+    assert [f["kind"] for f in json.loads(capsys.readouterr().out)["findings"]] == ["missing"]
+    assert main(["--mailbox", "acme", "attachments", "verify"]) == 0
+    assert main(["--mailbox", "nope", "attachments", "verify"]) == 2
