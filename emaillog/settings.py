@@ -270,7 +270,8 @@ def read_values(
             text = env_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
-            problems.append(f"--env-file: cannot read {env_file}: {reason}")
+            # Named as the file it is: ./.env is read without --env-file, when it is there.
+            problems.append(f"env file {env_file.absolute()}: cannot read: {reason}")
         else:
             problems.extend(_unreadable_lines(env_file, text))
             values.update(dotenv_values(stream=io.StringIO(text)))

@@ -212,8 +212,25 @@ def test_secret_files_that_cannot_be_read_are_named_not_a_traceback(tmp_path: Pa
 def test_env_file_that_is_not_utf8_is_a_problem(tmp_path: Path) -> None:
     env_file = tmp_path / "emaillog.env"
     env_file.write_bytes(b"EMAILLOG_ACCOUNT=caf\xe9\nEMAILLOG_POLL_SECONDS=soon\n")
-    with pytest.raises(SettingsError, match="--env-file: cannot read"):
+    with pytest.raises(SettingsError, match=f"env file {re.escape(str(env_file))}: cannot read: not UTF-8"):
         load(env_file, {"EMAILLOG_DATA_DIR": str(tmp_path)})
+
+
+def test_the_default_env_file_that_cannot_be_read_is_not_called_env_file_option(tmp_path: Path) -> None:
+    # ./.env is read without --env-file: "--env-file: cannot read .env" named an option never given.
+    (tmp_path / ".env").write_bytes(b"EMAILLOG_ACCOUNT=caf\xe9\n")
+    env = {"PATH": "/usr/bin:/bin", "EMAILLOG_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "daemon.py"), "--once"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 78, done.stderr
+    assert f"env file {tmp_path / '.env'}: cannot read: not UTF-8" in done.stderr
+    assert "--env-file" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_data_dir_that_cannot_be_created_is_a_problem(tmp_path: Path) -> None:
