@@ -189,6 +189,9 @@ def _smtp(r: Reader) -> SmtpSettings | None:
 def _notices(r: Reader, bcc_address: str) -> NoticeSettings:
     domain = bcc_address.rpartition("@")[2] or "localhost"
     templates = r.text("EMAILLOG_NOTICE_TEMPLATES_DIR")
+    if templates and not Path(templates).is_dir():
+        # Every notice silently went out in the built-in words instead of the admin's.
+        r.problems.append(f"EMAILLOG_NOTICE_TEMPLATES_DIR: {templates} does not exist or is not a directory")
     return NoticeSettings(
         smtp=_smtp(r),
         sender=r.address("EMAILLOG_NOTICE_FROM", f"mailer-daemon@{domain}"),

@@ -531,6 +531,8 @@ def test_an_env_file_line_python_dotenv_cannot_read_is_named(tmp_path: Path) -> 
         ({"EMAILLOG_MAILBOX_NAME": "../escape"}, {}, "EMAILLOG_MAILBOX_NAME"),
         ({"EMAILLOG_IMAP_TIMEOUT": "9" * 23}, {}, "EMAILLOG_IMAP_TIMEOUT"),
         ({}, {".env": b"EMAILLOG_POLL_SECONDS 30\n"}, "EMAILLOG_POLL_SECONDS"),
+        # A templates directory not there: every notice went out in the built-in words.
+        ({"EMAILLOG_NOTICE_TEMPLATES_DIR": "no-such-dir"}, {}, "EMAILLOG_NOTICE_TEMPLATES_DIR"),
     ],
 )
 def test_hostile_settings_stop_the_daemon_before_it_writes_anything(
@@ -628,6 +630,20 @@ def test_a_host_written_as_a_url_or_with_its_port_is_a_settings_problem(tmp_path
         assert load(
             None, {**WITH_SERVERS, "EMAILLOG_IMAP_HOST": host, "EMAILLOG_DATA_DIR": str(tmp_path)}
         ).imap
+
+
+def test_a_notice_templates_dir_that_is_not_a_directory_is_a_settings_problem(tmp_path: Path) -> None:
+    # A mistyped directory sent every notice in the built-in words without a word to the admin.
+    (tmp_path / "afile").write_text("")
+    base = {**WITH_SERVERS, "EMAILLOG_DATA_DIR": str(tmp_path)}
+    for path in (tmp_path / "missing", tmp_path / "afile"):
+        with pytest.raises(SettingsError) as raised:
+            load(None, {**base, "EMAILLOG_NOTICE_TEMPLATES_DIR": str(path)})
+        assert raised.value.problems == [
+            f"EMAILLOG_NOTICE_TEMPLATES_DIR: {path} does not exist or is not a directory"
+        ]
+    notices = load(None, {**base, "EMAILLOG_NOTICE_TEMPLATES_DIR": str(tmp_path)}).notices
+    assert notices is not None and notices.templates_dir == tmp_path
 
 
 def _daemon_once(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
