@@ -26,6 +26,7 @@ from .addresses import address_key
 from .databaseurl import database_url
 from .envreader import Reader, is_loopback
 from .envreader import SettingsError as SettingsError  # part of this module's interface
+from .notices.build import is_hostname
 from .opsettings import AUTH_MODES, read_ops, read_token_source
 from .opsettings import OAuth2Settings as OAuth2Settings
 from .opsettings import OpsSettings as OpsSettings
@@ -195,11 +196,27 @@ def _notices(r: Reader, bcc_address: str) -> NoticeSettings:
     return NoticeSettings(
         smtp=_smtp(r),
         sender=r.address("EMAILLOG_NOTICE_FROM", f"mailer-daemon@{domain}"),
-        hostname=r.text("EMAILLOG_HOSTNAME", socket.getfqdn() or "localhost"),
+        hostname=_hostname(r),
         daily_limit=r.number("EMAILLOG_NOTICE_DAILY_LIMIT", 10, minimum=0),
         on_skipped=r.flag("EMAILLOG_NOTICE_ON_SKIPPED", False),
         templates_dir=Path(templates) if templates else None,
     )
+
+
+def _hostname(r: Reader) -> str:
+    """The name in notices' Message-ID and Reporting-MTA (not in EHLO: smtplib says getfqdn() there).
+    One a header cannot hold (a newline, a blank) passed here, and NoticeRequest then refused it: the
+    decision on every message owed a notice crashed with a ValueError traceback in the log."""
+    value = r.text("EMAILLOG_HOSTNAME")
+    if not value:
+        fqdn = socket.getfqdn()
+        return fqdn if is_hostname(fqdn) else "localhost"
+    if not is_hostname(value):
+        r.problems.append(
+            f"EMAILLOG_HOSTNAME: {value!r} is not a host name "
+            "(letters, digits, - and . only: mail.example.com)"
+        )
+    return value
 
 
 def _authserv_ids(r: Reader) -> frozenset[str]:

@@ -36,6 +36,14 @@ DEFAULT_SMALL_ORIGINAL = 64 * 1024
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
+
+
+def is_hostname(text: str) -> bool:
+    """A host name in A-labels (letters, digits, - and .): what a notice's Message-ID and
+    Reporting-MTA may name; no IDN, which neither field is written to take here."""
+    return bool(_HOSTNAME.match(text))
+
+
 # RFC 5322 §3.6.4 msg-id, printable ASCII without brackets or space; bounded so the header stays short.
 _MESSAGE_ID = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]{1,400}@[\x21-\x3b\x3d\x3f-\x7e]{1,400}>$")
 
@@ -70,7 +78,7 @@ class NoticeRequest:
     def __post_init__(self) -> None:
         # These come from settings and the pipeline, not from the message: wrong values are bugs.
         reason_for(self.reason).template_for(variant_of(self.details))
-        if not _HOSTNAME.match(self.hostname):
+        if not is_hostname(self.hostname):
             raise ValueError(f"not a hostname: {self.hostname!r}")
         if self.arrival.tzinfo is None or self.now.tzinfo is None:
             raise ValueError("arrival and now must be timezone-aware")

@@ -533,6 +533,8 @@ def test_an_env_file_line_python_dotenv_cannot_read_is_named(tmp_path: Path) -> 
         ({}, {".env": b"EMAILLOG_POLL_SECONDS 30\n"}, "EMAILLOG_POLL_SECONDS"),
         # A templates directory not there: every notice went out in the built-in words.
         ({"EMAILLOG_NOTICE_TEMPLATES_DIR": "no-such-dir"}, {}, "EMAILLOG_NOTICE_TEMPLATES_DIR"),
+        # A hostname no header can hold: each message owed a notice crashed on NoticeRequest.
+        ({"EMAILLOG_HOSTNAME": "mail.acme.example\nX-Injected: 1"}, {}, "EMAILLOG_HOSTNAME"),
     ],
 )
 def test_hostile_settings_stop_the_daemon_before_it_writes_anything(
@@ -630,6 +632,26 @@ def test_a_host_written_as_a_url_or_with_its_port_is_a_settings_problem(tmp_path
         assert load(
             None, {**WITH_SERVERS, "EMAILLOG_IMAP_HOST": host, "EMAILLOG_DATA_DIR": str(tmp_path)}
         ).imap
+
+
+def test_a_hostname_no_header_can_hold_is_a_settings_problem(tmp_path: Path) -> None:
+    # It is written into every notice's Message-ID and Reporting-MTA, which take A-labels only.
+    base = {**WITH_SERVERS, "EMAILLOG_DATA_DIR": str(tmp_path)}
+    for written in (
+        "mail.acme.example\nBcc: x@evil.example",
+        "mail acme",
+        "mail_1.acme.example",
+        "bücher.de",
+    ):
+        with pytest.raises(SettingsError) as raised:
+            load(None, {**base, "EMAILLOG_HOSTNAME": written})
+        assert raised.value.problems == [
+            f"EMAILLOG_HOSTNAME: {written!r} is not a host name (letters, digits, - and . only: "
+            "mail.example.com)"
+        ]
+    for written in ("mail.acme.example", "xn--bcher-kva.de", "localhost"):
+        notices = load(None, {**base, "EMAILLOG_HOSTNAME": written}).notices
+        assert notices is not None and notices.hostname == written
 
 
 def test_a_notice_templates_dir_that_is_not_a_directory_is_a_settings_problem(tmp_path: Path) -> None:
