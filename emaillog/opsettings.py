@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 from dataclasses import dataclass, field
 
 from .envreader import Reader
@@ -99,7 +102,29 @@ def read_token_source(r: Reader, auth: str) -> tuple[str | None, OAuth2Settings 
         )
     if auth == "xoauth2" and command and oauth2 is not None:
         r.problems.append("EMAILLOG_IMAP_TOKEN_COMMAND and EMAILLOG_OAUTH2_PROVIDER: set one, not both")
+    if auth == "xoauth2" and command:
+        r.problems.extend(_unrunnable(command))
     return command, oauth2
+
+
+def _unrunnable(command: str) -> list[str]:
+    """Why the token command cannot run, as oauth.CommandToken runs it (shlex words, no shell): a
+    program not there failed the first login with 75, which systemd restarts for ever."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:  # a quote not closed: a ValueError traceback at the first login
+        return [f"EMAILLOG_IMAP_TOKEN_COMMAND: cannot be split into words ({exc})"]
+    if not words or not words[0]:
+        return ["EMAILLOG_IMAP_TOKEN_COMMAND: names no program"]
+    program = words[0]
+    if os.sep in program:
+        runnable = os.path.isfile(program) and os.access(program, os.X_OK)
+    else:
+        runnable = shutil.which(program) is not None
+    if runnable:
+        return []
+    why = "not found or not executable"
+    return [f"EMAILLOG_IMAP_TOKEN_COMMAND: {program} is not a program that can be run ({why})"]
 
 
 def _missing_oauth2(oauth2: OAuth2Settings) -> list[str]:

@@ -397,9 +397,16 @@ def test_a_misspelt_sslmode_is_a_settings_problem_not_an_outage(tmp_path: Path) 
 def test_the_example_mailboxes_file_is_accepted(tmp_path: Path) -> None:
     secret = tmp_path / "acme-imap-password"
     secret.write_text("secret")
+    token = tmp_path / "globex-imap-token"  # a token program must be there to be run
+    token.write_text("#!/bin/sh\n")
+    token.chmod(0o755)
     example = (ROOT / "config" / "mailboxes.example.toml").read_text()
     mailboxes = tmp_path / "mailboxes.toml"
-    mailboxes.write_text(example.replace("/etc/emaillog/acme-imap-password", str(secret)))
+    mailboxes.write_text(
+        example.replace("/etc/emaillog/acme-imap-password", str(secret)).replace(
+            "/usr/local/bin/globex-imap-token", str(token)
+        )
+    )
     settings = load(None, {"EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_MAILBOXES_FILE": str(mailboxes)})
     named = [(m.mailbox_name, m.account) for m in settings.mailboxes]
     assert named == [("acme", "acme"), ("globex", "globex")]
@@ -535,6 +542,12 @@ def test_an_env_file_line_python_dotenv_cannot_read_is_named(tmp_path: Path) -> 
         ({"EMAILLOG_NOTICE_TEMPLATES_DIR": "no-such-dir"}, {}, "EMAILLOG_NOTICE_TEMPLATES_DIR"),
         # A hostname no header can hold: each message owed a notice crashed on NoticeRequest.
         ({"EMAILLOG_HOSTNAME": "mail.acme.example\nX-Injected: 1"}, {}, "EMAILLOG_HOSTNAME"),
+        # A token program not there: 75 at the first login, restarted for ever.
+        (
+            {"EMAILLOG_IMAP_AUTH": "xoauth2", "EMAILLOG_IMAP_TOKEN_COMMAND": "/nonexistent/get-token --x"},
+            {},
+            "EMAILLOG_IMAP_TOKEN_COMMAND: /nonexistent/get-token is not a program",
+        ),
     ],
 )
 def test_hostile_settings_stop_the_daemon_before_it_writes_anything(
@@ -666,6 +679,33 @@ def test_a_notice_templates_dir_that_is_not_a_directory_is_a_settings_problem(tm
         ]
     notices = load(None, {**base, "EMAILLOG_NOTICE_TEMPLATES_DIR": str(tmp_path)}).notices
     assert notices is not None and notices.templates_dir == tmp_path
+
+
+def test_a_token_command_that_cannot_run_is_a_settings_problem(tmp_path: Path) -> None:
+    # oauth.CommandToken runs it split by shlex, without a shell: a program not there failed the
+    # first login with 75 (restarted for ever), a quote not closed with a ValueError traceback.
+    (tmp_path / "not-executable").write_text("#!/bin/sh\necho token\n")
+    runs = tmp_path / "get token"
+    runs.write_text("#!/bin/sh\necho token\n")
+    runs.chmod(0o755)
+    base = {**WITH_SERVERS, "EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_IMAP_AUTH": "xoauth2"}
+    cannot = "is not a program that can be run (not found or not executable)"
+    for command, said in (
+        (f"{tmp_path / 'missing'} --tenant acme", f"{tmp_path / 'missing'} {cannot}"),
+        (str(tmp_path / "not-executable"), f"{tmp_path / 'not-executable'} {cannot}"),
+        ("no-such-token-program-here --x", f"no-such-token-program-here {cannot}"),
+        ("get-token 'acme", "cannot be split into words (No closing quotation)"),
+        ("''", "names no program"),
+    ):
+        with pytest.raises(SettingsError) as raised:
+            load(None, {**base, "EMAILLOG_IMAP_TOKEN_COMMAND": command})
+        assert raised.value.problems == [f"EMAILLOG_IMAP_TOKEN_COMMAND: {said}"]
+    for command in (f"'{runs}' --tenant acme", "sh -c 'echo token'"):
+        imap = load(None, {**base, "EMAILLOG_IMAP_TOKEN_COMMAND": command}).imap
+        assert imap is not None and imap.token_command == command
+    # Only an xoauth2 login runs it.
+    assert load(
+        None, {**WITH_SERVERS, "EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_IMAP_TOKEN_COMMAND": "x/y"}
 
 
 def _daemon_once(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
