@@ -45,6 +45,20 @@ def email_key(settings: Settings, address: str) -> str:
     return settings.key(parsed.address)
 
 
+def user_address_key(settings: Settings, address: str) -> str:
+    """The key of an address that is to be a user's (login, alias, connected, team inbox): never a
+    logging address of any mailbox, or mail the daemon receives or sends as itself would count as
+    that user's."""
+    key = email_key(settings, address)
+    logging = {settings.key(a) for a in settings.fleet_logging_addresses} | settings.logging_addresses
+    if key in logging:
+        raise AdminError(
+            f"{key} is a logging address (EMAILLOG_BCC_ADDRESS or EMAILLOG_FORWARD_ADDRESS), not a user's: "
+            "mail the daemon receives or sends as itself would count as that user's"
+        )
+    return key
+
+
 NAME_LIMIT = 300  # the length of the name columns (store/models.py)
 
 
@@ -83,7 +97,7 @@ def _user(store: Store, settings: Settings, email: str) -> User:
 def add_user(
     store: Store, settings: Settings, email: str, name: str | None, active: bool, may_log: bool
 ) -> User:
-    key = email_key(settings, email)
+    key = user_address_key(settings, email)
     name = None if name is None else name_value(name)
     with write_transaction(store.db):
         user, created = User.get_or_create(
@@ -107,7 +121,7 @@ def _user_address(
     store: Store, settings: Settings, email: str, address: str, kind: str, at: datetime | None
 ) -> None:
     user = _user(store, settings, email)
-    key = email_key(settings, address)
+    key = user_address_key(settings, address)
     with write_transaction(store.db):
         row, created = UserAddress.get_or_create(
             account=store.account_id,
@@ -125,7 +139,7 @@ def add_team_inbox(
     store: Store, settings: Settings, address: str, connected_by: str, at: datetime | None
 ) -> None:
     user = _user(store, settings, connected_by)
-    key = email_key(settings, address)
+    key = user_address_key(settings, address)
     with write_transaction(store.db):
         inbox = TeamInbox.get_or_none((TeamInbox.account == store.account_id) & (TeamInbox.address == key))
         if inbox is None:

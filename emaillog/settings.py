@@ -107,6 +107,9 @@ class Settings:
     # Several mailboxes (EMAILLOG_MAILBOXES_FILE): each a complete Settings of its own; empty means
     # this one Settings is the only mailbox.
     mailboxes: tuple[Settings, ...] = ()
+    # In each mailbox of that file: the BCC and forwarding addresses of every mailbox, none of which
+    # may be a user's (admin.py).
+    fleet_logging_addresses: frozenset[str] = frozenset()
     trusted_authserv_ids: frozenset[str] = frozenset()
     max_attempts: int = 3
     # Where the reps are (IANA names): a forwarded date written without a zone is read in the first
@@ -362,7 +365,10 @@ def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None)
     _check_chain_file(settings.chain_file, problems)
     mailboxes_file = reader.text("EMAILLOG_MAILBOXES_FILE")
     if mailboxes_file:
-        settings = dataclasses.replace(settings, mailboxes=_mailboxes(Path(mailboxes_file), values, problems))
+        mailboxes = _mailboxes(Path(mailboxes_file), values, problems)
+        every = frozenset(a for box in mailboxes for a in (box.bcc_address, box.forward_address))
+        mailboxes = tuple(dataclasses.replace(box, fleet_logging_addresses=every) for box in mailboxes)
+        settings = dataclasses.replace(settings, mailboxes=mailboxes)
     if problems:
         raise SettingsError(problems)
     return settings

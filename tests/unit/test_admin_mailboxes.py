@@ -59,6 +59,16 @@ def test_check_checks_each_mailbox_not_the_demo(
     assert steps["globex: connect and TLS"]["result"] == "FAIL"
 
 
+def test_another_mailboxs_logging_address_is_not_a_users_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Acme's user log@globex.example would own what globex's daemon receives and sends as itself.
+    _deploy(tmp_path, monkeypatch, "acme", "globex")
+    assert main(["--mailbox", "acme", "users", "add", "log@globex.example"]) == 2
+    assert "log@globex.example is a logging address" in capsys.readouterr().err
+    assert _users_of("acme") == []
+
+
 def _logged_file(mailbox: str, data: bytes) -> str:
     """A logged email of ``mailbox``'s account naming a file of ``data``; the file's SHA-256."""
     settings = next(m for m in load().mailboxes if m.mailbox_name == mailbox)

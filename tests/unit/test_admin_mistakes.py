@@ -236,3 +236,22 @@ def test_output_read_by_a_program_that_stops_early_ends_quietly(env: Path) -> No
         _, err = child.communicate(timeout=60)
         assert child.returncode == 0, err
         assert err == b"", err
+
+
+def test_a_logging_address_is_refused_as_a_users_address(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was taken: mail the daemon receives or sends as itself would have counted as a rep's.
+    monkeypatch.setenv("EMAILLOG_BCC_ADDRESS", "crm@acme.example")
+    monkeypatch.setenv("EMAILLOG_FORWARD_ADDRESS", "crm+fwd@acme.example")
+    assert main(["users", "add", "rita@acme.example"]) == 0
+    for argv in (
+        ["users", "add", "CRM@acme.example"],
+        ["users", "add", "<crm+fwd@acme.example>"],
+        ["users", "alias", "rita@acme.example", "crm@acme.example"],
+        ["users", "connect", "rita@acme.example", "crm+fwd@acme.example"],
+        ["team-inboxes", "add", "crm@acme.example", "--connected-by", "rita@acme.example"],
+    ):
+        err = _usage_error(capsys, *argv)
+        assert "is a logging address (EMAILLOG_BCC_ADDRESS or EMAILLOG_FORWARD_ADDRESS), not a user's" in err
+    assert [u.email for u in User.select()] == ["rita@acme.example"]
