@@ -220,14 +220,7 @@ def test_the_default_env_file_that_cannot_be_read_is_not_called_env_file_option(
     # ./.env is read without --env-file: "--env-file: cannot read .env" named an option never given.
     (tmp_path / ".env").write_bytes(b"EMAILLOG_ACCOUNT=caf\xe9\n")
     env = {"PATH": "/usr/bin:/bin", "EMAILLOG_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "daemon.py"), "--once"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _daemon_once(env, tmp_path)
     assert done.returncode == 78, done.stderr
     assert f"env file {tmp_path / '.env'}: cannot read: not UTF-8" in done.stderr
     assert "--env-file" not in done.stderr and "Traceback" not in done.stderr
@@ -706,6 +699,7 @@ def test_a_token_command_that_cannot_run_is_a_settings_problem(tmp_path: Path) -
     # Only an xoauth2 login runs it.
     assert load(
         None, {**WITH_SERVERS, "EMAILLOG_DATA_DIR": str(tmp_path), "EMAILLOG_IMAP_TOKEN_COMMAND": "x/y"}
+    )
 
 
 def _daemon_once(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
