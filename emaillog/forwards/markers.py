@@ -244,7 +244,9 @@ LABELS: dict[str, tuple[str, ...]] = {
         "gesendet",
         "envoyé",
         "enviado",
+        "enviado el",  # Outlook es: "Enviado el: viernes, 20 de noviembre de 2026 9:15"
         "enviada",
+        "enviada em",  # Outlook pt-BR: "Enviada em: sexta-feira, 20 de novembro de 2026 09:15"
         "inviato",
         "verzonden",
         "sendt",

@@ -183,6 +183,39 @@ def test_each_client_forward_lands_in_processed_on_the_customers_record(world: W
     assert row["folder"] == "Processed"
 
 
+# Outlook desktop's plain-text block in Spanish and in Brazilian Portuguese: the date label is two
+# words ("Enviado el:", "Enviada em:"), and the separator above it says nothing of a forward.
+OUTLOOK_BLOCKS = {
+    "es": (
+        "-----Mensaje original-----\nDe: Carl Cliente [mailto:carl@globex.example]\n"
+        "Enviado el: viernes, 20 de noviembre de 2026 3:15 p. m.\nPara: Rep Smith <rep@ourco.example>\n"
+        "CC: Dana <dana@initech.example>\nAsunto: RE: Oferta\n"
+    ),
+    "pt-BR": (
+        "-----Mensagem original-----\nDe: Carl Cliente <carl@globex.example>\n"
+        "Enviada em: sexta-feira, 20 de novembro de 2026 15:15\nPara: Rep Smith <rep@ourco.example>\n"
+        "Cc: Dana <dana@initech.example>\nAssunto: RE: Oferta\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(OUTLOOK_BLOCKS))
+def test_an_outlook_forward_in_spanish_or_brazilian_portuguese_is_logged(world: World, language: str) -> None:
+    body = f"Para el CRM.\n\n{OUTLOOK_BLOCKS[language]}\nFechamos o acordo.\n"
+    world.deliver(message(sender=REP, to=[FWD], subject="RV: RE: Oferta", body=body, delivered_to=FWD))
+    assert world.run_pass().outcomes == {"logged": 1}
+    [email] = views.emails(world.store)
+    assert (email["direction"], email["from"], email["subject"]) == (
+        "incoming",
+        "carl@globex.example",
+        "RE: Oferta",
+    )
+    assert email["cc"] == ["dana@initech.example"] and email["contacts"] == ["carl@globex.example"]
+    # Written without a zone: read in the forward's own (+00:00 here).
+    assert email["date"] == datetime(2026, 11, 20, 15, 15, tzinfo=UTC).isoformat()
+    assert email["note"] == "Para el CRM."
+
+
 def test_the_note_is_not_in_the_stored_body(world: World) -> None:
     world.deliver(fixture("samsung_mail_en.eml"))
     world.run_pass()
