@@ -29,6 +29,7 @@ DASHED_PHRASES: tuple[str, ...] = (
     "przekazana wiadomość",
     "wiadomość przesłana dalej",
     "oryginalna wiadomość",
+    "wiadomość oryginalna",  # Outlook pl: "-----Wiadomość oryginalna-----"
     "treść przekazanej wiadomości",
     "přeposlaná zpráva",
     "původní zpráva",
@@ -65,6 +66,7 @@ DASHED_PHRASES: tuple[str, ...] = (
     "iletilmiş ileti",  # Thunderbird tr, older localisation
     "i̇letilmiş i̇leti",
     "özgün ileti",
+    "özgün i̇leti",  # Outlook tr writes "Özgün İleti": casefold turns İ into i and a combining dot
     "メッセージを転送",
     "転送されたメッセージ",
     "元のメッセージ",
@@ -88,6 +90,7 @@ ORIGINAL_MESSAGE_PHRASES: tuple[str, ...] = (
     "messaggio originale",
     "oorspronkelijk bericht",
     "oryginalna wiadomość",
+    "wiadomość oryginalna",
     "původní zpráva",
     "pôvodná správa",
     "eredeti üzenet",
@@ -101,6 +104,7 @@ ORIGINAL_MESSAGE_PHRASES: tuple[str, ...] = (
     "исходное сообщение",
     "вихідне повідомлення",
     "özgün ileti",
+    "özgün i̇leti",
     "元のメッセージ",
     "原始邮件",
 )

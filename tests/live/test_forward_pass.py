@@ -216,6 +216,28 @@ def test_an_outlook_forward_in_spanish_or_brazilian_portuguese_is_logged(world: 
     assert email["note"] == "Para el CRM."
 
 
+# Outlook desktop's separator line in Polish and in Turkish (its "İ" casefolds to "i" and a dot).
+OUTLOOK_SEPARATED = {
+    "pl": (
+        "-----Wiadomość oryginalna-----\nOd: Carl Klient <carl@globex.example>\n"
+        "Wysłano: piątek, 20 listopada 2026 09:15\nDo: Rep Smith <rep@ourco.example>\nTemat: RE: Oferta\n"
+    ),
+    "tr": (
+        "-----Özgün İleti-----\nKimden: Carl Müşteri <carl@globex.example>\n"
+        "Gönderildi: 20 Kasım 2026 Cuma 09:15\nKime: Rep Smith <rep@ourco.example>\nKonu: RE: Teklif\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("language", sorted(OUTLOOK_SEPARATED))
+def test_outlooks_separator_line_is_not_part_of_the_note(world: World, language: str) -> None:
+    body = f"Do CRM.\n\n{OUTLOOK_SEPARATED[language]}\nDeal agreed.\n"
+    world.deliver(message(sender=REP, to=[FWD], subject="FW: RE: Oferta", body=body, delivered_to=FWD))
+    assert world.run_pass().outcomes == {"logged": 1}
+    [email] = views.emails(world.store)
+    assert (email["from"], email["note"]) == ("carl@globex.example", "Do CRM.")
+
+
 def test_the_note_is_not_in_the_stored_body(world: World) -> None:
     world.deliver(fixture("samsung_mail_en.eml"))
     world.run_pass()
