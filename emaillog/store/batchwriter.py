@@ -52,6 +52,24 @@ _EMAILS_BY_MESSAGE_ID = (
     'SELECT "message_id", "id" FROM "logged_email" '
     'WHERE "account_id" = ? AND "message_id" IN ({values}) ORDER BY "id" DESC'
 )
+# Stored replies to some emails (schema v15's index). Those still without a parent are picked out
+# in Python: with "thread_parent_id" IS NULL in the query, SQLite searched the thread_parent_id index
+# instead, every unthreaded email of the database.
+_REPLIES_BY_IN_REPLY_TO = (
+    'SELECT "id", "in_reply_to", "thread_parent_id" FROM "logged_email" '
+    'WHERE "account_id" = ? AND "in_reply_to" IN ({values}) ORDER BY "id"'
+)
+# Whether walking up the thread from an email (the first ?) meets another (the third), at most the
+# second ? steps up: the walk's length and whether it met it. Threads are never loops (see
+# _thread_within_batch and _adopt_earlier_replies): the bound only keeps a broken database from
+# holding the batch up.
+_THREAD_REACHES = (
+    'WITH RECURSIVE "up"("id", "depth") AS (SELECT ?, 0 UNION ALL '
+    'SELECT e."thread_parent_id", "up"."depth" + 1 FROM "logged_email" AS e JOIN "up" ON e."id" = "up"."id" '
+    'WHERE e."thread_parent_id" IS NOT NULL AND "up"."depth" < ?) '
+    'SELECT MAX("depth"), MAX(CASE WHEN "id" = ? THEN 1 ELSE 0 END) FROM "up"'
+)
+_THREAD_WALK_LIMIT = 1000
 _CONTACTS_BY_ADDRESS = (
     'SELECT a."address", c."id", c."company_id" FROM "contact_address" AS a '
     'JOIN "contact" AS c ON c."id" = a."contact_id" WHERE a."account_id" = ? AND a."address" IN ({values})'
@@ -93,6 +111,7 @@ class _BatchWriter:
         self.key: dict[int, str] = {id(plan): plan.identity for plan in self.plans}
         self.authors: dict[str, Author] = {}  # stored identity -> who sent it when (see sameness)
         self.writers: set[int] = set()  # the plans (by id()) whose email this batch inserts
+        self.gained: dict[str, int] = {}  # Message-ID -> stored email that took it (_give_message_ids)
         self.files: dict[str, ContentsAttachment] = {}  # sha256 -> a file the inserted rows name
         self.contacts: dict[str, tuple[int, int | None]] = {}  # address key -> (contact id, company id)
         self.companies: dict[str, int | None] = {}  # domain -> company id
@@ -200,6 +219,7 @@ class _BatchWriter:
         for identity, (email_id, message_id) in gains.items():
             if message_id not in held:
                 held.add(message_id)
+                self.gained[message_id] = email_id
                 LoggedEmail.update(identity=identity, message_id=message_id).where(
                     LoggedEmail.id == email_id
                 ).execute()
@@ -254,6 +274,7 @@ class _BatchWriter:
         for identity, email_id in insert_returning(db, LoggedEmail, _EMAIL_FIELDS, rows, ("identity", "id")):
             self.emails[identity] = int(email_id)
         self._thread_within_batch(new)
+        self._adopt_earlier_replies(new)
         files = [
             (self.emails[key], a.filename, a.content_type, a.size, a.sha256, logged, a.content_id)
             for key, plan in new.items()
@@ -312,6 +333,40 @@ class _BatchWriter:
             if parent != parents[email_id] and not _leads_to(parents, parent, email_id):
                 parents[email_id] = parent
                 LoggedEmail.update(thread_parent=parent).where(LoggedEmail.id == email_id).execute()
+
+    def _adopt_earlier_replies(self, created: dict[str, EmailPlan]) -> None:
+        """SPEC §9: stored replies logged before the email they answer are linked to it now.
+
+        A rep BCCs her answer, then forwards the customer's email it answers: the answer found no
+        parent when it was logged. Only an email that is the first of the account to hold its
+        Message-ID adopts them: a later one reused it (see sameness); so does a stored email that
+        gained its Message-ID in this batch (``_give_message_ids``). Replies created in this batch
+        were threaded by ``_thread_within_batch``; a link that would close a loop is not made.
+        """
+        db, account = self.r.db, self.r.account_id
+        new_ids = {self.emails[key] for key in created}
+        holders = set(new_ids) | set(self.gained.values())
+        wanted = {plan.message_id for plan in created.values() if plan.message_id} | set(self.gained)
+        rows = select_in(db, _REPLIES_BY_IN_REPLY_TO, (account,), sorted(wanted))
+        waiting = [
+            (email_id, mid) for email_id, mid, parent in rows if parent is None and email_id not in new_ids
+        ]
+        if not waiting:
+            return  # almost every batch: one query
+        # Newest first, so the dict keeps the oldest holder of each Message-ID (as in _load_threads).
+        oldest = dict(select_in(db, _EMAILS_BY_MESSAGE_ID, (account,), sorted({m for _, m in waiting})))
+        for email_id, message_id in waiting:
+            parent = oldest[message_id]
+            # In id order, each link made before the next is checked: two links that are each
+            # harmless alone may close a loop together.
+            if parent in holders and not self._thread_reaches(parent, email_id):
+                LoggedEmail.update(thread_parent=parent).where(LoggedEmail.id == email_id).execute()
+
+    def _thread_reaches(self, start: int, target: int) -> bool:
+        """Whether walking up the stored thread from ``start`` meets ``target`` (or may: too long)."""
+        sql = _THREAD_REACHES.replace("?", self.r.db.param)
+        depth, met = self.r.db.execute_sql(sql, (start, _THREAD_WALK_LIMIT, target)).fetchone()
+        return bool(met) or depth >= _THREAD_WALK_LIMIT
 
     @staticmethod
     def _parent_in(plan: EmailPlan, threads: dict[str, int]) -> int | None:

@@ -166,6 +166,7 @@ class LoggedEmail(BaseModel):
             (("account", "identity"), True),
             (("account", "fingerprint"), False),
             (("account", "message_id"), False),
+            (("account", "in_reply_to"), False),  # replies logged before their parent (schema v15)
         )
 
 

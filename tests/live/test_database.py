@@ -247,6 +247,6 @@ def test_an_upgrade_drops_the_indexes_a_racing_upgrade_made_again(database_url: 
         schema.MIGRATIONS[0](db)  # what the racing process did
         assert "ledger_mailbox_uidvalidity_uid" in _indexes_of(db) - alone
         schema.upgrade(db)
-        assert _indexes_of(db) == alone
+        assert _indexes_of(db) == alone | {"logged_email_account_id_in_reply_to"}  # v15 adds it
     finally:
         db.close()
