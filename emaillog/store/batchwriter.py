@@ -34,6 +34,7 @@ from .models import (
 )
 from .outbox import enqueue, outbox_recipient, sent_today
 from .sameness import Author, joined_in_batch, reused_message_ids, stored_author
+from .threads import EMAILS_BY_MESSAGE_ID, Threads
 
 if TYPE_CHECKING:
     from .recorder import Recorder, Result
@@ -48,28 +49,6 @@ _EMAILS_BY_FINGERPRINT = (
     'SELECT "fingerprint", "id", "identity", "message_id" FROM "logged_email" '
     'WHERE "account_id" = ? AND "fingerprint" IN ({values})'
 )
-_EMAILS_BY_MESSAGE_ID = (
-    'SELECT "message_id", "id" FROM "logged_email" '
-    'WHERE "account_id" = ? AND "message_id" IN ({values}) ORDER BY "id" DESC'
-)
-# Stored replies to some emails (schema v15's index). Those still without a parent are picked out
-# in Python: with "thread_parent_id" IS NULL in the query, SQLite searched the thread_parent_id index
-# instead, every unthreaded email of the database.
-_REPLIES_BY_IN_REPLY_TO = (
-    'SELECT "id", "in_reply_to", "thread_parent_id" FROM "logged_email" '
-    'WHERE "account_id" = ? AND "in_reply_to" IN ({values}) ORDER BY "id"'
-)
-# Whether walking up the thread from an email (the first ?) meets another (the third), at most the
-# second ? steps up: the walk's length and whether it met it. Threads are never loops (see
-# _thread_within_batch and _adopt_earlier_replies): the bound only keeps a broken database from
-# holding the batch up.
-_THREAD_REACHES = (
-    'WITH RECURSIVE "up"("id", "depth") AS (SELECT ?, 0 UNION ALL '
-    'SELECT e."thread_parent_id", "up"."depth" + 1 FROM "logged_email" AS e JOIN "up" ON e."id" = "up"."id" '
-    'WHERE e."thread_parent_id" IS NOT NULL AND "up"."depth" < ?) '
-    'SELECT MAX("depth"), MAX(CASE WHEN "id" = ? THEN 1 ELSE 0 END) FROM "up"'
-)
-_THREAD_WALK_LIMIT = 1000
 _CONTACTS_BY_ADDRESS = (
     'SELECT a."address", c."id", c."company_id" FROM "contact_address" AS a '
     'JOIN "contact" AS c ON c."id" = a."contact_id" WHERE a."account_id" = ? AND a."address" IN ({values})'
@@ -112,6 +91,7 @@ class _BatchWriter:
         self.authors: dict[str, Author] = {}  # stored identity -> who sent it when (see sameness)
         self.writers: set[int] = set()  # the plans (by id()) whose email this batch inserts
         self.gained: dict[str, int] = {}  # Message-ID -> stored email that took it (_give_message_ids)
+        self.threads = Threads(recorder.db, recorder.account_id)
         self.files: dict[str, ContentsAttachment] = {}  # sha256 -> a file the inserted rows name
         self.contacts: dict[str, tuple[int, int | None]] = {}  # address key -> (contact id, company id)
         self.companies: dict[str, int | None] = {}  # domain -> company id
@@ -180,7 +160,7 @@ class _BatchWriter:
         keys = sorted({c.key for plan in self.plans for c in (*plan.contacts, *plan.contacts_if_made)})
         rows = select_in(db, _CONTACTS_BY_ADDRESS, (account,), keys)
         self.contacts.update({address: (cid, company) for address, cid, company in rows})
-        self._load_threads()
+        self.threads.load(self.plans)
 
     def _load_identities(self, identities: list[str]) -> None:
         """The stored emails known by ``identities``, and who sent each when (see sameness)."""
@@ -215,7 +195,7 @@ class _BatchWriter:
         by it. Not when another stored email holds that Message-ID: the first to have it keeps it
         (see sameness). The copy matched by fingerprint, so its sender and minute agree already."""
         wanted = sorted({message_id for _, message_id in gains.values()})
-        held = {mid for mid, _ in select_in(self.r.db, _EMAILS_BY_MESSAGE_ID, (self.r.account_id,), wanted)}
+        held = {mid for mid, _ in select_in(self.r.db, EMAILS_BY_MESSAGE_ID, (self.r.account_id,), wanted)}
         for identity, (email_id, message_id) in gains.items():
             if message_id not in held:
                 held.add(message_id)
@@ -223,14 +203,6 @@ class _BatchWriter:
                 LoggedEmail.update(identity=identity, message_id=message_id).where(
                     LoggedEmail.id == email_id
                 ).execute()
-
-    def _load_threads(self) -> None:
-        wanted = sorted({m for p in self.plans for m in (p.in_reply_to, *p.references[-20:]) if m})
-        # Newest first, so the dict keeps the oldest: of several emails under one Message-ID, the
-        # first logged had it first; a later one reused it (see sameness).
-        self.threads: dict[str, int] = dict(
-            select_in(self.r.db, _EMAILS_BY_MESSAGE_ID, (self.r.account_id,), wanted)
-        )
 
     def _result(self, result: Result) -> Outcome:
         stored = [self._plan(plan) for plan in result.decision.plans]
@@ -273,8 +245,9 @@ class _BatchWriter:
         rows = [self._email_row(key, plan) for key, plan in new.items()]
         for identity, email_id in insert_returning(db, LoggedEmail, _EMAIL_FIELDS, rows, ("identity", "id")):
             self.emails[identity] = int(email_id)
-        self._thread_within_batch(new)
-        self._adopt_earlier_replies(new)
+        created = {key: (self.emails[key], plan) for key, plan in new.items()}
+        self.threads.link_within_batch(created)
+        self.threads.adopt_earlier_replies(created, self.gained)
         files = [
             (self.emails[key], a.filename, a.content_type, a.size, a.sha256, logged, a.content_id)
             for key, plan in new.items()
@@ -305,73 +278,8 @@ class _BatchWriter:
             plan.note,
             plan.in_reply_to,
             json.dumps(list(plan.references)),
-            self._parent(plan),
+            self.threads.parent(plan),
             utcnow(),
-        )
-
-    def _parent(self, plan: EmailPlan) -> int | None:
-        """SPEC §9: the most recent logged email this one answers."""
-        return next(
-            (self.threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in self.threads),
-            None,
-        )
-
-    def _thread_within_batch(self, created: dict[str, EmailPlan]) -> None:
-        """Replies whose parent arrived in the same batch are linked once both have ids.
-
-        Emails of one batch may name each other (forged or broken In-Reply-To/References): a link
-        that would close a loop is not made, so walking up a thread always ends.
-        """
-        known = dict(self.threads)
-        for key, plan in created.items():
-            if plan.message_id:
-                self.threads.setdefault(plan.message_id, self.emails[key])
-        parents = {self.emails[k]: self._parent_in(p, known) for k, p in created.items()}
-        for key, plan in created.items():
-            # The nearest parent may be new in this batch although an older one was known before.
-            email_id, parent = self.emails[key], self._parent(plan)
-            if parent != parents[email_id] and not _leads_to(parents, parent, email_id):
-                parents[email_id] = parent
-                LoggedEmail.update(thread_parent=parent).where(LoggedEmail.id == email_id).execute()
-
-    def _adopt_earlier_replies(self, created: dict[str, EmailPlan]) -> None:
-        """SPEC §9: stored replies logged before the email they answer are linked to it now.
-
-        A rep BCCs her answer, then forwards the customer's email it answers: the answer found no
-        parent when it was logged. Only an email that is the first of the account to hold its
-        Message-ID adopts them: a later one reused it (see sameness); so does a stored email that
-        gained its Message-ID in this batch (``_give_message_ids``). Replies created in this batch
-        were threaded by ``_thread_within_batch``; a link that would close a loop is not made.
-        """
-        db, account = self.r.db, self.r.account_id
-        new_ids = {self.emails[key] for key in created}
-        holders = set(new_ids) | set(self.gained.values())
-        wanted = {plan.message_id for plan in created.values() if plan.message_id} | set(self.gained)
-        rows = select_in(db, _REPLIES_BY_IN_REPLY_TO, (account,), sorted(wanted))
-        waiting = [
-            (email_id, mid) for email_id, mid, parent in rows if parent is None and email_id not in new_ids
-        ]
-        if not waiting:
-            return  # almost every batch: one query
-        # Newest first, so the dict keeps the oldest holder of each Message-ID (as in _load_threads).
-        oldest = dict(select_in(db, _EMAILS_BY_MESSAGE_ID, (account,), sorted({m for _, m in waiting})))
-        for email_id, message_id in waiting:
-            parent = oldest[message_id]
-            # In id order, each link made before the next is checked: two links that are each
-            # harmless alone may close a loop together.
-            if parent in holders and not self._thread_reaches(parent, email_id):
-                LoggedEmail.update(thread_parent=parent).where(LoggedEmail.id == email_id).execute()
-
-    def _thread_reaches(self, start: int, target: int) -> bool:
-        """Whether walking up the stored thread from ``start`` meets ``target`` (or may: too long)."""
-        sql = _THREAD_REACHES.replace("?", self.r.db.param)
-        depth, met = self.r.db.execute_sql(sql, (start, _THREAD_WALK_LIMIT, target)).fetchone()
-        return bool(met) or depth >= _THREAD_WALK_LIMIT
-
-    @staticmethod
-    def _parent_in(plan: EmailPlan, threads: dict[str, int]) -> int | None:
-        return next(
-            (threads[m] for m in (plan.in_reply_to, *reversed(plan.references)) if m in threads), None
         )
 
     def _contact(self, plan: ContactPlan) -> tuple[int, int | None]:
@@ -414,18 +322,6 @@ class _BatchWriter:
         for model, pairs in self.links.items():
             fields = tuple(f.name for f in model._meta.sorted_fields if f.name != "id")
             insert_rows(self.r.db, model, fields, sorted(pairs), conflict=fields)
-
-
-def _leads_to(parents: dict[int, int | None], start: int | None, target: int) -> bool:
-    """Whether following ``parents`` up from ``start`` reaches ``target`` (``start`` itself included).
-    Emails stored before the batch are not in ``parents``: their own parents are older still."""
-    seen: set[int] = set()
-    while start is not None and start not in seen:
-        if start == target:
-            return True
-        seen.add(start)
-        start = parents.get(start)
-    return False
 
 
 def _addresses_json(addresses: Sequence[Address]) -> str:

@@ -11,7 +11,7 @@ from support import FWD, REP, World, attached_forward, make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
-from emaillog.store import batchwriter, schema
+from emaillog.store import schema, threads
 from emaillog.store.db import open_database
 from emaillog.store.models import LoggedEmail, SchemaVersion
 
@@ -152,7 +152,7 @@ def test_the_replies_an_email_adopts_are_found_by_an_index_on_account_and_in_rep
     schema.MIGRATIONS[0](db)
     SchemaVersion.create(version=1)
     schema.upgrade(db)
-    sql = batchwriter._REPLIES_BY_IN_REPLY_TO.format(values="?, ?")
+    sql = threads._REPLIES_BY_IN_REPLY_TO.format(values="?, ?")
     plan = " ".join(row[-1] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", (1, "a", "b")).fetchall())
     assert "INDEX logged_email_account_id_in_reply_to (account_id=? AND in_reply_to=?)" in plan
     db.close()
