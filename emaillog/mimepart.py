@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import contextlib
+import re
 from dataclasses import dataclass
 from email.message import Message
 
@@ -59,28 +60,121 @@ _WINDOWS_1252 = frozenset(
     {"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii"}
 )
 
+# Labels that mail clients decode (by the WHATWG Encoding Standard, as Thunderbird does) with a
+# larger table than Python's codec of that name, or that Python does not know. Korean Outlook writes
+# "ks_c_5601-1987" over Windows-949, Chinese clients "gb2312" over GBK, Japanese "shift_jis" over
+# Windows-31J: a character outside the strict table ("똠", "镕", "①") failed the whole part, which
+# was then decoded with a replacement character for every such character.
+_DECODER_FOR_LABEL = {
+    **dict.fromkeys(
+        (
+            "euc-kr",
+            "ks_c_5601-1987",
+            "ks_c_5601-1989",
+            "ksc5601",
+            "ksc_5601",
+            "korean",
+            "cseuckr",
+            "csksc56011987",
+            "iso-ir-149",
+            "windows-949",
+        ),
+        "cp949",
+    ),
+    **dict.fromkeys(
+        (
+            "gb2312",
+            "gbk",
+            "x-gbk",
+            "chinese",
+            "csgb2312",
+            "csiso58gb231280",
+            "gb_2312",
+            "gb_2312-80",
+            "iso-ir-58",
+            "cp936",
+            "ms936",
+            "windows-936",
+            "euc-cn",
+        ),
+        "gb18030",
+    ),
+    **dict.fromkeys(("big5", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
+    **dict.fromkeys(
+        ("shift_jis", "shift-jis", "sjis", "ms_kanji", "csshiftjis", "windows-31j", "x-sjis", "ms932"),
+        "cp932",
+    ),
+    **dict.fromkeys(("iso-2022-jp", "csiso2022jp"), "iso2022_jp_ext"),  # with its half-width katakana
+    **dict.fromkeys(("windows-874", "dos-874", "tis-620", "iso-8859-11", "iso8859-11"), "cp874"),
+    **dict.fromkeys(("iso-8859-8-i", "csiso88598i", "logical"), "iso-8859-8"),
+    **dict.fromkeys(("x-mac-roman", "csmacintosh"), "mac-roman"),
+    **dict.fromkeys(("x-mac-cyrillic", "x-mac-ukrainian"), "mac-cyrillic"),
+}
+# Codecs whose text is all 7-bit bytes: that such a part is also valid UTF-8 says nothing.
+_SEVEN_BIT = ("iso2022", "utf-7", "hz")
+
 
 def decode_text(data: bytes, charset: str | None) -> str:
     """Text of a body part: its declared charset when the bytes are in it, else UTF-8 when they are
-    (a part labelled us-ascii or unknown but written in UTF-8), else Windows-1252; never raises."""
-    label = (charset or "").strip().lower()
-    if label and label not in _WINDOWS_1252:
+    (a part labelled us-ascii or unknown but written in UTF-8), else Windows-1252; never raises.
+
+    A label is read as mail clients read it (``_DECODER_FOR_LABEL``); a part labelled UTF-8 keeps
+    its valid characters and reads a stray byte as Windows-1252 (``_utf8``)."""
+    label = (charset or "").strip().strip('"').strip().lower()
+    codec = None if label in _WINDOWS_1252 else _codec(label)
+    if codec == "utf-8":
+        return _utf8(data)
+    if codec is not None:
         try:
-            return data.decode(label)
-        except (LookupError, UnicodeDecodeError):
+            return data.decode(codec)
+        except UnicodeDecodeError:
             pass
+        if data.isascii() and codec.startswith(_SEVEN_BIT):
+            # Escape sequences the codec does not know: the rest of the text still reads in it.
+            return data.decode(codec, errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if label and label not in _WINDOWS_1252:
+    if codec is not None:
+        return data.decode(codec, errors="replace")
+    return _cp1252(data)
+
+
+def _codec(label: str) -> str | None:
+    """The name of the codec that reads ``label``'s text, or None when there is none."""
+    if not label:
+        return None
+    label = _DECODER_FOR_LABEL.get(label, label)
+    # "cp-850", "ibm-437": a hyphen Python's names do not have.
+    for name in (label, label.replace("-", "").replace("_", "")):
         with contextlib.suppress(LookupError):
-            codecs.lookup(label)
-            return data.decode(label, errors="replace")
+            info = codecs.lookup(name)
+            # Only text encodings: "base64", "rot13" and the like are not charsets.
+            return info.name if getattr(info, "_is_text_encoding", True) else None
+    return None
+
+
+def _utf8(data: bytes) -> str:
+    """``data`` as UTF-8, any byte that is not part of a UTF-8 character read as Windows-1252: a
+    Latin-1 signature or a pasted line in a UTF-8 part keeps its "ü" instead of a "�"."""
     try:
-        return data.decode("cp1252")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        text = data.decode("utf-8", "surrogateescape")
+    return _STRAY_BYTE.sub(lambda stray: _cp1252(stray.group().encode("utf-8", "surrogateescape")), text)
+
+
+_STRAY_BYTE = re.compile("[\udc80-\udcff]+")
+
+
+def _cp1252(data: bytes) -> str:
+    """``data`` as Windows-1252; its five unassigned bytes as the C1 controls Latin-1 has there (as
+    WHATWG reads them), not the whole text as Latin-1 with its curly quotes lost."""
+    text = data.decode("cp1252", "surrogateescape")
+    return _STRAY_BYTE.sub(
+        lambda stray: stray.group().encode("utf-8", "surrogateescape").decode("latin-1"), text
+    )
 
 
 def _base64(source: bytes, start: int, end: int) -> bytes:

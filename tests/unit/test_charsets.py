@@ -1,0 +1,72 @@
+"""Body text and header text in the charsets mail clients write, read through the parser as
+Thunderbird (the WHATWG Encoding Standard) shows it: labels that lie, labels Python reads with a
+smaller table or does not know, a stray byte kept rather than replaced."""
+
+from __future__ import annotations
+
+import pytest
+
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
+
+
+def _email(body: bytes, charset: str, subject: bytes = b"Hello", sender: bytes = b"Rita") -> Email:
+    head = [
+        b"From: " + sender + b" <rita@acme.example>",
+        b"To: carl@globex.example",
+        b"Subject: " + subject,
+        b"Message-ID: <c@acme.example>",
+        b"MIME-Version: 1.0",
+        b"Content-Type: text/plain; charset=" + charset.encode(),
+        b"Content-Transfer-Encoding: 8bit",
+    ]
+    raw = b"\r\n".join(head) + b"\r\n\r\n" + body
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    return email
+
+
+@pytest.mark.parametrize(
+    ("text", "written_in", "label"),
+    [
+        # Korean Outlook labels Windows-949 text with EUC-KR's names; "똠" is outside EUC-KR.
+        ("똠방각하 안녕하세요", "cp949", "ks_c_5601-1987"),
+        ("똠방각하", "cp949", "euc-kr"),
+        # Chinese clients label GBK text "gb2312"; "镕" and "喆" are outside GB 2312.
+        ("镕基 喆 你好", "gb18030", "gb2312"),
+        # Japanese clients label Windows-31J "shift_jis"; "①" and "髙" are NEC and IBM additions.
+        ("① 髙橋 価格 ￥100", "cp932", "shift_jis"),
+        ("香港 你好 嘅 咗", "big5hkscs", "big5"),  # Hong Kong Cantonese: HKSCS characters
+        # Labels Python does not know, that mail clients do.
+        ("สวัสดีครับ", "cp874", "windows-874"),
+        ("שלום", "iso-8859-8", "iso-8859-8-i"),
+        ("Grüße", "cp850", "cp-850"),
+        # Labels that lie: UTF-8 bytes declared ASCII or Latin-1, Windows-1252 bytes declared UTF-8.
+        ("Grüße €", "utf-8", "us-ascii"),
+        ("Grüße €", "utf-8", "iso-8859-1"),
+        ("“Grüße” – €", "cp1252", "utf-8"),
+        ("Grüße", "utf-7", "unicode-1-1-utf-7"),
+        ("こんにちは ｱｲ", "iso2022_jp_ext", "iso-2022-jp"),
+    ],
+)
+def test_a_body_reads_as_a_mail_client_shows_it(text: str, written_in: str, label: str) -> None:
+    assert _email(text.encode(written_in), label).text == text
+
+
+def test_a_stray_latin1_byte_in_a_utf8_body_is_read_and_the_rest_stays_utf8() -> None:
+    # A Latin-1 signature appended to a UTF-8 body: every "ü" became "�" (the whole part replaced).
+    body = "Привет, Карл\n".encode() + "Grüße, Jürgen".encode("latin-1")
+    assert _email(body, "utf-8").text == "Привет, Карл\nGrüße, Jürgen"
+
+
+def test_iso_2022_jp_with_an_escape_python_lacks_keeps_the_rest_of_the_text() -> None:
+    # ESC $ ( Q (JIS X 0213) mid-text: the part is all 7-bit, so it also "decodes" as UTF-8, and
+    # the escape sequences were stored as the text ("\x1b$B$3$s…").
+    body = "こんにちは".encode("iso2022_jp") + b" \x1b$(Q-!\x1b(B"
+    text = _email(body, "iso-2022-jp").text
+    assert text.startswith("こんにちは ") and "\x1b" not in text
+
+
+def test_windows_1252_text_with_an_unassigned_byte_keeps_its_curly_quotes() -> None:
+    body = "“Angebot” – 10 €".encode("cp1252") + b" \x81"
+    assert _email(body, "iso-8859-1").text == "“Angebot” – 10 € \x81"
