@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
 from email.utils import getaddresses
 
+from .headerfields import decode_words
 from .memo import cached_when_short
 from .pickling import pickled_by_fields
 
@@ -163,11 +162,6 @@ def _without_comments(text: str) -> str:
 
 
 def _decode_name(name: str) -> str:
-    """A display name with RFC 2047 encoded words decoded (the raw header keeps them encoded)."""
-    if "=?" not in name:
-        return name
-    try:
-        return str(make_header(decode_header(name)))
-    except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):
-        # HeaderParseError: an encoded word whose base64 does not decode (a stranger's broken name).
-        return name
+    """A display name with RFC 2047 encoded words decoded (the raw header keeps them encoded), as a
+    Subject's are."""
+    return decode_words(name) or ""

@@ -11,14 +11,14 @@ as it is, never an exception.
 
 from __future__ import annotations
 
+import binascii
 import re
 from datetime import UTC, datetime
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from .mimeheader import unescaped
+from .mimepart import decode_text
 
 MSGID = re.compile(r"<[^<>\s]{1,900}>")
 _BARE_MSGID = re.compile(r"[^<>\s@()]{1,450}@[^<>\s@()]{1,450}")
@@ -57,13 +57,62 @@ def header_text(value: object) -> str:
 
 
 def decode_words(value: str | None) -> str | None:
+    """``value`` with its RFC 2047 encoded words decoded; never raises.
+
+    Each word's text is read as a body part's is (``mimepart.decode_text``): the charset the mail
+    clients read its label as, UTF-8 under a label that lies, a stray byte kept. Adjacent words of
+    one charset are joined before decoding, so a character split across two words (as clients
+    split long Subjects) is whole. The stdlib's make_header decoded each word strictly and gave
+    back the whole value still encoded when one did not decode: a Subject in Korean Outlook's
+    "ks_c_5601-1987" with a character outside EUC-KR, in "gb2312" with a GBK one, or with
+    8-bit text beside an encoded word was stored as "=?ks_c_5601-1987?B?…?=".
+    """
     if value is None or "=?" not in value:
         return value
-    try:
-        return str(make_header(decode_header(value[:MAX_DECODED_HEADER])))
-    except (ValueError, LookupError, UnicodeError, AssertionError, HeaderParseError):
-        # HeaderParseError: an encoded word whose base64 does not decode (a stranger's broken Subject).
-        return value
+    text = value[:MAX_DECODED_HEADER]
+    out: list[str] = []
+    run: list[tuple[str, bytearray]] = []  # the encoded words since the last plain text
+    position = 0
+    for word in _ENCODED_WORD.finditer(text):
+        between = text[position : word.start()]
+        # Blanks between two encoded words are not part of the text (RFC 2047 §6.2).
+        if between and not (run and between.isspace()):
+            out.extend(decode_text(bytes(data), charset) for charset, data in run)
+            run.clear()
+            out.append(between)
+            position = word.start()
+        charset = word.group(1).partition("*")[0].lower()  # RFC 2231 §5: "utf-8*de", a language
+        data = _word_bytes(word.group(2), word.group(3))
+        if data is None:  # kept as written, as plain text
+            continue
+        if run and run[-1][0] == charset:
+            run[-1][1].extend(data)
+        else:
+            run.append((charset, bytearray(data)))
+        position = word.end()
+    out.extend(decode_text(bytes(data), charset) for charset, data in run)
+    out.append(text[position:])
+    return "".join(out)
+
+
+# What the stdlib's decode_header accepts as a word: blanks inside its text (a broken Q word)
+# included, a "?" not.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
+
+
+def _word_bytes(encoding: str, encoded: str) -> bytes | None:
+    """An encoded word's bytes; junk degrades (a bad "=XX" kept as written, base64 padded). None
+    when its base64 cannot be read (a lone sixth character): the word is then kept as written."""
+    data = encoded.encode("utf-8", "surrogateescape")
+    if encoding in "qQ":
+        return binascii.a2b_qp(data, header=True)
+    letters = bytes(c for c in data if c in _BASE64_LETTERS)
+    if len(letters) % 4 == 1:
+        return None
+    return binascii.a2b_base64(letters + b"=" * (-len(letters) % 4))
+
+
+_BASE64_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 def first_msgid(value: str | None) -> str | None:

@@ -4,6 +4,8 @@ smaller table or does not know, a stray byte kept rather than replaced."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from emaillog.limits import Limits
@@ -70,3 +72,32 @@ def test_iso_2022_jp_with_an_escape_python_lacks_keeps_the_rest_of_the_text() ->
 def test_windows_1252_text_with_an_unassigned_byte_keeps_its_curly_quotes() -> None:
     body = "“Angebot” – 10 €".encode("cp1252") + b" \x81"
     assert _email(body, "iso-8859-1").text == "“Angebot” – 10 € \x81"
+
+
+def _word(charset: bytes, data: bytes) -> bytes:
+    return b"=?" + charset + b"?B?" + base64.b64encode(data) + b"?="
+
+
+@pytest.mark.parametrize(
+    ("header", "shown"),
+    [
+        # Each was stored still encoded: the stdlib decoded the word strictly and gave up on the value.
+        (_word(b"ks_c_5601-1987", "견적 똠방".encode("cp949")), "견적 똠방"),
+        (_word(b"gb2312", "镕基 报价".encode("gb18030")), "镕基 报价"),
+        (_word(b"shift_jis", "①見積".encode("cp932")), "①見積"),
+        (_word(b"utf-8", "Grüße".encode("latin-1")), "Grüße"),
+        (_word(b"windows-874", "สวัสดี".encode("cp874")), "สวัสดี"),
+        (_word(b"x-unknown", "Grüße".encode("cp1252")), "Grüße"),
+        ("Grüße ".encode() + _word(b"utf-8", "€".encode()), "Grüße €"),  # RFC 6532 text beside a word
+        # A label that lies, as a body's does: UTF-8 bytes declared Latin-1 (was "GrÃ¼Ãe").
+        (_word(b"iso-8859-1", "Grüße".encode()), "Grüße"),
+        # A character split across two words, and the blank between them dropped (RFC 2047 §6.2).
+        (_word(b"utf-8", "Grü".encode()[:3]) + b"\r\n " + _word(b"utf-8", "Grü".encode()[3:]), "Grü"),
+        (b"=?utf-8*de?Q?Gr=C3=BC=C3=9Fe?= und =?utf-8?q?mehr=ZZ?=", "Grüße und mehr=ZZ"),
+        (b"Offer =?utf-8?b?A?=", "Offer =?utf-8?b?A?="),  # base64 that cannot be read: kept as written
+    ],
+)
+def test_a_subject_and_a_name_read_as_a_mail_client_shows_them(header: bytes, shown: str) -> None:
+    email = _email(b"Hello", "utf-8", subject=header, sender=header)
+    assert email.subject == shown
+    assert email.senders[0].name == shown
