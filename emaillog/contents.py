@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .encrypted import Sealed, explained, sealed_message
-from .headerfields import content_id, decode_words, header_text
+from .headerfields import content_id, parameter_text
 from .htmltext import html_to_text
 from .limits import Limits, StructureProblem
 from .mime import Walked, walk
@@ -122,11 +122,9 @@ def unpacked_file(file: File) -> Attachment:
 
 
 def _filename(part: Part) -> str | None:
-    try:
-        name = part.header.get_filename()
-    except (ValueError, LookupError, UnicodeError, TypeError):
-        return None
-    return decode_words(header_text(name)) if name else None
+    """The part's file name: Content-Disposition's ``filename``, else Content-Type's ``name``."""
+    name = part.header.get_param("filename", header="content-disposition") or part.header.get_param("name")
+    return parameter_text(name)
 
 
 def contents_of(raw: bytes) -> tuple[str, str | None, tuple[Attachment, ...]] | None:

@@ -115,6 +115,25 @@ def _word_bytes(encoding: str, encoded: str) -> bytes | None:
 _BASE64_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
+def parameter_text(value: object) -> str | None:
+    """A MIME parameter (a file name) as the stdlib's ``get_param`` gives it, as text.
+
+    RFC 2231's ``(charset, language, text)`` is read as an encoded word's text is (``decode_text``):
+    the stdlib read its bytes strictly in the charset named and otherwise as us-ascii, so a name
+    labelled iso-8859-1 but written in UTF-8 (or with no label) was stored as "GrÃ¼Ã_e.pdf", and
+    one in "gb2312" holding a GBK character, or "utf-8" holding a Latin-1 byte, with a "�".
+    Otherwise the value is header text, with the encoded words Outlook writes inside its quotes.
+    """
+    if isinstance(value, tuple):
+        charset, _language, text = value
+        try:
+            data = str(text).encode("latin-1")  # the stdlib undoes the %XX escapes as Latin-1
+        except UnicodeEncodeError:
+            return str(text)  # text of a plain continuation beside encoded ones, read already
+        return decode_text(data, charset or None)
+    return decode_words(header_text(value)) if value else None
+
+
 def first_msgid(value: str | None) -> str | None:
     """The first <id> of a Message-ID / In-Reply-To value; an id written without its angle brackets
     (some mailers and gateways) is taken whole, in brackets. One reading for every path, so that an

@@ -10,9 +10,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import decode_rfc2231
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
-from .headerfields import content_id, decode_words
+from .headerfields import content_id, header_text, parameter_text
 
 MAX_LEAVES = 2000
 
@@ -40,7 +40,9 @@ class Leaf:
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        # 8-bit bytes as the message's own parse reads a header's (UTF-8, else Windows-1252): a
+        # file name written in raw Latin-1 was "Gr��e.pdf" here and "Grüße.pdf" in a small message.
+        return header_text(value.decode("ascii", "surrogateescape"))
     return "" if value is None else str(value)
 
 
@@ -82,7 +84,7 @@ def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
         disposition=disposition,
         # Outlook writes a non-ASCII name as RFC 2047 encoded words inside the quoted parameter, and
         # the server hands it over as written: decoded here as the small-message parse decodes it.
-        filename=decode_words(_filename(disp_params) or _filename(params, "name")),
+        filename=_filename(disp_params) or _filename(params, "name"),
         inside_message=inside_message,
         # The server's body-id is the first Content-ID field as written (Dovecot unfolds it): read
         # as the message's own parse reads the field, so both paths store the same id.
@@ -98,14 +100,12 @@ def _raw(value: Any) -> str | None:
 
 
 def _filename(params: dict[str, str], name: str = "filename") -> str | None:
-    """A parameter value, decoding the RFC 2231 form (``filename*=utf-8''…``) when that is what came."""
+    """A parameter value, decoding the RFC 2231 form (``filename*=utf-8''…``) when that is what came,
+    as the message's own parse decodes it (``parameter_text``)."""
     if name in params:
-        return params[name]
+        return parameter_text(params[name])
     encoded = params.get(name + "*")
     if encoded is None:
         return None
-    charset, _, text = decode_rfc2231(encoded)
-    try:
-        return unquote(text, encoding=charset or "utf-8", errors="replace")
-    except LookupError:
-        return unquote(text)
+    charset, language, text = decode_rfc2231(encoded)
+    return parameter_text((charset, language, unquote_to_bytes(text).decode("latin-1")))

@@ -1,0 +1,105 @@
+"""Text in the charsets mail clients write, lying labels and RFC 2231 file names included, stored as
+Thunderbird shows it: the same whether the message is read whole or by sections (large)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from support import World, make_world
+
+from emaillog import views
+from emaillog.devmail import ImapAccount
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
+
+
+@pytest.fixture(params=["whole", "by sections"])
+def world(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    database_url: str,
+    imap_account: ImapAccount,
+    monkeypatch: pytest.MonkeyPatch,
+) -> World:
+    if request.param == "by sections":  # every message counts as large: read from its BODYSTRUCTURE
+        monkeypatch.setattr("emaillog.poll.STREAM_OVER", 1000)
+        monkeypatch.setattr("emaillog.largemail.CHUNK", 4096)
+    return make_world(tmp_path, database_url, imap_account)
+
+
+def _percent(data: bytes) -> bytes:
+    return "".join(f"%{byte:02X}" for byte in data).encode()
+
+
+# (the file's header lines, the name Thunderbird shows)
+FILES = [
+    # Korean Outlook: its label is EUC-KR's, its bytes Windows-949 ("똠" is outside EUC-KR).
+    (
+        b"Content-Disposition: attachment; filename*=ks_c_5601-1987''" + _percent("똠방.pdf".encode("cp949")),
+        "똠방.pdf",
+    ),
+    # Chinese clients: "gb2312" over GBK ("镕" is outside GB 2312).
+    (
+        b"Content-Disposition: attachment; filename*=gb2312''" + _percent("镕基.pdf".encode("gb18030")),
+        "镕基.pdf",
+    ),
+    # A label that lies: UTF-8 bytes declared Latin-1, and none declared.
+    (
+        b"Content-Disposition: attachment; filename*=iso-8859-1''" + _percent("Grüße.pdf".encode()),
+        "Grüße.pdf",
+    ),
+    (b"Content-Disposition: attachment; filename*=''" + _percent("Größe.pdf".encode()), "Größe.pdf"),
+    # Continuations, one of them encoded, with a language tag.
+    (
+        b"Content-Disposition: attachment;\r\n filename*0*=utf-8'de'Angebot%20f%C3%BC;"
+        b"\r\n filename*1=r-Carl.pdf",
+        "Angebot für-Carl.pdf",
+    ),
+    # Raw 8-bit bytes in the header: UTF-8 (RFC 6532), else the Windows-1252 older clients wrote.
+    ('Content-Disposition: attachment; filename="Straße.pdf"'.encode(), "Straße.pdf"),
+    ('Content-Disposition: attachment; filename="Maß.pdf"'.encode("latin-1"), "Maß.pdf"),
+    # Outlook's encoded words inside the quotes, a character split across two of them.
+    (b'Content-Type: application/pdf; name="=?utf-8?B?R3LD?= =?utf-8?B?vMOfZS5wZGY=?="', "Grüße.pdf"),
+]
+
+
+def _raw() -> bytes:
+    subject = base64.b64encode("Angebot 똠방".encode("cp949"))
+    head = (
+        b"Delivered-To: log@acme.example\r\nFrom: =?gb2312?B?"
+        + base64.b64encode("镕基".encode("gb18030"))
+        + b"?= <rita@acme.example>\r\nTo: Carl Customer <carl@globex.example>\r\n"
+        b"Subject: =?ks_c_5601-1987?B?" + subject + b"?=\r\n"
+        b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\nMessage-ID: <charsets@acme.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="mix"\r\n\r\n'
+    )
+    body = (
+        b"--mix\r\nContent-Type: text/plain; charset=ks_c_5601-1987\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + "똠방각하 안녕하세요".encode("cp949") + b"\r\n"
+    )
+    files = b"".join(
+        b"--mix\r\n"
+        + (b"" if b"Content-Type" in header else b"Content-Type: application/pdf\r\n")
+        + header
+        + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(b"%PDF-1.4 " + bytes([n]) * 4000).replace(b"\n", b"\r\n")
+        for n, (header, _) in enumerate(FILES)
+    )
+    return head + body + files + b"--mix--\r\n"
+
+
+def test_names_subject_and_text_are_stored_as_a_mail_client_shows_them(world: World) -> None:
+    raw = _raw()
+    whole = parse(raw, Limits())
+    assert isinstance(whole, Email)
+    assert [a.filename for a in whole.attachments] == [name for _, name in FILES]
+    world.deliver(raw)
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None
+    assert [a["filename"] for a in email["attachments"]] == [name for _, name in FILES]
+    assert (email["subject"], email["from_name"]) == ("Angebot 똠방", "镕基")
+    assert email["text_body"].strip() == "똠방각하 안녕하세요"
