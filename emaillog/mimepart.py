@@ -119,7 +119,13 @@ def decode_text(data: bytes, charset: str | None) -> str:
     (a part labelled us-ascii or unknown but written in UTF-8), else Windows-1252; never raises.
 
     A label is read as mail clients read it (``_DECODER_FOR_LABEL``); a part labelled UTF-8 keeps
-    its valid characters and reads a stray byte as Windows-1252 (``_utf8``)."""
+    its valid characters and reads a stray byte as Windows-1252 (``_utf8``). A NUL is not text
+    (mail clients show nothing for it): a body whose quoted-printable held "=00" made PostgreSQL
+    refuse the whole batch, on every pass, and the message was never logged."""
+    return _decoded(data, charset).replace("\x00", "")
+
+
+def _decoded(data: bytes, charset: str | None) -> str:
     label = (charset or "").strip().strip('"').strip().lower()
     codec = None if label in _WINDOWS_1252 else _codec(label)
     if codec == "utf-8":

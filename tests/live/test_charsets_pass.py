@@ -103,3 +103,24 @@ def test_names_subject_and_text_are_stored_as_a_mail_client_shows_them(world: Wo
     assert [a["filename"] for a in email["attachments"]] == [name for _, name in FILES]
     assert (email["subject"], email["from_name"]) == ("Angebot 똠방", "镕基")
     assert email["text_body"].strip() == "똠방각하 안녕하세요"
+
+
+def test_a_nul_in_a_body_is_not_text_and_the_message_is_logged(world: World) -> None:
+    # Dovecot turns a raw NUL into 0x80, but one quoted-printable or base64 encodes comes through:
+    # PostgreSQL refused it in a text column, and every pass failed on the message.
+    raw = (
+        b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+        b"To: Carl Customer <carl@globex.example>\r\nSubject: Nul\r\nMessage-ID: <nul@acme.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="alt"\r\n\r\n'
+        b"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nHello=00 Carl\r\n"
+        b"--alt\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(b"<p>Hello\x00 Carl</p>").replace(b"\n", b"\r\n")
+        + b"--alt--\r\n"
+    )
+    world.deliver(raw)
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None and email["text_body"].strip() == "Hello Carl"
+    assert "Hello Carl" in email["html_body"]
