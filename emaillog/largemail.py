@@ -26,6 +26,7 @@ from .imapsections import SectionReader
 from .limits import Limits
 from .message import Email, Malformed, malformed, parse
 from .mimeheader import read_header
+from .mimepart import UUENCODE, Uudecoder
 from .private import private_dir
 from .structure import MAX_LEAVES, Leaf, leaves
 from .tnef import Budget, File, is_tnef, unpack
@@ -187,7 +188,9 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
     )
 
 
-def _decoded(chunks: Iterator[bytes], decoder: _Identity | _Base64 | _QuotedPrintable) -> Iterator[bytes]:
+def _decoded(
+    chunks: Iterator[bytes], decoder: _Identity | _Base64 | _QuotedPrintable | Uudecoder
+) -> Iterator[bytes]:
     for piece in chunks:
         yield decoder.feed(piece)
     yield decoder.finish()
@@ -241,9 +244,11 @@ class _QuotedPrintable:
         return quopri.decodestring(self.rest)
 
 
-def _decoder(encoding: str) -> _Identity | _Base64 | _QuotedPrintable:
+def _decoder(encoding: str) -> _Identity | _Base64 | _QuotedPrintable | Uudecoder:
     if encoding == "base64":
         return _Base64()
     if encoding == "quoted-printable":
         return _QuotedPrintable()
+    if encoding in UUENCODE:
+        return Uudecoder()
     return _Identity()

@@ -48,6 +48,9 @@ class Part:
         data = self.source[self.start : self.end]
         if encoding == "quoted-printable":
             return binascii.a2b_qp(data)
+        if encoding in UUENCODE:
+            decoder = Uudecoder()
+            return decoder.feed(data) + decoder.finish()
         return data
 
     def text(self) -> str:
@@ -181,6 +184,50 @@ def _cp1252(data: bytes) -> str:
     return _STRAY_BYTE.sub(
         lambda stray: stray.group().encode("utf-8", "surrogateescape").decode("latin-1"), text
     )
+
+
+# The names mail clients give uuencode as a Content-Transfer-Encoding (Thunderbird decodes all four,
+# as the stdlib's get_payload does "x-uuencode"): left as it came, the file stored was its encoding.
+UUENCODE = frozenset({"x-uuencode", "uuencode", "x-uue", "uue"})
+
+
+class Uudecoder:
+    """Incremental uudecode, a whole line at a time: the lines between "begin" and "end" (all of
+    them when there is no "begin" line); a line with junk after its data keeps its data."""
+
+    def __init__(self) -> None:
+        self.rest = b""
+        self.begun = False
+        self.ended = False
+
+    def feed(self, data: bytes) -> bytes:
+        data = self.rest + data
+        cut = data.rfind(b"\n") + 1
+        self.rest = data[cut:]
+        return b"".join(self._line(line) for line in data[:cut].splitlines())
+
+    def finish(self) -> bytes:
+        rest, self.rest = self.rest, b""
+        return self._line(rest)
+
+    def _line(self, line: bytes) -> bytes:
+        if self.ended:
+            return b""
+        if not self.begun and line.startswith(b"begin "):
+            self.begun = True
+            return b""
+        if line.strip() == b"end":
+            self.ended = True
+            return b""
+        if not line.strip():
+            return b""
+        try:
+            return binascii.a2b_uu(line)
+        except binascii.Error:
+            # Trailing junk (some encoders pad lines): the length byte says how much is data.
+            with contextlib.suppress(binascii.Error):
+                return binascii.a2b_uu(line[: (((line[0] - 32) & 63) * 4 + 5) // 3])
+            return b""
 
 
 def _base64(source: bytes, start: int, end: int) -> bytes:

@@ -4,6 +4,8 @@ Thunderbird shows it: the same whether the message is read whole or by sections 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,28 @@ def test_a_nul_in_a_body_is_not_text_and_the_message_is_logged(world: World) -> 
     email = views.email_detail(world.store, listed["id"])
     assert email is not None and email["text_body"].strip() == "Hello Carl"
     assert "Hello Carl" in email["html_body"]
+
+
+def test_a_uuencoded_file_is_stored_decoded(world: World) -> None:
+    # Stored as it came, the file a CRM user downloaded was its uuencoding, hashed as such.
+    payload = bytes(range(256)) * 40
+    lines = [binascii.b2a_uu(payload[i : i + 45]) for i in range(0, len(payload), 45)]
+    raw = (
+        b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+        b"To: Carl Customer <carl@globex.example>\r\nSubject: Old mailer\r\nMessage-ID: <uu@acme.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="mix"\r\n\r\n'
+        b"--mix\r\nContent-Type: text/plain\r\n\r\nThe price list.\r\n"
+        b'--mix\r\nContent-Type: application/octet-stream; name="prices.bin"\r\n'
+        b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 prices.bin\r\n"
+        + b"".join(lines).replace(b"\n", b"\r\n")
+        + b"`\r\nend\r\n--mix--\r\n"
+    )
+    world.deliver(raw)
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None
+    [stored] = email["attachments"]
+    assert (stored["filename"], stored["size"]) == ("prices.bin", len(payload))
+    assert stored["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert Path(stored["path"]).read_bytes() == payload

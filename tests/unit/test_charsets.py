@@ -5,11 +5,13 @@ smaller table or does not know, a stray byte kept rather than replaced."""
 from __future__ import annotations
 
 import base64
+import binascii
 
 import pytest
 
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
+from emaillog.mimepart import Uudecoder
 
 
 def _email(body: bytes, charset: str, subject: bytes = b"Hello", sender: bytes = b"Rita") -> Email:
@@ -101,3 +103,15 @@ def test_a_subject_and_a_name_read_as_a_mail_client_shows_them(header: bytes, sh
     email = _email(b"Hello", "utf-8", subject=header, sender=header)
     assert email.subject == shown
     assert email.senders[0].name == shown
+
+
+def test_uudecoding_is_the_same_in_one_piece_and_in_chunks_and_keeps_a_padded_lines_data() -> None:
+    payload = bytes(range(256)) * 3
+    lines = [binascii.b2a_uu(payload[i : i + 45]) for i in range(0, len(payload), 45)]
+    lines[1] = lines[1].rstrip(b"\n") + b"  junk\n"  # some encoders pad lines: the data is kept
+    encoded = b"begin 644 f.bin\r\n" + b"".join(lines).replace(b"\n", b"\r\n") + b"`\r\nend\r\nafter\r\n"
+    whole = Uudecoder()
+    assert whole.feed(encoded) + whole.finish() == payload
+    chunked = Uudecoder()
+    pieces = [chunked.feed(encoded[i : i + 7]) for i in range(0, len(encoded), 7)]
+    assert b"".join(pieces) + chunked.finish() == payload
