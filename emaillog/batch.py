@@ -148,6 +148,8 @@ def _load(
         # Too large to hold: read by sections, attachments streamed to disk (SPEC §8).
         return _load_large(ctx, key, attempt, started)
     if parsed is None:  # given up: not parsed again
+        if not raw:  # not even fetched: the server refused to hand it over at every attempt (poll.py)
+            return Loaded(key, raw, "", None, "the server refused to FETCH it", attempt, started)
         return Loaded(key, raw, hashlib.sha256(raw).hexdigest(), None, None, attempt, started)
     return Loaded(key, raw, parsed.sha256, parsed.email, parsed.crash, attempt, started)
 
@@ -252,7 +254,7 @@ def _decision(ctx: BatchContext, item: Loaded) -> tuple[Decision, bool]:
         entry = TraceEntry("process", True, VANISHED, {"attempt": attempt.number})
         return Decision("failed", VANISHED, None, None, (), (entry,), "the message left the folder"), False
     if exhausted(attempt, max_attempts):
-        return given_up(attempt.failures, interrupted=attempt.interrupted), False
+        return given_up(attempt.failures, item.crash, interrupted=attempt.interrupted), False
     if item.crash is not None:
         return _crashed(item.crash, attempt, max_attempts), True
     assert item.email is not None

@@ -9,6 +9,7 @@ imapclient's parser whole, so an unusual server is slower, never misread.
 
 from __future__ import annotations
 
+import imaplib
 import re
 from typing import Any
 
@@ -19,6 +20,11 @@ _HEAD = re.compile(rb"\d+ \((?P<before>[^{]*)BODY\[\] \{\d+\}")
 _UID = re.compile(rb"\bUID (\d+)\b")
 # A line with no body in it: a message expunged meanwhile (BODY[] NIL) or unsolicited FLAGS.
 _BODYLESS = re.compile(rb"\d+ \((?:(?!BODY\[\]).)*(?:BODY\[\] NIL(?:(?!BODY\[\]).)*)?\)", re.S)
+# A BYE that ends the connection because of the FETCH itself (Dovecot: "FETCH failed: Internal error
+# occurred", for a mail file it cannot open or whose size is wrong), not a server going away.
+_FETCH_BYE = re.compile(r"\bFETCH\b", re.I)
+# RFC 5530's codes for "not now": a NO with one of them is the server's state, not the message's.
+_NOT_NOW = re.compile(r"\[(UNAVAILABLE|INUSE|LIMIT|OVERQUOTA|EXPUNGEISSUED)\b", re.I)
 
 
 def bodies_of(data: list[Any]) -> dict[int, bytes]:
@@ -49,3 +55,17 @@ def _plain_bodies(data: list[Any]) -> dict[int, bytes] | None:
         elif not (isinstance(item, bytes) and not expect_close and _BODYLESS.fullmatch(item)):
             return None
     return None if expect_close else bodies
+
+
+def refusal_in_bye(imap: imaplib.IMAP4) -> str | None:
+    """The words of the BYE that ended a FETCH when they name it, None otherwise (read after an
+    abort). A connection cut ("socket error: EOF") leaves no BYE, and a server shutting down
+    ("BYE Server shutting down") names no command: nothing to hold against the messages."""
+    byes = imap.untagged_responses.get("BYE") or []
+    said = byes[-1].decode(errors="replace") if byes and isinstance(byes[-1], bytes) else ""
+    return said if _FETCH_BYE.search(said) and not _NOT_NOW.search(said) else None
+
+
+def refused_for_good(words: str) -> bool:
+    """Whether a NO to a FETCH is about the messages: not one of RFC 5530's "not now" codes."""
+    return not _NOT_NOW.search(words)

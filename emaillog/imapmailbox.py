@@ -14,10 +14,11 @@ from typing import Any
 
 from imapclient.exceptions import IMAPClientError
 
-from .imapfetch import bodies_of
+from .imapfetch import bodies_of, refusal_in_bye, refused_for_good
 from .imapsections import SectionReader
 from .imapsession import ImapSession, server_words
 from .mailbox import (
+    FetchRefused,
     FolderMissing,
     FolderReadOnly,
     FolderState,
@@ -167,8 +168,23 @@ class ImapMailbox(ImapSession):
         Through imaplib directly: imapclient's general response parser costs far more than reading
         these fixed shapes (imapfetch.py, and the regex in ``sizes``).
         """
-        typ, data = self.client._imap.uid("FETCH", uid_set, f"(UID {item})")
+        imap = self.client._imap
+        try:
+            typ, data = imap.uid("FETCH", uid_set, f"(UID {item})")
+        except imaplib.IMAP4.abort as exc:
+            words = refusal_in_bye(imap)
+            if words is None:
+                raise
+            raise FetchRefused(
+                f"the server ended the connection on FETCH {item} of uids {uid_set}: {words}",
+                _uids_in(uid_set),
+            ) from exc
         if typ != "OK":
+            words = " ".join(d.decode(errors="replace") for d in data if isinstance(d, bytes))
+            if refused_for_good(words):
+                raise FetchRefused(
+                    f"the server refused FETCH {item} of uids {uid_set}: {words}"[:300], _uids_in(uid_set)
+                )
             raise MailboxError(f"FETCH {item} failed: {data!r}"[:300])
         return list(data)
 
@@ -253,6 +269,15 @@ def uid_sets(uids: Iterable[int], limit: int = MAX_UID_SET) -> Iterator[str]:
         pieces.append(piece)
     if pieces:
         yield ",".join(pieces)
+
+
+def _uids_in(uid_set: str) -> list[int]:
+    """The UIDs an ``uid_sets`` set names (its ranges name exactly the UIDs given)."""
+    uids: list[int] = []
+    for piece in uid_set.split(","):
+        first, _, last = piece.partition(":")
+        uids.extend(range(int(first), int(last or first) + 1))
+    return uids
 
 
 def _runs(uids: list[int]) -> Iterator[tuple[int, int]]:

@@ -9,11 +9,13 @@ raises MessageVanished: batch.py skips that message (the next pass settles it), 
 from __future__ import annotations
 
 import hashlib
+import imaplib
 from collections.abc import Iterator
 from typing import Any
 
+from .imapfetch import refusal_in_bye, refused_for_good
 from .imapsession import ImapSession
-from .mailbox import MessageVanished
+from .mailbox import FetchRefused, MessageVanished
 
 # How much of a message one FETCH reads while hashing it.
 _HASH_CHUNK = 1024 * 1024
@@ -37,10 +39,28 @@ class SectionReader:
 
     def _fetch(self, items: list[str]) -> Any:
         # A message expunged by another session answers with no FETCH line for its UID at all.
-        data = self.client.fetch([self.uid], items)
+        try:
+            data = self.client.fetch([self.uid], items)
+        except imaplib.IMAP4.error as exc:
+            raise self._refused(exc, items) from exc
         if self.uid not in data:
             raise MessageVanished(f"uid {self.uid} is no longer in the folder")
         return data[self.uid]
+
+    def _refused(self, exc: imaplib.IMAP4.error, items: list[str]) -> imaplib.IMAP4.error | FetchRefused:
+        """FetchRefused when the server refused this message's FETCH (a NO, or a BYE naming it);
+        ``exc`` itself otherwise (a cut connection)."""
+        if isinstance(exc, imaplib.IMAP4.abort):
+            words = refusal_in_bye(self.client._imap)
+        else:  # imapclient's words for a NO: "fetch failed: <the server's>"
+            said = str(exc)
+            found = said.lower().startswith("fetch failed: ") and refused_for_good(said)
+            words = said.split(": ", 1)[1] if found else None
+        if words is None:
+            return exc
+        return FetchRefused(
+            f"the server refused FETCH {' '.join(items)} of uid {self.uid}: {words}", [self.uid]
+        )
 
     def _body(self, data: Any) -> bytes:
         """The BODY[...] of an answer; "" past the end of a section (RFC 3501 §6.4.5).

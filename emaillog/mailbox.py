@@ -42,6 +42,23 @@ class LoginRefused(MailboxError):
     """The server refused our credentials (exit 77 at start-up)."""
 
 
+class FetchRefused(MailboxError):
+    """The server would not hand over these messages: it answered their FETCH with NO, or ended the
+    connection with a BYE naming the FETCH (Dovecot, for a mail file it cannot read).
+
+    Still a MailboxError (the pass ends, and after a BYE the connection is gone), but one that says
+    which messages: the pass counts it against them, so that the one at fault goes to Error after
+    its attempts (SPEC §10) instead of failing every pass of the mailbox for ever.
+    """
+
+    def __init__(self, message: str, uids: Sequence[int]) -> None:
+        super().__init__(message)
+        self.uids = tuple(uids)
+
+    def __reduce__(self) -> tuple[type[FetchRefused], tuple[str, tuple[int, ...]]]:
+        return (FetchRefused, (str(self), self.uids))  # pickled whole: its __init__ takes two arguments
+
+
 class MessageVanished(Exception):
     """The message left the folder (a person moved or expunged it) after the pass listed it.
 

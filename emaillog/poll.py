@@ -20,10 +20,10 @@ from pathlib import Path
 from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from .batch import BatchContext, log_outcomes, process, start_parsing
+from .batch import BatchContext, exhausted, log_outcomes, process, start_parsing
 from .fallback import finish_copies
 from .limits import Limits
-from .mailbox import Mailbox, MailboxError
+from .mailbox import FetchRefused, Mailbox, MailboxError
 from .notices.mailer import deliver_due
 from .parallel import InlineParser, MessageParser, Parsed, spooled_paths
 from .rules import DEFAULT_CHAIN, Decision, Link
@@ -32,10 +32,12 @@ from .stages import Stages
 from .store import Store
 from .store.files import process_tmp_dir, start_syncing
 from .store.ledger import (
+    FETCH_REFUSED,
     FINAL_OUTCOMES,
     Attempt,
     LedgerKey,
     begin_attempts,
+    count_refused,
     give_back_attempts,
     mark_disposed,
     rows_for,
@@ -135,6 +137,8 @@ class Pass:
     dry_run: bool = False
     parser: MessageParser = field(default_factory=InlineParser)
     _ledger_ids: dict[int, int] = field(default_factory=dict)  # UID -> ledger row id, for the log lines
+    # UIDs the server refused to FETCH as often as a message may fail: not asked for again (_fetch).
+    _never_handed_over: set[int] = field(default_factory=set)
     _pass_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
@@ -169,6 +173,7 @@ class Pass:
             settle_vanished(self.store.account_id, s.mailbox_name, uidvalidity, set(uids))
         sizes = self.mailbox.sizes(todo)
         retried = frozenset(u for u, row in rows.items() if row.attempts > 0)
+        self._never_handed_over.update(u for u, row in rows.items() if self._refused_too_often(row))
         self._pipeline(
             uidvalidity,
             list(self._batches([u for u in todo if u in sizes], rows, sizes)),
@@ -179,6 +184,11 @@ class Pass:
         self._send_notices()
         report.seconds = time.monotonic() - started
         return report
+
+    def _refused_too_often(self, row: Ledger) -> bool:
+        """Whether the server refused this message's FETCH at its last attempt, and it may fail no more."""
+        upcoming = Attempt(row.id, row.attempts + 1, row.failures)
+        return row.reason == FETCH_REFUSED and exhausted(upcoming, self.settings.max_attempts)
 
     def _give_back_owed(self) -> None:
         """Give back the attempts of batches cut short by a failure, oldest first.
@@ -208,9 +218,10 @@ class Pass:
         """
         fresh = [u for u in uids if u not in rows or rows[u].attempts == 0]
         yield from batches_by_size(fresh, sizes, self.settings.batch_size, BATCH_BYTES)
-        for uid in uids:
-            if uid in rows and rows[uid].attempts > 0:
-                yield [uid]
+        # Those whose FETCH the server refused last: its refusal (a BYE) ends the pass.
+        retried = [u for u in uids if u in rows and rows[u].attempts > 0]
+        for uid in sorted(retried, key=lambda u: rows[u].reason == FETCH_REFUSED):
+            yield [uid]
 
     def _finish_interrupted(
         self, uidvalidity: int, uids: list[int], rows: dict[int, Ledger], report: PassReport
@@ -274,9 +285,29 @@ class Pass:
                 self.store.owed_attempts.extend(stages.in_flight())
                 with contextlib.suppress(OperationalError, InterfaceError):
                     self._give_back_owed()
+                    if isinstance(failure, FetchRefused):
+                        self._count_refused(uidvalidity, failure)
             raise
         finally:
             stages.close(self.store.db)
+
+    def _count_refused(self, uidvalidity: int, refused: FetchRefused) -> None:
+        """Hold a refused FETCH against its messages (after the batch's attempts were given back):
+        retried one at a time, the one the server never hands over ends in Error, not the mailbox."""
+        s = self.settings
+        count_refused(
+            self.store.account_id,
+            [LedgerKey(s.mailbox_name, uidvalidity, u) for u in refused.uids],
+            str(refused),
+        )
+        log.warning(
+            "the server would not hand over uids %s of %s: counted as a failed attempt of each; "
+            "after %d the message goes to %s",
+            ",".join(map(str, refused.uids)),
+            s.intake_folder,
+            s.max_attempts,
+            s.error_folder,
+        )
 
     def _advance(
         self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport
@@ -320,8 +351,12 @@ class Pass:
 
     def _fetch(self, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> _Fetched:
         s = self.settings
-        raws: dict[int, bytes | None] = {uid: None for uid in batch if sizes[uid] > STREAM_OVER}
-        raws.update(self.mailbox.fetch([uid for uid in batch if sizes[uid] <= STREAM_OVER]))
+        # b"": a message the server refused to hand over as often as it may fail, not asked for again
+        # (it goes to Error as processing-failed); None: one too large to hold, read by sections.
+        asked = [uid for uid in batch if uid not in self._never_handed_over]
+        raws: dict[int, bytes | None] = {uid: b"" for uid in batch if uid in self._never_handed_over}
+        raws.update({uid: None for uid in asked if sizes[uid] > STREAM_OVER})
+        raws.update(self.mailbox.fetch([uid for uid in asked if sizes[uid] <= STREAM_OVER]))
         keys = [LedgerKey(s.mailbox_name, uidvalidity, uid) for uid in batch if uid in raws]
         attempts = {} if self.dry_run else begin_attempts(self.store.account_id, keys)
         self._ledger_ids.update({uid: a.ledger_id for uid, a in attempts.items()})

@@ -146,6 +146,36 @@ def _give_back(account_id: int, keys: Sequence[LedgerKey]) -> None:
         )
 
 
+# The reason of a "failed" row whose last attempt the server refused to FETCH (count_refused).
+FETCH_REFUSED = "fetch-refused"
+_REFUSED_COLUMNS = (*_NEW_ROW_COLUMNS[:5], "reason", "detail", *_NEW_ROW_COLUMNS[5:])
+
+
+def count_refused(account_id: int, keys: Sequence[LedgerKey], detail: str) -> None:
+    """Count a failed attempt of each message whose FETCH the server refused (NO, or BYE naming it).
+
+    The refusal happens before (or, for a large message, instead of) the attempt ``begin_attempts``
+    counts, so this counts both the attempt and its failure: the messages are then fetched one at a
+    time, and the one the server never hands over goes to Error when its failures reach the limit.
+    """
+    if not keys:
+        return
+    now = utcnow()
+    failed = ("failed", FETCH_REFUSED, detail[:1000], "[]", 1, 1, False, now, now)
+    rows = [(account_id, k.mailbox, k.uidvalidity, k.uid, *failed) for k in keys]
+    db = Ledger._meta.database
+    with write_transaction(db):
+        insert_rows(
+            db,
+            Ledger,
+            _REFUSED_COLUMNS,
+            rows,
+            conflict=_KEY,
+            update=("outcome", "reason", "detail", "updated_at"),
+            increment=("attempts", "failures"),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What the recorder writes into one ledger row."""
