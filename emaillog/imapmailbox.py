@@ -191,17 +191,44 @@ class ImapMailbox(ImapSession):
     def sections(self, uid: int) -> SectionReader:
         return SectionReader(self, uid)
 
-    def move(self, uids: Sequence[int], folder: str) -> None:
+    def move(self, uids: Sequence[int], folder: str) -> frozenset[int]:
+        """Move the messages; returns those that were no longer there to move (another mail client
+        expunged or moved them after the pass listed them), as far as the server tells."""
         if not uids:
-            return
+            return frozenset()
         folder = self.on_server(folder)
+        gone: set[int] = set()
         for uid_set in uid_sets(uids):
             if self.has("MOVE"):
-                self.client.move(uid_set, folder)
+                gone |= self._move(uid_set, folder)
             else:
                 self.client.copy(uid_set, folder)
                 self.client.add_flags(uid_set, [b"\\Deleted"], silent=True)
                 self._expunge(uid_set)
+        return frozenset(gone)
+
+    def _move(self, uid_set: str, folder: str) -> set[int]:
+        """UID MOVE; the UIDs of ``uid_set`` it did not move, by the COPYUID of its answer (UIDPLUS).
+
+        A UID expunged by another session is skipped without a word once this session was told of
+        the expunge; until then Dovecot refuses the whole MOVE with NO [EXPUNGEISSUED], which failed
+        the pass. Told (NOOP), the MOVE of the others goes through.
+        """
+        answers = self.client._imap.untagged_responses
+        answers.pop("COPYUID", None)
+        try:
+            self.client.move(uid_set, folder)
+        except IMAPClientError as exc:
+            if "EXPUNGEISSUED" not in str(exc):
+                raise
+            self.client.noop()
+            answers.pop("COPYUID", None)
+            self.client.move(uid_set, folder)
+        copied = [bytes(a).split() for a in answers.pop("COPYUID", None) or []]
+        if not copied:  # a server without UIDPLUS says nothing: all taken as moved
+            return set()
+        moved = {uid for words in copied if len(words) == 3 for uid in _uids_in(words[1].decode())}
+        return set(_uids_in(uid_set)) - moved
 
     def discard(self, uids: Sequence[int]) -> None:
         """The end of a move without MOVE, once the copies are in place: flag \\Deleted and expunge."""
@@ -276,7 +303,8 @@ def _uids_in(uid_set: str) -> list[int]:
     uids: list[int] = []
     for piece in uid_set.split(","):
         first, _, last = piece.partition(":")
-        uids.extend(range(int(first), int(last or first) + 1))
+        low, high = sorted((int(first), int(last or first)))  # a server may write a range high:low
+        uids.extend(range(low, high + 1))
     return uids
 
 

@@ -40,6 +40,7 @@ from .store.ledger import (
     count_refused,
     give_back_attempts,
     mark_disposed,
+    mark_left,
     rows_for,
     settle_vanished,
 )
@@ -394,10 +395,22 @@ class Pass:
     ) -> None:
         """MOVE each folder's messages, then mark their rows disposed: on the recording thread when
         the pass has one (queued behind the batch recording there), else at once."""
+        s = self.settings
         for folder, uids in by_folder.items():
-            self.mailbox.move(uids, folder)
-            stages.later(mark_disposed, self.store.account_id, self.settings.mailbox_name, uidvalidity, uids)
-            report.moved += len(uids)
+            gone = self.mailbox.move(uids, folder)
+            moved = [u for u in uids if u not in gone]
+            stages.later(mark_disposed, self.store.account_id, s.mailbox_name, uidvalidity, moved)
+            report.moved += len(moved)
+            if gone:
+                left = sorted(gone)
+                stages.later(mark_left, self.store.account_id, s.mailbox_name, uidvalidity, left)
+                log.warning(
+                    "uids %s left %s before they were moved to %s (another mail client expunged or "
+                    "moved them): recorded, not moved",
+                    ",".join(map(str, left)),
+                    s.intake_folder,
+                    folder,
+                )
 
 
 def _by_folder(results: Sequence[Result]) -> dict[str, list[int]]:

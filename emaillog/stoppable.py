@@ -34,10 +34,11 @@ class StoppableMailbox:
             return {}
         return self._inner.fetch(uids)
 
-    def move(self, uids: Sequence[int], folder: str) -> None:
+    def move(self, uids: Sequence[int], folder: str) -> frozenset[int]:
         self._alive()
-        self._inner.move(uids, folder)
+        gone = self._inner.move(uids, folder)
         self._moved()  # work done: the daemon's mailbox is reached from here
+        return gone
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

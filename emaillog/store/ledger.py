@@ -288,6 +288,20 @@ def disposed_to(account_id: int, mailbox: str, folder: str, sha256s: Iterable[st
     return counts
 
 
+_LEFT = (
+    'UPDATE "ledger" SET "disposed" = ?, "folder" = NULL, "updated_at" = ? '
+    'WHERE "account_id" = ? AND "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
+)
+
+
+def mark_left(account_id: int, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
+    """Mark disposed, naming no folder, the rows of messages that left the intake folder before
+    their move (another mail client expunged or moved them): the row must not say they are where
+    they never went."""
+    fixed = (True, utcnow(), account_id, mailbox, uidvalidity)
+    execute_in(Ledger._meta.database, _LEFT, fixed, uids)
+
+
 def mark_disposed(account_id: int, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> None:
     fixed = (True, utcnow(), account_id, mailbox, uidvalidity)
     execute_in(Ledger._meta.database, _DISPOSED, fixed, uids)
