@@ -287,8 +287,7 @@ def uid_sets(uids: Iterable[int], limit: int = MAX_UID_SET) -> Iterator[str]:
     """
     pieces: list[str] = []
     used = 0
-    for first, last in _runs(sorted(set(uids))):
-        piece = str(first) if first == last else f"{first}:{last}"
+    for piece in _pieces(sorted(set(uids)), limit):
         if pieces and used + 1 + len(piece) > limit:
             yield ",".join(pieces)
             pieces, used = [], 0
@@ -296,6 +295,17 @@ def uid_sets(uids: Iterable[int], limit: int = MAX_UID_SET) -> Iterator[str]:
         pieces.append(piece)
     if pieces:
         yield ",".join(pieces)
+
+
+def _pieces(uids: list[int], limit: int) -> Iterator[str]:
+    """Each run as a range, or UID by UID when its range is longer than ``limit`` ("100000:100001"
+    is 13 characters: a set of at most 12 went over its limit)."""
+    for first, last in _runs(uids):
+        piece = str(first) if first == last else f"{first}:{last}"
+        if len(piece) <= limit:
+            yield piece
+        else:
+            yield from map(str, range(first, last + 1))
 
 
 def _uids_in(uid_set: str) -> list[int]:

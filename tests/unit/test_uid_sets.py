@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from emaillog.imapmailbox import uid_sets
@@ -20,6 +20,7 @@ def expand(uid_set: str) -> list[int]:
 
 @given(st.lists(st.integers(1, 10**9), max_size=3000), st.integers(12, 200))
 @settings(max_examples=200, deadline=None)
+@example(uids=[100000, 100001], limit=12)  # a range of 13 characters: written as two UIDs
 def test_uid_sets_name_every_uid_once_within_the_limit(uids: list[int], limit: int) -> None:
     sets = list(uid_sets(uids, limit))
     assert all(len(s) <= limit for s in sets)
