@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 
 from emaillog.addresses import parse_addresses
@@ -10,7 +11,14 @@ from emaillog.forwards.htmltext import html_to_text
 from emaillog.forwards.model import ForwardedMessage
 from emaillog.forwards.parts import PART_ERRORS, body_of
 from emaillog.fulltree import BOUNDED_DEFAULT
-from emaillog.headerfields import MSGID, first_msgid, header_date
+from emaillog.headerfields import (
+    MAX_DECODED_HEADER,
+    MSGID,
+    decode_words,
+    first_msgid,
+    header_date,
+    header_text,
+)
 
 # The original's bytes written back as they came: the default "long" refolding of a stranger's
 # 900 KB Subject of encoded words took all the memory of the machine.
@@ -35,7 +43,7 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         cc=parse_addresses(_all(inner, "Cc")),
         date=header_date(date_text),
         date_text=date_text,
-        subject=_header(inner, "Subject"),
+        subject=(decode_words(_header(inner, "Subject")) or "").strip() or None,
         body=text.replace("\r\n", "\n").strip(),
         html=html,
         note=note,
@@ -62,10 +70,27 @@ def _contents(inner: EmailMessage) -> tuple[str, str | None, tuple[Attachment, .
 
 
 def _all(msg: EmailMessage, name: str) -> list[str]:
+    """The values of field ``name`` read from their raw text as a BCC'd message's are (``Fields``:
+    ``header_text``, then ``decode_words`` / ``parse_addresses``), unfolded.
+
+    The stdlib's header objects (``str(msg[name])``) decoded encoded words strictly in Python's codec
+    of their label and raw 8-bit bytes as replacement characters: a forwarded original's Subject in
+    "ks_c_5601-1987" was '견적 �c방', where the same header BCC'd read '견적 똠방'. Each value is cut to
+    MAX_DECODED_HEADER characters, as the bounded tree cut it (after reading: never inside a character).
+    """
+    wanted = name.lower()
     try:
-        return [str(value) for value in msg.get_all(name, [])]
+        return [
+            _FOLD.sub("", header_text(value)[:MAX_DECODED_HEADER])
+            for field, value in msg.raw_items()
+            if field.lower() == wanted
+        ]
     except PART_ERRORS:
         return []
+
+
+# RFC 5322 §2.2.3: a line break before a blank is folding, not part of the value.
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def _header(msg: EmailMessage, name: str) -> str | None:

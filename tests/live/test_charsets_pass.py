@@ -6,15 +6,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
-from support import World, make_world
+from support import FWD, World, make_world
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
+from emaillog.store.models import LoggedEmail
 
 
 @pytest.fixture(params=["whole", "by sections"])
@@ -105,6 +107,46 @@ def test_names_subject_and_text_are_stored_as_a_mail_client_shows_them(world: Wo
     assert [a["filename"] for a in email["attachments"]] == [name for _, name in FILES]
     assert (email["subject"], email["from_name"]) == ("Angebot 똠방", "镕基")
     assert email["text_body"].strip() == "똠방각하 안녕하세요"
+
+
+def _word(charset: bytes, text: str, written_in: str) -> bytes:
+    return b"=?" + charset + b"?B?" + base64.b64encode(text.encode(written_in)) + b"?="
+
+
+def test_an_original_forwarded_as_attachment_is_stored_as_a_mail_client_shows_it(world: World) -> None:
+    # Its headers were read through the stdlib's header objects, not as a BCC'd message's: the
+    # Subject '견적 �c방', the sender's name '�F基'. By sections the original is kept in the skeleton.
+    split = "Grü".encode()
+    original = (
+        b"From: " + _word(b"gb2312", "镕基", "gb18030") + b" <carl@globex.example>\r\n"
+        b"To: " + "Jürgen Maß".encode("latin-1") + b" <rita@acme.example>\r\n"
+        b"Cc: =?utf-8?B?"
+        + base64.b64encode(split[:3])
+        + b"?=\r\n =?utf-8?B?"
+        + base64.b64encode(split[3:])
+        + b"?= <dana@globex.example>\r\n"
+        b"Subject: " + _word(b"ks_c_5601-1987", "견적 똠방", "cp949") + b"\r\n"
+        b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\nMessage-ID: <original@globex.example>\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHallo Rita\r\n"
+    )
+    raw = (
+        f"Delivered-To: {FWD}\r\nTo: {FWD}\r\n".encode() + b"From: Rita Rep <rita@acme.example>\r\n"
+        b"Subject: FW: offer\r\nDate: Fri, 20 Nov 2026 11:00:00 +0000\r\nMessage-ID: <fw@acme.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="mix"\r\n\r\n'
+        b"--mix\r\nContent-Type: text/plain\r\n\r\nPlease log.\r\n"
+        b'--mix\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="o.eml"\r\n\r\n'
+        + original
+        + b"\r\n--mix--\r\n"
+    )
+    world.deliver(raw)
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None
+    assert (email["subject"], email["from_name"], email["route"]) == ("견적 똠방", "镕基", "forward")
+    [row] = LoggedEmail.select()
+    assert json.loads(row.to_json) == [{"name": "Jürgen Maß", "address": "rita@acme.example"}]
+    assert json.loads(row.cc_json) == [{"name": "Grü", "address": "dana@globex.example"}]
 
 
 def test_a_nul_in_a_body_is_not_text_and_the_message_is_logged(world: World) -> None:

@@ -9,6 +9,7 @@ import binascii
 
 import pytest
 
+from emaillog.forwards import ForwardedMessage, forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.mimepart import Uudecoder
@@ -115,3 +116,48 @@ def test_uudecoding_is_the_same_in_one_piece_and_in_chunks_and_keeps_a_padded_li
     chunked = Uudecoder()
     pieces = [chunked.feed(encoded[i : i + 7]) for i in range(0, len(encoded), 7)]
     assert b"".join(pieces) + chunked.finish() == payload
+
+
+def _forwarded_original(header: bytes) -> ForwardedMessage:
+    """The original of a forward as attachment whose Subject, From and To are ``header``, read
+    through ``parse`` as the pass reads it (``forwards_of``)."""
+    inner = (
+        b"From: " + header + b" <carl@globex.example>\r\nTo: " + header + b" <rita@acme.example>\r\n"
+        b"Subject: " + header + b"\r\nDate: Fri, 20 Nov 2026 10:30:00 +0000\r\n"
+        b"Message-ID: <original@globex.example>\r\n\r\nHello\r\n"
+    )
+    raw = (
+        b"From: Rita <rita@acme.example>\r\nTo: log@acme.example\r\nSubject: FW: offer\r\n"
+        b"Message-ID: <fw@acme.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nPlease log.\r\n"
+        b"--b\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--b--\r\n"
+    )
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    [original] = forwards_of(email)
+    return original
+
+
+@pytest.mark.parametrize(
+    ("header", "shown"),
+    [
+        # Read through the stdlib's header objects: '견적 �c방', '�F基 报价', 'Gr��e', 'Gr� �' (the
+        # name) and 'GrÃ¼Ã\x9fe', where the same header on a BCC'd message was read right.
+        (_word(b"ks_c_5601-1987", "견적 똠방".encode("cp949")), "견적 똠방"),
+        (_word(b"gb2312", "镕基 报价".encode("gb18030")), "镕基 报价"),
+        ("Grüße".encode("latin-1"), "Grüße"),  # raw 8-bit Windows-1252
+        ("Grüße €".encode(), "Grüße €"),  # raw 8-bit UTF-8 (RFC 6532)
+        (_word(b"utf-8", "Grü".encode()[:3]) + b"\r\n " + _word(b"utf-8", "Grü".encode()[3:]), "Grü"),
+        (_word(b"iso-8859-1", "Grüße".encode()), "Grüße"),
+        (b"Angebot\r\n f=C3=BCr =?utf-8?q?Gr=C3=BC=C3=9Fe?=", "Angebot f=C3=BCr Grüße"),  # folded
+    ],
+)
+def test_an_original_forwarded_as_attachment_reads_as_the_same_header_on_a_bccd_message(
+    header: bytes, shown: str
+) -> None:
+    original = _forwarded_original(header)
+    bccd = _email(b"Hello", "utf-8", subject=header, sender=header)
+    assert (original.subject, original.sender_name) == (shown, shown)
+    assert [a.name for a in original.to] == [shown]
+    assert (bccd.subject, bccd.senders[0].name) == (shown, shown)
