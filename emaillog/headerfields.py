@@ -56,6 +56,26 @@ def header_text(value: object) -> str:
     return unescaped(str(value))
 
 
+def subject_text(value: str | None) -> str:
+    """A Subject as mail clients show it, for every path (a BCC'd message, an attached original):
+    unfolded, its encoded words decoded, a tab read as a space and other control characters taken
+    out, the ends stripped. Its quotes are the writer's: read as a display name was ('"Quote"
+    request' became 'Quote" request'), the same email BCC'd and forwarded had two subjects."""
+    if not value:
+        return ""
+    text = decode_words(unfolded(value)) or ""
+    return _CONTROL.sub("", text.replace("\t", " ")).strip()
+
+
+def unfolded(value: str) -> str:
+    """RFC 5322 §2.2.3: a line break before a blank is folding, not part of the value."""
+    return _FOLD.sub("", value)
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def decode_words(value: str | None) -> str | None:
     """``value`` with its RFC 2047 encoded words decoded; never raises.
 

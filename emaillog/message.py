@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
-from .addresses import Address, clean, parse_addresses
+from .addresses import Address, parse_addresses
 from .contents import Attachment, read_contents
 from .encrypted import Sealed
 from .fulltree import LazyTree
-from .headerfields import MSGID, Fields, first_msgid, header_date, return_path_of
+from .headerfields import MSGID, Fields, first_msgid, header_date, return_path_of, subject_text
 from .htmltext import sanitise_html
 from .limits import Limits, StructureProblem
 from .mime import Walked, split_header, walk
@@ -125,7 +125,7 @@ def _malformed(fields: Fields, detail: str, digest: str) -> Malformed:
         digest,
         first_msgid(fields.first("message-id")),
         sender=senders[0] if len(senders) == 1 and len(fields.all("from")) == 1 else None,
-        subject=clean(fields.decoded("subject")) or "",
+        subject=subject_text(fields.first("subject")),
         headers=fields.items,
         return_path=return_path_of(fields.first("return-path")),
         authentication_results=tuple(fields.all("authentication-results")),
@@ -141,7 +141,7 @@ def _read(walked: Walked, fields: Fields, raw: bytes, digest: str, max_parts: in
     read = read_contents(walked, max_parts)
     return Email(
         message_id=first_msgid(fields.first("message-id")),
-        subject=clean(fields.decoded("subject")) or "",
+        subject=subject_text(fields.first("subject")),
         date=header_date(fields.first("date")),
         senders=senders,
         to=parse_addresses(fields.all("to")),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from email.message import EmailMessage
 
 from emaillog.addresses import parse_addresses
@@ -14,10 +13,11 @@ from emaillog.fulltree import BOUNDED_DEFAULT
 from emaillog.headerfields import (
     MAX_DECODED_HEADER,
     MSGID,
-    decode_words,
     first_msgid,
     header_date,
     header_text,
+    subject_text,
+    unfolded,
 )
 
 # The original's bytes written back as they came: the default "long" refolding of a stranger's
@@ -43,7 +43,7 @@ def _read(inner: EmailMessage, note: str | None) -> ForwardedMessage:
         cc=parse_addresses(_all(inner, "Cc")),
         date=header_date(date_text),
         date_text=date_text,
-        subject=(decode_words(_header(inner, "Subject")) or "").strip() or None,
+        subject=subject_text(_header(inner, "Subject")) or None,
         body=text.replace("\r\n", "\n").strip(),
         html=html,
         note=note,
@@ -81,16 +81,12 @@ def _all(msg: EmailMessage, name: str) -> list[str]:
     wanted = name.lower()
     try:
         return [
-            _FOLD.sub("", header_text(value)[:MAX_DECODED_HEADER])
+            unfolded(header_text(value)[:MAX_DECODED_HEADER])
             for field, value in msg.raw_items()
             if field.lower() == wanted
         ]
     except PART_ERRORS:
         return []
-
-
-# RFC 5322 §2.2.3: a line break before a blank is folding, not part of the value.
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def _header(msg: EmailMessage, name: str) -> str | None:

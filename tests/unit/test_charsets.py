@@ -161,3 +161,20 @@ def test_an_original_forwarded_as_attachment_reads_as_the_same_header_on_a_bccd_
     assert (original.subject, original.sender_name) == (shown, shown)
     assert [a.name for a in original.to] == [shown]
     assert (bccd.subject, bccd.senders[0].name) == (shown, shown)
+
+
+@pytest.mark.parametrize(
+    ("subject", "shown"),
+    [
+        # Read as a display name was: its quotes were taken off ('Quote" request'), so the same email
+        # BCC'd and forwarded as an attachment had two subjects and two fingerprints.
+        (b'"Quote" request', '"Quote" request'),
+        (b'Request for "Quote"', 'Request for "Quote"'),
+        # A fold before a tab is folding: the tab stays as the space between the words ("ab" before).
+        (b"Angebot\r\n\tfor Globex", "Angebot for Globex"),
+        (b"  Hello \x1b[31mthere  ", "Hello [31mthere"),  # control characters out, ends stripped
+    ],
+)
+def test_a_subject_is_the_same_bccd_or_forwarded_quotes_kept(subject: bytes, shown: str) -> None:
+    assert _email(b"Hello", "utf-8", subject=subject).subject == shown
+    assert _forwarded_original(subject).subject == shown
