@@ -63,6 +63,14 @@ class Kind(ABC, Generic[R]):
         keys = (self.address(part) for part in _LIST_SEPARATORS.split(text) if part)
         return tuple(dict.fromkeys(keys))
 
+    def user_address(self, text: str) -> str:
+        """An address to be a user's: never a logging address (`users add` refuses one)."""
+        return admin.user_address_key(self.settings, text)
+
+    def user_addresses(self, text: str) -> tuple[str, ...]:
+        keys = (self.user_address(part) for part in _LIST_SEPARATORS.split(text) if part)
+        return tuple(dict.fromkeys(keys))
+
 
 def flag(text: str) -> bool:
     try:
@@ -96,13 +104,15 @@ class Users(Kind[UserRecord]):
     )
 
     def parse(self, row: Row) -> UserRecord | None:
-        email = row.required("email", self.address)
+        # The checks of `users add`, `users alias` and `users connect`: a logging address passed
+        # here and was refused while writing, one row at a time, after --dry-run had said it was fine.
+        email = row.required("email", self.user_address)
         name = row.optional("name", admin.name_value, None)
         # An empty flag is what `users add` does without --inactive / --no-logging.
         active = row.optional("active", flag, True)
         may_log = row.optional("may_log", flag, True)
-        aliases = row.optional("aliases", self.addresses, NONE)
-        connected = row.optional("connected", self.addresses, NONE)
+        aliases = row.optional("aliases", self.user_addresses, NONE)
+        connected = row.optional("connected", self.user_addresses, NONE)
         if email is None or row.problems:
             return None
         return UserRecord(email, name, active, may_log, aliases, connected)

@@ -238,3 +238,28 @@ def test_a_name_longer_than_its_column_is_a_usage_error(
     assert _import("companies", _file(env, f"domain,name\nacme.example,{long}\n")) == 2
     err = capsys.readouterr().err
     assert err.count("the name is 301 characters long; at most 300") == 2 and "Traceback" not in err
+
+
+def test_a_logging_address_is_a_bad_row_found_before_writing(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `users add` refuses a logging address (the defaults: log@ and log+fwd@emaillog.invalid). The
+    # import passed it at the check and --dry-run said "to create"; writing then stopped at the first
+    # one with a message naming no line, and the others were never reported.
+    path = _file(
+        env,
+        "email,aliases,connected\n"
+        "good@acme.example,,\n"
+        "log@emaillog.invalid,,\n"
+        "sam@acme.example,log+fwd@emaillog.invalid,\n"
+        "tom@acme.example,,Log@Emaillog.invalid\n",
+    )
+    for dry_run in (["--dry-run"], []):
+        assert _import("users", path, *dry_run) == 2
+        out = capsys.readouterr()
+        assert out.out == "" and "Traceback" not in out.err
+        lines = out.err.splitlines()
+        assert lines[0] == f"emaillog: {path}: 3 bad rows, nothing imported"
+        assert [line.partition(":")[0] for line in lines[1:]] == ["line 3", "line 4", "line 5"]
+        assert all("is a logging address" in line for line in lines[1:])
+    assert User.select().where(User.account == _store().account_id).count() == 0
