@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from peewee import OperationalError
+from peewee import DatabaseError, OperationalError
 
 from .allocator import fewer_malloc_arenas
 from .databaseurl import POSTGRESQL_URLS, unverified_database
@@ -142,10 +142,22 @@ def run(
             # to be retried (SPEC §13: 75), not a crash with a traceback (1).
             log.error("database unavailable: %s", one_line(exc))
             return EXIT_TEMPFAIL
+        except DatabaseError as exc:
+            if type(exc) is not DatabaseError:  # IntegrityError, DataError …: a bug, not the set-up
+                raise
+            log.error("%s", database_unusable(exc))
+            return EXIT_CONFIG
         except SchemaTooNew as exc:
             # Not temporary: restarting this version changes nothing, and it must not write there.
             log.error("%s", exc)
             return EXIT_CONFIG
+
+
+def database_unusable(exc: DatabaseError) -> str:
+    """The line for a database that answers but is no database emaillog can use: SQLite's "file is
+    not a database" (EMAILLOG_DATABASE_URL naming another file) or "database disk image is
+    malformed"; peewee raises these as a plain DatabaseError. A restart will not fix it (78)."""
+    return f"database unusable: {one_line(exc)} (EMAILLOG_DATABASE_URL)"
 
 
 def _run(

@@ -18,11 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
-from peewee import InterfaceError, OperationalError
+from peewee import DatabaseError, InterfaceError, OperationalError
 
 from .. import admin, errors
 from ..mailbox import FolderUnusable, LoginRefused, MailboxError
-from ..runner import EXIT_CONFIG, EXIT_LOGIN, EXIT_TEMPFAIL, EXIT_USAGE, run, setup_logging
+from ..runner import (
+    EXIT_CONFIG,
+    EXIT_LOGIN,
+    EXIT_TEMPFAIL,
+    EXIT_USAGE,
+    database_unusable,
+    run,
+    setup_logging,
+)
 from ..settings import Settings, SettingsError, load
 from ..store.schema import SchemaTooNew
 from . import browse, crm, ops, users
@@ -142,18 +150,25 @@ def _handled(args: argparse.Namespace) -> int:
         # SPEC §13: an unreachable database is a temporary failure (75), told in one line.
         print(f"emaillog: database unavailable: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return EXIT_TEMPFAIL
-    except SchemaTooNew as exc:
+    except DatabaseError as exc:
+        return _database_unusable(exc)
+    except (SchemaTooNew, FolderUnusable) as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except LoginRefused as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_LOGIN
-    except FolderUnusable as exc:
-        print(f"emaillog: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
     except (MailboxError, IMAPClientError, imaplib.IMAP4.error) as exc:
         return _mailbox_unavailable(exc)
     return code
+
+
+def _database_unusable(exc: DatabaseError) -> int:
+    if type(exc) is not DatabaseError:  # IntegrityError, DataError …: a bug, its traceback wanted
+        raise exc
+    # SQLite's "file is not a database": a traceback and exit 1 before.
+    print(f"emaillog: {database_unusable(exc)}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _mailbox_unavailable(exc: Exception) -> int:

@@ -63,3 +63,24 @@ def test_the_daemon_with_its_database_unreachable_says_so_in_one_line(
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "ERROR emaillog: database unavailable: " in lines[0], lines
     assert "Is the server running" in lines[0] and "hunter2" not in lines[0]
+
+
+@pytest.mark.parametrize("argv", [["users", "list"], ["users", "add", "a@acme.example"], ["run", "--once"]])
+def test_a_file_that_is_not_a_database_is_one_line_and_78(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # EMAILLOG_DATABASE_URL naming a file that is not SQLite's (a backup archive, a typo'd path):
+    # peewee's plain DatabaseError was a traceback and exit 1, for the daemon as for the admin.
+    not_a_database = tmp_path / "crm.sqlite3"
+    not_a_database.write_bytes(b"PK\x03\x04 a zip file, not SQLite\n" * 100)
+    _env(monkeypatch, tmp_path, EMAILLOG_DATABASE_URL=f"sqlite:///{not_a_database}", **UNREACHABLE_IMAP)
+    assert main(argv) == 78
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    # The daemon logs its lease first; the last line is the answer.
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith("database unusable: file is not a database (EMAILLOG_DATABASE_URL)")
+    )
+    assert not_a_database.read_bytes().startswith(b"PK\x03\x04")
