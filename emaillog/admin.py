@@ -69,6 +69,8 @@ def name_value(name: str) -> str:
         raise AdminError("the name is empty")
     if len(name) > NAME_LIMIT:
         raise AdminError(f"the name is {len(name)} characters long; at most {NAME_LIMIT}")
+    if "\x00" in name:  # from a CSV cell: PostgreSQL cannot store it (a ValueError, a traceback)
+        raise AdminError("the name holds a NUL character")
     return name
 
 

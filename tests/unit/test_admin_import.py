@@ -263,3 +263,21 @@ def test_a_logging_address_is_a_bad_row_found_before_writing(
         assert [line.partition(":")[0] for line in lines[1:]] == ["line 3", "line 4", "line 5"]
         assert all("is a logging address" in line for line in lines[1:])
     assert User.select().where(User.account == _store().account_id).count() == 0
+
+
+def test_a_nul_in_a_name_is_a_bad_row(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A NUL that a spreadsheet or a binary export left in a cell: PostgreSQL cannot store one
+    # (psycopg2's ValueError was a traceback, exit 1); SQLite stored it.
+    for kind, text in (
+        ("users", "email,name\nrita@acme.example,Rita\x00Ramos\n"),
+        ("companies", "domain,name\nacme.example,Acme\x00\n"),
+        ("deals", "name,contacts\nRenewal\x00,ann@acme.example\n"),
+    ):
+        assert _import(kind, _file(env, text)) == 2
+        err = capsys.readouterr().err
+        assert "line 2: name: the name holds a NUL character" in err.splitlines(), err
+        assert "Traceback" not in err
+    store = _store()
+    assert User.select().where(User.account == store.account_id).count() == 0
+    assert Company.select().where(Company.account == store.account_id).count() == 0
+    assert Deal.select().where(Deal.account == store.account_id).count() == 0
