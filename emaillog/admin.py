@@ -50,6 +50,13 @@ def user_address_key(settings: Settings, address: str) -> str:
     logging address of any mailbox, or mail the daemon receives or sends as itself would count as
     that user's."""
     key = email_key(settings, address)
+    hidden = next((c for c in key if not c.isprintable()), None)
+    if hidden is not None:
+        # A zero-width space or byte order mark that pasted text (a web page, a second CSV file's
+        # BOM) carries: kept, the address matched no mail the user sent. Removing one stays possible.
+        raise AdminError(
+            f"{address!r} holds an invisible character (U+{ord(hidden):04X}): type the address again"
+        )
     logging = {settings.key(a) for a in settings.fleet_logging_addresses} | settings.logging_addresses
     if key in logging:
         raise AdminError(

@@ -281,3 +281,28 @@ def test_a_nul_in_a_name_is_a_bad_row(env: Path, capsys: pytest.CaptureFixture[s
     assert User.select().where(User.account == store.account_id).count() == 0
     assert Company.select().where(Company.account == store.account_id).count() == 0
     assert Deal.select().where(Deal.account == store.account_id).count() == 0
+
+
+def test_an_address_with_an_invisible_character_is_refused(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A zero-width space pasted from a web page, a BOM from a second file appended to the first:
+    # the user was stored as 'rita\u200b@acme.example' and matched none of Rita's mail.
+    assert main(["users", "add", "rita\u200b@acme.example"]) == 2
+    assert main(["users", "add", "rita@acme.example"]) == 0
+    assert main(["users", "alias", "rita@acme.example", "\ufeffrr@acme.example"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "emaillog: 'rita\\u200b@acme.example' holds an invisible character (U+200B): type the address again",
+        "emaillog: '\\ufeffrr@acme.example' holds an invisible character (U+FEFF): type the address again",
+    ]
+    path = _file(
+        env, "email,connected\nbob@acme.example,\n" + BOM + "sam@acme.example,b\u2060@gmail.example\n"
+    )
+    assert _import("users", path) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1].startswith("line 3: email: '\\ufeffsam@acme.example' holds an invisible character")
+    assert "connected: 'b\\u2060@gmail.example' holds an invisible character (U+2060)" in err[1]
+    account = _store().account_id
+    assert [u.email for u in User.select().where(User.account == account)] == ["rita@acme.example"]
+    assert UserAddress.select().where(UserAddress.account == account).count() == 0
