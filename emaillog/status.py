@@ -28,6 +28,7 @@ from .databaseurl import POSTGRESQL_URLS
 from .lease import LEASE_DIR, key_halves, lock_key, lock_key_legacy
 from .private import open_private, private_dir
 from .settings import Settings
+from .terminal import printable
 
 log = logging.getLogger("emaillog.status")
 
@@ -334,4 +335,6 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  given up, last 7d: {data['outbox_given_up_7d']} notices (never delivered)")
     if data.get("outbox_last_error"):
         lines.append(f"  last error: {' '.join(str(data['outbox_last_error']).split())}")
-    return "\n".join(lines)
+    # The servers' words (a login refused, a relay's answer) and error texts that may quote a
+    # header: ESC and line breaks reached the terminal from them, as from no other command.
+    return "\n".join(printable(line) or "" for line in lines)

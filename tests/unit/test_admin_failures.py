@@ -84,3 +84,28 @@ def test_a_file_that_is_not_a_database_is_one_line_and_78(
         .endswith("database unusable: file is not a database (EMAILLOG_DATABASE_URL)")
     )
     assert not_a_database.read_bytes().startswith(b"PK\x03\x04")
+
+
+def test_status_escapes_what_the_servers_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The daemon keeps the IMAP server's refusal and its last error in the state file; `status`
+    # printed them raw: an OSC sequence retitled the terminal, a newline passed for another field.
+    from emaillog.settings import load
+    from emaillog.status import StateFile
+
+    _env(monkeypatch, tmp_path, **UNREACHABLE_IMAP)
+    assert main(["users", "add", "a@acme.example"]) == 0
+    StateFile.for_settings(load()).update(
+        login_state="refused",
+        login_detail="[AUTHENTICATIONFAILED] no\x1b]0;pwned\x07\n  lease: held by pid 1",
+        last_error="database: <a\x1b[2J@x>",
+        last_summary="1 seen\x9b31m",
+    )
+    capsys.readouterr()
+    assert main(["status", "--no-imap"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "IMAP refused: [AUTHENTICATIONFAILED] no\\x1b]0;pwned\\x07\\x0a  lease: held by pid 1" in out
+    assert "  last error: database: <a\\x1b[2J@x>" in out.splitlines()
+    assert "(1 seen\\x9b31m)" in out
