@@ -36,6 +36,8 @@ from ..store.schema import SchemaTooNew
 from . import browse, crm, ops, users
 from .declare import add_command
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     # Every mailbox, unless --mailbox names one: then that one alone, as every other command does
@@ -124,6 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # last flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        if args.handler is _run:
+            raise  # the daemon and a pass stop on SIGINT themselves
+        # Ctrl-C in a long import was a KeyboardInterrupt traceback. Each command writes in one
+        # transaction, which the interruption rolled back.
+        print("emaillog: interrupted: what the command had not committed was not written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -306,3 +306,30 @@ def test_an_address_with_an_invisible_character_is_refused(
     account = _store().account_id
     assert [u.email for u in User.select().where(User.account == account)] == ["rita@acme.example"]
     assert UserAddress.select().where(UserAddress.account == account).count() == 0
+
+
+def test_ctrl_c_during_an_import_is_one_line_and_writes_nothing(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large import takes minutes (100,000 users: 2m44s on SQLite here); Ctrl-C in it was a
+    # KeyboardInterrupt traceback. The signal comes after the first row is written.
+    import signal
+
+    from emaillog.csvkinds import UserRecord, Users
+
+    apply = Users.apply
+
+    def apply_then_ctrl_c(self: Users, record: UserRecord) -> None:
+        apply(self, record)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Users, "apply", apply_then_ctrl_c)
+    path = _file(env, "email\nrita@acme.example\nbob@acme.example\n")
+    try:
+        code = _import("users", path)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C reached the admin as a KeyboardInterrupt traceback")
+    assert code == 130
+    err = capsys.readouterr().err
+    assert err == "emaillog: interrupted: what the command had not committed was not written\n"
+    assert User.select().where(User.account == _store().account_id).count() == 0
