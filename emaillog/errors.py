@@ -34,7 +34,7 @@ def find_row(store: Store, value: str, *, as_uid: bool = False) -> Ledger:
     text = value.strip()
     if text.startswith("uid:"):
         as_uid, text = True, text[4:]
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²" is a digit to isdigit(), and no number to int()
         raise NotFound(f"{value!r} is neither a ledger id nor a UID (use a number, or uid:NUMBER)")
     if int(text) > MAX_ID:
         raise NotFound(f"no ledger row with the id or UID {text}")

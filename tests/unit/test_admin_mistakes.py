@@ -110,6 +110,18 @@ def test_an_id_too_large_for_the_database_is_a_usage_error(
     assert "99999999999999999999999" in err
 
 
+@pytest.mark.parametrize(
+    "argv", [["explain", "\u00b2"], ["explain", "uid:\u00b3"], ["errors", "retry", "\u00b2", "--no-pass"]]
+)
+def test_a_digit_that_is_no_number_is_a_usage_error(
+    argv: list[str], env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "²" passes str.isdigit() and int() refuses it: a ValueError traceback, exit 1.
+    assert main(["users", "add", "rita@acme.example"]) == 0
+    err = _usage_error(capsys, *argv)
+    assert "is neither a ledger id nor a UID (use a number, or uid:NUMBER)" in err
+
+
 @pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
 def test_a_time_at_the_end_of_the_calendar_is_a_usage_error(
     when: str, env: Path, capsys: pytest.CaptureFixture[str]
