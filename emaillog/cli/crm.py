@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import admin, views
+from .. import admin, terminal, views
 from ..settings import Settings
 from ..store import open_store
 from .declare import (
@@ -29,7 +29,7 @@ DEAL_COLUMNS = ("id", "name", "state", "created", "contacts")
 
 
 def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
-    print(admin.add_never_log(open_store(settings), settings, args.value))
+    print(terminal.shown(admin.add_never_log(open_store(settings), settings, args.value)))
     return 0
 
 
@@ -44,7 +44,8 @@ def _never_log_list(args: argparse.Namespace, settings: Settings) -> int:
     entries = admin.list_never_log(open_store(settings))
     if args.json:
         return print_json(entries)
-    print("\n".join(entries))
+    # An address keeps a bidi override or a zero-width space it was given: escaped, as in every list.
+    print("\n".join(terminal.shown(e) for e in entries))
     return 0
 
 

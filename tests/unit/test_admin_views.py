@@ -292,6 +292,15 @@ def test_never_log_remove_of_a_missing_entry_is_a_usage_error(
     )
 
 
+def test_never_log_entries_are_printed_escaped(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # An address keeps a right-to-left override (U+202E) it was given; `never-log add` and
+    # `never-log list` printed it raw, and the terminal showed the address reversed.
+    assert _ok(capsys, "never-log", "add", "evil\u202e@rival.example") == "evil\\u202e@rival.example\n"
+    assert _ok(capsys, "never-log", "add", "rival.example") == "rival.example\n"
+    assert _ok(capsys, "never-log", "list") == "evil\\u202e@rival.example\nrival.example\n"
+    assert _json(capsys, "never-log", "list") == ["evil\u202e@rival.example", "rival.example"]
+
+
 # -- one email, one contact ---------------------------------------------------------------------------
 
 
