@@ -34,6 +34,9 @@ class AdminError(Exception):
     """A request the admin can correct; the message says what to change."""
 
 
+ADDRESS_LIMIT = 320  # the length of the address columns (store/models.py)
+
+
 def email_key(settings: Settings, address: str) -> str:
     """The comparison key of ``address``; AdminError when it is not an email address.
 
@@ -42,7 +45,14 @@ def email_key(settings: Settings, address: str) -> str:
     parsed = make_address(None, address)
     if parsed is None:
         raise AdminError(f"{address!r} is not an email address")
-    return settings.key(parsed.address)
+    key = settings.key(parsed.address)
+    if len(key) > ADDRESS_LIMIT:
+        # Lower-casing lengthens some letters ("İ" is two characters lower-cased): an address within
+        # the limit as typed made a key PostgreSQL refused (a DataError traceback; SQLite kept it).
+        raise AdminError(
+            f"{address!r} is too long: {len(key)} characters as compared, at most {ADDRESS_LIMIT}"
+        )
+    return key
 
 
 def user_address_key(settings: Settings, address: str) -> str:

@@ -333,3 +333,16 @@ def test_ctrl_c_during_an_import_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err
     assert err == "emaillog: interrupted: what the command had not committed was not written\n"
     assert User.select().where(User.account == _store().account_id).count() == 0
+
+
+def test_an_address_longer_than_its_column_once_compared_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 316 characters as typed, 380 lower-cased ("İ" becomes "i" and a combining dot): PostgreSQL
+    # refused the key with a DataError traceback, SQLite stored it.
+    address = "\u0130" * 64 + "@" + ("a" * 60 + ".") * 4 + "example"
+    assert main(["users", "add", address]) == 2
+    assert _import("users", _file(env, f"email\n{address}\n")) == 2
+    err = capsys.readouterr().err
+    assert err.count("is too long: 380 characters as compared, at most 320") == 2 and "Traceback" not in err
+    assert User.select().where(User.account == _store().account_id).count() == 0
