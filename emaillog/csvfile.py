@@ -132,10 +132,12 @@ def header_columns(
     known = {canonical(alias): c.name for c in kind.columns for alias in (c.name, *c.aliases)}
     expected = ", ".join(c.name for c in kind.columns)
     columns = [known.get(canonical(n), "") for n in names]
+    # A header cell left empty is no column: Excel writes one for each column a sheet once used
+    # ("Email;Name;;"), which refused the file as "unknown column ''". Its cells must be empty too.
     problems = [
         (line, f"unknown column {n!r} (the columns are: {expected})")
         for n, c in zip(names, columns, strict=True)
-        if not c
+        if not c and n.strip()
     ]
     problems += [
         (line, f"column {c!r} appears twice") for c in sorted(set(columns)) if c and columns.count(c) > 1
@@ -159,6 +161,10 @@ def read_rows(path: Path, kind: type[Kind[R]]) -> list[Row]:
         row = Row(line, dict(zip(columns, (f.strip() for f in fields), strict=False)))
         if len(fields) != len(columns):
             row.problems.append(f"{len(fields)} fields, the header has {len(columns)}")
+        unnamed = [n for n, (c, f) in enumerate(zip(columns, fields, strict=False), 1) if not c and f.strip()]
+        if unnamed:
+            row.problems.append(f"a value in column {unnamed[0]}, which the header row leaves without a name")
+        row.cells.pop("", None)
         rows.append(row)
     return rows
 

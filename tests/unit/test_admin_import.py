@@ -346,3 +346,17 @@ def test_an_address_longer_than_its_column_once_compared_is_a_usage_error(
     err = capsys.readouterr().err
     assert err.count("is too long: 380 characters as compared, at most 320") == 2 and "Traceback" not in err
     assert User.select().where(User.account == _store().account_id).count() == 0
+
+
+def test_header_cells_left_empty_are_no_columns(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Excel writes a delimiter for every column the sheet once used, the header's included:
+    # the file was refused twice over with "unknown column ''".
+    path = _file(env, BOM + "Email;Name;;\r\nrita@acme.example;Rita;;\r\nbob@acme.example;Bob; ;\r\n")
+    assert _import("users", path) == 0
+    assert _summary(capsys) == "2 created, 0 updated, 0 unchanged"
+    # A value under a column the header does not name is not dropped without a word.
+    path = _file(env, "email,name,\nsam@acme.example,Sam,sam@gmail.example\n")
+    assert _import("users", path) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1:] == ["line 2: a value in column 3, which the header row leaves without a name"]
+    assert User.select().where(User.account == _store().account_id).count() == 2
