@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .mailbox import Mailbox, MailboxError, Wanted
-from .store.ledger import FINAL_OUTCOMES, disposed_to, mark_disposed, rows_for
+from .store.ledger import FINAL_OUTCOMES, disposed_to, mark_disposed, mark_left, rows_for
 from .store.models import Ledger
 
 log = logging.getLogger("emaillog.pass")
@@ -129,9 +129,19 @@ def _carry_out(mailbox: Mailbox, key: MailboxKey, uidvalidity: int, folder: str,
             "uids %s were copied to %s before a cut: expunged, not copied again", _uids(plan.discard), folder
         )
     mailbox.discard(plan.discard)
-    mailbox.move(plan.copy, folder)
-    done = plan.discard + plan.copy
+    gone = mailbox.move(plan.copy, folder)
+    done = plan.discard + [u for u in plan.copy if u not in gone]
     mark_disposed(*key, uidvalidity, done)
+    if gone:
+        # Expunged by another mail client after they were looked at: their rows must not name a
+        # folder they never reached (as poll.Pass._move).
+        mark_left(*key, uidvalidity, sorted(gone))
+        log.warning(
+            "uids %s left the intake folder before they were moved to %s (another mail client "
+            "expunged or moved them): recorded, not moved",
+            _uids(sorted(gone)),
+            folder,
+        )
     return len(done)
 
 

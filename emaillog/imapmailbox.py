@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import imaplib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from imapclient.exceptions import IMAPClientError
@@ -200,30 +200,31 @@ class ImapMailbox(ImapSession):
         gone: set[int] = set()
         for uid_set in uid_sets(uids):
             if self.has("MOVE"):
-                gone |= self._move(uid_set, folder)
+                gone |= self._into(self.client.move, uid_set, folder)
             else:
-                self.client.copy(uid_set, folder)
+                gone |= self._into(self.client.copy, uid_set, folder)
                 self.client.add_flags(uid_set, [b"\\Deleted"], silent=True)
                 self._expunge(uid_set)
         return frozenset(gone)
 
-    def _move(self, uid_set: str, folder: str) -> set[int]:
-        """UID MOVE; the UIDs of ``uid_set`` it did not move, by the COPYUID of its answer (UIDPLUS).
+    def _into(self, command: Callable[[str, str], object], uid_set: str, folder: str) -> set[int]:
+        """UID MOVE or UID COPY; the UIDs of ``uid_set`` it did not take, by the COPYUID of its
+        answer (UIDPLUS). Dovecot answers both alike.
 
         A UID expunged by another session is skipped without a word once this session was told of
-        the expunge; until then Dovecot refuses the whole MOVE with NO [EXPUNGEISSUED], which failed
-        the pass. Told (NOOP), the MOVE of the others goes through.
+        the expunge; until then Dovecot refuses the whole command with NO [EXPUNGEISSUED], which
+        failed the pass. Told (NOOP), the command goes through for the others.
         """
         answers = self.client._imap.untagged_responses
         answers.pop("COPYUID", None)
         try:
-            self.client.move(uid_set, folder)
+            command(uid_set, folder)
         except IMAPClientError as exc:
             if "EXPUNGEISSUED" not in str(exc):
                 raise
             self.client.noop()
             answers.pop("COPYUID", None)
-            self.client.move(uid_set, folder)
+            command(uid_set, folder)
         copied = [bytes(a).split() for a in answers.pop("COPYUID", None) or []]
         if not copied:  # a server without UIDPLUS says nothing: all taken as moved
             return set()

@@ -1,29 +1,64 @@
-"""Another mail client changes the intake folder while a pass works on it (SPEC §10), for real on Dovecot.
+"""Another mail client changes the mailbox while a pass works on it (SPEC §10), for real on Dovecot,
+with MOVE and without it (COPY + \\Deleted + EXPUNGE).
 
 Between the pass's FETCH and its MOVE a person expunges one message and moves another away. Dovecot
-then refused the whole MOVE with NO [EXPUNGEISSUED] (the pass failed, the daemon reconnected), or,
-once the session had been told of the expunge, skipped the missing UIDs without a word: their
-ledger rows said Processed, where they never went.
+then refused the whole MOVE (or COPY) with NO [EXPUNGEISSUED] (the pass failed, the daemon
+reconnected), or, once the session had been told of the expunge, skipped the missing UIDs without a
+word: their ledger rows said Processed, where they never went.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from support import World, make_world, message
+from support import World, make_world, message, throwaway_dovecot
 
 from emaillog import views
-from emaillog.devmail import ImapAccount
+from emaillog.devmail import DevDovecot, ImapAccount
 from emaillog.imapmailbox import ImapMailbox
 from emaillog.store.models import Ledger
 
+WITHOUT_MOVE = ("IMAP4rev1", "LITERAL+", "UIDPLUS", "IDLE", "NAMESPACE")
 
-@pytest.fixture
-def world(tmp_path: Path, database_url: str, imap_account: ImapAccount) -> World:
-    return make_world(tmp_path, database_url, imap_account)
+
+@pytest.fixture(scope="module")
+def without_move() -> Iterator[DevDovecot]:
+    with throwaway_dovecot("nomove", capabilities=WITHOUT_MOVE) as dovecot:
+        yield dovecot
+
+
+@pytest.fixture(params=["move", "copy"])
+def world(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str, imap_account: ImapAccount
+) -> World:
+    """A mailbox on a Dovecot with MOVE, or on one without it (the pass copies, flags and expunges)."""
+    if request.param == "copy":
+        server: DevDovecot = request.getfixturevalue("without_move")
+        imap_account = server.add_user(f"nomove{tmp_path.name[-12:]}", "secret")
+    world = make_world(tmp_path, database_url, imap_account)
+    assert has_move(world) == (request.param == "move")
+    return world
+
+
+def has_move(world: World) -> bool:
+    client = world.client()
+    try:
+        return b"MOVE" in client.capabilities()
+    finally:
+        client.logout()
+
+
+def move_away(client: IMAPClient, uids: list[int], folder: str) -> None:
+    """A person's client moving messages, with MOVE or, where the server lacks it, without."""
+    if b"MOVE" in client.capabilities():
+        client.move(uids, folder)
+    else:
+        client.copy(uids, folder)
+        client.delete_messages(uids)
+        client.expunge()
 
 
 def as_another_client(world: World, *steps: str) -> None:
@@ -34,7 +69,7 @@ def as_another_client(world: World, *steps: str) -> None:
         client.select_folder("INBOX")
         client.delete_messages([2])
         client.expunge()
-        client.move([3], "Elsewhere")
+        move_away(client, [3], "Elsewhere")
     finally:
         client.logout()
 
@@ -69,10 +104,49 @@ def test_messages_taken_away_between_fetch_and_move_are_not_said_to_be_moved(
     # Put back by the person: the same email, logged once (SPEC §9).
     client = world.client()
     client.select_folder("Elsewhere")
-    client.move(client.search(["ALL"]), "INBOX")
+    move_away(client, client.search(["ALL"]), "INBOX")
     client.logout()
     assert world.run_pass().outcomes == {"logged": 1}
     assert world.folder_counts() == {"INBOX": 0, "Processed": 3, "Error": 0}
     assert sorted(e["message_id"] for e in views.emails(world.store)) == [
         f"<m{i}@acme.example>" for i in range(1, 5)
     ]
+
+
+def test_without_move_a_resumed_message_taken_away_before_its_copy_is_not_said_to_be_moved(
+    tmp_path: Path,
+    without_move: DevDovecot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A cut between the commit and the move leaves the messages recorded in INBOX; the next pass
+    # finishes their moves (fallback.py), and a person expunges UID 2 and moves UID 3 away just
+    # before its COPY: their rows must not say Processed either.
+    account = without_move.add_user(f"resumed{tmp_path.name[-12:]}", "secret")
+    world = make_world(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", account)
+    world.deliver(*(message(message_id=f"<m{i}@acme.example>", subject=f"S{i}") for i in range(1, 5)))
+    move = ImapMailbox.move
+
+    def cut(mailbox: ImapMailbox, uids: Sequence[int], folder: str) -> frozenset[int]:
+        raise ConnectionResetError("cut between the commit and the move")
+
+    def taken_away_first(mailbox: ImapMailbox, uids: Sequence[int], folder: str) -> frozenset[int]:
+        monkeypatch.setattr(ImapMailbox, "move", move)
+        as_another_client(world)
+        return move(mailbox, uids, folder)
+
+    monkeypatch.setattr(ImapMailbox, "move", cut)
+    with pytest.raises(ConnectionResetError):
+        world.run_pass()
+    monkeypatch.setattr(ImapMailbox, "move", taken_away_first)
+    with caplog.at_level("WARNING", logger="emaillog"):
+        report = world.run_pass()
+    assert (report.outcomes, report.resumed) == ({}, 2)
+    assert "uids 2,3 left the intake folder before they were moved to Processed" in caplog.text
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 2, "Error": 0}
+    assert {r.uid: (r.folder, r.disposed) for r in Ledger.select()} == {
+        1: ("Processed", True),
+        2: (None, True),
+        3: (None, True),
+        4: ("Processed", True),
+    }
