@@ -8,6 +8,7 @@ not by flags (SPEC §10). Messages leave the intake folder with one MOVE per bat
 from __future__ import annotations
 
 import imaplib
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -28,6 +29,8 @@ from .mailbox import (
     Wanted,
 )
 
+log = logging.getLogger("emaillog.pass")
+
 _UID_ITEM = re.compile(rb"\bUID (\d+)")
 _SIZE_LINE = re.compile(rb"(?=.*\bUID (?P<uid>\d+))(?=.*\bRFC822\.SIZE (?P<size>\d+))")
 
@@ -40,6 +43,9 @@ _NONEXISTENT = re.compile(
 )
 # How a server refuses for good (RFC 5530): the name breaks its rules, or the account may not create.
 _NEVER = re.compile(r"\[(CANNOT|NOPERM)\]")
+# Refusals of a MOVE or COPY that one step makes go away (_make_way): the session not yet told of an
+# expunge by another session (Dovecot), and the target folder gone (RFC 3501 §6.4.7).
+_RETRIED = re.compile(r"\[(EXPUNGEISSUED|TRYCREATE)\]")
 # A Message-ID that can go into a SEARCH as it is (imapclient sends search strings as US-ASCII).
 _SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
 # The longest UID set one command carries. Servers refuse a longer command line than theirs ("BAD
@@ -213,23 +219,44 @@ class ImapMailbox(ImapSession):
 
         A UID expunged by another session is skipped without a word once this session was told of
         the expunge; until then Dovecot refuses the whole command with NO [EXPUNGEISSUED], which
-        failed the pass. Told (NOOP), the command goes through for the others.
+        failed the pass. Told (NOOP), the command goes through for the others. A folder a person
+        deleted during the pass is refused with [TRYCREATE]: created again, the command is retried
+        (the pass failed, and the daemon said "mailbox connection lost").
         """
         answers = self.client._imap.untagged_responses
-        answers.pop("COPYUID", None)
-        try:
-            command(uid_set, folder)
-        except IMAPClientError as exc:
-            if "EXPUNGEISSUED" not in str(exc):
-                raise
-            self.client.noop()
+        retried: set[str] = set()
+        while True:
             answers.pop("COPYUID", None)
-            command(uid_set, folder)
+            try:
+                command(uid_set, folder)
+                break
+            except IMAPClientError as exc:
+                code = _RETRIED.search(str(exc))
+                if code is None or code[1] in retried:
+                    raise
+                retried.add(code[1])
+                self._make_way(code[1], uid_set, folder)
         copied = [bytes(a).split() for a in answers.pop("COPYUID", None) or []]
         if not copied:  # a server without UIDPLUS says nothing: all taken as moved
             return set()
         moved = {uid for words in copied if len(words) == 3 for uid in _uids_in(words[1].decode())}
         return set(_uids_in(uid_set)) - moved
+
+    def _make_way(self, code: str, uid_set: str, folder: str) -> None:
+        """What lets a MOVE or COPY refused with ``code`` go through when sent again."""
+        if code == "EXPUNGEISSUED":
+            self.client.noop()  # the session is told of the expunges
+            return
+        log.warning(
+            "the folder %s is gone from %s for %s (a person or another mail client deleted it during "
+            "the pass): creating it again, then moving uids %s into it",
+            folder,
+            self.settings.host,
+            self.settings.user,
+            uid_set,
+        )
+        if not self.folder_usable(folder):  # unless someone made it again meanwhile
+            self._create(folder)
 
     def discard(self, uids: Sequence[int]) -> None:
         """The end of a move without MOVE, once the copies are in place: flag \\Deleted and expunge."""

@@ -5,6 +5,9 @@ Between the pass's FETCH and its MOVE a person expunges one message and moves an
 then refused the whole MOVE (or COPY) with NO [EXPUNGEISSUED] (the pass failed, the daemon
 reconnected), or, once the session had been told of the expunge, skipped the missing UIDs without a
 word: their ledger rows said Processed, where they never went.
+
+Or a person deletes the Processed folder: the MOVE was refused with [TRYCREATE], and the daemon
+said "mailbox connection lost".
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from support import World, make_world, message, throwaway_dovecot
 from emaillog import views
 from emaillog.devmail import DevDovecot, ImapAccount
 from emaillog.imapmailbox import ImapMailbox
+from emaillog.parallel import InlineParser
+from emaillog.rules import DEFAULT_CHAIN
+from emaillog.sdnotify import Notifier
 from emaillog.store.models import Ledger
+from emaillog.watch import Daemon
 
 WITHOUT_MOVE = ("IMAP4rev1", "LITERAL+", "UIDPLUS", "IDLE", "NAMESPACE")
 
@@ -111,6 +118,49 @@ def test_messages_taken_away_between_fetch_and_move_are_not_said_to_be_moved(
     assert sorted(e["message_id"] for e in views.emails(world.store)) == [
         f"<m{i}@acme.example>" for i in range(1, 5)
     ]
+
+
+@pytest.mark.parametrize("folder", ["Processed", "Error"])
+def test_a_folder_deleted_under_the_pass_is_created_again_and_said_so(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, folder: str
+) -> None:
+    # A person deletes the folder between the pass's record and its MOVE: Dovecot refuses the MOVE
+    # (or COPY) with "[TRYCREATE] Mailbox doesn't exist". The daemon said "mailbox connection lost"
+    # and reconnected, which sent an admin looking at the network.
+    failing = message(sender="stranger@elsewhere.example", message_id="<bad@acme.example>")
+    world.deliver(message(message_id="<m1@acme.example>"), message(message_id="<m2@acme.example>"), failing)
+    move = ImapMailbox.move
+
+    def deleted_first(mailbox: ImapMailbox, uids: Sequence[int], to: str) -> frozenset[int]:
+        if to == folder:
+            monkeypatch.setattr(ImapMailbox, "move", move)
+            client = world.client()
+            client.delete_folder(folder)
+            client.logout()
+        return move(mailbox, uids, to)
+
+    monkeypatch.setattr(ImapMailbox, "move", deleted_first)
+    daemon = Daemon(world.settings, world.store, DEFAULT_CHAIN, Notifier(None), parser=InlineParser())
+    daemon.start(install_signals=False)
+    try:
+        with caplog.at_level("INFO", logger="emaillog"):
+            daemon._guarded(lambda: daemon._passes({"pass:test"}))
+            assert daemon.mailbox is not None  # not taken for a lost connection
+            assert daemon.one_pass().outcomes == {}
+    finally:
+        daemon._drop_connection(logout=True)
+    assert "connection lost" not in caplog.text
+    assert (
+        f"the folder {folder} is gone from {world.account.host} for {world.account.user} (a person or "
+        "another mail client deleted it during the pass): creating it again, then moving uids"
+    ) in caplog.text
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 2, "Error": 1}
+    rows = {r.message_id: (r.folder, r.disposed) for r in Ledger.select()}
+    assert rows == {
+        "<m1@acme.example>": ("Processed", True),
+        "<m2@acme.example>": ("Processed", True),
+        "<bad@acme.example>": ("Error", True),
+    }
 
 
 def test_without_move_a_resumed_message_taken_away_before_its_copy_is_not_said_to_be_moved(
