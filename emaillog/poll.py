@@ -81,10 +81,23 @@ def remove_stale_tmp(data_dir: Path) -> int:
     """
     removed = 0
     for entry in (data_dir / "tmp").glob("*"):
-        if entry.is_dir() and entry.name.isdigit() and not _running(int(entry.name)):
+        pid = _pid_named(entry.name)
+        if entry.is_dir() and pid is not None and not _running(pid):
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed
+
+
+_PID_MAX = 2**22  # Linux's pid_max can be set no higher (kernel/pid.c: PID_MAX_LIMIT)
+
+
+def _pid_named(name: str) -> int | None:
+    """The PID a directory of ``tmp`` is named after; None for a name no process gave it."""
+    # "²" is a digit to isdigit() and no number to int() (a ValueError stopped the start-up); a number
+    # past what os.kill takes was an OverflowError.
+    if not (name.isascii() and name.isdigit()) or int(name) > _PID_MAX:
+        return None
+    return int(name)
 
 
 def _running(pid: int) -> bool:

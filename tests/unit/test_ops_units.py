@@ -320,11 +320,15 @@ def test_temp_files_of_processes_that_are_gone_are_removed_at_start_up(tmp_path:
     for pid in (dead_pid, live_pid):
         process_tmp_dir(tmp_path, pid).mkdir(parents=True)
         (process_tmp_dir(tmp_path, pid) / "part-x").write_bytes(b"raw mail")
-    (tmp_path / "tmp" / "notes").mkdir()  # not a process's: left alone
+    # Not a process's: left alone. "²" is a digit to isdigit() and a ValueError to int(); a number
+    # past any PID was an OverflowError from os.kill. Either stopped the daemon's start-up.
+    others = ("notes", "²", "١٢", "99999999999999999999")
+    for name in others:
+        (tmp_path / "tmp" / name).mkdir()
     assert remove_stale_tmp(tmp_path) == 1
     assert not process_tmp_dir(tmp_path, dead_pid).exists()
     assert (process_tmp_dir(tmp_path, live_pid) / "part-x").exists()
-    assert (tmp_path / "tmp" / "notes").is_dir()
+    assert all((tmp_path / "tmp" / name).is_dir() for name in others)
     assert remove_stale_tmp(tmp_path / "no-such-dir") == 0
 
 
