@@ -163,8 +163,10 @@ def add_why_commands(commands: Any) -> None:
     p = add_command(
         group, "retry", _errors_retry, "put messages back through the pipeline after fixing the cause"
     )
-    p.add_argument("id", nargs="?", metavar="ID")
-    p.add_argument("--all", action="store_true")
+    # Both given, --all ran and the id was not looked at: which one the admin meant is not known.
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("id", nargs="?", metavar="ID")
+    which.add_argument("--all", action="store_true")
     p.add_argument("--no-pass", action="store_true", help="only move them back; the daemon picks them up")
 
 

@@ -79,12 +79,16 @@ def test_explain_errors_list_and_retry_after_the_admin_fixed_the_cause(
     assert [r["outcome"] for r in json.loads(out)] == ["rejected", "logged"]
 
 
-def test_retry_all_and_bad_input(cli, imap_account: ImapAccount) -> None:
+def test_retry_all_and_bad_input(cli, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
     for n in range(3):
         deliver(imap_account, message(sender="x@elsewhere.example", message_id=f"<{n}@x>"))
     cli("run", "--once")
     code, _, err = cli("explain", "999")
     assert code == 2 and "no ledger row" in err and "Traceback" not in err
+    # An id and --all: which was meant? --all ran before, the id not even looked at.
+    with pytest.raises(SystemExit) as stopped:
+        cli("errors", "retry", "1", "--all", "--no-pass")
+    assert stopped.value.code == 2 and "not allowed with" in capsys.readouterr().err
     code, out, _ = cli("errors", "retry", "--all", "--no-pass")
     assert code == 0 and "moved back to INBOX: 3" in out
 
