@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import imaplib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -112,6 +113,7 @@ def default_env_file(given: Path | None) -> Path | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _escape_what_cannot_be_shown()
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging()
@@ -134,6 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("emaillog: interrupted: what the command had not committed was not written", file=sys.stderr)
         return EXIT_INTERRUPTED
     return code
+
+
+def _escape_what_cannot_be_shown() -> None:
+    """A stored name the output's encoding cannot write (PYTHONIOENCODING=latin-1, a
+    latin-1 locale) is written escaped ("\\u5c71"): it was a UnicodeEncodeError traceback, exit 1."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):  # not when a caller replaced it with its own
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _handled(args: argparse.Namespace) -> int:

@@ -250,6 +250,26 @@ def test_output_read_by_a_program_that_stops_early_ends_quietly(env: Path) -> No
         assert err == b"", err
 
 
+def test_a_name_the_output_encoding_cannot_write_is_escaped(env: Path) -> None:
+    # A terminal in latin-1 and a name in another script: every listing of it was a
+    # UnicodeEncodeError traceback, exit 1. Stderr already escaped ("no mailbox '\u5c71'").
+    assert main(["users", "add", "rita@acme.example", "--name", "山田 Rita"]) == 0
+    for argv in (["users", "list"], ["users", "list", "--json"], ["--mailbox", "山", "users", "list"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "emaillog", *argv],
+            capture_output=True,
+            timeout=60,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                "PYTHONIOENCODING": "latin-1",
+            },
+        )
+        assert b"Traceback" not in done.stderr, done.stderr
+        assert b"\\u5c71" in done.stdout + done.stderr, (argv, done.stdout, done.stderr)
+        assert done.returncode == (2 if "--mailbox" in argv else 0), done.stderr
+
+
 def test_a_logging_address_is_refused_as_a_users_address(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
