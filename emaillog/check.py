@@ -10,7 +10,6 @@ that depend on it are skipped, the independent ones still run. The exit code is 
 from __future__ import annotations
 
 import imaplib
-import json
 import os
 import smtplib
 import socket
@@ -23,6 +22,7 @@ from typing import Any
 
 from imapclient.exceptions import IMAPClientError
 
+from . import terminal
 from .databaseurl import unverified_database
 from .imapmailbox import ImapMailbox
 from .imapsession import server_words
@@ -388,10 +388,10 @@ def run_check(env_file: Path | None, *, create_folders: bool = False, as_json: b
 
 
 def _print(steps: list[Step], as_json: bool) -> None:
+    # A detail quotes the servers' words (a greeting, a refusal), which may hold ESC sequences, C1
+    # controls or a bidi override: escaped, as every command's output of text from elsewhere.
     if as_json:
-        data: list[dict[str, Any]] = [asdict(s) for s in steps]
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(terminal.json_text([asdict(s) for s in steps]) + "\n")
         return
     for s in steps:
-        print(f"{s.result:<5} {s.step}: {s.detail}")
+        print(f"{s.result:<5} {terminal.printable(s.step)}: {terminal.printable(s.detail)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ from imapclient import IMAPClient
 from smtp_sink import SmtpSink, private_ca_context
 from support import check_env, run_checks
 
+from emaillog.check import run_check
 from emaillog.devmail import DevDovecot, ImapAccount, free_port
 from emaillog.store.db import open_database
 from emaillog.store.models import SchemaVersion
@@ -148,6 +150,53 @@ def test_a_certificate_not_verified_is_a_warning_not_ok(
     _, steps = run_checks(env, capsys)
     step = steps["connect and TLS"]
     assert step["result"] == "warn" and "certificate NOT verified" in step["detail"]
+
+
+# ESC sequences (set the window title), a bidi override (shows the rest reversed), a C1 CSI.
+HOSTILE_WORDS = "\x1b]0;owned\x07 \u202eevil \x9b31m"
+
+
+@pytest.fixture
+def hostile_starttls_port() -> Iterator[int]:
+    """A server that greets, then refuses STARTTLS in words written for a terminal."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"* OK ready\r\n")
+                conn.recv(100)
+                conn.sendall(f"c1 NO {HOSTILE_WORDS}\r\n".encode())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_the_servers_words_reach_no_terminal_raw(
+    tmp_path: Path, imap_account: ImapAccount, hostile_starttls_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = check_env(
+        tmp_path,
+        imap_account,
+        EMAILLOG_IMAP_SECURITY="starttls",
+        EMAILLOG_IMAP_PORT=str(hostile_starttls_port),
+    )
+    for as_json in (False, True):
+        code = run_check(env, as_json=as_json)
+        out = capsys.readouterr().out
+        assert code == 78 and "STARTTLS refused: c1 NO " in out
+        assert not any(char in out for char in "\x1b\x07\u202e\x9b"), out
+    # The JSON escapes them, and a program reading it has the server's words as they were.
+    step = next(s for s in json.loads(out) if s["step"] == "connect and TLS")
+    assert HOSTILE_WORDS in step["detail"]
 
 
 def test_login_refused(tmp_path: Path, imap_account: ImapAccount, capsys: pytest.CaptureFixture[str]) -> None:
