@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mailbox",
         metavar="NAME",
         help="with EMAILLOG_MAILBOXES_FILE: the [mailbox.NAME] (and its account) a command works on; "
-        "`run` and `attachments verify` work every mailbox without it",
+        "`run`, `check` and `attachments verify` work every mailbox without it",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = add_command(commands, "run", _run, "run the daemon (the same as python daemon.py)")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import admin, errors, terminal, views
 from ..mailbox import FolderUnusable, LoginRefused, MailboxError
-from ..runner import run, worked_elsewhere
+from ..runner import EXIT_USAGE, run, worked_elsewhere
 from ..settings import Settings
 from ..store import open_store
 from ..store.db import open_database
@@ -38,8 +38,15 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 def _check(args: argparse.Namespace, env_file: Any) -> int:
     from ..check import run_check
+    from . import select_mailbox
 
-    return run_check(env_file, create_folders=args.create_folders, as_json=args.json)
+    # --mailbox was ignored: every mailbox was checked, and a name in no table passed unnoticed.
+    only = (lambda settings: select_mailbox(settings, args.mailbox)) if args.mailbox else None
+    try:
+        return run_check(env_file, create_folders=args.create_folders, as_json=args.json, only=only)
+    except admin.AdminError as exc:  # a name in no table: the usage error of every other command
+        print(f"emaillog: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def add_check_commands(commands: Any) -> None:

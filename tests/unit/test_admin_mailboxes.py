@@ -1,5 +1,6 @@
 """The command line with EMAILLOG_MAILBOXES_FILE: each [mailbox.NAME] is an account of its own, so an
-admin command works on one named mailbox, and `check` checks every mailbox's server and login."""
+admin command works on one named mailbox, and `check` checks every mailbox's server and login
+(or the one --mailbox names)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,20 @@ def test_check_checks_each_mailbox_not_the_demo(
     assert "IMAP" not in steps  # "EMAILLOG_IMAP_HOST is not set: `emaillog run` starts the demo mailbox"
     assert steps["acme: connect and TLS"]["result"] == "FAIL"
     assert steps["globex: connect and TLS"]["result"] == "FAIL"
+
+
+def test_check_of_one_mailbox_checks_that_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --mailbox was ignored: every mailbox was checked, and a name in no table passed unnoticed.
+    _deploy(tmp_path, monkeypatch, "acme", "globex")
+    assert main(["--mailbox", "globex", "check", "--json"]) == 75
+    steps = [s["step"] for s in json.loads(capsys.readouterr().out)]
+    assert "globex: connect and TLS" in steps and "globex: sender authentication" in steps
+    assert not [s for s in steps if s.startswith("acme")], steps
+    assert main(["--mailbox", "nope", "check"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == "emaillog: no mailbox 'nope' in EMAILLOG_MAILBOXES_FILE (acme, globex)\n"
 
 
 def test_another_mailboxs_logging_address_is_not_a_users_address(
