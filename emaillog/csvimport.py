@@ -11,16 +11,22 @@ each kind means and how it is written.
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from peewee import Database
+
 from .csvfile import CsvRejected, Row, read_rows
 from .csvkinds import CREATED, KINDS, UNCHANGED, UPDATED, Kind
 from .settings import Settings
-from .store import Store
+from .store import Store, open_read_only, store_for
 from .store.bulk import write_transaction
+from .store.db import DatabaseMissing, open_database
+from .store.models import Account
+from .store.schema import current_version
 
 R = TypeVar("R")
 
@@ -72,3 +78,48 @@ def import_file(store: Store, settings: Settings, kind_name: str, path: Path, *,
             if status != UNCHANGED and not dry_run:
                 kind.apply(record)
     return summary.render(kind.what, path, dry_run)
+
+
+def dry_run(settings: Settings, kind_name: str, path: Path) -> str:
+    """``import --dry-run``: the file checked and compared with the account, writing nothing.
+
+    The database is opened read-only, as `run --dry-run` opens it: opened for writing it was
+    created, upgraded and given the account, none of which the admin asked for. A schema older or
+    newer than this version's is StoreNotReady. Where there is nothing yet, the file is checked
+    against an empty throwaway database instead: the same checks, every good row to create.
+    """
+    db = _existing(settings)
+    if db is None:
+        return _against_nothing(settings, kind_name, path, "there is no database yet: the import creates it")
+    try:
+        if Account.get_or_none(Account.name == settings.account) is None:
+            return _against_nothing(
+                settings,
+                kind_name,
+                path,
+                f"the account {settings.account!r} has nothing yet: the import creates it",
+            )
+        return import_file(store_for(db, settings, read_only=True), settings, kind_name, path, dry_run=True)
+    finally:
+        db.close()
+
+
+def _existing(settings: Settings) -> Database | None:
+    """The database read-only; None when nothing was made yet (no SQLite file, no tables)."""
+    try:
+        probe = open_database(settings.database_url, migrate=False, read_only=True)
+    except DatabaseMissing:
+        return None
+    made = current_version(probe) > 0
+    probe.close()
+    return open_read_only(settings) if made else None
+
+
+def _against_nothing(settings: Settings, kind_name: str, path: Path, note: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="emaillog-dry-run-") as scratch:
+        db = open_database(f"sqlite:///{Path(scratch) / 'empty.sqlite3'}")
+        try:
+            summary = import_file(store_for(db, settings), settings, kind_name, path, dry_run=True)
+        finally:
+            db.close()
+    return f"{summary}; {note}"

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import admin, terminal
+from ..runner import EXIT_CONFIG
 from ..settings import Settings
-from ..store import Store, open_store
+from ..store import Store, StoreNotReady, open_store
 from ..store.models import MAX_ID
 
 # A handler takes the parsed arguments and the settings, and returns the exit code.
@@ -87,9 +88,16 @@ def import_command(group: Any, kind: str, columns: str) -> None:
 
 def _importer(kind: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        from ..csvimport import import_file
+        from ..csvimport import dry_run, import_file
 
-        print(import_file(open_store(settings), settings, kind, args.file, dry_run=args.dry_run))
+        if not args.dry_run:
+            print(import_file(open_store(settings), settings, kind, args.file, dry_run=False))
+            return 0
+        try:
+            print(dry_run(settings, kind, args.file))
+        except StoreNotReady as exc:  # a schema to upgrade first: as `run --dry-run` says it
+            print(f"emaillog: --dry-run: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         return 0
 
     return handler

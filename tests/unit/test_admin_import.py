@@ -4,6 +4,7 @@ again changes nothing, and the summary says what was created, updated or left as
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import pytest
 from emaillog.cli import main
 from emaillog.settings import load
 from emaillog.store import Store, open_store
-from emaillog.store.models import Company, Contact, Deal, DealContact, NeverLog, User, UserAddress
+from emaillog.store.db import DatabaseMissing, open_database
+from emaillog.store.models import Account, Company, Contact, Deal, DealContact, NeverLog, User, UserAddress
+from emaillog.store.schema import current_version
 
 BOM = "\ufeff"
 
@@ -162,7 +165,10 @@ def test_a_deal_name_already_used_twice_cannot_be_imported(
 def test_reimport_and_dry_run_change_nothing(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _file(env, "email,name,aliases\nrita@acme.example,Rita,rr@acme.example\nbob@acme.example,Bob,\n")
     assert _import("users", path, "--dry-run") == 0
-    assert _summary(capsys) == "2 to create, 0 to update, 0 unchanged (dry run: nothing written)"
+    assert _summary(capsys) == (
+        "2 to create, 0 to update, 0 unchanged (dry run: nothing written); "
+        "there is no database yet: the import creates it"
+    )
     assert User.select().where(User.account == _store().account_id).count() == 0
     assert _import("users", path) == 0
     assert _import("users", path) == 0
@@ -175,6 +181,60 @@ def test_reimport_and_dry_run_change_nothing(env: Path, capsys: pytest.CaptureFi
     assert _import("users", path, "--dry-run") == 0
     assert _summary(capsys) == "0 to create, 1 to update, 1 unchanged (dry run: nothing written)"
     assert not User.get(User.email == "bob@acme.example").active
+
+
+def _schema_version(url: str) -> int | None:
+    """The database's schema version, looked at without creating anything; None: no database."""
+    try:
+        db = open_database(url, migrate=False, read_only=True)
+    except DatabaseMissing:
+        return None
+    try:
+        return current_version(db)
+    finally:
+        db.close()
+
+
+def test_a_dry_run_creates_no_database_and_no_account(
+    env: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README: "--dry-run ... writing nothing". It created the database (SQLite's file, PostgreSQL's
+    # tables) and the account, as the import would have.
+    path = _file(env, "email,name\nrita@acme.example,Rita\nrita@acme.example,Again\n")
+    assert _import("users", path, "--dry-run") == 2  # the file is checked all the same
+    assert "line 3: rita@acme.example is also on line 2" in capsys.readouterr().err
+    path = _file(env, "email,name\nrita@acme.example,Rita\n")
+    assert _import("users", path, "--dry-run") == 0
+    assert capsys.readouterr().out == (
+        f"users from {path}: 1 to create, 0 to update, 0 unchanged (dry run: nothing written); "
+        "there is no database yet: the import creates it\n"
+    )
+    assert _schema_version(database_url) in (None, 0)
+    # A database, and an account that has nothing in it yet: the account is not made either.
+    assert main(["users", "add", "sam@acme.example"]) == 0
+    monkeypatch.setenv("EMAILLOG_ACCOUNT", "globex")
+    assert _import("users", path, "--dry-run") == 0
+    assert capsys.readouterr().out.endswith(
+        "nothing written); the account 'globex' has nothing yet: the import creates it\n"
+    )
+    open_database(database_url).close()  # the dry run's models were bound to its throwaway database
+    assert [a.name for a in Account.select()] == ["default"]
+
+
+def test_a_dry_run_upgrades_no_older_database(
+    env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not database_url.startswith("sqlite:///"):
+        pytest.skip("the old databases are SQLite dumps")
+    target = Path(database_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(target) as con:
+        con.executescript((Path(__file__).parents[1] / "data" / "upgrades" / "schema-v2.sql").read_text())
+    con.close()
+    path = _file(env, "email,name\nrita@acme.example,Rita\n")
+    assert _import("users", path, "--dry-run") == 78
+    err = capsys.readouterr().err
+    assert "schema version 2, this emaillog needs" in err and "a dry run upgrades nothing" in err, err
+    assert _schema_version(database_url) == 2
 
 
 @pytest.mark.parametrize(
