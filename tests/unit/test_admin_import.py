@@ -221,11 +221,10 @@ def test_a_dry_run_creates_no_database_and_no_account(
     assert [a.name for a in Account.select()] == ["default"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the old databases are SQLite dumps
 def test_a_dry_run_upgrades_no_older_database(
     env: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if not database_url.startswith("sqlite:///"):
-        pytest.skip("the old databases are SQLite dumps")
     target = Path(database_url.removeprefix("sqlite:///"))
     with sqlite3.connect(target) as con:
         con.executescript((Path(__file__).parents[1] / "data" / "upgrades" / "schema-v2.sql").read_text())
