@@ -384,10 +384,15 @@ def test_ctrl_c_during_an_import_is_one_line_and_writes_nothing(
 
     monkeypatch.setattr(Users, "apply", apply_then_ctrl_c)
     path = _file(env, "email\nrita@acme.example\nbob@acme.example\n")
+    # As in a terminal: a shell starts a background job (CI's) with SIGINT ignored, and Python then
+    # leaves it ignored, so the signal raised above would do nothing.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = _import("users", path)
     except KeyboardInterrupt:
         pytest.fail("Ctrl-C reached the admin as a KeyboardInterrupt traceback")
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     assert code == 130
     err = capsys.readouterr().err
     assert err == "emaillog: interrupted: what the command had not committed was not written\n"
