@@ -8,33 +8,23 @@ and every problem is reported together so an admin fixes them in one go.
 from __future__ import annotations
 
 import dataclasses
-import io
-import logging
 import os
-import re
 import socket
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from dotenv import dotenv_values
-from dotenv.parser import parse_stream
-
 from .addresses import address_key
 from .databaseurl import database_url
+from .envfile import read_values
 from .envreader import Reader, is_loopback
 from .envreader import SettingsError as SettingsError  # part of this module's interface
+from .mailboxesfile import read_mailboxes
 from .notices.build import is_hostname
 from .opsettings import AUTH_MODES, read_ops, read_token_source
 from .opsettings import OAuth2Settings as OAuth2Settings
 from .opsettings import OpsSettings as OpsSettings
-from .setting_names import KNOWN, unknown_names
-
-# python-dotenv logs a line it cannot parse and goes on without it; here each such line is a
-# settings problem naming the file and line (_unreadable_lines), so its warning would say it twice.
-logging.getLogger("dotenv.main").setLevel(logging.ERROR)
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
@@ -283,53 +273,6 @@ def _build(r: Reader) -> Settings:
     )
 
 
-# The two spellings of a PostgreSQL EMAILLOG_DATABASE_URL (anything else is SQLite's sqlite:///).
-def read_values(
-    env_file: Path | None, environ: Mapping[str, str], problems: list[str]
-) -> dict[str, str | None]:
-    """Merge the env file under the real environment (the environment wins, as python-dotenv does)."""
-    values: dict[str, str | None] = {}
-    if env_file is not None:
-        try:
-            text = env_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason})"
-            # Named as the file it is: ./.env is read without --env-file, when it is there.
-            problems.append(f"env file {env_file.absolute()}: cannot read: {reason}")
-        else:
-            problems.extend(_unreadable_lines(env_file, text))
-            values.update(dotenv_values(stream=io.StringIO(text)))
-    # Every name in our own file must be a setting; the environment is shared with other programs,
-    # so only a near miss there is taken for a misspelt setting.
-    problems.extend(unknown_names(values))
-    problems.extend(unknown_names((n for n in environ if n not in values), near_misses_only=True))
-    values.update(environ)
-    return values
-
-
-_LEADING_NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _unreadable_lines(env_file: Path, text: str) -> list[str]:
-    """The lines python-dotenv skips: it only logged a warning and went on without the setting
-    (EMAILLOG_POLL_SECONDS 30, a quote not closed), or took a bare name for no value at all.
-    Never the line itself, which may hold a password: its number and the name it starts with."""
-    found = []
-    for binding in parse_stream(io.StringIO(text)):
-        line = binding.original.line
-        if binding.error:
-            leading = _LEADING_NAME.match(binding.original.string)
-            about = f" ({leading.group(1)})" if leading else ""
-            found.append(
-                f"{env_file}: line {line}{about}: not NAME=value (is the = missing, or a quote not closed?)"
-            )
-        elif binding.key and binding.key.startswith("EMAILLOG_") and binding.value is None:
-            found.append(
-                f"{env_file}: line {line}: {binding.key} has no = (for the default, leave the line out)"
-            )
-    return found
-
-
 def _check_data_dir(data_dir: Path, problems: list[str]) -> None:
     """The data dir exists and is writable, or can be created: else nothing could be stored."""
     existing = data_dir
@@ -366,118 +309,10 @@ def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None)
     _check_chain_file(settings.chain_file, problems)
     mailboxes_file = reader.text("EMAILLOG_MAILBOXES_FILE")
     if mailboxes_file:
-        mailboxes = _mailboxes(Path(mailboxes_file), values, problems)
+        mailboxes = read_mailboxes(Path(mailboxes_file), values, problems, _build)
         every = frozenset(a for box in mailboxes for a in (box.bcc_address, box.forward_address))
         mailboxes = tuple(dataclasses.replace(box, fleet_logging_addresses=every) for box in mailboxes)
         settings = dataclasses.replace(settings, mailboxes=mailboxes)
     if problems:
         raise SettingsError(problems)
-    return settings
-
-
-# What a [mailbox.NAME] table may set: everything about one mailbox and its company, nothing shared
-# by the deployment (database, data dir, SMTP relay, logging).
-MAILBOX_SCOPED = (
-    "EMAILLOG_IMAP_",
-    "EMAILLOG_INTAKE_FOLDER",
-    "EMAILLOG_PROCESSED_FOLDER",
-    "EMAILLOG_ERROR_FOLDER",
-    "EMAILLOG_BCC_ADDRESS",
-    "EMAILLOG_FORWARD_ADDRESS",
-    "EMAILLOG_COMPANY_DOMAINS",
-    "EMAILLOG_ACCOUNT",
-    "EMAILLOG_NOTICE_FROM",
-    "EMAILLOG_TRUSTED_AUTHSERV_IDS",
-    "EMAILLOG_CREATE_COMPANIES",
-    "EMAILLOG_CASE_SENSITIVE_LOCAL_PART",
-    "EMAILLOG_POLL_SECONDS",
-    "EMAILLOG_TIME_ZONES",
-)
-_MAILBOX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-def _mailboxes(path: Path, base: Mapping[str, str | None], problems: list[str]) -> tuple[Settings, ...]:
-    """Each [mailbox.NAME] table of the file: the shared settings with that mailbox's own on top."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        # Not UTF-8 was a traceback; TOML files are UTF-8 by definition.
-        reason = f"not UTF-8 text ({exc.reason})" if isinstance(exc, UnicodeDecodeError) else exc
-        problems.append(f"EMAILLOG_MAILBOXES_FILE: {path}: {reason}")
-        return ()
-    # A misspelt table ([mailboxs.globex]) left that mailbox out of the fleet without a word.
-    problems.extend(
-        f"EMAILLOG_MAILBOXES_FILE: {path}: {key!r} is not a [mailbox.NAME] table"
-        for key in document
-        if key != "mailbox"
-    )
-    tables = document.get("mailbox", {})
-    if not isinstance(tables, dict) or not tables:
-        problems.append(f"EMAILLOG_MAILBOXES_FILE: {path} declares no [mailbox.NAME] table")
-        return ()
-    mailboxes = tuple(_mailbox(name, table, base, problems) for name, table in tables.items())
-    problems.extend(_shared_intake_folders(mailboxes))
-    return mailboxes
-
-
-def _shared_intake_folders(mailboxes: tuple[Settings, ...]) -> list[str]:
-    """Two mailboxes whose intake folder is one folder of one login: each logged the other's mail
-    under its own lease (or, intake against Processed, took in what the other had done)."""
-    folders: dict[tuple[str, int, str, str], str] = {}
-    for box in mailboxes:
-        if box.imap is not None:
-            login = (box.imap.host.lower(), box.imap.port, box.imap.user.lower())
-            for folder in (box.processed_folder, box.error_folder):
-                folders.setdefault((*login, folder.lower()), box.mailbox_name)
-    found = []
-    for box in mailboxes:
-        if box.imap is None:
-            continue
-        intake = (box.imap.host.lower(), box.imap.port, box.imap.user.lower(), box.intake_folder.lower())
-        other = folders.get(intake)
-        if other is not None and other != box.mailbox_name:
-            found.append(
-                f"mailbox {box.mailbox_name}: its intake folder {box.intake_folder} is a folder of mailbox "
-                f"{other} ({box.imap.user} at {box.imap.host}): give each mailbox folders of its own"
-            )
-        folders.setdefault(intake, box.mailbox_name)
-    return found
-
-
-def _mailbox(name: str, table: object, base: Mapping[str, str | None], problems: list[str]) -> Settings:
-    found: list[str] = []
-    if not _MAILBOX_NAME.match(name):
-        found.append("the name must be lower-case letters, digits, - or _")
-    if not isinstance(table, dict):
-        # mailbox.acme = "…" is no table: it ran as a mailbox with the shared settings alone.
-        found.append(f'is not a table of settings ([mailbox.{name}] followed by NAME = "value" lines)')
-        table = {}
-    found.extend(unknown_names(str(key) for key in table))
-    # A list (["a.example", "b.example"]) was written out as Python shows it and taken for one value.
-    found.extend(
-        f'{key}: a {type(value).__name__} is not a value here; write a string (several: "a, b")'
-        for key, value in table.items()
-        if not isinstance(value, str | int | float | bool)
-    )
-    for key in table:
-        if str(key).startswith("EMAILLOG_") and str(key) not in KNOWN:
-            continue  # reported just above, with the setting it is nearest to
-        if not any(
-            key == scope or (scope.endswith("_") and key.startswith(scope)) for scope in MAILBOX_SCOPED
-        ):
-            found.append(f"{key} cannot be set per mailbox")
-    # A mailbox is its own account (tenant) unless the table names one: two mailboxes of one company
-    # may share an account, two companies never do by accident.
-    values = {
-        **base,
-        "EMAILLOG_ACCOUNT": name,
-        **{str(k): str(v) for k, v in table.items()},
-        "EMAILLOG_MAILBOX_NAME": name,
-    }
-    settings = _build(Reader(values, found, credential_prefix=f"{name}-"))
-    if settings.imap is None:
-        # The demo mailbox stands in only where no mailbox is configured; a fleet's mailbox without a
-        # server failed its first pass on an assertion, after taking its lease.
-        found.append(f"EMAILLOG_IMAP_HOST: required (in [mailbox.{name}] or shared by every mailbox)")
-    problems.extend(f"mailbox {name}: {problem}" for problem in found)
     return settings
