@@ -73,43 +73,6 @@ def batches_by_size(uids: list[int], sizes: dict[int, int], count: int, budget: 
         yield batch
 
 
-def remove_stale_tmp(data_dir: Path) -> int:
-    """Remove what processes that are gone left in ``<data dir>/tmp`` (killed, they cleaned nothing up).
-
-    Several processes may share a data dir: only the directories of PIDs that no longer run are
-    removed. Returns how many were.
-    """
-    removed = 0
-    for entry in (data_dir / "tmp").glob("*"):
-        pid = _pid_named(entry.name)
-        if entry.is_dir() and pid is not None and not _running(pid):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-_PID_MAX = 2**22  # Linux's pid_max can be set no higher (kernel/pid.c: PID_MAX_LIMIT)
-
-
-def _pid_named(name: str) -> int | None:
-    """The PID a directory of ``tmp`` is named after; None for a name no process gave it."""
-    # "²" is a digit to isdigit() and no number to int() (a ValueError stopped the start-up); a number
-    # past what os.kill takes was an OverflowError.
-    if not (name.isascii() and name.isdigit()) or int(name) > _PID_MAX:
-        return None
-    return int(name)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: running
-        return True
-    return True
-
-
 @dataclass
 class PassReport:
     """Counts of one pass, for the log line, ``status`` and systemd's STATUS."""

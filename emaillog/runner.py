@@ -26,7 +26,7 @@ from .imapmailbox import ImapMailbox
 from .lease import LEASE_DIR, FileLeases, leases_for
 from .logsetup import setup_logging as _setup_logging
 from .parallel import ParallelParser
-from .poll import Pass, PassReport, remove_stale_tmp
+from .poll import Pass, PassReport
 from .reconnect import START_UP_FAILURES, one_line, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
@@ -34,7 +34,7 @@ from .settings import Settings
 from .status import StateFile
 from .stoppable import StoppableMailbox
 from .store import Store, StoreNotReady, open_read_only, open_store, store_for
-from .store.files import process_tmp_dir
+from .store.files import process_tmp_dir, remove_stale_tmp
 from .store.schema import SchemaTooNew
 from .watch import Daemon
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,43 @@ def attachment_path(root: Path, sha256: str) -> Path:
 def process_tmp_dir(data_dir: Path, pid: int) -> Path:
     """Where one process's files wait to be stored (spooled attachments, a file being written)."""
     return data_dir / "tmp" / str(pid)
+
+
+def remove_stale_tmp(data_dir: Path) -> int:
+    """Remove what processes that are gone left in ``<data dir>/tmp`` (killed, they cleaned nothing up).
+
+    Several processes may share a data dir: only the directories of PIDs that no longer run are
+    removed. Returns how many were.
+    """
+    removed = 0
+    for entry in (data_dir / "tmp").glob("*"):
+        pid = _pid_named(entry.name)
+        if entry.is_dir() and pid is not None and not _running(pid):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+_PID_MAX = 2**22  # Linux's pid_max can be set no higher (kernel/pid.c: PID_MAX_LIMIT)
+
+
+def _pid_named(name: str) -> int | None:
+    """The PID a directory of ``tmp`` is named after; None for a name no process gave it."""
+    # "²" is a digit to isdigit() and no number to int() (a ValueError stopped the start-up); a number
+    # past what os.kill takes was an OverflowError.
+    if not (name.isascii() and name.isdigit()) or int(name) > _PID_MAX:
+        return None
+    return int(name)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    return True
 
 
 def start_syncing(paths: Iterable[Path]) -> None:

@@ -19,10 +19,9 @@ from emaillog.logsetup import JsonFormatter, setup_logging
 from emaillog.mailbox import FolderReadOnly, LoginRefused, MailboxError
 from emaillog.metrics import FleetMetrics, Metrics
 from emaillog.oauth import CommandToken, TokenError
-from emaillog.poll import remove_stale_tmp
 from emaillog.reconnect import Backoff, start_up_failure
 from emaillog.settings import Settings, SettingsError, load
-from emaillog.store.files import process_tmp_dir
+from emaillog.store.files import process_tmp_dir, remove_stale_tmp
 
 IMAP = {"EMAILLOG_IMAP_HOST": "imap.example.com", "EMAILLOG_IMAP_USER": "log@example.com"}
 
