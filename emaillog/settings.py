@@ -126,6 +126,14 @@ class Settings:
 def _imap(r: Reader) -> ImapSettings | None:
     host = r.host("EMAILLOG_IMAP_HOST")
     if not host:
+        # A login without its server is a mailbox half configured, not "none": the demo mailbox took
+        # its place and put its sample users and emails into the company's database. (In a mailboxes
+        # file each table names its server; its check is there.)
+        if r.text("EMAILLOG_IMAP_USER") and not r.text("EMAILLOG_MAILBOXES_FILE"):
+            r.problems.append(
+                "EMAILLOG_IMAP_HOST: required when EMAILLOG_IMAP_USER is set "
+                "(the demo mailbox runs only when no mailbox is configured)"
+            )
         return None
     security = r.choice("EMAILLOG_IMAP_SECURITY", "ssl", SECURITY_MODES)
     user = r.text("EMAILLOG_IMAP_USER")

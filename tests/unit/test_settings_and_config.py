@@ -346,7 +346,10 @@ def test_a_login_never_crosses_the_network_without_tls(tmp_path: Path) -> None:
     for host in ("127.0.0.1", "localhost", "::1", "127.5.5.5"):
         local = load(None, {**base, "EMAILLOG_IMAP_HOST": host, "EMAILLOG_IMAP_SECURITY": "none"})
         assert local.imap is not None and local.imap.security == "none"
-    relay = load(None, {**base, "EMAILLOG_SMTP_HOST": "mx.acme.example", "EMAILLOG_SMTP_SECURITY": "none"})
+    relay = load(
+        None,
+        {**base, **WITH_SERVERS, "EMAILLOG_SMTP_HOST": "mx.acme.example", "EMAILLOG_SMTP_SECURITY": "none"},
+    )
     assert relay.notices is not None and relay.notices.smtp is not None
 
 
@@ -620,6 +623,20 @@ def test_company_domains_written_with_the_wrong_separator_are_not_one_domain(tmp
         None, {"EMAILLOG_COMPANY_DOMAINS": written, "EMAILLOG_DATA_DIR": str(tmp_path)}
     ).company_domains
     assert domains == {"acme.example", "bücher.de", "café.example", "_dmarc.acme.example"}
+
+
+def test_a_login_without_a_server_is_a_settings_problem_not_the_demo(tmp_path: Path) -> None:
+    # EMAILLOG_IMAP_HOST left out (or emptied) beside a login: the demo mailbox started and its
+    # sample users and emails went into the database meant for the company's mail.
+    login = {"EMAILLOG_IMAP_USER": "log@acme.example", "EMAILLOG_IMAP_PASSWORD": "secret"}
+    for host in ({}, {"EMAILLOG_IMAP_HOST": " "}):
+        with pytest.raises(SettingsError) as raised:
+            load(None, {**login, **host, "EMAILLOG_DATA_DIR": str(tmp_path)})
+        assert raised.value.problems == [
+            "EMAILLOG_IMAP_HOST: required when EMAILLOG_IMAP_USER is set "
+            "(the demo mailbox runs only when no mailbox is configured)"
+        ]
+    assert load(None, {"EMAILLOG_DATA_DIR": str(tmp_path)}).imap is None  # nothing set: the demo
 
 
 def test_a_host_written_as_a_url_or_with_its_port_is_a_settings_problem(tmp_path: Path) -> None:
