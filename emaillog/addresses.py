@@ -11,13 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from .headerfields import decode_words
+from .headerfields import CONTROL, decode_words
 from .memo import cached_when_short
 from .pickling import pickled_by_fields
 
 # Control characters (C0, DEL, C1) never belong in a display name or an address: they are how
 # header injection is attempted (an encoded CR/LF that a careless writer puts back into a header).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ADDR = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+$|^[^\s@<>]+@localhost$")
 _MAX_ADDRESS = 320  # RFC 5321: 64 for the local part + 1 + 255 for the domain
 
@@ -99,13 +98,13 @@ def clean(text: str | None) -> str | None:
     """Strip control characters and surrounding space; empty becomes ``None``."""
     if text is None:
         return None
-    text = _CONTROL.sub("", text).strip().strip('"').strip()
+    text = CONTROL.sub("", text).strip().strip('"').strip()
     return text or None
 
 
 def make_address(name: str | None, address: str) -> Address | None:
     """Build an Address from untrusted parts, or ``None`` when ``address`` is not an address."""
-    address = _CONTROL.sub("", address).strip().strip("<>").strip()
+    address = CONTROL.sub("", address).strip().strip("<>").strip()
     if len(address) > _MAX_ADDRESS or not _ADDR.match(address):
         return None
     name = _without_outlook_quotes(clean(name))
@@ -133,7 +132,7 @@ def parse_addresses(values: Iterable[str]) -> tuple[Address, ...]:
 def _parse(texts: tuple[str, ...]) -> tuple[Address, ...]:
     found: list[Address] = []
     seen: set[str] = set()
-    for name, addr in _getaddresses([_CONTROL.sub(" ", v) for v in texts]):
+    for name, addr in _getaddresses([CONTROL.sub(" ", v) for v in texts]):
         address = make_address(_decode_name(name), addr)
         if address is not None and address.key() not in seen:
             seen.add(address.key())

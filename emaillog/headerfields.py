@@ -64,7 +64,7 @@ def subject_text(value: str | None) -> str:
     if not value:
         return ""
     text = decode_words(unfolded(value)) or ""
-    return _CONTROL.sub("", text.replace("\t", " ")).strip()
+    return CONTROL.sub("", text.replace("\t", " ")).strip()
 
 
 def unfolded(value: str) -> str:
@@ -73,7 +73,8 @@ def unfolded(value: str) -> str:
 
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters: never part of a header value as shown (addresses.py too).
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def decode_words(value: str | None) -> str | None:
