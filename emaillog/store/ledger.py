@@ -100,19 +100,8 @@ def begin_attempts(account_id: int, keys: Iterable[LedgerKey]) -> dict[int, Atte
     if not keys:
         return {}
     fresh = ("pending", "[]", 1, 0, False, now, now)
-    rows = [(account_id, k.mailbox, k.uidvalidity, k.uid, *fresh) for k in keys]
+    _count(account_id, keys, _NEW_ROW_COLUMNS, fresh, update=("updated_at",), increment=("attempts",))
     db = Ledger._meta.database
-    # One transaction: outside one, the driver commits (and SQLite syncs) after every row.
-    with write_transaction(db):
-        insert_rows(
-            db,
-            Ledger,
-            _NEW_ROW_COLUMNS,
-            rows,
-            conflict=_KEY,
-            update=("updated_at",),
-            increment=("attempts",),
-        )
     first = keys[0]
     fixed = (account_id, first.mailbox, first.uidvalidity)
     counted = select_in(db, _ATTEMPTS, fixed, [k.uid for k in keys])
@@ -162,18 +151,25 @@ def count_refused(account_id: int, keys: Sequence[LedgerKey], detail: str) -> No
         return
     now = utcnow()
     failed = ("failed", FETCH_REFUSED, detail[:1000], "[]", 1, 1, False, now, now)
-    rows = [(account_id, k.mailbox, k.uidvalidity, k.uid, *failed) for k in keys]
+    update = ("outcome", "reason", "detail", "updated_at")
+    _count(account_id, keys, _REFUSED_COLUMNS, failed, update=update, increment=("attempts", "failures"))
+
+
+def _count(
+    account_id: int,
+    keys: Sequence[LedgerKey],
+    columns: tuple[str, ...],
+    values: tuple[object, ...],
+    *,
+    update: tuple[str, ...],
+    increment: tuple[str, ...],
+) -> None:
+    """Each key's row made with ``values``, or, if it is there, ``update`` set and ``increment`` added
+    to. One transaction: outside one, the driver commits (and SQLite syncs) after every row."""
+    rows = [(account_id, k.mailbox, k.uidvalidity, k.uid, *values) for k in keys]
     db = Ledger._meta.database
     with write_transaction(db):
-        insert_rows(
-            db,
-            Ledger,
-            _REFUSED_COLUMNS,
-            rows,
-            conflict=_KEY,
-            update=("outcome", "reason", "detail", "updated_at"),
-            increment=("attempts", "failures"),
-        )
+        insert_rows(db, Ledger, columns, rows, conflict=_KEY, update=update, increment=increment)
 
 
 @dataclass(frozen=True, slots=True)
