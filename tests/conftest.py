@@ -10,7 +10,7 @@ import itertools
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,9 @@ import pytest
 # pg and smtp_sink sit beside this file: pytest puts tests/ (no __init__.py) on sys.path first.
 from pg import PgCluster, postgres_available
 from smtp_sink import SmtpSink
-from support import throwaway_dovecot
+from support import BCC, COMPANY, FWD, throwaway_dovecot
 
+from emaillog.cli import main
 from emaillog.devmail import DevDovecot, ImapAccount, dovecot_available
 
 LIVE_FIXTURES = frozenset({"dovecot", "imap_account", "postgres", "smtp_sink"})
@@ -117,3 +118,34 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         cluster.drop_database(name)
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path,
+    database_url: str,
+    imap_account: ImapAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., tuple[int, str, str]]:
+    """Run ``emaillog ARGS`` in this process as an admin would, with the settings of a mailbox on the
+    test's Dovecot and database in the environment: (exit code, stdout, stderr)."""
+    env = {
+        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+        "EMAILLOG_DATABASE_URL": database_url,
+        "EMAILLOG_BCC_ADDRESS": BCC,
+        "EMAILLOG_FORWARD_ADDRESS": FWD,
+        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
+        **imap_account.settings(),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

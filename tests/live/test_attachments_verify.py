@@ -15,9 +15,8 @@ from typing import Any
 
 import psycopg2
 import pytest
-from support import BCC, COMPANY, FWD, REP, deliver, make_settings, message
+from support import REP, deliver, make_settings, message
 
-from emaillog.cli import main
 from emaillog.devmail import ImapAccount
 from emaillog.store import filecheck
 from emaillog.store.db import postgres_params
@@ -25,35 +24,6 @@ from emaillog.store.files import attachment_path
 
 FILES = {"a.txt": b"first file", "b.bin": os.urandom(70_000), "c.bin": os.urandom(200_000)}
 HOURS_AGO = time.time() - 2 * 3600
-
-
-@pytest.fixture
-def cli(
-    tmp_path: Path,
-    database_url: str,
-    imap_account: ImapAccount,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Any:
-    env = {
-        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
-        "EMAILLOG_DATABASE_URL": database_url,
-        "EMAILLOG_BCC_ADDRESS": BCC,
-        "EMAILLOG_FORWARD_ADDRESS": FWD,
-        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-        **imap_account.settings(),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture

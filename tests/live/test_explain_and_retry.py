@@ -9,41 +9,11 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from support import BCC, COMPANY, FWD, NOTICES_ON, message
+from support import NOTICES_ON, message
 
-from emaillog.cli import main
 from emaillog.devmail import ImapAccount
 from emaillog.lease import leases_for
 from emaillog.store.models import Outbox
-
-
-@pytest.fixture
-def cli(
-    tmp_path: Path,
-    database_url: str,
-    imap_account: ImapAccount,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-):
-    env = {
-        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
-        "EMAILLOG_DATABASE_URL": database_url,
-        "EMAILLOG_BCC_ADDRESS": BCC,
-        "EMAILLOG_FORWARD_ADDRESS": FWD,
-        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-        **imap_account.settings(),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def deliver(account: ImapAccount, raw: bytes) -> None:
