@@ -5,28 +5,58 @@ shell (umask 022) its directories were made 0755 and the state and lease files 0
 user could list the stored files. Directories are now made 0700 and files 0600, as the systemd
 unit's ``UMask=0077`` makes them. A directory that exists is left as it is: a data dir an admin
 made (with group access for a backup, say) keeps its mode, and what emaillog makes inside is private.
+
+A directory made is durable at once: its parent is fsynced, or after a power cut the database could
+point at a file whose directory (a new ``attachments/xx``) had vanished with it.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import IO
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
+# Held from a mkdir to its parent's fsync: a thread finding the directory there (another mailbox's
+# batch, storing into the prefix dir this one is making) waits until it is durable before it writes
+# a file there that its commit will point at. Held for a mkdir alone when the directory exists.
+_MAKING = threading.Lock()
+
 
 def private_dir(path: Path) -> None:
     """``Path.mkdir(parents=True, exist_ok=True)``, every directory it makes owner-only (``mkdir``
-    gives the parents it makes the umask's mode)."""
+    gives the parents it makes the umask's mode) and durable (its parent fsynced)."""
     try:
-        path.mkdir(DIR_MODE, exist_ok=True)
+        _make(path)
     except FileNotFoundError:
         if path.parent == path:
             raise
         private_dir(path.parent)
-        path.mkdir(DIR_MODE, exist_ok=True)
+        _make(path)
+
+
+def _make(path: Path) -> None:
+    """mkdir ``path`` and fsync its parent; a directory there already costs no fsync."""
+    with _MAKING:
+        try:
+            path.mkdir(DIR_MODE)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            return
+        fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (read-only descriptors suffice for both on Linux)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def open_private(path: Path, mode: str) -> IO[bytes]:

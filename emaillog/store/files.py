@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..contents import Attachment
-from ..private import private_dir
+from ..private import fsync_path, private_dir
 
 # fsync waits on the disk and releases the GIL: several at once share the journal's commits. One
 # pool for the process (a fleet's mailbox threads share it), its threads made as they are needed.
@@ -89,7 +89,7 @@ def store_files(root: Path, data_dir: Path, files: Iterable[Attachment]) -> None
 
 def _fsync_if_there(path: Path) -> None:
     with contextlib.suppress(OSError):  # already renamed into place, or cleaned up: nothing to do
-        _fsync(path)
+        fsync_path(path)
 
 
 def store_file(root: Path, tmp_dir: Path, sha256: str, data: bytes, source: Path | None = None) -> Path:
@@ -108,9 +108,9 @@ def store_file(root: Path, tmp_dir: Path, sha256: str, data: bytes, source: Path
     if source is not None:
         # Written in the data dir's tmp/ (by a parser worker or the large-message reader): made
         # durable here, then renamed into place.
-        _fsync(source)
+        fsync_path(source)
         os.replace(source, path)
-        _fsync(path.parent)
+        fsync_path(path.parent)
         return path
     private_dir(tmp_dir)
     fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="file-")
@@ -123,14 +123,5 @@ def store_file(root: Path, tmp_dir: Path, sha256: str, data: bytes, source: Path
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync(path.parent)
+    fsync_path(path.parent)
     return path
-
-
-def _fsync(path: Path) -> None:
-    """fsync a file or a directory (read-only descriptors suffice for both on Linux)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -331,13 +331,16 @@ def test_temp_files_of_processes_that_are_gone_are_removed_at_start_up(tmp_path:
     assert remove_stale_tmp(tmp_path / "no-such-dir") == 0
 
 
-# A recorder storing a file held in memory, stopped in its fsync: as a kill -9 (the OOM killer, the
-# watchdog's abort) or a power cut would find it.
+# A recorder storing a file held in memory, stopped in the file's fsync (the directories it makes are
+# synced before): as a kill -9 (the OOM killer, the watchdog's abort) or a power cut would find it.
 _KILLED_IN_FSYNC = """
-import hashlib, os, sys, time
+import hashlib, os, stat, sys, time
 from pathlib import Path
 from emaillog.store import files
-files.os.fsync = lambda fd: (print("writing", flush=True), time.sleep(60))
+sync_dir = os.fsync
+files.os.fsync = lambda fd: (
+    sync_dir(fd) if stat.S_ISDIR(os.fstat(fd).st_mode) else (print("writing", flush=True), time.sleep(60))
+)
 data = os.urandom(50_000)
 files.store_files(Path(sys.argv[1]) / "attachments", Path(sys.argv[1]), [
     files.Attachment("a.bin", "application/octet-stream", len(data), hashlib.sha256(data).hexdigest(), data)
