@@ -13,6 +13,7 @@ point at a file whose directory (a new ``attachments/xx``) had vanished with it.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import IO
@@ -57,6 +58,24 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_owner_only(path: Path) -> bool:
+    """Directory ``path`` made 0700 if other users could enter it; whether it was (False: already
+    private, or not there).
+
+    For the directories an older version made in the data dir from a shell (umask 022): 0755, and
+    their state and lease files 0644. 0700 on the directory is enough: no other user can reach what
+    is below it, so the files under it (every stored attachment) are neither walked nor changed.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o077:
+        return False
+    path.chmod(DIR_MODE)
+    return True
 
 
 def open_private(path: Path, mode: str) -> IO[bytes]:

@@ -27,6 +27,7 @@ from .lease import LEASE_DIR, FileLeases, leases_for
 from .logsetup import setup_logging as _setup_logging
 from .parallel import ParallelParser
 from .poll import Pass, PassReport
+from .private import make_owner_only
 from .reconnect import START_UP_FAILURES, one_line, start_up_failure
 from .rules import ChainError, Link, load_chain
 from .sdnotify import Notifier
@@ -194,6 +195,7 @@ def _run(
             return EXIT_TEMPFAIL
         store = open_store(settings)
     _remove_stale_tmp(settings)
+    _make_data_dirs_private(settings)
     if _fleet_of(settings):
         if once or dry_run:
             return _fleet_once(settings, store, chain, dry_run)
@@ -265,6 +267,26 @@ def _remove_stale_tmp(settings: Settings) -> None:
     for data_dir in {mailbox.data_dir for mailbox in settings.all_mailboxes()}:
         if removed := remove_stale_tmp(data_dir):
             log.info("removed the temp files of %d process(es) that are gone", removed)
+
+
+# The directories emaillog makes in a data dir; not the data dir itself (an admin's, with group
+# access for a backup, say, keeps its mode: README) nor the demo mailbox (its Dovecot must reach it).
+OWNED_DIRS = ("attachments", "tmp", "state", LEASE_DIR)
+
+
+def _make_data_dirs_private(settings: Settings) -> None:
+    """Those of the owned directories an older version left open to other users, made owner-only:
+    upgraded, they still let every local user read the stored attachments."""
+    made = []
+    for data_dir in sorted({mailbox.data_dir for mailbox in settings.all_mailboxes()}):
+        for path in (data_dir / name for name in OWNED_DIRS):
+            try:
+                if make_owner_only(path):
+                    made.append(str(path))
+            except OSError as exc:  # another user's: the files are there anyway, mail is still logged
+                log.warning("cannot make %s owner-only (%s): other users may read what it holds", path, exc)
+    if made:
+        log.info("made owner-only (0700), as an older version had left them open: %s", ", ".join(made))
 
 
 def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_run: bool) -> int:

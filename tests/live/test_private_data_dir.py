@@ -14,8 +14,8 @@ from support import BCC, COMPANY, FWD, REP, deliver, make_settings, message
 from emaillog.devmail import ImapAccount
 
 
-def _emaillog(env: dict[str, str], *args: str) -> None:
-    """The real command line, run as from a shell with the common umask 022."""
+def _emaillog(env: dict[str, str], *args: str) -> str:
+    """The real command line, run as from a shell with the common umask 022; its log."""
     done = subprocess.run(
         [sys.executable, "-m", "emaillog", *args],
         env={**os.environ, **env},
@@ -25,6 +25,7 @@ def _emaillog(env: dict[str, str], *args: str) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    return done.stderr
 
 
 def _modes(top: Path) -> dict[str, str]:
@@ -63,3 +64,38 @@ def test_the_data_dir_tree_is_private_under_umask_022(tmp_path: Path, imap_accou
         name: mode for name, mode in modes.items() if mode != ("0o700" if (srv / name).is_dir() else "0o600")
     }
     assert wrong == {}
+
+
+def test_the_directories_an_older_version_left_open_are_made_private_at_start(
+    tmp_path: Path, imap_account: ImapAccount
+) -> None:
+    """Run from a shell, an older version made attachments/, tmp/, state/ and leases/ 0755 and the
+    state and lease files 0644: upgraded, every local user could still read the stored attachments."""
+    data = tmp_path / "data"
+    old = {
+        "attachments/ab/ab12": b"a customer's contract",
+        "state/default.json": b"{}",
+        "leases/default.lock": b"",
+        "tmp/1/part-x": b"",
+    }
+    for name, content in old.items():
+        (data / name).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        (data / name).write_bytes(content)
+    for path in (data, *data.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    env = {
+        "EMAILLOG_DATA_DIR": str(data),
+        "EMAILLOG_BCC_ADDRESS": BCC,
+        "EMAILLOG_FORWARD_ADDRESS": FWD,
+        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
+        **imap_account.settings(),
+    }
+    log = _emaillog(env, "run", "--once")
+    modes = _modes(data)
+    owned = ("attachments", "leases", "state", "tmp")
+    assert {name: modes[name] for name in owned} == dict.fromkeys(owned, "0o700")
+    assert modes["."] == "0o755"  # the data dir an admin made keeps its mode (README)
+    assert modes["attachments/ab/ab12"] == "0o644"  # not walked: no other user reaches it now
+    told = [line for line in log.splitlines() if "owner-only" in line]
+    assert len(told) == 1 and all(str(data / name) in told[0] for name in owned), log
+    assert "owner-only" not in _emaillog(env, "run", "--once")  # said once, when it was done
