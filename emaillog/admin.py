@@ -4,7 +4,7 @@ entries, companies and deals. Each function takes one account's store and plain 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
+from typing import Literal, cast
 
 from .addresses import domain_value, make_address
 from .domains import company_domain, is_free_mail, registrable_domain
@@ -55,25 +55,53 @@ def email_key(settings: Settings, address: str) -> str:
     return key
 
 
-def user_address_key(settings: Settings, address: str) -> str:
-    """The key of an address that is to be a user's (login, alias, connected, team inbox): never a
-    logging address of any mailbox, or mail the daemon receives or sends as itself would count as
-    that user's."""
+AddressRole = Literal["user", "contact", "never-log"]
+
+# Why a logging address cannot be what the admin meant it to be, completing "KEY is a logging
+# address (…), ". A user's: SPEC §2 would attribute the daemon's own mail to them. A contact or a
+# never-log entry: SPEC §4 already keeps the logging addresses from ever being a contact, so a
+# contact with one never has email logged on it, and a never-log entry for one changes nothing
+# (which an admin who meant to keep some mail out should hear, rather than believe it done).
+LOGGING_ADDRESS_IS_NOT: dict[AddressRole, str] = {
+    "user": "not a user's: mail the daemon receives or sends as itself would count as that user's",
+    "contact": "never a contact (SPEC §4): no email is ever logged on it",
+    "never-log": "never a contact already (SPEC §4): a never-log entry for it would change nothing",
+}
+
+
+def entered_address_key(settings: Settings, address: str, role: AddressRole) -> str:
+    """The key of an address an admin enters into the CRM (``role``: a user's login, alias,
+    connected address or team inbox; a deal's contact; a never-log entry); AdminError when it is
+    not an address, holds an invisible character or is a logging address of any mailbox.
+
+    Every command and import kind that takes such an address comes here, so that each refuses the
+    same input the same way. Naming an address to remove it uses email_key: a bad one stored before
+    can still be taken away."""
     key = email_key(settings, address)
     hidden = next((c for c in key if not c.isprintable()), None)
     if hidden is not None:
         # A zero-width space or byte order mark that pasted text (a web page, a second CSV file's
-        # BOM) carries: kept, the address matched no mail the user sent. Removing one stays possible.
+        # BOM) carries: kept, the address matched no mail of the person it names.
         raise AdminError(
             f"{address!r} holds an invisible character (U+{ord(hidden):04X}): type the address again"
         )
     logging = {settings.key(a) for a in settings.fleet_logging_addresses} | settings.logging_addresses
     if key in logging:
         raise AdminError(
-            f"{key} is a logging address (EMAILLOG_BCC_ADDRESS or EMAILLOG_FORWARD_ADDRESS), not a user's: "
-            "mail the daemon receives or sends as itself would count as that user's"
+            f"{key} is a logging address (EMAILLOG_BCC_ADDRESS or EMAILLOG_FORWARD_ADDRESS), "
+            + LOGGING_ADDRESS_IS_NOT[role]
         )
     return key
+
+
+def user_address_key(settings: Settings, address: str) -> str:
+    """The key of an address that is to be a user's (login, alias, connected, team inbox)."""
+    return entered_address_key(settings, address, "user")
+
+
+def contact_address_key(settings: Settings, address: str) -> str:
+    """The key of an address that is to be a contact's (a deal's contacts)."""
+    return entered_address_key(settings, address, "contact")
 
 
 NAME_LIMIT = 300  # the length of the name columns (store/models.py)
@@ -173,11 +201,15 @@ def add_team_inbox(
             inbox.save()
 
 
-def never_log_value(settings: Settings, value: str) -> str:
-    """An address or a domain (``@acme.com`` too), in the form addresses are compared in."""
+def never_log_value(settings: Settings, value: str, *, adding: bool = False) -> str:
+    """An address or a domain (``@acme.com`` too), in the form addresses are compared in. An
+    address ``adding`` to the list is checked as every address an admin enters is.
+
+    A domain is never refused for holding a logging address (``@acme.com`` beside log@acme.com):
+    it is there for everyone else at that domain, which is the admin's choice (SPEC §6)."""
     value = value.strip()
     if "@" in value.lstrip("@"):
-        return email_key(settings, value)
+        return entered_address_key(settings, value, "never-log") if adding else email_key(settings, value)
     domain = domain_value(value)
     if domain is None:
         raise AdminError(f"{value!r} is neither an email address nor a domain")
@@ -185,7 +217,7 @@ def never_log_value(settings: Settings, value: str) -> str:
 
 
 def add_never_log(store: Store, settings: Settings, value: str) -> str:
-    entry = never_log_value(settings, value)
+    entry = never_log_value(settings, value, adding=True)
     NeverLog.insert(account=store.account_id, value=entry).on_conflict_ignore().execute()
     return entry
 
@@ -243,7 +275,7 @@ def add_company(store: Store, domain: str, name: str | None) -> None:
 
 def ensure_contact(store: Store, settings: Settings, address: str, name: str | None = None) -> int:
     """The contact with ``address``, created (with its company, SPEC §7) when missing."""
-    key = email_key(settings, address)
+    key = contact_address_key(settings, address)
     row = ContactAddress.get_or_none(
         (ContactAddress.account == store.account_id) & (ContactAddress.address == key)
     )
@@ -269,6 +301,7 @@ def add_deal(
     same command run twice made two identical deals, and a name that several deals have names none
     (the only key an admin gives a deal: `deals import` refuses it)."""
     name = name_value(name)
+    contacts = contact_keys(settings, contacts)
     with write_transaction(store.db):
         existing = deals_named(store, name)
         if existing and not another:
@@ -310,12 +343,19 @@ def update_deal(
 ) -> None:
     """Open or close a deal, move its created time when given, and add contacts it lacks (none are
     taken away: other contacts may have been linked since)."""
+    contacts = contact_keys(settings, contacts)
     with write_transaction(store.db):
         changes: dict[str, object] = {"is_open": not closed}
         if created is not None:
             changes["created_at"] = to_utc_naive(created)
         Deal.update(**changes).where((Deal.id == deal_id) & (Deal.account == store.account_id)).execute()
         _link_contacts(store, settings, deal_id, contacts)
+
+
+def contact_keys(settings: Settings, contacts: list[str]) -> list[str]:
+    """A deal's contacts checked before anything is written: one refused half-way through rolled
+    the deal back, but only after the deal's other checks and writes had run."""
+    return [contact_address_key(settings, address) for address in contacts]
 
 
 def _link_contacts(store: Store, settings: Settings, deal_id: int, contacts: list[str]) -> None:

@@ -24,7 +24,7 @@ from emaillog.rules import decide
 from emaillog.settings import load
 from emaillog.store import open_store
 from emaillog.store.ledger import LedgerKey
-from emaillog.store.models import LoggedEmail, User
+from emaillog.store.models import LoggedEmail, NeverLog, User
 from emaillog.store.recorder import Result
 
 REP = "rita@acme.example"
@@ -294,8 +294,12 @@ def test_never_log_remove_of_a_missing_entry_is_a_usage_error(
 
 def test_never_log_entries_are_printed_escaped(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # An address keeps a right-to-left override (U+202E) it was given; `never-log add` and
-    # `never-log list` printed it raw, and the terminal showed the address reversed.
-    assert _ok(capsys, "never-log", "add", "evil\u202e@rival.example") == "evil\\u202e@rival.example\n"
+    # `never-log list` printed it raw, and the terminal showed the address reversed. `never-log add`
+    # refuses one now (an invisible character, as `users add`); one stored before is still listed.
+    assert "holds an invisible character (U+202E)" in _usage_error(
+        capsys, "never-log", "add", "evil\u202e@rival.example"
+    )
+    NeverLog.create(account=open_store(load()).account_id, value="evil\u202e@rival.example")
     assert _ok(capsys, "never-log", "add", "rival.example") == "rival.example\n"
     assert _ok(capsys, "never-log", "list") == "evil\\u202e@rival.example\nrival.example\n"
     assert _json(capsys, "never-log", "list") == ["evil\u202e@rival.example", "rival.example"]
