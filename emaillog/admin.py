@@ -85,8 +85,7 @@ def entered_address_key(settings: Settings, address: str, role: AddressRole) -> 
         raise AdminError(
             f"{address!r} holds an invisible character (U+{ord(hidden):04X}): type the address again"
         )
-    logging = {settings.key(a) for a in settings.fleet_logging_addresses} | settings.logging_addresses
-    if key in logging:
+    if key in settings.every_logging_address:
         raise AdminError(
             f"{key} is a logging address (EMAILLOG_BCC_ADDRESS or EMAILLOG_FORWARD_ADDRESS), "
             + LOGGING_ADDRESS_IS_NOT[role]

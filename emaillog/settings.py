@@ -8,6 +8,7 @@ and every problem is reported together so an admin fixes them in one go.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 from collections.abc import Mapping
@@ -111,6 +112,11 @@ class Settings:
     @property
     def logging_addresses(self) -> frozenset[str]:
         return frozenset({self.key(self.bcc_address), self.key(self.forward_address)})
+
+    @functools.cached_property
+    def every_logging_address(self) -> frozenset[str]:
+        """This mailbox's logging addresses and every other mailbox's of the same deployment."""
+        return self.logging_addresses | {self.key(a) for a in self.fleet_logging_addresses}
 
     def key(self, address: str) -> str:
         return address_key(address, self.case_sensitive_local_part)

@@ -13,7 +13,9 @@ from .model import ContactPlan, Lookup, Recipient
 def exclusion(key: str, lookup: Lookup, settings: Settings, never_log: frozenset[str]) -> str | None:
     """Why an address can never be a contact, or None when it may be one."""
     domain = key.rpartition("@")[2]
-    if key in settings.logging_addresses:
+    # Any mailbox's of the deployment (SPEC §4): a team that copies another team's logging address
+    # has that team log it too, and neither team's account gains the address as a contact.
+    if key in settings.every_logging_address:
         return "logging-address"
     if any(within(domain, d) for d in settings.company_domains):
         return "company-domain"

@@ -3,6 +3,7 @@ under which name, and which company a contact's domain gives."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,12 @@ def test_an_existing_contact_without_a_company_is_planned_with_its_domains_compa
 )
 def test_hosted_tenants_are_their_own_companies_and_relays_none(domain: str, company: str | None) -> None:
     assert company_domain(domain) == company
+
+
+def test_another_mailboxs_logging_address_copied_in_is_never_a_contact(crm: Crm) -> None:
+    # SPEC §4 across a deployment's mailboxes: a rep who copies another team's logging address has
+    # that team log the email too; neither account gains that address as a contact.
+    store, settings = crm
+    fleet = dataclasses.replace(settings, fleet_logging_addresses=frozenset({"log@team-b.example"}))
+    decision = decide(parse(message(cc=("Team B <LOG@team-b.example>",)), Limits()), fleet, store.lookup)
+    assert new_contacts(decision) == [("carl@globex.example", "Carl Customer")]
