@@ -206,16 +206,23 @@ class ImapMailbox(ImapSession):
         gone: set[int] = set()
         for uid_set in uid_sets(uids):
             if self.has("MOVE"):
-                gone |= self._into(self.client.move, uid_set, folder)
+                gone |= self._into(self.client.move, uid_set, folder, self._none_moved)
             else:
-                gone |= self._into(self.client.copy, uid_set, folder)
+                gone |= self._into(self.client.copy, uid_set, folder, self._not_here)
                 self.client.add_flags(uid_set, [b"\\Deleted"], silent=True)
                 self._expunge(uid_set)
         return frozenset(gone)
 
-    def _into(self, command: Callable[[str, str], object], uid_set: str, folder: str) -> set[int]:
+    def _into(
+        self,
+        command: Callable[[str, str], object],
+        uid_set: str,
+        folder: str,
+        unnamed: Callable[[str, int], set[int]],
+    ) -> set[int]:
         """UID MOVE or UID COPY; the UIDs of ``uid_set`` it did not take, by the COPYUID of its
-        answer (UIDPLUS). Dovecot answers both alike.
+        answer (UIDPLUS), or by ``unnamed`` when a server with UIDPLUS named none. Dovecot answers
+        both alike.
 
         A UID expunged by another session is skipped without a word once this session was told of
         the expunge; until then Dovecot refuses the whole command with NO [EXPUNGEISSUED], which
@@ -227,6 +234,7 @@ class ImapMailbox(ImapSession):
         retried: set[str] = set()
         while True:
             answers.pop("COPYUID", None)
+            answers.pop("EXPUNGE", None)  # counted by _none_moved: this command's own only
             try:
                 command(uid_set, folder)
                 break
@@ -237,10 +245,26 @@ class ImapMailbox(ImapSession):
                 retried.add(code[1])
                 self._make_way(code[1], uid_set, folder)
         copied = [bytes(a).split() for a in answers.pop("COPYUID", None) or []]
-        if not copied:  # a server without UIDPLUS says nothing: all taken as moved
-            return set()
+        if not copied:
+            # A server without UIDPLUS never names its copies: all taken as moved. Dovecot, which
+            # has it, names none when every UID was gone ("OK No messages found").
+            if not self.has("UIDPLUS"):
+                return set()
+            return unnamed(uid_set, len(answers.pop("EXPUNGE", None) or []))
         moved = {uid for words in copied if len(words) == 3 for uid in _uids_in(words[1].decode())}
         return set(_uids_in(uid_set)) - moved
+
+    def _none_moved(self, uid_set: str, expunged: int) -> set[int]:
+        """The UIDs a MOVE answered without COPYUID did not take: all of them, unless it expunged
+        some (RFC 6851 §3.3: a MOVE tells of each message it took away with an EXPUNGE). A server
+        may leave COPYUID out when the folder's UIDs are not sticky (RFC 4315): not "left" then."""
+        return set() if expunged else set(_uids_in(uid_set))
+
+    def _not_here(self, uid_set: str, expunged: int) -> set[int]:
+        """The UIDs a COPY answered without COPYUID did not take: those no longer in the folder (a
+        COPY leaves its originals; one whose UIDs are not sticky names none yet copied them all)."""
+        there = {int(u) for u in self.client.search(["UID", uid_set])}
+        return set(_uids_in(uid_set)) - there
 
     def _make_way(self, code: str, uid_set: str, folder: str) -> None:
         """What lets a MOVE or COPY refused with ``code`` go through when sent again."""

@@ -6,16 +6,23 @@ then refused the whole MOVE (or COPY) with NO [EXPUNGEISSUED] (the pass failed, 
 reconnected), or, once the session had been told of the expunge, skipped the missing UIDs without a
 word: their ledger rows said Processed, where they never went.
 
+Or the person expunges every message of the batch: Dovecot then answers the MOVE (or COPY) "OK No
+messages found" with no COPYUID at all, which was read as a server without UIDPLUS (which never
+names its copies): the rows said Processed for mail that was in no folder.
+
 Or a person deletes the Processed folder: the MOVE was refused with [TRYCREATE], and the daemon
 said "mailbox connection lost".
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from faultproxy import FaultProxy
 from imapclient import IMAPClient
 from support import World, make_world, message, throwaway_dovecot
 
@@ -29,6 +36,8 @@ from emaillog.store.models import Ledger
 from emaillog.watch import Daemon
 
 WITHOUT_MOVE = ("IMAP4rev1", "LITERAL+", "UIDPLUS", "IDLE", "NAMESPACE")
+WITHOUT_UIDPLUS = ("IMAP4rev1", "LITERAL+", "MOVE", "IDLE", "NAMESPACE")
+WITHOUT_EITHER = ("IMAP4rev1", "LITERAL+", "IDLE", "NAMESPACE")
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +127,84 @@ def test_messages_taken_away_between_fetch_and_move_are_not_said_to_be_moved(
     assert sorted(e["message_id"] for e in views.emails(world.store)) == [
         f"<m{i}@acme.example>" for i in range(1, 5)
     ]
+
+
+@pytest.mark.parametrize("told", [False, True], ids=["not-yet-told", "told"])
+def test_a_batch_taken_away_whole_before_its_move_is_not_said_to_be_moved(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, told: bool
+) -> None:
+    # Every UID of the MOVE (or COPY) gone: Dovecot answers "OK No messages found", no COPYUID.
+    world.deliver(*(message(message_id=f"<m{i}@acme.example>", subject=f"S{i}") for i in range(1, 4)))
+    move = ImapMailbox.move
+
+    def taken_away_first(mailbox: ImapMailbox, uids: Sequence[int], folder: str) -> frozenset[int]:
+        monkeypatch.setattr(ImapMailbox, "move", move)
+        client = world.client()
+        client.select_folder("INBOX")
+        client.delete_messages([1, 2, 3])
+        client.expunge()
+        client.logout()
+        if told:
+            mailbox.client.noop()
+        return move(mailbox, uids, folder)
+
+    monkeypatch.setattr(ImapMailbox, "move", taken_away_first)
+    with caplog.at_level("WARNING", logger="emaillog"):
+        report = world.run_pass()
+    assert report.outcomes == {"logged": 3} and report.moved == 0
+    assert "uids 1,2,3 left INBOX before they were moved to Processed" in caplog.text
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 0, "Error": 0}
+    assert {r.uid: (r.outcome, r.folder, r.disposed) for r in Ledger.select()} == {
+        u: ("logged", None, True) for u in (1, 2, 3)
+    }
+
+
+@pytest.fixture(scope="module", params=["uidplus-move", "uidplus-copy", "plain-move", "plain-copy"])
+def silent_server(request: pytest.FixtureRequest) -> Iterator[DevDovecot]:
+    """A Dovecot advertising UIDPLUS or not, MOVE or not (its COPYUID is taken out by the test)."""
+    capabilities = {
+        "uidplus-move": None,
+        "uidplus-copy": WITHOUT_MOVE,
+        "plain-move": WITHOUT_UIDPLUS,
+        "plain-copy": WITHOUT_EITHER,
+    }[request.param]
+    if capabilities is None:
+        yield request.getfixturevalue("dovecot")
+        return
+    with throwaway_dovecot(request.param, capabilities=capabilities) as dovecot:
+        yield dovecot
+
+
+_COPYUID = re.compile(rb"\[COPYUID [^\]]*\] ?")
+
+
+def test_a_server_that_never_names_its_copies_has_them_recorded_as_moved(
+    tmp_path: Path, silent_server: DevDovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A server without UIDPLUS never sends COPYUID, and one with it may leave it out (RFC 4315: a
+    # folder whose UIDs are not sticky): the messages it took are moved, not "left".
+    account = silent_server.add_user(f"silent{tmp_path.name[-12:]}", "secret")
+    world = make_world(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", account)
+    world.deliver(*(message(message_id=f"<m{i}@acme.example>", subject=f"S{i}") for i in range(1, 4)))
+    with FaultProxy(account.host, account.port) as proxy:
+        said: list[bytes] = []
+
+        def without_copyuid(data: bytes) -> bytes:
+            said.append(data)
+            return _COPYUID.sub(b"", data)
+
+        proxy.answers = without_copyuid
+        assert world.settings.imap is not None
+        imap = dataclasses.replace(world.settings.imap, port=proxy.port)
+        world.settings = dataclasses.replace(world.settings, imap=imap)
+        with caplog.at_level("WARNING", logger="emaillog"):
+            report = world.run_pass()
+    assert any(b"[COPYUID " in d for d in said)  # Dovecot named them; the client never saw it
+    assert "left INBOX" not in caplog.text
+    assert report.moved == 3
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 3, "Error": 0}
+    rows = {r.uid: (r.folder, r.disposed) for r in Ledger.select()}
+    assert rows == {u: ("Processed", True) for u in (1, 2, 3)}
 
 
 @pytest.mark.parametrize("folder", ["Processed", "Error"])
