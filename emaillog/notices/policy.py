@@ -8,10 +8,12 @@ RFC 3834 §2 and RFC 5321 §6.2). Each rule is a small function; the first that 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from emaillog.addresses import Address, address_key
+from emaillog.headerfields import decode_words, unfolded
 from emaillog.notices.build import NOTICE_ID
 from emaillog.notices.reasons import reason_for
 from emaillog.senderauth import AuthVerdict
@@ -36,6 +38,12 @@ _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk", "auto_reply"})
 # Not standard, but what vacation responders without Auto-Submitted write; Exchange marks with the
 # third whatever its inbox rules send (rule replies, forwards, redirects), and so stops its own loops.
 _AUTOREPLY_HEADERS = frozenset({"x-autoreply", "x-autorespond", "x-ms-exchange-inbox-rules-loop"})
+# MS-OXCMAIL 2.1.3.2.20 X-Auto-Response-Suppress: the answers the sender wants none of. "DR" and
+# "NDR" are (non-)delivery reports, which a notice is (RFC 3464), and "All" is every kind; "RN",
+# "NRN" (read receipts), "OOF" and "AutoReply" (auto-replies other than out-of-office) are not it.
+_SUPPRESSES_REPORTS = frozenset({"all", "dr", "ndr"})
+_COMMENT = re.compile(r"\([^()]*\)")
+_WORD = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,17 @@ def _auto_submitted(facts: NoticeFacts) -> str | None:
     return "suppressed-auto-submitted" if names & _AUTOREPLY_HEADERS else None
 
 
+def _response_suppressed(facts: NoticeFacts) -> str | None:
+    # Written by Outlook and Exchange (on their own OOF replies and meeting responses too), and by
+    # ticket systems, list servers and bulk senders. The writer joins the words with ", " in any
+    # order; read here as words whatever else separates them, since refusing is the safe mistake.
+    for value in _values(facts, "x-auto-response-suppress"):
+        text = _COMMENT.sub(" ", decode_words(unfolded(value)) or "").lower()
+        if _SUPPRESSES_REPORTS.intersection(_WORD.findall(text)):
+            return "suppressed-response-suppress"
+    return None
+
+
 def _report(facts: NoticeFacts) -> str | None:
     # A report (RFC 6522: a bounce, a delay warning, a read receipt) is a machine's answer, whatever
     # its From says: Exchange signs its bounces "MicrosoftExchange329e…@" at the company's own domain,
@@ -184,6 +203,7 @@ RULES: tuple[Rule, ...] = (
     _daemon_from,
     _report,
     _auto_submitted,
+    _response_suppressed,
     _reply_to_notice,
     _list_mail,
     _bulk_precedence,

@@ -179,6 +179,8 @@ def test_unauthenticated_is_rejected_without_notice(
         {"List-Id": "<sales.lists.acme.example>"},
         {"Precedence": "bulk"},
         {"Return-Path": "<>"},
+        # MS-OXCMAIL 2.1.3.2.20: the sender asked for no (non-)delivery reports, which a notice is.
+        {"X-Auto-Response-Suppress": "OOF, NDR"},
     ],
 )
 def test_never_answers_robots_lists_or_bounces(

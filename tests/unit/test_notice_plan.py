@@ -87,6 +87,27 @@ def test_robots_writing_obsolete_field_syntax_get_no_notice(crm: Crm, field: byt
     assert plan(crm, raw).why == why
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"X-Auto-Response-Suppress: All",
+        b"X-Auto-Response-Suppress: OOF, DR, RN,\r\n NRN",  # folded where DR is not the last word
+        b"x-auto-response-suppress\t: =?us-ascii?Q?NDR?=",  # obsolete syntax, encoded
+        b"X-Auto-Response-Suppress: OOF\r\nX-Auto-Response-Suppress: DR",  # repeated
+    ],
+)
+def test_a_sender_who_asked_for_no_delivery_reports_gets_no_notice(crm: Crm, fields: bytes) -> None:
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    raw = fields + b"\r\n" + message(sender="gone@acme.example")
+    assert plan(crm, raw).why == "suppressed-response-suppress"
+
+
+def test_a_sender_who_asked_only_for_no_auto_replies_still_gets_the_notice(crm: Crm) -> None:
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    raw = b"X-Auto-Response-Suppress: OOF, AutoReply\r\n" + message(sender="gone@acme.example")
+    assert plan(crm, raw).why == "queued"
+
+
 def test_a_malformed_forward_names_the_forwarding_address_it_was_delivered_to(crm: Crm) -> None:
     # No route is decided for a message that cannot be read; the delivery header still says where.
     parts = b"".join(b"--p\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(1001))

@@ -592,6 +592,60 @@ def test_near_misses_are_still_allowed(changes: dict[str, object]) -> None:
     assert notice_allowed(facts(**changes)).allowed
 
 
+# MS-OXCMAIL 2.1.3.2.20: X-Auto-Response-Suppress lists what automatic answers the sender wants none
+# of, "DR" and "NDR" being (non-)delivery reports, "All" everything; comma-separated, in any order.
+# A notice is a delivery report (RFC 3464), so those three stop it; the others (read receipts, OOF,
+# other auto-replies) and "None" do not. The value is a stranger's: folded, encoded, repeated, junk.
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("All",),
+        ("DR",),
+        ("NDR",),
+        ("OOF, DR, RN, NRN",),  # what list servers add (Cornell's Exchange rule, Jira, GitHub)
+        ("RN, NRN, OOF, AutoReply, NDR",),
+        ("all",),
+        ("  nDr  ",),
+        ("OOF,NDR",),
+        ("OOF;DR",),
+        ("OOF DR",),
+        ("OOF,\r\n DR",),  # folded
+        ("OOF,\r\n\tNDR",),
+        ('"All"',),
+        ("=?us-ascii?Q?All?=",),  # RFC 2047, though nobody needs to encode it
+        ("=?utf-8?B?T09GLCBORFI=?=",),  # "OOF, NDR"
+        ("None, All",),  # contradictory: the refusal wins
+        ("OOF", "NDR"),  # repeated: each field counts
+        ("garbage;;; ,, DR ,,",),
+        ("NDR (no bounces please)",),
+    ],
+)
+def test_x_auto_response_suppress_of_delivery_reports_stops_the_notice(values: tuple[str, ...]) -> None:
+    headers = tuple(("X-Auto-Response-Suppress", value) for value in values)
+    verdict = notice_allowed(facts(headers=headers))
+    assert (verdict.allowed, verdict.reason) == (False, "suppressed-response-suppress")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "None",
+        "",
+        "OOF",
+        "AutoReply",
+        "RN, NRN",
+        "OOF, AutoReply",
+        "NDRX, ADR, DRAW, Allow, Alle",  # near misses: only whole words count
+        "(All)",  # a comment says nothing
+        "-1",  # the property's number, which the header is never written as
+        "\x00\x01\x7f",
+        "=?utf-8?B?!!!?=",
+    ],
+)
+def test_x_auto_response_suppress_of_anything_else_still_allows_the_notice(value: str) -> None:
+    assert notice_allowed(facts(headers=(("x-auto-response-suppress", value),))).allowed
+
+
 def test_a_colleague_at_an_own_domain_needs_authentication() -> None:
     colleague = {"sender_is_user": False, "recipient": Address(None, "new.rep@acme.com")}
     assert notice_allowed(facts(**colleague, authentication=PASSED)).allowed
