@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP
+from email.policy import default as default_policy
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -135,6 +137,17 @@ def message(
     for filename, data in attachments:
         msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
     return bytes(msg)
+
+
+def forwarded_as_attachment(sender: str, notice_raw: bytes, to: str = FWD) -> bytes:
+    """``notice_raw`` forwarded by ``sender`` as an attachment, as an Outlook rule or client does."""
+    forward = EmailMessage()
+    forward["From"], forward["To"], forward["Delivered-To"] = sender, to, to
+    forward["Subject"], forward["Message-ID"] = "FW: Not logged: Proposal", "<fw-1@acme.example>"
+    forward["Date"] = "Fri, 20 Nov 2026 10:40:00 +0000"
+    forward.set_content("See attached.")
+    forward.add_attachment(message_from_bytes(notice_raw, policy=default_policy))
+    return bytes(forward)
 
 
 @dataclass

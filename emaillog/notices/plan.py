@@ -20,7 +20,7 @@ from ..senderauth import AuthVerdict, check_authentication
 from ..settings import Settings
 from ..store.outbox import sent_today
 from .build import NoticeRequest, build_notice, notice_message_id
-from .policy import NoticeFacts, notice_allowed
+from .policy import NoticeFacts, carries_notice, notice_allowed
 from .reasons import REASONS
 
 
@@ -113,6 +113,8 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
             sent_today=ctx.sent_today,
             daily_limit=notices.daily_limit,
             case_sensitive_local=settings.case_sensitive_local_part,
+            notice_sender=notices.sender,
+            carries_notice=carries_notice(ctx.raw),
         )
     )
     if not verdict.allowed or sender is None or REASONS[reason].template is None:

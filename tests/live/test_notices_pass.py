@@ -14,6 +14,7 @@ from support import (
     FWD,
     World,
     deliver,
+    forwarded_as_attachment,
     hold_recording_until_the_main_thread_moves_on,
     make_world,
     message,
@@ -529,6 +530,21 @@ def test_an_auto_reply_to_a_notice_gets_no_second_notice(
             headers={**marks, **threading},
         )
     )
+    world.run_pass()
+    assert [r["reason"] for r in views.ledger(world.store)] == ["sender-not-permitted"] * 2
+    assert len(smtp_sink.messages) == 1
+
+
+def test_a_notice_forwarded_back_as_an_attachment_gets_no_second_notice(
+    world: World, smtp_sink: SmtpSink
+) -> None:
+    # A rep who left (inactive) with a rule forwarding every email to the BCC address as an
+    # attachment: the notice comes back wrapped in a new message with none of its marks on top.
+    admin.add_user(world.store, world.settings, "gone@acme.example", None, active=False, may_log=True)
+    world.deliver(message(sender="gone@acme.example"))
+    world.run_pass()
+    [first] = smtp_sink.messages
+    world.deliver(forwarded_as_attachment("gone@acme.example", first.raw, to=world.settings.bcc_address))
     world.run_pass()
     assert [r["reason"] for r in views.ledger(world.store)] == ["sender-not-permitted"] * 2
     assert len(smtp_sink.messages) == 1

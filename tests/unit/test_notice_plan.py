@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
-from support import BCC, FWD, NOTICES_ON, crm_with_rep, message
+from support import BCC, FWD, NOTICES_ON, crm_with_rep, forwarded_as_attachment, message
 
 from emaillog import admin
 from emaillog.limits import Limits
@@ -106,6 +106,69 @@ def test_a_sender_who_asked_only_for_no_auto_replies_still_gets_the_notice(crm: 
     admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
     raw = b"X-Auto-Response-Suppress: OOF, AutoReply\r\n" + message(sender="gone@acme.example")
     assert plan(crm, raw).why == "queued"
+
+
+@pytest.mark.parametrize("to", [FWD, BCC])
+def test_a_notice_forwarded_back_as_an_attachment_gets_no_second_notice(crm: Crm, to: str) -> None:
+    # A rep who left (inactive) with a rule forwarding their mail to a logging address: the notice
+    # about one refused message is forwarded back, refused, and a notice about it would be too.
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    first = plan(crm, message(sender="gone@acme.example"))
+    assert first.notice is not None
+    assert plan(crm, forwarded_as_attachment("gone@acme.example", first.notice.raw, to)).why == (
+        "suppressed-forwarded-notice"
+    )
+
+
+def test_a_notice_forwarded_back_inline_by_thunderbird_gets_no_second_notice(crm: Crm) -> None:
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    notice = notice_of(plan(crm, message(sender="gone@acme.example")))
+    text, _ = text_and_status(notice)
+    forward = message(
+        sender="gone@acme.example",
+        to=(FWD,),
+        delivered_to=FWD,
+        subject=f"Fwd: {notice['Subject']}",
+        body=f"-------- Forwarded Message --------\nFrom: {notice['From']}\n\n{text}",
+        headers={"X-Forwarded-Message-Id": notice["Message-ID"]},
+        message_id="<fw-2@acme.example>",
+    )
+    assert plan(crm, forward).why == "suppressed-reply-to-notice"
+
+
+def test_a_forward_quoting_a_notice_id_in_its_text_still_gets_a_notice(crm: Crm) -> None:
+    # Only a Message-ID field names a notice: the same id in a sentence is not one.
+    admin.add_user(crm[0], crm[1], "gone@acme.example", None, active=False, may_log=True)
+    body = "Your notice <notice.0123456789abcdef0123456789abcdef@crm.acme.example> said no; why?"
+    assert plan(crm, message(sender="gone@acme.example", body=body)).why == "queued"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [b"X-Loop: log@acme.example", b"X-Loop: crm-notices@acme.example (emaillog)"],
+)
+def test_mail_that_went_through_us_before_gets_no_notice(tmp_path: Path, field: bytes) -> None:
+    store, settings = crm_with_rep(
+        tmp_path, **{**NOTICES_ON, "EMAILLOG_NOTICE_FROM": "crm-notices@acme.example"}
+    )
+    admin.add_user(store, settings, "gone@acme.example", None, active=False, may_log=True)
+    raw = field + b"\r\n" + message(sender="gone@acme.example")
+    assert plan((store, settings), raw).why == "suppressed-loop"
+
+
+def test_a_notice_redirected_back_from_our_own_address_gets_no_notice(tmp_path: Path) -> None:
+    # A redirect keeps the notice's From, which the company's relay signed, so it passes DMARC at
+    # one of the company's domains. With a notice sender that is no mailer-daemon, and the marks a
+    # forwarder may drop (Auto-Submitted, multipart/report) gone, only that From tells.
+    env = {
+        **NOTICES_ON,
+        "EMAILLOG_NOTICE_FROM": "crm-notices@acme.example",
+        "EMAILLOG_TRUSTED_AUTHSERV_IDS": "mx.acme.example",
+    }
+    store, settings = crm_with_rep(tmp_path, **env)
+    passed = {"Authentication-Results": "mx.acme.example; dmarc=pass header.from=acme.example"}
+    raw = message(sender="CRM <crm-notices@acme.example>", delivered_to=BCC, headers=passed)
+    assert plan((store, settings), raw).why == "suppressed-notice-sender"
 
 
 def test_a_malformed_forward_names_the_forwarding_address_it_was_delivered_to(crm: Crm) -> None:
