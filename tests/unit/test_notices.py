@@ -624,30 +624,29 @@ def test_near_misses_are_still_allowed(changes: dict[str, object]) -> None:
 
 
 # MS-OXCMAIL 2.1.3.2.20: X-Auto-Response-Suppress lists what automatic answers the sender wants none
-# of, "DR" and "NDR" being (non-)delivery reports, "All" everything; comma-separated, in any order.
-# A notice is a delivery report (RFC 3464), so those three stop it; the others (read receipts, OOF,
-# other auto-replies) and "None" do not. The value is a stranger's: folded, encoded, repeated, junk.
+# of, "NDR" being non-delivery reports, "All" everything; comma-separated, in any order. A notice
+# that the email was not logged is a non-delivery report (RFC 3464), so those two stop it; "DR"
+# (delivery reports), the others (read receipts, OOF, other auto-replies) and "None" do not. The
+# value is a stranger's: folded, encoded, repeated, junk.
 @pytest.mark.parametrize(
     "values",
     [
         ("All",),
-        ("DR",),
         ("NDR",),
-        ("OOF, DR, RN, NRN",),  # what list servers add (Cornell's Exchange rule, Jira, GitHub)
         ("RN, NRN, OOF, AutoReply, NDR",),
         ("all",),
         ("  nDr  ",),
         ("OOF,NDR",),
-        ("OOF;DR",),
-        ("OOF DR",),
-        ("OOF,\r\n DR",),  # folded
+        ("OOF;NDR",),
+        ("OOF NDR",),
+        ("OOF,\r\n NDR",),  # folded
         ("OOF,\r\n\tNDR",),
         ('"All"',),
         ("=?us-ascii?Q?All?=",),  # RFC 2047, though nobody needs to encode it
         ("=?utf-8?B?T09GLCBORFI=?=",),  # "OOF, NDR"
         ("None, All",),  # contradictory: the refusal wins
         ("OOF", "NDR"),  # repeated: each field counts
-        ("garbage;;; ,, DR ,,",),
+        ("garbage;;; ,, NDR ,,",),
         ("NDR (no bounces please)",),
     ],
 )
@@ -666,6 +665,9 @@ def test_x_auto_response_suppress_of_delivery_reports_stops_the_notice(values: t
         "AutoReply",
         "RN, NRN",
         "OOF, AutoReply",
+        "DR",  # delivery reports: not a refusal
+        "DR, OOF, AutoReply",  # among the commonest values on ordinary mail
+        "OOF, DR, RN, NRN",  # what Cornell's Exchange rule adds to list mail
         "NDRX, ADR, DRAW, Allow, Alle",  # near misses: only whole words count
         "(All)",  # a comment says nothing
         "-1",  # the property's number, which the header is never written as
@@ -675,6 +677,15 @@ def test_x_auto_response_suppress_of_delivery_reports_stops_the_notice(values: t
 )
 def test_x_auto_response_suppress_of_anything_else_still_allows_the_notice(value: str) -> None:
     assert notice_allowed(facts(headers=(("x-auto-response-suppress", value),))).allowed
+
+
+def test_x_auto_response_suppress_dr_stops_only_a_logged_with_loss_notice() -> None:
+    # attachment-too-large: logged, its action "delivered" (RFC 3464 §2.3.3), a delivery report.
+    logged = {"reason": "attachment-too-large"}
+    for value in ("DR", "OOF, DR", "All"):
+        verdict = notice_allowed(facts(**logged, headers=(("X-Auto-Response-Suppress", value),)))
+        assert verdict.reason == "suppressed-response-suppress", value
+    assert notice_allowed(facts(**logged, headers=(("X-Auto-Response-Suppress", "NDR"),))).allowed
 
 
 def test_a_colleague_at_an_own_domain_needs_authentication() -> None:
