@@ -108,7 +108,7 @@ def plan_notice(ctx: NoticeContext, settings: Settings) -> NoticeVerdict:
             headers=ctx.email.headers,
             sender_is_user=ctx.sender_is_user,
             authentication=_auth(ctx.email, settings),
-            logging_addresses=settings.logging_addresses,
+            logging_addresses=settings.every_logging_address,
             own_domains=settings.company_domains,
             sent_today=ctx.sent_today,
             daily_limit=notices.daily_limit,

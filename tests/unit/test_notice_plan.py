@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -155,6 +156,15 @@ def test_mail_that_went_through_us_before_gets_no_notice(tmp_path: Path, field: 
     admin.add_user(store, settings, "gone@acme.example", None, active=False, may_log=True)
     raw = field + b"\r\n" + message(sender="gone@acme.example")
     assert plan((store, settings), raw).why == "suppressed-loop"
+
+
+def test_mail_that_went_through_another_mailbox_of_the_deployment_gets_no_notice(crm: Crm) -> None:
+    # X-Loop naming a second team's logging address: that mailbox handled it (and may answer it).
+    store, settings = crm
+    fleet = dataclasses.replace(settings, fleet_logging_addresses=frozenset({"log@team-b.example"}))
+    admin.add_user(store, settings, "gone@acme.example", None, active=False, may_log=True)
+    raw = b"X-Loop: LOG@team-b.example\r\n" + message(sender="gone@acme.example")
+    assert plan((store, fleet), raw).why == "suppressed-loop"
 
 
 def test_a_notice_redirected_back_from_our_own_address_gets_no_notice(tmp_path: Path) -> None:
