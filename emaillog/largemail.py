@@ -26,7 +26,7 @@ from .imapsections import SectionReader
 from .limits import Limits
 from .message import Email, Malformed, malformed, parse
 from .mimeheader import read_header
-from .mimepart import UUENCODE, Uudecoder
+from .mimepart import UUENCODE, Uudecoder, transfer_encoding
 from .private import private_dir
 from .structure import MAX_LEAVES, Leaf, leaves
 from .tnef import Budget, File, is_tnef, unpack
@@ -165,7 +165,7 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
     """Decode one section to a temp file in chunks, hashing as it goes; fsynced before it is used."""
     private_dir(tmp_dir)
     digest, size = hashlib.sha256(), 0
-    decoder = _decoder(leaf.encoding)
+    decoder = _decoder(_encoding(reader, leaf))
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -186,6 +186,22 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
         path=Path(name),
         content_id=leaf.content_id,
     )
+
+
+def _encoding(reader: SectionReader, leaf: Leaf) -> str:
+    """The leaf's Content-Transfer-Encoding as a message read whole reads it (``transfer_encoding``).
+
+    The server's is taken when it names one to undo. Otherwise the part's own header is read: Dovecot
+    gives "7bit" for ``"base64"`` (quoted), ``base64;`` or ``base64 foo``, which a message read whole
+    decodes, and the file was stored as its base64. One small FETCH, for a file that is not base64.
+    """
+    if leaf.encoding in _DECODED:
+        return leaf.encoding
+    header = read_header(reader.section(f"{leaf.section}.MIME"))
+    return transfer_encoding(header.get("content-transfer-encoding"))
+
+
+_DECODED = frozenset({"base64", "quoted-printable", *UUENCODE})
 
 
 def _decoded(

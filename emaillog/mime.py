@@ -16,7 +16,7 @@ from email.message import Message
 
 from .limits import Limits, StructureProblem
 from .mimeheader import read_header
-from .mimepart import Part
+from .mimepart import Part, transfer_encoding
 
 
 def check_structure(raw: bytes, limits: Limits) -> StructureProblem | None:
@@ -127,7 +127,7 @@ class _Walker:
         """
         if depth > self.limits.max_depth:
             return _too_deep(self.limits)
-        base64 = str(header.get("content-transfer-encoding", "")).strip().lower() == "base64"
+        base64 = transfer_encoding(header.get("content-transfer-encoding")) == "base64"
         if base64 and self.raw.find(b":", start, end) < 0:
             # Not allowed (RFC 2046 §5.2.1) but seen. The stdlib reads the encoded text as it is:
             # no header field (base64 has no ":"), so one plain part and no header limit. It reads

@@ -42,19 +42,48 @@ class Part:
 
     def decoded(self) -> bytes:
         """The body with its Content-Transfer-Encoding undone; junk degrades, never raises."""
-        encoding = str(self.header.get("content-transfer-encoding", "")).strip().lower()
-        if encoding == "base64":
-            return _base64(self.source, self.start, self.end)
-        data = self.source[self.start : self.end]
-        if encoding == "quoted-printable":
-            return binascii.a2b_qp(data)
-        if encoding in UUENCODE:
-            decoder = Uudecoder()
-            return decoder.feed(data) + decoder.finish()
-        return data
+        encoding = transfer_encoding(self.header.get("content-transfer-encoding"))
+        return transfer_decoded(self.source, encoding, self.start, self.end)
 
     def text(self) -> str:
         return decode_text(self.decoded(), self.header.get_content_charset())
+
+
+def transfer_encoding(value: object) -> str:
+    """A Content-Transfer-Encoding as mail clients read it: its first word, in lower case.
+
+    Mailers write ``"base64"`` (quoted), ``base64 (encoded)`` (a comment), ``base64;`` or
+    ``Base64``. Thunderbird reads the first word up to a blank, ";" or ","; mutt, whatever starts
+    with "base64"; Dovecot skips comments. The stdlib compares the whole value, so each of these
+    was read as no encoding: the text body was stored as its base64, the file as its encoding.
+    Here comments are skipped, quotes are not part of the word, and the word ends where
+    Thunderbird's does; "" when there is none (7bit, as RFC 2045 §6.1 defaults).
+    """
+    text, removed = str(value or "")[:_MOST_ENCODING_CHARS], 1
+    while removed:  # innermost first: comments nest (RFC 5322 §3.2.2)
+        text, removed = _COMMENT.subn(" ", text)
+    word = _ENCODING_WORD.search(text)
+    return word.group().lower() if word else ""
+
+
+_COMMENT = re.compile(r"\([^()]*\)")
+_ENCODING_WORD = re.compile(r'[^\s";,()]+')
+# The longest name is "quoted-printable": a huge value is not searched through.
+_MOST_ENCODING_CHARS = 256
+
+
+def transfer_decoded(source: bytes, encoding: str, start: int = 0, end: int | None = None) -> bytes:
+    """``source[start:end]`` with ``encoding`` (``transfer_encoding``'s) undone; junk degrades."""
+    end = len(source) if end is None else end
+    if encoding == "base64":
+        return _base64(source, start, end)
+    data = source[start:end]
+    if encoding == "quoted-printable":
+        return binascii.a2b_qp(data)
+    if encoding in UUENCODE:
+        decoder = Uudecoder()
+        return decoder.feed(data) + decoder.finish()
+    return data
 
 
 # Labels whose text is, in mail as on the web, nearly always written in Windows-1252: its curly

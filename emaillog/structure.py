@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .headerfields import content_id, header_text, parameter_text
+from .mimepart import transfer_encoding
 
 MAX_LEAVES = 2000
 
@@ -22,7 +23,7 @@ class Leaf:
     section: str  # "1", "1.2", "2.1" … as BODY[section] wants it
     content_type: str  # lower-case type/subtype
     params: dict[str, str]
-    encoding: str  # lower-case Content-Transfer-Encoding
+    encoding: str  # the server's Content-Transfer-Encoding, as ``mimepart.transfer_encoding`` reads it
     size: int  # encoded octets
     disposition: str | None
     filename: str | None
@@ -79,7 +80,7 @@ def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
         section=section,
         content_type=content_type,
         params=params,
-        encoding=_text(body[5]).lower(),
+        encoding=transfer_encoding(_text(body[5])),
         size=int(body[6] or 0),
         disposition=disposition,
         # Outlook writes a non-ASCII name as RFC 2047 encoded words inside the quoted parameter, and

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from email.errors import MessageError
 from email.message import EmailMessage, Message
 
-from emaillog.mimepart import decode_text
+from emaillog.mimepart import decode_text, transfer_decoded, transfer_encoding
 
 _MAX_DEPTH = 50  # SPEC §8: deeper nesting is hostile
 _MAX_PARTS = 1000
@@ -67,10 +67,16 @@ def decoded(part: Message) -> str | None:
     charset when the bytes fit it, else UTF-8, else Windows-1252 (for iso-8859-1 and us-ascii too)."""
     try:
         raw = part.get_payload(decode=True)
+        label = str(part.get("content-transfer-encoding", "")).lower()
     except PART_ERRORS:
         return None
     if not isinstance(raw, bytes):
         return None
+    encoding = transfer_encoding(label)
+    if encoding != label:
+        # A label the stdlib compares whole ('"base64"', "base64 (encoded)"): it handed the bytes
+        # over as they came, and they are decoded here as the BCC path decodes them.
+        raw = transfer_decoded(raw, encoding)
     if len(raw) > _MAX_PART_BYTES:
         # Cut at a line's end, never inside a UTF-8 character: one cut in two made it fall back to
         # Windows-1252 for the whole text.

@@ -1,0 +1,91 @@
+"""What older and odder mailers write, read as mail clients read it: a Content-Transfer-Encoding
+quoted or with a comment, a file name in both the plain and RFC 2231 forms, a file uuencoded into
+the text body. The same whichever path reads the message (whole, or by sections from BODYSTRUCTURE)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+
+from emaillog.forwards.parts import body_of
+from emaillog.limits import Limits
+from emaillog.message import Email, parse
+from emaillog.mimepart import transfer_encoding
+from emaillog.structure import leaves
+
+HEAD = (
+    b"From: Rita Rep <rita@acme.example>\r\nTo: carl@globex.example\r\nSubject: Offer\r\n"
+    b"Date: Fri, 20 Nov 2026 10:30:00 +0000\r\nMessage-ID: <old@acme.example>\r\nMIME-Version: 1.0\r\n"
+)
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
+TEXT = "Grüße, Carl"
+
+
+def _email(raw: bytes) -> Email:
+    email = parse(raw, Limits())
+    assert isinstance(email, Email)
+    return email
+
+
+def _with_label(label: bytes) -> bytes:
+    return (
+        HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+        + label
+        + b"\r\n\r\n"
+        + base64.encodebytes(TEXT.encode())
+        + b"--B\r\nContent-Type: application/pdf; name=offer.pdf\r\nContent-Transfer-Encoding: "
+        + label
+        + b"\r\n\r\n"
+        + base64.encodebytes(PDF)
+        + b"--B--\r\n"
+    )
+
+
+LABELS = [b'"base64"', b"base64 (encoded)", b"(MIME) base64", b"BASE64", b"base64;", b'"Base64"', b"base64 x"]
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_a_quoted_or_commented_base64_label_is_decoded_as_mail_clients_decode_it(label: bytes) -> None:
+    # Compared whole, '"base64"' was no encoding: the text stored as its base64, the file encoded.
+    email = _email(_with_label(label))
+    assert email.text.strip() == TEXT
+    [attachment] = email.attachments
+    assert attachment.data == PDF and attachment.sha256 == hashlib.sha256(PDF).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("label", "read"),
+    [
+        (None, ""),
+        ("", ""),
+        (" 7BIT ", "7bit"),
+        ('"quoted-printable"', "quoted-printable"),
+        ("x-uuencode (old)", "x-uuencode"),
+        ("(a (nested) comment) base64", "base64"),
+        ("(unclosed base64", "unclosed"),
+        ("base-64", "base-64"),  # not base64: no client reads it so
+    ],
+)
+def test_a_transfer_encoding_label_reads_as_its_first_word(label: str | None, read: str) -> None:
+    assert transfer_encoding(label) == read
+
+
+def test_a_quoted_label_on_a_forwarded_originals_body_is_decoded_too() -> None:
+    original = message_from_bytes(
+        HEAD
+        + b'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "base64"\r\n\r\n'
+        + base64.encodebytes(TEXT.encode()),
+        policy=default,
+    )
+    assert (body_of(original, "plain") or "").strip() == TEXT
+
+
+def test_the_servers_label_is_read_as_the_parts_own() -> None:
+    pdf = [b"application", b"pdf", None, None, None, b'"BASE64"', 6000, None, None, None, None]
+    text = [b"text", b"plain", [b"charset", b"utf-8"], None, None, b"Quoted-Printable (x)", 14, 1]
+    assert [leaf.encoding for leaf in leaves([[text, pdf], b"mixed"])] == ["quoted-printable", "base64"]
