@@ -59,7 +59,8 @@ class ParsedHeader(Message):
     """A header section as parsed, never changed afterwards: each field's parameters are split once.
 
     The stdlib splits the whole Content-Type again for every parameter asked for (the charset,
-    the name, the boundary …), and reading a part asks for several. Parameters it cannot decode
+    the name, the boundary …), and reading a part asks for several. A parameter written both ways
+    reads as its RFC 2231 form. Parameters it cannot decode
     (``name*`` beside ``name*0*`` makes its RFC 2231 decoder raise TypeError) read as absent, as
     for a field without parameters, instead of failing the whole message.
     """
@@ -80,7 +81,11 @@ class ParsedHeader(Message):
                 params = []
             cache[key] = params
         wanted = param.lower()
-        return next((value for name, value in params if name.lower() == wanted), failobj)
+        found = [value for name, value in params if name.lower() == wanted]
+        # RFC 2231's form (a tuple: ``filename*=utf-8''…``) before the plain one beside it, which
+        # a mailer writes for clients that know no better: Thunderbird takes it, as RFC 6266 §4.3
+        # asks. The stdlib gives the first, always the plain one (it puts RFC 2231's after).
+        return next((value for value in found if isinstance(value, tuple)), found[0] if found else failobj)
 
 
 HEADER_PARSER = BytesHeaderParser(_class=ParsedHeader, policy=COMPAT32_TEXT)

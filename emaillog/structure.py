@@ -101,12 +101,11 @@ def _raw(value: Any) -> str | None:
 
 
 def _filename(params: dict[str, str], name: str = "filename") -> str | None:
-    """A parameter value, decoding the RFC 2231 form (``filename*=utf-8''…``) when that is what came,
-    as the message's own parse decodes it (``parameter_text``)."""
-    if name in params:
-        return parameter_text(params[name])
+    """A parameter value, decoding the RFC 2231 form (``filename*=utf-8''…``) as the message's own
+    parse decodes it (``parameter_text``). That form is taken before a plain one beside it, as the
+    message's own parse takes it (``mimeheader.ParsedHeader``); Dovecot joins its continuations."""
     encoded = params.get(name + "*")
     if encoded is None:
-        return None
+        return parameter_text(params[name]) if name in params else None
     charset, language, text = decode_rfc2231(encoded)
     return parameter_text((charset, language, unquote_to_bytes(text).decode("latin-1")))

@@ -89,3 +89,44 @@ def test_the_servers_label_is_read_as_the_parts_own() -> None:
     pdf = [b"application", b"pdf", None, None, None, b'"BASE64"', 6000, None, None, None, None]
     text = [b"text", b"plain", [b"charset", b"utf-8"], None, None, b"Quoted-Printable (x)", 14, 1]
     assert [leaf.encoding for leaf in leaves([[text, pdf], b"mixed"])] == ["quoted-printable", "base64"]
+
+
+BOTH_FORMS = [
+    b"Content-Disposition: attachment; filename=\"plain.pdf\"; filename*=utf-8''Gr%C3%BC%C3%9Fe.pdf",
+    b"Content-Disposition: attachment; filename*=utf-8''Gr%C3%BC%C3%9Fe.pdf; filename=\"plain.pdf\"",
+    b"Content-Disposition: attachment; filename=plain.pdf;\r\n"
+    b" filename*0*=utf-8''Gr%C3%BC; filename*1=\"\xc3\x9fe.pdf\"",
+    b"Content-Type: application/pdf; name=\"plain.pdf\"; name*=utf-8''Gr%C3%BC%C3%9Fe.pdf",
+]
+
+
+@pytest.mark.parametrize("header", BOTH_FORMS)
+def test_a_name_in_both_forms_is_its_rfc_2231_form_read_whole(header: bytes) -> None:
+    # The stdlib gives the plain one first: the rep's "Grüße.pdf" was stored as the fallback name.
+    raw = (
+        HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nHi\r\n"
+        b"--B\r\n"
+        + (b"" if header.startswith(b"Content-Type") else b"Content-Type: application/pdf\r\n")
+        + header
+        + b"\r\n\r\n%PDF\r\n--B--\r\n"
+    )
+    [attachment] = _email(raw).attachments
+    assert attachment.filename == "Grüße.pdf"
+
+
+def test_a_name_in_both_forms_is_its_rfc_2231_form_read_by_sections() -> None:
+    # Dovecot's BODYSTRUCTURE gives both, the plain first, its continuations joined into "name*".
+    encoded = b"utf-8''Gr%C3%BC%C3%9Fe.pdf"
+    text = [b"text", b"plain", [b"charset", b"utf-8"], None, None, b"7bit", 4, 1, None, None, None, None]
+    by_type = [b"application", b"pdf", [b"name", b"plain.pdf", b"name*", encoded], None, None, b"7bit", 4]
+    by_disposition = [b"application", b"pdf", None, None, None, b"base64", 4, None]
+    structure = [
+        [
+            text,
+            [*by_type, None, None, None, None],
+            [*by_disposition, [b"attachment", [b"filename", b"plain.pdf", b"filename*", encoded]], None],
+        ],
+        b"mixed",
+    ]
+    assert [leaf.filename for leaf in leaves(structure)] == [None, "Grüße.pdf", "Grüße.pdf"]

@@ -362,6 +362,10 @@ def test_a_read_headers_parameters_are_those_the_stdlib_finds(section: bytes) ->
             for unquote in (True, False):
                 try:
                     expected = theirs.get_param(param, "-", header, unquote)
+                    # One change: a parameter written both plainly and in RFC 2231's form reads as
+                    # the latter (the stdlib gives the first, the plain one).
+                    found = [v for k, v in theirs.get_params([], header, unquote) if k.lower() == param]
+                    expected = next((v for v in found if isinstance(v, tuple)), expected)
                 except TypeError:  # the stdlib's RFC 2231 decoder on mixed forms: read as absent
                     expected = "-"
                 assert ours.get_param(param, "-", header, unquote) == expected
