@@ -26,6 +26,7 @@ from .mime import Walked, walk
 from .mimepart import Part
 from .pickling import pickled_by_fields
 from .tnef import File, opened
+from .uutext import UuFile, uuencoded_files
 
 _BODY_TYPES = ("text/plain", "text/html")
 
@@ -66,23 +67,28 @@ def _contents(parts: tuple[Part, ...], max_parts: int) -> tuple[str, str | None,
     size of the bodies.
 
     Several inline text parts (Apple Mail splits a body around an inline image) are joined. Outlook's
-    winmail.dat gives the files (and the body, where there is none) it carries (``tnef.opened``).
+    winmail.dat gives the files (and the body, where there is none) it carries (``tnef.opened``), and
+    a file uuencoded into a text body is taken out of it (``uutext``).
     The text read from an HTML-only body is not a body that came: counted, a 1.3 MB HTML email was
     "2.5 MB" and refused as over the 2 MB limit.
     """
     texts: list[str] = []
     html: str | None = None
     attachments: list[Attachment] = []
+    room = max_parts - len(parts)  # how many more files the part limit lets the message carry
     for part in parts:
         kind = part.content_type
         if kind in _BODY_TYPES and not part.is_attachment and not _named(part):
             if kind == "text/plain":
-                texts.append(part.text())
+                text, carried = uuencoded_files(part.text(), room)
+                texts.append(text)
+                attachments.extend(_uuencoded(file) for file in carried)
+                room -= len(carried)
             elif html is None:
                 html = part.text()
             continue
         attachments.append(_attachment(part))
-    files, text, html = opened(attachments, "\n".join(texts), html, max_parts - len(parts), unpacked_file)
+    files, text, html = opened(attachments, "\n".join(texts), html, room, unpacked_file)
     body_bytes = len(text.encode()) + len((html or "").encode())
     if not text and html:
         text = html_to_text(html)
@@ -106,6 +112,19 @@ def _attachment(part: Part) -> Attachment:
         # Read here, from the header the walker parsed, and only for the parts that are files: the
         # body parts, most of the parts read, never pay for it.
         content_id=content_id(part.header.get("content-id")),
+    )
+
+
+def _uuencoded(file: UuFile) -> Attachment:
+    """A file uuencoded into the text body, typed by its name as Thunderbird types it."""
+    name = safe_filename(file.name, _UNTYPED)  # typed by the safe name: no "data:" URL in it
+    content_type = _EXTENSIONS.guess_type(name, strict=False)[0] or _UNTYPED
+    return Attachment(
+        filename=name,
+        content_type=content_type,
+        size=len(file.data),
+        sha256=hashlib.sha256(file.data).hexdigest(),
+        data=file.data,
     )
 
 
@@ -179,3 +198,4 @@ def _shortened(name: str, limit: int) -> str:
 # names otherwise.
 _EXTENSIONS = mimetypes.MimeTypes()
 _MAIL_EXTENSIONS = {"text/calendar": ".ics", "application/pkcs7-mime": ".p7m"}
+_UNTYPED = "application/octet-stream"

@@ -193,3 +193,48 @@ def test_a_uuencoded_file_is_stored_decoded(world: World) -> None:
     assert (stored["filename"], stored["size"]) == ("prices.bin", len(payload))
     assert stored["sha256"] == hashlib.sha256(payload).hexdigest()
     assert Path(stored["path"]).read_bytes() == payload
+
+
+def test_old_mailers_labels_names_and_uuencoded_text_are_stored_as_a_mail_client_shows_them(
+    world: World,
+) -> None:
+    # A quoted or trailing-junk transfer encoding (Dovecot's BODYSTRUCTURE says "7bit" for both: the
+    # file was stored as its base64 by sections), a name in both forms (the plain one was kept), a
+    # file uuencoded into the text (kept as text, the file nowhere).
+    sheet = bytes(range(256)) * 40
+    lines = b"".join(binascii.b2a_uu(sheet[i : i + 45]) for i in range(0, len(sheet), 45))
+    text = b"Here are the prices.\n\nbegin 644 prices.xls\n" + lines + b"`\nend\n\nRita\n"
+    pdf = b"%PDF-1.4 " + bytes(range(256)) * 20
+
+    def file(label: bytes, disposition: bytes) -> bytes:
+        return (
+            b"--mix\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
+            + disposition
+            + b"\r\nContent-Transfer-Encoding: "
+            + label
+            + b"\r\n\r\n"
+            + base64.encodebytes(pdf).replace(b"\n", b"\r\n")
+        )
+
+    raw = (
+        b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+        b"To: Carl Customer <carl@globex.example>\r\nSubject: Old mailer\r\n"
+        b"Message-ID: <old@acme.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="mix"\r\n\r\n'
+        b'--mix\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "base64"\r\n\r\n'
+        + base64.encodebytes(text).replace(b"\n", b"\r\n")
+        + file(b'"base64"', b"filename=\"plain.pdf\"; filename*=utf-8''Gr%C3%BC%C3%9Fe.pdf")
+        + file(b"Base64; (sic)", b"filename*=utf-8''Ma%C3%9F.pdf; filename=\"plain.pdf\"")
+        + b"--mix--\r\n"
+    )
+    world.deliver(raw)
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None
+    assert email["text_body"].split() == ["Here", "are", "the", "prices.", "Rita"]
+    stored = {a["filename"]: a for a in email["attachments"]}
+    assert sorted(stored) == ["Grüße.pdf", "Maß.pdf", "prices.xls"]
+    for name, data in (("Grüße.pdf", pdf), ("Maß.pdf", pdf), ("prices.xls", sheet)):
+        assert stored[name]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert Path(stored[name]["path"]).read_bytes() == data

@@ -5,6 +5,7 @@ the text body. The same whichever path reads the message (whole, or by sections 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 from email import message_from_bytes
 from email.policy import default
@@ -16,6 +17,7 @@ from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.mimepart import transfer_encoding
 from emaillog.structure import leaves
+from emaillog.uutext import uuencoded_files
 
 HEAD = (
     b"From: Rita Rep <rita@acme.example>\r\nTo: carl@globex.example\r\nSubject: Offer\r\n"
@@ -130,3 +132,56 @@ def test_a_name_in_both_forms_is_its_rfc_2231_form_read_by_sections() -> None:
         b"mixed",
     ]
     assert [leaf.filename for leaf in leaves(structure)] == [None, "Grüße.pdf", "Grüße.pdf"]
+
+
+def _uuencoded(data: bytes, name: bytes = b"prices.xls") -> bytes:
+    lines = b"".join(binascii.b2a_uu(data[i : i + 45]) for i in range(0, len(data), 45))
+    return b"begin 644 " + name + b"\n" + lines + b"`\nend\n"
+
+
+def _plain(body: bytes, header: bytes = b"") -> bytes:
+    head = HEAD + b"Content-Type: text/plain; charset=utf-8\r\n" + header
+    return head + b"\r\n" + body.replace(b"\n", b"\r\n")
+
+
+def test_a_file_uuencoded_into_the_text_is_an_attachment_and_not_text() -> None:
+    # Stored as it came, the body was kilobytes of "M..." lines (counted toward the body limit),
+    # and the file was nowhere.
+    sheet = bytes(range(256)) * 40
+    email = _email(_plain(b"Here are the prices.\n\n" + _uuencoded(sheet) + b"\nRegards, Rita\n"))
+    assert email.text.split() == ["Here", "are", "the", "prices.", "Regards,", "Rita"]
+    assert email.body_bytes < 100
+    [attachment] = email.attachments
+    assert (attachment.filename, attachment.content_type) == ("prices.xls", "application/vnd.ms-excel")
+    assert attachment.data == sheet and attachment.size == len(sheet)
+
+
+def test_uuencoded_files_in_a_quoted_printable_body_and_with_odd_names_are_each_kept() -> None:
+    body = _uuencoded(b"one", b"../../etc/a b.txt") + b"between\n" + _uuencoded(b"two", b"noextension")
+    email = _email(_plain(body.replace(b"=", b"=3D"), b"Content-Transfer-Encoding: quoted-printable\r\n"))
+    assert email.text.strip() == "between"
+    assert [(a.filename, a.content_type, a.data) for a in email.attachments] == [
+        ("a b.txt", "text/plain", b"one"),
+        ("noextension", "application/octet-stream", b"two"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We begin 644 tests today.\nend\n",  # not at a line's start
+        "begin 644 prices.xls\nthe file did not come through\nend\n",  # prose is not uuencode
+        "begin 644 prices.xls\nM86)C\n",  # no end: left as it came
+        "begin here\nM86)C\nend\n",  # no mode
+    ],
+)
+def test_text_that_only_looks_like_uuencode_stays_text(text: str) -> None:
+    assert uuencoded_files(text, 10) == (text, ())
+
+
+def test_uuencoded_files_beyond_the_part_limit_stay_in_the_text() -> None:
+    block = "begin 644 a.bin\n#86)C\n`\nend\n"
+    text, files = uuencoded_files(block * 5, 3)
+    assert [file.data for file in files] == [b"abc"] * 3 and text == block * 2
+    many = _plain(_uuencoded(b"abc", b"a.bin") * (Limits().max_parts + 5))
+    assert len(_email(many).attachments) == Limits().max_parts - 1  # the body is one of the parts
