@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -402,6 +404,22 @@ def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+def waiting_in_sql(thread: threading.Thread, statement: str, within: str) -> bool:
+    """Whether ``thread`` is inside peewee's ``execute_sql`` of a statement starting ``statement``,
+    called from the function named ``within``: polled while another connection holds the lock that
+    statement takes, it says the thread is waiting there (uncontended, a BEGIN IMMEDIATE or a LOCK
+    TABLE is over in microseconds)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    names = []
+    at_statement = False
+    while frame is not None:
+        sql = frame.f_locals.get("sql") if frame.f_code.co_name == "execute_sql" else None
+        at_statement = at_statement or (isinstance(sql, str) and sql.startswith(statement))
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return at_statement and within in names
 
 
 @contextmanager

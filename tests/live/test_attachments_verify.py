@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from support import REP, deliver, make_settings, message
+from support import REP, deliver, make_settings, message, wait_until, waiting_in_sql
 
 from emaillog.devmail import ImapAccount
 from emaillog.store import filecheck
@@ -116,8 +116,12 @@ def test_an_orphan_a_pass_names_while_it_is_removed_is_kept(
     done: list[tuple[int, str, str]] = []
     remover = threading.Thread(target=lambda: done.append(cli("attachments", "verify", "--remove-orphans")))
     remover.start()
-    time.sleep(1.0)
-    assert not done  # waiting for the pass's commit
+    # At its lock, which the pass's insert holds: only then is the commit the one it waits for (a
+    # fixed second let a remover slower than that look up after the commit, and prove nothing).
+    lock = "BEGIN IMMEDIATE" if database_url.startswith("sqlite") else "LOCK TABLE"
+    at_lock = lambda: waiting_in_sql(remover, lock, within="_removed")  # noqa: E731
+    wait_until(lambda: at_lock() or bool(done), 30, "the removal at its lock")
+    assert not done, done  # waiting for the pass's commit
     writer.commit()
     writer.close()
     remover.join(60)
