@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from support import wait_until, waiting_in_sql
 
 from emaillog import csvfile
 from emaillog.cli import main
@@ -222,8 +223,10 @@ def test_an_admin_write_waits_for_the_daemons_write_to_finish(
     codes: list[int] = []
     admin = threading.Thread(target=lambda: codes.append(main(["users", "add", "tom@acme.example"])))
     admin.start()
-    # The admin's command waits on the lock rather than ending with an error.
-    admin.join(timeout=1.0)
+    # The admin's command waits on the lock rather than ending with an error (seen waiting at the
+    # lock, not guessed from a second gone by: a slow start passed that second before the lock).
+    at_lock = lambda: waiting_in_sql(admin, "BEGIN IMMEDIATE", within="add_user")  # noqa: E731
+    wait_until(lambda: at_lock() or not admin.is_alive(), 30, "the admin's command at the write lock")
     assert admin.is_alive() and codes == []
     daemon.execute("COMMIT")
     daemon.close()
