@@ -340,6 +340,14 @@ def upgrade(db: Database) -> int:
     """
     version = current_version(db)
     if version < CURRENT_VERSION:
+        if version:  # a new database's tables are made without a word
+            # Said before the upgrade's lock is waited for: a long migration (v10 fingerprinted every
+            # email again) or one another process runs then shows in the log, not as a silent start.
+            log.info(
+                "database: schema version %d, older than this emaillog's %d: upgrading",
+                version,
+                CURRENT_VERSION,
+            )
         with _upgrade_lock(db):
             version = _apply_pending(db)
     if version > CURRENT_VERSION:
