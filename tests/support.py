@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -420,6 +421,53 @@ def waiting_in_sql(thread: threading.Thread, statement: str, within: str) -> boo
         names.append(frame.f_code.co_name)
         frame = frame.f_back
     return at_statement and within in names
+
+
+class NotifySocket:
+    """A datagram socket playing systemd's part for a daemon run as a process: set NOTIFY_SOCKET to
+    ``path``. Read all the time, as systemd does: an unread AF_UNIX datagram queue holds only about
+    ten messages, after which the daemon's next sd_notify would be dropped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.2)
+        self._messages: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reader = threading.Thread(target=self._drain_loop, daemon=True)
+        self._reader.start()
+
+    def _drain_loop(self) -> None:
+        while not self._closed:
+            self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(4096)
+            except (TimeoutError, OSError):
+                return
+            with self._lock:
+                self._messages.append(data.decode())
+
+    def messages(self) -> list[str]:
+        with self._lock:
+            return list(self._messages)
+
+    def saw(self, text: str) -> bool:
+        return any(text in m for m in self.messages())
+
+    def count(self, text: str) -> int:
+        return sum(text in m for m in self.messages())
+
+    def close(self) -> None:
+        """Once the daemon has exited: what it sent last (STOPPING=1) is queued, and read too."""
+        self._closed = True
+        self._reader.join(timeout=2)
+        self._drain()
+        self._sock.close()
 
 
 @contextmanager

@@ -17,7 +17,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 from imapclient import IMAPClient
 from pg import lease_holders
 from psycopg2 import sql
-from support import mailboxes_toml, message, wait_until
+from support import NotifySocket, mailboxes_toml, message, wait_until
 
 from emaillog.devmail import DevDovecot, ImapAccount
 from emaillog.fleet import CLAIM_SECONDS
@@ -38,13 +37,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Fleet:
-    """``daemon.py`` over a mailboxes file, its log in a file."""
+    """``daemon.py`` over a mailboxes file, its log in a file, its sd_notify messages read."""
 
     def __init__(self, tmp_path: Path, database_url: str, mailboxes: str, **extra: str) -> None:
         (tmp_path / "mailboxes.toml").write_text(mailboxes)
         self.log_path = tmp_path / "fleet.log"
+        self.notify = NotifySocket(tmp_path / "notify.sock")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "NOTIFY_SOCKET": str(self.notify.path),
             "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
             "EMAILLOG_DATABASE_URL": database_url,
             "EMAILLOG_MAILBOXES_FILE": str(tmp_path / "mailboxes.toml"),
@@ -69,10 +70,16 @@ class Fleet:
             for line in self.lines("reconnecting in")
         ]
 
+    def rounds(self) -> int:
+        """The claiming rounds run so far: each ends telling systemd what it works (STATUS=)."""
+        return self.notify.count("STATUS=working ")
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
+        code = self.proc.wait(timeout=60)
+        self.notify.close()
+        return code
 
 
 def leases_by_process(url: str) -> list[int]:
@@ -156,8 +163,14 @@ def test_two_deployments_on_one_database_each_keep_all_their_mailboxes(
             (tmp_path / tenant).mkdir()
             fleets.append(Fleet(tmp_path / tenant, pg_url, mailboxes_toml(accounts)))
         wait_until(lambda: leases_by_process(pg_url) == [6, 6], 20, "each fleet to hold its mailboxes")
-        # Past the rounds after which a fleet over its share gives mailboxes back (BALANCE_ROUNDS).
-        time.sleep(CLAIM_SECONDS * (BALANCE_ROUNDS + 2))
+        # Past the rounds after which a fleet over its share gives mailboxes back (BALANCE_ROUNDS),
+        # each fleet's counted from now: a fixed wait guessed how many rounds a loaded machine ran.
+        held_at = [fleet.rounds() for fleet in fleets]
+        wait_until(
+            lambda: all(f.rounds() > n + BALANCE_ROUNDS for f, n in zip(fleets, held_at, strict=True)),
+            CLAIM_SECONDS * (BALANCE_ROUNDS + 1) + 20,
+            f"{BALANCE_ROUNDS + 1} more claiming rounds in each fleet",
+        )
         assert leases_by_process(pg_url) == [6, 6]
     finally:
         codes = [fleet.stop() for fleet in fleets]
@@ -241,7 +254,8 @@ def test_a_mailbox_whose_first_login_was_refused_waits_in_idle_once_it_logs_in(
     fleet = Fleet(
         tmp_path,
         pg_url,
-        mailboxes_toml(accounts, common={"EMAILLOG_POLL_SECONDS": "1"}),
+        # good polls (without IDLE) on the interval late's wrong job had: its passes count them.
+        mailboxes_toml(accounts, {"EMAILLOG_POLL_SECONDS": "1"}, good={"EMAILLOG_IMAP_IDLE": "false"}),
         EMAILLOG_RECONNECT_MIN_SECONDS="1",
         EMAILLOG_RECONNECT_MAX_SECONDS="2",
     )
@@ -250,7 +264,9 @@ def test_a_mailbox_whose_first_login_was_refused_waits_in_idle_once_it_logs_in(
         dovecot.add_user(user, "pw")  # the password put right on the server
         wait_until(lambda: fleet.lines("mailbox late: pass done"), 20, "late's first pass")
         wait_until(lambda: fleet.lines("mailbox late: IDLE, with a reconciliation every 300s"), 5, "IDLE")
-        time.sleep(3)  # three poll intervals: it passed three more times
+        polled = len(fleet.lines("mailbox good: pass done"))
+        # Three poll intervals, as good's polls count them: late would have passed three more times.
+        wait_until(lambda: len(fleet.lines("mailbox good: pass done")) >= polled + 3, 20, "three polls")
         assert len(fleet.lines("mailbox late: pass done")) == 1, fleet.log()
     finally:
         code = fleet.stop()

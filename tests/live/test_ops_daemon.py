@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from imapclient import IMAPClient
 from peewee import DatabaseError
 from sandbox import under_unit_filter
 from support import (
+    NotifySocket,
     World,
     mailboxes_toml,
     make_world,
@@ -68,16 +68,10 @@ class DaemonProcess:
         self, tmp_path: Path, env_file: Path, watchdog_usec: int | None = None, sandboxed: bool = False
     ) -> None:
         self.log_path = tmp_path / "daemon.log"
-        self.notify_path = tmp_path / "notify.sock"
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(str(self.notify_path))
-        self.notify.settimeout(0.2)
-        self.messages: list[str] = []
-        self._lock = threading.Lock()
-        self._closed = False
+        self.notify = NotifySocket(tmp_path / "notify.sock")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "NOTIFY_SOCKET": str(self.notify_path),
+            "NOTIFY_SOCKET": str(self.notify.path),
             "PYTHONUNBUFFERED": "1",
         }
         if watchdog_usec:
@@ -91,30 +85,12 @@ class DaemonProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._reader = threading.Thread(target=self._drain_loop, daemon=True)
-        self._reader.start()
-
-    def _drain_loop(self) -> None:
-        while not self._closed:
-            self._drain_notify()
-
-    def _drain_notify(self) -> None:
-        # Read as systemd does, all the time: an unread AF_UNIX datagram queue holds only about ten
-        # messages, after which the daemon's next sd_notify would block.
-        while True:
-            try:
-                data = self.notify.recv(4096)
-            except (TimeoutError, OSError):
-                return
-            with self._lock:
-                self.messages.append(data.decode())
 
     def read_notify(self) -> list[str]:
-        with self._lock:
-            return list(self.messages)
+        return self.notify.messages()
 
     def saw(self, text: str) -> bool:
-        return any(text in m for m in self.read_notify())
+        return self.notify.saw(text)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         wait_until(lambda: self.saw("READY=1") or self.proc.poll() is not None, timeout, "READY=1")
@@ -138,9 +114,6 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
-        self._closed = True
-        self._reader.join(timeout=2)
-        self._drain_notify()  # what the exited daemon sent last (STOPPING=1) is queued: read it all
         self.notify.close()
 
 
