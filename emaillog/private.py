@@ -61,20 +61,26 @@ def fsync_path(path: Path) -> None:
 
 
 def make_owner_only(path: Path) -> bool:
-    """Directory ``path`` made 0700 if other users could enter it; whether it was (False: already
-    private, or not there).
+    """``path`` made owner-only (a directory 0700, a file 0600) if other users could reach it;
+    whether it was (False: already private, not there, or neither a directory nor a file).
 
-    For the directories an older version made in the data dir from a shell (umask 022): 0755, and
-    their state and lease files 0644. 0700 on the directory is enough: no other user can reach what
-    is below it, so the files under it (every stored attachment) are neither walked nor changed.
+    For what an older version made in the data dir from a shell (umask 022): directories 0755, the
+    SQLite database and the state and lease files 0644. 0700 on a directory is enough: no other user
+    can reach what is below it, so the files under it (every stored attachment) are neither walked
+    nor changed.
     """
     try:
         st = path.stat()
     except FileNotFoundError:
         return False
-    if not stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o077:
+    if not st.st_mode & 0o077:
         return False
-    path.chmod(DIR_MODE)
+    if stat.S_ISDIR(st.st_mode):
+        path.chmod(DIR_MODE)
+    elif stat.S_ISREG(st.st_mode):
+        path.chmod(FILE_MODE)
+    else:
+        return False
     return True
 
 

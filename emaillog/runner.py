@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -275,18 +276,31 @@ OWNED_DIRS = ("attachments", "tmp", "state", LEASE_DIR)
 
 
 def _make_data_dirs_private(settings: Settings) -> None:
-    """Those of the owned directories an older version left open to other users, made owner-only:
-    upgraded, they still let every local user read the stored attachments."""
+    """Those of the owned directories (and the SQLite database) an older version left open to other
+    users, made owner-only: upgraded, they still let every local user read the stored attachments
+    (and the database, every logged email)."""
     made = []
-    for data_dir in sorted({mailbox.data_dir for mailbox in settings.all_mailboxes()}):
-        for path in (data_dir / name for name in OWNED_DIRS):
-            try:
-                if make_owner_only(path):
-                    made.append(str(path))
-            except OSError as exc:  # another user's: the files are there anyway, mail is still logged
-                log.warning("cannot make %s owner-only (%s): other users may read what it holds", path, exc)
+    for path in _owned_paths(settings):
+        try:
+            if make_owner_only(path):
+                made.append(str(path))
+        except OSError as exc:  # another user's: the files are there anyway, mail is still logged
+            log.warning("cannot make %s owner-only (%s): other users may read what it holds", path, exc)
     if made:
-        log.info("made owner-only (0700), as an older version had left them open: %s", ", ".join(made))
+        log.info("made owner-only, as an older version had left them open: %s", ", ".join(made))
+
+
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _owned_paths(settings: Settings) -> list[Path]:
+    """The directories emaillog makes in each data dir, and the SQLite database with the files
+    SQLite keeps beside it (which it gives the database's mode when it makes them)."""
+    paths = [d / name for d in sorted({m.data_dir for m in settings.all_mailboxes()}) for name in OWNED_DIRS]
+    if settings.database_url.startswith("sqlite:///"):
+        database = Path(settings.database_url.removeprefix("sqlite:///"))
+        paths += [database, *(database.with_name(database.name + end) for end in _SQLITE_SIDE_FILES)]
+    return paths
 
 
 def _fleet_once(settings: Settings, store: Store, chain: tuple[Link, ...], dry_run: bool) -> int:

@@ -70,8 +70,17 @@ def test_the_directories_an_older_version_left_open_are_made_private_at_start(
     tmp_path: Path, imap_account: ImapAccount
 ) -> None:
     """Run from a shell, an older version made attachments/, tmp/, state/ and leases/ 0755 and the
-    state and lease files 0644: upgraded, every local user could still read the stored attachments."""
+    database, state and lease files 0644: upgraded, every local user could still read the stored
+    attachments and the database (every logged email)."""
     data = tmp_path / "data"
+    env = {
+        "EMAILLOG_DATA_DIR": str(data),
+        "EMAILLOG_BCC_ADDRESS": BCC,
+        "EMAILLOG_FORWARD_ADDRESS": FWD,
+        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
+        **imap_account.settings(),
+    }
+    _emaillog(env, "run", "--once")  # the database, as an older version left it (made open below)
     old = {
         "attachments/ab/ab12": b"a customer's contract",
         "state/default.json": b"{}",
@@ -83,19 +92,14 @@ def test_the_directories_an_older_version_left_open_are_made_private_at_start(
         (data / name).write_bytes(content)
     for path in (data, *data.rglob("*")):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    env = {
-        "EMAILLOG_DATA_DIR": str(data),
-        "EMAILLOG_BCC_ADDRESS": BCC,
-        "EMAILLOG_FORWARD_ADDRESS": FWD,
-        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-        **imap_account.settings(),
-    }
+    assert _modes(data)["emaillog.sqlite3"] == "0o644"
     log = _emaillog(env, "run", "--once")
     modes = _modes(data)
     owned = ("attachments", "leases", "state", "tmp")
     assert {name: modes[name] for name in owned} == dict.fromkeys(owned, "0o700")
     assert modes["."] == "0o755"  # the data dir an admin made keeps its mode (README)
     assert modes["attachments/ab/ab12"] == "0o644"  # not walked: no other user reaches it now
+    assert modes["emaillog.sqlite3"] == "0o600"
     told = [line for line in log.splitlines() if "owner-only" in line]
-    assert len(told) == 1 and all(str(data / name) in told[0] for name in owned), log
+    assert len(told) == 1 and all(str(data / name) in told[0] for name in (*owned, "emaillog.sqlite3")), log
     assert "owner-only" not in _emaillog(env, "run", "--once")  # said once, when it was done

@@ -58,13 +58,16 @@ def test_files_are_owner_only_and_one_written_anew_is_made_so(tmp_path: Path) ->
     assert (_mode(tmp_path / "new.lock"), _mode(old)) == (0o600, 0o600)
 
 
-def test_a_directory_others_could_enter_is_made_owner_only_and_nothing_else(tmp_path: Path) -> None:
+def test_what_others_could_reach_is_made_owner_only_and_nothing_else(tmp_path: Path) -> None:
     for name, mode in (("open", 0o755), ("group", 0o750), ("private", 0o700)):
         (tmp_path / name).mkdir()
         (tmp_path / name).chmod(mode)
     (tmp_path / "open" / "file").write_text("")
     (tmp_path / "open" / "file").chmod(0o644)
-    (tmp_path / "a-file").write_text("")
-    made = [make_owner_only(tmp_path / n) for n in ("open", "group", "private", "a-file", "missing")]
-    assert made == [True, True, False, False, False]
-    assert [_mode(tmp_path / n) for n in ("open", "group", "open/file")] == [0o700, 0o700, 0o644]
+    for name, mode in (("a-file", 0o644), ("a-private-file", 0o600)):
+        (tmp_path / name).write_text("")
+        (tmp_path / name).chmod(mode)
+    names = ("open", "group", "private", "a-file", "a-private-file", "missing")
+    assert [make_owner_only(tmp_path / n) for n in names] == [True, True, False, True, False, False]
+    modes = [_mode(tmp_path / n) for n in ("open", "group", "open/file", "a-file")]
+    assert modes == [0o700, 0o700, 0o644, 0o600]
