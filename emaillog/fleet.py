@@ -154,6 +154,10 @@ class Fleet(FleetClaims):
                 break
             if request == "stop":
                 return False
+            if request == "refused" and self.refused is not None:
+                # A mailbox thread found the schema upgraded by a newer emaillog: the process stops
+                # (the mailboxes finish the batch in hand) and exits as start-up would (runner.run: 78).
+                raise self.refused
             if request == "reload":
                 self._reload()
             else:

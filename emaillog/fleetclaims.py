@@ -14,6 +14,7 @@ import time
 
 from .fleetworkers import RESTART_SECONDS, FleetWorkers
 from .settings import Settings
+from .store.schema import refuse_newer
 
 log = logging.getLogger("emaillog.fleet")
 
@@ -26,6 +27,9 @@ class FleetClaims(FleetWorkers):
     """The claiming rounds of a fleet (the process around them: fleet.Fleet)."""
 
     def _round(self) -> None:
+        # Every round, mailboxes idle or not: a newer emaillog that upgraded the schema stops the
+        # process (fleet.Fleet.run; exit 78 as at start-up) within CLAIM_SECONDS. Its batches check too.
+        refuse_newer(self.db)
         if not self.leases.alive() and self.workers:
             log.error("the lease session was lost: stopping every mailbox until the leases are taken again")
             self._stop_workers()

@@ -28,6 +28,7 @@ from .sdnotify import Notifier
 from .settings import Settings
 from .store import store_for
 from .store.ledger import LedgerKey
+from .store.schema import SchemaTooNew
 from .watch import Daemon
 
 log = logging.getLogger("emaillog.fleet")
@@ -71,6 +72,9 @@ class FleetWorkers:
     # One endpoint for the process (EMAILLOG_METRICS_PORT), every mailbox held here a labelled series.
     metrics: FleetMetrics = field(default_factory=FleetMetrics)
     _metrics_server: ThreadingHTTPServer | None = None
+    # What a mailbox thread found: a newer emaillog upgraded the schema. The process stops on it,
+    # as start-up does (fleet.Fleet._serve); restarted, each mailbox would only find it again.
+    refused: SchemaTooNew | None = None
 
     def __post_init__(self) -> None:
         self.leases = leases_for(self.settings.database_url, self.settings.data_dir)
@@ -87,11 +91,18 @@ class FleetWorkers:
     def _begin(self, daemon: Daemon, *, started: bool) -> None:
         """Run ``daemon`` on a thread of its own; ``started``: its ``start()`` was already tried."""
         name = daemon.settings.mailbox_name
-        thread = threading.Thread(target=_work, args=(daemon, started), name=f"mailbox-{name}", daemon=True)
+        thread = threading.Thread(
+            target=_work, args=(daemon, started, self._refuse), name=f"mailbox-{name}", daemon=True
+        )
         self.workers[name] = _Worker(daemon, thread)
         self._publish()
         thread.start()
         log.info("working mailbox %s", name)
+
+    def _refuse(self, refusal: SchemaTooNew) -> None:
+        """Called by a mailbox thread: the main thread stops the process on ``refusal``."""
+        self.refused = refusal
+        self.requests.put("refused")
 
     def _stop_workers(self, names: list[str] | None = None) -> None:
         """Stop the named mailbox threads (all by default); each finishes the batch in hand."""
@@ -120,10 +131,11 @@ class FleetWorkers:
         self.metrics.publish(held, len(self.settings.all_mailboxes()))
 
 
-def _work(daemon: Daemon, started: bool) -> None:
+def _work(daemon: Daemon, started: bool, refuse: Callable[[SchemaTooNew], None]) -> None:
     """One mailbox's daemon in its own thread. A refused login, an unreachable server or an unusable
     folder is retried with backoff, in one log line a try; only an unexpected error ends the thread
-    (with its traceback), and the fleet starts the mailbox again after RESTART_SECONDS."""
+    (with its traceback), and the fleet starts the mailbox again after RESTART_SECONDS. A schema
+    upgraded by a newer emaillog ends it too, and the fleet with it (``refuse``)."""
     try:
         if not started:
             try:
@@ -134,6 +146,9 @@ def _work(daemon: Daemon, started: bool) -> None:
                     "%sstart-up failed, next try in %.1fs: %s", daemon.label, daemon.retry_later(), line
                 )
         daemon.run()
+    except SchemaTooNew as exc:
+        log.info("%sstopped: a newer emaillog has the database's schema", daemon.label)
+        refuse(exc)
     except Exception:
         log.exception(
             "mailbox %s stopped on an unexpected error; it will be started again in %ds",

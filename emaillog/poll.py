@@ -47,6 +47,7 @@ from .store.ledger import (
 from .store.lookup import SnapshotLookup
 from .store.models import Ledger
 from .store.recorder import Result
+from .store.schema import SchemaTooNew, refuse_newer
 
 log = logging.getLogger("emaillog.pass")
 # Failures that say nothing about the messages in hand: an attempt they interrupt is given back.
@@ -138,6 +139,9 @@ class Pass:
         started = time.monotonic()
         report = PassReport()
         s = self.settings
+        # A newer emaillog may have upgraded the schema since the last pass: nothing of this pass
+        # (attempts given back or counted, notices sent, rows settled) is to touch it then.
+        refuse_newer(self.store.db)
         if not self.dry_run:
             self._give_back_owed()
             self.mailbox.ensure_folders([s.processed_folder, s.error_folder])
@@ -264,6 +268,13 @@ class Pass:
                     self._give_back_owed()
                     if isinstance(failure, FetchRefused):
                         self._count_refused(uidvalidity, failure)
+            raise
+        except SchemaTooNew as refusal:
+            # A newer emaillog upgraded the schema: the batch being recorded was rolled back, and
+            # nothing more is written there, not even the attempts given back. Those batches stay
+            # in the intake folder, counted as tried, as a process killed mid-batch leaves them.
+            stages.settle(refusal)
+            stages.wait_parsing()
             raise
         finally:
             stages.close(self.store.db)

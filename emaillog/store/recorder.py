@@ -25,6 +25,7 @@ from .bulk import is_postgresql, write_transaction
 from .files import store_files
 from .ledger import LedgerKey
 from .models import Company
+from .schema import refuse_newer_in_transaction
 
 if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
@@ -105,6 +106,9 @@ class Recorder:
         """
         with write_transaction(self.db):
             self._one_batch_of_the_account_at_a_time()
+            # Before any row: a batch of a process older than the schema is rolled back whole and
+            # its messages stay in the intake folder for the newer version (SchemaTooNew stops it).
+            refuse_newer_in_transaction(self.db)
             writer = _BatchWriter(self, results)
             writer.write()
             # Inside the transaction, as only it knows which emails are new: a few ms under the

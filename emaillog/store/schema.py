@@ -351,11 +351,49 @@ def upgrade(db: Database) -> int:
         with _upgrade_lock(db):
             version = _apply_pending(db)
     if version > CURRENT_VERSION:
-        raise SchemaTooNew(
-            f"the database is at schema version {version}, newer than this emaillog knows "
-            f"({CURRENT_VERSION}): a newer emaillog upgraded it; run that version (or a newer one) here too"
-        )
+        raise _too_new(version)
     return version
+
+
+def _too_new(version: int) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"the database is at schema version {version}, newer than this emaillog knows "
+        f"({CURRENT_VERSION}): a newer emaillog upgraded it; run that version (or a newer one) here too"
+    )
+
+
+def refuse_newer(db: Database) -> None:
+    """Raise SchemaTooNew when a newer emaillog has upgraded the database since this process opened it.
+
+    Start-up refuses such a database (``upgrade``), but a process already running went on writing
+    rows of the schema it knew into the upgraded one (a rolling upgrade: the first process of the
+    new version upgrades while the others work on). One small query, made at each pass's start, at
+    each claiming round of a fleet and in each batch's transaction (``refuse_newer_in_transaction``).
+    """
+    version = db.execute_sql('SELECT MAX("version") FROM "schema_version"').fetchone()[0] or 0
+    if version > CURRENT_VERSION:
+        raise _too_new(version)
+
+
+def refuse_newer_in_transaction(db: Database) -> None:
+    """``refuse_newer`` inside a batch's write transaction, and no upgrade begins until it ends.
+
+    SQLite: the transaction holds the write lock, which each migration's transaction takes too.
+    PostgreSQL: a shared hold on the upgrade lock (``_upgrade_lock``), taken without waiting. Read
+    without it, a migration that rewrites rows could run for minutes while the batches of an older
+    process, finding the old version still committed, wrote rows it would never see. Taken, the
+    upgrade waits for the batch's commit; held by an upgrade, the batch is refused. The version is
+    read by a later statement than the lock's, whose snapshot comes after the lock was granted.
+    """
+    if not isinstance(getattr(db, "obj", db), SqliteDatabase):
+        held = db.execute_sql("SELECT pg_try_advisory_xact_lock_shared(%s)", (_UPGRADE_LOCK,)).fetchone()[0]
+        if not held:
+            # Only a newer emaillog upgrades a database this one already runs on.
+            raise SchemaTooNew(
+                f"a newer emaillog is upgrading the database's schema (this emaillog knows version "
+                f"{CURRENT_VERSION}): run that version (or a newer one) here too"
+            )
+    refuse_newer(db)
 
 
 def _apply_pending(db: Database) -> int:
@@ -381,7 +419,8 @@ def _upgrade_lock(db: Database) -> Iterator[None]:
         yield
         return
     if not db.execute_sql("SELECT pg_try_advisory_lock(%s)", (_UPGRADE_LOCK,)).fetchone()[0]:
-        log.info("database: another process is upgrading the schema; waiting for it to finish")
+        # Or a process of an older version is recording a batch (refuse_newer_in_transaction).
+        log.info("database: another process is upgrading the schema or recording a batch; waiting for it")
         db.execute_sql("SELECT pg_advisory_lock(%s)", (_UPGRADE_LOCK,))
     try:
         yield
