@@ -10,7 +10,8 @@ to the upstream address by two pump threads. Faults:
 - ``answers``: applied to what the server sends (chunk by chunk), to put words in its mouth
   (an answer some other server gives).
 
-``cuts`` counts the connections the proxy cut.
+``cuts`` counts the connections the proxy cut; ``from_server`` the bytes the server sent (what a
+client fetched, whatever it kept of it).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class FaultProxy:
         self.answers: Callable[[bytes], bytes] | None = None
         self.cuts = 0
         self.connections = 0
+        self.from_server = 0
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
@@ -124,6 +126,9 @@ class FaultProxy:
                 if not data:
                     break
                 dst.sendall(edit(data) if edit else data)
+                if src is pair[1]:
+                    with self._lock:
+                        self.from_server += len(data)
                 if self.drop_rate and self._roll():
                     with self._lock:
                         if pair in self._pairs:
