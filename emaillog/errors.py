@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 from imapclient.exceptions import IMAPClientError
 
+from .headerfields import Fields, first_msgid
 from .imapmailbox import ImapMailbox
 from .mailbox import MessageVanished
+from .mimeheader import read_header
 from .poll import BATCH_BYTES, STREAM_OVER, batches_by_size
 from .settings import Settings
 from .store import Store
@@ -82,26 +84,75 @@ def error_rows(store: Store, settings: Settings) -> list[Ledger]:
 
 
 def still_in_error_folder(settings: Settings, rows: Sequence[Ledger]) -> set[int]:
-    """The ids of the ``rows`` whose message the Error folder still holds, by the SHA-256 of its bytes.
+    """The ids of the ``rows`` whose message the Error folder still holds.
 
     A person may delete a message from Error, or move it elsewhere, in a mail client: the ledger
-    still says Error. The folder is read once, message by message, never held whole; a message
-    flagged \\Deleted and not yet expunged counts as gone, as a mail client shows it.
+    still says Error. A message flagged \\Deleted and not yet expunged counts as gone, as a mail
+    client shows it. Only the Message-ID fields of the folder's messages are read: a row is there
+    when one message of the folder and no other row carry its Message-ID. The rest — no Message-ID,
+    one shared by several rows or messages, one read differently from the header fields alone than
+    from the whole message — are told by the SHA-256 of their bytes, as every message once was: an
+    Error folder of thousands, some of 50 MB, was read whole to list what the ledger already says.
     """
     assert settings.imap is not None
-    wanted = {row.sha256 for row in rows if row.sha256}
     mailbox = ImapMailbox(settings.imap)
     try:
         mailbox.select(settings.error_folder)
-        held = Counter(digest for _, digest in _hashed(mailbox, mailbox.uids()) if digest in wanted)
+        uids = mailbox.uids()
+        ids = _message_ids(mailbox, uids)
+        there, claimed = _matched_by_message_id(rows, ids)
+        rest = [row for row in rows if row.sha256 and row.id not in there]
+        # Hashed only when some row is not matched yet (deleted, or told apart by its bytes alone),
+        # and only the messages no row claimed.
+        others = [uid for uid in uids if uid in ids and uid not in claimed] if rest else []
+        wanted = {row.sha256 for row in rest}
+        held = Counter(digest for _, digest in _hashed(mailbox, others) if digest in wanted)
     finally:
         mailbox.close()
-    there: set[int] = set()
-    for row in rows:  # the same message rejected twice: as many rows as the folder holds copies
+    for row in rest:  # the same message rejected twice: as many rows as the folder holds copies
         if held[row.sha256] > 0:
             held[row.sha256] -= 1
             there.add(row.id)
     return there
+
+
+# The first bytes of a message's Message-ID fields that are read: an id is at most 900 characters
+# (MSGID). Fields that fill them are not read at all (their id may lie beyond): told by the bytes.
+MESSAGE_ID_BYTES = 4096
+
+
+def _message_ids(mailbox: ImapMailbox, uids: Sequence[int]) -> dict[int, str | None]:
+    """Each listed message's Message-ID as a pass reads it, None when it has none or it is not read;
+    a message expunged since it was listed is left out."""
+    fields = mailbox.header_fields(uids, ["MESSAGE-ID"], MESSAGE_ID_BYTES)
+    return {uid: _message_id(raw) for uid, raw in fields.items()}
+
+
+def _message_id(fields: bytes) -> str | None:
+    if len(fields) >= MESSAGE_ID_BYTES:
+        return None
+    return first_msgid(Fields(read_header(fields)).first("message-id"))
+
+
+def _matched_by_message_id(rows: Sequence[Ledger], ids: dict[int, str | None]) -> tuple[set[int], set[int]]:
+    """The ids of the rows whose Message-ID is no other row's and one message's alone, and the UIDs
+    of those messages. A row without a SHA-256 was never found by it, and is not found here either."""
+    rows_by_id: dict[str, list[Ledger]] = defaultdict(list)
+    for row in rows:
+        if row.sha256 and row.message_id:
+            rows_by_id[row.message_id].append(row)
+    uids_by_id: dict[str, list[int]] = defaultdict(list)
+    for uid, message_id in ids.items():
+        if message_id is not None:
+            uids_by_id[message_id].append(uid)
+    there: set[int] = set()
+    claimed: set[int] = set()
+    for message_id, same in rows_by_id.items():
+        found = uids_by_id.get(message_id, [])
+        if len(same) == 1 and len(found) == 1:
+            there.add(same[0].id)
+            claimed.add(found[0])
+    return there, claimed
 
 
 def in_error_folder(row: Ledger, settings: Settings) -> Ledger:

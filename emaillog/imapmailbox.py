@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from imapclient.exceptions import IMAPClientError
+from imapclient.response_parser import parse_fetch_response
 
 from .imapfetch import bodies_of, refusal_in_bye, refused_for_good
 from .imapsections import SectionReader
@@ -53,6 +54,9 @@ _SEARCHABLE_ID = re.compile(r"[!#-\[\]-~]{1,900}")
 # stay under about 8 kB. A backlog of 2000 messages listed one by one (12 kB of UIDs) failed every
 # pass on such a server; written as ranges and cut here, any list fits, room left for a folder name.
 MAX_UID_SET = 4000
+# Messages whose header fields one FETCH asks for (header_fields): their answers, held by imaplib
+# until the command ends, are at most this many times the limit asked for.
+HEADER_BATCH = 500
 
 
 class ImapMailbox(ImapSession):
@@ -167,6 +171,24 @@ class ImapMailbox(ImapSession):
         for uid_set in uid_sets(uids):
             bodies.update(bodies_of(self._uid_fetch(uid_set, "BODY.PEEK[]")))
         return bodies
+
+    def header_fields(self, uids: Sequence[int], names: Sequence[str], limit: int) -> dict[int, bytes]:
+        """The fields ``names`` of each message's header section, at most their first ``limit`` bytes
+        (with the blank line that ends them), never its body; a message expunged meanwhile is left out.
+
+        A bounded number of messages a command: imaplib holds a command's answers until its end.
+        """
+        item = f"BODY.PEEK[HEADER.FIELDS ({' '.join(names)})]<0.{limit}>"
+        found: dict[int, bytes] = {}
+        for start in range(0, len(uids), HEADER_BATCH):
+            for uid_set in uid_sets(uids[start : start + HEADER_BATCH]):
+                parsed = parse_fetch_response(self._uid_fetch(uid_set, item), uid_is_key=True)
+                for uid, items in parsed.items():
+                    # Answered as BODY[HEADER.FIELDS (...)]<0>, names as the server spells them.
+                    value = next((v for k, v in items.items() if bytes(k).startswith(b"BODY[HEADER")), None)
+                    if isinstance(value, bytes):  # NIL: expunged by another session since listed
+                        found[int(uid)] = value
+        return found
 
     def _uid_fetch(self, uid_set: str, item: str) -> list[Any]:
         """imaplib's untagged answers to ``UID FETCH uid_set (UID item)``, left for the caller to read.

@@ -9,6 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from faultproxy import FaultProxy
 from support import NOTICES_ON, message
 
 from emaillog.devmail import ImapAccount
@@ -223,32 +224,109 @@ def test_errors_list_tells_the_messages_a_person_deleted_from_the_error_folder(
     assert [r["in_error_folder"] for r in json.loads(out)] == [None, None, None]
 
 
+def delete_uid(account: ImapAccount, folder: str, uid: int) -> None:
+    from imapclient import IMAPClient
+
+    client = IMAPClient(account.host, port=account.port, ssl=False)
+    client.login(account.user, account.password)
+    try:
+        client.select_folder(folder)
+        client.delete_messages([uid])
+        client.expunge()
+    finally:
+        client.logout()
+
+
 def test_errors_list_goes_on_past_a_large_message_deleted_while_it_is_read(
     cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A large message is hashed in chunks after the folder was listed; one a person deletes in
     # between answers NIL, which raised MessageVanished (no MailboxError): a traceback, exit 1.
+    # Without a Message-ID, a message is told by its bytes.
     from emaillog import errors
     from emaillog.imapsections import SectionReader
 
     for n in range(2):
-        deliver(imap_account, message(sender="x@elsewhere.example", message_id=f"<{n}@x>"))
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=None, subject=f"S{n}"))
     assert cli("run", "--once")[0] == 0
     monkeypatch.setattr(errors, "STREAM_OVER", 100)  # both are "large": hashed by sections
     hashed = SectionReader.sha256
 
     def deleted_first(reader: SectionReader) -> str:
         if reader.uid == 1:
-            delete_from(imap_account, "Error", "0@x")
+            delete_uid(imap_account, "Error", 1)
         return hashed(reader)
 
     monkeypatch.setattr(SectionReader, "sha256", deleted_first)
     code, out, _ = cli("errors", "list", "--json")
     assert code == 0
-    assert [(r["message_id"], r["in_error_folder"]) for r in json.loads(out)] == [
-        ("<0@x>", False),
-        ("<1@x>", True),
-    ]
+    assert [(r["uid"], r["in_error_folder"]) for r in json.loads(out)] == [(1, False), (2, True)]
+
+
+def test_header_fields_leave_out_a_message_another_session_expunged(
+    imap_account: ImapAccount, tmp_path: Path
+) -> None:
+    # Listed, then expunged by a mail client before its Message-ID was fetched: Dovecot answers NIL
+    # for a message whose fields it had not cached, and the message is gone, not an error.
+    from imapclient import IMAPClient
+
+    from emaillog.imapmailbox import ImapMailbox
+    from emaillog.settings import load
+
+    client = IMAPClient(imap_account.host, port=imap_account.port, ssl=False)
+    client.login(imap_account.user, imap_account.password)
+    client.create_folder("Error")
+    for n in range(3):
+        client.append("Error", message(message_id=f"<{n}@x>"))
+    settings = load(None, {**imap_account.settings(), "EMAILLOG_DATA_DIR": str(tmp_path / "data")})
+    assert settings.imap is not None
+    mailbox = ImapMailbox(settings.imap)
+    try:
+        mailbox.select("Error")
+        uids = mailbox.uids()
+        client.select_folder("Error")
+        client.delete_messages([uids[0]])
+        client.expunge()
+        fields = mailbox.header_fields(uids, ["MESSAGE-ID"], 4096)
+    finally:
+        mailbox.close()
+        client.logout()
+    assert fields == {uids[1]: b"Message-ID: <1@x>\r\n\r\n", uids[2]: b"Message-ID: <2@x>\r\n\r\n"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # IMAP's part: one backend is enough
+def test_errors_list_reads_no_message_bodies(
+    cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Which messages are still in Error was told by hashing every one of them: a folder of thousands,
+    # some of 50 MB, was read whole (390 MB for 2,000 messages) to list what the ledger says.
+    big = 20 * 1024 * 1024
+    deliver(imap_account, message(sender="x@elsewhere.example", attachments=[("big.bin", os.urandom(big))]))
+    for n in range(3):
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=f"<{n}@x>"))
+    assert cli("run", "--once")[0] == 0
+    assert folder_size(imap_account, "Error") == 4
+    with FaultProxy(imap_account.host, imap_account.port) as proxy:
+        monkeypatch.setenv("EMAILLOG_IMAP_PORT", str(proxy.port))
+        code, out, _ = cli("errors", "list", "--json")
+    assert code == 0
+    assert [r["in_error_folder"] for r in json.loads(out)] == [True] * 4
+    assert proxy.from_server < 100_000, f"{proxy.from_server} bytes fetched"  # small messages: ~1 KB each
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # IMAP's part: one backend is enough
+def test_errors_list_tells_apart_messages_that_share_a_message_id(cli, imap_account: ImapAccount) -> None:
+    # The same Message-ID on two messages (a resend, a gateway's copy): the bytes tell which is gone.
+    for body in ("first", "second"):
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id="<same@x>", body=body))
+    deliver(imap_account, message(sender="x@elsewhere.example", message_id="<other@x>"))
+    assert cli("run", "--once")[0] == 0
+    code, out, _ = cli("errors", "list", "--json")
+    assert [(r["uid"], r["in_error_folder"]) for r in json.loads(out)] == [(1, True), (2, True), (3, True)]
+    delete_uid(imap_account, "Error", 1)
+    code, out, _ = cli("errors", "list", "--json")
+    assert code == 0
+    assert [(r["uid"], r["in_error_folder"]) for r in json.loads(out)] == [(1, False), (2, True), (3, True)]
 
 
 def test_errors_list_with_the_mailbox_down_says_how_to_list_without_it(
