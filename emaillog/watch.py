@@ -249,7 +249,11 @@ class Daemon(DaemonPasses):
             # polled: once logged in, the mailbox passed every EMAILLOG_POLL_SECONDS beside IDLE.
             self._schedule()
         self.metrics.connection(True, reconnect=True)
-        self._passes({"pass:reconnect"})
+        # What was asked for meanwhile is answered by this pass: a poll the old schedule queued
+        # while the login went on made IDLE end at once for a second, needless pass.
+        reasons = self._handle_control({"pass:reconnect"} | self._drain())
+        if not self.stopping:
+            self._passes(reasons)
         # Only once a pass has worked: reset at the login, the backoff never grew when the database
         # failed every pass (a full max_connections), and each mailbox logged in again every second.
         self.backoff.reset()
