@@ -27,7 +27,7 @@ from .rules import Link
 from .sdnotify import Notifier
 from .settings import Settings
 from .store import store_for
-from .store.ledger import LedgerKey
+from .store.owed import OwedAttempts
 from .store.schema import SchemaTooNew
 from .watch import Daemon
 
@@ -59,7 +59,7 @@ class FleetWorkers:
     workers: dict[str, _Worker] = field(default_factory=dict)
     # Per mailbox, the attempts a cut-short pass still owes (Store.owed_attempts): kept here, as a
     # mailbox's daemon and store are made anew when it restarts (the lease session lost, SIGHUP).
-    owed_attempts: dict[str, list[list[LedgerKey]]] = field(default_factory=dict)
+    owed_attempts: dict[str, OwedAttempts] = field(default_factory=dict)
     # Mailboxes being stopped, to be given back and then left alone for the seconds noted: not worked
     # from here for hand_over_seconds (so that a process that can reach them takes them), or held
     # beyond a fair share (0: the share keeps this process from claiming them again).
@@ -81,8 +81,9 @@ class FleetWorkers:
         self.slots = PassSlots(self.settings.ops.max_passes_at_once)
 
     def _daemon_for(self, mailbox: Settings) -> Daemon:
-        owed = self.owed_attempts.setdefault(mailbox.mailbox_name, [])
-        store = replace(store_for(self.db, mailbox), owed_attempts=owed)
+        store = store_for(self.db, mailbox)
+        owed = self.owed_attempts.setdefault(mailbox.mailbox_name, store.owed_attempts)
+        store = replace(store, owed_attempts=owed)
         daemon = Daemon(mailbox, store, self.chain, Notifier(None), parser=self.parser, slots=self.slots)
         if self.settings.mailboxes:
             daemon.label = f"mailbox {mailbox.mailbox_name}: "

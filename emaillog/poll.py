@@ -7,7 +7,6 @@ ledger row is final is only moved, never decided again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -179,8 +178,12 @@ class Pass:
         """
         owed = self.store.owed_attempts
         while owed:
-            give_back_attempts(self.store.account_id, owed[0])
-            owed.pop(0)
+            batch = owed.take_first()
+            try:
+                give_back_attempts(self.store.account_id, batch)
+            except BaseException:
+                owed.put_back(batch)
+                raise
 
     def _send_notices(self) -> None:
         """Send what the outbox holds; a relay outage only leaves notices queued (SPEC §11)."""
@@ -264,10 +267,12 @@ class Pass:
             stages.wait_parsing()
             if not self.dry_run:
                 self.store.owed_attempts.extend(stages.in_flight())
-                with contextlib.suppress(OperationalError, InterfaceError):
+                try:
                     self._give_back_owed()
                     if isinstance(failure, FetchRefused):
                         self._count_refused(uidvalidity, failure)
+                except (OperationalError, InterfaceError):
+                    self._say_owed()
             raise
         except SchemaTooNew as refusal:
             # A newer emaillog upgraded the schema: the batch being recorded was rolled back, and
@@ -278,6 +283,17 @@ class Pass:
             raise
         finally:
             stages.close(self.store.db)
+
+    def _say_owed(self) -> None:
+        """One line for the attempts the database would not take back: not held against the mail."""
+        owed = sum(len(batch) for batch in self.store.owed_attempts.batches())
+        if owed:
+            log.warning(
+                "the attempts of %d message(s) could not be given back (the database failed too): "
+                "they stay in %s and are given back when it answers",
+                owed,
+                self.settings.intake_folder,
+            )
 
     def _count_refused(self, uidvalidity: int, refused: FetchRefused) -> None:
         """Hold a refused FETCH against its messages (after the batch's attempts were given back):

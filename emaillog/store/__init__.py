@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from peewee import Database
 
 from ..settings import Settings
 from .db import DatabaseMissing, open_database
-from .ledger import LedgerKey
 from .lookup import CrmLookup
 from .models import Account
+from .owed import OwedAttempts
 from .recorder import Recorder
 from .schema import CURRENT_VERSION, current_version
 
@@ -24,8 +26,9 @@ class Store:
     lookup: CrmLookup
     recorder: Recorder
     # Batches whose attempts a pass cut short by a failure could not give back (the database was
-    # what failed): the next pass gives them back first (poll.Pass._give_back_owed).
-    owed_attempts: list[list[LedgerKey]] = field(default_factory=list)
+    # what failed): the next pass gives them back first (poll.Pass._give_back_owed), in this process
+    # or, through the file they are kept in, the next one.
+    owed_attempts: OwedAttempts = field(default_factory=OwedAttempts)
 
 
 class StoreNotReady(Exception):
@@ -66,6 +69,8 @@ def open_read_only(settings: Settings) -> Database:
 def store_for(db: Database, settings: Settings, *, read_only: bool = False) -> Store:
     """The store of ``settings``' account on an already open database (one per mailbox in a fleet)."""
     account_id = existing_account_id(settings.account) if read_only else account_id_for(settings.account)
+    # A dry run counts no attempts, so it owes none and gives none back.
+    owed = OwedAttempts(None if read_only else owed_attempts_path(settings))
     return Store(
         db,
         account_id,
@@ -79,7 +84,14 @@ def store_for(db: Database, settings: Settings, *, read_only: bool = False) -> S
             settings.create_companies,
             settings.notices.daily_limit if settings.notices else None,
         ),
+        owed,
     )
+
+
+def owed_attempts_path(settings: Settings) -> Path:
+    """Beside the mailbox's state file (status.StateFile): DATA_DIR/state/<mailbox>.owed.json."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", settings.mailbox_name)
+    return settings.data_dir / "state" / f"{safe}.owed.json"
 
 
 def existing_account_id(name: str) -> int:

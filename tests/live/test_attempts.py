@@ -178,7 +178,7 @@ def test_a_fleet_mailbox_restarted_on_a_new_store_still_owes_what_it_owed(world:
     fleet = Fleet(world.settings, load_chain(world.settings.chain_file), world.store.db, Notifier(None))
     try:
         owed = [LedgerKey(world.settings.mailbox_name, 1, 7)]
-        fleet._daemon_for(world.settings).store.owed_attempts.append(owed)
-        assert fleet._daemon_for(world.settings).store.owed_attempts == [owed]
+        fleet._daemon_for(world.settings).store.owed_attempts.extend([owed])
+        assert fleet._daemon_for(world.settings).store.owed_attempts.batches() == [owed]
     finally:
         fleet.parser.close()
