@@ -34,7 +34,7 @@ def test_nothing_owed_leaves_no_file(tmp_path: Path) -> None:
     assert not owed and not path.exists()
 
 
-def test_an_unreadable_file_owes_nothing_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreadable_file_owes_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "default.owed.json"
     path.write_text("[[1, 2]]")
     assert not OwedAttempts(path)
