@@ -22,6 +22,7 @@ from peewee import Database, IntegrityError
 from ..rules.model import Decision
 from .batchwriter import _BatchWriter
 from .bulk import is_postgresql, write_transaction
+from .db import SQLITE_PRAGMAS
 from .files import store_files
 from .ledger import LedgerKey
 from .models import Company
@@ -106,6 +107,7 @@ class Recorder:
         """
         with write_transaction(self.db):
             self._one_batch_of_the_account_at_a_time()
+            self._wait_for_locks_no_longer_than_sqlite()
             # Before any row: a batch of a process older than the schema is rolled back whole and
             # its messages stay in the intake folder for the newer version (SchemaTooNew stops it).
             refuse_newer_in_transaction(self.db)
@@ -115,6 +117,20 @@ class Recorder:
             # write lock, since the spooled files were flushed while the batch was decided
             # (start_syncing) and a failure here rolls the batch back as a failure before it did.
             store_files(self.attachments_dir, self.data_dir, writer.files.values())
+
+    def _wait_for_locks_no_longer_than_sqlite(self) -> None:
+        """PostgreSQL: a row lock is waited for at most as long as SQLite's busy timeout.
+
+        An admin's import writing a row the batch writes too (the company of a new domain) made the
+        batch wait for the import's commit with no limit: minutes for a big import, past systemd's
+        WatchdogSec, which killed the daemon, and each kill counted an attempt against the mail in
+        hand. Over the limit the batch fails as the database's trouble (attempts given back, the
+        messages left in the intake folder), as on SQLite. Set after the account's batch lock, which
+        waits for another mailbox's batch: that one is bounded the same way.
+        """
+        if is_postgresql(self.db):
+            waited = f"{SQLITE_PRAGMAS['busy_timeout']}ms"
+            self.db.execute_sql("SELECT set_config('lock_timeout', %s, true)", (waited,))
 
     def _one_batch_of_the_account_at_a_time(self) -> None:
         """PostgreSQL: wait for the account's batch being recorded (another mailbox's, on another
