@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imapclient.exceptions import IMAPClientError
+from peewee import InterfaceError, OperationalError
 
 from .largemail import read_large
 from .limits import Limits
@@ -260,6 +261,10 @@ def _decision(ctx: BatchContext, item: Loaded) -> tuple[Decision, bool]:
     assert item.email is not None
     try:
         return decide(item.email, ctx.settings, ctx.lookup, ctx.chain), False
+    except (OperationalError, InterfaceError):
+        # A lookup the batch's snapshot did not hold met the database gone: the pass's failure (its
+        # attempts given back), not the message's crash, which three times over sends it to Error.
+        raise
     except Exception as exc:
         log.exception("deciding uid %s crashed (attempt %d)", item.key.uid, attempt.number)
         return _crashed(type(exc).__name__, attempt, max_attempts), True

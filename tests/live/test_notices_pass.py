@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from peewee import OperationalError
 from smtp_sink import SmtpSink
 from support import (
     FWD,
@@ -332,6 +333,25 @@ def test_processing_failed_after_three_attempts_gets_a_notice(
     assert (row["outcome"], row["reason"], row["attempts"]) == ("rejected", "processing-failed", 3)
     assert world.folder_counts()["Error"] == 1
     assert len(smtp_sink.messages) == 1
+
+
+def test_the_database_lost_while_deciding_is_not_held_against_the_message(
+    world: World, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def database_gone(*args: object, **kwargs: object) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    world.deliver(message())
+    with monkeypatch.context() as m:
+        m.setattr("emaillog.batch.decide", database_gone)
+        for _ in range(3):
+            with pytest.raises(OperationalError):
+                world.run_pass()
+    assert world.folder_counts() == {"INBOX": 1, "Processed": 0, "Error": 0}
+    assert world.run_pass().outcomes == {"logged": 1}
+    [row] = views.ledger(world.store)
+    assert (row["outcome"], row["attempts"]) == ("logged", 1)
+    assert smtp_sink.messages == []
 
 
 def test_malformed_message_from_a_rep_gets_a_notice(world: World, smtp_sink: SmtpSink) -> None:
