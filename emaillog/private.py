@@ -21,10 +21,13 @@ from typing import IO
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
-# Held from a mkdir to its parent's fsync: a thread finding the directory there (another mailbox's
-# batch, storing into the prefix dir this one is making) waits until it is durable before it writes
-# a file there that its commit will point at. Held for a mkdir alone when the directory exists.
-_MAKING = threading.Lock()
+# The directories made whose parent is not yet fsynced. A thread finding one there (another
+# mailbox's batch, storing into the prefix dir this one is making) waits until it is durable before
+# it writes a file there that its commit will point at. The lock is held for the mkdir alone, not
+# the fsync: held across it, the eight threads storing a batch's files (store/files.py) each waited
+# for every new prefix dir's fsync, whatever directory they wanted.
+_CHANGED = threading.Condition()
+_NOT_YET_DURABLE: set[Path] = set()
 
 
 def private_dir(path: Path) -> None:
@@ -41,14 +44,21 @@ def private_dir(path: Path) -> None:
 
 def _make(path: Path) -> None:
     """mkdir ``path`` and fsync its parent; a directory there already costs no fsync."""
-    with _MAKING:
+    with _CHANGED:
+        _CHANGED.wait_for(lambda: path not in _NOT_YET_DURABLE)
         try:
             path.mkdir(DIR_MODE)
         except FileExistsError:
             if not path.is_dir():
                 raise
             return
+        _NOT_YET_DURABLE.add(path)
+    try:
         fsync_path(path.parent)
+    finally:
+        with _CHANGED:
+            _NOT_YET_DURABLE.discard(path)
+            _CHANGED.notify_all()
 
 
 def fsync_path(path: Path) -> None:

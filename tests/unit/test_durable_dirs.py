@@ -92,3 +92,31 @@ def test_a_thread_finding_a_directory_being_made_waits_until_it_is_durable(
     monkeypatch.setattr(os, "fsync", real)
     assert other_done.wait(5)
     assert events == ["parent synced", "other found it"]
+
+
+def test_a_thread_making_another_directory_does_not_wait_for_this_ones_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The eight threads storing a batch's files each wait for nothing but the directory they want:
+    held up by every new prefix dir's fsync, the first batches of a data dir stored one at a time."""
+    (tmp_path / "yy").mkdir()
+    other_done = threading.Event()
+    real = os.fsync
+    waited: list[bool] = []
+
+    def other() -> None:
+        private_dir(tmp_path / "yy")  # there already
+        private_dir(tmp_path / "zz")  # made by this thread (its own fsync is not slowed)
+        other_done.set()
+
+    def slow_fsync(fd: int) -> None:
+        if threading.current_thread() is threading.main_thread():
+            threading.Thread(target=other).start()
+            waited.append(not other_done.wait(5))  # held up, the other thread never gets done
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    private_dir(tmp_path / "xx")
+    monkeypatch.setattr(os, "fsync", real)
+    assert waited == [False]
+    assert (tmp_path / "zz").is_dir()
