@@ -230,13 +230,18 @@ class SilentRelay:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # shutdown() wakes the accept() that close() alone may leave blocked.
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
         for conn in self._held:
             conn.close()
-        self._thread.join(timeout=5)
+        stop_listening(self._listener, self._thread)
+
+
+def stop_listening(listener: socket.socket, thread: threading.Thread) -> None:
+    """Close a test server's listening socket and wait for its accept loop to end. shutdown()
+    wakes the accept() that close() alone leaves blocked: the join then waited out its 5 s."""
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    thread.join(timeout=5)
 
 
 def private_ca_context(directory: Path) -> tuple[ssl.SSLContext, Path]:

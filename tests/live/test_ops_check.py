@@ -17,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
-from smtp_sink import SmtpSink, private_ca_context
+from smtp_sink import SmtpSink, private_ca_context, stop_listening
 from support import check_env, run_checks
 
 from emaillog.check import run_check
@@ -122,8 +122,7 @@ def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield listener.getsockname()[1]
-    listener.close()
-    thread.join(timeout=5)
+    stop_listening(listener, thread)
 
 
 def test_untrusted_certificate(
@@ -176,8 +175,7 @@ def hostile_starttls_port() -> Iterator[int]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield listener.getsockname()[1]
-    listener.close()
-    thread.join(timeout=5)
+    stop_listening(listener, thread)
 
 
 def test_the_servers_words_reach_no_terminal_raw(

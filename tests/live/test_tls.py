@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smtp_sink import private_ca_context
+from smtp_sink import private_ca_context, stop_listening
 
 from emaillog.devmail import DevDovecot, ImapAccount
 
@@ -54,8 +54,7 @@ class TlsFront:
         _pipe(server, client)
 
     def close(self) -> None:
-        self.listener.close()
-        self._thread.join(timeout=5)
+        stop_listening(self.listener, self._thread)
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
