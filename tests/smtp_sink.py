@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -233,6 +234,27 @@ class SilentRelay:
         for conn in self._held:
             conn.close()
         stop_listening(self._listener, self._thread)
+
+
+@contextlib.contextmanager
+def serving(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A test server on loopback that hands each connection it accepts to ``handle``; its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept_loop() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # stop_listening
+                return
+            handle(conn)
+
+    thread = threading.Thread(target=accept_loop, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop_listening(listener, thread)
 
 
 def stop_listening(listener: socket.socket, thread: threading.Thread) -> None:

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
-from smtp_sink import SmtpSink, private_ca_context, stop_listening
+from smtp_sink import SmtpSink, private_ca_context, serving
 from support import check_env, run_checks
 
 from emaillog.check import run_check
@@ -103,26 +102,17 @@ def test_tls_to_a_plain_port(
 def untrusted_tls_port(tmp_path: Path) -> Iterator[int]:
     """A TLS server with a self-signed certificate (nobody's CA)."""
     context, _ = private_ca_context(tmp_path)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
 
-    def serve() -> None:
+    def greet_and_close(conn: socket.socket) -> None:
         # Every connection (check's TLS step, then its login) gets a greeting and is closed.
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                with context.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"* OK ready\r\n")
-            except OSError:
-                pass
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"* OK ready\r\n")
+        except OSError:
+            pass
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop_listening(listener, thread)
+    with serving(greet_and_close) as port:
+        yield port
 
 
 def test_untrusted_certificate(
@@ -158,24 +148,15 @@ HOSTILE_WORDS = "\x1b]0;owned\x07 \u202eevil \x9b31m"
 @pytest.fixture
 def hostile_starttls_port() -> Iterator[int]:
     """A server that greets, then refuses STARTTLS in words written for a terminal."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"* OK ready\r\n")
-                conn.recv(100)
-                conn.sendall(f"c1 NO {HOSTILE_WORDS}\r\n".encode())
+    def refuse_starttls(conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(b"* OK ready\r\n")
+            conn.recv(100)
+            conn.sendall(f"c1 NO {HOSTILE_WORDS}\r\n".encode())
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop_listening(listener, thread)
+    with serving(refuse_starttls) as port:
+        yield port
 
 
 def test_the_servers_words_reach_no_terminal_raw(

@@ -42,6 +42,18 @@ def _upgraded_by_a_newer_emaillog() -> None:
     SchemaVersion.create(version=NEWER)
 
 
+def _idle_daemon(tmp_path: Path, world: World) -> DaemonProcess:
+    """A daemon that has done its first pass (closed if it never does)."""
+    daemon = _daemon(tmp_path, world)
+    try:
+        daemon.wait_ready()
+        wait_until(lambda: "pass done" in daemon.log(), 30, "the first pass")
+    except BaseException:
+        daemon.close()
+        raise
+    return daemon
+
+
 def _refused(daemon: DaemonProcess, line: str) -> str:
     """The daemon's log once it has stopped by itself with 78, saying ``line``, without a traceback."""
     try:
@@ -91,13 +103,7 @@ def test_a_daemon_working_a_backlog_stops_at_its_next_batch(
 def test_an_idle_daemon_leaves_mail_that_comes_after_the_upgrade_in_the_intake_folder(
     tmp_path: Path, world: World
 ) -> None:
-    daemon = _daemon(tmp_path, world)
-    try:
-        daemon.wait_ready()
-        wait_until(lambda: "pass done" in daemon.log(), 30, "the first pass")
-    except BaseException:
-        daemon.close()
-        raise
+    daemon = _idle_daemon(tmp_path, world)
     _upgraded_by_a_newer_emaillog()
     world.deliver(message(message_id="<after@acme.example>"))
     _refused(daemon, REFUSED)
@@ -142,13 +148,7 @@ def test_an_idle_fleet_stops_within_a_claiming_round_without_waiting_for_mail(
     tmp_path: Path, world: World
 ) -> None:
     """A fleet reads the version at each claiming round: its IDLE mailboxes need no pass to stop."""
-    daemon = _daemon(tmp_path, world)
-    try:
-        daemon.wait_ready()
-        wait_until(lambda: "pass done" in daemon.log(), 30, "the first pass")
-    except BaseException:
-        daemon.close()
-        raise
+    daemon = _idle_daemon(tmp_path, world)
     _upgraded_by_a_newer_emaillog()
     log = _refused(daemon, REFUSED)
     assert log.count("pass done") == 1, log
