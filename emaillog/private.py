@@ -12,6 +12,7 @@ point at a file whose directory (a new ``attachments/xx``) had vanished with it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -102,3 +103,19 @@ def open_private(path: Path, mode: str) -> IO[bytes]:
     if mode == "wb":
         os.fchmod(fd, FILE_MODE)  # O_CREAT's mode applies to a new file only
     return os.fdopen(fd, mode)
+
+
+def replace_private(path: Path, data: bytes) -> None:
+    """Write ``path`` anew, owner-only, through a temp file beside it: a reader never sees half of
+    it. On OSError the temp file is removed (a partial one would hold on to the space a full disk
+    needs back) and the error raised."""
+    tmp = path.with_suffix(".tmp")
+    try:
+        private_dir(path.parent)
+        with open_private(tmp, "wb") as out:
+            out.write(data)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise

@@ -11,7 +11,6 @@ the machine the daemon runs on; writing it costs no database round trip and cann
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ from peewee import DatabaseError, fn
 
 from .databaseurl import POSTGRESQL_URLS
 from .lease import LEASE_DIR, key_halves, lock_key, lock_key_legacy
-from .private import open_private, private_dir
+from .private import replace_private
 from .settings import Settings
 from .terminal import printable
 
@@ -74,16 +73,9 @@ class StateFile:
 
     def _write(self) -> None:
         # Advisory: a full disk or a read-only directory must not stop mail from being logged.
-        tmp = self.path.with_suffix(".tmp")
         try:
-            private_dir(self.path.parent)
-            with open_private(tmp, "wb") as out:
-                out.write(json.dumps(self.data, indent=1, default=str).encode())
-            tmp.replace(self.path)
+            replace_private(self.path, json.dumps(self.data, indent=1, default=str).encode())
         except OSError as exc:
-            # A partial temp file would hold on to the space a full disk needs back.
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             if not self._warned:
                 self._warned = True
                 log.warning("cannot write the state file %s (%s); status will be incomplete", self.path, exc)

@@ -12,12 +12,11 @@ imports. A file is written while the database is locked; the next process on thi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from pathlib import Path
 
-from ..private import open_private, private_dir
+from ..private import replace_private
 from .ledger import LedgerKey
 
 log = logging.getLogger("emaillog.pass")
@@ -69,17 +68,11 @@ class OwedAttempts:
         """Replace the file (removed when nothing is owed). A failure leaves it in memory only."""
         if self.path is None:
             return
-        tmp = self.path.with_suffix(".tmp")
         try:
             if not self._batches:
                 self.path.unlink(missing_ok=True)
                 return
-            private_dir(self.path.parent)
             data = [[[k.mailbox, k.uidvalidity, k.uid] for k in batch] for batch in self._batches]
-            with open_private(tmp, "wb") as out:
-                out.write(json.dumps(data).encode())
-            tmp.replace(self.path)
+            replace_private(self.path, json.dumps(data).encode())
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             log.warning("cannot write %s (%s): the attempts owed are kept in memory only", self.path, exc)
