@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from . import admin
+from . import adminvalues
 
 if TYPE_CHECKING:
     from .csvkinds import Kind
@@ -31,7 +31,7 @@ DELIMITERS = ",;\t"
 MAX_FILE_BYTES = 64_000_000
 
 
-class CsvRejected(admin.AdminError):
+class CsvRejected(adminvalues.AdminError):
     """The file, or some of its rows, cannot be imported; the message lists every problem."""
 
     def __init__(self, path: Path, problems: Sequence[tuple[int, str]]) -> None:
@@ -72,7 +72,7 @@ class Row:
     def _checked(self, column: str, text: str, check: Callable[[str], T]) -> T | None:
         try:
             return check(text)
-        except admin.AdminError as exc:
+        except adminvalues.AdminError as exc:
             self.problems.append(f"{column}: {exc}")
             return None
 
@@ -83,15 +83,15 @@ def read_text(path: Path) -> str:
         with path.open("rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise admin.AdminError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise adminvalues.AdminError(f"cannot read {path}: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:
         limit = f"{MAX_FILE_BYTES / 1e6:g} MB"
-        raise admin.AdminError(f"{path} is more than {limit}: split it into smaller files")
+        raise adminvalues.AdminError(f"{path} is more than {limit}: split it into smaller files")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise admin.AdminError(
+        raise adminvalues.AdminError(
             f'{path} is not UTF-8 text (line {line}, byte 0x{data[exc.start]:02x}): save it as "CSV UTF-8"'
         ) from None
 
@@ -152,7 +152,7 @@ def read_rows(path: Path, kind: type[Kind[R]]) -> list[Row]:
     found = records(path, read_text(path))
     first = next(found, None)
     if first is None:
-        raise admin.AdminError(f"{path} is empty: its first row names the columns ({_names(kind)})")
+        raise adminvalues.AdminError(f"{path} is empty: its first row names the columns ({_names(kind)})")
     columns, problems = header_columns(kind, *first)
     if problems:
         raise CsvRejected(path, problems)

@@ -1,9 +1,9 @@
 """Importing users, companies, deals and never-log entries from a CSV file (SPEC §13).
 
 The whole file is checked before anything is written, with the checks of the single-row commands
-(admin.py): one bad row and nothing is imported, and the admin is told every bad row at once rather
-than one per attempt. Then each row is compared with what the account already has and written in one
-transaction, so importing the same file again creates nothing new.
+(adminvalues.py): one bad row and nothing is imported, and the admin is told every bad row at once
+rather than one per attempt. Then each row is compared with what the account already has and written
+in one transaction, so importing the same file again creates nothing new.
 
 This module runs an import; csvfile.py reads the file into rows, csvkinds.py says what a row of
 each kind means and how it is written.

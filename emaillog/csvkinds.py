@@ -3,7 +3,8 @@ would take them one at a time: each kind's columns, how a row's cells become its
 checks of the single-row command), what makes two rows the same entry, what writing the record
 would change (CREATED, UPDATED or UNCHANGED), and writing it.
 
-A kind reads the account's rows to compare, and writes only through admin.py.
+A kind reads the account's rows to compare, checks cells as adminvalues.py checks them, and writes
+only through admin.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from . import admin
+from . import admin, adminvalues
 from .csvfile import Column, Row
 from .settings import Settings
 from .store import Store
@@ -59,14 +60,14 @@ class Kind(ABC, Generic[R]):
 
     def contact_addresses(self, text: str) -> tuple[str, ...]:
         """Addresses to be contacts: never a logging address (`deals add` refuses one)."""
-        return self._each(text, admin.contact_address_key)
+        return self._each(text, adminvalues.contact_address_key)
 
     def user_address(self, text: str) -> str:
         """An address to be a user's: never a logging address (`users add` refuses one)."""
-        return admin.user_address_key(self.settings, text)
+        return adminvalues.user_address_key(self.settings, text)
 
     def user_addresses(self, text: str) -> tuple[str, ...]:
-        return self._each(text, admin.user_address_key)
+        return self._each(text, adminvalues.user_address_key)
 
     def _each(self, text: str, key: Callable[[Settings, str], str]) -> tuple[str, ...]:
         """The key of each address of a cell, each once."""
@@ -78,7 +79,7 @@ def flag(text: str) -> bool:
     try:
         return _FLAGS[text.strip().lower()]
     except KeyError:
-        raise admin.AdminError(f"{text!r} is neither yes nor no") from None
+        raise adminvalues.AdminError(f"{text!r} is neither yes nor no") from None
 
 
 # -- the kinds ----------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class Users(Kind[UserRecord]):
         # The checks of `users add`, `users alias` and `users connect`: a logging address passed
         # here and was refused while writing, one row at a time, after --dry-run had said it was fine.
         email = row.required("email", self.user_address)
-        name = row.optional("name", admin.name_value, None)
+        name = row.optional("name", adminvalues.name_value, None)
         # An empty flag is what `users add` does without --inactive / --no-logging.
         active = row.optional("active", flag, True)
         may_log = row.optional("may_log", flag, True)
@@ -155,8 +156,8 @@ class Companies(Kind[CompanyRecord]):
     columns = (Column("domain", required=True), Column("name"))
 
     def parse(self, row: Row) -> CompanyRecord | None:
-        domain = row.required("domain", admin.company_domain_value)
-        name = row.optional("name", admin.name_value, None)
+        domain = row.required("domain", adminvalues.company_domain_value)
+        name = row.optional("name", adminvalues.name_value, None)
         return None if domain is None or row.problems else CompanyRecord(domain, name)
 
     def key(self, record: CompanyRecord) -> str:
@@ -179,7 +180,9 @@ class NeverLogEntries(Kind[str]):
     columns = (Column("value", required=True, aliases=("address", "domain", "entry")),)
 
     def parse(self, row: Row) -> str | None:
-        value = row.required("value", lambda text: admin.never_log_value(self.settings, text, adding=True))
+        value = row.required(
+            "value", lambda text: adminvalues.never_log_value(self.settings, text, adding=True)
+        )
         return None if row.problems else value
 
     def key(self, record: str) -> str:
@@ -216,11 +219,11 @@ class Deals(Kind[DealRecord]):
     )
 
     def parse(self, row: Row) -> DealRecord | None:
-        name = row.required("name", admin.name_value)
+        name = row.required("name", adminvalues.name_value)
         # The checks of `deals add`: a logging address or an invisible character passed here.
         contacts = row.required("contacts", self.contact_addresses)
         closed = row.optional("closed", flag, False)
-        created = row.optional("created", admin.parse_time, None)
+        created = row.optional("created", adminvalues.parse_time, None)
         if name is not None and len(admin.deals_named(self.store, name)) > 1:
             # Which one the row means cannot be told; the admin renames them first.
             row.problems.append(f"there are several deals named {name!r} already")

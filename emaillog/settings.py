@@ -99,8 +99,8 @@ class Settings:
     # this one Settings is the only mailbox.
     mailboxes: tuple[Settings, ...] = ()
     # In each mailbox of that file: the BCC and forwarding addresses of every mailbox, none of which
-    # may be a user's (admin.py). Not compared: a reload that adds or removes another mailbox does
-    # not change this one (fleet.py restarts a mailbox whose settings differ).
+    # may be a user's (adminvalues.py). Not compared: a reload that adds or removes another mailbox
+    # does not change this one (fleet.py restarts a mailbox whose settings differ).
     fleet_logging_addresses: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
     trusted_authserv_ids: frozenset[str] = frozenset()
     max_attempts: int = 3

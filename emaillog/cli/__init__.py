@@ -21,7 +21,7 @@ from pathlib import Path
 from imapclient.exceptions import IMAPClientError
 from peewee import DatabaseError, InterfaceError, OperationalError
 
-from .. import admin, errors
+from .. import adminvalues, errors
 from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import (
     EXIT_CONFIG,
@@ -58,7 +58,7 @@ def _reloaded(args: argparse.Namespace) -> Settings:
         return settings
     try:
         return select_mailbox(settings, args.mailbox)
-    except admin.AdminError as exc:  # taken out of the file: the daemon keeps the settings it has
+    except adminvalues.AdminError as exc:  # taken out of the file: the daemon keeps the settings it has
         raise SettingsError([str(exc)]) from None
 
 
@@ -93,16 +93,16 @@ def select_mailbox(settings: Settings, name: str | None) -> Settings:
     so users, addresses, the ledger and the Error folder are those of one mailbox."""
     if not settings.mailboxes:
         if name is not None and name != settings.mailbox_name:
-            raise admin.AdminError(f"no mailbox {name!r}: EMAILLOG_MAILBOXES_FILE is not set")
+            raise adminvalues.AdminError(f"no mailbox {name!r}: EMAILLOG_MAILBOXES_FILE is not set")
         return settings
     by_name = {m.mailbox_name: m for m in settings.mailboxes}
     names = ", ".join(sorted(by_name))
     if name is None:
         if len(by_name) == 1:
             return settings.mailboxes[0]
-        raise admin.AdminError(f"several mailboxes are configured: give --mailbox NAME ({names})")
+        raise adminvalues.AdminError(f"several mailboxes are configured: give --mailbox NAME ({names})")
     if name not in by_name:
-        raise admin.AdminError(f"no mailbox {name!r} in EMAILLOG_MAILBOXES_FILE ({names})")
+        raise adminvalues.AdminError(f"no mailbox {name!r} in EMAILLOG_MAILBOXES_FILE ({names})")
     return by_name[name]
 
 
@@ -162,7 +162,7 @@ def _handled(args: argparse.Namespace) -> int:
         if args.handler is not _run and (args.mailbox or not getattr(args, "every_mailbox", False)):
             settings = select_mailbox(settings, args.mailbox)
         code = args.handler(args, settings)
-    except (admin.AdminError, errors.NotFound) as exc:
+    except (adminvalues.AdminError, errors.NotFound) as exc:
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (OperationalError, InterfaceError) as exc:

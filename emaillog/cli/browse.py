@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import admin, terminal, views
+from .. import adminvalues, terminal, views
 from ..settings import Settings
 from ..store import open_store
 from .declare import add_command, add_group, list_command, print_json, row_id
@@ -17,7 +17,7 @@ from .declare import add_command, add_group, list_command, print_json, row_id
 def _emails_show(args: argparse.Namespace, settings: Settings) -> int:
     email = views.email_detail(open_store(settings), args.id)
     if email is None:
-        raise admin.AdminError(f"no logged email with the id {args.id} (see: emaillog emails list)")
+        raise adminvalues.AdminError(f"no logged email with the id {args.id} (see: emaillog emails list)")
     if args.json:
         return print_json(email)
     print("\n".join(terminal.email_lines(email, html=args.html)))
@@ -25,10 +25,10 @@ def _emails_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _contacts_show(args: argparse.Namespace, settings: Settings) -> int:
-    key = admin.email_key(settings, args.address)
+    key = adminvalues.email_key(settings, args.address)
     contact = views.contact_detail(open_store(settings), key)
     if contact is None:
-        raise admin.AdminError(f"no contact with the address {key} (see: emaillog contacts list)")
+        raise adminvalues.AdminError(f"no contact with the address {key} (see: emaillog contacts list)")
     if args.json:
         return print_json(contact)
     print("\n".join(terminal.contact_lines(contact)))

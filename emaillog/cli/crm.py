@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import admin, terminal, views
+from .. import admin, adminvalues, terminal, views
 from ..settings import Settings
 from ..store import open_store
 from .declare import (
@@ -36,7 +36,9 @@ def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
 def _never_log_remove(args: argparse.Namespace, settings: Settings) -> int:
     if not admin.remove_never_log(open_store(settings), settings, args.value):
         # A usage error (2), like any other name the admin got wrong; 1 is for the unexpected.
-        raise admin.AdminError(f"{args.value} is not on the never-log list (see: emaillog never-log list)")
+        raise adminvalues.AdminError(
+            f"{args.value} is not on the never-log list (see: emaillog never-log list)"
+        )
     return 0
 
 

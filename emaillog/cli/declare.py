@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import admin, terminal
+from .. import adminvalues, terminal
 from ..runner import EXIT_CONFIG
 from ..settings import Settings
 from ..store import Store, StoreNotReady, open_store
@@ -26,8 +26,8 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def iso_time(text: str) -> datetime:
     try:
-        return admin.parse_time(text)
-    except admin.AdminError as exc:
+        return adminvalues.parse_time(text)
+    except adminvalues.AdminError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 

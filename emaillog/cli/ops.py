@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
-from .. import admin, errors, terminal, views
+from .. import adminvalues, errors, terminal, views
 from ..mailbox import FolderUnusable, LoginRefused, MailboxError
 from ..runner import EXIT_USAGE, run, worked_elsewhere
 from ..settings import Settings
@@ -44,7 +44,7 @@ def _check(args: argparse.Namespace, env_file: Any) -> int:
     only = (lambda settings: select_mailbox(settings, args.mailbox)) if args.mailbox else None
     try:
         return run_check(env_file, create_folders=args.create_folders, as_json=args.json, only=only)
-    except admin.AdminError as exc:  # a name in no table: the usage error of every other command
+    except adminvalues.AdminError as exc:  # a name in no table: the usage error of every other command
         print(f"emaillog: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -129,11 +129,11 @@ def _errors_retry(args: argparse.Namespace, settings: Settings) -> int:
     if args.all:
         rows = errors.error_rows(store, settings)
     elif args.id is None:
-        raise admin.AdminError("give a ledger id (see: emaillog errors list) or --all")
+        raise adminvalues.AdminError("give a ledger id (see: emaillog errors list) or --all")
     else:
         rows = [errors.in_error_folder(errors.find_row(store, args.id), settings)]
     if settings.imap is None:
-        raise admin.AdminError("no mailbox is configured (EMAILLOG_IMAP_HOST)")
+        raise adminvalues.AdminError("no mailbox is configured (EMAILLOG_IMAP_HOST)")
     report = errors.retry(store, settings, rows, _progress if sys.stderr.isatty() else None)
     print(
         f"moved back to {settings.intake_folder}: {len(report.moved)}; not found in "

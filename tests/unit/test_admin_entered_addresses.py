@@ -1,7 +1,7 @@
 """Every address an admin enters into the CRM by hand (a user's, a deal's contact, a never-log entry;
-at the command line or in a CSV import) passes one check, admin.entered_address_key: never a logging
-address of any mailbox, never one holding an invisible character. A refusal is one line naming the
-address and why, exit 2, nothing written; removing such an address that is stored already works."""
+at the command line or in a CSV import) passes one check, adminvalues.entered_address_key: never a
+logging address of any mailbox, never one holding an invisible character. A refusal is one line naming
+the address and why, exit 2, nothing written; removing such an address that is stored already works."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from support import offline_mailboxes_toml
 
-from emaillog import admin
+from emaillog import adminvalues
 from emaillog.cli import main
 from emaillog.settings import Settings, load
 from emaillog.store import Store, open_store
 from emaillog.store.models import Contact, ContactAddress, Deal, DealContact, NeverLog
 
-ROLES: tuple[admin.AddressRole, ...] = ("user", "contact", "never-log")
+ROLES: tuple[adminvalues.AddressRole, ...] = ("user", "contact", "never-log")
 LOGGING = "is a logging address (EMAILLOG_BCC_ADDRESS or EMAILLOG_FORWARD_ADDRESS), "
 INVISIBLE = ("zw\u200b@x.example", "\ufeffbom@x.example", "wj\u2060@x.example")
 
@@ -50,21 +50,21 @@ def settings(tmp_path: Path) -> Settings:
     ],
 )
 def test_a_logging_address_is_refused_in_every_role(
-    settings: Settings, role: admin.AddressRole, typed: str, key: str
+    settings: Settings, role: adminvalues.AddressRole, typed: str, key: str
 ) -> None:
-    with pytest.raises(admin.AdminError) as refused:
-        admin.entered_address_key(settings, typed, role)
+    with pytest.raises(adminvalues.AdminError) as refused:
+        adminvalues.entered_address_key(settings, typed, role)
     message = str(refused.value)
-    assert message == f"{key} {LOGGING}{admin.LOGGING_ADDRESS_IS_NOT[role]}"
+    assert message == f"{key} {LOGGING}{adminvalues.LOGGING_ADDRESS_IS_NOT[role]}"
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("typed", INVISIBLE)
 def test_an_invisible_character_is_refused_in_every_role(
-    settings: Settings, role: admin.AddressRole, typed: str
+    settings: Settings, role: adminvalues.AddressRole, typed: str
 ) -> None:
-    with pytest.raises(admin.AdminError) as refused:
-        admin.entered_address_key(settings, typed, role)
+    with pytest.raises(adminvalues.AdminError) as refused:
+        adminvalues.entered_address_key(settings, typed, role)
     hidden = next(c for c in typed if not c.isprintable())
     assert str(refused.value) == (
         f"{typed!r} holds an invisible character (U+{ord(hidden):04X}): type the address again"
@@ -72,34 +72,36 @@ def test_an_invisible_character_is_refused_in_every_role(
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_any_other_address_is_its_key(settings: Settings, role: admin.AddressRole) -> None:
-    assert admin.entered_address_key(settings, " <Ann@ACME.example> ", role) == "ann@acme.example"
+def test_any_other_address_is_its_key(settings: Settings, role: adminvalues.AddressRole) -> None:
+    assert adminvalues.entered_address_key(settings, " <Ann@ACME.example> ", role) == "ann@acme.example"
     # Beside the logging addresses, not one of them.
-    assert admin.entered_address_key(settings, "crm+other@acme.example", role) == "crm+other@acme.example"
+    assert (
+        adminvalues.entered_address_key(settings, "crm+other@acme.example", role) == "crm+other@acme.example"
+    )
 
 
 def test_the_reason_names_what_the_address_was_to_be(settings: Settings) -> None:
-    reasons = {role: admin.LOGGING_ADDRESS_IS_NOT[role] for role in ROLES}
+    reasons = {role: adminvalues.LOGGING_ADDRESS_IS_NOT[role] for role in ROLES}
     assert reasons["user"].startswith("not a user's")
     assert "never a contact" in reasons["contact"] and "never-log entry" in reasons["never-log"]
-    assert admin.user_address_key(settings, "ann@acme.example") == "ann@acme.example"
-    with pytest.raises(admin.AdminError, match="not a user's"):
-        admin.user_address_key(settings, "crm@acme.example")
-    with pytest.raises(admin.AdminError, match="never a contact"):
-        admin.contact_address_key(settings, "crm@acme.example")
+    assert adminvalues.user_address_key(settings, "ann@acme.example") == "ann@acme.example"
+    with pytest.raises(adminvalues.AdminError, match="not a user's"):
+        adminvalues.user_address_key(settings, "crm@acme.example")
+    with pytest.raises(adminvalues.AdminError, match="never a contact"):
+        adminvalues.contact_address_key(settings, "crm@acme.example")
 
 
 def test_a_never_log_entry_is_checked_when_added_not_when_removed(settings: Settings) -> None:
-    with pytest.raises(admin.AdminError, match="never-log entry"):
-        admin.never_log_value(settings, "crm@acme.example", adding=True)
-    with pytest.raises(admin.AdminError, match="invisible character"):
-        admin.never_log_value(settings, "zw\u200b@x.example", adding=True)
+    with pytest.raises(adminvalues.AdminError, match="never-log entry"):
+        adminvalues.never_log_value(settings, "crm@acme.example", adding=True)
+    with pytest.raises(adminvalues.AdminError, match="invisible character"):
+        adminvalues.never_log_value(settings, "zw\u200b@x.example", adding=True)
     # One stored before this check is still named to remove it.
-    assert admin.never_log_value(settings, "CRM@acme.example") == "crm@acme.example"
-    assert admin.never_log_value(settings, "zw\u200b@x.example") == "zw\u200b@x.example"
+    assert adminvalues.never_log_value(settings, "CRM@acme.example") == "crm@acme.example"
+    assert adminvalues.never_log_value(settings, "zw\u200b@x.example") == "zw\u200b@x.example"
     # A domain entry covers other addresses than the logging ones: it stays possible (SPEC §6).
-    assert admin.never_log_value(settings, "@Acme.example", adding=True) == "acme.example"
-    assert admin.never_log_value(settings, "globex.example", adding=True) == "globex.example"
+    assert adminvalues.never_log_value(settings, "@Acme.example", adding=True) == "acme.example"
+    assert adminvalues.never_log_value(settings, "globex.example", adding=True) == "globex.example"
 
 
 # -- the commands, on a real database -----------------------------------------------------------
@@ -159,7 +161,7 @@ def test_a_deal_contact_that_is_a_logging_address_is_refused(
     err = _refused(
         capsys, "deals", "add", "Renewal", "--contact", "ann@initech.example", "--contact", "CRM@acme.example"
     )
-    assert err == f"crm@acme.example {LOGGING}{admin.LOGGING_ADDRESS_IS_NOT['contact']}"
+    assert err == f"crm@acme.example {LOGGING}{adminvalues.LOGGING_ADDRESS_IS_NOT['contact']}"
     err = _refused(capsys, "deals", "add", "Renewal", "--contact", "zw\u200b@initech.example")
     assert err == "'zw\\u200b@initech.example' holds an invisible character (U+200B): type the address again"
     assert _deal_rows() == ([], [])
@@ -192,7 +194,7 @@ def test_a_never_log_entry_for_a_logging_address_is_refused(
     # It was taken: an entry that changes nothing (the logging addresses are never contacts), where
     # the admin likely meant to keep some mail out and should be told it does not.
     err = _refused(capsys, "never-log", "add", "<Crm+Fwd@acme.example>")
-    assert err == f"crm+fwd@acme.example {LOGGING}{admin.LOGGING_ADDRESS_IS_NOT['never-log']}"
+    assert err == f"crm+fwd@acme.example {LOGGING}{adminvalues.LOGGING_ADDRESS_IS_NOT['never-log']}"
     err = _refused(capsys, "never-log", "add", "\ufeffsam@initech.example")
     assert err == "'\\ufeffsam@initech.example' holds an invisible character (U+FEFF): type the address again"
     # The logging addresses' domain as an entry covers everyone else there: taken (SPEC §6).
