@@ -16,7 +16,8 @@ from aiosmtpd.smtp import AuthResult
 from smtp_sink import SmtpSink, private_ca_context
 from support import NOTICES_ON, crm_with_rep, make_settings
 
-from emaillog.check import EXIT_CONFIG, Checker, StepFailed
+from emaillog.check import Checker
+from emaillog.checkstep import EXIT_CONFIG, StepFailed
 from emaillog.notices import mailer
 from emaillog.settings import Settings, SmtpSettings
 from emaillog.status import gather, render
