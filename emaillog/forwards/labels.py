@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from emaillog.forwards.markers import COLONLESS_LABELS, LABEL_LANGUAGES, LABELS
+from emaillog.forwards.labelwords import COLONLESS_LABELS, LABEL_LANGUAGES, LABELS
 
 _FIELD_BY_LABEL: dict[str, str] = {label: field for field, labels in LABELS.items() for label in labels}
 

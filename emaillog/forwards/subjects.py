@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from emaillog.forwards.markers import FORWARD_PREFIXES, REPLY_PREFIXES
+from emaillog.forwards.prefixwords import FORWARD_PREFIXES, REPLY_PREFIXES
 
 _MAX_SUBJECT = 2000  # a subject longer than this is hostile; only its start is examined
 
