@@ -13,7 +13,7 @@ import peewee
 import pytest
 from pg import PgCluster
 
-from emaillog.store import account_id_for, schema
+from emaillog.store import account_id_for, migrations, schema
 from emaillog.store.bulk import PAGE_ROWS, execute_in, insert_returning, insert_rows, select_in
 from emaillog.store.db import SQLITE_PRAGMAS, open_database
 from emaillog.store.ledger import LedgerKey, begin_attempts, rows_for
@@ -105,7 +105,7 @@ def test_an_upgrade_puts_the_account_in_the_ledgers_key(database_url: str) -> No
     with the same name, UIDVALIDITY and UID gets a row of its own instead of the first account's."""
     db = open_database(database_url, migrate=False)
     try:
-        for number, migration in enumerate(schema.MIGRATIONS[:10], start=1):
+        for number, migration in enumerate(migrations.MIGRATIONS[:10], start=1):
             migration(db)
             SchemaVersion.create(version=number)
         assert _ledger_keys(db) == {("mailbox", "uidvalidity", "uid")}
@@ -131,7 +131,7 @@ def test_an_upgrade_gives_attachments_a_content_id_that_older_rows_lack(database
     (none was read), and new rows store theirs."""
     db = open_database(database_url, migrate=False)
     try:
-        for number, migration in enumerate(schema.MIGRATIONS[:11], start=1):
+        for number, migration in enumerate(migrations.MIGRATIONS[:11], start=1):
             migration(db)
             SchemaVersion.create(version=number)
         assert "content_id" not in {c.name for c in db.get_columns(Attachment._meta.table_name)}
@@ -170,7 +170,7 @@ def test_an_upgrade_puts_domains_typed_in_a_labels_in_the_form_compared(database
     that form, and a copy of a company stored in it already goes, its admin-given name kept."""
     db = open_database(database_url, migrate=False)
     try:
-        for number, migration in enumerate(schema.MIGRATIONS[:12], start=1):
+        for number, migration in enumerate(migrations.MIGRATIONS[:12], start=1):
             migration(db)
             SchemaVersion.create(version=number)
         acme, globex = account_id_for("acme"), account_id_for("globex")
@@ -240,11 +240,11 @@ def test_an_upgrade_drops_the_indexes_a_racing_upgrade_made_again(database_url: 
     The upgrade leaves the indexes a database upgraded alone has."""
     db = open_database(database_url, migrate=False)
     try:
-        for number, migration in enumerate(schema.MIGRATIONS[:13], start=1):
+        for number, migration in enumerate(migrations.MIGRATIONS[:13], start=1):
             migration(db)
             SchemaVersion.create(version=number)
         alone = _indexes_of(db)
-        schema.MIGRATIONS[0](db)  # what the racing process did
+        migrations.MIGRATIONS[0](db)  # what the racing process did
         assert "ledger_mailbox_uidvalidity_uid" in _indexes_of(db) - alone
         schema.upgrade(db)
         assert _indexes_of(db) == alone | {"logged_email_account_id_in_reply_to"}  # v15 adds it

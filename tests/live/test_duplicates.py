@@ -18,7 +18,7 @@ from emaillog import admin, views
 from emaillog.addresses import Address
 from emaillog.devmail import ImapAccount
 from emaillog.rules.identity import fingerprint_with_links
-from emaillog.store import schema
+from emaillog.store import migrations, schema
 from emaillog.store.db import open_database
 from emaillog.store.models import ALL_MODELS, LoggedEmail, SchemaVersion
 
@@ -349,7 +349,7 @@ def test_two_emails_with_different_message_ids_are_never_merged(world: World) ->
 def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     db = open_database(url, migrate=False)
-    schema.MIGRATIONS[0](db)
+    migrations.MIGRATIONS[0](db)
     SchemaVersion.create(version=1)
     columns = {c.name for c in db.get_columns(LoggedEmail._meta.table_name)}
     assert "fingerprint" not in columns and schema.current_version(db) == 1
@@ -367,7 +367,7 @@ def test_email_lookups_have_an_index_on_account_and_column(tmp_path: Path) -> No
     # account's and read every email the account ever logged, once per batch.
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     db = open_database(url, migrate=False)
-    schema.MIGRATIONS[0](db)
+    migrations.MIGRATIONS[0](db)
     SchemaVersion.create(version=1)
     schema.upgrade(db)
     upgraded = _email_index_columns(db)
@@ -399,7 +399,7 @@ def _all_indexes(db: object) -> set[tuple[str, tuple[str, ...], bool]]:
 def test_the_upgraded_schema_has_the_indexes_the_models_declare(tmp_path: Path) -> None:
     """Migrations and models agree: no index the models dropped survives an upgrade, none is missing."""
     upgraded = open_database(f"sqlite:///{tmp_path / 'upgraded.sqlite3'}", migrate=False)
-    schema.MIGRATIONS[0](upgraded)
+    migrations.MIGRATIONS[0](upgraded)
     SchemaVersion.create(version=1)
     assert ("email_contact", ("email_id",), False) in _all_indexes(upgraded)  # version 1 had it
     schema.upgrade(upgraded)

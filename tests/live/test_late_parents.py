@@ -11,7 +11,7 @@ from support import FWD, REP, World, attached_forward, make_world, message
 
 from emaillog import admin, views
 from emaillog.devmail import ImapAccount
-from emaillog.store import schema, threads
+from emaillog.store import migrations, schema, threads
 from emaillog.store.db import open_database
 from emaillog.store.models import LoggedEmail, SchemaVersion
 
@@ -149,7 +149,7 @@ def test_the_replies_an_email_adopts_are_found_by_an_index_on_account_and_in_rep
     # Issue 6 item 5: the lookup's cost must not grow with the account's history. On a database
     # upgraded from version 1, as on a new one, SQLite searches the v15 index.
     db = open_database(f"sqlite:///{tmp_path / 'old.sqlite3'}", migrate=False)
-    schema.MIGRATIONS[0](db)
+    migrations.MIGRATIONS[0](db)
     SchemaVersion.create(version=1)
     schema.upgrade(db)
     sql = threads._REPLIES_BY_IN_REPLY_TO.format(values="?, ?")

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg2
 from support import wait_until
 
-from emaillog.store import schema
+from emaillog.store import migrations, schema
 from emaillog.store.db import open_database
 from emaillog.store.models import SchemaVersion
 
@@ -27,7 +27,7 @@ OLD = 9  # before v10's fingerprints made again, v11's ledger key and v12's colu
 def _database_at(url: str, version: int) -> None:
     db = open_database(url, migrate=False)
     try:
-        for number, migration in enumerate(schema.MIGRATIONS[:version], start=1):
+        for number, migration in enumerate(migrations.MIGRATIONS[:version], start=1):
             with db.atomic():
                 migration(db)
                 SchemaVersion.create(version=number)
