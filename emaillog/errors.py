@@ -98,15 +98,14 @@ def still_in_error_folder(settings: Settings, rows: Sequence[Ledger]) -> set[int
     mailbox = ImapMailbox(settings.imap)
     try:
         mailbox.select(settings.error_folder)
-        uids = mailbox.uids()
-        ids = _message_ids(mailbox, uids)
-        there, claimed = _matched_by_message_id(rows, ids)
+        unsettled, settled = _settled_by_message_id(mailbox, rows)
+        there = set(settled)
         rest = [row for row in rows if row.sha256 and row.id not in there]
         # Hashed only when some row is not matched yet (deleted, or told apart by its bytes alone),
         # and only the messages no row claimed.
-        others = [uid for uid in uids if uid in ids and uid not in claimed] if rest else []
         wanted = {row.sha256 for row in rest}
-        held = Counter(digest for _, digest in _hashed(mailbox, others) if digest in wanted)
+        hashed = _hashed(mailbox, unsettled if rest else [])
+        held = Counter(digest for _, digest in hashed if digest in wanted)
     finally:
         mailbox.close()
     for row in rest:  # the same message rejected twice: as many rows as the folder holds copies
@@ -114,6 +113,16 @@ def still_in_error_folder(settings: Settings, rows: Sequence[Ledger]) -> set[int
             held[row.sha256] -= 1
             there.add(row.id)
     return there
+
+
+def _settled_by_message_id(mailbox: ImapMailbox, rows: Sequence[Ledger]) -> tuple[list[int], dict[int, int]]:
+    """The UIDs of the selected folder that its messages' Message-ID fields leave to be told by
+    their bytes, and the rows those fields settle: row id -> UID of its message (no message read whole)."""
+    uids = mailbox.uids()
+    ids = _message_ids(mailbox, uids)
+    settled = _matched_by_message_id(rows, ids)
+    claimed = set(settled.values())
+    return [uid for uid in uids if uid in ids and uid not in claimed], settled
 
 
 # The first bytes of a message's Message-ID fields that are read: an id is at most 900 characters
@@ -134,9 +143,9 @@ def _message_id(fields: bytes) -> str | None:
     return first_msgid(Fields(read_header(fields)).first("message-id"))
 
 
-def _matched_by_message_id(rows: Sequence[Ledger], ids: dict[int, str | None]) -> tuple[set[int], set[int]]:
-    """The ids of the rows whose Message-ID is no other row's and one message's alone, and the UIDs
-    of those messages. A row without a SHA-256 was never found by it, and is not found here either."""
+def _matched_by_message_id(rows: Sequence[Ledger], ids: dict[int, str | None]) -> dict[int, int]:
+    """Each row whose Message-ID is no other row's and one message's alone, by id, with the UID of
+    that message. A row without a SHA-256 was never found by it, and is not found here either."""
     rows_by_id: dict[str, list[Ledger]] = defaultdict(list)
     for row in rows:
         if row.sha256 and row.message_id:
@@ -145,14 +154,12 @@ def _matched_by_message_id(rows: Sequence[Ledger], ids: dict[int, str | None]) -
     for uid, message_id in ids.items():
         if message_id is not None:
             uids_by_id[message_id].append(uid)
-    there: set[int] = set()
-    claimed: set[int] = set()
+    settled: dict[int, int] = {}
     for message_id, same in rows_by_id.items():
         found = uids_by_id.get(message_id, [])
         if len(same) == 1 and len(found) == 1:
-            there.add(same[0].id)
-            claimed.add(found[0])
-    return there, claimed
+            settled[same[0].id] = found[0]
+    return settled
 
 
 def in_error_folder(row: Ledger, settings: Settings) -> Ledger:
@@ -188,12 +195,17 @@ def retry(
     report = RetryReport([], [])
     try:
         mailbox.select(settings.error_folder)
+        folder = _ErrorFolder(mailbox, wanted)
         for number, row in enumerate(wanted, start=1):
-            uid = _locate(mailbox, row)
+            uid = folder.locate(row)
+            # Gone when moved (a person deleted it since it was read): another copy, if there is one.
+            while uid is not None and mailbox.move([uid], settings.intake_folder):
+                folder.taken.add(uid)
+                uid = folder.locate(row)
             if uid is None:
                 report.missing.append(row.id)
             else:
-                mailbox.move([uid], settings.intake_folder)
+                folder.taken.add(uid)
                 _note_retry(row, settings)
                 report.moved.append(row.id)
             if progress:
@@ -203,15 +215,49 @@ def retry(
     return report
 
 
-def _locate(mailbox: ImapMailbox, row: Ledger) -> int | None:
-    """The Error-folder UID whose bytes hash to the ledger's SHA-256.
+class _ErrorFolder:
+    """The UIDs of the selected Error folder whose bytes hash to the rows' SHA-256, each message
+    read whole at most once in a run.
 
-    SEARCH HEADER matches a substring (RFC 3501 §6.4.4): the id is looked for without the angle
-    brackets the ledger gives it, as a message may carry it bare (``Message-ID: id@host``).
+    A row with a Message-ID is looked for among the messages that carry it (SEARCH). The others —
+    no Message-ID, or one the server cannot search for — are told by the bytes of every message
+    their Message-ID fields leave unsettled, as ``errors list`` tells them: hashed again for each
+    row, an Error folder of N messages without a Message-ID was read whole N times.
     """
-    msgid = (row.message_id or "").removeprefix("<").removesuffix(">")
-    candidates = _candidates(mailbox, msgid)
-    return next((uid for uid, digest in _hashed(mailbox, candidates) if digest == row.sha256), None)
+
+    def __init__(self, mailbox: ImapMailbox, rows: Sequence[Ledger]) -> None:
+        self.mailbox = mailbox
+        self.rows = rows
+        self.wanted = {row.sha256 for row in rows if row.sha256}
+        self.digests: dict[int, str | None] = {}  # UID -> its SHA-256 when some row has it, else None
+        self.taken: set[int] = set()  # moved (or gone): the same message rejected twice is two rows
+        self._unsettled: list[int] | None = None
+        self._settled: dict[int, int] = {}
+
+    def locate(self, row: Ledger) -> int | None:
+        if not row.sha256:  # never found by its bytes
+            return None
+        candidates = [uid for uid in self._candidates(row) if uid not in self.taken]
+        self._hash([uid for uid in candidates if uid not in self.digests])
+        return next((uid for uid in candidates if self.digests[uid] == row.sha256), None)
+
+    def _candidates(self, row: Ledger) -> list[int]:
+        """SEARCH HEADER matches a substring (RFC 3501 §6.4.4): the id is looked for without the
+        angle brackets the ledger gives it, as a message may carry it bare (``Message-ID: id@host``)."""
+        msgid = (row.message_id or "").removeprefix("<").removesuffix(">")
+        found = _searched(self.mailbox, msgid) if msgid else None
+        if found is not None:
+            return found
+        if self._unsettled is None:  # once a run, and only when some row needs it
+            self._unsettled, self._settled = _settled_by_message_id(self.mailbox, self.rows)
+        own = self._settled.get(row.id)  # its own message, when its id could not be searched for
+        return sorted(self._unsettled if own is None else [*self._unsettled, own])
+
+    def _hash(self, uids: Sequence[int]) -> None:
+        for uid, digest in _hashed(self.mailbox, uids):
+            self.digests[uid] = digest if digest in self.wanted else None
+        for uid in uids:  # expunged by another session since it was listed
+            self.digests.setdefault(uid, None)
 
 
 def _hashed(mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[tuple[int, str]]:
@@ -233,18 +279,15 @@ def _hashed(mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[tuple[int, st
             continue  # deleted by a person since it was listed: gone, as if it had not been listed
 
 
-def _candidates(mailbox: ImapMailbox, msgid: str) -> list[int]:
-    """The UIDs whose Message-ID contains ``msgid``; every UID without one, or where the server
-    cannot search for it. A Message-ID may be UTF-8 (RFC 6532), which a SEARCH must announce,
-    and only US-ASCII is a charset every server must search in (RFC 3501 §6.4.4)."""
-    client = mailbox.client
-    if msgid:
-        try:
-            found = client.search(["HEADER", "Message-ID", msgid], None if msgid.isascii() else "UTF-8")
-            return sorted(int(u) for u in found)
-        except IMAPClientError:
-            pass  # [BADCHARSET]: the hashes tell which it is
-    return sorted(int(u) for u in client.search(["ALL"]))
+def _searched(mailbox: ImapMailbox, msgid: str) -> list[int] | None:
+    """The UIDs whose Message-ID contains ``msgid``; None where the server cannot search for it.
+    A Message-ID may be UTF-8 (RFC 6532), which a SEARCH must announce, and only US-ASCII is a
+    charset every server must search in (RFC 3501 §6.4.4)."""
+    try:
+        found = mailbox.client.search(["HEADER", "Message-ID", msgid], None if msgid.isascii() else "UTF-8")
+    except IMAPClientError:
+        return None  # [BADCHARSET]: the hashes tell which it is
+    return sorted(int(u) for u in found)
 
 
 def _note_retry(row: Ledger, settings: Settings) -> None:

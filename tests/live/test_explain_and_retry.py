@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from faultproxy import FaultProxy
 from support import NOTICES_ON, message
 
 from emaillog.devmail import ImapAccount
+from emaillog.imapsections import SectionReader
 from emaillog.lease import leases_for
 from emaillog.store.models import Outbox
 
@@ -350,3 +352,38 @@ def test_errors_list_with_nothing_in_error_needs_no_mailbox(cli, monkeypatch: py
         monkeypatch.setenv("EMAILLOG_IMAP_PORT", str(unused.getsockname()[1]))
         code, out, err = cli("errors", "list", "--json")
     assert (code, json.loads(out), err) == (0, [], "")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # IMAP's part: one backend is enough
+def test_retry_all_reads_each_message_without_a_message_id_once(
+    cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a Message-ID to search by, each row hashed the whole Error folder again to find its
+    # message: N such rows, N reads of every message, each fetched whole over IMAP.
+    from emaillog import errors
+    from emaillog.imapmailbox import ImapMailbox
+
+    read: list[int] = []  # the UIDs fetched whole (BODY[]), in batches or by sections
+
+    class Counting(ImapMailbox):
+        def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
+            read.extend(uids)
+            return super().fetch(uids)
+
+        def sections(self, uid: int) -> SectionReader:
+            read.append(uid)
+            return super().sections(uid)
+
+    for n in range(5):
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=None, subject=f"S{n}"))
+    twice = message(sender="x@elsewhere.example", message_id=None, subject="again")
+    for _ in range(2):  # the same bytes twice: a row for each, and each row gets its own copy
+        deliver(imap_account, twice)
+    deliver(imap_account, message(sender="x@elsewhere.example", message_id="<with-id@x>"))
+    assert cli("run", "--once")[0] == 0
+    assert folder_size(imap_account, "Error") == 8
+    monkeypatch.setattr(errors, "ImapMailbox", Counting)
+    code, out, _ = cli("errors", "retry", "--all", "--no-pass")
+    assert code == 0 and "moved back to INBOX: 8; not found in Error: 0" in out
+    assert (folder_size(imap_account, "Error"), folder_size(imap_account, "INBOX")) == (0, 8)
+    assert len(read) == len(set(read)) <= 8, f"UIDs read whole: {sorted(read)}"
