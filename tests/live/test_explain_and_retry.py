@@ -387,3 +387,65 @@ def test_retry_all_reads_each_message_without_a_message_id_once(
     assert code == 0 and "moved back to INBOX: 8; not found in Error: 0" in out
     assert (folder_size(imap_account, "Error"), folder_size(imap_account, "INBOX")) == (0, 8)
     assert len(read) == len(set(read)) <= 8, f"UIDs read whole: {sorted(read)}"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # IMAP's part: one backend is enough
+def test_retry_all_where_the_server_cannot_search_reads_each_message_once(
+    cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server that cannot search for a Message-ID (UTF-8 on a server without that charset:
+    # [BADCHARSET]) leaves every message a candidate; each is still read whole once, its own too.
+    from imapclient import IMAPClient
+    from imapclient.exceptions import IMAPClientError
+
+    from emaillog import errors
+    from emaillog.imapmailbox import ImapMailbox
+
+    read: list[int] = []
+
+    class Counting(ImapMailbox):
+        def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
+            read.extend(uids)
+            return super().fetch(uids)
+
+    searched = IMAPClient.search
+
+    def no_charset(client: IMAPClient, criteria: object = "ALL", charset: str | None = None) -> object:
+        if isinstance(criteria, list) and criteria[:1] == ["HEADER"]:
+            raise IMAPClientError("SEARCH command error: BAD [b'[BADCHARSET (US-ASCII)] Unknown charset']")
+        return searched(client, criteria, charset)
+
+    for n in range(3):
+        deliver(imap_account, message(sender="x@elsewhere.example", message_id=f"<{n}@x>"))
+    deliver(imap_account, message(sender="x@elsewhere.example", message_id=None))
+    assert cli("run", "--once")[0] == 0
+    monkeypatch.setattr(IMAPClient, "search", no_charset)
+    monkeypatch.setattr(errors, "ImapMailbox", Counting)
+    code, out, _ = cli("errors", "retry", "--all", "--no-pass")
+    assert code == 0 and "moved back to INBOX: 4; not found in Error: 0" in out
+    assert len(read) == len(set(read)) <= 4, f"UIDs read whole: {sorted(read)}"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # IMAP's part: one backend is enough
+def test_retry_counts_a_message_deleted_before_its_move_as_not_found(
+    cli, imap_account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read, then deleted by a person in a mail client before it was moved: MOVE takes nothing, and
+    # the row goes to the other copy of the same message; with none left, the second row is not found.
+    from emaillog import errors
+    from emaillog.imapmailbox import ImapMailbox
+
+    class DeletedFirst(ImapMailbox):
+        def move(self, uids: Sequence[int], folder: str) -> frozenset[int]:
+            if uids == [1]:
+                delete_uid(imap_account, "Error", 1)
+            return super().move(uids, folder)
+
+    twice = message(sender="x@elsewhere.example", message_id=None)
+    for _ in range(2):
+        deliver(imap_account, twice)
+    assert cli("run", "--once")[0] == 0
+    monkeypatch.setattr(errors, "ImapMailbox", DeletedFirst)
+    code, out, _ = cli("errors", "retry", "--all", "--no-pass")
+    assert code == 1 and "moved back to INBOX: 1; not found in Error: 1" in out
+    assert (folder_size(imap_account, "Error"), folder_size(imap_account, "INBOX")) == (0, 1)
