@@ -1,7 +1,8 @@
-"""Time, peak RSS and bytes fetched of `emaillog errors list` over a full Error folder.
+"""Time, peak RSS and bytes fetched of `emaillog errors list` (or `retry --all`) over a full Error folder.
 
     .venv/bin/python bench/errors_list.py                        # 2,000 messages, 40 of 5 MB, one of 50 MB
     .venv/bin/python bench/errors_list.py --against /tmp/old     # also another checkout's, same folder
+    .venv/bin/python bench/errors_list.py --retry --messages 500 --large 0 --huge-mb 0
 
 A misconfigured week leaves thousands of messages in Error, some of them large. The bench starts a
 throwaway Dovecot, writes the messages into INBOX (maildir files, a fixed random seed), and runs one
@@ -10,6 +11,10 @@ Error with its ledger row, as the daemon writes them. Then it runs `emaillog err
 child process (peak RSS: the child's own VmHWM) through a loopback proxy that counts the bytes the
 server sent, and checks that every row was found in the folder. With --against, each round runs
 that checkout's command and this one's, taking turns going first.
+
+--retry times `emaillog errors retry --all --no-pass` instead, on messages without a Message-ID (each
+told by its bytes alone), and checks that all were moved back to INBOX; an untimed `run --once`
+rejects them into Error again (new ledger rows) for the next measurement.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ runpy.run_module("emaillog", run_name="__main__", alter_sys=True)
 """
 
 
-def messages(count: int, large: int, large_mb: int, huge_mb: int) -> list[bytes]:
-    """``count`` rejected messages: small text ones, ``large`` with a ``large_mb`` attachment, one huge."""
+def messages(count: int, large: int, large_mb: int, huge_mb: int, with_ids: bool = True) -> list[bytes]:
+    """``count`` rejected messages: small text ones, ``large`` with a ``large_mb`` attachment, one huge;
+    with a Message-ID each unless ``with_ids`` is false."""
     from support import message
 
     rng = random.Random(SEED)
@@ -60,7 +66,12 @@ def messages(count: int, large: int, large_mb: int, huge_mb: int) -> list[bytes]
         body = "Hello, here is our proposal. " * rng.randint(50, 1000)
         sender = f"someone{n % 97}@elsewhere.example"
         raws.append(
-            message(sender=sender, message_id=f"<{n}@elsewhere.example>", body=body, attachments=attachments)
+            message(
+                sender=sender,
+                message_id=f"<{n}@elsewhere.example>" if with_ids else None,
+                body=body,
+                attachments=attachments,
+            )
         )
     return raws
 
@@ -95,6 +106,19 @@ def measure(checkout: Path, env: dict[str, str], server: DevDovecot, expected: i
     return f"{seconds:7.2f} s  peak RSS {peak:6.1f} MB  fetched {fetched / 1e6:8.1f} MB  ({checkout})"
 
 
+def measure_retry(checkout: Path, env: dict[str, str], server: DevDovecot, expected: int) -> str:
+    """`errors retry --all --no-pass` from ``checkout``; then a pass (untimed) fills Error again."""
+    with FaultProxy(server.host, server.port) as proxy:
+        seconds, peak, out = run_child(
+            checkout, {**env, "EMAILLOG_IMAP_PORT": str(proxy.port)}, "errors", "retry", "--all", "--no-pass"
+        )
+        fetched = proxy.from_server
+    if f"moved back to INBOX: {expected}; not found in Error: 0" not in out:
+        raise RuntimeError(f"{checkout}: {out.strip()!r}; expected all {expected} moved")
+    run_child(ROOT, env, "run", "--once")
+    return f"{seconds:7.2f} s  peak RSS {peak:6.1f} MB  fetched {fetched / 1e6:8.1f} MB  ({checkout})"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
@@ -103,6 +127,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--huge-mb", type=int, default=50, help="one message this large (0: none)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--against", type=Path, help="another checkout to measure on the same folder")
+    parser.add_argument(
+        "--retry", action="store_true", help="time errors retry --all on messages without a Message-ID"
+    )
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="emaillog-bench-errors-"))
     root.chmod(0o755)
@@ -110,7 +137,7 @@ def main(argv: list[str]) -> int:
     server.start()
     try:
         account = server.add_user("bench", "bench-password")
-        raws = messages(args.messages, args.large, args.large_mb, args.huge_mb)
+        raws = messages(args.messages, args.large, args.large_mb, args.huge_mb, with_ids=not args.retry)
         total = sum(len(raw) for raw in raws)
         server.seed_maildir("bench", "INBOX", raws)
         del raws
@@ -128,11 +155,12 @@ def main(argv: list[str]) -> int:
         seconds, _, _ = run_child(ROOT, env, "run", "--once")
         print(f"{args.messages} messages ({total / 1e6:.0f} MB) into Error by one pass in {seconds:.0f} s")
         checkouts = [ROOT] if args.against is None else [args.against.resolve(), ROOT]
+        command, timed = (
+            ("errors retry --all", measure_retry) if args.retry else ("errors list --json", measure)
+        )
         for number in range(args.rounds):
             for checkout in checkouts if number % 2 == 0 else checkouts[::-1]:
-                print(
-                    f"round {number + 1}: errors list --json {measure(checkout, env, server, args.messages)}"
-                )
+                print(f"round {number + 1}: {command} {timed(checkout, env, server, args.messages)}")
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
