@@ -1,7 +1,7 @@
 """One logged-in IMAP connection (imapclient): TLS, login, the personal namespace, IDLE, logout.
 
-This is the connection, not what is done with messages (imapmailbox.py). What it settles holds for
-every command: the certificate and the host name are verified; a failed login is a refusal
+This is the connection, not what is done with messages (imapmailbox.py, imapdisposal.py). What it
+settles holds for every command: the certificate and the host name are verified; a failed login is a refusal
 (LoginRefused, exit 77) only when the server refused, not when the line dropped or the server said
 it cannot for now ([UNAVAILABLE], [LIMIT]: RFC 5530); folder names from the settings get the
 server's personal prefix (RFC 2342); and IDLE (RFC 2177) also sees what imaplib has already buffered.

@@ -3,7 +3,7 @@
 poll.py, batch.py and fallback.py work through this protocol alone: the daemon hands a pass its
 StoppableMailbox (stoppable.py), a one-shot run an ImapMailbox. The errors say by their type whether
 retrying can help (SPEC §13: a refused login exits 77, an unusable folder 78, anything else 75).
-The IMAP implementation is in imapmailbox.py.
+The IMAP implementation is in imapmailbox.py, moving messages out in imapdisposal.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from emaillog.imapmailbox import uid_sets
+from emaillog.imapuids import uid_sets
 
 
 def expand(uid_set: str) -> list[int]:
