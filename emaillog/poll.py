@@ -2,7 +2,8 @@
 
 Order per batch (SPEC §10): count an attempt, decide, record every result in one transaction,
 then move. A crash anywhere loses nothing and doubles nothing: on the next pass a message whose
-ledger row is final is only moved, never decided again.
+ledger row is final is only moved, never decided again. What a failure costs the messages (their
+attempts given back, or one held against a FETCH the server refused) is passfailures.py.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imapclient.exceptions import IMAPClientError
 from peewee import InterfaceError, OperationalError
 
-from .batch import BatchContext, exhausted, log_outcomes, process, start_parsing
+from .batch import BatchContext, log_outcomes, process, start_parsing
 from .fallback import finish_copies
 from .limits import Limits
-from .mailbox import FetchRefused, Mailbox, MailboxError
+from .mailbox import FetchRefused, Mailbox
 from .notices.mailer import deliver_due
 from .parallel import InlineParser, MessageParser, Parsed, spooled_paths
+from .passfailures import NOT_THE_MESSAGES_FAULT, PassFailures
 from .rules import DEFAULT_CHAIN, Decision, Link
 from .settings import Settings
 from .stages import Stages
@@ -36,8 +37,6 @@ from .store.ledger import (
     Attempt,
     LedgerKey,
     begin_attempts,
-    count_refused,
-    give_back_attempts,
     mark_disposed,
     mark_left,
     rows_for,
@@ -49,8 +48,6 @@ from .store.recorder import Result
 from .store.schema import SchemaTooNew, refuse_newer
 
 log = logging.getLogger("emaillog.pass")
-# Failures that say nothing about the messages in hand: an attempt they interrupt is given back.
-NOT_THE_MESSAGES_FAULT = (OSError, IMAPClientError, MailboxError, OperationalError, InterfaceError)
 
 # Messages over this are never held whole in memory: they are read by sections (largemail.py).
 STREAM_OVER = 8 * 1024 * 1024
@@ -106,7 +103,7 @@ _InFlight = Stages[_Fetched]
 
 
 @dataclass(frozen=True)
-class Pass:
+class Pass(PassFailures):
     settings: Settings
     mailbox: Mailbox
     store: Store
@@ -164,26 +161,6 @@ class Pass:
         self._send_notices()
         report.seconds = time.monotonic() - started
         return report
-
-    def _refused_too_often(self, row: Ledger) -> bool:
-        """Whether the server refused this message's FETCH at its last attempt, and it may fail no more."""
-        upcoming = Attempt(row.id, row.attempts + 1, row.failures)
-        return row.reason == FETCH_REFUSED and exhausted(upcoming, self.settings.max_attempts)
-
-    def _give_back_owed(self) -> None:
-        """Give back the attempts of batches cut short by a failure, oldest first.
-
-        What the database could not take when it failed is owed until it answers again: counted,
-        those messages would be taken for crashes and retried one at a time at the next pass.
-        """
-        owed = self.store.owed_attempts
-        while owed:
-            batch = owed.take_first()
-            try:
-                give_back_attempts(self.store.account_id, batch)
-            except BaseException:
-                owed.put_back(batch)
-                raise
 
     def _send_notices(self) -> None:
         """Send what the outbox holds; a relay outage only leaves notices queued (SPEC §11)."""
@@ -283,35 +260,6 @@ class Pass:
             raise
         finally:
             stages.close(self.store.db)
-
-    def _say_owed(self) -> None:
-        """One line for the attempts the database would not take back: not held against the mail."""
-        owed = sum(len(batch) for batch in self.store.owed_attempts.batches())
-        if owed:
-            log.warning(
-                "the attempts of %d message(s) could not be given back (the database failed too): "
-                "they stay in %s and are given back when it answers",
-                owed,
-                self.settings.intake_folder,
-            )
-
-    def _count_refused(self, uidvalidity: int, refused: FetchRefused) -> None:
-        """Hold a refused FETCH against its messages (after the batch's attempts were given back):
-        retried one at a time, the one the server never hands over ends in Error, not the mailbox."""
-        s = self.settings
-        count_refused(
-            self.store.account_id,
-            [LedgerKey(s.mailbox_name, uidvalidity, u) for u in refused.uids],
-            str(refused),
-        )
-        log.warning(
-            "the server would not hand over uids %s of %s: counted as a failed attempt of each; "
-            "after %d the message goes to %s",
-            ",".join(map(str, refused.uids)),
-            s.intake_folder,
-            s.max_attempts,
-            s.error_folder,
-        )
 
     def _advance(
         self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport

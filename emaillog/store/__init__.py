@@ -26,8 +26,8 @@ class Store:
     lookup: CrmLookup
     recorder: Recorder
     # Batches whose attempts a pass cut short by a failure could not give back (the database was
-    # what failed): the next pass gives them back first (poll.Pass._give_back_owed), in this process
-    # or, through the file they are kept in, the next one.
+    # what failed): the next pass gives them back first (passfailures.PassFailures._give_back_owed),
+    # in this process or, through the file they are kept in, the next one.
     owed_attempts: OwedAttempts = field(default_factory=OwedAttempts)
 
 
