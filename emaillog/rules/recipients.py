@@ -17,13 +17,26 @@ def exclusion(key: str, lookup: Lookup, settings: Settings, never_log: frozenset
     # has that team log it too, and neither team's account gains the address as a contact.
     if key in settings.every_logging_address:
         return "logging-address"
-    if any(within(domain, d) for d in settings.company_domains):
+    if own_domain(domain, settings) is not None:
         return "company-domain"
-    if key in never_log or any(within(domain, entry) for entry in never_log if "@" not in entry):
+    if never_log_entry(key, never_log) is not None:
         return "never-log"
     if lookup.is_internal(key):
         return "user"
     return None
+
+
+def own_domain(domain: str, settings: Settings) -> str | None:
+    """The company's own domain (configured) that ``domain`` is or is below, or None."""
+    return next((d for d in settings.company_domains if within(domain, d)), None)
+
+
+def never_log_entry(key: str, never_log: frozenset[str]) -> str | None:
+    """The never-log entry that covers the address ``key``: itself, or a domain it is at (SPEC §6)."""
+    if key in never_log:
+        return key
+    domain = key.rpartition("@")[2]
+    return next((entry for entry in never_log if "@" not in entry and within(domain, entry)), None)
 
 
 def classify(
