@@ -140,8 +140,14 @@ def add_company(store: Store, domain: str, name: str | None) -> None:
 
 
 def ensure_contact(store: Store, settings: Settings, address: str, name: str | None = None) -> int:
-    """The contact with ``address``, created (with its company, SPEC §7) when missing."""
-    key = contact_address_key(settings, address)
+    """The contact with ``address``, created (with its company, SPEC §7) when missing; AdminError for
+    an address that is never a contact (adminvalues.contact_address_key), even one made a contact
+    before that was checked."""
+    return _contact_id(store, contact_address_key(settings, store.lookup, address), name)
+
+
+def _contact_id(store: Store, key: str, name: str | None = None) -> int:
+    """The contact of the checked address ``key``, created when missing."""
     row = ContactAddress.get_or_none(
         (ContactAddress.account == store.account_id) & (ContactAddress.address == key)
     )
@@ -167,7 +173,7 @@ def add_deal(
     same command run twice made two identical deals, and a name that several deals have names none
     (the only key an admin gives a deal: `deals import` refuses it)."""
     name = name_value(name)
-    contacts = contact_keys(settings, contacts)
+    contacts = contact_keys(store, settings, contacts)
     with write_transaction(store.db):
         existing = deals_named(store, name)
         if existing and not another:
@@ -178,7 +184,7 @@ def add_deal(
             is_open=not closed,
             created_at=to_utc_naive(created) or utcnow(),
         )
-        _link_contacts(store, settings, int(deal.id), contacts)
+        _link_contacts(store, int(deal.id), contacts)
     return int(deal.id)
 
 
@@ -209,26 +215,26 @@ def update_deal(
 ) -> None:
     """Open or close a deal, move its created time when given, and add contacts it lacks (none are
     taken away: other contacts may have been linked since)."""
-    contacts = contact_keys(settings, contacts)
+    contacts = contact_keys(store, settings, contacts)
     with write_transaction(store.db):
         changes: dict[str, object] = {"is_open": not closed}
         if created is not None:
             changes["created_at"] = to_utc_naive(created)
         Deal.update(**changes).where((Deal.id == deal_id) & (Deal.account == store.account_id)).execute()
-        _link_contacts(store, settings, deal_id, contacts)
+        _link_contacts(store, deal_id, contacts)
 
 
-def contact_keys(settings: Settings, contacts: list[str]) -> list[str]:
+def contact_keys(store: Store, settings: Settings, contacts: list[str]) -> list[str]:
     """A deal's contacts checked before anything is written: one refused half-way through rolled
-    the deal back, but only after the deal's other checks and writes had run."""
-    return [contact_address_key(settings, address) for address in contacts]
+    the deal back, but only after the deal's other checks and writes had run. An existing contact
+    the mail path would never have made (one `deals add` took before it checked) is refused too."""
+    return [contact_address_key(settings, store.lookup, address) for address in contacts]
 
 
-def _link_contacts(store: Store, settings: Settings, deal_id: int, contacts: list[str]) -> None:
-    for address in contacts:
-        DealContact.insert(
-            deal=deal_id, contact=ensure_contact(store, settings, address)
-        ).on_conflict_ignore().execute()
+def _link_contacts(store: Store, deal_id: int, keys: list[str]) -> None:
+    """Link the contacts of ``keys``, as contact_keys checked them, creating those missing."""
+    for key in keys:
+        DealContact.insert(deal=deal_id, contact=_contact_id(store, key)).on_conflict_ignore().execute()
 
 
 def remove_user_address(store: Store, settings: Settings, email: str, address: str, kind: str) -> None:

@@ -4,7 +4,9 @@ to change.
 
 entered_address_key is the one check every address an admin enters passes (a user's login, alias,
 connected address or team inbox; a deal's contact; a never-log entry), at the command line or in a
-CSV import; admin.py writes what these return."""
+CSV import; admin.py writes what these return. A deal's contact is checked further against the
+account's users, team inboxes, company domains and never-log list, by the rule the mail path uses
+(contact_address_key)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Literal
 
 from .addresses import domain_value, make_address
 from .domains import is_free_mail, registrable_domain
+from .rules.model import Lookup, UserRef
+from .rules.recipients import exclusion, never_log_entry, own_domain
 from .settings import Settings
 
 
@@ -84,9 +88,62 @@ def user_address_key(settings: Settings, address: str) -> str:
     return entered_address_key(settings, address, "user")
 
 
-def contact_address_key(settings: Settings, address: str) -> str:
-    """The key of an address that is to be a contact's (a deal's contacts)."""
-    return entered_address_key(settings, address, "contact")
+def contact_address_key(settings: Settings, lookup: Lookup, address: str) -> str:
+    """The key of an address that is to be a contact's (a deal's contacts); AdminError, naming why,
+    for one the mail path never makes a contact (SPEC §4): a user's address, a team inbox, one at a
+    company's own domain, one the never-log list covers (§6). ``lookup`` is the account's.
+
+    The mail path's own rule (rules.recipients.exclusion) decides: `deals add` took any of these,
+    making a contact that the mail path then logged email on (a colleague's address, a never-log one)."""
+    key = entered_address_key(settings, address, "contact")
+    never_log = lookup.never_log_entries()
+    excluded = exclusion(key, lookup, settings, never_log)
+    if excluded is not None:
+        raise AdminError(_never_a_contact(key, excluded, lookup, settings, never_log))
+    return key
+
+
+USERS_NOT_CONTACTS = "users are never contacts (SPEC §4)"
+
+
+def _never_a_contact(
+    key: str, excluded: str, lookup: Lookup, settings: Settings, never_log: frozenset[str]
+) -> str:
+    """Why ``key`` cannot be a contact, for the admin: ``excluded`` as exclusion gave it, with the
+    user, inbox, domain or never-log entry that makes it so."""
+    domain = key.rpartition("@")[2]
+    if excluded == "company-domain":
+        return (
+            f"{key} is at {own_domain(domain, settings)}, one of the company's own domains "
+            "(EMAILLOG_COMPANY_DOMAINS): they are never contacts (SPEC §4)"
+        )
+    if excluded == "never-log":
+        entry = never_log_entry(key, never_log)
+        if entry == key:
+            return f"{key} is on the never-log list: it is never a contact (SPEC §4, §6)"
+        return f"{key} is at {entry}, on the never-log list: its addresses are never contacts (SPEC §4, §6)"
+    if excluded == "user":
+        return _internal(key, lookup)
+    return f"{key} is a logging address, " + LOGGING_ADDRESS_IS_NOT["contact"]  # entered_address_key's
+
+
+def _internal(key: str, lookup: Lookup) -> str:
+    """Whose address ``key`` is, of the account's users and team inboxes (lookup.is_internal)."""
+    if lookup.user_by_login(key) is not None:
+        return f"{key} is a user's address (the login of a user): {USERS_NOT_CONTACTS}"
+    aliased = lookup.users_with_alias(key)
+    if aliased:
+        return f"{key} is a user's address (an alias of {_emails(aliased)}): {USERS_NOT_CONTACTS}"
+    connected = [user for user, _ in lookup.users_connected(key)]
+    if connected:
+        return f"{key} is a user's address (connected by {_emails(connected)}): {USERS_NOT_CONTACTS}"
+    owner = lookup.team_inbox_owner(key)
+    by = f" (connected by {owner.email})" if owner else ""
+    return f"{key} is a team inbox{by}: team inboxes are never contacts (SPEC §4)"
+
+
+def _emails(users: list[UserRef]) -> str:
+    return ", ".join(dict.fromkeys(user.email for user in users))
 
 
 NAME_LIMIT = 300  # the length of the name columns (store/models.py)

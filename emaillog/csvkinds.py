@@ -59,19 +59,21 @@ class Kind(ABC, Generic[R]):
     def apply(self, record: R) -> None: ...
 
     def contact_addresses(self, text: str) -> tuple[str, ...]:
-        """Addresses to be contacts: never a logging address (`deals add` refuses one)."""
-        return self._each(text, adminvalues.contact_address_key)
+        """Addresses to be contacts: none the mail path never makes one (`deals add` refuses them)."""
+        return self._each(
+            text, lambda part: adminvalues.contact_address_key(self.settings, self.store.lookup, part)
+        )
 
     def user_address(self, text: str) -> str:
         """An address to be a user's: never a logging address (`users add` refuses one)."""
         return adminvalues.user_address_key(self.settings, text)
 
     def user_addresses(self, text: str) -> tuple[str, ...]:
-        return self._each(text, adminvalues.user_address_key)
+        return self._each(text, self.user_address)
 
-    def _each(self, text: str, key: Callable[[Settings, str], str]) -> tuple[str, ...]:
+    def _each(self, text: str, key: Callable[[str], str]) -> tuple[str, ...]:
         """The key of each address of a cell, each once."""
-        keys = (key(self.settings, part) for part in _LIST_SEPARATORS.split(text) if part)
+        keys = (key(part) for part in _LIST_SEPARATORS.split(text) if part)
         return tuple(dict.fromkeys(keys))
 
 
@@ -220,7 +222,8 @@ class Deals(Kind[DealRecord]):
 
     def parse(self, row: Row) -> DealRecord | None:
         name = row.required("name", adminvalues.name_value)
-        # The checks of `deals add`: a logging address or an invisible character passed here.
+        # The checks of `deals add`: a logging address or an invisible character passed here, and
+        # so did a user's address, a team inbox, a company or never-log address (SPEC §4).
         contacts = row.required("contacts", self.contact_addresses)
         closed = row.optional("closed", flag, False)
         created = row.optional("created", adminvalues.parse_time, None)

@@ -15,6 +15,7 @@ from emaillog import adminvalues
 from emaillog.cli import main
 from emaillog.settings import Settings, load
 from emaillog.store import Store, open_store
+from emaillog.store.lookup import CrmLookup
 from emaillog.store.models import Contact, ContactAddress, Deal, DealContact, NeverLog
 
 ROLES: tuple[adminvalues.AddressRole, ...] = ("user", "contact", "never-log")
@@ -88,7 +89,8 @@ def test_the_reason_names_what_the_address_was_to_be(settings: Settings) -> None
     with pytest.raises(adminvalues.AdminError, match="not a user's"):
         adminvalues.user_address_key(settings, "crm@acme.example")
     with pytest.raises(adminvalues.AdminError, match="never a contact"):
-        adminvalues.contact_address_key(settings, "crm@acme.example")
+        # Refused before the account's users and entries are read: a lookup of no account will do.
+        adminvalues.contact_address_key(settings, CrmLookup(0), "crm@acme.example")
 
 
 def test_a_never_log_entry_is_checked_when_added_not_when_removed(settings: Settings) -> None:
