@@ -12,9 +12,10 @@ boundaries or limits: that is the walker's room.
 from __future__ import annotations
 
 import re
-from email.message import Message
+from email.message import Message, _parseparam, _unquotevalue  # type: ignore[attr-defined]
 from email.parser import BytesHeaderParser
 from email.policy import Compat32
+from email.utils import decode_params, rfc2231_continuation  # type: ignore[attr-defined]
 
 
 def unescaped(text: str) -> str:
@@ -60,9 +61,9 @@ class ParsedHeader(Message):
 
     The stdlib splits the whole Content-Type again for every parameter asked for (the charset,
     the name, the boundary …), and reading a part asks for several. A parameter written both ways
-    reads as its RFC 2231 form. Parameters it cannot decode
-    (``name*`` beside ``name*0*`` makes its RFC 2231 decoder raise TypeError) read as absent, as
-    for a field without parameters, instead of failing the whole message.
+    reads as its RFC 2231 form. A field the stdlib cannot decode (``name*`` beside ``name*0*``
+    makes its RFC 2231 decoder raise TypeError) is decoded again one parameter at a time
+    (``_decoded_by_family``): only the parameter at fault is changed or lost, not its neighbours.
     """
 
     def __init__(self, policy: Compat32 = COMPAT32_TEXT) -> None:
@@ -77,8 +78,9 @@ class ParsedHeader(Message):
         if params is None:
             try:
                 params = list(self.get_params([], header, unquote))
-            except (TypeError, ValueError, LookupError, UnicodeError):
-                params = []
+            except _UNDECODABLE:
+                # Only a field the stdlib fails on pays for this: a well-formed one never does.
+                params = self._params_by_family(header, unquote)
             cache[key] = params
         wanted = param.lower()
         found = [value for name, value in params if name.lower() == wanted]
@@ -86,6 +88,53 @@ class ParsedHeader(Message):
         # a mailer writes for clients that know no better: Thunderbird takes it, as RFC 6266 §4.3
         # asks. The stdlib gives the first, always the plain one (it puts RFC 2231's after).
         return next((value for value in found if isinstance(value, tuple)), found[0] if found else failobj)
+
+    def _params_by_family(self, header: str, unquote: bool) -> list[tuple[str, object]]:
+        """``get_params`` for a field the stdlib could not decode as a whole: split as it splits
+        (``Message._get_params_preserve``), each RFC 2231 parameter decoded on its own."""
+        value = self.get(header)
+        if value is None:
+            return []
+        pairs = []
+        for item in _parseparam(str(value)):
+            name, equals, text = item.partition("=")
+            pairs.append((name.strip(), text.strip()) if equals else (item.strip(), ""))
+        params = _decoded_by_family(pairs)
+        return [(name, _unquotevalue(text)) for name, text in params] if unquote else params
+
+
+# What the stdlib's parameter decoding raises on hostile fields (see ParsedHeader).
+_UNDECODABLE = (TypeError, ValueError, LookupError, UnicodeError)
+
+
+def _decoded_by_family(pairs: list[tuple[str, str]]) -> list[tuple[str, object]]:
+    """``email.utils.decode_params`` (same result, same order), except that an RFC 2231 parameter
+    it cannot decode costs only itself.
+
+    Its families are grouped as it groups them (``name*``, ``name*0*``, ``name*1`` … are ``name``).
+    One that fails is, when it has a piece given whole (``name*=``), that piece alone, as
+    Thunderbird reads it (nsMIMEHeaderParamImpl takes ``name*=`` before continuations): buggy
+    clients write the name whole and again in pieces, and the stdlib cannot sort a piece without
+    a number among numbered ones (TypeError). Any other that fails (a piece number of thousands
+    of digits, which int() refuses) is left out.
+    """
+    plain: list[tuple[str, str]] = []
+    families: dict[str, list[tuple[str, str]]] = {}
+    for name, text in pairs[1:]:
+        match = rfc2231_continuation.match(name)
+        if match:
+            families.setdefault(match.group("name"), []).append((name, text))
+        else:
+            plain.append((name, text))
+    params: list[tuple[str, object]] = list(decode_params([pairs[0], *plain]))
+    for family in families.values():
+        try:
+            params.extend(decode_params([pairs[0], *family])[1:])
+        except _UNDECODABLE:
+            whole = next((p for p in family if rfc2231_continuation.match(p[0]).group("num") is None), None)
+            if whole is not None:
+                params.extend(decode_params([pairs[0], whole])[1:])
+    return params
 
 
 HEADER_PARSER = BytesHeaderParser(_class=ParsedHeader, policy=COMPAT32_TEXT)

@@ -13,6 +13,7 @@ from email.policy import default
 import pytest
 
 from emaillog.forwards.parts import body_of
+from emaillog.headerfields import parameter_text
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
 from emaillog.mimepart import transfer_encoding
@@ -185,3 +186,49 @@ def test_uuencoded_files_beyond_the_part_limit_stay_in_the_text() -> None:
     assert [file.data for file in files] == [b"abc"] * 3 and text == block * 2
     many = _plain(_uuencoded(b"abc", b"a.bin") * (Limits().max_parts + 5))
     assert len(_email(many).attachments) == Limits().max_parts - 1  # the body is one of the parts
+
+
+# A name given whole in RFC 2231's form (name*=) and again as continuations (name*0*=, name*1*=),
+# as buggy clients write it. The stdlib's decoder raised TypeError on it (it sorts the pieces by
+# number, and the whole one has none), and every parameter of the field read as absent.
+DOUBLED = b"name*=\"utf-8''r%C3%A9sum%C3%A9.pdf\"; name*0*=utf-8''a; name*1*=b.pdf"
+
+
+def test_a_name_given_whole_and_in_pieces_costs_only_itself() -> None:
+    raw = (
+        HEAD + b'Content-Type: multipart/mixed; boundary="B"; ' + DOUBLED + b"\r\n\r\n"
+        b"--B\r\nContent-Type: text/plain; charset=koi8-r; " + DOUBLED.replace(b"name", b"title") + b"\r\n"
+        b"\r\n" + "Привет, Carl".encode("koi8-r") + b"\r\n"
+        b"--B\r\nContent-Type: application/pdf; " + DOUBLED + b"\r\n"
+        b"Content-Disposition: attachment; size=4; " + DOUBLED.replace(b"name", b"filename") + b"\r\n\r\n"
+        b"%PDF\r\n--B--\r\n"
+    )
+    email = _email(raw)  # the boundary was lost: the whole message was one text part
+    assert email.text == "Привет, Carl"  # its charset was lost too: read as Windows-1252
+    assert [a.filename for a in email.attachments] == ["résumé.pdf"]
+
+
+def test_a_doubled_parameter_takes_its_whole_form_and_leaves_the_others_alone() -> None:
+    from emaillog.mimeheader import read_header
+
+    header = read_header(
+        b"Content-Type: text/plain; charset=iso-8859-1; " + DOUBLED + b"; format=flowed\r\n"
+        b"Content-Disposition: attachment; filename*0=a; filename*=b.pdf; filename*1=c; size=4\r\n"
+    )
+    # As Thunderbird (nsMIMEHeaderParamImpl) reads it: the whole name*= before its continuations.
+    assert parameter_text(header.get_param("name")) == "résumé.pdf"
+    assert header.get_content_charset() == "iso-8859-1"
+    assert header.get_param("format") == "flowed"
+    assert parameter_text(header.get_param("filename", header="content-disposition")) == "b.pdf"
+    assert header.get_param("size", header="content-disposition") == "4"
+
+
+def test_a_parameter_the_decoder_cannot_read_at_all_is_the_only_one_lost() -> None:
+    from emaillog.mimeheader import read_header
+
+    # A piece number of 5,000 digits: int() refuses it (ValueError), and the stdlib with it.
+    header = read_header(
+        b"Content-Type: multipart/mixed; boundary=B; x*" + b"1" * 5000 + b"=y; charset=utf-8\r\n"
+    )
+    assert (header.get_boundary(), header.get_content_charset()) == ("B", "utf-8")
+    assert header.get_param("x") is None

@@ -250,9 +250,10 @@ def test_the_body_size_counts_the_bodies_that_came_not_the_text_read_from_html()
     assert parse(plain, Limits()).body_bytes == len("Hello, here is our proposal.\n")  # type: ignore[union-attr]
 
 
-def test_undecodable_part_parameters_read_as_absent() -> None:
-    # name* beside name*0* makes the stdlib's RFC 2231 decoder raise TypeError: the part is read
-    # as one without a name, and the message is not given up as a crash.
+def test_a_name_given_whole_beside_its_pieces_is_the_whole_one() -> None:
+    # name* beside name*0* makes the stdlib's RFC 2231 decoder raise TypeError: the message is not
+    # given up as a crash, and the part is named as Thunderbird names it (it was read as nameless,
+    # its charset lost with the name).
     raw = (
         b"From: carl@globex.example\r\nTo: rita@acme.example\r\nMIME-Version: 1.0\r\n"
         b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
@@ -260,7 +261,7 @@ def test_undecodable_part_parameters_read_as_absent() -> None:
     )
     email = parse(raw, Limits())
     assert isinstance(email, Email)
-    assert (email.text, email.attachments) == ("hello", ())
+    assert [(a.filename, a.data) for a in email.attachments] == [("a b.pdf", b"hello")]
 
 
 def test_an_encoded_word_whose_base64_does_not_decode_is_kept_as_written() -> None:
