@@ -16,6 +16,7 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 from .encrypted import Sealed, explained, sealed_message
@@ -104,7 +105,7 @@ def _named(part: Part) -> bool:
 def _attachment(part: Part) -> Attachment:
     data = part.decoded() if part.content_type != "message/rfc822" else bytes(part.body)
     return Attachment(
-        filename=safe_filename(_filename(part), part.content_type),
+        filename=safe_filename(filename_in(part.header), part.content_type),
         content_type=part.content_type,
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -140,9 +141,10 @@ def unpacked_file(file: File) -> Attachment:
     )
 
 
-def _filename(part: Part) -> str | None:
-    """The part's file name: Content-Disposition's ``filename``, else Content-Type's ``name``."""
-    name = part.header.get_param("filename", header="content-disposition") or part.header.get_param("name")
+def filename_in(header: Message) -> str | None:
+    """A part's file name: Content-Disposition's ``filename``, else Content-Type's ``name``. Also
+    read by largemail.py from a part's own header when the server's structure cannot say."""
+    name = header.get_param("filename", header="content-disposition") or header.get_param("name")
     return parameter_text(name)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
-from .contents import Attachment, safe_filename, unpacked_file
+from .contents import Attachment, filename_in, safe_filename, unpacked_file
 from .encrypted import explained, sealed_structure
 from .imapsections import SectionReader
 from .limits import Limits
@@ -179,13 +179,22 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
         Path(name).unlink(missing_ok=True)  # a full disk, a lost connection: no partial file left
         raise
     return Attachment(
-        filename=safe_filename(leaf.filename, leaf.content_type),
+        filename=safe_filename(_filename(reader, leaf), leaf.content_type),
         content_type=leaf.content_type,
         size=size,
         sha256=digest.hexdigest(),
         path=Path(name),
         content_id=leaf.content_id,
     )
+
+
+def _filename(reader: SectionReader, leaf: Leaf) -> str | None:
+    """The leaf's file name as a message read whole names it (``filename_in``). The server's is
+    taken unless it could not join the name's RFC 2231 pieces (``Leaf.filename_unjoined``): then the
+    part's own header is read. One small FETCH, for a name written in pieces the server left apart."""
+    if not leaf.filename_unjoined:
+        return leaf.filename
+    return filename_in(read_header(reader.section(f"{leaf.section}.MIME")))
 
 
 def _encoding(reader: SectionReader, leaf: Leaf) -> str:

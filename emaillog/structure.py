@@ -6,6 +6,7 @@ read and which are attachments to stream to disk, without the message ever being
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import decode_rfc2231
@@ -29,6 +30,9 @@ class Leaf:
     filename: str | None
     inside_message: bool  # part of an attached message/rfc822
     content_id: str | None = None  # the body-id, as ``headerfields.content_id`` keeps it
+    # The server could not join the file name's RFC 2231 pieces (``_unjoined``): ``filename`` is
+    # None, and the name is read from the part's own header.
+    filename_unjoined: bool = False
 
     @property
     def is_body_text(self) -> bool:
@@ -76,6 +80,8 @@ def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
         extension = 10
     disposition, disp_params = _disposition(body[extension + 1] if len(body) > extension + 1 else None)
     params = _params(body[2])
+    filename = _filename(disp_params) or _filename(params, "name")
+    unjoined = _unjoined(disp_params, "filename") or (not filename and _unjoined(params, "name"))
     return Leaf(
         section=section,
         content_type=content_type,
@@ -85,11 +91,12 @@ def _leaf(body: Sequence[Any], section: str, inside_message: bool) -> Leaf:
         disposition=disposition,
         # Outlook writes a non-ASCII name as RFC 2047 encoded words inside the quoted parameter, and
         # the server hands it over as written: decoded here as the small-message parse decodes it.
-        filename=_filename(disp_params) or _filename(params, "name"),
+        filename=None if unjoined else filename,
         inside_message=inside_message,
         # The server's body-id is the first Content-ID field as written (Dovecot unfolds it): read
         # as the message's own parse reads the field, so both paths store the same id.
         content_id=content_id(_raw(body[3])),
+        filename_unjoined=unjoined,
     )
 
 
@@ -98,6 +105,18 @@ def _raw(value: Any) -> str | None:
     if isinstance(value, bytes):
         return value.decode("ascii", "surrogateescape")
     return None if value is None else str(value)
+
+
+def _unjoined(params: dict[str, str], name: str) -> bool:
+    """Whether the server left the parameter's RFC 2231 pieces as written (``name*0*``, ``name*1``)
+    rather than joining them into ``name`` or ``name*``, as Dovecot does when their numbers are not
+    0, 1, 2 …: a piece missing, or a name given whole beside its pieces (``name*=`` and
+    ``name*0*=``, which buggy clients write), the whole one numbered as the piece before it in the
+    field (0 if none). Its value cannot be told from the structure then."""
+    return any(key.startswith(name + "*") and _PIECE.fullmatch(key, len(name) + 1) for key in params)
+
+
+_PIECE = re.compile(r"[0-9]+\*?")
 
 
 def _filename(params: dict[str, str], name: str = "filename") -> str | None:

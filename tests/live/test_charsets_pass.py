@@ -66,6 +66,17 @@ FILES = [
     ('Content-Disposition: attachment; filename="Maß.pdf"'.encode("latin-1"), "Maß.pdf"),
     # Outlook's encoded words inside the quotes, a character split across two of them.
     (b'Content-Type: application/pdf; name="=?utf-8?B?R3LD?= =?utf-8?B?vMOfZS5wZGY=?="', "Grüße.pdf"),
+    # A name given whole and again in pieces, by buggy clients: the whole one, as Thunderbird shows.
+    (
+        b"Content-Type: application/pdf; charset=x; name*=\"utf-8''r%C3%A9sum%C3%A9.pdf\";"
+        b"\r\n name*0*=utf-8''a; name*1*=b.pdf",
+        "résumé.pdf",
+    ),
+    (
+        b"Content-Disposition: attachment; filename*0*=utf-8''a; filename*1*=b.pdf;"
+        b"\r\n filename*=utf-8''r%C3%A9sum%C3%A9.pdf; size=4000",
+        "résumé.pdf",
+    ),
 ]
 
 

@@ -232,3 +232,26 @@ def test_a_parameter_the_decoder_cannot_read_at_all_is_the_only_one_lost() -> No
     )
     assert (header.get_boundary(), header.get_content_charset()) == ("B", "utf-8")
     assert header.get_param("x") is None
+
+
+def test_a_name_the_server_left_in_pieces_is_read_from_the_parts_own_header() -> None:
+    # Dovecot 2.3 numbers name*= as the piece before it (0 if none) and, its numbers now not 0, 1 …,
+    # hands the pieces over unjoined (as seen for the DOUBLED headers, in either order): the name
+    # was "a" + "b.pdf" by a guess, or none. Not the server's to say: largemail reads the header.
+    whole = b"utf-8''r%C3%A9sum%C3%A9.pdf"
+    by_type = [b"application", b"pdf", [b"name*0*", whole, b"name*0*", b"utf-8''a", b"name*1*", b"b.pdf"]]
+    unjoined = [b"filename*0*", b"utf-8''a", b"filename*1*", b"b.pdf", b"filename*1*", whole]
+    pieces = [b"filename*0*", b"utf-8''Gr%C3%BC", b"filename*2", b"e.pdf"]  # filename*1 missing
+    joined = [b"filename*", b"utf-8''Gr%C3%BC%C3%9Fe.pdf"]
+    structure = [
+        [
+            [*by_type, None, None, b"base64", 4, None, None, None, None],
+            [b"application", b"pdf", None, None, None, b"base64", 4, None, [b"attachment", unjoined], None],
+            [b"application", b"pdf", None, None, None, b"base64", 4, None, [b"attachment", pieces], None],
+            # A good filename beside a broken name: the filename, as a message read whole takes it.
+            [*by_type, None, None, b"base64", 4, None, [b"attachment", joined], None],
+        ],
+        b"mixed",
+    ]
+    found = [(leaf.filename, leaf.filename_unjoined) for leaf in leaves(structure)]
+    assert found == [(None, True), (None, True), (None, True), ("Grüße.pdf", False)]
