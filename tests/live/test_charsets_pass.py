@@ -206,6 +206,31 @@ def test_a_uuencoded_file_is_stored_decoded(world: World) -> None:
     assert Path(stored["path"]).read_bytes() == payload
 
 
+def test_a_named_text_part_is_a_file_on_both_paths(world: World) -> None:
+    # An inline text part with a file name is a file to a mail client and to a message read whole.
+    # By sections, the server's structure calls it body text (inline, text/plain): it is kept in the
+    # skeleton with its own MIME header, whose file name makes it a file there too.
+    raw = (
+        b"Delivered-To: log@acme.example\r\nFrom: Rita Rep <rita@acme.example>\r\n"
+        b"To: Carl Customer <carl@globex.example>\r\nSubject: Notes\r\nMessage-ID: <named@acme.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="mix"\r\n\r\n'
+        b"--mix\r\nContent-Type: text/plain\r\n\r\nThe notes are attached.\r\n"
+        b'--mix\r\nContent-Type: text/plain\r\nContent-Disposition: inline; filename="notes.txt"\r\n\r\n'
+        + b"a line of the notes\r\n" * 100  # over the 1,000 bytes that make it large here
+        + b"--mix--\r\n"
+    )
+    whole = parse(raw, Limits())
+    assert isinstance(whole, Email)
+    assert [a.filename for a in whole.attachments] == ["notes.txt"]
+    world.deliver(raw)
+    assert world.run_pass().outcomes == {"logged": 1}
+    [listed] = views.emails(world.store)
+    email = views.email_detail(world.store, listed["id"])
+    assert email is not None
+    assert [a["filename"] for a in email["attachments"]] == ["notes.txt"]
+    assert email["text_body"].strip() == "The notes are attached."
+
+
 def test_old_mailers_labels_names_and_uuencoded_text_are_stored_as_a_mail_client_shows_them(
     world: World,
 ) -> None:
