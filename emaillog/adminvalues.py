@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from .addresses import domain_value, make_address
-from .domains import is_free_mail, registrable_domain
+from .domains import is_free_mail, is_ip_address, registrable_domain
 from .rules.model import Lookup, UserRef
 from .rules.recipients import exclusion, never_log_entry, own_domain
 from .settings import Settings
@@ -198,7 +198,7 @@ def company_domain_value(domain: str) -> str:
     domains.company_domain): a company under any other domain was kept and never matched a contact,
     while the contacts of the domain the admin meant got a company of their own."""
     value = domain_value(domain)
-    if value is None:
+    if value is None or is_ip_address(value):
         raise AdminError(f"{domain.strip()!r} is not a domain")
     if is_free_mail(value):
         raise AdminError(f"{value} is free mail: its addresses never make or match a company")

@@ -89,13 +89,20 @@ def _psl() -> PublicSuffixList:
 def registrable_domain(domain: str) -> str | None:
     """The domain a company registers (public-suffix aware), or None for a bare suffix or junk."""
     domain = domain.strip().rstrip(".").lower()
-    if not domain or "." not in domain:
+    if not domain or "." not in domain or is_ip_address(domain):
         return None
     tenant = next((t for t in _TENANT_SUFFIXES if domain.endswith("." + t)), None)
     if tenant is not None:
         return domain[: -len(tenant) - 1].rpartition(".")[2] + "." + tenant
     found = _psl().privatesuffix(domain)
     return str(found) if found else None
+
+
+def is_ip_address(domain: str) -> bool:
+    """True for a dotted IPv4 address (``ip@10.1.2.3`` parses as an address): no top-level domain is
+    all digits (RFC 3696 §2), and the Public Suffix List's default rule took "2.3" for its
+    registrable domain, one company for every such address."""
+    return domain.rpartition(".")[2].isdigit()
 
 
 def is_free_mail(domain: str) -> bool:

@@ -148,6 +148,8 @@ def test_a_deal_needs_a_name(env: Path, capsys: pytest.CaptureFixture[str]) -> N
         ("gmail.com", "free mail: its addresses never make or match a company"),
         ("mail.gmail.com", "free mail: its addresses never make or match a company"),
         ("co.uk", "a public suffix, not a company's domain (a company's is one label longer)"),
+        # Was refused as "below 2.3": no address at an IP address makes a company.
+        ("10.1.2.3", "'10.1.2.3' is not a domain"),
     ],
 )
 def test_a_company_domain_no_contact_could_match_is_refused(

@@ -129,3 +129,19 @@ def test_another_mailboxs_logging_address_copied_in_is_never_a_contact(crm: Crm)
     fleet = dataclasses.replace(settings, fleet_logging_addresses=frozenset({"log@team-b.example"}))
     decision = decide(parse(message(cc=("Team B <LOG@team-b.example>",)), Limits()), fleet, store.lookup)
     assert new_contacts(decision) == [("carl@globex.example", "Carl Customer")]
+
+
+@pytest.mark.parametrize("domain", ["10.1.2.3", "192.168.2.3", "203.0.113.7."])
+def test_an_address_at_an_ip_address_gives_no_company(domain: str) -> None:
+    # ip@10.1.2.3 parses as an address, and the public suffix list's default rule took "2.3" for its
+    # registrable domain: every such contact shared one company named "2.3" (SPEC §7 wants a domain).
+    assert company_domain(domain) is None
+
+
+def test_a_recipient_at_an_ip_address_is_a_contact_without_a_company(crm: Crm) -> None:
+    decision = run(crm, message(to=("Ip <ip@10.1.2.3>", "Carl <carl@mail.globex.example>")))
+    [plan] = decision.plans
+    assert [(c.key, c.company_domain) for c in plan.contacts] == [
+        ("ip@10.1.2.3", None),
+        ("carl@mail.globex.example", "globex.example"),
+    ]
