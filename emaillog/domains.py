@@ -69,6 +69,24 @@ _EXTRA_FREE_MAIL = frozenset(
         "nifty.com",
         "online.no",
         "hispeed.ch",
+        # Slovakia (Azet, Zoznam), Poland (Tlen), Denmark, Sweden and Norway (Hotmail's national
+        # domains, Jubii, Ofir, Bredband, Frisurf), Turkey (Yandex), Austria (UPC), Portugal,
+        # Brazil (R7) and Ukraine (Meta): free mail of languages SPEC §5 names, not on the list.
+        "azet.sk",
+        "zoznam.sk",
+        "tlen.pl",
+        "hotmail.dk",
+        "jubii.dk",
+        "ofir.dk",
+        "bredband.net",
+        "hotmail.no",
+        "frisurf.no",
+        "yandex.com.tr",
+        "chello.at",
+        "clix.pt",
+        "netcabo.pt",
+        "r7.com",
+        "meta.ua",
         # Apple's "Hide My Email": each address relays to one person.
         "privaterelay.appleid.com",
     }

@@ -80,6 +80,23 @@ MORE_FREE_MAIL = [
     "nifty.com",
     "online.no",
     "hispeed.ch",
+    # Slovakia, Poland, Denmark, Sweden, Norway, Turkey, Austria, Portugal, Brazil, Ukraine: each
+    # a language SPEC §5 names, each gave its own company before.
+    "azet.sk",
+    "zoznam.sk",
+    "tlen.pl",
+    "hotmail.dk",
+    "jubii.dk",
+    "ofir.dk",
+    "bredband.net",
+    "hotmail.no",
+    "frisurf.no",
+    "yandex.com.tr",
+    "chello.at",
+    "clix.pt",
+    "netcabo.pt",
+    "r7.com",
+    "meta.ua",
 ]
 
 
