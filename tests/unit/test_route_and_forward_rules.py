@@ -677,3 +677,63 @@ def test_a_message_id_without_angle_brackets_is_one_identity_on_every_path(crm: 
     assert not only_plan(
         run(crm, bccd.replace(written.encode(), b"<sp 1@globex.example>"))
     ).identity.startswith("mid:")
+
+
+# §5 sentences the tests above did not hold: who the original sender may be ----------------------------
+
+
+def test_an_attached_original_that_itself_carried_an_attached_message_logs_one_email(crm: Crm) -> None:
+    # §5 "a single reply is logged": the history inside the attached original (here an .eml the
+    # customer attached) is one of its files, never a second logged email or a contact.
+    original = original_message()
+    original.add_attachment(
+        original_message(sender="Old <old@legacy.example>", subject="Old", message_id="<old@legacy.example>"),
+        filename="old.eml",
+    )
+    plan = only_plan(run(crm, attached_forward(original)))
+    assert (plan.sender and plan.sender.address, keys(plan)) == (
+        "carl@globex.example",
+        ["carl@globex.example"],
+    )
+    assert [(a.filename, a.content_type) for a in plan.attachments] == [("old.eml", "message/rfc822")]
+
+
+def test_an_original_sent_by_a_team_inbox_is_the_teams_outgoing_email(crm: Crm) -> None:
+    # A team inbox is never a contact (§4), so its sent email forwarded is logged as a user's is.
+    admin.add_team_inbox(crm[0], crm[1], "sales@ourco.example", REP, None)
+    plan = only_plan(
+        run(crm, inline_forward(original_from="Sales <sales@ourco.example>", to="carl@globex.example"))
+    )
+    assert (plan.direction, keys(plan)) == ("outgoing", ["carl@globex.example"])
+
+
+def test_an_original_sent_by_a_logging_address_is_nobodys_record(crm: Crm) -> None:
+    # Never a contact (§4); the Cc'd customer is not created either (§5), so nothing is logged.
+    decision = run(crm, inline_forward(original_from="CRM <log@acme.example>", cc="carl@globex.example"))
+    assert (decision.outcome, decision.reason, decision.plans) == ("skipped", "no-recipients", ())
+
+
+def test_an_original_sender_at_a_subdomain_of_a_never_log_domain_is_skipped(crm: Crm) -> None:
+    # §6: a listed domain covers its subdomains, for a forward's original sender as for a recipient.
+    admin.add_never_log(crm[0], crm[1], "globex.example")
+    decision = run(crm, inline_forward(original_from="Carl <carl@mail.globex.example>"))
+    assert (decision.outcome, decision.reason) == ("skipped", "never-log")
+    assert "carl@mail.globex.example" in (decision.detail or "")
+
+
+@pytest.mark.parametrize(
+    ("sender", "company"),
+    [
+        ("gina@gmail.com", None),
+        ("gina@mail.globex.example", "globex.example"),
+        ("gina@mail.acme.co.uk", "acme.co.uk"),
+        ("anna@xn--bcher-kva.de", "bücher.de"),
+    ],
+)
+def test_a_forwarded_originals_sender_gets_the_company_of_its_registrable_domain(
+    crm: Crm, sender: str, company: str | None
+) -> None:
+    # §7 on the forward route: free mail gives none, a subdomain its registrable domain's, and an
+    # IDNA domain the same company whichever way it is written.
+    plan = only_plan(run(crm, inline_forward(original_from=f"Gina <{sender}>")))
+    assert [c.company_domain for c in plan.contacts] == [company]
