@@ -75,7 +75,7 @@ class ImapSession:
             if self.tokens is not None:
                 self.client.oauth2_login(self.settings.user, self._token())
             else:
-                self.client.login(self.settings.user, self.settings.password)
+                self._password_login()
         except IMAPClientError as exc:
             if _connection_broke(exc):
                 # A server restarting, say: nothing was refused (imapclient reports it as LoginError).
@@ -96,6 +96,16 @@ class ImapSession:
             raise MailboxError(f"{self.settings.host}: connection lost during login: {exc}") from exc
         # Dovecot (and others) announce MOVE and UIDPLUS only after authentication.
         self.capabilities = frozenset(self.client.capabilities())
+
+    def _password_login(self) -> None:
+        """LOGIN, or SASL PLAIN for a user or password that is not ASCII: imaplib sends LOGIN's
+        arguments as ASCII (a "Passwört" was a UnicodeEncodeError traceback, exit 1, restarted for
+        ever), while PLAIN carries UTF-8 (RFC 4616). A server without PLAIN refuses it in words."""
+        user, password = self.settings.user, self.settings.password
+        if user.isascii() and password.isascii():
+            self.client.login(user, password)
+        else:
+            self.client.plain_login(user, password)
 
     def _personal_prefix(self) -> str:
         """What the server puts before the name of every personal folder but INBOX (RFC 2342).

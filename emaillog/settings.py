@@ -184,6 +184,7 @@ def _smtp(r: Reader) -> SmtpSettings | None:
     if user and not password:
         # Without it the mailer would not log in at all, and the relay refuse every notice.
         r.problems.append("EMAILLOG_SMTP_PASSWORD: required when EMAILLOG_SMTP_USER is set")
+    r.problems.extend(_not_ascii_login(user, password))
     return SmtpSettings(
         host=host,
         port=r.port("EMAILLOG_SMTP_PORT", {"ssl": 465, "starttls": 587, "none": 25}.get(security, 587)),
@@ -193,6 +194,18 @@ def _smtp(r: Reader) -> SmtpSettings | None:
         verify_tls=r.flag("EMAILLOG_SMTP_VERIFY_TLS", True),
         ca_file=r.ca_file("EMAILLOG_SMTP_CA_FILE") or None,
     )
+
+
+def _not_ascii_login(user: str | None, password: str | None) -> list[str]:
+    """smtplib encodes every AUTH exchange as ASCII: a relay login that is not ASCII raised a
+    UnicodeEncodeError at the first notice (a traceback in `check`). Never the password itself."""
+    if not user:
+        return []
+    return [
+        f"{name}: holds characters outside ASCII, which SMTP AUTH (Python's smtplib) cannot send"
+        for name, value in (("EMAILLOG_SMTP_USER", user), ("EMAILLOG_SMTP_PASSWORD", password or ""))
+        if not value.isascii()
+    ]
 
 
 def _notices(r: Reader, bcc_address: str) -> NoticeSettings:
