@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .envreader import Reader
-from .setting_names import KNOWN, unknown_names
+from .setting_names import unknown_names
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -100,7 +100,9 @@ def _mailbox(
         # mailbox.acme = "…" is no table: it ran as a mailbox with the shared settings alone.
         found.append(f'is not a table of settings ([mailbox.{name}] followed by NAME = "value" lines)')
         table = {}
-    found.extend(unknown_names(str(key) for key in table))
+    unknown = unknown_names(str(key) for key in table)
+    found.extend(unknown)
+    named = {problem.partition(":")[0] for problem in unknown}
     # A list (["a.example", "b.example"]) was written out as Python shows it and taken for one value.
     found.extend(
         f'{key}: a {type(value).__name__} is not a value here; write a string (several: "a, b")'
@@ -108,7 +110,7 @@ def _mailbox(
         if not isinstance(value, str | int | float | bool)
     )
     for key in table:
-        if str(key).startswith("EMAILLOG_") and str(key) not in KNOWN:
+        if str(key) in named:
             continue  # reported just above, with the setting it is nearest to
         if not any(
             key == scope or (scope.endswith("_") and key.startswith(scope)) for scope in MAILBOX_SCOPED

@@ -85,15 +85,30 @@ def unknown_names(written: Iterable[str], *, near_misses_only: bool = False) -> 
     """A problem for each EMAILLOG_* name in ``written`` that is no setting, naming the nearest one.
 
     ``near_misses_only``: for the process environment, which other programs share — a name there
-    is reported only when it looks like a misspelt setting.
+    is reported only when it looks like a misspelt setting, and only under the EMAILLOG_ prefix.
+    Elsewhere (the env file, a mailbox table) a name with its prefix misspelt, left out or in lower
+    case (EMAILOG_IMAP_HOST, DATABASE_URL, emaillog_poll_seconds) is named too: it was skipped
+    without a word, and with the host gone the demo mailbox ran instead of the company's.
     """
     problems = []
     for name in sorted(set(written)):
-        if not name.startswith("EMAILLOG_") or name in KNOWN:
+        if name in KNOWN:
             continue
-        nearest = difflib.get_close_matches(name, KNOWN, n=1, cutoff=0.8)
+        prefixed = name.startswith("EMAILLOG_")
+        if not prefixed and near_misses_only:
+            continue
+        nearest = _nearest(name)
         if nearest:
-            problems.append(f"{name}: no such setting; did you mean {nearest[0]}?")
-        elif not near_misses_only:
+            problems.append(f"{name}: no such setting; did you mean {nearest}?")
+        elif prefixed and not near_misses_only:
             problems.append(f"{name}: no such setting (config/emaillog.env lists them all)")
     return problems
+
+
+def _nearest(name: str) -> str | None:
+    """The setting ``name`` is most likely a misspelling of, compared in upper case, or None."""
+    upper = name.upper()
+    if "EMAILLOG_" + upper in KNOWN:
+        return "EMAILLOG_" + upper
+    nearest = difflib.get_close_matches(upper, KNOWN, n=1, cutoff=0.8)
+    return nearest[0] if nearest else None

@@ -729,3 +729,31 @@ def _daemon_once(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[
         text=True,
         timeout=60,
     )
+
+
+def test_a_setting_with_its_prefix_misspelt_or_in_lower_case_is_named_not_ignored(tmp_path: Path) -> None:
+    # Only names starting with EMAILLOG_ were looked at: EMAILOG_IMAP_HOST (one L) or a name in lower
+    # case was left out without a word, and with the host gone the demo mailbox ran instead of the
+    # company's. Other names in the file (a PGSSLMODE for systemd's EnvironmentFile=) are not judged.
+    env_file = tmp_path / "emaillog.env"
+    env_file.write_text(
+        "EMAILOG_IMAP_HOST=imap.acme.example\nemaillog_poll_seconds=30\nEMAIL_LOG_BATCH_SIZE=10\n"
+        "DATABASE_URL=postgresql://crm@db.acme.example/crm\n"
+        "PGSSLMODE=verify-full\nEMAILLOG_DATA_DIR=" + str(tmp_path) + "\n"
+    )
+    with pytest.raises(SettingsError) as raised:
+        load(env_file, {})
+    assert raised.value.problems == [
+        "DATABASE_URL: no such setting; did you mean EMAILLOG_DATABASE_URL?",
+        "EMAILOG_IMAP_HOST: no such setting; did you mean EMAILLOG_IMAP_HOST?",
+        "EMAIL_LOG_BATCH_SIZE: no such setting; did you mean EMAILLOG_BATCH_SIZE?",
+        "emaillog_poll_seconds: no such setting; did you mean EMAILLOG_POLL_SECONDS?",
+    ]
+    mailboxes = tmp_path / "mailboxes.toml"
+    mailboxes.write_text('[mailbox.acme]\nimap_host = "imap.acme.example"\nnotes = "x"\n')
+    with pytest.raises(SettingsError) as raised:
+        load(None, {"EMAILLOG_MAILBOXES_FILE": str(mailboxes), "EMAILLOG_DATA_DIR": str(tmp_path)})
+    assert raised.value.problems[:2] == [
+        "mailbox acme: imap_host: no such setting; did you mean EMAILLOG_IMAP_HOST?",
+        "mailbox acme: notes cannot be set per mailbox",
+    ]
