@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .notices.build import is_hostname
 from .opsettings import AUTH_MODES, read_ops, read_token_source
 from .opsettings import OAuth2Settings as OAuth2Settings
 from .opsettings import OpsSettings as OpsSettings
+from .senderauth import TRUST_TOPMOST
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
@@ -241,9 +243,22 @@ def _hostname(r: Reader) -> str:
 
 
 def _authserv_ids(r: Reader) -> frozenset[str]:
-    return frozenset(
+    ids = frozenset(
         i.strip().lower() for i in r.text("EMAILLOG_TRUSTED_AUTHSERV_IDS").split(",") if i.strip()
     )
+    for bad in sorted(i for i in ids if i != TRUST_TOPMOST and _NOT_IN_AN_AUTHSERV_ID.search(i)):
+        # It matched no header: every message was rejected as unauthenticated (SPEC §12 fails
+        # closed) while the admin believed authentication configured.
+        r.problems.append(
+            f"EMAILLOG_TRUSTED_AUTHSERV_IDS: {bad!r} is not an authserv-id (the name before the first "
+            f'";" of your server\'s Authentication-Results, such as mx.google.com; several are separated '
+            f"by commas; {TRUST_TOPMOST} trusts the top-most header)"
+        )
+    return ids
+
+
+# An authserv-id is an RFC 2045 token (RFC 8601 §2.2): no blank and none of these "tspecials".
+_NOT_IN_AN_AUTHSERV_ID = re.compile(r'[\s()<>@,;:\\"/\[\]?=]')
 
 
 def _folders(r: Reader) -> tuple[str, str, str]:

@@ -757,3 +757,25 @@ def test_a_setting_with_its_prefix_misspelt_or_in_lower_case_is_named_not_ignore
         "mailbox acme: imap_host: no such setting; did you mean EMAILLOG_IMAP_HOST?",
         "mailbox acme: notes cannot be set per mailbox",
     ]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "mx.acme.example mx2.acme.example",
+        "mx.acme.example;mx2.acme.example",
+        "@top-most",
+        "@TOPMOST ,@position",
+    ],
+)
+def test_authserv_ids_no_header_can_carry_are_a_settings_problem(tmp_path: Path, written: str) -> None:
+    # Such an id matched no Authentication-Results header: every message was rejected as
+    # unauthenticated (SPEC §12 fails closed) while the admin believed authentication configured.
+    with pytest.raises(SettingsError) as raised:
+        load(None, {"EMAILLOG_TRUSTED_AUTHSERV_IDS": written, "EMAILLOG_DATA_DIR": str(tmp_path)})
+    assert [p.split(":")[0] for p in raised.value.problems] == ["EMAILLOG_TRUSTED_AUTHSERV_IDS"]
+    written_well = {
+        "EMAILLOG_TRUSTED_AUTHSERV_IDS": "MX.acme.example, @TopMost,",
+        "EMAILLOG_DATA_DIR": str(tmp_path),
+    }
+    assert load(None, written_well).trusted_authserv_ids == {"mx.acme.example", "@topmost"}
