@@ -7,6 +7,7 @@ address that does not look like ``local@domain`` is not an address.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import getaddresses
@@ -53,8 +54,14 @@ def address_key(address: str, case_sensitive_local: bool = False) -> str:
 
 
 def domain_key(domain: str) -> str:
-    """The form domains are compared in, the domain of an address_key: lower-case, in Unicode."""
-    return _unicode_domain(domain.lower().rstrip("."))
+    """The form domains are compared in, the domain of an address_key: lower-case, in Unicode (NFC)."""
+    domain = _unicode_domain(domain.lower().rstrip("."))
+    # "bücher" typed or pasted decomposed (u and a combining diaeresis: macOS, text from PDFs) is the
+    # same domain to DNS (IDNA normalises it) but was another key: a user so entered, or a From so
+    # written, matched no one. NFC is what IDNA's A-labels decode to. ASCII domains skip it.
+    if not domain.isascii():
+        domain = unicodedata.normalize("NFC", domain)
+    return domain
 
 
 _MAX_DOMAIN = 255

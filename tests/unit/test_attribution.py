@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -150,3 +151,68 @@ def test_a_read_only_seat_that_connected_first_still_keeps_the_address(crm: tupl
         "sender-not-permitted",
         "connected-earliest",
     )
+
+
+def owner_of_raw(crm: tuple[Store, Settings], raw: bytes) -> tuple[str | None, str | None]:
+    decision = decide(parse(raw, Limits()), crm[1], crm[0].lookup)
+    return decision.owner.email if decision.owner else None, decision.reason
+
+
+NFC_DOMAIN = unicodedata.normalize("NFC", "bücher.example")
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        NFC_DOMAIN,
+        unicodedata.normalize("NFD", NFC_DOMAIN),  # ü as u and a combining diaeresis (macOS, PDFs)
+        "BÜCHER.example",
+        "xn--bcher-kva.example",
+        "XN--BCHER-KVA.EXAMPLE.",
+    ],
+)
+def test_a_domain_compares_in_every_form_of_it(crm: tuple[Store, Settings], domain: str) -> None:
+    # "Case-insensitively on the domain" (SPEC §2): the same domain written in A-labels, in capitals
+    # or decomposed Unicode is the one the user was entered with. A UTF-8 header (SMTPUTF8) carries it.
+    users(crm, f"ann@{unicodedata.normalize('NFD', NFC_DOMAIN)}")
+    raw = message(sender="ann@acme.example").replace(b"ann@acme.example", f"ann@{domain}".encode(), 1)
+    assert owner_of_raw(crm, raw) == (f"ann@{NFC_DOMAIN}", None)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        '"ann@acme.example" <mallory@evil.example>',  # a user's address as the display name
+        "=?utf-8?q?ann=40acme=2Eexample?= <mallory@evil.example>",  # … as an encoded word
+        "=?utf-8?b?YW5uQGFjbWUuZXhhbXBsZQ==?=",  # an encoded word is never an address
+    ],
+)
+def test_a_users_address_in_the_display_name_is_not_the_sender(
+    crm: tuple[Store, Settings], sender: str
+) -> None:
+    users(crm, "ann@acme.example")
+    email = parse(message(sender="x@x.example").replace(b"x@x.example", sender.encode(), 1), Limits())
+    decision = decide(email, crm[1], crm[0].lookup)
+    assert decision.owner is None and decision.reason in ("sender-not-a-user", "malformed")
+
+
+def test_a_display_name_with_a_quoted_comma_is_one_sender(crm: tuple[Store, Settings]) -> None:
+    users(crm, "ann@acme.example")
+    assert owner_of_raw(crm, message(sender='"Doe, Ann (Sales)" <Ann@Acme.Example>')) == (
+        "ann@acme.example",
+        None,
+    )
+
+
+def test_from_decides_not_sender_or_resent_from(crm: tuple[Store, Settings]) -> None:
+    # Send on behalf of a team inbox: Exchange writes the inbox as From, the rep as Sender (rule 0).
+    users(crm, "ann@acme.example", "ben@acme.example")
+    admin.add_team_inbox(crm[0], crm[1], "sales@acme.example", "ann@acme.example", at(1))
+    on_behalf = message(sender="Sales <sales@acme.example>", headers={"Sender": "ben@acme.example"})
+    assert owner_of_raw(crm, on_behalf) == ("ann@acme.example", None)
+    # A redirect (Resent-*) keeps the customer as From: not a user's message (SPEC §2 reads From).
+    redirect = message(
+        sender="carl@globex.example",
+        headers={"Resent-From": "ben@acme.example", "Resent-To": "log@acme.example"},
+    )
+    assert owner_of_raw(crm, redirect) == (None, "sender-not-a-user")
