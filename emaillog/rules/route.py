@@ -1,8 +1,9 @@
 """SPEC §3: did the message come through the BCC address or the forwarding address?
 
 The receiving server's delivery headers are the best evidence, then the logging addresses visible
-in To or Cc; when both logging addresses are the same address (or nothing names either), the
-message's structure decides: an attached message/rfc822 or a forwarded-message header block.
+in To or Cc, then one on the Bcc line of the copy delivered; when both logging addresses are the
+same address (or nothing names either), the message's structure decides: an attached
+message/rfc822 or a forwarded-message header block.
 Whatever decided is written into the trace entry ``route``.
 """
 
@@ -88,7 +89,10 @@ def detect_route(email: Email, settings: RouteAddresses) -> tuple[Route, TraceEn
             return _entry("forward", "the forwarding address is in To/Cc", address=fwd)
         if bcc in visible and fwd not in visible:
             return _entry("bcc", "the BCC address is in To/Cc", address=bcc)
-        why = "no delivery header or To/Cc names one logging address"
+        found = _by_bcc_line(email, settings, bcc, fwd)
+        if found is not None:
+            return found
+        why = "no delivery header, To/Cc or Bcc line names one logging address"
     else:
         why = "the BCC and forwarding addresses are the same"
     structure = forward_structure(email.tree)
@@ -99,6 +103,22 @@ def detect_route(email: Email, settings: RouteAddresses) -> tuple[Route, TraceEn
 
 def _visible(email: Email, settings: RouteAddresses) -> frozenset[str]:
     return frozenset(settings.key(a.address) for a in email.to + email.cc)
+
+
+def _by_bcc_line(
+    email: Email, settings: RouteAddresses, bcc: str, fwd: str
+) -> tuple[Route, TraceEntry] | None:
+    """Exchange writes no Delivered-To, but a Bcc recipient's copy keeps it on the Bcc line (as some
+    clients keep the sender's): without it, a rep's forward to a colleague with the BCC address on
+    Bcc was taken for a forward by its structure, and its quoted original logged instead of it."""
+    if not email.bcc:
+        return None
+    named = frozenset(settings.key(a.address) for a in email.bcc)
+    if bcc in named and fwd not in named:
+        return _entry("bcc", "the BCC address is on the Bcc line", address=bcc)
+    if fwd in named and bcc not in named:
+        return _entry("forward", "the forwarding address is on the Bcc line", address=fwd)
+    return None
 
 
 def _by_delivery_headers(

@@ -192,6 +192,28 @@ def test_the_bcc_address_in_cc_means_bcc_even_for_a_forwarded_body(tmp_path: Pat
     assert route_of(make_settings(tmp_path), raw)[0] == "bcc"
 
 
+@pytest.mark.parametrize("delivered_to", [None, "mailbox@acme.example"])
+def test_a_logging_address_on_the_bcc_line_decides_when_nothing_before_it_does(
+    tmp_path: Path, delivered_to: str | None
+) -> None:
+    # Exchange writes no Delivered-To and keeps a Bcc recipient on its own copy's Bcc line: a rep
+    # forwarding a customer's reply to a colleague with the BCC address on Bcc sent a BCC'd email.
+    settings = make_settings(tmp_path)
+    forward = inline_forward(delivered_to=delivered_to)
+    bccd = forward.replace(f"To: {FWD}".encode(), f"To: boss@acme.example\nBcc: {BCC}".encode(), 1)
+    assert route_of(settings, bccd) == (
+        "bcc",
+        {"evidence": "the BCC address is on the Bcc line", "address": BCC},
+    )
+    sent_to_fwd = forward.replace(f"To: {FWD}".encode(), f"To: boss@acme.example\nBcc: {FWD}".encode(), 1)
+    assert route_of(settings, sent_to_fwd)[0] == "forward"
+    # Both on the Bcc line, or To/Cc naming one: not the Bcc line's evidence.
+    both = forward.replace(f"To: {FWD}".encode(), f"To: boss@acme.example\nBcc: {BCC}, {FWD}".encode(), 1)
+    assert route_of(settings, both)[1]["structure"] == "inline-text"
+    in_to = forward.replace(f"To: {FWD}".encode(), f"To: {FWD}\nBcc: {BCC}".encode(), 1)
+    assert route_of(settings, in_to)[1] == {"evidence": "the forwarding address is in To/Cc", "address": FWD}
+
+
 def test_with_no_evidence_at_all_the_structure_decides(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     raw = fixture("outlook_forward_as_attachment.eml", delivered_to=None).replace(
@@ -199,12 +221,12 @@ def test_with_no_evidence_at_all_the_structure_decides(tmp_path: Path) -> None:
     )
     route, data = route_of(settings, raw)
     assert (route, data["structure"]) == ("forward", "attached-message")
-    assert data["evidence"].startswith("no delivery header or To/Cc names one logging address")
+    assert data["evidence"].startswith("no delivery header, To/Cc or Bcc line names one logging address")
     assert route_of(settings, message(to=["carl@globex.example"], delivered_to=None)) == (
         "bcc",
         {
-            "evidence": "no delivery header or To/Cc names one logging address; no attached message and no "
-            "forwarded-message header block",
+            "evidence": "no delivery header, To/Cc or Bcc line names one logging address; no attached "
+            "message and no forwarded-message header block",
             "structure": None,
         },
     )
