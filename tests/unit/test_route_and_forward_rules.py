@@ -167,6 +167,38 @@ def test_plus_address_and_its_stripped_form_both_named_the_forwarding_address_wi
     assert "sub-address" in data["evidence"]
 
 
+def test_a_bcc_address_that_is_a_sub_address_of_the_forwarding_address_wins_when_both_are_named(
+    tmp_path: Path,
+) -> None:
+    # The other way round from the usual pair: log+bcc@ is what was sent to, log@ its stripped form.
+    settings = make_settings(
+        tmp_path, EMAILLOG_BCC_ADDRESS="log+bcc@acme.example", EMAILLOG_FORWARD_ADDRESS="log@acme.example"
+    )
+    raw = b"Delivered-To: log@acme.example\r\nX-Original-To: log+bcc@acme.example\r\n" + inline_forward(
+        delivered_to=None
+    )
+    route, data = route_of(settings, raw)
+    assert (route, data["header"], data["address"]) == ("bcc", "X-Original-To", "log+bcc@acme.example")
+    assert "sub-address" in data["evidence"]
+
+
+@pytest.mark.parametrize(
+    ("configured", "delivered"),
+    [
+        ("LOG+FWD@ACME.EXAMPLE", FWD),  # configured in capitals, written by the server in lower case
+        (FWD, "LOG+FWD@Acme.Example."),  # and the other way round, with the root's dot
+    ],
+)
+def test_logging_addresses_compare_as_addresses_do(tmp_path: Path, configured: str, delivered: str) -> None:
+    settings = make_settings(tmp_path, EMAILLOG_FORWARD_ADDRESS=configured)
+    assert route_of(settings, inline_forward(delivered_to=delivered))[0] == "forward"
+    # A local part in other letters is another address when local parts are case-sensitive.
+    strict = make_settings(tmp_path, EMAILLOG_CASE_SENSITIVE_LOCAL_PART="yes")
+    raw = inline_forward(delivered_to="LOG+FWD@acme.example", sender="rita@acme.example")
+    raw = raw.replace(f"To: {FWD}".encode(), b"To: x@y.example")
+    assert route_of(strict, raw)[1]["structure"] == "inline-text"
+
+
 @pytest.mark.parametrize(("top", "route"), [("fwd@acme.example", "forward"), (BCC, "bcc")])
 def test_unrelated_addresses_both_named_the_top_most_delivery_header_wins(
     tmp_path: Path, top: str, route: str
