@@ -72,6 +72,7 @@ def import_file(store: Store, settings: Settings, kind_name: str, path: Path, *,
     # One transaction: a failure half-way (the database going away) leaves nothing half-imported.
     # It takes SQLite's write lock at its start, so it waits for a pass that is writing.
     with store.db.atomic() if dry_run else write_transaction(store.db):
+        kind.writing()
         for record in found:
             status = kind.state(record)
             summary.counts[status] += 1

@@ -7,6 +7,7 @@ rules (rules.recipients.exclusion) decide, on the account's own users, inboxes a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import offline_mailboxes_toml
@@ -190,3 +191,26 @@ def test_another_accounts_users_domains_and_entries_are_not_this_accounts(
     err = _refused(capsys, "--mailbox", "acme", "deals", "add", "Other", "--contact", "max@acme.example")
     assert err.startswith("max@acme.example is at acme.example, one of the company's own domains")
     assert ContactAddress.select().count() == 3
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_address_made_a_users_after_the_file_was_checked_is_refused_in_the_writes(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The file is checked against one reading of the account's users (csvkinds.Kind.checking); the
+    # writes read them again in their transaction, so an alias added in between is not linked.
+    from emaillog import csvimport
+
+    checked = csvimport.checked
+
+    def then_an_alias(path: Path, kind: Any, rows: Any) -> Any:
+        found = checked(path, kind, rows)
+        admin.add_alias(kind.store, load(), "bob@partner.example", "kim@initech.example")
+        return found
+
+    monkeypatch.setattr(csvimport, "checked", then_an_alias)
+    path = env / "deals.csv"
+    path.write_text("name,contacts\nPilot,kim@initech.example\n", encoding="utf-8")
+    err = _refused(capsys, "deals", "import", str(path))
+    assert err == f"kim@initech.example is a user's address (an alias of bob@partner.example): {USERS}"
+    assert _deals_and_contacts() == ([], [])
