@@ -61,17 +61,18 @@ def add_user(
     return cast(User, user)
 
 
-def connect_address(store: Store, settings: Settings, email: str, address: str, at: datetime | None) -> None:
-    _user_address(store, settings, email, address, "connected", at)
+def connect_address(store: Store, settings: Settings, email: str, address: str, at: datetime | None) -> str:
+    return _user_address(store, settings, email, address, "connected", at)
 
 
-def add_alias(store: Store, settings: Settings, email: str, address: str) -> None:
-    _user_address(store, settings, email, address, "alias", None)
+def add_alias(store: Store, settings: Settings, email: str, address: str) -> str:
+    return _user_address(store, settings, email, address, "alias", None)
 
 
 def _user_address(
     store: Store, settings: Settings, email: str, address: str, kind: str, at: datetime | None
-) -> None:
+) -> str:
+    """Give the user the address; its key (as stored)."""
     user = _user(store, settings, email)
     key = user_address_key(settings, address)
     with write_transaction(store.db):
@@ -85,11 +86,12 @@ def _user_address(
         if not created and at is not None:
             row.connected_at = to_utc_naive(at)
             row.save()
+    return key
 
 
 def add_team_inbox(
     store: Store, settings: Settings, address: str, connected_by: str, at: datetime | None
-) -> None:
+) -> str:
     user = _user(store, settings, connected_by)
     key = user_address_key(settings, address)
     with write_transaction(store.db):
@@ -104,6 +106,7 @@ def add_team_inbox(
         else:
             inbox.connected_by, inbox.connected_at = user, to_utc_naive(at) or utcnow()
             inbox.save()
+    return key
 
 
 def add_never_log(store: Store, settings: Settings, value: str) -> str:

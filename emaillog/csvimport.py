@@ -64,11 +64,15 @@ def checked(path: Path, kind: Kind[R], rows: list[Row]) -> list[R]:
     return found
 
 
-def import_file(store: Store, settings: Settings, kind_name: str, path: Path, *, dry_run: bool) -> str:
-    """Import ``path`` into the store's account; the summary line to show the admin."""
+def import_file(
+    store: Store, settings: Settings, kind_name: str, path: Path, *, dry_run: bool
+) -> tuple[str, list[str]]:
+    """Import ``path`` into the store's account; the summary line to show the admin, and the notes
+    (contacts the import takes out of the mail path, formercontacts.py)."""
     kind = KINDS[kind_name](store, settings)
     found = checked(path, kind, read_rows(path, type(kind)))
     summary = Summary()
+    notes: dict[str, None] = {}  # a contact named by two rows (an alias here, connected there) once
     # One transaction: a failure half-way (the database going away) leaves nothing half-imported.
     # It takes SQLite's write lock at its start, so it waits for a pass that is writing.
     with store.db.atomic() if dry_run else write_transaction(store.db):
@@ -76,12 +80,14 @@ def import_file(store: Store, settings: Settings, kind_name: str, path: Path, *,
         for record in found:
             status = kind.state(record)
             summary.counts[status] += 1
-            if status != UNCHANGED and not dry_run:
-                kind.apply(record)
-    return summary.render(kind.what, path, dry_run)
+            if status != UNCHANGED:
+                if not dry_run:
+                    kind.apply(record)
+                notes.update(dict.fromkeys(kind.notes(record)))
+    return summary.render(kind.what, path, dry_run), list(notes)
 
 
-def dry_run(settings: Settings, kind_name: str, path: Path) -> str:
+def dry_run(settings: Settings, kind_name: str, path: Path) -> tuple[str, list[str]]:
     """``import --dry-run``: the file checked and compared with the account, writing nothing.
 
     The database is opened read-only, as `run --dry-run` opens it: opened for writing it was
@@ -116,11 +122,11 @@ def _existing(settings: Settings) -> Database | None:
     return open_read_only(settings) if made else None
 
 
-def _against_nothing(settings: Settings, kind_name: str, path: Path, note: str) -> str:
+def _against_nothing(settings: Settings, kind_name: str, path: Path, note: str) -> tuple[str, list[str]]:
     with tempfile.TemporaryDirectory(prefix="emaillog-dry-run-") as scratch:
         db = open_database(f"sqlite:///{Path(scratch) / 'empty.sqlite3'}")
         try:
-            summary = import_file(store_for(db, settings), settings, kind_name, path, dry_run=True)
+            summary, notes = import_file(store_for(db, settings), settings, kind_name, path, dry_run=True)
         finally:
             db.close()
-    return f"{summary}; {note}"
+    return f"{summary}; {note}", notes

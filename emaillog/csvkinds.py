@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from . import admin, adminvalues
+from . import admin, adminvalues, formercontacts
 from .csvfile import Column, Row
 from .settings import Settings
 from .store import Store
@@ -76,6 +76,11 @@ class Kind(ABC, Generic[R]):
 
     @abstractmethod
     def apply(self, record: R) -> None: ...
+
+    def notes(self, record: R) -> list[str]:
+        """What the admin is told of the record (formercontacts.py): the contacts it takes out of
+        the mail path. Asked of a record to create or update, written or (a dry run) not."""
+        return []
 
     def contact_addresses(self, text: str) -> tuple[str, ...]:
         """Addresses to be contacts: none the mail path never makes one (`deals add` refuses them)."""
@@ -161,6 +166,14 @@ class Users(Kind[UserRecord]):
         for address in record.connected:
             admin.connect_address(self.store, self.settings, record.email, address, None)
 
+    def notes(self, record: UserRecord) -> list[str]:
+        keys = dict.fromkeys((record.email, *record.aliases, *record.connected))
+        return [
+            note
+            for key in keys
+            for note in formercontacts.as_internal(self.store, key, formercontacts.AS_USER)
+        ]
+
 
 def _flags(record: UserRecord) -> tuple[bool, bool]:
     return record.active, record.may_log
@@ -217,6 +230,9 @@ class NeverLogEntries(Kind[str]):
 
     def apply(self, record: str) -> None:
         admin.add_never_log(self.store, self.settings, record)
+
+    def notes(self, record: str) -> list[str]:
+        return formercontacts.on_never_log(self.store, record)
 
 
 @dataclass(frozen=True)

@@ -385,6 +385,30 @@ def two_mailboxes_of_one_account(
     return sales, support
 
 
+_ledger_uids = iter(range(1, 1_000_000))
+
+
+def log_message(raw: bytes, mailbox: str | None = None) -> int:
+    """Record ``raw`` as a pass would (parse, decide, record) with the settings in the environment
+    (of ``mailbox``, with a mailboxes file); the id of the logged email. No IMAP."""
+    from emaillog.cli import select_mailbox
+    from emaillog.limits import Limits
+    from emaillog.message import parse
+    from emaillog.rules import decide
+    from emaillog.store.ledger import LedgerKey
+    from emaillog.store.models import LoggedEmail
+    from emaillog.store.recorder import Result
+
+    settings = select_mailbox(load(), mailbox)
+    store = open_store(settings)
+    email = parse(raw, Limits(max_message_bytes=settings.max_message_bytes))
+    decision = decide(email, settings, store.lookup)
+    assert decision.outcome == "logged", (decision.reason, decision.detail)
+    key = LedgerKey(settings.mailbox_name, 1, next(_ledger_uids))
+    store.recorder.record([Result(key, email.sha256, email.message_id, decision, settings.processed_folder)])
+    return int(LoggedEmail.select().order_by(LoggedEmail.id.desc()).get().id)
+
+
 def deliver(settings: Settings, *raws: bytes) -> None:
     """APPEND ``raws`` to the intake folder of ``settings``' mailbox, as mail arriving does."""
     imap = settings.imap

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import admin, adminvalues, terminal, views
+from .. import admin, adminvalues, formercontacts, terminal, views
 from ..settings import Settings
 from ..store import open_store
 from .declare import (
@@ -20,6 +20,7 @@ from .declare import (
     iso_time,
     list_command,
     print_json,
+    print_notes,
     row_id,
 )
 
@@ -29,7 +30,10 @@ DEAL_COLUMNS = ("id", "name", "state", "created", "contacts")
 
 
 def _never_log_add(args: argparse.Namespace, settings: Settings) -> int:
-    print(terminal.shown(admin.add_never_log(open_store(settings), settings, args.value)))
+    store = open_store(settings)
+    entry = admin.add_never_log(store, settings, args.value)
+    print(terminal.shown(entry))
+    print_notes(formercontacts.on_never_log(store, entry))
     return 0
 
 

@@ -47,6 +47,13 @@ def print_json(data: Any) -> int:
     return 0
 
 
+def print_notes(notes: list[str]) -> None:
+    """What a command that succeeded tells the admin beside its answer (formercontacts.py): on stderr,
+    as every other line of emaillog's own, so that stdout stays the answer a script reads."""
+    for note in notes:
+        print(f"emaillog: {note}", file=sys.stderr)
+
+
 def add_command(parent: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
@@ -91,13 +98,15 @@ def _importer(kind: str) -> Handler:
         from ..csvimport import dry_run, import_file
 
         if not args.dry_run:
-            print(import_file(open_store(settings), settings, kind, args.file, dry_run=False))
-            return 0
-        try:
-            print(dry_run(settings, kind, args.file))
-        except StoreNotReady as exc:  # a schema to upgrade first: as `run --dry-run` says it
-            print(f"emaillog: --dry-run: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
+            summary, notes = import_file(open_store(settings), settings, kind, args.file, dry_run=False)
+        else:
+            try:
+                summary, notes = dry_run(settings, kind, args.file)
+            except StoreNotReady as exc:  # a schema to upgrade first: as `run --dry-run` says it
+                print(f"emaillog: --dry-run: {exc}", file=sys.stderr)
+                return EXIT_CONFIG
+        print(summary)
+        print_notes(notes)
         return 0
 
     return handler

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import admin, views
+from .. import admin, formercontacts, views
 from ..settings import Settings
 from ..store import open_store
-from .declare import add_command, add_group, import_command, iso_time, list_command
+from .declare import add_command, add_group, import_command, iso_time, list_command, print_notes
 
 # What the `list` commands print a line of per row; --json prints every field.
 USER_COLUMNS = ("email", "name", "active", "may_log", "aliases", "connected", "team_inboxes", "emails")
@@ -20,19 +20,23 @@ INBOX_COLUMNS = ("address", "connected_by", "connected_at")
 
 
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_user(
-        open_store(settings), settings, args.email, args.name, not args.inactive, not args.no_logging
-    )
+    store = open_store(settings)
+    user = admin.add_user(store, settings, args.email, args.name, not args.inactive, not args.no_logging)
+    print_notes(formercontacts.as_internal(store, user.email, formercontacts.AS_USER))
     return 0
 
 
 def _users_connect(args: argparse.Namespace, settings: Settings) -> int:
-    admin.connect_address(open_store(settings), settings, args.email, args.address, args.at)
+    store = open_store(settings)
+    key = admin.connect_address(store, settings, args.email, args.address, args.at)
+    print_notes(formercontacts.as_internal(store, key, formercontacts.AS_USER))
     return 0
 
 
 def _users_alias(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_alias(open_store(settings), settings, args.email, args.address)
+    store = open_store(settings)
+    key = admin.add_alias(store, settings, args.email, args.address)
+    print_notes(formercontacts.as_internal(store, key, formercontacts.AS_USER))
     return 0
 
 
@@ -52,7 +56,9 @@ def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _team_inbox_add(args: argparse.Namespace, settings: Settings) -> int:
-    admin.add_team_inbox(open_store(settings), settings, args.address, args.connected_by, args.at)
+    store = open_store(settings)
+    key = admin.add_team_inbox(store, settings, args.address, args.connected_by, args.at)
+    print_notes(formercontacts.as_internal(store, key, formercontacts.AS_TEAM_INBOX))
     return 0
 
 

@@ -15,17 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BCC, COMPANY, FWD, PICTURE, message, offline_mailboxes_toml, with_picture
+from support import BCC, COMPANY, FWD, PICTURE, log_message, message, offline_mailboxes_toml, with_picture
 
-from emaillog.cli import main, select_mailbox
-from emaillog.limits import Limits
-from emaillog.message import parse
-from emaillog.rules import decide
+from emaillog.cli import main
 from emaillog.settings import load
 from emaillog.store import open_store
-from emaillog.store.ledger import LedgerKey
 from emaillog.store.models import LoggedEmail, NeverLog, User
-from emaillog.store.recorder import Result
 
 REP = "rita@acme.example"
 BIG = 1024 * 1024 + 10  # over EMAILLOG_MAX_ATTACHMENT_MB=1: left out, not stored
@@ -44,21 +39,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> P
     }.items():
         monkeypatch.setenv(name, value)
     return tmp_path
-
-
-_uids = iter(range(1, 1000))
-
-
-def _log(raw: bytes, mailbox: str | None = None) -> int:
-    """Record ``raw`` as a pass would (parse, decide, record); the id of the logged email."""
-    settings = select_mailbox(load(), mailbox)
-    store = open_store(settings)
-    email = parse(raw, Limits(max_message_bytes=settings.max_message_bytes))
-    decision = decide(email, settings, store.lookup)
-    assert decision.outcome == "logged", (decision.reason, decision.detail)
-    key = LedgerKey(settings.mailbox_name, 1, next(_uids))
-    store.recorder.record([Result(key, email.sha256, email.message_id, decision, settings.processed_folder)])
-    return int(LoggedEmail.select().order_by(LoggedEmail.id.desc()).get().id)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -116,7 +96,7 @@ def test_users_list_shows_addresses_team_inboxes_and_emails(
     _ok(capsys, "users", "alias", REP, "rr@acme.example")
     _ok(capsys, "users", "connect", REP, "rita@gmail.example", "--at", "2026-01-31T09:30:00Z")
     _ok(capsys, "team-inboxes", "add", "sales@acme.example", "--connected-by", REP)
-    _log(message())
+    log_message(message())
     users = _json(capsys, "users", "list")
     assert users == [
         {
@@ -177,7 +157,7 @@ def test_a_user_who_owns_email_or_a_team_inbox_is_not_removed(
         _ok(capsys, "users", "add", user)
     _ok(capsys, "users", "alias", "ann@acme.example", "anna@acme.example")
     _ok(capsys, "team-inboxes", "add", "sales@acme.example", "--connected-by", "tom@acme.example")
-    _log(message())
+    log_message(message())
     err = _usage_error(capsys, "users", "remove", REP)
     assert "owns 1 logged email(s)" in err and f"users add {REP} --inactive" in err
     assert "sales@acme.example" in _usage_error(capsys, "users", "remove", "tom@acme.example")
@@ -311,7 +291,7 @@ def test_never_log_entries_are_printed_escaped(env: Path, capsys: pytest.Capture
 def test_emails_show_everything_about_one_email(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _ok(capsys, "users", "add", REP, "--name", "Rita Rep")
     _ok(capsys, "deals", "add", "Seats", "--contact", "carl@globex.example")
-    email_id = _log(_rich_message())
+    email_id = log_message(_rich_message())
     shown = _json(capsys, "emails", "show", str(email_id))
     assert {k: shown[k] for k in ("id", "direction", "owner", "owner_name", "subject", "date", "from")} == {
         "id": email_id,
@@ -357,7 +337,7 @@ def test_emails_show_and_list_give_the_content_id_the_html_names_each_file_by(
 ) -> None:
     # A CRM (or an admin) maps <img src="cid:image001.png@01DA"> in the stored HTML to the file.
     _ok(capsys, "users", "add", REP)
-    email_id = _log(with_picture([b"<image001.png@01DA>"]))
+    email_id = log_message(with_picture([b"<image001.png@01DA>"]))
     shown = _json(capsys, "emails", "show", str(email_id))
     [picture] = shown["attachments"]
     assert (picture["filename"], picture["content_id"]) == ("image001.png", "image001.png@01DA")
@@ -371,7 +351,7 @@ def test_emails_show_and_list_give_the_content_id_the_html_names_each_file_by(
         for line in lines
     )
 
-    plain = _log(message(message_id="<plain@acme.example>", attachments=[("offer.pdf", b"%PDF-1.7")]))
+    plain = log_message(message(message_id="<plain@acme.example>", attachments=[("offer.pdf", b"%PDF-1.7")]))
     [offer] = _json(capsys, "emails", "show", str(plain))["attachments"]
     assert offer["content_id"] is None
     assert not any("cid:" in line for line in _ok(capsys, "emails", "show", str(plain)).splitlines())
@@ -382,7 +362,7 @@ def test_hostile_text_from_the_database_stays_on_its_line(
 ) -> None:
     # Names come from CSV files and older versions; nothing stops them holding ESC or a newline.
     _ok(capsys, "users", "add", REP, "--name", "Rita\x1b[2J\nowner: mallory@evil.example")
-    email_id = _log(message(body="line one\r\nline\x1b]0;title\x07 two"))
+    email_id = log_message(message(body="line one\r\nline\x1b]0;title\x07 two"))
     LoggedEmail.update(subject="Hi\u202efdp.exe\nfrom: ceo@acme.example").execute()
     for argv in (("users", "list"), ("emails", "list"), ("emails", "show", str(email_id))):
         out = _ok(capsys, *argv)
@@ -401,7 +381,7 @@ def test_json_of_hostile_text_is_valid_and_escapes_what_a_terminal_would_obey(
     # separator in a subject or a name reached the terminal raw from every --json.
     hostile = "Hi\u202efdp.exe\u009b2J\x7f\u2028\U000e0041 Grüße 日本"
     _ok(capsys, "users", "add", REP, "--name", hostile)
-    email_id = _log(message(to=["Carl Customer <carl@globex.example>"]))
+    email_id = log_message(message(to=["Carl Customer <carl@globex.example>"]))
     LoggedEmail.update(subject=hostile).execute()
     for argv in (
         ("emails", "show", str(email_id)),
@@ -420,10 +400,10 @@ def test_json_of_hostile_text_is_valid_and_escapes_what_a_terminal_would_obey(
 def test_contacts_show_the_company_deals_and_emails(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _ok(capsys, "users", "add", REP)
     _ok(capsys, "companies", "add", "globex.example", "--name", "Globex")
-    first = _log(message(subject="Proposal"))
+    first = log_message(message(subject="Proposal"))
     _ok(capsys, "deals", "add", "Seats", "--contact", "carl@globex.example", "--created", "2026-03-01T00:00Z")
-    second = _log(message(subject="Follow-up", message_id="<m2@acme.example>"))
-    _log(message(to=["dee@initech.example"], subject="Other", message_id="<m3@acme.example>"))
+    second = log_message(message(subject="Follow-up", message_id="<m2@acme.example>"))
+    log_message(message(to=["dee@initech.example"], subject="Other", message_id="<m3@acme.example>"))
     contact = _json(capsys, "contacts", "show", "Carl@Globex.example")
     assert (contact["name"], contact["addresses"]) == ("Carl Customer", ["carl@globex.example"])
     assert contact["company"] == {"domain": "globex.example", "name": "Globex"}
@@ -456,7 +436,7 @@ def test_each_command_sees_only_its_mailboxs_account(
     _ok(capsys, *acme, "users", "alias", REP, "rr@acme.example")
     _ok(capsys, *acme, "team-inboxes", "add", "sales@acme.example", "--connected-by", REP)
     _ok(capsys, *acme, "deals", "add", "Seats", "--contact", "carl@initech.example")
-    email_id = _log(message(delivered_to="log@acme.example", to=["carl@initech.example"]), "acme")
+    email_id = log_message(message(delivered_to="log@acme.example", to=["carl@initech.example"]), "acme")
     assert _usage_error(capsys, "users", "list").endswith("--mailbox NAME (acme, globex)\n")
     globex = ("--mailbox", "globex")
     for listing in ("users", "team-inboxes", "companies", "deals", "emails", "contacts"):
