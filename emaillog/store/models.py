@@ -118,6 +118,10 @@ class Deal(BaseModel):
     is_open = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow, index=True)
 
+    class Meta:
+        # `deals add` and `deals import` find a deal by its name, within one account (schema v16).
+        indexes = ((("account", "name"), False),)
+
 
 class DealContact(BaseModel):
     deal = ForeignKeyField(Deal, on_delete="CASCADE")
