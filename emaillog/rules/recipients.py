@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..addresses import Address
-from ..domains import company_domain, within
+from ..domains import company_domain, covering
 from ..settings import Settings
 from .model import ContactPlan, Lookup, Recipient
 
@@ -27,16 +27,19 @@ def exclusion(key: str, lookup: Lookup, settings: Settings, never_log: frozenset
 
 
 def own_domain(domain: str, settings: Settings) -> str | None:
-    """The company's own domain (configured) that ``domain`` is or is below, or None."""
-    return next((d for d in settings.company_domains if within(domain, d)), None)
+    """The company's own domain (configured) that ``domain`` is or is below, the most specific one
+    when several are (the admin's message names it), or None."""
+    return covering(domain, settings.company_domains)
 
 
 def never_log_entry(key: str, never_log: frozenset[str]) -> str | None:
-    """The never-log entry that covers the address ``key``: itself, or a domain it is at (SPEC §6)."""
+    """The never-log entry that covers the address ``key``: itself, or a domain it is at or below
+    (SPEC §6), the most specific one when several do (the admin's message names it)."""
     if key in never_log:
         return key
-    domain = key.rpartition("@")[2]
-    return next((entry for entry in never_log if "@" not in entry and within(domain, entry)), None)
+    # The domain's parents are looked up, not every entry scanned (rules per recipient). None of
+    # them holds an "@" (the domain follows the last one): an address entry never covers a domain.
+    return covering(key.rpartition("@")[2], never_log)
 
 
 def classify(
