@@ -512,6 +512,16 @@ def throwaway_dovecot(name: str, **options: Any) -> Iterator[DevDovecot]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def cli_env(monkeypatch: Any, tmp_path: Path, settings: dict[str, str]) -> Path:
+    """Commands run in ``tmp_path``, with their data dir there and ``settings`` (EMAILLOG_* names) in
+    the environment; no env file of the checkout is read."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path
+
+
 def check_env(tmp_path: Path, account: ImapAccount, **extra: str) -> Path:
     """An env file for ``emaillog check`` against ``account`` (``extra`` settings on top)."""
     values = {

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import offline_mailboxes_toml
+from support import cli_env, offline_mailboxes_toml
 
 from emaillog import admin, adminvalues
 from emaillog.cli import main
@@ -63,11 +63,12 @@ KINDS = list(NEVER_CONTACTS)
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("EMAILLOG_DATABASE_URL", database_url)
-    monkeypatch.setenv("EMAILLOG_BCC_ADDRESS", "crm@acme.example")
-    monkeypatch.setenv("EMAILLOG_COMPANY_DOMAINS", "acme.example")
+    settings = {
+        "EMAILLOG_DATABASE_URL": database_url,
+        "EMAILLOG_BCC_ADDRESS": "crm@acme.example",
+        "EMAILLOG_COMPANY_DOMAINS": "acme.example",
+    }
+    cli_env(monkeypatch, tmp_path, settings)
     for argv in (
         ["users", "add", "bob@partner.example"],
         ["users", "alias", "bob@partner.example", "bobby@partner.example"],

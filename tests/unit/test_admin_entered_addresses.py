@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from support import offline_mailboxes_toml
+from support import cli_env, offline_mailboxes_toml
 
 from emaillog import adminvalues
 from emaillog.cli import main
@@ -111,12 +111,12 @@ def test_a_never_log_entry_is_checked_when_added_not_when_removed(settings: Sett
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("EMAILLOG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("EMAILLOG_DATABASE_URL", database_url)
-    monkeypatch.setenv("EMAILLOG_BCC_ADDRESS", "crm@acme.example")
-    monkeypatch.setenv("EMAILLOG_FORWARD_ADDRESS", "crm+fwd@acme.example")
-    return tmp_path
+    settings = {
+        "EMAILLOG_DATABASE_URL": database_url,
+        "EMAILLOG_BCC_ADDRESS": "crm@acme.example",
+        "EMAILLOG_FORWARD_ADDRESS": "crm+fwd@acme.example",
+    }
+    return cli_env(monkeypatch, tmp_path, settings)
 
 
 def _store() -> Store:

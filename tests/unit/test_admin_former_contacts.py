@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import BCC, COMPANY, FWD, REP, log_message, message, offline_mailboxes_toml
+from support import BCC, COMPANY, FWD, REP, cli_env, log_message, message, offline_mailboxes_toml
 
 from emaillog.cli import main
 from emaillog.limits import Limits
@@ -25,16 +25,13 @@ NOTE = f"emaillog: note: {CARL} is a contact (Carl Customer, 2 logged emails): "
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+    settings = {
         "EMAILLOG_DATABASE_URL": database_url,
         "EMAILLOG_BCC_ADDRESS": BCC,
         "EMAILLOG_FORWARD_ADDRESS": FWD,
         "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-    }.items():
-        monkeypatch.setenv(name, value)
-    return tmp_path
+    }
+    return cli_env(monkeypatch, tmp_path, settings)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import BCC, COMPANY, FWD, PICTURE, log_message, message, offline_mailboxes_toml, with_picture
+from support import (
+    BCC,
+    COMPANY,
+    FWD,
+    PICTURE,
+    cli_env,
+    log_message,
+    message,
+    offline_mailboxes_toml,
+    with_picture,
+)
 
 from emaillog.cli import main
 from emaillog.settings import load
@@ -28,17 +38,14 @@ BIG = 1024 * 1024 + 10  # over EMAILLOG_MAX_ATTACHMENT_MB=1: left out, not store
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name, value in {
-        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
+    settings = {
         "EMAILLOG_DATABASE_URL": database_url,
         "EMAILLOG_BCC_ADDRESS": BCC,
         "EMAILLOG_FORWARD_ADDRESS": FWD,
         "EMAILLOG_COMPANY_DOMAINS": COMPANY,
         "EMAILLOG_MAX_ATTACHMENT_MB": "1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    return tmp_path
+    }
+    return cli_env(monkeypatch, tmp_path, settings)
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
