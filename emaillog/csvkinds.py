@@ -167,12 +167,8 @@ class Users(Kind[UserRecord]):
             admin.connect_address(self.store, self.settings, record.email, address, None)
 
     def notes(self, record: UserRecord) -> list[str]:
-        keys = dict.fromkeys((record.email, *record.aliases, *record.connected))
-        return [
-            note
-            for key in keys
-            for note in formercontacts.as_internal(self.store, key, formercontacts.AS_USER)
-        ]
+        keys = list(dict.fromkeys((record.email, *record.aliases, *record.connected)))
+        return formercontacts.as_internal(self.store, keys, formercontacts.AS_USER)
 
 
 def _flags(record: UserRecord) -> tuple[bool, bool]:

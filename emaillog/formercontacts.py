@@ -22,9 +22,10 @@ AS_TEAM_INBOX = "as a team inbox"
 NAMED = 5  # a never-log domain may cover hundreds of contacts: the first few are named
 
 
-def as_internal(store: Store, key: str, as_what: str) -> list[str]:
-    """The note for ``key``, now a user's address or a team inbox, if it is a contact's address."""
-    return [_line(address, name, emails, as_what, "§4") for address, name, emails in _contacts(store, [key])]
+def as_internal(store: Store, keys: list[str], as_what: str) -> list[str]:
+    """The notes for ``keys``, now a user's addresses or team inboxes, that are contacts' addresses
+    (one query for all of them: a users import row names the login, aliases and connected ones)."""
+    return [_line(address, name, emails, as_what, "§4") for address, name, emails in _contacts(store, keys)]
 
 
 def on_never_log(store: Store, entry: str) -> list[str]:

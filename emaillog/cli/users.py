@@ -22,21 +22,21 @@ INBOX_COLUMNS = ("address", "connected_by", "connected_at")
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     user = admin.add_user(store, settings, args.email, args.name, not args.inactive, not args.no_logging)
-    print_notes(formercontacts.as_internal(store, user.email, formercontacts.AS_USER))
+    print_notes(formercontacts.as_internal(store, [user.email], formercontacts.AS_USER))
     return 0
 
 
 def _users_connect(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     key = admin.connect_address(store, settings, args.email, args.address, args.at)
-    print_notes(formercontacts.as_internal(store, key, formercontacts.AS_USER))
+    print_notes(formercontacts.as_internal(store, [key], formercontacts.AS_USER))
     return 0
 
 
 def _users_alias(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     key = admin.add_alias(store, settings, args.email, args.address)
-    print_notes(formercontacts.as_internal(store, key, formercontacts.AS_USER))
+    print_notes(formercontacts.as_internal(store, [key], formercontacts.AS_USER))
     return 0
 
 
@@ -58,7 +58,7 @@ def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
 def _team_inbox_add(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     key = admin.add_team_inbox(store, settings, args.address, args.connected_by, args.at)
-    print_notes(formercontacts.as_internal(store, key, formercontacts.AS_TEAM_INBOX))
+    print_notes(formercontacts.as_internal(store, [key], formercontacts.AS_TEAM_INBOX))
     return 0
 
 
