@@ -21,6 +21,7 @@ from itertools import islice
 from pathlib import Path
 
 from .contents import Attachment, filename_in, safe_filename, unpacked_file
+from .directfile import DirectFile, write_all
 from .encrypted import explained, sealed_structure
 from .imapsections import SectionReader
 from .limits import Limits
@@ -119,13 +120,13 @@ def _written(file: File, tmp_dir: Path) -> Attachment:
     attachment = unpacked_file(file)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(attachment.data)
-            out.flush()
-            os.fsync(out.fileno())
+        write_all(fd, attachment.data)
+        os.fsync(fd)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     return replace(attachment, data=b"", path=Path(name))
 
 
@@ -168,16 +169,18 @@ def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
     decoder = _decoder(_encoding(reader, leaf))
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
     try:
-        with os.fdopen(fd, "wb") as out:
-            for data in _decoded(reader.chunks(leaf.section, CHUNK), decoder):
-                digest.update(data)
-                size += len(data)
-                out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        out = DirectFile(fd)
+        for data in _decoded(reader.chunks(leaf.section, CHUNK), decoder):
+            digest.update(data)
+            size += len(data)
+            out.write(data)
+        out.close()
+        os.fsync(fd)
     except BaseException:
         Path(name).unlink(missing_ok=True)  # a full disk, a lost connection: no partial file left
         raise
+    finally:
+        os.close(fd)
     return Attachment(
         filename=safe_filename(_filename(reader, leaf), leaf.content_type),
         content_type=leaf.content_type,

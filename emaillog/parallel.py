@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from .contents import Attachment
+from .directfile import write_all
 from .fulltree import TreeTooLarge
 from .handover import Handed, Mapped, Regions
 from .limits import Limits
@@ -118,18 +119,20 @@ def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
     """Write a large attachment to a temp file (the recorder fsyncs it and renames it into place).
 
     Not fsynced here: the worker would sit waiting on the disk instead of parsing; the recorder's
-    threads fsync every file of a batch at once before the commit.
+    threads fsync every file of a batch at once before the commit. Written past the page cache
+    (``directfile``): through it, the copy into new pages was the drain's largest kernel cost.
     """
     if attachment.size <= SPOOL_OVER or attachment.path is not None:
         return attachment
     private_dir(spool_dir)
     fd, name = tempfile.mkstemp(dir=spool_dir, prefix="part-")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(attachment.data)
+        write_all(fd, attachment.data)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     return replace(attachment, data=b"", path=Path(name))
 
 
