@@ -19,7 +19,11 @@ import errno
 import fcntl
 import mmap
 import os
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 # Alignment that satisfies every block device and file system in use (logical blocks of 512 or 4096).
 ALIGN = 4096
@@ -90,11 +94,25 @@ class DirectFile:
             return os.write(self.fd, view)
 
 
-def write_all(fd: int, data: bytes | memoryview) -> None:
-    """``data`` into the new, empty file ``fd``, past the page cache where the file system allows."""
-    out = DirectFile(fd)
-    out.write(data)
-    out.close()
+@contextmanager
+def part_file(tmp_dir: Path, *, fsync: bool) -> Iterator[tuple[DirectFile, Path]]:
+    """A new temp file in ``tmp_dir`` for an attachment, written through the DirectFile given.
+
+    Ended (and fsynced if asked) when the block ends; removed if it raises (a full disk, a lost
+    connection): no partial file is left behind.
+    """
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
+    try:
+        out = DirectFile(fd)
+        yield out, Path(name)
+        out.close()
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _take_buffer() -> mmap.mmap:

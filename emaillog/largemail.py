@@ -14,14 +14,13 @@ import hashlib
 import os
 import quopri
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
 from .contents import Attachment, filename_in, safe_filename, unpacked_file
-from .directfile import DirectFile, write_all
+from .directfile import part_file
 from .encrypted import explained, sealed_structure
 from .imapsections import SectionReader
 from .limits import Limits
@@ -118,16 +117,9 @@ def _tnef_files(attachment: Attachment, room: int, budget: Budget) -> tuple[File
 def _written(file: File, tmp_dir: Path) -> Attachment:
     """The file as an attachment in a temp file (fsynced), as streamed parts are."""
     attachment = unpacked_file(file)
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
-    try:
-        write_all(fd, attachment.data)
-        os.fsync(fd)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-    return replace(attachment, data=b"", path=Path(name))
+    with part_file(tmp_dir, fsync=True) as (out, path):
+        out.write(attachment.data)
+    return replace(attachment, data=b"", path=path)
 
 
 def _with_sealed(email: Email, header: bytes, found: list[Leaf]) -> Email:
@@ -165,28 +157,18 @@ def _skeleton(reader: SectionReader, header: bytes, parts: list[Leaf]) -> bytes:
 def _stream(reader: SectionReader, leaf: Leaf, tmp_dir: Path) -> Attachment:
     """Decode one section to a temp file in chunks, hashing as it goes; fsynced before it is used."""
     private_dir(tmp_dir)
-    digest, size = hashlib.sha256(), 0
+    digest = hashlib.sha256()
     decoder = _decoder(_encoding(reader, leaf))
-    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="part-")
-    try:
-        out = DirectFile(fd)
+    with part_file(tmp_dir, fsync=True) as (out, path):
         for data in _decoded(reader.chunks(leaf.section, CHUNK), decoder):
             digest.update(data)
-            size += len(data)
             out.write(data)
-        out.close()
-        os.fsync(fd)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)  # a full disk, a lost connection: no partial file left
-        raise
-    finally:
-        os.close(fd)
     return Attachment(
         filename=safe_filename(_filename(reader, leaf), leaf.content_type),
         content_type=leaf.content_type,
-        size=size,
+        size=out.size,
         sha256=digest.hexdigest(),
-        path=Path(name),
+        path=path,
         content_id=leaf.content_id,
     )
 

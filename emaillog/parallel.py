@@ -13,7 +13,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from .contents import Attachment
-from .directfile import write_all
+from .directfile import part_file
 from .fulltree import TreeTooLarge
 from .handover import Handed, Mapped, Regions
 from .limits import Limits
@@ -125,15 +124,9 @@ def _spool(attachment: Attachment, spool_dir: Path) -> Attachment:
     if attachment.size <= SPOOL_OVER or attachment.path is not None:
         return attachment
     private_dir(spool_dir)
-    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="part-")
-    try:
-        write_all(fd, attachment.data)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-    return replace(attachment, data=b"", path=Path(name))
+    with part_file(spool_dir, fsync=False) as (out, path):
+        out.write(attachment.data)
+    return replace(attachment, data=b"", path=path)
 
 
 def _parse_handed(handed: Handed, job: ParseJob) -> list[Parsed]:

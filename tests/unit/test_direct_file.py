@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 
 from emaillog import directfile
-from emaillog.directfile import ALIGN, BUFFER, DirectFile, write_all
+from emaillog.directfile import ALIGN, BUFFER, DirectFile
 
 SIZES = [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, BUFFER - 1, BUFFER, BUFFER + 1, 3 * BUFFER + 17]
+
+
+def write_all(fd: int, data: bytes) -> None:
+    out = DirectFile(fd)
+    out.write(data)
+    out.close()
 
 
 def _new_file(tmp_path: Path, name: str) -> int:
