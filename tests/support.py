@@ -71,17 +71,22 @@ def offline_mailboxes_toml(*names: str) -> str:
     return "\n".join(_OFFLINE_TABLE.format(name=n) for n in names)
 
 
-def make_settings(
-    tmp_path: Path, database_url: str | None = None, account: ImapAccount | None = None, **env: str
-) -> Settings:
+def addresses_env(database_url: str | None = None) -> dict[str, str]:
+    """The tests' logging addresses and company domain (and database, if given), as settings."""
     values = {
-        "EMAILLOG_DATA_DIR": str(tmp_path / "data"),
         "EMAILLOG_BCC_ADDRESS": BCC,
         "EMAILLOG_FORWARD_ADDRESS": FWD,
         "EMAILLOG_COMPANY_DOMAINS": COMPANY,
     }
     if database_url:
         values["EMAILLOG_DATABASE_URL"] = database_url
+    return values
+
+
+def make_settings(
+    tmp_path: Path, database_url: str | None = None, account: ImapAccount | None = None, **env: str
+) -> Settings:
+    values = {"EMAILLOG_DATA_DIR": str(tmp_path / "data"), **addresses_env(database_url)}
     if account is not None:
         values.update(account.settings())
     values.update(env)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import BCC, COMPANY, FWD, REP, cli_env, log_message, message, offline_mailboxes_toml
+from support import REP, addresses_env, cli_env, log_message, message, offline_mailboxes_toml
 
 from emaillog.cli import main
 from emaillog.limits import Limits
@@ -25,13 +25,7 @@ NOTE = f"emaillog: note: {CARL} is a contact (Carl Customer, 2 logged emails): "
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    settings = {
-        "EMAILLOG_DATABASE_URL": database_url,
-        "EMAILLOG_BCC_ADDRESS": BCC,
-        "EMAILLOG_FORWARD_ADDRESS": FWD,
-        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-    }
-    return cli_env(monkeypatch, tmp_path, settings)
+    return cli_env(monkeypatch, tmp_path, addresses_env(database_url))
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from support import (
     BCC,
-    COMPANY,
-    FWD,
     PICTURE,
+    addresses_env,
     cli_env,
     log_message,
     message,
@@ -38,13 +37,7 @@ BIG = 1024 * 1024 + 10  # over EMAILLOG_MAX_ATTACHMENT_MB=1: left out, not store
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
-    settings = {
-        "EMAILLOG_DATABASE_URL": database_url,
-        "EMAILLOG_BCC_ADDRESS": BCC,
-        "EMAILLOG_FORWARD_ADDRESS": FWD,
-        "EMAILLOG_COMPANY_DOMAINS": COMPANY,
-        "EMAILLOG_MAX_ATTACHMENT_MB": "1",
-    }
+    settings = {**addresses_env(database_url), "EMAILLOG_MAX_ATTACHMENT_MB": "1"}
     return cli_env(monkeypatch, tmp_path, settings)
 
 
