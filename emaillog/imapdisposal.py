@@ -1,9 +1,10 @@
-"""Disposal over IMAP: the Processed and Error folders made when missing, and each batch moved into one.
+"""Disposal over IMAP: the Processed and Error folders made when missing, and messages moved into them.
 
-Messages leave the intake folder with one MOVE per batch, or COPY + ``\\Deleted`` + ``UID EXPUNGE``
-where the server lacks MOVE. The messages the server did not take (another session expunged or moved
-them first) are read from the answer's COPYUID (UIDPLUS) or, when a UIDPLUS server names none, from
-the EXPUNGE responses of a MOVE or a UID SEARCH after a COPY: the pass records them as having left.
+Messages leave the intake folder with one MOVE per folder for several batches (``stages.HeldMoves``),
+or COPY + ``\\Deleted`` + ``UID EXPUNGE`` where the server lacks MOVE. The messages the server did
+not take (another session expunged or moved them first) are read from the answer's COPYUID (UIDPLUS)
+or, when a UIDPLUS server names none, from the EXPUNGE responses of a MOVE or a UID SEARCH after a
+COPY: the pass records them as having left.
 The rest of the Mailbox protocol is imapmailbox.ImapMailbox.
 """
 

@@ -218,7 +218,8 @@ class Pass(PassFailures):
         retried: frozenset[int] = frozenset(),
     ) -> None:
         """Fetch batch N+1 (and start parsing it on the other cores) before finishing batch N; while
-        batch N records on the recording thread, move batch N-1 and fetch N+2.
+        batch N records on the recording thread, fetch N+2, and move the batches recorded before it
+        once enough wait (``HeldMoves``).
 
         Not for a message retried alone: fetching it counts an attempt, and a message ahead of it
         that kills the process would then use up the attempts of its innocent neighbour too.
@@ -264,11 +265,12 @@ class Pass(PassFailures):
     def _advance(
         self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport
     ) -> None:
-        """Decide the pending batch and start recording it, then move the batch recorded before it.
+        """Decide the pending batch and start recording it; the batch recorded before it joins the
+        messages held for moving, which are moved when due.
 
         Deciding waits for the batch before it to be recorded: the rules read the CRM (contacts,
-        duplicates, threads, the notices sent today) as the earlier batch left it. That batch is
-        moved while this one records: after its own commit, as SPEC §10 asks.
+        duplicates, threads, the notices sent today) as the earlier batch left it. Those held are
+        moved while this one records: after their own commit, as SPEC §10 asks.
         """
         recorded = stages.wait_recorded()
         assert stages.pending is not None
@@ -277,29 +279,27 @@ class Pass(PassFailures):
             stages.start_recording(stages.pending.keys, results, self._record)
         stages.pending = None
         if recorded is not None:
-            self._move(uidvalidity, _by_folder(recorded), report, stages)
+            stages.held.add(_by_folder(recorded))
+            if stages.held.due():
+                self._move(uidvalidity, stages.held.take(), report, stages)
 
     def _finish(self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport) -> None:
         """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
-        self._dispose(uidvalidity, stages, report)
-        if stages.pending is None:
-            return
-        results = self._decide(stages.pending, sizes, report)
-        if results is not None:
-            self._record(results)
-            self._move(uidvalidity, _by_folder(results), report, stages)
-        stages.pending = None
+        recorded = stages.wait_recorded()
+        if recorded is not None:
+            stages.held.add(_by_folder(recorded))
+        if stages.pending is not None:
+            results = self._decide(stages.pending, sizes, report)
+            if results is not None:
+                self._record(results)
+                stages.held.add(_by_folder(results))
+            stages.pending = None
+        self._move(uidvalidity, stages.held.take(), report, stages)
 
     def _record(self, results: list[Result]) -> None:
         """Record a batch in one transaction, then say what became of each of its messages."""
         self.store.recorder.record(results)
         log_outcomes(results, self._ledger_ids)
-
-    def _dispose(self, uidvalidity: int, stages: _InFlight, report: PassReport) -> None:
-        """Wait for the batch on the recording thread, then move it."""
-        recorded = stages.wait_recorded()
-        if recorded is not None:
-            self._move(uidvalidity, _by_folder(recorded), report, stages)
 
     def _fetch(self, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> _Fetched:
         s = self.settings

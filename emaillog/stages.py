@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ from .store.ledger import LedgerKey
 from .store.recorder import Result
 
 log = logging.getLogger("emaillog.pass")
+
+# Recorded messages are moved together once this many wait, or the first of them has waited this
+# long, and at the end of the pass. Each MOVE costs the server more than its messages: Dovecot
+# (maildir) spent 1.03 s of CPU moving 10,000 messages out of a 10,000-message INBOX 200 at a time
+# (a batch), 0.59 s 1,000 at a time; a distant server costs a round trip per command.
+MOVE_GROUP = 1000
+MOVE_WAIT = 2.0
 
 
 class Fetched(Protocol):
@@ -50,6 +58,7 @@ class Stages(Generic[F]):
     _thread: ThreadPoolExecutor | None = None
     # Writes queued on the recording thread (marking moved rows disposed), checked as they finish.
     _chores: list[Future[None]] = field(default_factory=list)
+    held: HeldMoves = field(default_factory=lambda: HeldMoves())
 
     def start_recording(
         self, keys: list[LedgerKey], results: list[Result], record: Callable[[list[Result]], None]
@@ -122,6 +131,35 @@ class Stages(Generic[F]):
             self._thread.submit(db.close)
             self._thread.shutdown(wait=True)
             self._thread = None
+
+
+@dataclass
+class HeldMoves:
+    """Messages recorded and not yet moved, by folder: moved together every few batches.
+
+    SPEC §10 asks only that a message moves after its commit. One recorded and still held when the
+    pass fails is moved by the next pass without being decided again, as after a crash.
+    """
+
+    by_folder: dict[str, list[int]] = field(default_factory=dict)
+    count: int = 0
+    since: float | None = None
+
+    def add(self, by_folder: dict[str, list[int]]) -> None:
+        for folder, uids in by_folder.items():
+            self.by_folder.setdefault(folder, []).extend(uids)
+            self.count += len(uids)
+        if self.count and self.since is None:
+            self.since = time.monotonic()
+
+    def due(self) -> bool:
+        waited = time.monotonic() - self.since if self.since is not None else 0.0
+        return self.count >= MOVE_GROUP or waited >= MOVE_WAIT
+
+    def take(self) -> dict[str, list[int]]:
+        by_folder = self.by_folder
+        self.by_folder, self.count, self.since = {}, 0, None
+        return by_folder
 
 
 def _finished_well(future: Future[None]) -> bool:

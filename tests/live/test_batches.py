@@ -20,6 +20,7 @@ from support import (
 
 from emaillog import views
 from emaillog.devmail import ImapAccount
+from emaillog.imapmailbox import ImapMailbox
 from emaillog.store.files import attachment_path
 from emaillog.store.ledger import mark_disposed
 from emaillog.store.models import Ledger
@@ -61,6 +62,36 @@ def test_each_batch_sees_what_the_batches_before_it_recorded(
     assert {(row.attempts, row.disposed) for row in Ledger.select()} == {(1, True)}
 
 
+@pytest.mark.parametrize(
+    ("group", "wait", "moves"),
+    [
+        (2, 3600.0, [[1, 2], [3, 4, 5]]),  # by count: two held, then the rest at the end of the pass
+        (1000, 0.0, [[1], [2], [3], [4, 5]]),  # by time: each as soon as it is recorded
+    ],
+)
+def test_recorded_batches_are_moved_together(
+    world: World, monkeypatch: pytest.MonkeyPatch, group: int, wait: float, moves: list[list[int]]
+) -> None:
+    """One MOVE for several batches: each MOVE costs the server more than its messages."""
+    world.deliver(*(message(message_id=f"<m{n}@acme.example>", subject=f"Seats {n}") for n in range(5)))
+    monkeypatch.setattr("emaillog.stages.MOVE_GROUP", group)
+    monkeypatch.setattr("emaillog.stages.MOVE_WAIT", wait)
+    sent: list[list[int]] = []
+    move = ImapMailbox.move
+
+    def counted(mailbox: ImapMailbox, uids: list[int], folder: str) -> frozenset[int]:
+        sent.append(sorted(uids))
+        return move(mailbox, uids, folder)
+
+    monkeypatch.setattr(ImapMailbox, "move", counted)
+    report = world.run_pass()
+
+    assert report.outcomes == {"logged": 5} and report.moved == 5
+    assert sent == moves
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 5, "Error": 0}
+    assert {(row.attempts, row.disposed) for row in Ledger.select()} == {(1, True)}
+
+
 def test_a_batch_that_fails_to_record_costs_no_attempts_and_is_logged_once_later(world: World) -> None:
     deliver_a_conversation(world)
     record = world.store.recorder.record
@@ -77,11 +108,15 @@ def test_a_batch_that_fails_to_record_costs_no_attempts_and_is_logged_once_later
         world.run_pass()
     world.store.recorder.record = record
 
-    # The first batch was recorded and moved before the second failed; the second, and the two
-    # behind it (fetched and counted), are given their attempts back.
-    assert world.folder_counts() == {"INBOX": 3, "Processed": 1, "Error": 0}
+    # The first batch was recorded before the second failed, and held for moving with the batches
+    # after it; the second, and the two behind it (fetched and counted), are given their attempts
+    # back. The next pass moves the first without deciding it again.
+    assert world.folder_counts() == {"INBOX": 4, "Processed": 0, "Error": 0}
     assert {row.uid: row.attempts for row in Ledger.select()} == {1: 1, 2: 0, 3: 0, 4: 0}
-    assert world.run_pass().outcomes == {"logged": 3}
+    first = Ledger.get(Ledger.uid == 1)
+    assert (first.outcome, first.folder, first.disposed) == ("logged", "Processed", False)
+    report = world.run_pass()
+    assert report.outcomes == {"logged": 3} and report.resumed == 1
     assert len(views.emails(world.store)) == 3
     assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
 
@@ -101,8 +136,10 @@ def test_marking_rows_disposed_on_the_recording_thread_may_fail_without_harm(
     monkeypatch.setattr("emaillog.poll.mark_disposed", mark_failing_once)
     with pytest.raises(OperationalError):
         world.run_pass()
-    assert failed == [1], "the first batch's rows were marked on the recording thread"
-    assert Ledger.get(Ledger.uid == 1).disposed is False
+    # The four batches' messages were moved together at the end of the pass (HeldMoves).
+    assert failed == [1, 2, 3, 4], "their rows were marked on the recording thread"
+    assert world.folder_counts() == {"INBOX": 0, "Processed": 4, "Error": 0}
+    assert not any(row.disposed for row in Ledger.select())
 
     world.run_pass()  # moves what is left; settles the rows of messages already moved
     assert len(views.emails(world.store)) == 3

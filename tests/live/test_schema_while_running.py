@@ -67,14 +67,15 @@ def _refused(daemon: DaemonProcess, line: str) -> str:
 
 
 def _nothing_lost(world: World, total: int) -> None:
-    """Every message recorded was moved, the rest is still in the intake folder; the newer version
-    (here: this one, the version row taken back) logs the rest, each message once."""
+    """Every message recorded was moved, or is still in the intake folder with the rest (recorded,
+    held for moving: the next pass moves it without deciding it again, as after a crash); the newer
+    version (here: this one, the version row taken back) logs the rest, each message once."""
     counts = world.folder_counts()
     assert sum(counts.values()) == total and counts["Error"] == 0, counts
     logged = Ledger.select().where(Ledger.outcome == "logged")
-    assert logged.count() == counts["Processed"] == LoggedEmail.select().count()
-    assert all(row.disposed for row in logged)
-    assert Ledger.select().where(Ledger.outcome != "logged").count() <= counts["INBOX"]
+    assert logged.count() == LoggedEmail.select().count()
+    assert logged.where(Ledger.disposed).count() == counts["Processed"]
+    assert Ledger.select().where(~Ledger.disposed).count() <= counts["INBOX"]
     SchemaVersion.delete().where(SchemaVersion.version == NEWER).execute()
     world.run_pass()
     world.run_pass()  # a message counted as tried is retried alone, after the others
