@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -67,6 +67,7 @@ MB = 1_000_000
 
 TARGET_RATIO = {"sqlite": 0.25, "postgresql": 0.2}
 PROFILE_TO = ""  # --profile FILE: the drain child writes cProfile stats there (the last drain wins)
+SERVER_PID = 0  # the Dovecot master's pid: the drain's server CPU is read from its process tree
 TARGET_RSS_MB = 250
 TARGET_HISTORY = 0.9
 
@@ -445,6 +446,8 @@ class Drain:
     maxrss_mb: float
     cpu_daemon: float  # CPU seconds of the daemon's own process during the pass (all its threads)
     cpu_workers: float  # CPU seconds of its parser worker processes
+    cpu_imap: float = 0.0  # CPU seconds of Dovecot (all its processes) while the drain ran
+    cpu_database: float = 0.0  # the same of PostgreSQL (SQLite runs in the daemon)
 
     @property
     def rate(self) -> float:
@@ -543,6 +546,25 @@ def _cpu(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def server_cpu(master: int) -> float:
+    """CPU seconds (user + system) a server has used so far: its master process, the children it
+    has reaped (an imap process or a PostgreSQL backend ends with its connection), and those still
+    running. 0 for no server (pid 0)."""
+    if not master:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile: counted in its parent's reaped children
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if master in (pid, parent):
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
 def _vm_hwm_kb() -> int:
     """This process's peak RSS since exec.
 
@@ -619,6 +641,10 @@ class Backends:
             # the disk.
             self.pg = PgCluster(durable=True)
             self.pg.start()
+
+    def pg_pid(self) -> int:
+        """The PostgreSQL postmaster's pid (its first line of postmaster.pid)."""
+        return int((self.pg.data / "postmaster.pid").read_text().split()[0])
 
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):
@@ -853,7 +879,7 @@ def run_rounds(
     results: dict[str, list[tuple[Floor, Drain]]] = {}
     print(
         f"{'round':<6}{'run':<22}{'floor':>14}{'MB/s':>9}{'emaillog':>16}{'ratio':>8}{'RSS MB':>9}"
-        f"{'wall s':>8}{'CPU s d+w':>12}  outcomes"
+        f"{'wall s':>8}{'CPU s d+w':>12}{'imap+db':>10}  outcomes"
     )
     checkouts = [(ROOT, "")] + ([(args.against, f" @{args.against_commit}")] if args.against else [])
     for round_no in range(1, args.rounds + 1):
@@ -869,7 +895,8 @@ def run_rounds(
                     print(
                         f"{round_no:<6}{label:<22}{fmt_rate(floor.rate):>14}{floor.bytes / MB / floor.seconds:9.1f}"
                         f"{fmt_rate(drain.rate):>16}{drain.rate / floor.rate:8.3f}{drain.maxrss_mb:9.1f}"
-                        f"{drain.wall:8.1f}{drain.cpu_daemon:6.1f}+{drain.cpu_workers:<5.1f}  {outcomes}",
+                        f"{drain.wall:8.1f}{drain.cpu_daemon:6.1f}+{drain.cpu_workers:<5.1f}"
+                        f"{drain.cpu_imap:6.1f}+{drain.cpu_database:<3.1f}  {outcomes}",
                         flush=True,
                     )
     return results
@@ -883,7 +910,11 @@ def measure_pair(
     if floor.messages != backlog.messages:
         raise RuntimeError(f"the floor read {floor.messages} of {backlog.messages} messages")
     env, run_dir = dbs.new_run(backend, history, checkout)
+    masters = (SERVER_PID, dbs.pg_pid() if backend == "postgresql" else 0)
+    before = [server_cpu(m) for m in masters]
     drain = run_drain(env, run_dir, checkout)
+    imap, database = (server_cpu(m) - b for m, b in zip(masters, before, strict=True))
+    drain = replace(drain, cpu_imap=imap, cpu_database=database)
     restore_inbox(account, backlog.messages)
     measure_floor(account)  # untimed warm-up: moved messages are read cold once
     return floor, drain
@@ -1002,6 +1033,8 @@ def main(argv: list[str]) -> int:
     dbs: Backends | None = None
     try:
         server.start()
+        global SERVER_PID
+        SERVER_PID = server.pid or 0
         account = server.add_user(IMAP_USER, IMAP_PASSWORD)
         started = time.perf_counter()
         backlog = seed_backlog(server, args.messages, args.seed)

@@ -247,6 +247,11 @@ class DevDovecot:
             )
         self._wait_until_listening()
 
+    @property
+    def pid(self) -> int | None:
+        """The master process's pid while it runs (the benchmarks read its children's CPU time)."""
+        return self._process.pid if self._process is not None else None
+
     def stop(self) -> None:
         """Stop the master and wait for it (and so all its children) to exit.
 
