@@ -279,7 +279,7 @@ class Pass(PassFailures):
             stages.start_recording(stages.pending.keys, results, self._record)
         stages.pending = None
         if recorded is not None:
-            stages.held.add(_by_folder(recorded))
+            stages.held.add(recorded)
             if stages.held.due():
                 self._move(uidvalidity, stages.held.take(), report, stages)
 
@@ -287,12 +287,12 @@ class Pass(PassFailures):
         """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
         recorded = stages.wait_recorded()
         if recorded is not None:
-            stages.held.add(_by_folder(recorded))
+            stages.held.add(recorded)
         if stages.pending is not None:
             results = self._decide(stages.pending, sizes, report)
             if results is not None:
                 self._record(results)
-                stages.held.add(_by_folder(results))
+                stages.held.add(results)
             stages.pending = None
         self._move(uidvalidity, stages.held.take(), report, stages)
 
@@ -362,11 +362,3 @@ class Pass(PassFailures):
                     s.intake_folder,
                     folder,
                 )
-
-
-def _by_folder(results: Sequence[Result]) -> dict[str, list[int]]:
-    by_folder: dict[str, list[int]] = {}
-    for r in results:
-        if r.folder is not None:
-            by_folder.setdefault(r.folder, []).append(r.key.uid)
-    return by_folder

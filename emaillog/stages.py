@@ -142,23 +142,24 @@ class HeldMoves:
     """
 
     by_folder: dict[str, list[int]] = field(default_factory=dict)
-    count: int = 0
-    since: float | None = None
+    since: float | None = None  # when the first of those held was added
 
-    def add(self, by_folder: dict[str, list[int]]) -> None:
-        for folder, uids in by_folder.items():
-            self.by_folder.setdefault(folder, []).extend(uids)
-            self.count += len(uids)
-        if self.count and self.since is None:
-            self.since = time.monotonic()
+    def add(self, results: list[Result]) -> None:
+        """A recorded batch's messages that go to a folder (one left for another attempt stays)."""
+        for r in results:
+            if r.folder is not None:
+                self.by_folder.setdefault(r.folder, []).append(r.key.uid)
+                if self.since is None:
+                    self.since = time.monotonic()
 
     def due(self) -> bool:
+        held = sum(map(len, self.by_folder.values()))
         waited = time.monotonic() - self.since if self.since is not None else 0.0
-        return self.count >= MOVE_GROUP or waited >= MOVE_WAIT
+        return held >= MOVE_GROUP or waited >= MOVE_WAIT
 
     def take(self) -> dict[str, list[int]]:
         by_folder = self.by_folder
-        self.by_folder, self.count, self.since = {}, 0, None
+        self.by_folder, self.since = {}, None
         return by_folder
 
 
