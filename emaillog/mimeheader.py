@@ -15,7 +15,7 @@ import re
 from email.message import Message, _parseparam, _unquotevalue  # type: ignore[attr-defined]
 from email.parser import BytesHeaderParser
 from email.policy import Compat32
-from email.utils import decode_params, rfc2231_continuation  # type: ignore[attr-defined]
+from email.utils import decode_params, rfc2231_continuation, unquote  # type: ignore[attr-defined]
 
 
 def unescaped(text: str) -> str:
@@ -76,11 +76,14 @@ class ParsedHeader(Message):
         key = (header.lower(), unquote)
         params = cache.get(key)
         if params is None:
-            try:
-                params = list(self.get_params([], header, unquote))
-            except _UNDECODABLE:
-                # Only a field the stdlib fails on pays for this: a well-formed one never does.
-                params = self._params_by_family(header, unquote)
+            value = self.get(header)
+            params = _plain_params(value) if unquote and isinstance(value, str) else None
+            if params is None:
+                try:
+                    params = list(self.get_params([], header, unquote))
+                except _UNDECODABLE:
+                    # Only a field the stdlib fails on pays for this: a well-formed one never does.
+                    params = self._params_by_family(header, unquote)
             cache[key] = params
         wanted = param.lower()
         found = [value for name, value in params if name.lower() == wanted]
@@ -101,6 +104,28 @@ class ParsedHeader(Message):
             pairs.append((name.strip(), text.strip()) if equals else (item.strip(), ""))
         params = _decoded_by_family(pairs)
         return [(name, _unquotevalue(text)) for name, text in params] if unquote else params
+
+
+def _plain_params(value: str) -> list[tuple[str, object]] | None:
+    """``Message.get_params`` (unquoted) of a field in the form nearly every one has, or None.
+
+    That form: no RFC 2231 parameter (no "*"), no backslash, and no ";" inside quotes (each piece
+    between two ";" holds an even number of them). Then the stdlib's split is ``str.split(";")``
+    and each value comes out unquoted once (its decoder quotes what it unquoted, and ``get_params``
+    unquotes it again); a name is stripped, and lowercased when an "=" follows it. The stdlib's
+    own path (``_parseparam``, ``decode_params`` and three rounds of quoting) took 19 µs a field,
+    a sixth of reading a text + HTML message.
+    """
+    if "\\" in value or "*" in value:
+        return None
+    pieces = value.split(";")
+    if any(piece.count('"') % 2 for piece in pieces):
+        return None
+    params: list[tuple[str, object]] = []
+    for piece in pieces:
+        name, equals, text = piece.partition("=")
+        params.append((name.strip().lower(), unquote(text.strip())) if equals else (piece.strip(), ""))
+    return params
 
 
 # What the stdlib's parameter decoding raises on hostile fields (see ParsedHeader).

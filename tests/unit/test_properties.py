@@ -378,6 +378,23 @@ def test_a_read_headers_parameters_are_those_the_stdlib_finds(section: bytes) ->
         assert ours.get(name, "-") == theirs.get(name, "-")
 
 
+@given(st.text(alphabet=' \t\r\n;="<>\\*aB/é-', max_size=40))
+@settings(max_examples=1000, deadline=None)
+@example('text/plain; charset="utf-8"; Name=<x>;; Bare; =v; "q"')
+@example('multipart/mixed; boundary="a;b"')
+@example(' a = "x"y"z" ; b=<<c>> ')
+def test_a_plain_fields_parameters_are_split_as_the_stdlib_splits_them(value: str) -> None:
+    """The fast path (``mimeheader._plain_params``) gives what the stdlib gives, or leaves the field
+    to it: never a different answer."""
+    from emaillog.mimeheader import COMPAT32_TEXT, _plain_params
+
+    ours = _plain_params(value)
+    if ours is not None:
+        stdlib = Message(COMPAT32_TEXT)
+        stdlib.set_raw("Content-Type", value)
+        assert ours == stdlib.get_params([])
+
+
 def _whole_forms_only(message: Message, header: str) -> Message:
     """A copy of ``message`` whose ``header`` keeps, of each RFC 2231 parameter written both whole
     (``name*=``) and in numbered pieces (``name*0*=``), the first whole one only (Thunderbird's)."""
