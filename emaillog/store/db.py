@@ -20,11 +20,6 @@ from .schema import upgrade
 # WAL lets the command line read while the daemon writes; synchronous=FULL makes a commit durable
 # before we MOVE the message out of the intake folder (SPEC §10: record, then move).
 SQLITE_PRAGMAS = {
-    # A new database's pages: 16 KB, not SQLite's 4 KB. Bodies of 5-30 KB span a few pages instead of
-    # many, and each page is written twice (WAL, then checkpoint) with a syscall per page: recording
-    # 10,000 such emails took 0.67 s of CPU against 1.1 s (0.5 s at 64 KB, but 18 % more disk
-    # against 4 %). First: WAL mode fixes the size. An existing database keeps its own.
-    "page_size": 16384,
     "journal_mode": "wal",
     "synchronous": "full",
     "foreign_keys": 1,
@@ -90,9 +85,8 @@ def _sqlite(path: Path, read_only: bool) -> Database:
         return SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
     if not path.is_file():
         raise DatabaseMissing(path)
-    # journal_mode and page_size are the database's own (set when the daemon made it); setting
-    # journal_mode would be a write.
-    pragmas = {k: v for k, v in SQLITE_PRAGMAS.items() if k not in ("journal_mode", "page_size")}
+    # journal_mode is the database's own (WAL, set by the daemon); setting it would be a write.
+    pragmas = {k: v for k, v in SQLITE_PRAGMAS.items() if k != "journal_mode"}
     return SqliteDatabase(f"{path.absolute().as_uri()}?mode=ro", pragmas=pragmas, uri=True)
 
 

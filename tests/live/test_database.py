@@ -52,39 +52,6 @@ def test_sqlite_runs_with_the_durable_pragmas(tmp_path: Path) -> None:
         db.close()
 
 
-def test_a_new_sqlite_database_has_16_kb_pages(tmp_path: Path) -> None:
-    path = tmp_path / "emaillog.sqlite3"
-    db = open_database(f"sqlite:///{path}")
-    try:
-        assert db.execute_sql("PRAGMA page_size").fetchone() == (16384,)
-    finally:
-        db.close()
-    reader = open_database(f"sqlite:///{path}", read_only=True)
-    try:
-        assert reader.execute_sql("PRAGMA page_size").fetchone() == (16384,)
-    finally:
-        reader.close()
-
-
-def test_an_existing_sqlite_database_keeps_its_page_size(tmp_path: Path) -> None:
-    """Made by an earlier emaillog with SQLite's 4 KB pages: opened, upgraded and written as it is."""
-    path = tmp_path / "emaillog.sqlite3"
-    older = sqlite3.connect(path)
-    older.execute("PRAGMA page_size = 4096")
-    older.execute("PRAGMA journal_mode = wal")
-    older.execute("CREATE TABLE kept (id INTEGER PRIMARY KEY)")
-    older.execute("INSERT INTO kept VALUES (1)")
-    older.commit()
-    older.close()
-    db = open_database(f"sqlite:///{path}")
-    try:
-        assert db.execute_sql("PRAGMA page_size").fetchone() == (4096,)
-        assert db.execute_sql("SELECT id FROM kept").fetchall() == [(1,)]
-        account_id_for("kept-pages")  # a write through the schema the upgrade made
-    finally:
-        db.close()
-
-
 def test_bulk_writes_report_a_locked_database_as_peewees_operational_error(tmp_path: Path) -> None:
     """The pass tells "database unavailable" (retry, no attempt used) from a bug by peewee's errors:
     the bulk helpers, which use the driver's cursor directly, must raise those too, not sqlite3's."""
