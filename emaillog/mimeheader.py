@@ -76,8 +76,8 @@ class ParsedHeader(Message):
         key = (header.lower(), unquote)
         params = cache.get(key)
         if params is None:
-            value = self.get(header)
-            params = _plain_params(value) if unquote and isinstance(value, str) else None
+            field = self.get(header)
+            params = _plain_params(field) if unquote and isinstance(field, str) else None
             if params is None:
                 try:
                     params = list(self.get_params([], header, unquote))
@@ -113,8 +113,9 @@ def _plain_params(value: str) -> list[tuple[str, object]] | None:
     between two ";" holds an even number of them). Then the stdlib's split is ``str.split(";")``
     and each value comes out unquoted once (its decoder quotes what it unquoted, and ``get_params``
     unquotes it again); a name is stripped, and lowercased when an "=" follows it. The stdlib's
-    own path (``_parseparam``, ``decode_params`` and three rounds of quoting) took 19 µs a field,
-    a sixth of reading a text + HTML message.
+    own path (``_parseparam``, ``decode_params`` and three rounds of quoting) took 5.0-5.5 µs a
+    field against 1.4-1.5 µs here (timeit, a Content-Type or Content-Disposition of the backlog
+    benchmark), and a part has one or two such fields (Content-Type, Content-Disposition).
     """
     if "\\" in value or "*" in value:
         return None
