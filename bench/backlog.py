@@ -645,10 +645,6 @@ class Backends:
             self.pg = PgCluster(durable=True)
             self.pg.start()
 
-    def pg_pid(self) -> int:
-        """The PostgreSQL postmaster's pid (its first line of postmaster.pid)."""
-        return int((self.pg.data / "postmaster.pid").read_text().split()[0])
-
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):
             cleanup()
@@ -913,7 +909,7 @@ def measure_pair(
     if floor.messages != backlog.messages:
         raise RuntimeError(f"the floor read {floor.messages} of {backlog.messages} messages")
     env, run_dir = dbs.new_run(backend, history, checkout)
-    masters = (SERVER_PID, dbs.pg_pid() if backend == "postgresql" else 0)
+    masters = (SERVER_PID, dbs.pg.pid if backend == "postgresql" else 0)
     before = [server_cpu(m) for m in masters]
     drain = run_drain(env, run_dir, checkout)
     imap, database = (server_cpu(m) - b for m, b in zip(masters, before, strict=True))

@@ -272,22 +272,18 @@ class Pass(PassFailures):
         duplicates, threads, the notices sent today) as the earlier batch left it. Those held are
         moved while this one records: after their own commit, as SPEC §10 asks.
         """
-        recorded = stages.wait_recorded()
+        recorded = stages.hold_recorded()
         assert stages.pending is not None
         results = self._decide(stages.pending, sizes, report)
         if results is not None:
             stages.start_recording(stages.pending.keys, results, self._record)
         stages.pending = None
-        if recorded is not None:
-            stages.held.add(recorded)
-            if stages.held.due():
-                self._move(uidvalidity, stages.held.take(), report, stages)
+        if recorded and stages.held.due():
+            self._move(uidvalidity, stages.held.take(), report, stages)
 
     def _finish(self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport) -> None:
         """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
-        recorded = stages.wait_recorded()
-        if recorded is not None:
-            stages.held.add(recorded)
+        stages.hold_recorded()
         if stages.pending is not None:
             results = self._decide(stages.pending, sizes, report)
             if results is not None:

@@ -91,18 +91,20 @@ class Stages(Generic[F]):
         for chore in chores:
             chore.result()
 
-    def wait_recorded(self) -> list[Result] | None:
-        """The results of the batch that was recording, once its transaction has committed.
+    def hold_recorded(self) -> bool:
+        """Wait for the batch that was recording to commit, then hold its messages for moving
+        (``held``); False when no batch was recording.
 
         Raises what recording raised; the batch then stays in flight, for its attempts to be given back.
         """
         if self._recording is None:
-            return None
+            return False
         _, results, future = self._recording
         future.result()
         self._recording = None
         self._raise_failed_chore()
-        return results
+        self.held.add(results)
+        return True
 
     def settle(self, failure: BaseException) -> None:
         """After ``failure``, wait for the recording thread; a failure of its own is logged."""

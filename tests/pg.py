@@ -73,6 +73,11 @@ class PgCluster:
         self._as_root = os.geteuid() == 0
         self._running = False
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid, from its postmaster.pid (the benchmarks read its children's CPU time)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 

@@ -345,7 +345,7 @@ def hold_recording_until_the_main_thread_moves_on(monkeypatch: Any) -> None:
 
     def waiting(self: Any) -> Any:
         step()
-        return wait_recorded(self)
+        return hold_recorded(self)
 
     def starting(self: Any, keys: Any, results: Any, record: Callable[[Any], None]) -> None:
         seen = steps[0]  # on the main thread, as the batch is handed over
@@ -357,9 +357,9 @@ def hold_recording_until_the_main_thread_moves_on(monkeypatch: Any) -> None:
 
         start_recording(self, keys, results, held)
 
-    wait_recorded, start_recording = Stages.wait_recorded, Stages.start_recording
+    hold_recorded, start_recording = Stages.hold_recorded, Stages.start_recording
     monkeypatch.setattr(poll, "process", deciding)
-    monkeypatch.setattr(Stages, "wait_recorded", waiting)
+    monkeypatch.setattr(Stages, "hold_recorded", waiting)
     monkeypatch.setattr(Stages, "start_recording", starting)
 
 
