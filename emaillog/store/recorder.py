@@ -27,6 +27,7 @@ from .files import store_files
 from .ledger import LedgerKey
 from .models import Company
 from .schema import refuse_newer_in_transaction
+from .statistics import PlannerStatistics
 
 if TYPE_CHECKING:
     from ..notices.plan import PlannedNotice
@@ -73,6 +74,7 @@ class Recorder:
         self.create_companies = create_companies
         # Counted again as a batch is recorded (None: notices are off, nothing to count).
         self.notice_daily_limit = notice_daily_limit
+        self.statistics = PlannerStatistics()
 
     def record(self, results: Sequence[Result]) -> None:
         """Every row of the batch in one transaction, committed once the files its rows name are
@@ -88,7 +90,7 @@ class Recorder:
         for redo in range(_REDOS + 1):
             try:
                 self._record(results)
-                return
+                break
             except IntegrityError as exc:
                 if redo == _REDOS or not _unique_violation(exc):
                     raise
@@ -99,6 +101,7 @@ class Recorder:
                     len(results),
                     str(exc).splitlines()[0],
                 )
+        self.statistics.after_commit(self.db)
 
     def _record(self, results: Sequence[Result]) -> None:
         """Only the files of the emails the batch writes: a copy of a logged email is a duplicate
