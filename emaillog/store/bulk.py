@@ -131,6 +131,16 @@ def select_in(
     return found
 
 
+def models_in(model: Any, sql: str, fixed: Sequence[object], values: Sequence[object]) -> list[Any]:
+    """``select_in`` for whole rows of ``model`` (``sql`` selects its columns), as its instances:
+    peewee converts each value as for its own queries, and builds no SQL."""
+    found: list[Any] = []
+    with _AS_PEEWEE_ERRORS:
+        for statement, parameters in _in_pages(model._meta.database, sql, fixed, values):
+            found.extend(model.raw(statement, *parameters))
+    return found
+
+
 def execute_in(db: Database, sql: str, fixed: Sequence[object], values: Sequence[object]) -> None:
     """``select_in`` for a statement that returns nothing (an UPDATE … WHERE … IN)."""
     with _AS_PEEWEE_ERRORS:

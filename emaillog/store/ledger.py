@@ -19,13 +19,17 @@ from typing import Any
 from peewee import fn
 
 from ..rules.model import Decision, TraceEntry
-from .bulk import execute_in, insert_rows, select_in, write_transaction
+from .bulk import execute_in, insert_rows, models_in, select_in, write_transaction
 from .models import Ledger, utcnow
 
 FINAL_OUTCOMES = ("logged", "skipped", "rejected")
 # Per-batch statements as plain SQL (see bulk.select_in).
 _ATTEMPTS = (
     'SELECT "uid", "id", "attempts", "failures" FROM "ledger" '
+    'WHERE "account_id" = ? AND "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
+)
+_ROWS = (
+    'SELECT * FROM "ledger" '
     'WHERE "account_id" = ? AND "mailbox" = ? AND "uidvalidity" = ? AND "uid" IN ({values})'
 )
 _DISPOSED = (
@@ -52,13 +56,14 @@ def _of(account_id: int, mailbox: str, uidvalidity: int) -> Any:
 
 
 def rows_for(account_id: int, mailbox: str, uidvalidity: int, uids: Sequence[int]) -> dict[int, Ledger]:
-    """The ledger rows of these UIDs, fetched in chunks so a large folder stays one query per 500."""
-    found: dict[int, Ledger] = {}
-    for start in range(0, len(uids), 500):
-        chunk = list(uids[start : start + 500])
-        query = Ledger.select().where(_of(account_id, mailbox, uidvalidity) & Ledger.uid.in_(chunk))
-        found.update({row.uid: row for row in query})
-    return found
+    """The ledger rows of these UIDs, one query per 500.
+
+    In plain SQL (``bulk.models_in``): a pass asks for every UID of the intake folder, and peewee
+    spent 63 ms building the queries for 10,000 of them on an empty ledger, at the start of a
+    backlog drain, while the parser workers had nothing to do yet.
+    """
+    rows = models_in(Ledger, _ROWS, (account_id, mailbox, uidvalidity), list(uids))
+    return {row.uid: row for row in rows}
 
 
 @dataclass(frozen=True, slots=True)
