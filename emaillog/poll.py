@@ -282,15 +282,25 @@ class Pass(PassFailures):
             self._move(uidvalidity, stages.held.take(), report, stages)
 
     def _finish(self, uidvalidity: int, stages: _InFlight, sizes: dict[int, int], report: PassReport) -> None:
-        """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for)."""
+        """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for).
+
+        With a recording thread, the last batch records there while the batches recorded before it
+        are moved: at the end of a 10,000-message drain, recording it took 70 ms and that MOVE
+        53-70 ms, one after the other, with the parser workers idle. A pass of one batch has no
+        thread and records it here: making one would cost more than it overlaps.
+        """
         stages.hold_recorded()
         if stages.pending is not None:
             results = self._decide(stages.pending, sizes, report)
-            if results is not None:
+            if results is not None and stages.recording_thread:
+                stages.start_recording(stages.pending.keys, results, self._record)
+            elif results is not None:
                 self._record(results)
                 stages.held.add(results)
             stages.pending = None
         self._move(uidvalidity, stages.held.take(), report, stages)
+        if stages.hold_recorded():
+            self._move(uidvalidity, stages.held.take(), report, stages)
 
     def _record(self, results: list[Result]) -> None:
         """Record a batch in one transaction, then say what became of each of its messages."""

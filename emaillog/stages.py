@@ -68,6 +68,11 @@ class Stages(Generic[F]):
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="emaillog-record")
         self._recording = (keys, results, self._thread.submit(record, results))
 
+    @property
+    def recording_thread(self) -> bool:
+        """Whether the pass has a recording thread (made by its first ``start_recording``)."""
+        return self._thread is not None
+
     def later(self, write: Callable[..., None], *args: object) -> None:
         """Run ``write`` on the recording thread, after what is queued there; at once if there is none.
 
