@@ -285,9 +285,10 @@ class Pass(PassFailures):
         """Bring every batch in flight to its end: recorded, then moved (the order SPEC §10 asks for).
 
         With a recording thread, the last batch records there while the batches recorded before it
-        are moved: at the end of a 10,000-message drain, recording it took 70 ms and that MOVE
-        53-70 ms, one after the other, with the parser workers idle. A pass of one batch has no
-        thread and records it here: making one would cost more than it overlaps.
+        are moved: at the end of a 10,000-message drain, recording it took 55-107 ms and that MOVE
+        54-70 ms, one after the other, with the parser workers idle (each call timed, SQLite and
+        PostgreSQL). A pass of one batch has no thread and records it here: making one would cost
+        more than it overlaps.
         """
         stages.hold_recorded()
         if stages.pending is not None:
