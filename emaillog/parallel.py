@@ -146,27 +146,11 @@ class InlineParser:
         pass
 
 
-def default_workers(cores: int | None) -> int:
-    """One parser worker per core, and one more where there are two cores or more.
-
-    A worker spends part of each attachment it spools waiting for the disk: an ``O_DIRECT`` write
-    returns once the device has the data (a 540 KB file: 0.85 ms of wall time for 0.45 ms of CPU).
-    Meanwhile its core may have nothing of the pool's to run: between a drain's first and last
-    second, its 2 CPUs sat 4-9 % idle with two workers and 2-5 % with three (/proc/stat every
-    50 ms). The extra worker runs then. ``bench/backlog.py`` (2 cores, SQLite, drains taking turns)
-    drained at 992, 1,043 and 1,008 msg/s with three workers against 953, 930 and 985 with two; four
-    drained slower than three (960, 889 and 940 against 998, 981 and 1,020). With one core, batches
-    are parsed in the daemon itself (``ParallelParser.submit``).
-    """
-    cores = cores or 1
-    return cores + 1 if cores >= 2 else 1
-
-
 class ParallelParser:
-    """A pool of worker processes (``default_workers``), created on first use and kept."""
+    """A pool of worker processes, one per core, created on first use and kept."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or default_workers(os.cpu_count())
+        self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # a fleet's mailbox threads share one pool
         self._regions = Regions()

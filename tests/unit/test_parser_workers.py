@@ -17,16 +17,7 @@ from emaillog.batch import contact_keys
 from emaillog.forwards import forwards_of
 from emaillog.limits import Limits
 from emaillog.message import Email, parse
-from emaillog.parallel import (
-    PARALLEL_OVER,
-    SPOOL_OVER,
-    WORKER_NICENESS,
-    ParallelParser,
-    Parsed,
-    ParseJob,
-    default_workers,
-    spooled_paths,
-)
+from emaillog.parallel import SPOOL_OVER, WORKER_NICENESS, ParallelParser, Parsed, ParseJob, spooled_paths
 from emaillog.rules.route import ReadForwards, RouteSettings
 
 INLINE = (
@@ -76,21 +67,6 @@ def test_an_attached_originals_large_files_come_back_as_temp_files(
     assert (attachment.filename, attachment.size, attachment.data) == ("contract.pdf", len(FILE), b"")
     assert attachment.path is not None and attachment.path.read_bytes() == FILE
     assert attachment.path in set(spooled_paths([parsed]))
-
-
-def test_a_pool_has_a_worker_per_core_and_one_more_to_run_while_one_waits_for_the_disk() -> None:
-    assert [default_workers(cores) for cores in (None, 1, 2, 4, 16)] == [1, 1, 3, 5, 17]
-
-
-def test_one_core_parses_in_the_daemon(tmp_path: Path) -> None:
-    parser = ParallelParser(workers=default_workers(1))
-    try:
-        job = ParseJob(Limits(), tmp_path)
-        [parsed] = parser.submit([message(body="x" * PARALLEL_OVER)], job)()
-        assert isinstance(parsed.email, Email)
-        assert parser._pool is None  # no worker process was started
-    finally:
-        parser.close()
 
 
 def test_workers_yield_the_cpu_to_the_main_process(parser: ParallelParser) -> None:
