@@ -293,11 +293,12 @@ class Pass(PassFailures):
         stages.hold_recorded()
         if stages.pending is not None:
             results = self._decide(stages.pending, sizes, report)
-            if results is not None and stages.recording_thread:
-                stages.start_recording(stages.pending.keys, results, self._record)
-            elif results is not None:
-                self._record(results)
-                stages.held.add(results)
+            if results is not None:
+                if stages.recording_thread:
+                    stages.start_recording(stages.pending.keys, results, self._record)
+                else:
+                    self._record(results)
+                    stages.held.add(results)
             stages.pending = None
         self._move(uidvalidity, stages.held.take(), report, stages)
         if stages.hold_recorded():

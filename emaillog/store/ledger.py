@@ -62,7 +62,7 @@ def rows_for(account_id: int, mailbox: str, uidvalidity: int, uids: Sequence[int
     spent 63 ms building the queries for 10,000 of them on an empty ledger, at the start of a
     backlog drain, while the parser workers had nothing to do yet.
     """
-    rows = models_in(Ledger, _ROWS, (account_id, mailbox, uidvalidity), list(uids))
+    rows = models_in(Ledger, _ROWS, (account_id, mailbox, uidvalidity), uids)
     return {row.uid: row for row in rows}
 
 
